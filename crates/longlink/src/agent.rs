@@ -1,0 +1,356 @@
+//! [`Agent`]: one client connection as the application sees it (leaf's `gate.Agent`).
+//!
+//! An agent is cheap to clone and safe to use from any task. Writing encodes the message and
+//! puts its payload on the connection's bounded outgoing queue; the connection's writer drains
+//! the queue, several frames per system call. Nothing here waits on the network.
+
+use std::any::Any;
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use crate::processor::{EncodeError, Encoded, Processor};
+
+/// Which listener a connection came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// Length-prefixed TCP.
+    Tcp,
+    /// WebSocket.
+    Ws,
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Transport::Tcp => "tcp",
+            Transport::Ws => "ws",
+        })
+    }
+}
+
+/// What to do when a connection's outgoing queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueFullPolicy {
+    /// Destroy that connection (leaf's behaviour): a client that does not read is cut off.
+    #[default]
+    Disconnect,
+    /// Drop the message, count it, and keep the connection.
+    Drop,
+}
+
+/// Why a write was refused. The connection stays open unless the error says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The message could not be encoded (e.g. not registered).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The payload is over `max_msg_len`; nothing was sent.
+    #[error("message too long: {len} bytes, the limit is {max}")]
+    TooLong {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection is closing or closed.
+    #[error("connection closed")]
+    Closed,
+    /// The queue was full: with [`QueueFullPolicy::Disconnect`] the connection is now being
+    /// destroyed; with [`QueueFullPolicy::Drop`] only this message was dropped.
+    #[error("outgoing queue full ({0} messages)")]
+    QueueFull(usize),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Open,
+    /// Flush what is queued, then close.
+    Closing,
+    /// Drop what is queued, close now.
+    Destroyed,
+}
+
+pub(crate) struct Queue {
+    pub(crate) items: VecDeque<Bytes>,
+    pub(crate) state: State,
+}
+
+pub(crate) struct AgentInner {
+    id: u64,
+    transport: Transport,
+    local: SocketAddr,
+    remote: SocketAddr,
+    processor: Arc<Processor>,
+    max_msg_len: usize,
+    capacity: usize,
+    policy: QueueFullPolicy,
+    queue: Mutex<Queue>,
+    /// Wakes the writer: something was queued, or the state changed.
+    pub(crate) writer_wake: Notify,
+    /// Wakes the reader when the connection is closed from this side.
+    pub(crate) reader_wake: Notify,
+    uid: AtomicU64,
+    dropped: AtomicU64,
+    /// WebSocket close code for a graceful close (1000 unless the reader set another).
+    close_code: AtomicU16,
+    user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+}
+
+/// One client connection. Clone it freely; every clone is the same connection.
+///
+/// ```no_run
+/// # use longlink::Agent;
+/// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+/// # struct S2C_Kick { #[prost(string, tag = "1")] reason: String }
+/// # fn on_message(agent: &Agent) {
+/// // Queue a reply; an error says why it was not queued, the connection is never panicked.
+/// if let Err(e) = agent.write(&S2C_Kick { reason: "bye".into() }) {
+///     tracing::debug!("not sent: {e}");
+/// }
+/// agent.close(); // the kick above is flushed first
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Agent {
+    pub(crate) inner: Arc<AgentInner>,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("id", &self.inner.id)
+            .field("transport", &self.inner.transport)
+            .field("remote", &self.inner.remote)
+            .finish()
+    }
+}
+
+impl PartialEq for Agent {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Agent {}
+
+pub(crate) struct AgentSettings {
+    pub(crate) processor: Arc<Processor>,
+    pub(crate) max_msg_len: usize,
+    pub(crate) capacity: usize,
+    pub(crate) policy: QueueFullPolicy,
+}
+
+impl Agent {
+    pub(crate) fn new(
+        id: u64,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        settings: &AgentSettings,
+    ) -> Self {
+        Agent {
+            inner: Arc::new(AgentInner {
+                id,
+                transport,
+                local,
+                remote,
+                processor: Arc::clone(&settings.processor),
+                max_msg_len: settings.max_msg_len,
+                capacity: settings.capacity,
+                policy: settings.policy,
+                queue: Mutex::new(Queue {
+                    items: VecDeque::new(),
+                    state: State::Open,
+                }),
+                writer_wake: Notify::new(),
+                reader_wake: Notify::new(),
+                uid: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                close_code: AtomicU16::new(1000),
+                user_data: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// A number unique to this connection within the process.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// TCP or WebSocket.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport
+    }
+
+    /// The server's end of the socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.inner.remote
+    }
+
+    /// The processor this connection encodes with.
+    pub fn processor(&self) -> &Processor {
+        &self.inner.processor
+    }
+
+    /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
+    pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
+        let encoded = self.inner.processor.encode(msg)?;
+        self.write_encoded(&encoded)
+    }
+
+    /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
+    pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
+        let len = msg.len();
+        if len > self.inner.max_msg_len {
+            tracing::debug!(conn = self.inner.id, len, "write refused: message too long");
+            return Err(WriteError::TooLong {
+                len,
+                max: self.inner.max_msg_len,
+            });
+        }
+        let mut q = self.lock_queue();
+        if q.state != State::Open {
+            return Err(WriteError::Closed);
+        }
+        if q.items.len() >= self.inner.capacity {
+            match self.inner.policy {
+                QueueFullPolicy::Drop => {
+                    self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                    return Err(WriteError::QueueFull(self.inner.capacity));
+                }
+                QueueFullPolicy::Disconnect => {
+                    drop(q);
+                    tracing::debug!(conn = self.inner.id, "close conn: outgoing queue full");
+                    self.destroy();
+                    return Err(WriteError::QueueFull(self.inner.capacity));
+                }
+            }
+        }
+        q.items.push_back(msg.0.clone());
+        let was_empty = q.items.len() == 1;
+        drop(q);
+        if was_empty {
+            self.inner.writer_wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Writes `msg`, then closes: the usual way to kick a client with a reason.
+    pub fn kick<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
+        let result = self.write(msg);
+        self.close();
+        result
+    }
+
+    /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later
+    /// writes fail with [`WriteError::Closed`].
+    pub fn close(&self) {
+        let mut q = self.lock_queue();
+        if q.state == State::Open {
+            q.state = State::Closing;
+            drop(q);
+            self.wake_both();
+        }
+    }
+
+    /// Closes now: the queue is dropped and the socket reset.
+    pub fn destroy(&self) {
+        let mut q = self.lock_queue();
+        if q.state != State::Destroyed {
+            q.state = State::Destroyed;
+            q.items = VecDeque::new();
+            drop(q);
+            self.wake_both();
+        }
+    }
+
+    /// Whether the connection is still open for writes.
+    pub fn is_open(&self) -> bool {
+        self.lock_queue().state == State::Open
+    }
+
+    /// Messages queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.lock_queue().items.len()
+    }
+
+    /// Messages dropped because the queue was full (with [`QueueFullPolicy::Drop`]).
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    /// The uid bound by [`Sessions`](crate::Sessions), if any.
+    pub fn uid(&self) -> Option<u64> {
+        match self.inner.uid.load(Ordering::Acquire) {
+            0 => None,
+            uid => Some(uid),
+        }
+    }
+
+    pub(crate) fn close_code(&self) -> u16 {
+        self.inner.close_code.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_close_code(&self, code: u16) {
+        self.inner.close_code.store(code, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_uid(&self, uid: u64) {
+        self.inner.uid.store(uid, Ordering::Release);
+    }
+
+    /// Stores a value of any type with this connection, replacing what was there.
+    pub fn set_user_data<T: Any + Send + Sync>(&self, data: T) {
+        *self.lock_user_data() = Some(Box::new(data));
+    }
+
+    /// A copy of the stored value, if it is a `T`.
+    pub fn user_data<T: Any + Clone>(&self) -> Option<T> {
+        self.lock_user_data()
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Runs `f` on the stored value, if it is a `T`, and returns what `f` returns.
+    pub fn with_user_data<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.lock_user_data()
+            .as_mut()
+            .and_then(|d| d.downcast_mut::<T>())
+            .map(f)
+    }
+
+    /// Removes the stored value.
+    pub fn clear_user_data(&self) {
+        *self.lock_user_data() = None;
+    }
+
+    fn wake_both(&self) {
+        self.inner.writer_wake.notify_one();
+        self.inner.reader_wake.notify_one();
+    }
+
+    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        // A panic never happens while the lock is held, but stay usable if it did.
+        self.inner.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_user_data(&self) -> MutexGuard<'_, Option<Box<dyn Any + Send + Sync>>> {
+        self.inner
+            .user_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}

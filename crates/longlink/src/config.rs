@@ -1,0 +1,84 @@
+//! Configuration: TOML with an embedded default, a file on top, environment variables on top
+//! of that. The server runs with no file at all.
+//!
+//! Environment variables are `PREFIX` + `SECTION__KEY` in upper case, e.g.
+//! `LONGLINK_GATE__MAX_CONN_NUM=500` sets `[gate] max_conn_num = 500`.
+//!
+//! ```
+//! use longlink::GateConfig;
+//!
+//! #[derive(Debug, serde::Deserialize)]
+//! struct Config {
+//!     gate: GateConfig,
+//! }
+//!
+//! let config: Config = longlink::config::load("[gate]\ntcp_addr = \"127.0.0.1:3563\"\n", None, "DOCTEST_").unwrap();
+//! assert_eq!(config.gate.tcp_addr, "127.0.0.1:3563");
+//! assert_eq!(config.gate.len_msg_len, 2);
+//!
+//! let err = longlink::config::load::<Config>("[gate]\nmax_conn_num = \"many\"\n", None, "DOCTEST_").unwrap_err();
+//! assert!(err.to_string().contains("gate.max_conn_num"), "{err}");
+//! ```
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::de::DeserializeOwned;
+
+/// A configuration that cannot be used. The message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A value has the wrong type, a key is unknown, or the TOML does not parse.
+    #[error("bad config: {0}")]
+    Parse(String),
+    /// A value is out of range.
+    #[error("bad config: {key}: {message}")]
+    Invalid {
+        /// The key, e.g. `gate.len_msg_len`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Loads `T` from the embedded default TOML, then `file` (if any), then environment variables
+/// starting with `env_prefix` (sections and keys separated by `__`).
+pub fn load<T: DeserializeOwned>(
+    embedded: &str,
+    file: Option<&Path>,
+    env_prefix: &str,
+) -> Result<T, ConfigError> {
+    let mut figment = Figment::from(Toml::string(embedded));
+    if let Some(path) = file {
+        // Read it ourselves so a missing file is an error, not silently skipped.
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        figment = figment.merge(Toml::string(&text));
+    }
+    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
+    figment.extract().map_err(|e| {
+        let messages: Vec<String> = e
+            .into_iter()
+            .map(|e| {
+                let key = e.path.join(".");
+                if key.is_empty() {
+                    e.kind.to_string()
+                } else {
+                    format!("{key}: {}", e.kind)
+                }
+            })
+            .collect();
+        ConfigError::Parse(messages.join("; "))
+    })
+}

@@ -1,0 +1,118 @@
+//! The gate's settings, with leaf's names in snake case (`[gate]` in a TOML file).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::agent::QueueFullPolicy;
+use crate::config::ConfigError;
+use crate::processor::Encoding;
+
+/// Gate settings. `Default` is golib's `service/gate` (leaf's leafserver values): 10000
+/// connections, 2000 queued writes, 8192-byte messages, 2-byte big-endian length, 10 s HTTP
+/// timeout, JSON, no listener.
+///
+/// ```
+/// use longlink::GateConfig;
+///
+/// let config = GateConfig {
+///     tcp_addr: "127.0.0.1:3563".into(),
+///     ws_addr: "127.0.0.1:3653".into(),
+///     ..GateConfig::default()
+/// };
+/// assert_eq!(config.max_msg_len, 8192);
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// TCP listen address, `host:port`; empty turns TCP off.
+    pub tcp_addr: String,
+    /// WebSocket listen address, `host:port`; empty turns WebSocket off.
+    pub ws_addr: String,
+    /// Most connections open at once, one count across both listeners.
+    pub max_conn_num: usize,
+    /// Capacity of each connection's outgoing queue, in messages.
+    pub pending_write_num: usize,
+    /// Largest payload in bytes, incoming and outgoing (TCP: clamped to the length field).
+    pub max_msg_len: u32,
+    /// Width of the TCP length field: 1, 2 or 4 bytes.
+    pub len_msg_len: usize,
+    /// TCP length field byte order.
+    pub little_endian: bool,
+    /// WebSocket handshake timeout, in seconds.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub http_timeout: Duration,
+    /// Payload encoding: `"json"` or `"protobuf"`.
+    pub encoding: Encoding,
+    /// When a connection's queue is full: `"disconnect"` (leaf) or `"drop"`.
+    pub queue_full: QueueFullPolicy,
+    /// How long a closing connection may take to flush its queue before it is reset, in
+    /// seconds.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub close_timeout: Duration,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            tcp_addr: String::new(),
+            ws_addr: String::new(),
+            max_conn_num: 10_000,
+            pending_write_num: 2_000,
+            max_msg_len: 8_192,
+            len_msg_len: 2,
+            little_endian: false,
+            http_timeout: Duration::from_secs(10),
+            encoding: Encoding::Json,
+            queue_full: QueueFullPolicy::Disconnect,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl GateConfig {
+    /// Checks every value; the error names the key (`gate.<key>`).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, msg: String| {
+            Err(ConfigError::Invalid {
+                key: format!("gate.{key}"),
+                message: msg,
+            })
+        };
+        for (key, addr) in [("tcp_addr", &self.tcp_addr), ("ws_addr", &self.ws_addr)] {
+            if !addr.is_empty() && !addr.contains(':') {
+                return bad(key, format!("{addr:?} is not host:port"));
+            }
+        }
+        if self.max_conn_num == 0 {
+            return bad("max_conn_num", "must be at least 1".into());
+        }
+        if self.pending_write_num == 0 {
+            return bad("pending_write_num", "must be at least 1".into());
+        }
+        if self.max_msg_len == 0 {
+            return bad("max_msg_len", "must be at least 1".into());
+        }
+        if !matches!(self.len_msg_len, 1 | 2 | 4) {
+            return bad(
+                "len_msg_len",
+                format!("must be 1, 2 or 4, not {}", self.len_msg_len),
+            );
+        }
+        if self.http_timeout.is_zero() {
+            return bad("http_timeout", "must be more than 0 seconds".into());
+        }
+        Ok(())
+    }
+}
+
+fn ser_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+fn de_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let secs = f64::deserialize(d)?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| serde::de::Error::custom(format!("{secs} is not a number of seconds >= 0")))
+}

@@ -1,0 +1,171 @@
+//! One connection's life: the new event, the reader (frames to messages to their
+//! destination), the writer (queue to socket), then the close event.
+//!
+//! Each transport supplies a [`FrameReader`] and a [`FrameWriter`]; the life cycle is shared.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tracing::Instrument;
+
+use super::Shared;
+use crate::agent::{Agent, State};
+
+/// Why the reader stopped. Peer misbehaviour is logged at debug level only.
+#[derive(Debug)]
+pub(crate) enum ReadEnd {
+    /// The peer closed its side.
+    Eof,
+    /// The application closed or destroyed the connection.
+    Local,
+    /// The peer broke the protocol (bad frame, bad message).
+    Protocol(String),
+    /// A WebSocket message over `max_msg_len` (closed with code 1009).
+    TooBig(String),
+    /// The socket failed.
+    Io(std::io::Error),
+}
+
+/// The incoming half of a transport: whole payloads, one at a time.
+pub(crate) trait FrameReader: Send {
+    /// The next payload; `Ok(None)` at a clean end of stream.
+    fn read_frame(&mut self) -> impl Future<Output = Result<Option<Bytes>, ReadEnd>> + Send;
+    /// Makes the close that follows a reset (linger 0), for [`Agent::destroy`].
+    fn set_reset_on_close(&self) {}
+}
+
+/// The outgoing half of a transport. It gathers payloads, then writes them out together.
+pub(crate) trait FrameWriter: Send + 'static {
+    /// Gathers one payload for the next flush.
+    fn push(&mut self, payload: Bytes);
+    /// Whether anything is gathered.
+    fn has_pending(&self) -> bool;
+    /// Writes out what `push` gathered, and releases buffers it no longer needs.
+    fn flush(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Ends the stream gracefully after the last flush (FIN, or a WebSocket close frame
+    /// with `close_code`).
+    fn finish(&mut self, close_code: u16) -> impl Future<Output = ()> + Send;
+}
+
+/// Most bytes gathered into one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Drains the agent's queue into the socket, several frames per write, until the
+/// connection closes (after a final flush) or is destroyed.
+async fn write_loop<W: FrameWriter>(mut w: W, agent: Agent) {
+    loop {
+        let state = {
+            let mut q = agent.lock_queue();
+            let mut gathered = 0;
+            while let Some(item) = q.items.front() {
+                if gathered > 0 && gathered + item.len() > BATCH_BYTES {
+                    break;
+                }
+                gathered += item.len();
+                if let Some(item) = q.items.pop_front() {
+                    w.push(item);
+                }
+            }
+            if q.items.is_empty() && q.items.capacity() > 64 {
+                q.items.shrink_to_fit();
+            }
+            q.state
+        };
+        if w.has_pending() {
+            if let Err(e) = w.flush().await {
+                tracing::debug!(error = %e, "write failed");
+                agent.destroy();
+                return;
+            }
+            continue;
+        }
+        match state {
+            State::Open => agent.inner.writer_wake.notified().await,
+            State::Closing => {
+                w.finish(agent.close_code()).await;
+                return;
+            }
+            State::Destroyed => return,
+        }
+    }
+}
+
+/// Reads payloads and hands them to the processor until the connection ends.
+async fn read_loop<R: FrameReader>(reader: &mut R, agent: &Agent, shared: &Shared) -> ReadEnd {
+    let processor = &shared.processor;
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = agent.inner.reader_wake.notified() => {
+                if agent.is_open() { continue } else { return ReadEnd::Local }
+            }
+            frame = reader.read_frame() => frame,
+        };
+        let payload = match frame {
+            Ok(Some(payload)) => payload,
+            Ok(None) => return ReadEnd::Eof,
+            Err(end) => return end,
+        };
+        match processor.decode(&payload) {
+            Ok(decoded) => processor.dispatch(decoded, agent).await,
+            Err(e) => return ReadEnd::Protocol(e.to_string()),
+        }
+        if !agent.is_open() {
+            return ReadEnd::Local;
+        }
+    }
+}
+
+/// Runs a connection from its new event to its close event. `slot` is its place under
+/// `max_conn_num`, given back when the socket is closed.
+pub(crate) async fn serve<R: FrameReader, W: FrameWriter>(
+    shared: Arc<Shared>,
+    agent: Agent,
+    mut reader: R,
+    writer: W,
+    slot: super::Slot,
+) {
+    let span = tracing::debug_span!("conn", id = agent.id(), transport = %agent.transport(), remote = %agent.remote_addr());
+    async move {
+        tracing::debug!("connection opened");
+        shared.register(&agent);
+        if let Some(events) = &shared.on_new {
+            events.send(&agent).await;
+        }
+        let mut writer_task = tokio::spawn(write_loop(writer, agent.clone()));
+        let end = read_loop(&mut reader, &agent, &shared).await;
+        match &end {
+            ReadEnd::Eof | ReadEnd::Local => {}
+            ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
+            ReadEnd::TooBig(why) => {
+                tracing::debug!(reason = %why, "message too big, closing");
+                agent.set_close_code(super::ws::CLOSE_TOO_BIG);
+            }
+            ReadEnd::Io(e) => tracing::debug!(error = %e, "read failed, closing"),
+        }
+        // Flush what is queued, then close; give up after close_timeout (a peer that does not
+        // read) and reset instead.
+        agent.close();
+        if tokio::time::timeout(shared.close_timeout, &mut writer_task)
+            .await
+            .is_err()
+        {
+            tracing::debug!("flush timed out, resetting");
+            agent.destroy();
+            writer_task.abort();
+            let _ = writer_task.await;
+        }
+        if agent.lock_queue().state == State::Destroyed {
+            reader.set_reset_on_close();
+        }
+        drop(reader);
+        shared.unregister(&agent);
+        drop(slot);
+        if let Some(events) = &shared.on_close {
+            events.send(&agent).await;
+        }
+        tracing::debug!("connection closed");
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,478 @@
+//! The gate: TCP and WebSocket listeners side by side, sharing one processor, one connection
+//! limit and one module for connection events (leaf's `gate.Gate`).
+//!
+//! ```no_run
+//! use longlink::{Agent, Ctx, Encoding, Gate, GateConfig, Module, Processor};
+//!
+//! # async fn example() -> Result<(), longlink::GateError> {
+//! let lobby = Module::new("lobby", 0usize); // state: players online
+//! let config = GateConfig {
+//!     tcp_addr: "127.0.0.1:3563".into(),
+//!     ws_addr: "127.0.0.1:3653".into(),
+//!     ..GateConfig::default()
+//! };
+//! let gate = Gate::builder(config, Processor::new(Encoding::Json))
+//!     .on_new_agent(&lobby.module_ref(), |online: &mut Ctx<usize>, _agent: &Agent| **online += 1)
+//!     .on_close_agent(&lobby.module_ref(), |online: &mut Ctx<usize>, _agent: &Agent| **online -= 1)
+//!     .bind()
+//!     .await?;
+//! println!("tcp on {:?}, ws on {:?}", gate.tcp_addr(), gate.ws_addr());
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod conn;
+mod tcp;
+mod ws;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::GateConfig;
+
+use crate::agent::{Agent, AgentSettings, Transport};
+use crate::codec::LenCodec;
+use crate::config::ConfigError;
+use crate::module::{Ctx, Job, Mailbox, ModuleRef};
+use crate::processor::{Processor, ProcessorError};
+
+/// Why a gate could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// A setting is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The processor has a registration mistake (e.g. a message with no destination).
+    #[error(transparent)]
+    Processor(#[from] ProcessorError),
+    /// A listener could not bind.
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        /// The config key.
+        key: &'static str,
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+type MakeEvent = Box<dyn Fn(Agent) -> Job + Send + Sync>;
+
+/// Where connection events go: a module's mailbox and the job to run there.
+pub(crate) struct EventSink {
+    mailbox: Mailbox,
+    make: MakeEvent,
+}
+
+impl EventSink {
+    fn new<S: Send + 'static>(
+        module: &ModuleRef<S>,
+        label: &'static str,
+        f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
+    ) -> Self {
+        let f = Arc::new(f);
+        EventSink {
+            mailbox: module.mailbox().clone(),
+            make: Box::new(move |agent| {
+                let f = Arc::clone(&f);
+                Job::new(label, move |ctx: &mut Ctx<S>| f(ctx, &agent))
+            }),
+        }
+    }
+
+    /// Queues the event, waiting for room: an event is never dropped while the module runs.
+    pub(crate) async fn send(&self, agent: &Agent) {
+        if self.mailbox.send((self.make)(agent.clone())).await.is_err() {
+            tracing::debug!(module = %self.mailbox.name(), "module stopped, connection event dropped");
+        }
+    }
+}
+
+/// What every connection of a gate shares.
+pub(crate) struct Shared {
+    pub(crate) processor: Arc<Processor>,
+    codec: LenCodec,
+    tcp_settings: AgentSettings,
+    ws_settings: AgentSettings,
+    pub(crate) on_new: Option<EventSink>,
+    pub(crate) on_close: Option<EventSink>,
+    pub(crate) close_timeout: Duration,
+    http_timeout: Duration,
+    max_conn_num: usize,
+    open: AtomicUsize,
+    next_id: AtomicU64,
+    agents: Mutex<HashMap<u64, Agent>>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Shared {
+    /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
+    /// accepts race.
+    fn try_slot(self: &Arc<Self>) -> Option<Slot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_conn_num).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Slot(Arc::clone(self)))
+    }
+
+    pub(crate) fn register(&self, agent: &Agent) {
+        self.lock_agents().insert(agent.id(), agent.clone());
+    }
+
+    pub(crate) fn unregister(&self, agent: &Agent) {
+        self.lock_agents().remove(&agent.id());
+    }
+
+    fn lock_agents(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Agent>> {
+        self.agents.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn new_agent(&self, transport: Transport, stream: &TcpStream, remote: SocketAddr) -> Agent {
+        let local = stream.local_addr().unwrap_or(remote);
+        let settings = match transport {
+            Transport::Tcp => &self.tcp_settings,
+            Transport::Ws => &self.ws_settings,
+        };
+        Agent::new(
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            transport,
+            local,
+            remote,
+            settings,
+        )
+    }
+}
+
+/// A connection's place under `max_conn_num`; dropping it frees the place.
+pub(crate) struct Slot(Arc<Shared>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Builds a [`Gate`]: settings, processor, connection events.
+pub struct GateBuilder {
+    config: GateConfig,
+    processor: Processor,
+    on_new: Option<EventSink>,
+    on_close: Option<EventSink>,
+}
+
+impl GateBuilder {
+    /// Runs `f` on `module`'s task when a connection opens, before any of its messages
+    /// (leaf's `NewAgent`).
+    pub fn on_new_agent<S: Send + 'static>(
+        mut self,
+        module: &ModuleRef<S>,
+        f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_new = Some(EventSink::new(module, "new agent", f));
+        self
+    }
+
+    /// Runs `f` on `module`'s task when a connection has closed, after all of its messages
+    /// (leaf's `CloseAgent`).
+    pub fn on_close_agent<S: Send + 'static>(
+        mut self,
+        module: &ModuleRef<S>,
+        f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_close = Some(EventSink::new(module, "close agent", f));
+        self
+    }
+
+    /// Checks the settings and the processor, then binds the listeners. Connections queue in
+    /// the OS backlog until the gate runs (see [`App`](crate::App)).
+    pub async fn bind(self) -> Result<Gate, GateError> {
+        let config = self.config;
+        config.validate()?;
+        self.processor.validate()?;
+        if self.processor.encoding() != config.encoding {
+            return Err(ConfigError::Invalid {
+                key: "gate.encoding".into(),
+                message: format!(
+                    "is {:?} but the processor was built for {:?}",
+                    config.encoding,
+                    self.processor.encoding()
+                ),
+            }
+            .into());
+        }
+        let codec = LenCodec::new(config.len_msg_len, config.little_endian, config.max_msg_len)
+            .map_err(|e| ConfigError::Invalid {
+                key: "gate.len_msg_len".into(),
+                message: e.to_string(),
+            })?;
+        let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
+        let ws = bind("gate.ws_addr", &config.ws_addr).await?;
+        if tcp.is_none() && ws.is_none() {
+            tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
+        }
+        let processor = Arc::new(self.processor);
+        let settings = |max_msg_len| AgentSettings {
+            processor: Arc::clone(&processor),
+            max_msg_len,
+            capacity: config.pending_write_num,
+            policy: config.queue_full,
+        };
+        let shared = Arc::new(Shared {
+            tcp_settings: settings(codec.max_msg_len()),
+            ws_settings: settings(config.max_msg_len as usize),
+            processor: Arc::clone(&processor),
+            codec,
+            on_new: self.on_new,
+            on_close: self.on_close,
+            close_timeout: config.close_timeout,
+            http_timeout: config.http_timeout,
+            max_conn_num: config.max_conn_num,
+            open: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            agents: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        });
+        Ok(Gate { shared, tcp, ws })
+    }
+}
+
+async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, GateError> {
+    if addr.is_empty() {
+        return Ok(None);
+    }
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| GateError::Bind {
+            key,
+            addr: addr.to_owned(),
+            source,
+        })
+}
+
+/// A gate with its listeners bound, ready to run.
+pub struct Gate {
+    shared: Arc<Shared>,
+    tcp: Option<TcpListener>,
+    ws: Option<TcpListener>,
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gate")
+            .field("tcp", &self.tcp_addr())
+            .field("ws", &self.ws_addr())
+            .finish()
+    }
+}
+
+impl Gate {
+    /// Starts building a gate with these settings and this processor.
+    pub fn builder(config: GateConfig, processor: Processor) -> GateBuilder {
+        GateBuilder {
+            config,
+            processor,
+            on_new: None,
+            on_close: None,
+        }
+    }
+
+    /// The bound TCP address (useful with port 0).
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The bound WebSocket address.
+    pub fn ws_addr(&self) -> Option<SocketAddr> {
+        self.ws.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// A handle for looking at the gate's connections while it runs.
+    pub fn handle(&self) -> GateHandle {
+        GateHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Starts accepting. Used by [`App`](crate::App); call [`RunningGate::stop`] to stop.
+    pub fn start(self) -> RunningGate {
+        let Gate { shared, tcp, ws } = self;
+        if let Some(l) = tcp {
+            tracing::info!(addr = ?l.local_addr().ok(), "tcp listening");
+            shared
+                .tracker
+                .spawn(accept_loop(l, Arc::clone(&shared), Transport::Tcp));
+        }
+        if let Some(l) = ws {
+            tracing::info!(addr = ?l.local_addr().ok(), "websocket listening");
+            shared
+                .tracker
+                .spawn(accept_loop(l, Arc::clone(&shared), Transport::Ws));
+        }
+        RunningGate { shared }
+    }
+}
+
+/// A read-only view of a gate's connections.
+#[derive(Clone)]
+pub struct GateHandle {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for GateHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateHandle")
+            .field("open", &self.connections())
+            .finish()
+    }
+}
+
+impl GateHandle {
+    /// Connections holding a place under `max_conn_num` (including handshakes in progress).
+    pub fn connections(&self) -> usize {
+        self.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Every connection that has been announced and not yet closed.
+    pub fn agents(&self) -> Vec<Agent> {
+        self.shared.lock_agents().values().cloned().collect()
+    }
+}
+
+/// A gate that is accepting connections.
+pub struct RunningGate {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RunningGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningGate").finish_non_exhaustive()
+    }
+}
+
+impl RunningGate {
+    /// A handle on the gate's connections.
+    pub fn handle(&self) -> GateHandle {
+        GateHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Stops accepting, closes every connection gracefully (their queues are flushed), and
+    /// waits for their close events; connections still open after `timeout` are reset.
+    pub async fn stop(self, timeout: Duration) {
+        let shared = self.shared;
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        let agents: Vec<Agent> = shared.lock_agents().values().cloned().collect();
+        for agent in &agents {
+            agent.close();
+        }
+        if tokio::time::timeout(timeout, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            let left: Vec<Agent> = shared.lock_agents().values().cloned().collect();
+            tracing::warn!(
+                connections = left.len(),
+                "shutdown deadline passed, resetting the rest"
+            );
+            for agent in &left {
+                agent.destroy();
+            }
+            shared.tracker.wait().await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Transport) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::ZERO;
+                pair
+            }
+            Err(e) => {
+                // Out of descriptors or a connection reset before accept: wait and retry
+                // (leaf: 5 ms doubling up to 1 s).
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let slot = shared.try_slot();
+        match transport {
+            Transport::Tcp => {
+                let Some(slot) = slot else {
+                    tracing::debug!(%remote, "too many connections");
+                    drop(stream);
+                    continue;
+                };
+                let agent = shared.new_agent(Transport::Tcp, &stream, remote);
+                let (r, w) = stream.into_split();
+                let reader = tcp::TcpReader::new(r, shared.codec);
+                let writer = tcp::TcpWriter::new(w, shared.codec);
+                shared.tracker.spawn(conn::serve(
+                    Arc::clone(&shared),
+                    agent,
+                    reader,
+                    writer,
+                    slot,
+                ));
+            }
+            Transport::Ws => {
+                shared
+                    .tracker
+                    .spawn(ws_handshake(Arc::clone(&shared), stream, remote, slot));
+            }
+        }
+    }
+}
+
+async fn ws_handshake(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    slot: Option<Slot>,
+) {
+    let max_msg_len = shared.ws_settings.max_msg_len;
+    let upgrade = tokio::time::timeout(shared.http_timeout, async {
+        match ws::read_request(&mut stream, slot.is_some()).await {
+            ws::Handshake::Upgrade { accept, rest } => {
+                let agent = shared.new_agent(Transport::Ws, &stream, remote);
+                ws::accept(stream, &accept, rest, max_msg_len)
+                    .await
+                    .ok()
+                    .map(|halves| (agent, halves))
+            }
+            ws::Handshake::Refused => None,
+        }
+    })
+    .await;
+    match (upgrade, slot) {
+        (Ok(Some((agent, (reader, writer)))), Some(slot)) => {
+            conn::serve(shared, agent, reader, writer, slot).await;
+        }
+        (Err(_), _) => tracing::debug!(%remote, "websocket handshake timed out"),
+        _ => tracing::debug!(%remote, "websocket handshake refused"),
+    }
+}

@@ -1,0 +1,101 @@
+//! TCP transport: length-prefixed frames ([`LenCodec`]).
+//!
+//! The reader waits for readiness before it allocates, and gives its buffer back whenever it
+//! holds no partial frame, so an idle connection keeps no read or write buffer.
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::conn::{FrameReader, FrameWriter, ReadEnd};
+use crate::codec::LenCodec;
+
+/// Room reserved for a read when no partial frame says how much is coming.
+const READ_CHUNK: usize = 4096;
+
+pub(crate) struct TcpReader {
+    half: OwnedReadHalf,
+    codec: LenCodec,
+    buf: BytesMut,
+}
+
+impl TcpReader {
+    pub(crate) fn new(half: OwnedReadHalf, codec: LenCodec) -> Self {
+        TcpReader {
+            half,
+            codec,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl FrameReader for TcpReader {
+    async fn read_frame(&mut self) -> Result<Option<Bytes>, ReadEnd> {
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(None) => {}
+                Err(e) => return Err(ReadEnd::Protocol(e.to_string())),
+            }
+            if self.buf.is_empty() && self.buf.capacity() > 0 {
+                self.buf = BytesMut::new();
+            }
+            self.half.readable().await.map_err(ReadEnd::Io)?;
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            match self.half.try_read_buf(&mut self.buf) {
+                Ok(0) if self.buf.is_empty() => return Ok(None),
+                Ok(0) => return Err(ReadEnd::Protocol("eof inside a frame".into())),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(ReadEnd::Io(e)),
+            }
+        }
+    }
+
+    fn set_reset_on_close(&self) {
+        let _ =
+            socket2::SockRef::from(self.half.as_ref()).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+
+pub(crate) struct TcpWriter {
+    half: OwnedWriteHalf,
+    codec: LenCodec,
+    buf: BytesMut,
+}
+
+impl TcpWriter {
+    pub(crate) fn new(half: OwnedWriteHalf, codec: LenCodec) -> Self {
+        TcpWriter {
+            half,
+            codec,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl FrameWriter for TcpWriter {
+    fn push(&mut self, payload: Bytes) {
+        // Lengths were checked when the payload was queued.
+        if let Err(e) = self.codec.encode(&payload, &mut self.buf) {
+            tracing::debug!(error = %e, "frame not sent");
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        self.half.write_all_buf(&mut self.buf).await?;
+        // Nothing left to write: give the buffer back while idle.
+        self.buf = BytesMut::new();
+        Ok(())
+    }
+
+    async fn finish(&mut self, _close_code: u16) {
+        let _ = self.half.shutdown().await;
+    }
+}

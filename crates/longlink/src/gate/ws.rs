@@ -1,0 +1,206 @@
+//! WebSocket transport: one WebSocket message is one payload, no length prefix inside.
+//!
+//! The HTTP handshake is read here (not by tungstenite) so the gate can answer as leaf does:
+//! any path, `405` for a method other than GET, `503` over the connection limit, `400` for a
+//! plain request; all within `http_timeout`. Text and binary messages are accepted; replies
+//! are binary; an incoming message over `max_msg_len` gets close code 1009.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+use super::conn::{FrameReader, FrameWriter, ReadEnd};
+
+/// Largest HTTP request head we read (leaf: `MaxHeaderBytes: 1024`; browsers send more).
+const MAX_HEAD: usize = 8 * 1024;
+const MAX_HEADERS: usize = 48;
+
+/// The outcome of reading a handshake request.
+pub(crate) enum Handshake {
+    /// A valid upgrade; the 101 is not sent yet. Holds the accept key and bytes read past the
+    /// request head.
+    Upgrade { accept: String, rest: Vec<u8> },
+    /// Answered with an HTTP error (or the peer left); close the socket.
+    Refused,
+}
+
+/// Reads one request head and checks it; on error, answers with the right status.
+/// `admit` is false when the connection limit is reached (answered with 503).
+pub(crate) async fn read_request(stream: &mut TcpStream, admit: bool) -> Handshake {
+    let mut head = BytesMut::with_capacity(1024);
+    let end = loop {
+        if let Some(end) = find_head_end(&head) {
+            break end;
+        }
+        if head.len() >= MAX_HEAD {
+            respond(stream, 431, "Request Header Fields Too Large", "").await;
+            return Handshake::Refused;
+        }
+        match stream.read_buf(&mut head).await {
+            Ok(0) | Err(_) => return Handshake::Refused,
+            Ok(_) => {}
+        }
+    };
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    if !matches!(req.parse(&head[..end]), Ok(httparse::Status::Complete(_))) {
+        respond(stream, 400, "Bad Request", "").await;
+        return Handshake::Refused;
+    }
+    if req.method != Some("GET") {
+        respond(stream, 405, "Method Not Allowed", "Method not allowed").await;
+        return Handshake::Refused;
+    }
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let has_token = |name: &str, token: &str| {
+        header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
+        respond(stream, 400, "Bad Request", "This is a WebSocket endpoint").await;
+        return Handshake::Refused;
+    }
+    if header("sec-websocket-version").as_deref().map(str::trim) != Some("13") {
+        let msg = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        let _ = stream.write_all(msg.as_bytes()).await;
+        return Handshake::Refused;
+    }
+    let Some(key) = header("sec-websocket-key") else {
+        respond(stream, 400, "Bad Request", "missing Sec-WebSocket-Key").await;
+        return Handshake::Refused;
+    };
+    if !admit {
+        respond(stream, 503, "Service Unavailable", "too many connections").await;
+        return Handshake::Refused;
+    }
+    Handshake::Upgrade {
+        accept: derive_accept_key(key.trim().as_bytes()),
+        rest: head[end..].to_vec(),
+    }
+}
+
+/// Sends the 101 and wraps the socket as a WebSocket.
+pub(crate) async fn accept(
+    mut stream: TcpStream,
+    accept: &str,
+    rest: Vec<u8>,
+    max_msg_len: usize,
+) -> std::io::Result<(WsReader, WsWriter)> {
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(max_msg_len))
+        .max_frame_size(Some(max_msg_len));
+    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
+    let (sink, stream) = ws.split();
+    Ok((
+        WsReader { stream },
+        WsWriter {
+            sink,
+            pending: Vec::new(),
+        },
+    ))
+}
+
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
+}
+
+async fn respond(stream: &mut TcpStream, status: u16, reason: &str, body: &str) {
+    let msg = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(msg.as_bytes())).await;
+    let _ = stream.shutdown().await;
+}
+
+pub(crate) struct WsReader {
+    stream: SplitStream<WebSocketStream<TcpStream>>,
+}
+
+/// Set by the reader when a message was too big, read by the writer's close frame.
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+
+impl FrameReader for WsReader {
+    async fn read_frame(&mut self) -> Result<Option<Bytes>, ReadEnd> {
+        loop {
+            match self.stream.next().await {
+                None => return Ok(None),
+                Some(Ok(Message::Binary(b))) => return Ok(Some(b)),
+                Some(Ok(Message::Text(t))) => return Ok(Some(Bytes::from(t))),
+                Some(Ok(Message::Close(_))) => return Ok(None),
+                Some(Ok(_)) => continue, // ping, pong: tungstenite answers pings itself
+                Some(Err(WsError::Capacity(e))) => return Err(ReadEnd::TooBig(e.to_string())),
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Ok(None),
+                Some(Err(WsError::Io(e))) => return Err(ReadEnd::Io(e)),
+                Some(Err(e)) => return Err(ReadEnd::Protocol(e.to_string())),
+            }
+        }
+    }
+}
+
+pub(crate) struct WsWriter {
+    sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+    pending: Vec<Bytes>,
+}
+
+impl FrameWriter for WsWriter {
+    fn push(&mut self, payload: Bytes) {
+        self.pending.push(payload);
+    }
+
+    fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        let to_io = |e: WsError| match e {
+            WsError::Io(e) => e,
+            other => std::io::Error::other(other.to_string()),
+        };
+        for payload in self.pending.drain(..) {
+            self.sink
+                .feed(Message::Binary(payload))
+                .await
+                .map_err(to_io)?;
+        }
+        self.sink.flush().await.map_err(to_io)?;
+        if self.pending.capacity() > 16 {
+            self.pending = Vec::new();
+        }
+        Ok(())
+    }
+
+    async fn finish(&mut self, close_code: u16) {
+        let frame = CloseFrame {
+            code: CloseCode::from(close_code),
+            reason: match close_code {
+                CLOSE_TOO_BIG => "message too big".into(),
+                _ => "".into(),
+            },
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let _ = self.sink.send(Message::Close(Some(frame))).await;
+            let _ = self.sink.close().await;
+        })
+        .await;
+    }
+}

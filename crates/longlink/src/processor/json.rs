@@ -1,0 +1,144 @@
+//! leaf's JSON envelope: a payload is an object with exactly one key, the message name, whose
+//! value is the message body: `{"C2S_UserLogin":{"token":"...","login_plat":1}}`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::DecodeError;
+
+/// The envelope of one JSON message, borrowed from the payload.
+pub(crate) struct Envelope<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) body: &'a RawValue,
+}
+
+/// Splits a payload into its name and its (undecoded) body.
+pub(crate) fn open(payload: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    serde_json::from_slice::<Envelope<'_>>(payload).map_err(|e| DecodeError::Json(e.to_string()))
+}
+
+/// Decodes a body into the registered type.
+pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
+    name: &str,
+    body: &RawValue,
+) -> Result<T, DecodeError> {
+    serde_json::from_str(body.get()).map_err(|e| DecodeError::BadBody {
+        name: name.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Writes `{"name":body}`.
+pub(crate) fn encode<T: Serialize>(
+    name: &str,
+    msg: &T,
+    out: &mut Vec<u8>,
+) -> serde_json::Result<()> {
+    out.push(b'{');
+    serde_json::to_writer(&mut *out, name)?;
+    out.push(b':');
+    serde_json::to_writer(&mut *out, msg)?;
+    out.push(b'}');
+    Ok(())
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a message name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct EnvelopeVisitor;
+        impl<'de> Visitor<'de> for EnvelopeVisitor {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"an object with exactly one key, like {"Name":{...}}"#)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut found: Option<Envelope<'de>> = None;
+                while let Some((Key(name), body)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    // Like Go's map decoding, a repeated key keeps the last value and still
+                    // counts once; two different keys are an error.
+                    if let Some(prev) = &found {
+                        if prev.name != name {
+                            return Err(de::Error::custom(
+                                "invalid json data: the object must have exactly one key",
+                            ));
+                        }
+                    }
+                    found = Some(Envelope { name, body });
+                }
+                found.ok_or_else(|| {
+                    de::Error::custom("invalid json data: the object must have exactly one key")
+                })
+            }
+        }
+        d.deserialize_map(EnvelopeVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_one_key() {
+        let env = open(br#"{"Hello":{"name":"x"}}"#).unwrap();
+        assert_eq!(env.name, "Hello");
+        assert_eq!(env.body.get(), r#"{"name":"x"}"#);
+    }
+
+    #[test]
+    fn escaped_names_are_unescaped() {
+        let env = open(br#"{"He\u006clo":1}"#).unwrap();
+        assert_eq!(env.name, "Hello");
+    }
+
+    #[test]
+    fn refuses_zero_or_two_keys_and_non_objects() {
+        assert!(open(b"{}").is_err());
+        assert!(open(br#"{"A":1,"B":2}"#).is_err());
+        assert!(open(b"[1]").is_err());
+        assert!(open(b"\"A\"").is_err());
+        assert!(open(b"{\"A\":").is_err());
+        assert!(open(b"").is_err());
+    }
+
+    #[test]
+    fn a_repeated_key_counts_once_and_the_last_wins() {
+        let env = open(br#"{"A":1,"A":2}"#).unwrap();
+        assert_eq!(env.body.get(), "2");
+    }
+
+    #[test]
+    fn encodes_the_envelope() {
+        #[derive(Serialize)]
+        struct Hello {
+            name: String,
+        }
+        let mut out = Vec::new();
+        encode("Hello", &Hello { name: "a".into() }, &mut out).unwrap();
+        assert_eq!(out, br#"{"Hello":{"name":"a"}}"#);
+    }
+}
