@@ -66,7 +66,13 @@ pub fn load<T: DeserializeOwned>(
         })?;
         figment = figment.merge(Toml::string(&text));
     }
-    figment = figment.merge(Env::prefixed(env_prefix).split("__"));
+    // Only PREFIX + SECTION__KEY variables are settings, so other variables that happen to
+    // share the prefix do not become unknown keys.
+    figment = figment.merge(
+        Env::prefixed(env_prefix)
+            .filter(|key| key.as_str().contains("__"))
+            .split("__"),
+    );
     figment.extract().map_err(|e| {
         let messages: Vec<String> = e
             .into_iter()

@@ -1,1 +1,102 @@
-fn main() {}
+//! `longlink-chat`: the chat example server.
+//!
+//! ```text
+//! longlink-chat                      # TCP 127.0.0.1:3563, WebSocket 127.0.0.1:3653
+//! longlink-chat --config chat.toml   # settings from a TOML file ([gate], [chat])
+//! longlink-chat token --uid 42       # print a login token for uid 42 (dev secret)
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use longlink_chat::{Config, token};
+
+#[derive(Parser)]
+#[command(
+    name = "longlink-chat",
+    version,
+    about = "longlink's chat example server"
+)]
+struct Cli {
+    /// A TOML configuration file, merged over the embedded default.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print a login token signed with the configured secret.
+    Token {
+        /// The user id.
+        #[arg(long)]
+        uid: u64,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("longlink-chat: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Some(Command::Token { uid, ttl }) => {
+            let claims = token::Claims {
+                uid,
+                exp: longlink_chat::chat::now_unix().saturating_add(ttl),
+            };
+            println!(
+                "{}",
+                token::sign(config.chat.token_secret.as_bytes(), &claims)
+            );
+            ExitCode::SUCCESS
+        }
+        None => serve(config),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("longlink-chat: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        let server = match longlink_chat::build(config).await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("longlink-chat: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        tracing::info!(tcp = ?server.tcp_addr, ws = ?server.ws_addr, "longlink-chat serving");
+        match server.app.run().await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("longlink-chat: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}

@@ -1,0 +1,97 @@
+//! The chat module's state: who is logged in, who watches which room, and the connection
+//! events that keep both up to date.
+
+use std::collections::HashMap;
+
+use longlink::{Agent, Ctx, Groups, Sessions};
+
+use crate::ChatConfig;
+use crate::msg::S2cError;
+
+/// `S2C_Error.code`: a message that needs a login came before one.
+pub const ERR_NOT_LOGGED_IN: i32 = 1;
+/// `S2C_Error.code`: the text is longer than `[chat] max_text_len` characters.
+pub const ERR_TEXT_TOO_LONG: i32 = 2;
+/// `S2C_Error.code`: the receiver of a private message is not online.
+pub const ERR_NOT_ONLINE: i32 = 3;
+/// `S2C_Error.code`: the request is malformed (e.g. a room message to room 0).
+pub const ERR_BAD_REQUEST: i32 = 4;
+
+/// What the chat module knows of one connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Conn {
+    /// The uid after login.
+    pub uid: Option<u64>,
+    /// The room watched, 0 for none.
+    pub room: u64,
+}
+
+/// The chat module's state.
+pub struct Chat {
+    pub(crate) secret: Vec<u8>,
+    pub(crate) max_text_len: usize,
+    pub(crate) sessions: Sessions,
+    pub(crate) rooms: Groups<u64>,
+    pub(crate) conns: HashMap<u64, Conn>,
+}
+
+impl Chat {
+    /// A chat module state from its configuration.
+    pub fn new(config: &ChatConfig) -> Self {
+        Chat {
+            secret: config.token_secret.as_bytes().to_vec(),
+            max_text_len: config.max_text_len,
+            sessions: Sessions::new(),
+            rooms: Groups::new(),
+            conns: HashMap::new(),
+        }
+    }
+
+    /// Users logged in.
+    pub fn online(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Watchers of a room.
+    pub fn watchers(&self, room: u64) -> usize {
+        self.rooms.len_of(&room)
+    }
+
+    /// What is known of a connection.
+    pub fn conn(&self, agent: &Agent) -> Conn {
+        self.conns.get(&agent.id()).copied().unwrap_or_default()
+    }
+}
+
+/// A connection opened.
+pub fn on_new_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    ctx.conns.insert(agent.id(), Conn::default());
+}
+
+/// A connection closed: it leaves its room and, if it still holds its uid, logs out.
+pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    let Some(conn) = ctx.conns.remove(&agent.id()) else {
+        return;
+    };
+    if conn.room != 0 {
+        ctx.rooms.leave(&conn.room, agent);
+    }
+    if let Some(uid) = conn.uid {
+        ctx.sessions.unbind(uid, agent);
+    }
+}
+
+/// Refuses a request with `S2C_Error`; the connection stays open.
+pub(crate) fn refuse(agent: &Agent, code: i32, msg: &str) {
+    let _ = agent.write(&S2cError {
+        code,
+        msg: msg.to_owned(),
+    });
+}
+
+/// Unix seconds now.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

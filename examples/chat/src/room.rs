@@ -1,0 +1,77 @@
+//! Rooms: watch a room, say something to it, or to one user.
+
+use longlink::{Agent, Ctx};
+
+use crate::chat::{
+    Chat, ERR_BAD_REQUEST, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE, ERR_TEXT_TOO_LONG, now_unix, refuse,
+};
+use crate::msg::{C2sMessage, C2sUpdateWatchRoom, S2cMessage, S2cUpdateWatchRoom};
+
+/// Leaves the watched room (if any) and watches `room_id` (0 = none).
+pub fn watch(ctx: &mut Ctx<Chat>, msg: C2sUpdateWatchRoom, agent: &Agent) {
+    let conn = ctx.conn(agent);
+    if conn.uid.is_none() {
+        return refuse(agent, ERR_NOT_LOGGED_IN, "log in first");
+    }
+    if conn.room != 0 && conn.room != msg.room_id {
+        ctx.rooms.leave(&conn.room, agent);
+    }
+    let online = if msg.room_id == 0 {
+        0
+    } else {
+        ctx.rooms.join(msg.room_id, agent)
+    };
+    if let Some(c) = ctx.conns.get_mut(&agent.id()) {
+        c.room = msg.room_id;
+    }
+    let _ = agent.write(&S2cUpdateWatchRoom {
+        room_id: msg.room_id,
+        online: u32::try_from(online).unwrap_or(u32::MAX),
+    });
+}
+
+/// A room message (to every watcher, the sender included) or a private one.
+pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
+    let Some(from_uid) = ctx.conn(agent).uid else {
+        return refuse(agent, ERR_NOT_LOGGED_IN, "log in first");
+    };
+    if msg.text.chars().count() > ctx.max_text_len {
+        return refuse(
+            agent,
+            ERR_TEXT_TOO_LONG,
+            &format!("text longer than {} characters", ctx.max_text_len),
+        );
+    }
+    let out = S2cMessage {
+        room_id: msg.room_id,
+        from_uid,
+        to_uid: msg.to_uid,
+        text: msg.text,
+        ts: now_unix(),
+    };
+    if msg.to_uid != 0 {
+        match ctx.sessions.get(msg.to_uid) {
+            Some(to) => {
+                let _ = to.write(&out);
+            }
+            None => refuse(agent, ERR_NOT_ONLINE, "user not online"),
+        }
+        return;
+    }
+    if msg.room_id == 0 {
+        return refuse(agent, ERR_BAD_REQUEST, "room_id or to_uid is required");
+    }
+    // Encode once; every watcher's queue shares the bytes.
+    let encoded = match agent.processor().encode(&out) {
+        Ok(e) => e,
+        Err(e) => return tracing::warn!(error = %e, "cannot encode S2C_Message"),
+    };
+    ctx.rooms.broadcast(&msg.room_id, &encoded);
+    let sender_watches = ctx
+        .rooms
+        .get(&msg.room_id)
+        .is_some_and(|room| room.contains(agent));
+    if !sender_watches {
+        let _ = agent.write_encoded(&encoded);
+    }
+}
