@@ -129,6 +129,10 @@ pub(crate) async fn serve<R: FrameReader, W: FrameWriter>(
     async move {
         tracing::debug!("connection opened");
         shared.register(&agent);
+        if shared.is_shutting_down() {
+            // Registered after the gate's stop took its list of connections: close now.
+            agent.close();
+        }
         if let Some(events) = &shared.on_new {
             events.send(&agent).await;
         }

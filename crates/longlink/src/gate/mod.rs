@@ -130,6 +130,10 @@ impl Shared {
         self.lock_agents().insert(agent.id(), agent.clone());
     }
 
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
     pub(crate) fn unregister(&self, agent: &Agent) {
         self.lock_agents().remove(&agent.id());
     }

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{CallError, Job, Mailbox, ModuleRef, panic_message, run_job};
 use crate::timer::{CronExpr, TimerId, TimerKind, Timers, until_next};
@@ -320,23 +319,21 @@ fn run_then_callback<S: Send + 'static, R: Send + 'static>(
 pub(super) async fn serve<S: Send + 'static>(
     ctx: &mut Ctx<S>,
     mut rx: mpsc::Receiver<Job>,
-    stop: CancellationToken,
-    drain: Arc<std::sync::Mutex<Duration>>,
+    mut stop: oneshot::Receiver<Duration>,
 ) {
-    loop {
+    let timeout = loop {
         tokio::select! {
             biased;
-            _ = stop.cancelled() => break,
+            timeout = &mut stop => break timeout.unwrap_or(Duration::ZERO),
             job = rx.recv() => match job {
                 Some(job) => run_job(ctx, job),
-                None => break,
+                None => break Duration::ZERO,
             },
             id = ctx.timers.next_due() => ctx.fire(id),
         }
-    }
+    };
     // Let background work in flight finish (its callbacks come through the mailbox), within
     // the drain timeout; then run what is queued and close.
-    let timeout = drain.lock().map(|d| *d).unwrap_or(Duration::from_secs(10));
     let deadline = tokio::time::Instant::now() + timeout;
     while ctx.pending.load(Ordering::SeqCst) > 0 {
         tokio::select! {

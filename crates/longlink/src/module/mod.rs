@@ -39,17 +39,19 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub use ctx::{Ctx, Linear};
 
 /// Default mailbox capacity (leaf's `ChanRPCLen` in leafserver is 10000).
 pub const DEFAULT_MAILBOX: usize = 10_000;
 
+/// A job's body; its argument is the module's `Ctx<S>`, type-erased.
+type JobFn = Box<dyn FnOnce(&mut dyn Any) + Send>;
+
 /// One unit of work for a module: runs on its task with its [`Ctx`].
 pub(crate) struct Job {
     label: &'static str,
-    run: Box<dyn FnOnce(&mut dyn Any) + Send>,
+    run: JobFn,
 }
 
 impl Job {
@@ -270,16 +272,13 @@ impl<S: Send + 'static> Module<S> {
             on_init,
             on_destroy,
         } = self;
-        let stop = CancellationToken::new();
+        let (stop, stop_rx) = oneshot::channel::<Duration>();
         let (ready_tx, ready_rx) = oneshot::channel();
         let mailbox = Mailbox {
             tx,
             name: Arc::clone(&name),
         };
         let mut ctx = Ctx::new(state, mailbox);
-        let loop_stop = stop.clone();
-        let drain = Arc::new(std::sync::Mutex::new(Duration::from_secs(10)));
-        let loop_drain = Arc::clone(&drain);
         let join = tokio::spawn(async move {
             if let Some(init) = on_init {
                 if let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&mut ctx))) {
@@ -288,7 +287,7 @@ impl<S: Send + 'static> Module<S> {
                 }
             }
             let _ = ready_tx.send(Ok(()));
-            ctx::serve(&mut ctx, rx, loop_stop, loop_drain).await;
+            ctx::serve(&mut ctx, rx, stop_rx).await;
             if let Some(destroy) = on_destroy {
                 if let Err(panic) = catch_unwind(AssertUnwindSafe(|| destroy(&mut ctx))) {
                     tracing::error!(module = %ctx.name(), panic = %panic_message(&panic), "on_destroy panicked");
@@ -296,12 +295,7 @@ impl<S: Send + 'static> Module<S> {
             }
         });
         match ready_rx.await {
-            Ok(Ok(())) => Ok(RunningModule {
-                name,
-                stop,
-                drain,
-                join,
-            }),
+            Ok(Ok(())) => Ok(RunningModule { name, stop, join }),
             Ok(Err(panic)) => Err(ModuleError::InitPanicked {
                 module: name.to_string(),
                 panic,
@@ -331,8 +325,8 @@ pub enum ModuleError {
 #[derive(Debug)]
 pub struct RunningModule {
     name: Arc<str>,
-    stop: CancellationToken,
-    drain: Arc<std::sync::Mutex<Duration>>,
+    /// Tells the loop to stop, and how long it may drain.
+    stop: oneshot::Sender<Duration>,
     join: JoinHandle<()>,
 }
 
@@ -346,10 +340,8 @@ impl RunningModule {
     /// runs every job already in its mailbox, drops its pending timers, then runs its destroy
     /// hook. Returns when the task has ended.
     pub async fn stop(self, timeout: Duration) {
-        if let Ok(mut d) = self.drain.lock() {
-            *d = timeout;
-        }
-        self.stop.cancel();
+        // If the task already ended (it cannot, short of a bug), there is nothing to stop.
+        let _ = self.stop.send(timeout);
         if let Err(e) = self.join.await {
             tracing::error!(module = %self.name, error = %e, "module task failed");
         }
