@@ -325,11 +325,12 @@ pub(super) async fn serve<S: Send + 'static>(
         tokio::select! {
             biased;
             timeout = &mut stop => break timeout.unwrap_or(Duration::ZERO),
+            // Due timers before the mailbox, so a busy mailbox cannot starve them.
+            id = ctx.timers.next_due() => ctx.fire(id),
             job = rx.recv() => match job {
                 Some(job) => run_job(ctx, job),
                 None => break Duration::ZERO,
             },
-            id = ctx.timers.next_due() => ctx.fire(id),
         }
     };
     // Let background work in flight finish (its callbacks come through the mailbox), within
