@@ -18,10 +18,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Register message types, then route each to a module (or a handler on the reader).
     let mut processor = Processor::new(Encoding::Json);
     processor.register::<Hello>()?;
-    processor.route(&game.module_ref(), |greeted: &mut Ctx<u64>, msg: Hello, agent: &Agent| {
-        **greeted += 1;
-        let _ = agent.write(&Hello { name: format!("hello {}, #{}", msg.name, **greeted) });
-    })?;
+    processor.route(
+        &game.module_ref(),
+        |greeted: &mut Ctx<u64>, msg: Hello, agent: &Agent| {
+            **greeted += 1;
+            let _ = agent.write(&Hello {
+                name: format!("hello {}, #{}", msg.name, **greeted),
+            });
+        },
+    )?;
 
     // TCP and WebSocket side by side, leaf's settings.
     let config = GateConfig {

@@ -72,7 +72,12 @@ async fn write_loop<W: FrameWriter>(mut w: W, agent: Agent) {
             q.state
         };
         if w.has_pending() {
-            if let Err(e) = w.flush().await {
+            // A peer that does not read can block the flush; destroy must still end it.
+            let flushed = tokio::select! {
+                flushed = w.flush() => flushed,
+                _ = until_destroyed(&agent) => return,
+            };
+            if let Err(e) = flushed {
                 tracing::debug!(error = %e, "write failed");
                 agent.destroy();
                 return;
@@ -87,6 +92,17 @@ async fn write_loop<W: FrameWriter>(mut w: W, agent: Agent) {
             }
             State::Destroyed => return,
         }
+    }
+}
+
+/// Returns once the agent is destroyed. Other wake-ups (new items) are consumed harmlessly:
+/// the writer drains the queue after every flush anyway.
+async fn until_destroyed(agent: &Agent) {
+    loop {
+        if agent.lock_queue().state == State::Destroyed {
+            return;
+        }
+        agent.inner.writer_wake.notified().await;
     }
 }
 

@@ -459,7 +459,7 @@ async fn ws_handshake(
     slot: Option<Slot>,
 ) {
     let max_msg_len = shared.ws_settings.max_msg_len;
-    let upgrade = tokio::time::timeout(shared.http_timeout, async {
+    let handshake = tokio::time::timeout(shared.http_timeout, async {
         match ws::read_request(&mut stream, slot.is_some()).await {
             ws::Handshake::Upgrade { accept, rest } => {
                 let agent = shared.new_agent(Transport::Ws, &stream, remote);
@@ -470,8 +470,12 @@ async fn ws_handshake(
             }
             ws::Handshake::Refused => None,
         }
-    })
-    .await;
+    });
+    // A handshake in progress must not hold up the gate's shutdown.
+    let upgrade = tokio::select! {
+        upgrade = handshake => upgrade,
+        _ = shared.shutdown.cancelled() => return,
+    };
     match (upgrade, slot) {
         (Ok(Some((agent, (reader, writer)))), Some(slot)) => {
             conn::serve(shared, agent, reader, writer, slot).await;

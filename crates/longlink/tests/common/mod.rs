@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -152,6 +153,15 @@ pub struct State {
     pub events: Vec<Ev>,
     pub floods: Vec<FloodResult>,
     pub routed: u64,
+    /// A copy of `events` readable after the module has stopped.
+    pub log: Arc<Mutex<Vec<Ev>>>,
+}
+
+impl State {
+    fn record(&mut self, e: Ev) {
+        self.log.lock().unwrap().push(e.clone());
+        self.events.push(e);
+    }
 }
 
 fn ev(agent: &Agent, kind: impl Into<String>) -> Ev {
@@ -177,7 +187,7 @@ pub fn processor(encoding: Encoding, m: &ModuleRef<State>) -> Processor {
 
     p.route(m, |ctx: &mut Ctx<State>, msg: Echo, agent: &Agent| {
         ctx.routed += 1;
-        ctx.events.push(ev(agent, format!("msg:{}", msg.text)));
+        ctx.record(ev(agent, format!("msg:{}", msg.text)));
         let _ = agent.write(&msg);
     })
     .unwrap();
@@ -226,23 +236,29 @@ pub fn processor(encoding: Encoding, m: &ModuleRef<State>) -> Processor {
     .unwrap();
     p.handle::<SyncPanic, _>(|_msg, _agent| panic!("sync handler panics on purpose"))
         .unwrap();
-    p.route(m, |_ctx: &mut Ctx<State>, msg: CloseAfter, agent: &Agent| {
-        for i in 0..msg.n {
-            let _ = agent.write(&Echo {
-                text: format!("bye{i}"),
-            });
-        }
-        agent.close();
-    })
+    p.route(
+        m,
+        |_ctx: &mut Ctx<State>, msg: CloseAfter, agent: &Agent| {
+            for i in 0..msg.n {
+                let _ = agent.write(&Echo {
+                    text: format!("bye{i}"),
+                });
+            }
+            agent.close();
+        },
+    )
     .unwrap();
-    p.route(m, |_ctx: &mut Ctx<State>, msg: DestroyAfter, agent: &Agent| {
-        for i in 0..msg.n {
-            let _ = agent.write(&Echo {
-                text: format!("gone{i}"),
-            });
-        }
-        agent.destroy();
-    })
+    p.route(
+        m,
+        |_ctx: &mut Ctx<State>, msg: DestroyAfter, agent: &Agent| {
+            for i in 0..msg.n {
+                let _ = agent.write(&Echo {
+                    text: format!("gone{i}"),
+                });
+            }
+            agent.destroy();
+        },
+    )
     .unwrap();
     p.route(m, |_ctx: &mut Ctx<State>, msg: TooBig, agent: &Agent| {
         let big = Echo {
@@ -273,6 +289,8 @@ pub struct Server {
     pub stop: StopHandle,
     pub app: JoinHandle<Result<(), AppError>>,
     pub encoding: Encoding,
+    /// Every event the module recorded, readable after it stopped.
+    pub log: Arc<Mutex<Vec<Ev>>>,
 }
 
 /// A config on loopback with both listeners on port 0.
@@ -288,14 +306,16 @@ pub fn config(encoding: Encoding) -> GateConfig {
 /// Starts the test protocol behind a gate with `config`.
 pub async fn start(config: GateConfig) -> Server {
     let encoding = config.encoding;
-    let module = Module::new("test", State::default());
+    let state = State::default();
+    let log = Arc::clone(&state.log);
+    let module = Module::new("test", state);
     let mref = module.module_ref();
     let gate = Gate::builder(config, processor(encoding, &mref))
         .on_new_agent(&mref, |ctx: &mut Ctx<State>, agent: &Agent| {
-            ctx.events.push(ev(agent, "new"));
+            ctx.record(ev(agent, "new"));
         })
         .on_close_agent(&mref, |ctx: &mut Ctx<State>, agent: &Agent| {
-            ctx.events.push(ev(agent, "close"));
+            ctx.record(ev(agent, "close"));
         })
         .bind()
         .await
@@ -318,6 +338,7 @@ pub async fn start(config: GateConfig) -> Server {
         stop,
         app,
         encoding,
+        log,
     }
 }
 
@@ -416,7 +437,9 @@ impl Wire {
                     .unwrap_or_else(|e| panic!("reply is not json ({e}): {payload:?}"));
                 let obj = v.as_object().expect("reply is an object");
                 assert_eq!(obj.len(), 1, "one key: {v}");
-                let body = obj.get("Echo").unwrap_or_else(|| panic!("not an Echo: {v}"));
+                let body = obj
+                    .get("Echo")
+                    .unwrap_or_else(|| panic!("not an Echo: {v}"));
                 serde_json::from_value::<Echo>(body.clone()).unwrap().text
             }
             Encoding::Protobuf => {
@@ -543,6 +566,12 @@ impl TcpClient {
             .expect("connection still open")
     }
 
+    /// Reads one frame and returns its `Echo` text.
+    pub async fn recv_echo(&mut self) -> String {
+        let reply = self.recv().await;
+        self.wire.decode_echo(&reply)
+    }
+
     /// Sends an `Echo` and returns the text of the reply.
     pub async fn echo(&mut self, text: &str) -> String {
         let payload = self.wire.echo(text);
@@ -593,7 +622,10 @@ pub async fn read_to_end(stream: &mut TcpStream) -> (usize, Ended) {
 pub type Ws = WebSocketStream<TcpStream>;
 
 /// Connects a WebSocket client to `addr` with `path` (e.g. `/any/path?x=1`).
-pub async fn ws_connect(addr: SocketAddr, path: &str) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+pub async fn ws_connect(
+    addr: SocketAddr,
+    path: &str,
+) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
     let tcp = TcpStream::connect(addr).await.expect("connect");
     let url = format!("ws://{addr}{path}");
     tokio_tungstenite::client_async(url, tcp)
@@ -601,18 +633,34 @@ pub async fn ws_connect(addr: SocketAddr, path: &str) -> Result<Ws, tokio_tungst
         .map(|(ws, _)| ws)
 }
 
-/// The next data message: `Ok(Binary|Text)`, or `Err` with the close frame / error text.
-pub async fn ws_next(ws: &mut Ws) -> Result<WsMessage, String> {
+/// How a WebSocket connection ended, seen from the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsEnd {
+    /// A close frame, with its code if it had one.
+    Close(Option<u16>, String),
+    /// An error (e.g. a reset, or a close without a close frame).
+    Error(String),
+    /// The stream ended.
+    Eof,
+}
+
+/// The next data message, or how the connection ended.
+pub async fn ws_next(ws: &mut Ws) -> Result<WsMessage, WsEnd> {
     loop {
         let next = tokio::time::timeout(STEP, ws.next())
             .await
             .expect("a websocket message in time");
         match next {
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-            Some(Ok(WsMessage::Close(frame))) => return Err(format!("close {frame:?}")),
+            Some(Ok(WsMessage::Close(frame))) => {
+                return Err(match frame {
+                    Some(f) => WsEnd::Close(Some(u16::from(f.code)), f.reason.to_string()),
+                    None => WsEnd::Close(None, String::new()),
+                });
+            }
             Some(Ok(m)) => return Ok(m),
-            Some(Err(e)) => return Err(format!("error {e}")),
-            None => return Err("end of stream".into()),
+            Some(Err(e)) => return Err(WsEnd::Error(e.to_string())),
+            None => return Err(WsEnd::Eof),
         }
     }
 }
