@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use longlink::{Agent, Ctx, Groups, Sessions};
 
 use crate::ChatConfig;
-use crate::msg::S2cError;
+use crate::msg::{S2cError, S2cKick};
 
 /// `S2C_Error.code`: a message that needs a login came before one.
 pub const ERR_NOT_LOGGED_IN: i32 = 1;
@@ -79,6 +79,14 @@ pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
     if let Some(uid) = conn.uid {
         ctx.sessions.unbind(uid, agent);
     }
+}
+
+/// The server is stopping: every connection gets `S2C_Kick{reason: "shutdown"}`, flushed
+/// before the close.
+pub fn on_shutdown(agent: &Agent) {
+    let _ = agent.write(&S2cKick {
+        reason: "shutdown".into(),
+    });
 }
 
 /// Refuses a request with `S2C_Error`; the connection stays open.

@@ -123,7 +123,12 @@ async fn read_loop<R: FrameReader>(reader: &mut R, agent: &Agent, shared: &Share
             Err(end) => return end,
         };
         match processor.decode(&payload) {
-            Ok(decoded) => processor.dispatch(decoded, agent).await,
+            Ok(decoded) => {
+                if let Some(pending) = processor.dispatch(decoded, agent) {
+                    // Boxed: rare, and it keeps every idle reader small.
+                    Box::pin(pending.send()).await;
+                }
+            }
             Err(e) => return ReadEnd::Protocol(e.to_string()),
         }
         if !agent.is_open() {
@@ -132,60 +137,68 @@ async fn read_loop<R: FrameReader>(reader: &mut R, agent: &Agent, shared: &Share
     }
 }
 
+/// Spawns a connection's task on the gate's tracker, in its own tracing span.
+pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
+    shared: Arc<Shared>,
+    agent: Agent,
+    reader: R,
+    writer: W,
+    slot: super::Slot,
+) {
+    let span = tracing::debug_span!("conn", id = agent.id(), transport = %agent.transport(), remote = %agent.remote_addr());
+    let tracker = shared.tracker().clone();
+    tracker.spawn(serve(shared, agent, reader, writer, slot).instrument(span));
+}
+
 /// Runs a connection from its new event to its close event. `slot` is its place under
 /// `max_conn_num`, given back when the socket is closed.
-pub(crate) async fn serve<R: FrameReader, W: FrameWriter>(
+async fn serve<R: FrameReader, W: FrameWriter>(
     shared: Arc<Shared>,
     agent: Agent,
     mut reader: R,
     writer: W,
     slot: super::Slot,
 ) {
-    let span = tracing::debug_span!("conn", id = agent.id(), transport = %agent.transport(), remote = %agent.remote_addr());
-    async move {
-        tracing::debug!("connection opened");
-        shared.register(&agent);
-        if shared.is_shutting_down() {
-            // Registered after the gate's stop took its list of connections: close now.
-            agent.close();
-        }
-        if let Some(events) = &shared.on_new {
-            events.send(&agent).await;
-        }
-        let mut writer_task = tokio::spawn(write_loop(writer, agent.clone()));
-        let end = read_loop(&mut reader, &agent, &shared).await;
-        match &end {
-            ReadEnd::Eof | ReadEnd::Local => {}
-            ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
-            ReadEnd::TooBig(why) => {
-                tracing::debug!(reason = %why, "message too big, closing");
-                agent.set_close_code(super::ws::CLOSE_TOO_BIG);
-            }
-            ReadEnd::Io(e) => tracing::debug!(error = %e, "read failed, closing"),
-        }
-        // Flush what is queued, then close; give up after close_timeout (a peer that does not
-        // read) and reset instead.
-        agent.close();
-        if tokio::time::timeout(shared.close_timeout, &mut writer_task)
-            .await
-            .is_err()
-        {
-            tracing::debug!("flush timed out, resetting");
-            agent.destroy();
-            writer_task.abort();
-            let _ = writer_task.await;
-        }
-        if agent.lock_queue().state == State::Destroyed {
-            reader.set_reset_on_close();
-        }
-        drop(reader);
-        shared.unregister(&agent);
-        drop(slot);
-        if let Some(events) = &shared.on_close {
-            events.send(&agent).await;
-        }
-        tracing::debug!("connection closed");
+    tracing::debug!("connection opened");
+    shared.register(&agent);
+    if shared.is_shutting_down() {
+        // Registered after the gate's stop took its list of connections: close now.
+        shared.close_for_shutdown(&agent);
     }
-    .instrument(span)
-    .await
+    if let Some(events) = &shared.on_new {
+        events.send(&agent).await;
+    }
+    let mut writer_task = tokio::spawn(write_loop(writer, agent.clone()));
+    let end = read_loop(&mut reader, &agent, &shared).await;
+    match &end {
+        ReadEnd::Eof | ReadEnd::Local => {}
+        ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
+        ReadEnd::TooBig(why) => {
+            tracing::debug!(reason = %why, "message too big, closing");
+            agent.set_close_code(super::ws::CLOSE_TOO_BIG);
+        }
+        ReadEnd::Io(e) => tracing::debug!(error = %e, "read failed, closing"),
+    }
+    // Flush what is queued, then close; give up after close_timeout (a peer that does not
+    // read) and reset instead.
+    agent.close();
+    if tokio::time::timeout(shared.close_timeout, &mut writer_task)
+        .await
+        .is_err()
+    {
+        tracing::debug!("flush timed out, resetting");
+        agent.destroy();
+        writer_task.abort();
+        let _ = writer_task.await;
+    }
+    if agent.lock_queue().state == State::Destroyed {
+        reader.set_reset_on_close();
+    }
+    drop(reader);
+    shared.unregister(&agent);
+    drop(slot);
+    if let Some(events) = &shared.on_close {
+        events.send(&agent).await;
+    }
+    tracing::debug!("connection closed");
 }

@@ -65,6 +65,7 @@ pub enum GateError {
 }
 
 type MakeEvent = Box<dyn Fn(Agent) -> Job + Send + Sync>;
+type Farewell = Box<dyn Fn(&Agent) + Send + Sync>;
 
 /// Where connection events go: a module's mailbox and the job to run there.
 pub(crate) struct EventSink {
@@ -104,6 +105,7 @@ pub(crate) struct Shared {
     ws_settings: AgentSettings,
     pub(crate) on_new: Option<EventSink>,
     pub(crate) on_close: Option<EventSink>,
+    on_shutdown: Option<Farewell>,
     pub(crate) close_timeout: Duration,
     http_timeout: Duration,
     max_conn_num: usize,
@@ -134,8 +136,24 @@ impl Shared {
         self.shutdown.is_cancelled()
     }
 
+    /// Closes a connection because the gate is stopping: the farewell hook's messages first,
+    /// then a graceful close (they are flushed).
+    pub(crate) fn close_for_shutdown(&self, agent: &Agent) {
+        if let Some(farewell) = &self.on_shutdown {
+            let run = std::panic::AssertUnwindSafe(|| farewell(agent));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!(conn = agent.id(), "on_shutdown hook panicked");
+            }
+        }
+        agent.close();
+    }
+
     pub(crate) fn unregister(&self, agent: &Agent) {
         self.lock_agents().remove(&agent.id());
+    }
+
+    pub(crate) fn tracker(&self) -> &TaskTracker {
+        &self.tracker
     }
 
     fn lock_agents(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Agent>> {
@@ -173,9 +191,18 @@ pub struct GateBuilder {
     processor: Processor,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
+    on_shutdown: Option<Farewell>,
 }
 
 impl GateBuilder {
+    /// Runs `f` for every open connection when the gate stops, just before it is closed
+    /// gracefully: the place to queue a goodbye (e.g. a kick with reason "shutdown"), which is
+    /// flushed before the socket closes. Runs on the stopping task, not a module's.
+    pub fn on_shutdown(mut self, f: impl Fn(&Agent) + Send + Sync + 'static) -> Self {
+        self.on_shutdown = Some(Box::new(f));
+        self
+    }
+
     /// Runs `f` on `module`'s task when a connection opens, before any of its messages
     /// (leaf's `NewAgent`).
     pub fn on_new_agent<S: Send + 'static>(
@@ -239,6 +266,7 @@ impl GateBuilder {
             codec,
             on_new: self.on_new,
             on_close: self.on_close,
+            on_shutdown: self.on_shutdown,
             close_timeout: config.close_timeout,
             http_timeout: config.http_timeout,
             max_conn_num: config.max_conn_num,
@@ -290,6 +318,7 @@ impl Gate {
             processor,
             on_new: None,
             on_close: None,
+            on_shutdown: None,
         }
     }
 
@@ -382,7 +411,7 @@ impl RunningGate {
         shared.tracker.close();
         let agents: Vec<Agent> = shared.lock_agents().values().cloned().collect();
         for agent in &agents {
-            agent.close();
+            shared.close_for_shutdown(agent);
         }
         if tokio::time::timeout(timeout, shared.tracker.wait())
             .await
@@ -435,13 +464,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Tran
                 let (r, w) = stream.into_split();
                 let reader = tcp::TcpReader::new(r, shared.codec);
                 let writer = tcp::TcpWriter::new(w, shared.codec);
-                shared.tracker.spawn(conn::serve(
-                    Arc::clone(&shared),
-                    agent,
-                    reader,
-                    writer,
-                    slot,
-                ));
+                conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
             }
             Transport::Ws => {
                 shared
@@ -478,7 +501,8 @@ async fn ws_handshake(
     };
     match (upgrade, slot) {
         (Ok(Some((agent, (reader, writer)))), Some(slot)) => {
-            conn::serve(shared, agent, reader, writer, slot).await;
+            // A task of its own: the handshake's larger state is freed now.
+            conn::spawn(shared, agent, reader, writer, slot);
         }
         (Err(_), _) => tracing::debug!(%remote, "websocket handshake timed out"),
         _ => tracing::debug!(%remote, "websocket handshake refused"),

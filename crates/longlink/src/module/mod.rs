@@ -81,12 +81,26 @@ pub(crate) struct Mailbox {
 
 impl Mailbox {
     /// Queues a job, waiting while the mailbox is full. Gives the job back if the module is gone.
+    ///
+    /// The waiting path is boxed: every connection's reader holds this future while it is
+    /// suspended, and the common path (room in the mailbox) needs no state at all.
     pub(crate) async fn send(&self, job: Job) -> Result<(), Job> {
         match self.tx.try_send(job) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(job)) => self.tx.send(job).await.map_err(|e| e.0),
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                Box::pin(self.tx.send(job)).await.map_err(|e| e.0)
+            }
             Err(mpsc::error::TrySendError::Closed(job)) => Err(job),
         }
+    }
+
+    /// Queues a job if there is room now; gives it back if the mailbox is full, `None` if the
+    /// module is gone.
+    pub(crate) fn try_push(&self, job: Job) -> Result<(), Option<Job>> {
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(job) => Some(job),
+            mpsc::error::TrySendError::Closed(_) => None,
+        })
     }
 
     pub(crate) fn try_send(&self, job: Job) -> Result<(), CallError> {

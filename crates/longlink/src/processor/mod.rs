@@ -629,28 +629,53 @@ impl Processor {
         Ok(entry)
     }
 
-    /// Delivers a decoded message: raw handler, or handler then router. Waits while the
-    /// module's mailbox is full (back-pressure on this connection only). A panicking handler
-    /// is caught and logged.
-    pub(crate) async fn dispatch(&self, decoded: Decoded, agent: &Agent) {
+    /// Delivers a decoded message: raw handler, or handler then router. A panicking handler
+    /// is caught and logged. When the module's mailbox is full the job is handed back, for the
+    /// reader to wait on (back-pressure on that connection only); the common path does not
+    /// wait, so a reader keeps no sending state while it is idle.
+    pub(crate) fn dispatch(&self, decoded: Decoded, agent: &Agent) -> Option<Pending<'_>> {
         let entry = &self.entries[decoded.entry];
         match decoded.msg {
             DecodedMsg::Raw(raw) => {
                 if let Some(f) = &entry.raw {
                     guard(&entry.info.name, || f(raw, agent));
                 }
+                None
             }
             DecodedMsg::Typed(msg) => {
                 if let Some(f) = &entry.handler {
                     guard(&entry.info.name, || f(&*msg, agent));
                 }
-                if let Some(router) = &entry.router {
-                    let job = (router.make)(msg, agent.clone());
-                    if router.mailbox.send(job).await.is_err() {
+                let router = entry.router.as_ref()?;
+                match router.mailbox.try_push((router.make)(msg, agent.clone())) {
+                    Ok(()) => None,
+                    Err(Some(job)) => Some(Pending {
+                        name: &entry.info.name,
+                        mailbox: &router.mailbox,
+                        job,
+                    }),
+                    Err(None) => {
                         tracing::debug!(message = %entry.info.name, module = %router.mailbox.name(), "module stopped, message dropped");
+                        None
                     }
                 }
             }
+        }
+    }
+}
+
+/// A routed message waiting for room in its module's mailbox.
+pub(crate) struct Pending<'a> {
+    name: &'a str,
+    mailbox: &'a Mailbox,
+    job: Job,
+}
+
+impl Pending<'_> {
+    /// Waits for room, then queues the message.
+    pub(crate) async fn send(self) {
+        if self.mailbox.send(self.job).await.is_err() {
+            tracing::debug!(message = %self.name, module = %self.mailbox.name(), "module stopped, message dropped");
         }
     }
 }

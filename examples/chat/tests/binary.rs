@@ -1,0 +1,581 @@
+//! Tests of the real `longlink-chat` binary: configuration file and environment, signals,
+//! exit codes, the `token` subcommand.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use common::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_longlink-chat");
+
+/// How long the binary may take to start serving, or to exit.
+const PROCESS_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "longlink-chat-test-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+
+    fn write(&self, file: &str, text: &str) -> PathBuf {
+        let path = self.0.join(file);
+        std::fs::write(&path, text).expect("write temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A spawned `longlink-chat`, killed if the test ends before it exits. Its stdout and stderr
+/// go to files (a pipe nobody reads could fill up and block it).
+struct Proc {
+    child: Option<Child>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Proc {
+    /// Runs the binary with `args` and `env` (and no `LONGLINK_*` variables of ours).
+    fn spawn(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let stdout = dir.0.join(format!("stdout-{n}"));
+        let stderr = dir.0.join(format!("stderr-{n}"));
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("LONGLINK_") {
+                cmd.env_remove(key);
+            }
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn longlink-chat");
+        Proc {
+            child: Some(child),
+            stdout,
+            stderr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The exit status, if it has exited.
+    fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .expect("running")
+            .try_wait()
+            .expect("try_wait")
+    }
+
+    /// Waits for the exit within [`PROCESS_TIMEOUT`].
+    async fn wait(&mut self) -> ExitStatus {
+        let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
+        loop {
+            if let Some(status) = self.try_wait() {
+                return status;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "longlink-chat did not exit within {PROCESS_TIMEOUT:?}; stderr:\n{}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends a signal with kill(1).
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A port free right now (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind 127.0.0.1:0")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A heartbeat on `addr` over `t`, or why not (refused, closed, timed out).
+async fn try_heartbeat(t: Transport, enc: Enc, addr: SocketAddr) -> Result<(), String> {
+    let mut c = Client::try_connect(t, enc, addr).await?;
+    c.send(&longlink_chat::msg::C2sUserHeartBeat { ptime: 0 })
+        .await;
+    match c.try_recv(TIMEOUT).await {
+        Ok(Reply::HeartBeat(hb)) => {
+            assert_near_now(hb.ptime, "heartbeat");
+            Ok(())
+        }
+        Ok(other) => panic!("{t:?}: expected a heartbeat answer, got {other:?}"),
+        Err(end) => Err(format!("{end:?}")),
+    }
+}
+
+/// Waits until the server answers a heartbeat on both transports. Err with its stderr if it
+/// exited first.
+async fn wait_serving(
+    p: &mut Proc,
+    enc: Enc,
+    tcp: SocketAddr,
+    ws: SocketAddr,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
+    for (t, addr) in [(Transport::Tcp, tcp), (Transport::Ws, ws)] {
+        loop {
+            if let Some(status) = p.try_wait() {
+                return Err(format!(
+                    "exited with {status} before serving; stderr:\n{}",
+                    p.stderr()
+                ));
+            }
+            match try_heartbeat(t, enc, addr).await {
+                Ok(()) => break,
+                Err(why) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "longlink-chat not serving {t:?} on {addr} within {PROCESS_TIMEOUT:?} \
+                         ({why}); stderr:\n{}",
+                        p.stderr()
+                    );
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A running binary with a config file on fresh ports.
+struct Served {
+    proc: Proc,
+    tcp: SocketAddr,
+    ws: SocketAddr,
+    _dir: TempDir,
+}
+
+/// Starts the binary with a config file (`encoding`, fresh ports, `extra` TOML lines in
+/// `[gate]`) and waits until it serves. Retries with new ports if one was taken meanwhile.
+async fn serve(enc: Enc, extra_gate: &str) -> Served {
+    let mut last = String::new();
+    for _ in 0..3 {
+        let dir = TempDir::new("serve");
+        let (tcp, ws) = (local(free_port()), local(free_port()));
+        let encoding = match enc {
+            Enc::Json => "json",
+            Enc::Protobuf => "protobuf",
+        };
+        let config = dir.write(
+            "chat.toml",
+            &format!(
+                "[gate]\ntcp_addr = \"{tcp}\"\nws_addr = \"{ws}\"\nencoding = \"{encoding}\"\n{extra_gate}\n"
+            ),
+        );
+        let mut proc = Proc::spawn(&dir, &["--config", config.to_str().unwrap()], &[]);
+        match wait_serving(&mut proc, enc, tcp, ws).await {
+            Ok(()) => {
+                return Served {
+                    proc,
+                    tcp,
+                    ws,
+                    _dir: dir,
+                };
+            }
+            Err(why) if why.to_lowercase().contains("in use") => last = why,
+            Err(why) => panic!("longlink-chat did not start: {why}"),
+        }
+    }
+    panic!("longlink-chat did not start (ports taken?): {last}");
+}
+
+async fn stops_cleanly_on(signal: &str, enc: Enc) {
+    let mut s = serve(enc, "").await;
+    // Clients connected at the time of the signal are closed.
+    let mut a = Client::connect(Transport::Tcp, enc, s.tcp).await;
+    a.login_uid(1).await;
+    a.watch(3).await;
+    let mut b = Client::connect(Transport::Ws, enc, s.ws).await;
+    b.login_uid(2).await;
+    b.watch(3).await;
+    a.say(3, "before the signal").await;
+    assert_eq!(b.expect_message().await.text, "before the signal");
+    assert_eq!(a.expect_message().await.text, "before the signal");
+
+    s.proc.signal(signal);
+    let status = s.proc.wait().await;
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "{signal}: exit status {status}; stderr:\n{}",
+        s.proc.stderr()
+    );
+    for c in [&mut a, &mut b] {
+        loop {
+            match c.try_recv(TIMEOUT).await {
+                Ok(Reply::Kick(_)) => {}
+                Ok(other) => panic!("{c:?}: unexpected {other:?} at shutdown"),
+                Err(End::Closed { .. }) => break,
+                Err(End::TimedOut) => panic!("{c:?}: still open after the server exited"),
+            }
+        }
+    }
+    // Nothing listens any more.
+    assert!(
+        Client::try_connect(Transport::Tcp, enc, s.tcp)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_heartbeats_and_exits_0_on_sigterm() {
+    bounded(stops_cleanly_on("TERM", Enc::Json)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_protobuf_and_exits_0_on_sigint() {
+    bounded(stops_cleanly_on("INT", Enc::Protobuf)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_server_exits_0_on_sigterm() {
+    bounded(async {
+        let mut s = serve(Enc::Json, "").await;
+        s.proc.signal("TERM");
+        let status = s.proc.wait().await;
+        assert_eq!(status.code(), Some(0), "stderr:\n{}", s.proc.stderr());
+    })
+    .await;
+}
+
+/// Runs the binary with a bad configuration; it must exit non-zero (not serve) and name
+/// `needle` on stderr.
+async fn expect_config_refused(
+    what: &str,
+    dir: &TempDir,
+    args: &[&str],
+    env: &[(&str, &str)],
+    needle: &str,
+) {
+    let mut p = Proc::spawn(dir, args, env);
+    let status = p.wait().await;
+    let stderr = p.stderr();
+    assert!(
+        !status.success() && status.code().is_some(),
+        "{what}: expected a non-zero exit, got {status}; stderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains(needle),
+        "{what}: stderr does not name {needle:?}:\n{stderr}"
+    );
+    assert!(p.stdout().is_empty(), "{what}: stdout: {}", p.stdout());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_file_exits_non_zero_naming_the_key() {
+    bounded(async {
+        let dir = TempDir::new("badconfig");
+        // Port 0 everywhere, so a config wrongly accepted binds nothing anyone else uses.
+        let ports = "tcp_addr = \"127.0.0.1:0\"\nws_addr = \"127.0.0.1:0\"\n";
+        let cases: &[(&str, String, &str)] = &[
+            (
+                "unknown key",
+                format!("[gate]\n{ports}bogus_key = 1\n"),
+                "gate.bogus_key",
+            ),
+            (
+                "len_msg_len = 3",
+                format!("[gate]\n{ports}len_msg_len = 3\n"),
+                "gate.len_msg_len",
+            ),
+            (
+                "len_msg_len = 0",
+                format!("[gate]\n{ports}len_msg_len = 0\n"),
+                "gate.len_msg_len",
+            ),
+            (
+                "max_conn_num = \"x\"",
+                format!("[gate]\n{ports}max_conn_num = \"x\"\n"),
+                "gate.max_conn_num",
+            ),
+            (
+                "max_conn_num = -1",
+                format!("[gate]\n{ports}max_conn_num = -1\n"),
+                "gate.max_conn_num",
+            ),
+            (
+                "max_conn_num = 0",
+                format!("[gate]\n{ports}max_conn_num = 0\n"),
+                "gate.max_conn_num",
+            ),
+            (
+                "unknown encoding",
+                format!("[gate]\n{ports}encoding = \"xml\"\n"),
+                "gate.encoding",
+            ),
+            (
+                "unknown section",
+                format!("[gate]\n{ports}[nope]\nx = 1\n"),
+                "nope",
+            ),
+            (
+                "unknown chat key",
+                format!("[gate]\n{ports}[chat]\nsecret = \"s\"\n"),
+                "chat.secret",
+            ),
+            (
+                "empty token secret",
+                format!("[gate]\n{ports}[chat]\ntoken_secret = \"\"\n"),
+                "chat.token_secret",
+            ),
+            (
+                "max_text_len = 0",
+                format!("[gate]\n{ports}[chat]\nmax_text_len = 0\n"),
+                "chat.max_text_len",
+            ),
+            (
+                "address without a port",
+                "[gate]\ntcp_addr = \"localhost\"\nws_addr = \"127.0.0.1:0\"\n".into(),
+                "gate.tcp_addr",
+            ),
+            (
+                "not TOML",
+                format!("[gate]\n{ports}this is = = not toml\n"),
+                "TOML parse error",
+            ),
+        ];
+        for (i, (what, text, needle)) in cases.iter().enumerate() {
+            let path = dir.write(&format!("bad-{i}.toml"), text);
+            expect_config_refused(
+                what,
+                &dir,
+                &["--config", path.to_str().unwrap()],
+                &[],
+                needle,
+            )
+            .await;
+        }
+        let missing = dir.0.join("no-such-file.toml");
+        let missing = missing.to_str().unwrap();
+        expect_config_refused(
+            "missing file",
+            &dir,
+            &["--config", missing],
+            &[],
+            "no-such-file.toml",
+        )
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_environment_override_exits_non_zero_naming_the_key() {
+    bounded(async {
+        let dir = TempDir::new("badenv");
+        let ok = dir.write(
+            "ok.toml",
+            "[gate]\ntcp_addr = \"127.0.0.1:0\"\nws_addr = \"127.0.0.1:0\"\n",
+        );
+        let ok = ok.to_str().unwrap();
+        let cases: &[(&str, (&str, &str), &str)] = &[
+            (
+                "max_conn_num = x",
+                ("LONGLINK_GATE__MAX_CONN_NUM", "x"),
+                "gate.max_conn_num",
+            ),
+            (
+                "len_msg_len = 3",
+                ("LONGLINK_GATE__LEN_MSG_LEN", "3"),
+                "gate.len_msg_len",
+            ),
+            (
+                "unknown key",
+                ("LONGLINK_GATE__BOGUS_KEY", "1"),
+                "gate.bogus_key",
+            ),
+        ];
+        for (what, env, needle) in cases {
+            expect_config_refused(what, &dir, &["--config", ok], &[*env], needle).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_overrides_the_config_file() {
+    bounded(async {
+        // The file names a port we hold, so the server can only start if the environment
+        // variable wins.
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let held_addr = held.local_addr().unwrap();
+        let mut last = String::new();
+        for _ in 0..3 {
+            let dir = TempDir::new("env");
+            let (tcp, ws) = (local(free_port()), local(free_port()));
+            let config = dir.write(
+                "chat.toml",
+                &format!("[gate]\ntcp_addr = \"{held_addr}\"\nws_addr = \"{ws}\"\n"),
+            );
+            let tcp_env = tcp.to_string();
+            let mut p = Proc::spawn(
+                &dir,
+                &["--config", config.to_str().unwrap()],
+                &[("LONGLINK_GATE__TCP_ADDR", &tcp_env)],
+            );
+            match wait_serving(&mut p, Enc::Json, tcp, ws).await {
+                Ok(()) => {
+                    p.signal("TERM");
+                    let status = p.wait().await;
+                    assert_eq!(status.code(), Some(0), "stderr:\n{}", p.stderr());
+                    drop(held);
+                    return;
+                }
+                Err(why) => {
+                    assert!(
+                        !why.contains(&held_addr.to_string()),
+                        "the config file's address was used, not the environment's: {why}"
+                    );
+                    last = why;
+                }
+            }
+        }
+        panic!("longlink-chat did not start: {last}");
+    })
+    .await;
+}
+
+/// Runs `longlink-chat token ...` and returns the token it prints.
+async fn token_from_binary(dir: &TempDir, args: &[&str]) -> String {
+    let mut p = Proc::spawn(dir, args, &[]);
+    let status = p.wait().await;
+    assert!(status.success(), "token: {status}; stderr:\n{}", p.stderr());
+    let out = p.stdout();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "token prints one line: {out:?}");
+    let token = lines[0].trim().to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token:?}");
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_subcommand_prints_a_token_that_logs_in() {
+    bounded(async {
+        let dir = TempDir::new("token");
+        let tok = token_from_binary(&dir, &["token", "--uid", "5"]).await;
+        for enc in Enc::ALL {
+            let server = TestServer::start(enc).await;
+            for t in Transport::ALL {
+                let mut c = server.connect(t).await;
+                let answer = c.login(&tok).await;
+                assert_eq!(
+                    (answer.ret, answer.uid),
+                    (1, 5),
+                    "{enc:?}/{t:?}: {answer:?}"
+                );
+            }
+            server.shutdown().await;
+        }
+
+        // With --config, the token is signed with the configured secret.
+        let config = dir.write("secret.toml", "[chat]\ntoken_secret = \"another-secret\"\n");
+        let config = config.to_str().unwrap();
+        let tok = token_from_binary(&dir, &["--config", config, "token", "--uid", "6"]).await;
+        let default_secret = TestServer::start(Enc::Json).await;
+        let mut c = default_secret.connect(Transport::Tcp).await;
+        assert_eq!(c.login(&tok).await.ret, 0);
+        c.expect_closed().await;
+        default_secret.shutdown().await;
+        let other_secret = TestServer::start_with(Enc::Json, |c| {
+            c.chat.token_secret = "another-secret".into();
+        })
+        .await;
+        let mut c = other_secret.connect(Transport::Ws).await;
+        let answer = c.login(&tok).await;
+        assert_eq!((answer.ret, answer.uid), (1, 6), "{answer:?}");
+        other_secret.shutdown().await;
+
+        // A token that expired (negative ttl) is refused.
+        let tok = token_from_binary(&dir, &["token", "--uid", "7", "--ttl=-60"]).await;
+        let server = TestServer::start(Enc::Json).await;
+        let mut c = server.connect(Transport::Tcp).await;
+        assert_eq!(c.login(&tok).await.ret, 0);
+        c.expect_closed().await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_subcommand_needs_a_uid() {
+    bounded(async {
+        let dir = TempDir::new("tokenargs");
+        for args in [
+            &["token"][..],
+            &["token", "--uid", "x"],
+            &["token", "--uid", "-1"],
+        ] {
+            let mut p = Proc::spawn(&dir, args, &[]);
+            let status = p.wait().await;
+            assert!(!status.success(), "{args:?}: {status}");
+            assert!(p.stdout().is_empty(), "{args:?}: printed {:?}", p.stdout());
+            assert!(p.stderr().contains("uid"), "{args:?}: {}", p.stderr());
+        }
+    })
+    .await;
+}
