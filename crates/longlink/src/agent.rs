@@ -92,10 +92,8 @@ pub(crate) struct AgentInner {
     capacity: usize,
     policy: QueueFullPolicy,
     queue: Mutex<Queue>,
-    /// Wakes the writer: something was queued, or the state changed.
-    pub(crate) writer_wake: Notify,
-    /// Wakes the reader when the connection is closed from this side.
-    pub(crate) reader_wake: Notify,
+    /// Wakes the connection's task: something was queued, or the state changed.
+    pub(crate) wake: Notify,
     uid: AtomicU64,
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
@@ -169,8 +167,7 @@ impl Agent {
                     items: VecDeque::new(),
                     state: State::Open,
                 }),
-                writer_wake: Notify::new(),
-                reader_wake: Notify::new(),
+                wake: Notify::new(),
                 uid: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 close_code: AtomicU16::new(1000),
@@ -242,7 +239,7 @@ impl Agent {
         let was_empty = q.items.len() == 1;
         drop(q);
         if was_empty {
-            self.inner.writer_wake.notify_one();
+            self.inner.wake.notify_one();
         }
         Ok(())
     }
@@ -261,7 +258,7 @@ impl Agent {
         if q.state == State::Open {
             q.state = State::Closing;
             drop(q);
-            self.wake_both();
+            self.wake();
         }
     }
 
@@ -272,7 +269,7 @@ impl Agent {
             q.state = State::Destroyed;
             q.items = VecDeque::new();
             drop(q);
-            self.wake_both();
+            self.wake();
         }
     }
 
@@ -337,9 +334,8 @@ impl Agent {
         *self.lock_user_data() = None;
     }
 
-    fn wake_both(&self) {
-        self.inner.writer_wake.notify_one();
-        self.inner.reader_wake.notify_one();
+    fn wake(&self) {
+        self.inner.wake.notify_one();
     }
 
     pub(crate) fn lock_queue(&self) -> MutexGuard<'_, Queue> {

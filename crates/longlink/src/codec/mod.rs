@@ -128,6 +128,17 @@ impl LenCodec {
         Ok(Some(src.split_to(len).freeze()))
     }
 
+    /// Whether [`decode`](Self::decode) would give a frame (or an error) from `src` without
+    /// more bytes.
+    pub fn is_complete(&self, src: &[u8]) -> bool {
+        let h = self.len_msg_len;
+        if src.len() < h {
+            return false;
+        }
+        let len = self.read_len(&src[..h]);
+        self.check_len(len).is_err() || src.len() >= h + len
+    }
+
     /// Appends the length field for a payload of `len` bytes.
     pub fn encode_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.check_len(len)?;
@@ -271,9 +282,10 @@ mod tests {
         let mut got = Vec::new();
         for b in wire.iter() {
             src.put_u8(*b);
-            while let Some(f) = codec.decode(&mut src).unwrap() {
-                got.push(f);
+            while codec.is_complete(&src) {
+                got.push(codec.decode(&mut src).unwrap().unwrap());
             }
+            assert!(codec.decode(&mut src).unwrap().is_none());
         }
         assert_eq!(
             got,

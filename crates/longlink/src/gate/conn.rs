@@ -1,5 +1,7 @@
-//! One connection's life: the new event, the reader (frames to messages to their
-//! destination), the writer (queue to socket), then the close event.
+//! One connection's life, in one task: the new event; then frames in (to the processor and
+//! on to their destination) and the queue out (to the socket, coalesced); then the close
+//! event. One task rather than a reader and a writer keeps an idle connection small and
+//! saves a task switch per reply.
 //!
 //! Each transport supplies a [`FrameReader`] and a [`FrameWriter`]; the life cycle is shared.
 
@@ -30,6 +32,10 @@ pub(crate) enum ReadEnd {
 pub(crate) trait FrameReader: Send {
     /// The next payload; `Ok(None)` at a clean end of stream.
     fn read_frame(&mut self) -> impl Future<Output = Result<Option<Bytes>, ReadEnd>> + Send;
+    /// Whether a frame may be ready without reading the socket.
+    fn has_buffered(&self) -> bool {
+        false
+    }
     /// Makes the close that follows a reset (linger 0), for [`Agent::destroy`].
     fn set_reset_on_close(&self) {}
 }
@@ -50,12 +56,22 @@ pub(crate) trait FrameWriter: Send + 'static {
 /// Most bytes gathered into one write.
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// Drains the agent's queue into the socket, several frames per write, until the
-/// connection closes (after a final flush) or is destroyed.
-async fn write_loop<W: FrameWriter>(mut w: W, agent: Agent) {
+/// Writes out everything queued, several frames per write, until the queue is empty.
+///
+/// A write blocked by a peer that does not read is interrupted by a destroy, and, while the
+/// connection runs (`Phase::Running`), by a close too, so that the close deadline applies.
+/// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush.
+async fn flush_queue<W: FrameWriter>(
+    w: &mut W,
+    agent: &Agent,
+    phase: Phase,
+) -> Result<(), ReadEnd> {
     loop {
-        let state = {
+        {
             let mut q = agent.lock_queue();
+            if q.state == State::Destroyed {
+                return Err(ReadEnd::Local);
+            }
             let mut gathered = 0;
             while let Some(item) = q.items.front() {
                 if gathered > 0 && gathered + item.len() > BATCH_BYTES {
@@ -69,52 +85,64 @@ async fn write_loop<W: FrameWriter>(mut w: W, agent: Agent) {
             if q.items.is_empty() && q.items.capacity() > 64 {
                 q.items.shrink_to_fit();
             }
-            q.state
-        };
-        if w.has_pending() {
-            // A peer that does not read can block the flush; destroy must still end it.
-            let flushed = tokio::select! {
-                flushed = w.flush() => flushed,
-                _ = until_destroyed(&agent) => return,
-            };
-            if let Err(e) = flushed {
-                tracing::debug!(error = %e, "write failed");
-                agent.destroy();
-                return;
-            }
-            continue;
         }
-        match state {
-            State::Open => agent.inner.writer_wake.notified().await,
-            State::Closing => {
-                w.finish(agent.close_code()).await;
-                return;
-            }
-            State::Destroyed => return,
+        if !w.has_pending() {
+            return Ok(());
+        }
+        let flushed = tokio::select! {
+            flushed = w.flush() => flushed,
+            _ = interrupted(agent, phase) => return Err(ReadEnd::Local),
+        };
+        if let Err(e) = flushed {
+            agent.destroy();
+            return Err(ReadEnd::Io(e));
         }
     }
 }
 
-/// Returns once the agent is destroyed. Other wake-ups (new items) are consumed harmlessly:
-/// the writer drains the queue after every flush anyway.
-async fn until_destroyed(agent: &Agent) {
+/// Which state changes interrupt a blocked write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Serving: a close or a destroy.
+    Running,
+    /// Flushing before the close: only a destroy.
+    Closing,
+}
+
+/// Returns once the agent's state calls for the current write to stop. Other wake-ups (new
+/// items) are consumed harmlessly: the queue is drained after every flush anyway.
+async fn interrupted(agent: &Agent, phase: Phase) {
     loop {
-        if agent.lock_queue().state == State::Destroyed {
+        let state = agent.lock_queue().state;
+        if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
             return;
         }
-        agent.inner.writer_wake.notified().await;
+        agent.inner.wake.notified().await;
     }
 }
 
-/// Reads payloads and hands them to the processor until the connection ends.
-async fn read_loop<R: FrameReader>(reader: &mut R, agent: &Agent, shared: &Shared) -> ReadEnd {
+/// The connection's loop: write out what is queued, then wait for a frame or a wake-up
+/// (new writes, close, destroy); hand each frame to the processor. Frames already buffered
+/// are all handled before the next write, so replies to pipelined requests share a write.
+async fn drive<R: FrameReader, W: FrameWriter>(
+    reader: &mut R,
+    writer: &mut W,
+    agent: &Agent,
+    shared: &Shared,
+) -> ReadEnd {
     let processor = &shared.processor;
     loop {
-        let frame = tokio::select! {
-            biased;
-            _ = agent.inner.reader_wake.notified() => {
-                if agent.is_open() { continue } else { return ReadEnd::Local }
+        if !reader.has_buffered() {
+            if let Err(end) = flush_queue(writer, agent, Phase::Running).await {
+                return end;
             }
+        }
+        if !agent.is_open() {
+            return ReadEnd::Local;
+        }
+        // Unbiased: a connection that is pushed to all the time still gets its reads.
+        let frame = tokio::select! {
+            _ = agent.inner.wake.notified() => continue,
             frame = reader.read_frame() => frame,
         };
         let payload = match frame {
@@ -125,15 +153,19 @@ async fn read_loop<R: FrameReader>(reader: &mut R, agent: &Agent, shared: &Share
         match processor.decode(&payload) {
             Ok(decoded) => {
                 if let Some(pending) = processor.dispatch(decoded, agent) {
-                    // Boxed: rare, and it keeps every idle reader small.
+                    // Boxed: rare, and it keeps every idle connection small.
                     Box::pin(pending.send()).await;
                 }
             }
             Err(e) => return ReadEnd::Protocol(e.to_string()),
         }
-        if !agent.is_open() {
-            return ReadEnd::Local;
-        }
+    }
+}
+
+/// Flushes what is queued, then ends the stream (FIN or a close frame).
+async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent) {
+    if flush_queue(writer, agent, Phase::Closing).await.is_ok() {
+        writer.finish(agent.close_code()).await;
     }
 }
 
@@ -156,7 +188,7 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     shared: Arc<Shared>,
     agent: Agent,
     mut reader: R,
-    writer: W,
+    mut writer: W,
     slot: super::Slot,
 ) {
     tracing::debug!("connection opened");
@@ -168,8 +200,7 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     if let Some(events) = &shared.on_new {
         events.send(&agent).await;
     }
-    let mut writer_task = tokio::spawn(write_loop(writer, agent.clone()));
-    let end = read_loop(&mut reader, &agent, &shared).await;
+    let end = drive(&mut reader, &mut writer, &agent, &shared).await;
     match &end {
         ReadEnd::Eof | ReadEnd::Local => {}
         ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
@@ -177,23 +208,22 @@ async fn serve<R: FrameReader, W: FrameWriter>(
             tracing::debug!(reason = %why, "message too big, closing");
             agent.set_close_code(super::ws::CLOSE_TOO_BIG);
         }
-        ReadEnd::Io(e) => tracing::debug!(error = %e, "read failed, closing"),
+        ReadEnd::Io(e) => tracing::debug!(error = %e, "socket failed, closing"),
     }
     // Flush what is queued, then close; give up after close_timeout (a peer that does not
     // read) and reset instead.
     agent.close();
-    if tokio::time::timeout(shared.close_timeout, &mut writer_task)
+    if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent))
         .await
         .is_err()
     {
         tracing::debug!("flush timed out, resetting");
         agent.destroy();
-        writer_task.abort();
-        let _ = writer_task.await;
     }
     if agent.lock_queue().state == State::Destroyed {
         reader.set_reset_on_close();
     }
+    drop(writer);
     drop(reader);
     shared.unregister(&agent);
     drop(slot);

@@ -54,6 +54,10 @@ impl FrameReader for TcpReader {
         }
     }
 
+    fn has_buffered(&self) -> bool {
+        self.codec.is_complete(&self.buf)
+    }
+
     fn set_reset_on_close(&self) {
         let _ =
             socket2::SockRef::from(self.half.as_ref()).set_linger(Some(std::time::Duration::ZERO));

@@ -5,6 +5,7 @@
 //! plain request; all within `http_timeout`. Text and binary messages are accepted; replies
 //! are binary; an incoming message over `max_msg_len` gets close code 1009.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -114,7 +115,7 @@ pub(crate) async fn accept(
         WsReader { stream },
         WsWriter {
             sink,
-            pending: Vec::new(),
+            pending: VecDeque::new(),
         },
     ))
 }
@@ -159,12 +160,12 @@ impl FrameReader for WsReader {
 
 pub(crate) struct WsWriter {
     sink: SplitSink<WebSocketStream<TcpStream>, Message>,
-    pending: Vec<Bytes>,
+    pending: VecDeque<Bytes>,
 }
 
 impl FrameWriter for WsWriter {
     fn push(&mut self, payload: Bytes) {
-        self.pending.push(payload);
+        self.pending.push_back(payload);
     }
 
     fn has_pending(&self) -> bool {
@@ -176,15 +177,17 @@ impl FrameWriter for WsWriter {
             WsError::Io(e) => e,
             other => std::io::Error::other(other.to_string()),
         };
-        for payload in self.pending.drain(..) {
+        // Cancel-safe: a payload leaves `pending` only once the sink has taken it.
+        while let Some(payload) = self.pending.front() {
             self.sink
-                .feed(Message::Binary(payload))
+                .feed(Message::Binary(payload.clone()))
                 .await
                 .map_err(to_io)?;
+            self.pending.pop_front();
         }
         self.sink.flush().await.map_err(to_io)?;
         if self.pending.capacity() > 16 {
-            self.pending = Vec::new();
+            self.pending = VecDeque::new();
         }
         Ok(())
     }
