@@ -30,12 +30,12 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// The path given.
         path: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A value has the wrong type, a key is unknown, or the TOML does not parse.
     #[error("bad config: {0}")]
@@ -60,9 +60,9 @@ pub fn load<T: DeserializeOwned>(
     let mut figment = Figment::from(Toml::string(embedded));
     if let Some(path) = file {
         // Read it ourselves so a missing file is an error, not silently skipped.
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.display().to_string(),
-            source,
+            error,
         })?;
         figment = figment.merge(Toml::string(&text));
     }

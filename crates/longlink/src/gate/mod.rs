@@ -53,14 +53,14 @@ pub enum GateError {
     #[error(transparent)]
     Processor(#[from] ProcessorError),
     /// A listener could not bind.
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    #[error("cannot listen on {addr} ({key}): {error}")]
     Bind {
         /// The config key.
         key: &'static str,
         /// The address.
         addr: String,
         /// The OS error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -287,10 +287,10 @@ async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, Gate
     TcpListener::bind(addr)
         .await
         .map(Some)
-        .map_err(|source| GateError::Bind {
+        .map_err(|error| GateError::Bind {
             key,
             addr: addr.to_owned(),
-            source,
+            error,
         })
 }
 
