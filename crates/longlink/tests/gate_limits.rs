@@ -372,3 +372,68 @@ async fn queue_full_drop_policy_keeps_the_connection() {
     })
     .await;
 }
+
+/// Over the limit, silent sockets on the WebSocket port wait for their 503 only up to a cap
+/// (64 at once); beyond it they are closed at once, so a flood cannot pin sockets open for
+/// http_timeout. A polite client still gets its 503 once the silent ones are gone.
+#[tokio::test]
+async fn refused_ws_handshakes_are_capped() {
+    bounded(TEST_TIMEOUT, async {
+        let server = start(limited(1)).await;
+        let mut a = server.tcp_client().await;
+        assert_eq!(a.echo("a").await, "a");
+        // 64 silent sockets take every refusal place...
+        let mut silent = Vec::new();
+        for _ in 0..64 {
+            silent.push(
+                tokio::net::TcpStream::connect(server.ws)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        // ...so the next ones are closed without an answer, quickly (not after http_timeout).
+        let mut closed_at_once = 0;
+        for _ in 0..10 {
+            let mut s = tokio::net::TcpStream::connect(server.ws)
+                .await
+                .expect("connect");
+            let mut buf = [0u8; 64];
+            let read = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::io::AsyncReadExt::read(&mut s, &mut buf),
+            )
+            .await;
+            if matches!(read, Ok(Ok(0)) | Ok(Err(_))) {
+                closed_at_once += 1;
+            }
+        }
+        assert!(
+            closed_at_once >= 9,
+            "only {closed_at_once} of 10 closed at once"
+        );
+        assert_eq!(server.gate.connections(), 1);
+        // The silent ones leave; a real client gets its 503 again.
+        for s in &mut silent {
+            let _ = s.shutdown().await;
+        }
+        drop(silent);
+        let mut got_503 = false;
+        for _ in 0..50 {
+            let resp = http_raw(
+                server.ws,
+                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            )
+            .await;
+            if resp.starts_with("HTTP/1.1 503") {
+                got_503 = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(got_503, "no 503 after the silent sockets left");
+        assert_eq!(a.echo("a2").await, "a2");
+        server.shutdown().await;
+    })
+    .await;
+}

@@ -110,6 +110,8 @@ pub(crate) struct Shared {
     http_timeout: Duration,
     max_conn_num: usize,
     open: AtomicUsize,
+    /// WebSocket handshakes being answered with 503 (over the limit), themselves capped.
+    refusing: Arc<AtomicUsize>,
     next_id: AtomicU64,
     agents: Mutex<HashMap<u64, Agent>>,
     shutdown: CancellationToken,
@@ -271,6 +273,7 @@ impl GateBuilder {
             http_timeout: config.http_timeout,
             max_conn_num: config.max_conn_num,
             open: AtomicUsize::new(0),
+            refusing: Arc::new(AtomicUsize::new(0)),
             next_id: AtomicU64::new(1),
             agents: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
@@ -467,11 +470,48 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Tran
                 conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
             }
             Transport::Ws => {
-                shared
-                    .tracker
-                    .spawn(ws_handshake(Arc::clone(&shared), stream, remote, slot));
+                // Over the limit, a client gets a polite 503, but only so many at once: a
+                // flood of refused upgrades must not hold sockets open up to http_timeout.
+                let refusal = match slot {
+                    Some(_) => None,
+                    None => match Refusal::take(&shared.refusing) {
+                        Some(r) => Some(r),
+                        None => {
+                            tracing::debug!(%remote, "too many connections");
+                            continue;
+                        }
+                    },
+                };
+                let handshake = ws_handshake(Arc::clone(&shared), stream, remote, slot);
+                shared.tracker.spawn(async move {
+                    let _refusal = refusal;
+                    handshake.await
+                });
             }
         }
+    }
+}
+
+/// Most WebSocket upgrades answered with 503 at once.
+const MAX_REFUSING: usize = 64;
+
+/// A place among the handshakes being refused; dropping it frees the place.
+struct Refusal(Arc<AtomicUsize>);
+
+impl Refusal {
+    fn take(counter: &Arc<AtomicUsize>) -> Option<Refusal> {
+        counter
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_REFUSING).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Refusal(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
