@@ -25,6 +25,41 @@ mod conn;
 mod tcp;
 mod ws;
 
+/// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use tokio::io::AsyncWriteExt;
+
+    /// Feeds `bytes` to the handshake reader as a client would send them, then to a
+    /// WebSocket server stream with a `max_msg_len` limit, reading every message. Returns
+    /// how many messages were read. Never panics for any input.
+    pub async fn ws_bytes(bytes: &[u8], max_msg_len: usize) -> usize {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::WebSocketStream;
+        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+        let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+        let _ = client.write_all(bytes).await;
+        let _ = client.shutdown().await;
+        let rest = match super::ws::read_request(&mut server, true).await {
+            super::ws::Handshake::Upgrade { rest, .. } => rest,
+            super::ws::Handshake::Refused => return 0,
+        };
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .max_message_size(Some(max_msg_len))
+            .max_frame_size(Some(max_msg_len));
+        let mut ws =
+            WebSocketStream::from_partially_read(server, rest, Role::Server, Some(config)).await;
+        let mut n = 0;
+        while let Some(Ok(_)) = ws.next().await {
+            n += 1;
+        }
+        n
+    }
+}
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -36,7 +36,10 @@ pub(crate) enum Handshake {
 
 /// Reads one request head and checks it; on error, answers with the right status.
 /// `admit` is false when the connection limit is reached (answered with 503).
-pub(crate) async fn read_request(stream: &mut TcpStream, admit: bool) -> Handshake {
+pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    admit: bool,
+) -> Handshake {
     let mut head = BytesMut::with_capacity(1024);
     let end = loop {
         if let Some(end) = find_head_end(&head) {
@@ -124,7 +127,7 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
 
-async fn respond(stream: &mut TcpStream, status: u16, reason: &str, body: &str) {
+async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, reason: &str, body: &str) {
     let msg = format!(
         "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()

@@ -582,6 +582,13 @@ impl Processor {
         Ok(Encoded(Bytes::from(out)))
     }
 
+    /// Decodes a payload as the gate would and says which message it is; the message itself
+    /// is dropped. For validating captured traffic, tools and fuzzing.
+    pub fn inspect(&self, payload: &[u8]) -> Result<&MessageInfo, DecodeError> {
+        let decoded = self.decode(&Bytes::copy_from_slice(payload))?;
+        Ok(&self.entries[decoded.entry].info)
+    }
+
     /// Decodes one payload into a typed message (or a raw one where a raw handler is set).
     pub(crate) fn decode(&self, payload: &Bytes) -> Result<Decoded, DecodeError> {
         match self.encoding {
