@@ -8,7 +8,7 @@ use std::any::Any;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -98,6 +98,12 @@ pub(crate) struct AgentInner {
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
     close_code: AtomicU16,
+    /// When the peer last sent anything, in milliseconds since the gate started.
+    last_seen_ms: AtomicU64,
+    /// A WebSocket ping is wanted (set by the gate's sweeper, taken by the writer).
+    ping_wanted: AtomicBool,
+    /// A ping went out and nothing has come back since.
+    ping_out: AtomicBool,
     user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
 }
 
@@ -143,6 +149,14 @@ pub(crate) struct AgentSettings {
     pub(crate) max_msg_len: usize,
     pub(crate) capacity: usize,
     pub(crate) policy: QueueFullPolicy,
+    /// The gate's clock origin, for `last_seen`.
+    pub(crate) epoch: std::time::Instant,
+}
+
+impl AgentSettings {
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
 }
 
 impl Agent {
@@ -171,6 +185,9 @@ impl Agent {
                 uid: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 close_code: AtomicU16::new(1000),
+                last_seen_ms: AtomicU64::new(settings.now_ms()),
+                ping_wanted: AtomicBool::new(false),
+                ping_out: AtomicBool::new(false),
                 user_data: Mutex::new(None),
             }),
         }
@@ -304,6 +321,28 @@ impl Agent {
         self.inner.close_code.store(code, Ordering::Relaxed);
     }
 
+    /// The peer sent something at `now_ms`.
+    pub(crate) fn touch(&self, now_ms: u64) {
+        self.inner.last_seen_ms.store(now_ms, Ordering::Relaxed);
+        self.inner.ping_out.store(false, Ordering::Relaxed);
+    }
+
+    pub(crate) fn last_seen_ms(&self) -> u64 {
+        self.inner.last_seen_ms.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection's task to send a WebSocket ping, once per silence.
+    pub(crate) fn request_ping(&self) {
+        if !self.inner.ping_out.swap(true, Ordering::Relaxed) {
+            self.inner.ping_wanted.store(true, Ordering::Relaxed);
+            self.wake();
+        }
+    }
+
+    pub(crate) fn take_ping(&self) -> bool {
+        self.inner.ping_wanted.swap(false, Ordering::Relaxed)
+    }
+
     pub(crate) fn set_uid(&self, uid: u64) {
         self.inner.uid.store(uid, Ordering::Release);
     }
@@ -332,6 +371,11 @@ impl Agent {
     /// Removes the stored value.
     pub fn clear_user_data(&self) {
         *self.lock_user_data() = None;
+    }
+
+    /// Wakes the connection's task so it looks at the gate's state.
+    pub(crate) fn nudge(&self) {
+        self.wake();
     }
 
     fn wake(&self) {

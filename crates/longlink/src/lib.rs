@@ -58,7 +58,7 @@ pub mod timer;
 pub use agent::{Agent, QueueFullPolicy, Transport, WriteError};
 pub use app::{App, AppError, StopHandle};
 pub use config::ConfigError;
-pub use gate::{Gate, GateConfig, GateError};
+pub use gate::{Gate, GateConfig, GateError, Goodbye};
 pub use module::{CallError, Ctx, Module, ModuleRef};
 pub use processor::{Encoded, Encoding, MessageOptions, Processor};
 pub use session::{Group, Groups, Sessions};

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use longlink::{Agent, Ctx, Groups, Sessions};
+use longlink::{Agent, Ctx, Goodbye, Groups, Sessions};
 
 use crate::ChatConfig;
 use crate::msg::{S2cError, S2cKick};
@@ -81,11 +81,12 @@ pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
     }
 }
 
-/// The server is stopping: every connection gets `S2C_Kick{reason: "shutdown"}`, flushed
-/// before the close.
-pub fn on_shutdown(agent: &Agent) {
+/// The gate is closing a connection on its own account (shutdown, idle, rate limit): it gets
+/// `S2C_Kick` with the reason (`"shutdown"`, `"idle"`, `"rate limit"`), flushed before the
+/// close.
+pub fn on_goodbye(agent: &Agent, why: Goodbye) {
     let _ = agent.write(&S2cKick {
-        reason: "shutdown".into(),
+        reason: why.reason().into(),
     });
 }
 

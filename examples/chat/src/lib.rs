@@ -116,7 +116,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let gate = Gate::builder(config.gate.clone(), processor)
         .on_new_agent(&chat, chat::on_new_agent)
         .on_close_agent(&chat, chat::on_close_agent)
-        .on_shutdown(chat::on_shutdown)
+        .on_goodbye(chat::on_goodbye)
         .bind()
         .await?;
     let (tcp_addr, ws_addr) = (gate.tcp_addr(), gate.ws_addr());

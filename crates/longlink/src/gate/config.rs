@@ -10,7 +10,9 @@ use crate::processor::Encoding;
 
 /// Gate settings. `Default` is golib's `service/gate` (leaf's leafserver values): 10000
 /// connections, 2000 queued writes, 8192-byte messages, 2-byte big-endian length, 10 s HTTP
-/// timeout, JSON, no listener.
+/// timeout, JSON, no listener; plus what leaf lacks: TCP keepalive 15 s (Go's default),
+/// WebSocket ping every 30 s with a 10 s pong deadline, and (off by default) an idle timeout,
+/// a per-IP connection cap and a per-connection message rate.
 ///
 /// ```
 /// use longlink::GateConfig;
@@ -51,6 +53,27 @@ pub struct GateConfig {
     /// seconds.
     #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
     pub close_timeout: Duration,
+    /// Close a connection that sent nothing for this many seconds; 0 = off.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub idle_timeout: Duration,
+    /// TCP keepalive on accepted sockets (both listeners): idle seconds before the first
+    /// probe, and between probes; 0 = off.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub tcp_keepalive: Duration,
+    /// Ping a WebSocket client that sent nothing for this many seconds; 0 = off.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub ws_ping_interval: Duration,
+    /// Close a pinged WebSocket that has not answered (or sent anything) within this many
+    /// more seconds.
+    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    pub ws_pong_timeout: Duration,
+    /// Most connections open at once from one IP address; 0 = off.
+    pub max_conn_per_ip: usize,
+    /// Most messages per second one connection may send, sustained; 0 = off.
+    pub max_msg_rate: u32,
+    /// Messages a connection may send at once (the bucket's size); 0 = the same as
+    /// `max_msg_rate`.
+    pub max_msg_burst: u32,
 }
 
 impl Default for GateConfig {
@@ -67,6 +90,13 @@ impl Default for GateConfig {
             encoding: Encoding::Json,
             queue_full: QueueFullPolicy::Disconnect,
             close_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::ZERO,
+            tcp_keepalive: Duration::from_secs(15),
+            ws_ping_interval: Duration::from_secs(30),
+            ws_pong_timeout: Duration::from_secs(10),
+            max_conn_per_ip: 0,
+            max_msg_rate: 0,
+            max_msg_burst: 0,
         }
     }
 }
@@ -102,6 +132,12 @@ impl GateConfig {
         }
         if self.http_timeout.is_zero() {
             return bad("http_timeout", "must be more than 0 seconds".into());
+        }
+        if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {
+            return bad(
+                "ws_pong_timeout",
+                "must be more than 0 seconds while ws_ping_interval is on".into(),
+            );
         }
         Ok(())
     }

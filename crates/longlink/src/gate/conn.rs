@@ -6,11 +6,12 @@
 //! Each transport supplies a [`FrameReader`] and a [`FrameWriter`]; the life cycle is shared.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use tracing::Instrument;
 
-use super::Shared;
+use super::{Goodbye, Shared};
 use crate::agent::{Agent, State};
 
 /// Why the reader stopped. Peer misbehaviour is logged at debug level only.
@@ -20,6 +21,11 @@ pub(crate) enum ReadEnd {
     Eof,
     /// The application closed or destroyed the connection.
     Local,
+    /// The gate is stopping: no more reading; wait for the modules, then say goodbye.
+    Draining,
+    /// The peer sent faster than `max_msg_rate`: no more reading; let the modules answer
+    /// what was taken, then say goodbye.
+    RateLimited,
     /// The peer broke the protocol (bad frame, bad message).
     Protocol(String),
     /// A WebSocket message over `max_msg_len` (closed with code 1009).
@@ -28,10 +34,20 @@ pub(crate) enum ReadEnd {
     Io(std::io::Error),
 }
 
+/// What a transport read.
+pub(crate) enum Incoming {
+    /// One application payload.
+    Payload(Bytes),
+    /// A control frame (WebSocket ping or pong): the peer is alive, nothing to decode.
+    Control,
+    /// A clean end of stream.
+    End,
+}
+
 /// The incoming half of a transport: whole payloads, one at a time.
 pub(crate) trait FrameReader: Send {
-    /// The next payload; `Ok(None)` at a clean end of stream.
-    fn read_frame(&mut self) -> impl Future<Output = Result<Option<Bytes>, ReadEnd>> + Send;
+    /// The next payload or control frame.
+    fn read_frame(&mut self) -> impl Future<Output = Result<Incoming, ReadEnd>> + Send;
     /// Whether a frame may be ready without reading the socket.
     fn has_buffered(&self) -> bool {
         false
@@ -44,6 +60,8 @@ pub(crate) trait FrameReader: Send {
 pub(crate) trait FrameWriter: Send + 'static {
     /// Gathers one payload for the next flush.
     fn push(&mut self, payload: Bytes);
+    /// Gathers a keep-alive ping (WebSocket only).
+    fn push_ping(&mut self) {}
     /// Whether anything is gathered.
     fn has_pending(&self) -> bool;
     /// Writes out what `push` gathered, and releases buffers it no longer needs.
@@ -85,6 +103,9 @@ async fn flush_queue<W: FrameWriter>(
             if q.items.is_empty() && q.items.capacity() > 64 {
                 q.items.shrink_to_fit();
             }
+        }
+        if agent.take_ping() {
+            w.push_ping();
         }
         if !w.has_pending() {
             return Ok(());
@@ -131,6 +152,7 @@ async fn drive<R: FrameReader, W: FrameWriter>(
     shared: &Shared,
 ) -> ReadEnd {
     let processor = &shared.processor;
+    let mut bucket = shared.rate.map(Bucket::new);
     loop {
         if !reader.has_buffered() {
             if let Err(end) = flush_queue(writer, agent, Phase::Running).await {
@@ -140,16 +162,30 @@ async fn drive<R: FrameReader, W: FrameWriter>(
         if !agent.is_open() {
             return ReadEnd::Local;
         }
+        if shared.is_shutting_down() {
+            return ReadEnd::Draining;
+        }
         // Unbiased: a connection that is pushed to all the time still gets its reads.
         let frame = tokio::select! {
             _ = agent.inner.wake.notified() => continue,
             frame = reader.read_frame() => frame,
         };
         let payload = match frame {
-            Ok(Some(payload)) => payload,
-            Ok(None) => return ReadEnd::Eof,
+            Ok(Incoming::Payload(payload)) => payload,
+            Ok(Incoming::Control) => {
+                agent.touch(shared.now_ms());
+                continue;
+            }
+            Ok(Incoming::End) => return ReadEnd::Eof,
             Err(end) => return end,
         };
+        agent.touch(shared.now_ms());
+        if let Some(bucket) = &mut bucket {
+            if !bucket.take(shared.now_ms()) {
+                tracing::debug!("message rate over the limit, closing");
+                return ReadEnd::RateLimited;
+            }
+        }
         match processor.decode(&payload) {
             Ok(decoded) => {
                 if let Some(pending) = processor.dispatch(decoded, agent) {
@@ -158,6 +194,36 @@ async fn drive<R: FrameReader, W: FrameWriter>(
                 }
             }
             Err(e) => return ReadEnd::Protocol(e.to_string()),
+        }
+    }
+}
+
+/// A token bucket: `rate` messages per second, `burst` at once.
+struct Bucket {
+    rate: super::Rate,
+    tokens: f64,
+    at_ms: u64,
+}
+
+impl Bucket {
+    fn new(rate: super::Rate) -> Self {
+        Bucket {
+            rate,
+            tokens: rate.burst,
+            at_ms: 0,
+        }
+    }
+
+    /// Takes one token at `now_ms`; false when the bucket is empty.
+    fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
+        self.at_ms = now_ms;
+        self.tokens = (self.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -193,16 +259,30 @@ async fn serve<R: FrameReader, W: FrameWriter>(
 ) {
     tracing::debug!("connection opened");
     shared.register(&agent);
-    if shared.is_shutting_down() {
-        // Registered after the gate's stop took its list of connections: close now.
-        shared.close_for_shutdown(&agent);
-    }
     if let Some(events) = &shared.on_new {
         events.send(&agent).await;
     }
+    shared.reading.fetch_add(1, Ordering::AcqRel);
     let end = drive(&mut reader, &mut writer, &agent, &shared).await;
+    shared.reading.fetch_sub(1, Ordering::AcqRel);
     match &end {
         ReadEnd::Eof | ReadEnd::Local => {}
+        ReadEnd::Draining => {
+            // Replies to what this connection sent are being produced; once the modules
+            // are through, say goodbye after them.
+            shared.drained.cancelled().await;
+            shared.goodbye(&agent, Goodbye::Shutdown);
+        }
+        ReadEnd::RateLimited => {
+            let barrier = shared.barrier();
+            if tokio::time::timeout(shared.close_timeout, barrier)
+                .await
+                .is_err()
+            {
+                tracing::debug!("modules busy; kicking without waiting for replies");
+            }
+            shared.goodbye(&agent, Goodbye::RateLimit);
+        }
         ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
         ReadEnd::TooBig(why) => {
             tracing::debug!(reason = %why, "message too big, closing");

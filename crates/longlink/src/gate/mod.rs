@@ -61,7 +61,7 @@ pub mod fuzzing {
 }
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -100,7 +100,37 @@ pub enum GateError {
 }
 
 type MakeEvent = Box<dyn Fn(Agent) -> Job + Send + Sync>;
-type Farewell = Box<dyn Fn(&Agent) + Send + Sync>;
+type Farewell = Box<dyn Fn(&Agent, Goodbye) + Send + Sync>;
+
+/// Why the gate itself is closing a connection; given to the
+/// [`on_goodbye`](GateBuilder::on_goodbye) hook so the application can say so first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Goodbye {
+    /// The gate is stopping.
+    Shutdown,
+    /// The connection sent nothing for `idle_timeout`.
+    Idle,
+    /// The connection sent faster than `max_msg_rate`.
+    RateLimit,
+}
+
+impl Goodbye {
+    /// A short reason for a kick message: `"shutdown"`, `"idle"`, `"rate limit"`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Goodbye::Shutdown => "shutdown",
+            Goodbye::Idle => "idle",
+            Goodbye::RateLimit => "rate limit",
+        }
+    }
+}
+
+/// `max_msg_rate` and its burst, as a token bucket's parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rate {
+    pub(crate) per_sec: f64,
+    pub(crate) burst: f64,
+}
 
 /// Where connection events go: a module's mailbox and the job to run there.
 pub(crate) struct EventSink {
@@ -140,8 +170,16 @@ pub(crate) struct Shared {
     ws_settings: AgentSettings,
     pub(crate) on_new: Option<EventSink>,
     pub(crate) on_close: Option<EventSink>,
-    on_shutdown: Option<Farewell>,
+    on_goodbye: Option<Farewell>,
     pub(crate) close_timeout: Duration,
+    pub(crate) rate: Option<Rate>,
+    idle_timeout: Duration,
+    ws_ping_interval: Duration,
+    ws_pong_timeout: Duration,
+    tcp_keepalive: Duration,
+    max_conn_per_ip: usize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    epoch: std::time::Instant,
     http_timeout: Duration,
     max_conn_num: usize,
     open: AtomicUsize,
@@ -150,19 +188,42 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     agents: Mutex<HashMap<u64, Agent>>,
     shutdown: CancellationToken,
+    /// Cancelled once the modules have handled every message read before the shutdown.
+    pub(crate) drained: CancellationToken,
+    /// Connections whose reader is running (counted down as readers stop at shutdown).
+    pub(crate) reading: AtomicUsize,
     tracker: TaskTracker,
 }
 
 impl Shared {
     /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
     /// accepts race.
-    fn try_slot(self: &Arc<Self>) -> Option<Slot> {
+    fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < self.max_conn_num).then_some(n + 1)
             })
-            .ok()
-            .map(|_| Slot(Arc::clone(self)))
+            .ok()?;
+        // From here on the slot gives the global place back when dropped.
+        let mut slot = Slot {
+            shared: Arc::clone(self),
+            ip: None,
+        };
+        if self.max_conn_per_ip > 0 {
+            let mut per_ip = self.lock_per_ip();
+            let n = per_ip.entry(ip).or_insert(0);
+            if *n >= self.max_conn_per_ip {
+                tracing::debug!(%ip, "too many connections from this address");
+                return None;
+            }
+            *n += 1;
+            slot.ip = Some(ip);
+        }
+        Some(slot)
+    }
+
+    fn lock_per_ip(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.per_ip.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn register(&self, agent: &Agent) {
@@ -173,16 +234,43 @@ impl Shared {
         self.shutdown.is_cancelled()
     }
 
-    /// Closes a connection because the gate is stopping: the farewell hook's messages first,
+    /// Closes a connection on the gate's own account: the goodbye hook's messages first,
     /// then a graceful close (they are flushed).
-    pub(crate) fn close_for_shutdown(&self, agent: &Agent) {
-        if let Some(farewell) = &self.on_shutdown {
-            let run = std::panic::AssertUnwindSafe(|| farewell(agent));
+    pub(crate) fn goodbye(&self, agent: &Agent, why: Goodbye) {
+        if let Some(hook) = &self.on_goodbye {
+            let run = std::panic::AssertUnwindSafe(|| hook(agent, why));
             if std::panic::catch_unwind(run).is_err() {
-                tracing::error!(conn = agent.id(), "on_shutdown hook panicked");
+                tracing::error!(conn = agent.id(), "on_goodbye hook panicked");
             }
         }
         agent.close();
+    }
+
+    /// The mailboxes of every module this gate sends messages or events to, each once.
+    fn mailboxes(&self) -> Vec<Mailbox> {
+        let mut all = self.processor.mailboxes();
+        for sink in [&self.on_new, &self.on_close].into_iter().flatten() {
+            all.push(sink.mailbox.clone());
+        }
+        let mut unique: Vec<Mailbox> = Vec::new();
+        for m in all {
+            if !unique.iter().any(|u| u.same_as(&m)) {
+                unique.push(m);
+            }
+        }
+        unique
+    }
+
+    /// Returns once every module this gate feeds has run every job queued before the call.
+    pub(crate) async fn barrier(&self) {
+        for mailbox in self.mailboxes() {
+            mailbox.barrier().await;
+        }
+    }
+
+    /// Milliseconds since the gate was built (the clock of `last_seen`).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
     }
 
     pub(crate) fn unregister(&self, agent: &Agent) {
@@ -214,11 +302,24 @@ impl Shared {
 }
 
 /// A connection's place under `max_conn_num`; dropping it frees the place.
-pub(crate) struct Slot(Arc<Shared>);
+pub(crate) struct Slot {
+    shared: Arc<Shared>,
+    /// Counted under `max_conn_per_ip` too.
+    ip: Option<IpAddr>,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        if let Some(ip) = self.ip {
+            let mut per_ip = self.shared.lock_per_ip();
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+        self.shared.open.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -228,15 +329,16 @@ pub struct GateBuilder {
     processor: Processor,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
-    on_shutdown: Option<Farewell>,
+    on_goodbye: Option<Farewell>,
 }
 
 impl GateBuilder {
-    /// Runs `f` for every open connection when the gate stops, just before it is closed
-    /// gracefully: the place to queue a goodbye (e.g. a kick with reason "shutdown"), which is
-    /// flushed before the socket closes. Runs on the stopping task, not a module's.
-    pub fn on_shutdown(mut self, f: impl Fn(&Agent) + Send + Sync + 'static) -> Self {
-        self.on_shutdown = Some(Box::new(f));
+    /// Runs `f` just before the gate itself closes a connection (shutdown, idle timeout,
+    /// rate limit): the place to queue a goodbye such as a kick with [`Goodbye::reason`],
+    /// which is flushed before the socket closes. Runs on the gate's task (the connection's
+    /// or the stopping one), not a module's: keep it short.
+    pub fn on_goodbye(mut self, f: impl Fn(&Agent, Goodbye) + Send + Sync + 'static) -> Self {
+        self.on_goodbye = Some(Box::new(f));
         self
     }
 
@@ -290,11 +392,13 @@ impl GateBuilder {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
         }
         let processor = Arc::new(self.processor);
+        let epoch = std::time::Instant::now();
         let settings = |max_msg_len| AgentSettings {
             processor: Arc::clone(&processor),
             max_msg_len,
             capacity: config.pending_write_num,
             policy: config.queue_full,
+            epoch,
         };
         let shared = Arc::new(Shared {
             tcp_settings: settings(codec.max_msg_len()),
@@ -303,7 +407,21 @@ impl GateBuilder {
             codec,
             on_new: self.on_new,
             on_close: self.on_close,
-            on_shutdown: self.on_shutdown,
+            on_goodbye: self.on_goodbye,
+            rate: (config.max_msg_rate > 0).then_some(Rate {
+                per_sec: config.max_msg_rate as f64,
+                burst: match config.max_msg_burst {
+                    0 => config.max_msg_rate,
+                    burst => burst,
+                } as f64,
+            }),
+            idle_timeout: config.idle_timeout,
+            ws_ping_interval: config.ws_ping_interval,
+            ws_pong_timeout: config.ws_pong_timeout,
+            tcp_keepalive: config.tcp_keepalive,
+            max_conn_per_ip: config.max_conn_per_ip,
+            per_ip: Mutex::new(HashMap::new()),
+            epoch,
             close_timeout: config.close_timeout,
             http_timeout: config.http_timeout,
             max_conn_num: config.max_conn_num,
@@ -312,6 +430,8 @@ impl GateBuilder {
             next_id: AtomicU64::new(1),
             agents: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
+            drained: CancellationToken::new(),
+            reading: AtomicUsize::new(0),
             tracker: TaskTracker::new(),
         });
         Ok(Gate { shared, tcp, ws })
@@ -356,7 +476,7 @@ impl Gate {
             processor,
             on_new: None,
             on_close: None,
-            on_shutdown: None,
+            on_goodbye: None,
         }
     }
 
@@ -391,6 +511,9 @@ impl Gate {
             shared
                 .tracker
                 .spawn(accept_loop(l, Arc::clone(&shared), Transport::Ws));
+        }
+        if !shared.idle_timeout.is_zero() || !shared.ws_ping_interval.is_zero() {
+            shared.tracker.spawn(sweep(Arc::clone(&shared)));
         }
         RunningGate { shared }
     }
@@ -441,17 +564,37 @@ impl RunningGate {
         }
     }
 
-    /// Stops accepting, closes every connection gracefully (their queues are flushed), and
-    /// waits for their close events; connections still open after `timeout` are reset.
+    /// Drains and stops the gate, within `timeout`:
+    ///
+    /// 1. stop accepting, and stop reading from every connection (no new message is taken);
+    /// 2. let the modules that this gate routes to finish every message already taken (a
+    ///    barrier through each mailbox), so their replies are queued;
+    /// 3. run the goodbye hook ([`Goodbye::Shutdown`]) and close every connection
+    ///    gracefully: queues are flushed, then the sockets closed, then the close events sent.
+    ///
+    /// Connections still open when `timeout` runs out are reset.
     pub async fn stop(self, timeout: Duration) {
         let shared = self.shared;
+        let deadline = tokio::time::Instant::now() + timeout;
         shared.shutdown.cancel();
         shared.tracker.close();
-        let agents: Vec<Agent> = shared.lock_agents().values().cloned().collect();
-        for agent in &agents {
-            shared.close_for_shutdown(agent);
+        for agent in shared.lock_agents().values() {
+            agent.nudge();
         }
-        if tokio::time::timeout(timeout, shared.tracker.wait())
+        // 1. Every reader has handed over what it read.
+        while shared.reading.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // 2. Every message taken has been handled.
+        if tokio::time::timeout_at(deadline, shared.barrier())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown deadline passed while the modules drained");
+        }
+        // 3. Goodbye, flush, close.
+        shared.drained.cancel();
+        if tokio::time::timeout_at(deadline, shared.tracker.wait())
             .await
             .is_err()
         {
@@ -464,6 +607,53 @@ impl RunningGate {
                 agent.destroy();
             }
             shared.tracker.wait().await;
+        }
+    }
+}
+
+/// Every so often: closes connections idle past `idle_timeout` (with a goodbye), pings
+/// WebSocket connections silent past `ws_ping_interval`, and drops those that have not
+/// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
+/// connection carries no timer of its own.
+async fn sweep(shared: Arc<Shared>) {
+    let shortest = [shared.idle_timeout, shared.ws_ping_interval]
+        .into_iter()
+        .filter(|d| !d.is_zero())
+        .min()
+        .unwrap_or(Duration::from_secs(1));
+    let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let idle_ms = shared.idle_timeout.as_millis() as u64;
+    let ping_ms = shared.ws_ping_interval.as_millis() as u64;
+    let dead_ms = ping_ms + shared.ws_pong_timeout.as_millis() as u64;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let now = shared.now_ms();
+        let (mut idle, mut ping, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        for agent in shared.lock_agents().values() {
+            let silent = now.saturating_sub(agent.last_seen_ms());
+            if idle_ms > 0 && silent >= idle_ms {
+                idle.push(agent.clone());
+            } else if ping_ms > 0 && agent.transport() == Transport::Ws {
+                if silent >= dead_ms {
+                    dead.push(agent.clone());
+                } else if silent >= ping_ms {
+                    ping.push(agent.clone());
+                }
+            }
+        }
+        for agent in &idle {
+            tracing::debug!(conn = agent.id(), "idle timeout");
+            shared.goodbye(agent, Goodbye::Idle);
+        }
+        for agent in &ping {
+            agent.request_ping();
+        }
+        for agent in &dead {
+            tracing::debug!(conn = agent.id(), "no pong, closing");
+            agent.destroy();
         }
     }
 }
@@ -490,7 +680,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Tran
             }
         };
         let _ = stream.set_nodelay(true);
-        let slot = shared.try_slot();
+        if !shared.tcp_keepalive.is_zero() {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(shared.tcp_keepalive)
+                .with_interval(shared.tcp_keepalive);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+        }
+        let slot = shared.try_slot(remote.ip());
         match transport {
             Transport::Tcp => {
                 let Some(slot) = slot else {

@@ -7,7 +7,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::conn::{FrameReader, FrameWriter, ReadEnd};
+use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
 use crate::codec::LenCodec;
 
 /// Room reserved for a read when no partial frame says how much is coming.
@@ -30,10 +30,10 @@ impl TcpReader {
 }
 
 impl FrameReader for TcpReader {
-    async fn read_frame(&mut self) -> Result<Option<Bytes>, ReadEnd> {
+    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         loop {
             match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Ok(Some(frame)),
+                Ok(Some(frame)) => return Ok(Incoming::Payload(frame)),
                 Ok(None) => {}
                 Err(e) => return Err(ReadEnd::Protocol(e.to_string())),
             }
@@ -45,7 +45,7 @@ impl FrameReader for TcpReader {
                 self.buf.reserve(READ_CHUNK);
             }
             match self.half.try_read_buf(&mut self.buf) {
-                Ok(0) if self.buf.is_empty() => return Ok(None),
+                Ok(0) if self.buf.is_empty() => return Ok(Incoming::End),
                 Ok(0) => return Err(ReadEnd::Protocol("eof inside a frame".into())),
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::conn::{FrameReader, FrameWriter, ReadEnd};
+use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
 
 /// Largest HTTP request head we read (leaf: `MaxHeaderBytes: 1024`; browsers send more).
 const MAX_HEAD: usize = 8 * 1024;
@@ -144,31 +144,34 @@ pub(crate) struct WsReader {
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
 impl FrameReader for WsReader {
-    async fn read_frame(&mut self) -> Result<Option<Bytes>, ReadEnd> {
-        loop {
-            match self.stream.next().await {
-                None => return Ok(None),
-                Some(Ok(Message::Binary(b))) => return Ok(Some(b)),
-                Some(Ok(Message::Text(t))) => return Ok(Some(Bytes::from(t))),
-                Some(Ok(Message::Close(_))) => return Ok(None),
-                Some(Ok(_)) => continue, // ping, pong: tungstenite answers pings itself
-                Some(Err(WsError::Capacity(e))) => return Err(ReadEnd::TooBig(e.to_string())),
-                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => return Ok(None),
-                Some(Err(WsError::Io(e))) => return Err(ReadEnd::Io(e)),
-                Some(Err(e)) => return Err(ReadEnd::Protocol(e.to_string())),
-            }
+    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
+        match self.stream.next().await {
+            None => Ok(Incoming::End),
+            Some(Ok(Message::Binary(b))) => Ok(Incoming::Payload(b)),
+            Some(Ok(Message::Text(t))) => Ok(Incoming::Payload(Bytes::from(t))),
+            Some(Ok(Message::Close(_))) => Ok(Incoming::End),
+            // Ping (tungstenite answers it itself), pong, raw frames: the peer is alive.
+            Some(Ok(_)) => Ok(Incoming::Control),
+            Some(Err(WsError::Capacity(e))) => Err(ReadEnd::TooBig(e.to_string())),
+            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Ok(Incoming::End),
+            Some(Err(WsError::Io(e))) => Err(ReadEnd::Io(e)),
+            Some(Err(e)) => Err(ReadEnd::Protocol(e.to_string())),
         }
     }
 }
 
 pub(crate) struct WsWriter {
     sink: SplitSink<WebSocketStream<TcpStream>, Message>,
-    pending: VecDeque<Bytes>,
+    pending: VecDeque<Message>,
 }
 
 impl FrameWriter for WsWriter {
     fn push(&mut self, payload: Bytes) {
-        self.pending.push_back(payload);
+        self.pending.push_back(Message::Binary(payload));
+    }
+
+    fn push_ping(&mut self) {
+        self.pending.push_back(Message::Ping(Bytes::new()));
     }
 
     fn has_pending(&self) -> bool {
@@ -181,11 +184,8 @@ impl FrameWriter for WsWriter {
             other => std::io::Error::other(other.to_string()),
         };
         // Cancel-safe: a payload leaves `pending` only once the sink has taken it.
-        while let Some(payload) = self.pending.front() {
-            self.sink
-                .feed(Message::Binary(payload.clone()))
-                .await
-                .map_err(to_io)?;
+        while let Some(msg) = self.pending.front() {
+            self.sink.feed(msg.clone()).await.map_err(to_io)?;
             self.pending.pop_front();
         }
         self.sink.flush().await.map_err(to_io)?;

@@ -119,6 +119,25 @@ impl Mailbox {
         &self.name
     }
 
+    /// Whether both are the same module's mailbox.
+    pub(crate) fn same_as(&self, other: &Mailbox) -> bool {
+        self.tx.same_channel(&other.tx)
+    }
+
+    /// Returns once every job queued before this call has run (or the module has stopped).
+    pub(crate) async fn barrier(&self) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let job = Job {
+            label: "barrier",
+            run: Box::new(move |_: &mut dyn Any| {
+                let _ = tx.send(());
+            }),
+        };
+        if self.send(job).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Jobs waiting in the mailbox.
     pub(crate) fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()

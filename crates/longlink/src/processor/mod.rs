@@ -545,6 +545,14 @@ impl Processor {
         Ok(())
     }
 
+    /// The mailboxes messages are routed to (with repeats).
+    pub(crate) fn mailboxes(&self) -> Vec<Mailbox> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.router.as_ref().map(|r| r.mailbox.clone()))
+            .collect()
+    }
+
     /// Every registered message, in registration order.
     pub fn messages(&self) -> impl Iterator<Item = &MessageInfo> {
         self.entries.iter().map(|e| &e.info)
