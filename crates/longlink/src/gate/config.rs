@@ -74,6 +74,14 @@ pub struct GateConfig {
     /// Messages a connection may send at once (the bucket's size); 0 = the same as
     /// `max_msg_rate`.
     pub max_msg_burst: u32,
+    /// PEM certificate chain; with `key_file` it turns TLS on (wss and TCP over TLS).
+    pub cert_file: String,
+    /// PEM private key for `cert_file`.
+    pub key_file: String,
+    /// With a certificate: TLS on the TCP listener (`false` keeps TCP plain).
+    pub tls_tcp: bool,
+    /// With a certificate: TLS on the WebSocket listener (`false` keeps ws:// plain).
+    pub tls_ws: bool,
 }
 
 impl Default for GateConfig {
@@ -97,6 +105,10 @@ impl Default for GateConfig {
             max_conn_per_ip: 0,
             max_msg_rate: 0,
             max_msg_burst: 0,
+            cert_file: String::new(),
+            key_file: String::new(),
+            tls_tcp: true,
+            tls_ws: true,
         }
     }
 }
@@ -132,6 +144,11 @@ impl GateConfig {
         }
         if self.http_timeout.is_zero() {
             return bad("http_timeout", "must be more than 0 seconds".into());
+        }
+        match (self.cert_file.is_empty(), self.key_file.is_empty()) {
+            (false, true) => return bad("key_file", "is needed with cert_file".into()),
+            (true, false) => return bad("cert_file", "is needed with key_file".into()),
+            _ => {}
         }
         if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {
             return bad(

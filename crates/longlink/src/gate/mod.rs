@@ -23,6 +23,7 @@
 mod config;
 mod conn;
 mod tcp;
+mod tls;
 mod ws;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
@@ -66,6 +67,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -87,6 +89,14 @@ pub enum GateError {
     /// The processor has a registration mistake (e.g. a message with no destination).
     #[error(transparent)]
     Processor(#[from] ProcessorError),
+    /// A TLS certificate or key could not be used.
+    #[error("cannot use TLS file {file}: {message}")]
+    Tls {
+        /// The file named by `cert_file` or `key_file`.
+        file: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({key}): {error}")]
     Bind {
@@ -180,6 +190,10 @@ pub(crate) struct Shared {
     max_conn_per_ip: usize,
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     epoch: std::time::Instant,
+    /// TLS on the TCP listener, if configured.
+    tls_tcp: Option<tokio_rustls::TlsAcceptor>,
+    /// TLS on the WebSocket listener (wss), if configured.
+    tls_ws: Option<tokio_rustls::TlsAcceptor>,
     http_timeout: Duration,
     max_conn_num: usize,
     open: AtomicUsize,
@@ -285,8 +299,7 @@ impl Shared {
         self.agents.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn new_agent(&self, transport: Transport, stream: &TcpStream, remote: SocketAddr) -> Agent {
-        let local = stream.local_addr().unwrap_or(remote);
+    fn new_agent(&self, transport: Transport, local: SocketAddr, remote: SocketAddr) -> Agent {
         let settings = match transport {
             Transport::Tcp => &self.tcp_settings,
             Transport::Ws => &self.ws_settings,
@@ -386,6 +399,13 @@ impl GateBuilder {
                 key: "gate.len_msg_len".into(),
                 message: e.to_string(),
             })?;
+        let tls = |on: bool, alpn: &[&[u8]]| {
+            (on && !config.cert_file.is_empty())
+                .then(|| tls::acceptor(&config.cert_file, &config.key_file, alpn))
+                .transpose()
+        };
+        let tls_tcp = tls(config.tls_tcp, &[])?;
+        let tls_ws = tls(config.tls_ws, &[b"http/1.1"])?;
         let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
         let ws = bind("gate.ws_addr", &config.ws_addr).await?;
         if tcp.is_none() && ws.is_none() {
@@ -422,6 +442,8 @@ impl GateBuilder {
             max_conn_per_ip: config.max_conn_per_ip,
             per_ip: Mutex::new(HashMap::new()),
             epoch,
+            tls_tcp,
+            tls_ws,
             close_timeout: config.close_timeout,
             http_timeout: config.http_timeout,
             max_conn_num: config.max_conn_num,
@@ -694,7 +716,13 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Tran
                     drop(stream);
                     continue;
                 };
-                let agent = shared.new_agent(Transport::Tcp, &stream, remote);
+                let local = stream.local_addr().unwrap_or(remote);
+                if let Some(acceptor) = shared.tls_tcp.clone() {
+                    let handshake = tls_tcp(Arc::clone(&shared), acceptor, stream, local, remote);
+                    shared.tracker.spawn(handshake_then_serve(handshake, slot));
+                    continue;
+                }
+                let agent = shared.new_agent(Transport::Tcp, local, remote);
                 let (r, w) = stream.into_split();
                 let reader = tcp::TcpReader::new(r, shared.codec);
                 let writer = tcp::TcpWriter::new(w, shared.codec);
@@ -746,36 +774,124 @@ impl Drop for Refusal {
     }
 }
 
+type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
+
+/// An upgraded connection, ready to serve.
+type Ready<R, W> = Option<(Arc<Shared>, Agent, R, W)>;
+
+/// Runs a handshake (bounded by `http_timeout`, abandoned at shutdown), then serves the
+/// connection in a task of its own: the handshake's larger state is freed.
+async fn handshake_then_serve<R, W>(handshake: impl Future<Output = Ready<R, W>>, slot: Slot)
+where
+    R: conn::FrameReader + 'static,
+    W: conn::FrameWriter,
+{
+    if let Some((shared, agent, reader, writer)) = handshake.await {
+        conn::spawn(shared, agent, reader, writer, slot);
+    }
+}
+
+/// Bounds a handshake by `http_timeout` and the gate's shutdown.
+async fn bounded<T>(
+    shared: &Shared,
+    remote: SocketAddr,
+    what: &str,
+    f: impl Future<Output = Option<T>>,
+) -> Option<T> {
+    tokio::select! {
+        done = tokio::time::timeout(shared.http_timeout, f) => match done {
+            Ok(done) => done,
+            Err(_) => {
+                tracing::debug!(%remote, "{what} handshake timed out");
+                None
+            }
+        },
+        _ = shared.shutdown.cancelled() => None,
+    }
+}
+
+/// TLS for a TCP connection, then length-prefixed frames over it.
+async fn tls_tcp(
+    shared: Arc<Shared>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> Ready<
+    tcp::StreamReader<tokio::io::ReadHalf<TlsStream>>,
+    tcp::TcpWriter<tokio::io::WriteHalf<TlsStream>>,
+> {
+    let tls = bounded(&shared, remote, "tls", async {
+        acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| tracing::debug!(%remote, error = %e, "tls handshake failed"))
+            .ok()
+    })
+    .await?;
+    let agent = shared.new_agent(Transport::Tcp, local, remote);
+    let (r, w) = tokio::io::split(tls);
+    let reader = tcp::StreamReader::new(r, shared.codec);
+    let writer = tcp::TcpWriter::new(w, shared.codec);
+    Some((shared, agent, reader, writer))
+}
+
+/// The HTTP upgrade (answering 405, 400, 503 as needed), then WebSocket messages.
+async fn ws_upgrade<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    shared: Arc<Shared>,
+    mut stream: S,
+    local: SocketAddr,
+    remote: SocketAddr,
+    admit: bool,
+) -> Ready<ws::WsReader<S>, ws::WsWriter<S>> {
+    let max_msg_len = shared.ws_settings.max_msg_len;
+    let halves = bounded(&shared, remote, "websocket", async {
+        match ws::read_request(&mut stream, admit).await {
+            ws::Handshake::Upgrade { accept, rest } => {
+                ws::accept(stream, &accept, rest, max_msg_len).await.ok()
+            }
+            ws::Handshake::Refused => {
+                tracing::debug!(%remote, "websocket handshake refused");
+                None
+            }
+        }
+    })
+    .await?;
+    let agent = shared.new_agent(Transport::Ws, local, remote);
+    Some((shared, agent, halves.0, halves.1))
+}
+
+/// A connection on the WebSocket port: TLS first if configured, then the upgrade. Without a
+/// slot (over a limit) the upgrade is answered with 503.
 async fn ws_handshake(
     shared: Arc<Shared>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     remote: SocketAddr,
     slot: Option<Slot>,
 ) {
-    let max_msg_len = shared.ws_settings.max_msg_len;
-    let handshake = tokio::time::timeout(shared.http_timeout, async {
-        match ws::read_request(&mut stream, slot.is_some()).await {
-            ws::Handshake::Upgrade { accept, rest } => {
-                let agent = shared.new_agent(Transport::Ws, &stream, remote);
-                ws::accept(stream, &accept, rest, max_msg_len)
-                    .await
-                    .ok()
-                    .map(|halves| (agent, halves))
+    let local = stream.local_addr().unwrap_or(remote);
+    let admit = slot.is_some();
+    match shared.tls_ws.clone() {
+        None => {
+            let upgrade = ws_upgrade(Arc::clone(&shared), stream, local, remote, admit);
+            match slot {
+                Some(slot) => handshake_then_serve(upgrade, slot).await,
+                None => drop(upgrade.await),
             }
-            ws::Handshake::Refused => None,
         }
-    });
-    // A handshake in progress must not hold up the gate's shutdown.
-    let upgrade = tokio::select! {
-        upgrade = handshake => upgrade,
-        _ = shared.shutdown.cancelled() => return,
-    };
-    match (upgrade, slot) {
-        (Ok(Some((agent, (reader, writer)))), Some(slot)) => {
-            // A task of its own: the handshake's larger state is freed now.
-            conn::spawn(shared, agent, reader, writer, slot);
+        Some(acceptor) => {
+            let Some(tls) = bounded(&shared, remote, "tls", async {
+                acceptor.accept(stream).await.ok()
+            })
+            .await
+            else {
+                return;
+            };
+            let upgrade = ws_upgrade(Arc::clone(&shared), tls, local, remote, admit);
+            match slot {
+                Some(slot) => handshake_then_serve(upgrade, slot).await,
+                None => drop(upgrade.await),
+            }
         }
-        (Err(_), _) => tracing::debug!(%remote, "websocket handshake timed out"),
-        _ => tracing::debug!(%remote, "websocket handshake refused"),
     }
 }

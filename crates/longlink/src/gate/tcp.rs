@@ -4,7 +4,7 @@
 //! holds no partial frame, so an idle connection keeps no read or write buffer.
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
@@ -64,14 +64,58 @@ impl FrameReader for TcpReader {
     }
 }
 
-pub(crate) struct TcpWriter {
-    half: OwnedWriteHalf,
+/// Length-prefixed frames from any byte stream (TCP over TLS). Unlike [`TcpReader`] it keeps
+/// its read buffer while it waits, since a TLS stream has no readiness to wait on first.
+pub(crate) struct StreamReader<R> {
+    half: R,
     codec: LenCodec,
     buf: BytesMut,
 }
 
-impl TcpWriter {
-    pub(crate) fn new(half: OwnedWriteHalf, codec: LenCodec) -> Self {
+impl<R: AsyncRead + Unpin + Send> StreamReader<R> {
+    pub(crate) fn new(half: R, codec: LenCodec) -> Self {
+        StreamReader {
+            half,
+            codec,
+            buf: BytesMut::new(),
+        }
+    }
+}
+
+impl<R: AsyncRead + Unpin + Send> FrameReader for StreamReader<R> {
+    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
+        loop {
+            match self.codec.decode(&mut self.buf) {
+                Ok(Some(frame)) => return Ok(Incoming::Payload(frame)),
+                Ok(None) => {}
+                Err(e) => return Err(ReadEnd::Protocol(e.to_string())),
+            }
+            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+                self.buf.reserve(READ_CHUNK);
+            }
+            match self.half.read_buf(&mut self.buf).await {
+                Ok(0) if self.buf.is_empty() => return Ok(Incoming::End),
+                Ok(0) => return Err(ReadEnd::Protocol("eof inside a frame".into())),
+                Ok(_) => {}
+                Err(e) => return Err(ReadEnd::Io(e)),
+            }
+        }
+    }
+
+    fn has_buffered(&self) -> bool {
+        self.codec.is_complete(&self.buf)
+    }
+}
+
+/// Length-prefixed frames out, to a plain TCP half or any byte stream.
+pub(crate) struct TcpWriter<W = OwnedWriteHalf> {
+    half: W,
+    codec: LenCodec,
+    buf: BytesMut,
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> TcpWriter<W> {
+    pub(crate) fn new(half: W, codec: LenCodec) -> Self {
         TcpWriter {
             half,
             codec,
@@ -80,7 +124,7 @@ impl TcpWriter {
     }
 }
 
-impl FrameWriter for TcpWriter {
+impl<W: AsyncWrite + Unpin + Send + 'static> FrameWriter for TcpWriter<W> {
     fn push(&mut self, payload: Bytes) {
         // Lengths were checked when the payload was queued.
         if let Err(e) = self.codec.encode(&payload, &mut self.buf) {

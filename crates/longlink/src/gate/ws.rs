@@ -12,7 +12,6 @@ use bytes::{Bytes, BytesMut};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -97,12 +96,12 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Sends the 101 and wraps the socket as a WebSocket.
-pub(crate) async fn accept(
-    mut stream: TcpStream,
+pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
+    mut stream: S,
     accept: &str,
     rest: Vec<u8>,
     max_msg_len: usize,
-) -> std::io::Result<(WsReader, WsWriter)> {
+) -> std::io::Result<(WsReader<S>, WsWriter<S>)> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
@@ -136,14 +135,14 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, reason: &st
     let _ = stream.shutdown().await;
 }
 
-pub(crate) struct WsReader {
-    stream: SplitStream<WebSocketStream<TcpStream>>,
+pub(crate) struct WsReader<S> {
+    stream: SplitStream<WebSocketStream<S>>,
 }
 
 /// Set by the reader when a message was too big, read by the writer's close frame.
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 
-impl FrameReader for WsReader {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameReader for WsReader<S> {
     async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         match self.stream.next().await {
             None => Ok(Incoming::End),
@@ -160,12 +159,12 @@ impl FrameReader for WsReader {
     }
 }
 
-pub(crate) struct WsWriter {
-    sink: SplitSink<WebSocketStream<TcpStream>, Message>,
+pub(crate) struct WsWriter<S> {
+    sink: SplitSink<WebSocketStream<S>, Message>,
     pending: VecDeque<Message>,
 }
 
-impl FrameWriter for WsWriter {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for WsWriter<S> {
     fn push(&mut self, payload: Bytes) {
         self.pending.push_back(Message::Binary(payload));
     }

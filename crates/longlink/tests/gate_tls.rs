@@ -1,0 +1,192 @@
+//! TLS with rustls: TCP over TLS and wss with a client that verifies a certificate made at
+//! test time; `tls_tcp = false` keeps TCP plain; a missing or bad file is a start-up error
+//! naming the file.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::*;
+use futures_util::SinkExt;
+use longlink::{Encoding, Gate, GateConfig, GateError, Processor};
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, crypto::ring};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// A self-signed certificate for "localhost", written to a fresh directory.
+struct Cert {
+    dir: PathBuf,
+    cert_file: String,
+    key_file: String,
+    der: CertificateDer<'static>,
+}
+
+impl Cert {
+    fn new(tag: &str) -> Cert {
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])
+            .expect("generate a certificate");
+        let dir = std::env::temp_dir().join(format!("longlink-tls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let cert_file = dir.join("cert.pem");
+        let key_file = dir.join("key.pem");
+        std::fs::write(&cert_file, made.cert.pem()).expect("write cert");
+        std::fs::write(&key_file, made.signing_key.serialize_pem()).expect("write key");
+        Cert {
+            dir,
+            cert_file: cert_file.display().to_string(),
+            key_file: key_file.display().to_string(),
+            der: made.cert.der().clone(),
+        }
+    }
+
+    fn config(&self) -> GateConfig {
+        GateConfig {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            ..config(Encoding::Json)
+        }
+    }
+
+    fn connector(&self) -> TlsConnector {
+        let mut roots = RootCertStore::empty();
+        roots.add(self.der.clone()).expect("trust the test cert");
+        let config = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("protocols")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    async fn connect(&self, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        self.connector()
+            .connect(name, tcp)
+            .await
+            .expect("TLS handshake with a verified certificate")
+    }
+}
+
+impl Drop for Cert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[tokio::test]
+async fn tcp_over_tls_and_wss_with_a_verified_certificate() {
+    bounded(TEST_TIMEOUT, async {
+        let cert = Cert::new("both");
+        let server = start(cert.config()).await;
+        let wire = Wire(Encoding::Json);
+        let framing = Framing::default();
+
+        // TCP over TLS: the same frames inside.
+        let mut tls = cert.connect(server.tcp).await;
+        tls.write_all(&framing.frame(&wire.echo("over tls")))
+            .await
+            .expect("write");
+        let mut header = [0u8; 2];
+        tls.read_exact(&mut header).await.expect("header");
+        let mut payload = vec![0; u16::from_be_bytes(header) as usize];
+        tls.read_exact(&mut payload).await.expect("payload");
+        assert_eq!(wire.decode_echo(&payload), "over tls");
+
+        // wss: the WebSocket handshake inside TLS.
+        let stream = cert.connect(server.ws).await;
+        let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/any", stream)
+            .await
+            .expect("wss upgrade");
+        ws.send(WsMessage::binary(wire.echo("over wss")))
+            .await
+            .expect("send");
+        let reply = loop {
+            match futures_util::StreamExt::next(&mut ws).await {
+                Some(Ok(WsMessage::Binary(b))) => break b,
+                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        assert_eq!(wire.decode_echo(&reply), "over wss");
+
+        // A plain client on a TLS port gets nothing useful and is closed.
+        let mut plain = server.tcp_client().await;
+        plain.send(&wire.echo("plain")).await;
+        assert!(plain.try_recv().await.is_err());
+        server.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tls_tcp_false_keeps_tcp_plain_while_ws_is_wss() {
+    bounded(TEST_TIMEOUT, async {
+        let cert = Cert::new("ws-only");
+        let server = start(GateConfig {
+            tls_tcp: false,
+            ..cert.config()
+        })
+        .await;
+        let mut plain = server.tcp_client().await;
+        assert_eq!(plain.echo("plain tcp").await, "plain tcp");
+        let stream = cert.connect(server.ws).await;
+        let (mut ws, _) = tokio_tungstenite::client_async("wss://localhost/", stream)
+            .await
+            .expect("wss upgrade");
+        ws.send(WsMessage::binary(Wire(Encoding::Json).echo("wss")))
+            .await
+            .expect("send");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+async fn bind_err(config: GateConfig) -> String {
+    match Gate::builder(config, Processor::new(Encoding::Json))
+        .bind()
+        .await
+    {
+        Ok(_) => panic!("bind should fail"),
+        Err(e) => {
+            assert!(
+                matches!(e, GateError::Tls { .. } | GateError::Config(_)),
+                "{e}"
+            );
+            e.to_string()
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_certificate_is_a_start_up_error_naming_the_file() {
+    let cert = Cert::new("bad");
+    let missing = bind_err(GateConfig {
+        cert_file: "/nonexistent/cert.pem".into(),
+        ..cert.config()
+    })
+    .await;
+    assert!(missing.contains("/nonexistent/cert.pem"), "{missing}");
+
+    let garbage = cert.dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a key").expect("write");
+    let garbage = garbage.display().to_string();
+    let bad_key = bind_err(GateConfig {
+        key_file: garbage.clone(),
+        ..cert.config()
+    })
+    .await;
+    assert!(bad_key.contains(&garbage), "{bad_key}");
+
+    let half = bind_err(GateConfig {
+        key_file: String::new(),
+        ..cert.config()
+    })
+    .await;
+    assert!(half.contains("gate.key_file"), "{half}");
+}
