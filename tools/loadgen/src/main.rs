@@ -6,6 +6,7 @@
 //! longlink-bench fanout --addr 127.0.0.1:3563 --watchers 200 --rounds 20
 //! longlink-bench bare-echo --addr 127.0.0.1:4000 --duration 30 &
 //! longlink-bench echo --addr 127.0.0.1:4000 --conns 100 --duration 5 --raw
+//! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
 //! ```
 //!
 //! Frames are `| len u16 BE | payload |` with leaf's JSON payloads (`{"Name":{...}}`), as the
@@ -72,6 +73,9 @@ enum Mode {
     Fanout(FanoutArgs),
     /// A bare tokio echo server (no framework) as a baseline.
     BareEcho(BareEchoArgs),
+    /// Churns connections (connect, log in, watch, talk, drop without a goodbye, again) and
+    /// samples the server's memory and open descriptors.
+    Soak(SoakArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +130,31 @@ struct FanoutArgs {
 }
 
 #[derive(Args)]
+struct SoakArgs {
+    /// Server address (127.0.0.0/8 or ::1 only).
+    #[arg(long, default_value = "127.0.0.1:3563", value_parser = loopback)]
+    addr: SocketAddr,
+    /// Concurrent clients, each reconnecting over and over.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    workers: u32,
+    /// Seconds of churn.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: u64,
+    /// The server's pid (its VmRSS and /proc/PID/fd are sampled).
+    #[arg(long)]
+    pid: u32,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    sample: u64,
+    /// Seconds to wait after the churn before the last sample.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(0..=600))]
+    settle: u64,
+    /// The token secret the server checks logins with.
+    #[arg(long, default_value = DEV_SECRET)]
+    secret: String,
+}
+
+#[derive(Args)]
 struct BareEchoArgs {
     /// Listen address (127.0.0.0/8 or ::1 only).
     #[arg(long, default_value = "127.0.0.1:4000", value_parser = loopback)]
@@ -142,6 +171,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Idle(a) => idle(a).await,
         Mode::Fanout(a) => fanout(a).await,
         Mode::BareEcho(a) => bare_echo(a).await,
+        Mode::Soak(a) => soak(a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -802,4 +832,124 @@ mod tests {
         assert_eq!(h.quantile(1.0), 1000);
         assert_eq!(Histogram::new().quantile(0.5), 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// soak
+
+/// Open descriptors of a process.
+fn fd_count(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/fd");
+    Ok(std::fs::read_dir(&path)
+        .with_context(|| format!("reading {path}"))?
+        .count() as u64)
+}
+
+/// One soak client: until `deadline`, connect, log in as `uid`, watch a room, say something
+/// and see it come back, then drop the socket without a goodbye (every other time with a
+/// reset). Returns the number of completed cycles.
+async fn soak_worker(addr: SocketAddr, uid: u64, secret: String, deadline: Instant) -> Result<u64> {
+    let room = uid % 10 + 1;
+    let mut cycles = 0;
+    for i in 0..MAX_FRAMES_PER_CONN {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let mut conn = connect(addr).await?;
+        login(&mut conn, &secret, uid).await?;
+        send(
+            &mut conn,
+            &json_frame(&json!({"C2S_UpdateWatchRoom": {"room_id": room}})),
+        )
+        .await?;
+        expect_msg(&mut conn, "S2C_UpdateWatchRoom").await?;
+        let text = format!("soak {uid} {i}");
+        send(
+            &mut conn,
+            &json_frame(&json!({"C2S_Message": {"room_id": room, "to_uid": 0, "text": text}})),
+        )
+        .await?;
+        // Room traffic from other workers may come first; wait for our own line.
+        let mut seen = false;
+        for _ in 0..MAX_SKIPPED_FRAMES {
+            let msg = expect_msg(&mut conn, "S2C_Message").await?;
+            if msg["text"] == text.as_str() {
+                seen = true;
+                break;
+            }
+        }
+        ensure!(seen, "uid {uid} never saw its own message");
+        let stream = conn.into_inner();
+        if i % 2 == 0 {
+            // Drop with a reset, as a client that vanishes.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+        drop(stream);
+        cycles += 1;
+    }
+    Ok(cycles)
+}
+
+async fn soak(args: SoakArgs) -> Result<()> {
+    let (addr, pid) = (args.addr, args.pid);
+    check_fd_limit(args.workers as usize)?;
+    let sample = |label: &str, t0: Instant| -> Result<(u64, u64)> {
+        let (rss, fds) = (rss_bytes(pid)?, fd_count(pid)?);
+        eprintln!(
+            "soak: {label:>6} t={:>5.0}s rss={:.1} MiB fds={fds}",
+            t0.elapsed().as_secs_f64(),
+            rss as f64 / (1024.0 * 1024.0)
+        );
+        Ok((rss, fds))
+    };
+    let t0 = Instant::now();
+    let (start_rss, start_fds) = sample("start", t0)?;
+    let deadline = t0 + Duration::from_secs(args.duration);
+    let mut workers = JoinSet::new();
+    for w in 0..args.workers {
+        workers.spawn(soak_worker(
+            addr,
+            u64::from(w) + 1,
+            args.secret.clone(),
+            deadline,
+        ));
+    }
+    let (mut peak_rss, mut peak_fds) = (start_rss, start_fds);
+    while Instant::now() < deadline {
+        sleep(Duration::from_secs(args.sample).min(deadline - Instant::now())).await;
+        let (rss, fds) = sample("churn", t0)?;
+        peak_rss = peak_rss.max(rss);
+        peak_fds = peak_fds.max(fds);
+    }
+    let mut cycles = 0;
+    let mut failures = 0;
+    let mut first_error = None;
+    while let Some(done) = workers.join_next().await {
+        match done.context("soak worker")? {
+            Ok(n) => cycles += n,
+            Err(e) => {
+                failures += 1;
+                first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    sleep(Duration::from_secs(args.settle)).await;
+    let (end_rss, end_fds) = sample("end", t0)?;
+    print_result! {
+        "mode": "soak",
+        "addr": addr.to_string(),
+        "workers": args.workers,
+        "duration_s": args.duration,
+        "cycles": cycles,
+        "failed_workers": failures,
+        "first_error": first_error,
+        "start_rss": start_rss,
+        "peak_rss": peak_rss,
+        "end_rss": end_rss,
+        "start_fds": start_fds,
+        "peak_fds": peak_fds,
+        "end_fds": end_fds,
+    };
+    ensure!(failures == 0, "{failures} soak workers failed");
+    Ok(())
 }
