@@ -213,11 +213,9 @@ impl Shared {
     /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
     /// accepts race.
     fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
-        self.open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_conn_num).then_some(n + 1)
-            })
-            .ok()?;
+        if !try_increment(&self.open, self.max_conn_num) {
+            return None;
+        }
         // From here on the slot gives the global place back when dropped.
         let mut slot = Slot {
             shared: Arc::clone(self),
@@ -751,6 +749,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Tran
     }
 }
 
+/// Adds one to `counter` unless it has reached `max`; never overshoots, however many race.
+fn try_increment(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
 /// Most WebSocket upgrades answered with 503 at once.
 const MAX_REFUSING: usize = 64;
 
@@ -759,12 +766,7 @@ struct Refusal(Arc<AtomicUsize>);
 
 impl Refusal {
     fn take(counter: &Arc<AtomicUsize>) -> Option<Refusal> {
-        counter
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < MAX_REFUSING).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Refusal(Arc::clone(counter)))
+        try_increment(counter, MAX_REFUSING).then(|| Refusal(Arc::clone(counter)))
     }
 }
 
