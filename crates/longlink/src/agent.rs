@@ -98,12 +98,15 @@ pub(crate) struct AgentInner {
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
     close_code: AtomicU16,
-    /// When the peer last sent anything, in milliseconds since the gate started.
+    /// When the peer last sent anything (a message or a control frame such as a pong), in
+    /// milliseconds since the gate started: for the ping and its deadline.
     last_seen_ms: AtomicU64,
+    /// When the peer last sent an application message: for `idle_timeout`.
+    last_msg_ms: AtomicU64,
     /// A WebSocket ping is wanted (set by the gate's sweeper, taken by the writer).
     ping_wanted: AtomicBool,
-    /// A ping went out and nothing has come back since.
-    ping_out: AtomicBool,
+    /// When the outstanding ping was asked for (0: none outstanding).
+    ping_at_ms: AtomicU64,
     user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
 }
 
@@ -186,8 +189,9 @@ impl Agent {
                 dropped: AtomicU64::new(0),
                 close_code: AtomicU16::new(1000),
                 last_seen_ms: AtomicU64::new(settings.now_ms()),
+                last_msg_ms: AtomicU64::new(settings.now_ms()),
                 ping_wanted: AtomicBool::new(false),
-                ping_out: AtomicBool::new(false),
+                ping_at_ms: AtomicU64::new(0),
                 user_data: Mutex::new(None),
             }),
         }
@@ -321,21 +325,45 @@ impl Agent {
         self.inner.close_code.store(code, Ordering::Relaxed);
     }
 
-    /// The peer sent something at `now_ms`.
+    /// The peer sent a control frame (a pong) at `now_ms`: it is alive.
     pub(crate) fn touch(&self, now_ms: u64) {
         self.inner.last_seen_ms.store(now_ms, Ordering::Relaxed);
-        self.inner.ping_out.store(false, Ordering::Relaxed);
+        self.inner.ping_at_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// The peer sent an application message at `now_ms`: alive, and not idle.
+    pub(crate) fn touch_message(&self, now_ms: u64) {
+        self.touch(now_ms);
+        self.inner.last_msg_ms.store(now_ms, Ordering::Relaxed);
     }
 
     pub(crate) fn last_seen_ms(&self) -> u64 {
         self.inner.last_seen_ms.load(Ordering::Relaxed)
     }
 
-    /// Asks the connection's task to send a WebSocket ping, once per silence.
-    pub(crate) fn request_ping(&self) {
-        if !self.inner.ping_out.swap(true, Ordering::Relaxed) {
+    pub(crate) fn last_msg_ms(&self) -> u64 {
+        self.inner.last_msg_ms.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection's task to send a WebSocket ping, unless one is outstanding.
+    pub(crate) fn request_ping(&self, now_ms: u64) {
+        let asked = self.inner.ping_at_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        if asked.is_ok() {
             self.inner.ping_wanted.store(true, Ordering::Relaxed);
             self.wake();
+        }
+    }
+
+    /// When the outstanding ping was asked for, if one is.
+    pub(crate) fn ping_outstanding_since(&self) -> Option<u64> {
+        match self.inner.ping_at_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
         }
     }
 

@@ -24,7 +24,6 @@ const RESERVE_BOUND: usize = 1 << 20;
 /// connection can make the server allocate up to 4 GiB with a 4-byte packet, and a failed
 /// allocation aborts the whole process.
 #[test]
-#[ignore = "BUG: LenCodec::decode (codec/mod.rs) reserves the whole announced payload (up to 4 GiB) as soon as a 4-byte length field arrives"]
 fn a_length_field_alone_does_not_reserve_the_announced_payload() {
     let codec = LenCodec::new(4, false, 0x7a7a_7a7a).unwrap();
     let mut src = BytesMut::from(&[0x7a, 0x7a, 0x7a, 0x7a, b'z'][..]);
@@ -46,8 +45,10 @@ fn a_length_field_alone_does_not_reserve_the_announced_payload() {
         while let Some(frame) = codec.decode(&mut src).unwrap() {
             frames.push(frame);
         }
+        // The buffer grows with what arrives (BytesMut doubles when it reallocates), never
+        // with what the length field announces.
         assert!(
-            frames.len() == 1 || src.capacity() <= src.len() + RESERVE_BOUND,
+            frames.len() == 1 || src.capacity() <= 2 * src.len() + RESERVE_BOUND,
             "decode reserved {} bytes ahead of the {} that arrived",
             src.capacity() - src.len(),
             src.len()

@@ -787,53 +787,6 @@ async fn echo_conn(mut stream: TcpStream, bytes: Arc<AtomicU64>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_matches_the_chat_example() {
-        // The known-good token of examples/chat/src/token.rs.
-        let expected = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
-                        eyJ1aWQiOjQyLCJleHAiOjQxMDI0NDQ4MDB9.\
-                        h530e2Pt2PzJTuPO1Y7AtwZ9HY1ha69AtMWaVFtinNM";
-        assert_eq!(
-            sign_token(DEV_SECRET.as_bytes(), 42, 4_102_444_800),
-            expected
-        );
-    }
-
-    #[test]
-    fn only_loopback() {
-        assert!(loopback("127.0.0.1:3563").is_ok());
-        assert!(loopback("127.9.8.7:1").is_ok());
-        assert!(loopback("[::1]:3563").is_ok());
-        assert!(loopback("10.0.0.1:3563").is_err());
-        assert!(loopback("0.0.0.0:3563").is_err());
-        assert!(loopback("[::ffff:127.0.0.1]:1").is_err());
-        assert!(loopback("localhost:3563").is_err());
-    }
-
-    #[test]
-    fn histogram_buckets_and_quantiles() {
-        let mut last = 0;
-        for v in [0, 1, 255, 256, 257, 511, 512, 1000, 123_456, HIST_MAX] {
-            let b = bucket_of(v);
-            assert!(b >= last, "{v}");
-            last = b;
-            assert!(bucket_top(b) >= v && bucket_top(b) - v <= v / 128, "{v}");
-        }
-        let mut h = Histogram::new();
-        for us in 1..=1000 {
-            h.record(Duration::from_micros(us));
-        }
-        let p50 = h.quantile(0.5);
-        assert!((500..=504).contains(&p50), "{p50}");
-        assert_eq!(h.quantile(1.0), 1000);
-        assert_eq!(Histogram::new().quantile(0.5), 0);
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // soak
 
@@ -952,4 +905,51 @@ async fn soak(args: SoakArgs) -> Result<()> {
     };
     ensure!(failures == 0, "{failures} soak workers failed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_matches_the_chat_example() {
+        // The known-good token of examples/chat/src/token.rs.
+        let expected = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.\
+                        eyJ1aWQiOjQyLCJleHAiOjQxMDI0NDQ4MDB9.\
+                        h530e2Pt2PzJTuPO1Y7AtwZ9HY1ha69AtMWaVFtinNM";
+        assert_eq!(
+            sign_token(DEV_SECRET.as_bytes(), 42, 4_102_444_800),
+            expected
+        );
+    }
+
+    #[test]
+    fn only_loopback() {
+        assert!(loopback("127.0.0.1:3563").is_ok());
+        assert!(loopback("127.9.8.7:1").is_ok());
+        assert!(loopback("[::1]:3563").is_ok());
+        assert!(loopback("10.0.0.1:3563").is_err());
+        assert!(loopback("0.0.0.0:3563").is_err());
+        assert!(loopback("[::ffff:127.0.0.1]:1").is_err());
+        assert!(loopback("localhost:3563").is_err());
+    }
+
+    #[test]
+    fn histogram_buckets_and_quantiles() {
+        let mut last = 0;
+        for v in [0, 1, 255, 256, 257, 511, 512, 1000, 123_456, HIST_MAX] {
+            let b = bucket_of(v);
+            assert!(b >= last, "{v}");
+            last = b;
+            assert!(bucket_top(b) >= v && bucket_top(b) - v <= v / 128, "{v}");
+        }
+        let mut h = Histogram::new();
+        for us in 1..=1000 {
+            h.record(Duration::from_micros(us));
+        }
+        let p50 = h.quantile(0.5);
+        assert!((500..=504).contains(&p50), "{p50}");
+        assert_eq!(h.quantile(1.0), 1000);
+        assert_eq!(Histogram::new().quantile(0.5), 0);
+    }
 }

@@ -24,6 +24,9 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+/// Most a partial frame makes [`LenCodec::decode`] reserve at once.
+const MAX_RESERVE: usize = 64 * 1024;
+
 /// Why a frame was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CodecError {
@@ -121,7 +124,9 @@ impl LenCodec {
         let len = self.read_len(&src[..h]);
         self.check_len(len)?;
         if src.len() < h + len {
-            src.reserve(h + len - src.len());
+            // Room for the rest, but not more than a step at a time: a peer's length field
+            // alone must not make us allocate what it announces (up to 4 GiB).
+            src.reserve((h + len - src.len()).min(MAX_RESERVE));
             return Ok(None);
         }
         src.advance(h);

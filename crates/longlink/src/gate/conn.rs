@@ -179,7 +179,7 @@ async fn drive<R: FrameReader, W: FrameWriter>(
             Ok(Incoming::End) => return ReadEnd::Eof,
             Err(end) => return end,
         };
-        agent.touch(shared.now_ms());
+        agent.touch_message(shared.now_ms());
         if let Some(bucket) = &mut bucket {
             if !bucket.take(shared.now_ms()) {
                 tracing::debug!("message rate over the limit, closing");
@@ -226,6 +226,22 @@ impl Bucket {
             false
         }
     }
+}
+
+/// How long the peer may stay quiet before a lingering close ends.
+const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Discards input until the peer closes, goes quiet for [`LINGER_QUIET`], or `limit` passes.
+async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Duration) {
+    let discard = async {
+        loop {
+            match tokio::time::timeout(LINGER_QUIET, reader.read_frame()).await {
+                Ok(Ok(Incoming::Payload(_) | Incoming::Control)) => continue,
+                Ok(Ok(Incoming::End) | Err(_)) | Err(_) => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(limit, discard).await;
 }
 
 /// Flushes what is queued, then ends the stream (FIN or a close frame).
@@ -302,6 +318,11 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     }
     if agent.lock_queue().state == State::Destroyed {
         reader.set_reset_on_close();
+    } else if !matches!(end, ReadEnd::Eof | ReadEnd::Io(_)) {
+        // We closed first while the peer may still be sending: closing a socket with unread
+        // input makes the kernel reset it, and the peer would lose what we just flushed (the
+        // kick, the last replies). Read and discard until it stops sending.
+        lingering_close(&mut reader, shared.close_timeout).await;
     }
     drop(writer);
     drop(reader);

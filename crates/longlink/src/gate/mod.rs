@@ -636,15 +636,24 @@ impl RunningGate {
 /// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
 /// connection carries no timer of its own.
 async fn sweep(shared: Arc<Shared>) {
-    let shortest = [shared.idle_timeout, shared.ws_ping_interval]
-        .into_iter()
-        .filter(|d| !d.is_zero())
-        .min()
-        .unwrap_or(Duration::from_secs(1));
-    let tick = (shortest / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let ping_on = !shared.ws_ping_interval.is_zero();
+    let shortest = [
+        shared.idle_timeout,
+        shared.ws_ping_interval,
+        if ping_on {
+            shared.ws_pong_timeout
+        } else {
+            Duration::ZERO
+        },
+    ]
+    .into_iter()
+    .filter(|d| !d.is_zero())
+    .min()
+    .unwrap_or(Duration::from_secs(1));
+    let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
     let idle_ms = shared.idle_timeout.as_millis() as u64;
     let ping_ms = shared.ws_ping_interval.as_millis() as u64;
-    let dead_ms = ping_ms + shared.ws_pong_timeout.as_millis() as u64;
+    let pong_ms = shared.ws_pong_timeout.as_millis() as u64;
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -653,14 +662,18 @@ async fn sweep(shared: Arc<Shared>) {
         let now = shared.now_ms();
         let (mut idle, mut ping, mut dead) = (Vec::new(), Vec::new(), Vec::new());
         for agent in shared.lock_agents().values() {
-            let silent = now.saturating_sub(agent.last_seen_ms());
-            if idle_ms > 0 && silent >= idle_ms {
+            // Idle counts application messages only: pongs to our own pings do not count.
+            if idle_ms > 0 && now.saturating_sub(agent.last_msg_ms()) >= idle_ms {
                 idle.push(agent.clone());
             } else if ping_ms > 0 && agent.transport() == Transport::Ws {
-                if silent >= dead_ms {
-                    dead.push(agent.clone());
-                } else if silent >= ping_ms {
-                    ping.push(agent.clone());
+                match agent.ping_outstanding_since() {
+                    // Dead only once a ping was really asked for and went unanswered.
+                    Some(at) if now.saturating_sub(at) >= pong_ms => dead.push(agent.clone()),
+                    Some(_) => {}
+                    None if now.saturating_sub(agent.last_seen_ms()) >= ping_ms => {
+                        ping.push(agent.clone())
+                    }
+                    None => {}
                 }
             }
         }
@@ -669,7 +682,7 @@ async fn sweep(shared: Arc<Shared>) {
             shared.goodbye(agent, Goodbye::Idle);
         }
         for agent in &ping {
-            agent.request_ping();
+            agent.request_ping(now);
         }
         for agent in &dead {
             tracing::debug!(conn = agent.id(), "no pong, closing");

@@ -739,3 +739,49 @@ pub fn pb_fields(body: &[u8]) -> Vec<(u32, PbValue)> {
     }
     fields
 }
+
+impl Client {
+    /// Like [`Client::try_connect`], with the client's socket bound to `local_ip` (port 0)
+    /// first, to connect from another loopback address (127.0.0.2, ...).
+    pub async fn try_connect_from(
+        transport: Transport,
+        enc: Enc,
+        local_ip: std::net::IpAddr,
+        addr: SocketAddr,
+    ) -> Result<Client, String> {
+        let work = async {
+            let socket = match local_ip {
+                std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+                std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+            }
+            .map_err(|e| e.to_string())?;
+            socket
+                .bind(SocketAddr::new(local_ip, 0))
+                .map_err(|e| format!("bind {local_ip}: {e}"))?;
+            let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+            stream.set_nodelay(true).map_err(|e| e.to_string())?;
+            let io = match transport {
+                Transport::Tcp => Io::Tcp(stream),
+                Transport::Ws => {
+                    let (ws, _response) =
+                        tokio_tungstenite::client_async(format!("ws://{addr}/chat"), stream)
+                            .await
+                            .map_err(|e| format!("WebSocket handshake: {e}"))?;
+                    Io::Ws(Box::new(ws))
+                }
+            };
+            Ok(Client {
+                transport,
+                enc,
+                io,
+                buf: Vec::new(),
+                last_was_text: false,
+                room: 0,
+                uid: None,
+            })
+        };
+        tokio::time::timeout(TIMEOUT, work)
+            .await
+            .map_err(|_| "timed out".to_owned())?
+    }
+}
