@@ -209,3 +209,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for WsWrite
         .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const UPGRADE: &[u8] = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+        Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+    /// Runs the handshake reader over `bytes` as a client's whole input.
+    fn handshake(bytes: &[u8]) -> Handshake {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let (mut client, mut server) = tokio::io::duplex(64 * 1024);
+            client.write_all(bytes).await.expect("write");
+            client.shutdown().await.expect("shutdown");
+            read_request(&mut server, true).await
+        })
+    }
+
+    #[test]
+    fn a_valid_upgrade_gives_the_rfc_accept_key_and_keeps_what_follows() {
+        let mut bytes = UPGRADE.to_vec();
+        bytes.extend_from_slice(&[0x82, 0x80]);
+        match handshake(&bytes) {
+            // RFC 6455's example key and answer.
+            Handshake::Upgrade { accept, rest } => {
+                assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+                assert_eq!(rest, vec![0x82, 0x80]);
+            }
+            Handshake::Refused => panic!("refused a valid upgrade"),
+        }
+    }
+
+    proptest! {
+        /// Any bytes: an answer or a refusal, never a panic; only a real upgrade passes.
+        #[test]
+        fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..2048)) {
+            if let Handshake::Upgrade { .. } = handshake(&data) {
+                prop_assert!(data.starts_with(b"GET "));
+            }
+        }
+
+        /// A valid upgrade cut anywhere before its end is refused, not misread.
+        #[test]
+        fn a_cut_upgrade_is_refused(cut in 0..UPGRADE.len()) {
+            prop_assert!(matches!(handshake(&UPGRADE[..cut]), Handshake::Refused));
+        }
+    }
+}
