@@ -13,18 +13,59 @@ use crate::codec::LenCodec;
 /// Room reserved for a read when no partial frame says how much is coming.
 const READ_CHUNK: usize = 4096;
 
-pub(crate) struct TcpReader {
-    half: OwnedReadHalf,
+/// Frames being assembled from a byte stream: the part both TCP readers share.
+struct Frames {
     codec: LenCodec,
     buf: BytesMut,
+}
+
+impl Frames {
+    fn new(codec: LenCodec) -> Self {
+        Frames {
+            codec,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// A whole frame off the buffer, if one is there.
+    fn next(&mut self) -> Result<Option<Incoming>, ReadEnd> {
+        match self.codec.decode(&mut self.buf) {
+            Ok(frame) => Ok(frame.map(Incoming::Payload)),
+            Err(e) => Err(ReadEnd::Protocol(e.to_string())),
+        }
+    }
+
+    /// Makes room for the next read.
+    fn reserve(&mut self) {
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+    }
+
+    /// What a read of `n` bytes means: `Some` at the end of the stream.
+    fn after_read(&self, n: usize) -> Option<Result<Incoming, ReadEnd>> {
+        match n {
+            0 if self.buf.is_empty() => Some(Ok(Incoming::End)),
+            0 => Some(Err(ReadEnd::Protocol("eof inside a frame".into()))),
+            _ => None,
+        }
+    }
+
+    fn has_frame(&self) -> bool {
+        self.codec.is_complete(&self.buf)
+    }
+}
+
+pub(crate) struct TcpReader {
+    half: OwnedReadHalf,
+    frames: Frames,
 }
 
 impl TcpReader {
     pub(crate) fn new(half: OwnedReadHalf, codec: LenCodec) -> Self {
         TcpReader {
             half,
-            codec,
-            buf: BytesMut::new(),
+            frames: Frames::new(codec),
         }
     }
 }
@@ -32,22 +73,21 @@ impl TcpReader {
 impl FrameReader for TcpReader {
     async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         loop {
-            match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Ok(Incoming::Payload(frame)),
-                Ok(None) => {}
-                Err(e) => return Err(ReadEnd::Protocol(e.to_string())),
+            if let Some(frame) = self.frames.next()? {
+                return Ok(frame);
             }
-            if self.buf.is_empty() && self.buf.capacity() > 0 {
-                self.buf = BytesMut::new();
+            // Idle: hold no buffer while waiting for the socket.
+            if self.frames.buf.is_empty() && self.frames.buf.capacity() > 0 {
+                self.frames.buf = BytesMut::new();
             }
             self.half.readable().await.map_err(ReadEnd::Io)?;
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            match self.half.try_read_buf(&mut self.buf) {
-                Ok(0) if self.buf.is_empty() => return Ok(Incoming::End),
-                Ok(0) => return Err(ReadEnd::Protocol("eof inside a frame".into())),
-                Ok(_) => {}
+            self.frames.reserve();
+            match self.half.try_read_buf(&mut self.frames.buf) {
+                Ok(n) => {
+                    if let Some(end) = self.frames.after_read(n) {
+                        return end;
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(ReadEnd::Io(e)),
             }
@@ -55,7 +95,7 @@ impl FrameReader for TcpReader {
     }
 
     fn has_buffered(&self) -> bool {
-        self.codec.is_complete(&self.buf)
+        self.frames.has_frame()
     }
 
     fn set_reset_on_close(&self) {
@@ -68,16 +108,14 @@ impl FrameReader for TcpReader {
 /// its read buffer while it waits, since a TLS stream has no readiness to wait on first.
 pub(crate) struct StreamReader<R> {
     half: R,
-    codec: LenCodec,
-    buf: BytesMut,
+    frames: Frames,
 }
 
 impl<R: AsyncRead + Unpin + Send> StreamReader<R> {
     pub(crate) fn new(half: R, codec: LenCodec) -> Self {
         StreamReader {
             half,
-            codec,
-            buf: BytesMut::new(),
+            frames: Frames::new(codec),
         }
     }
 }
@@ -85,25 +123,23 @@ impl<R: AsyncRead + Unpin + Send> StreamReader<R> {
 impl<R: AsyncRead + Unpin + Send> FrameReader for StreamReader<R> {
     async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         loop {
-            match self.codec.decode(&mut self.buf) {
-                Ok(Some(frame)) => return Ok(Incoming::Payload(frame)),
-                Ok(None) => {}
-                Err(e) => return Err(ReadEnd::Protocol(e.to_string())),
+            if let Some(frame) = self.frames.next()? {
+                return Ok(frame);
             }
-            if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
-                self.buf.reserve(READ_CHUNK);
-            }
-            match self.half.read_buf(&mut self.buf).await {
-                Ok(0) if self.buf.is_empty() => return Ok(Incoming::End),
-                Ok(0) => return Err(ReadEnd::Protocol("eof inside a frame".into())),
-                Ok(_) => {}
-                Err(e) => return Err(ReadEnd::Io(e)),
+            self.frames.reserve();
+            let n = self
+                .half
+                .read_buf(&mut self.frames.buf)
+                .await
+                .map_err(ReadEnd::Io)?;
+            if let Some(end) = self.frames.after_read(n) {
+                return end;
             }
         }
     }
 
     fn has_buffered(&self) -> bool {
-        self.codec.is_complete(&self.buf)
+        self.frames.has_frame()
     }
 }
 
