@@ -86,7 +86,12 @@ fn main() {
     write(
         &framing,
         "u8_many_cuts",
-        &framing_input(0, 255, &[1, 2, 3, 4, 5, 6, 7, 8], &[b"a", b"bc", b"def", &[0; 255]]),
+        &framing_input(
+            0,
+            255,
+            &[1, 2, 3, 4, 5, 6, 7, 8],
+            &[b"a", b"bc", b"def", &[0; 255]],
+        ),
     );
     // A frame over the limit after a good one.
     let mut over = framing_input(1, 16, &[3], &[b"ok"]);

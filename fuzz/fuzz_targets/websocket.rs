@@ -26,5 +26,9 @@ fuzz_target!(|data: &[u8]| {
     });
     let n = rt.block_on(longlink::gate::fuzzing::ws_bytes(data, 8192));
     // A masked client frame is at least 6 bytes, so there cannot be more messages than that.
-    assert!(n <= data.len() / 6, "{n} messages from {} bytes", data.len());
+    assert!(
+        n <= data.len() / 6,
+        "{n} messages from {} bytes",
+        data.len()
+    );
 });

@@ -213,7 +213,10 @@ pub fn seed_payloads(encoding: Encoding) -> Vec<(String, Vec<u8>)> {
         out.push((format!("chat{i}"), p.encode(c).unwrap().as_bytes().to_vec()));
     }
     out.push(("tree".into(), p.encode(&tree).unwrap().as_bytes().to_vec()));
-    out.push(("login".into(), p.encode(&login).unwrap().as_bytes().to_vec()));
+    out.push((
+        "login".into(),
+        p.encode(&login).unwrap().as_bytes().to_vec(),
+    ));
     out.push((
         "heartbeat".into(),
         p.encode(&Heartbeat {}).unwrap().as_bytes().to_vec(),
