@@ -282,26 +282,7 @@ impl Client {
     ) -> Result<Client, String> {
         let work = async {
             let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-            stream.set_nodelay(true).map_err(|e| e.to_string())?;
-            let io = match transport {
-                Transport::Tcp => Io::Tcp(stream),
-                Transport::Ws => {
-                    let (ws, _response) =
-                        tokio_tungstenite::client_async(format!("ws://{addr}/chat"), stream)
-                            .await
-                            .map_err(|e| format!("WebSocket handshake: {e}"))?;
-                    Io::Ws(Box::new(ws))
-                }
-            };
-            Ok(Client {
-                transport,
-                enc,
-                io,
-                buf: Vec::new(),
-                last_was_text: false,
-                room: 0,
-                uid: None,
-            })
+            Client::over(stream, transport, enc, addr).await
         };
         tokio::time::timeout(TIMEOUT, work)
             .await
@@ -759,29 +740,41 @@ impl Client {
                 .bind(SocketAddr::new(local_ip, 0))
                 .map_err(|e| format!("bind {local_ip}: {e}"))?;
             let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
-            stream.set_nodelay(true).map_err(|e| e.to_string())?;
-            let io = match transport {
-                Transport::Tcp => Io::Tcp(stream),
-                Transport::Ws => {
-                    let (ws, _response) =
-                        tokio_tungstenite::client_async(format!("ws://{addr}/chat"), stream)
-                            .await
-                            .map_err(|e| format!("WebSocket handshake: {e}"))?;
-                    Io::Ws(Box::new(ws))
-                }
-            };
-            Ok(Client {
-                transport,
-                enc,
-                io,
-                buf: Vec::new(),
-                last_was_text: false,
-                room: 0,
-                uid: None,
-            })
+            Client::over(stream, transport, enc, addr).await
         };
         tokio::time::timeout(TIMEOUT, work)
             .await
             .map_err(|_| "timed out".to_owned())?
+    }
+}
+
+impl Client {
+    /// Speaks `transport` over a connected socket (the WebSocket handshake included).
+    async fn over(
+        stream: TcpStream,
+        transport: Transport,
+        enc: Enc,
+        addr: SocketAddr,
+    ) -> Result<Client, String> {
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let io = match transport {
+            Transport::Tcp => Io::Tcp(stream),
+            Transport::Ws => {
+                let (ws, _response) =
+                    tokio_tungstenite::client_async(format!("ws://{addr}/chat"), stream)
+                        .await
+                        .map_err(|e| format!("WebSocket handshake: {e}"))?;
+                Io::Ws(Box::new(ws))
+            }
+        };
+        Ok(Client {
+            transport,
+            enc,
+            io,
+            buf: Vec::new(),
+            last_was_text: false,
+            room: 0,
+            uid: None,
+        })
     }
 }
