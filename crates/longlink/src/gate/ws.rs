@@ -221,7 +221,9 @@ mod tests {
 
     /// Runs the handshake reader over `bytes` as a client's whole input.
     fn handshake(bytes: &[u8]) -> Handshake {
+        // Timers on: an HTTP error answer is bounded by a timeout.
         let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
             .build()
             .expect("runtime");
         rt.block_on(async {
