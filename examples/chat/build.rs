@@ -1,9 +1,16 @@
 //! Compiles proto/chat.proto with protox (a protobuf compiler in Rust, so no `protoc` is
-//! needed) and prost-build, adding serde derives so one type serves both encodings.
+//! needed) and prost-build, adding serde derives so one type serves both encodings; also
+//! writes the compiled descriptors to `$OUT_DIR/chat.fds` for the message manifest.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/chat.proto");
     let descriptors = protox::compile(["proto/chat.proto"], ["proto"])?;
+    // The descriptors themselves, for the message manifest (src/manifest.rs).
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("chat.fds"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     prost_build::Config::new()
         .type_attribute(
             ".",

@@ -14,6 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use crate::cluster::Cluster;
+use crate::cluster::gate::GateLink;
+use crate::cluster::wire::{ToGate, now_micros};
 use crate::processor::{EncodeError, Encoded, Processor};
 
 /// Which listener a connection came through.
@@ -108,6 +111,33 @@ pub(crate) struct AgentInner {
     /// When the outstanding ping was asked for (0: none outstanding).
     ping_at_ms: AtomicU64,
     user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+    /// How this agent reaches the cluster, if it does.
+    pub(crate) link: Link,
+}
+
+/// An agent's place in a cluster.
+pub(crate) enum Link {
+    /// Single process: the connection is here and nobody else needs to know.
+    Local,
+    /// The connection is on this node's gate, which is in a cluster (uid and group changes
+    /// are told to the cluster).
+    Gate(Arc<GateLink>),
+    /// The connection is on another node's gate: writes travel there over NATS.
+    Remote(RemoteConn),
+}
+
+/// A connection held by another node's gate, as a backend sees it.
+pub(crate) struct RemoteConn {
+    pub(crate) cluster: Cluster,
+    pub(crate) gate: Arc<str>,
+    pub(crate) conn: u64,
+    pub(crate) open: AtomicBool,
+}
+
+impl RemoteConn {
+    pub(crate) fn tell(&self, msg: &ToGate) {
+        self.cluster.send_to_gate(&self.gate, msg);
+    }
 }
 
 /// One client connection. Clone it freely; every clone is the same connection.
@@ -139,6 +169,13 @@ impl fmt::Debug for Agent {
     }
 }
 
+/// A new agent id, unique in this process: a node that is both a gate and a backend holds
+/// its own connections and other gates' side by side in the same modules.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 impl PartialEq for Agent {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
@@ -154,6 +191,8 @@ pub(crate) struct AgentSettings {
     pub(crate) policy: QueueFullPolicy,
     /// The gate's clock origin, for `last_seen`.
     pub(crate) epoch: std::time::Instant,
+    /// The gate's cluster link, when the gate is in a cluster.
+    pub(crate) cluster: Option<Arc<GateLink>>,
 }
 
 impl AgentSettings {
@@ -193,11 +232,67 @@ impl Agent {
                 ping_wanted: AtomicBool::new(false),
                 ping_at_ms: AtomicU64::new(0),
                 user_data: Mutex::new(None),
+                link: match &settings.cluster {
+                    Some(link) => Link::Gate(Arc::clone(link)),
+                    None => Link::Local,
+                },
             }),
         }
     }
 
-    /// A number unique to this connection within the process.
+    /// A connection held by another node's gate (`gate`, its connection `conn`), with `id`
+    /// unique on this node.
+    pub(crate) fn remote(
+        id: u64,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        processor: Arc<Processor>,
+        conn: RemoteConn,
+    ) -> Self {
+        Agent {
+            inner: Arc::new(AgentInner {
+                id,
+                transport,
+                local,
+                remote,
+                processor,
+                max_msg_len: usize::MAX,
+                capacity: 0,
+                policy: QueueFullPolicy::Drop,
+                queue: Mutex::new(Queue {
+                    items: VecDeque::new(),
+                    state: State::Open,
+                }),
+                wake: Notify::new(),
+                uid: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                close_code: AtomicU16::new(1000),
+                last_seen_ms: AtomicU64::new(0),
+                last_msg_ms: AtomicU64::new(0),
+                ping_wanted: AtomicBool::new(false),
+                ping_at_ms: AtomicU64::new(0),
+                user_data: Mutex::new(None),
+                link: Link::Remote(conn),
+            }),
+        }
+    }
+
+    /// The gate-side link for a connection of a clustered gate, or the remote connection
+    /// for an agent whose connection is on another node.
+    pub(crate) fn link(&self) -> &Link {
+        &self.inner.link
+    }
+
+    /// The remote connection on the backend side, once closed by its gate.
+    pub(crate) fn mark_remote_closed(&self) {
+        if let Link::Remote(r) = &self.inner.link {
+            r.open.store(false, Ordering::Release);
+        }
+    }
+
+    /// A number unique to this connection within the process (across every gate and
+    /// cluster backend in it).
     pub fn id(&self) -> u64 {
         self.inner.id
     }
@@ -230,6 +325,16 @@ impl Agent {
 
     /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
     pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
+        if let Link::Remote(r) = &self.inner.link {
+            if !r.open.load(Ordering::Acquire) {
+                return Err(WriteError::Closed);
+            }
+            r.tell(&ToGate::Push {
+                conn: r.conn,
+                payload: msg.0.clone(),
+            });
+            return Ok(());
+        }
         let len = msg.len();
         if len > self.inner.max_msg_len {
             tracing::debug!(conn = self.inner.id, len, "write refused: message too long");
@@ -246,10 +351,16 @@ impl Agent {
             match self.inner.policy {
                 QueueFullPolicy::Drop => {
                     self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = crate::admin::metrics::gate() {
+                        m.queue_full_drops.increment(1);
+                    }
                     return Err(WriteError::QueueFull(self.inner.capacity));
                 }
                 QueueFullPolicy::Disconnect => {
                     drop(q);
+                    if let Some(m) = crate::admin::metrics::gate() {
+                        m.queue_full_disconnects.increment(1);
+                    }
                     tracing::debug!(conn = self.inner.id, "close conn: outgoing queue full");
                     self.destroy();
                     return Err(WriteError::QueueFull(self.inner.capacity));
@@ -259,6 +370,9 @@ impl Agent {
         q.items.push_back(msg.0.clone());
         let was_empty = q.items.len() == 1;
         drop(q);
+        if let Some(sent) = &msg.1 {
+            sent.increment(1);
+        }
         if was_empty {
             self.inner.wake.notify_one();
         }
@@ -275,6 +389,12 @@ impl Agent {
     /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later
     /// writes fail with [`WriteError::Closed`].
     pub fn close(&self) {
+        if let Link::Remote(r) = &self.inner.link {
+            if r.open.swap(false, Ordering::AcqRel) {
+                r.tell(&ToGate::Close { conn: r.conn });
+            }
+            return;
+        }
         let mut q = self.lock_queue();
         if q.state == State::Open {
             q.state = State::Closing;
@@ -285,6 +405,11 @@ impl Agent {
 
     /// Closes now: the queue is dropped and the socket reset.
     pub fn destroy(&self) {
+        if let Link::Remote(r) = &self.inner.link {
+            r.open.store(false, Ordering::Release);
+            r.tell(&ToGate::Destroy { conn: r.conn });
+            return;
+        }
         let mut q = self.lock_queue();
         if q.state != State::Destroyed {
             q.state = State::Destroyed;
@@ -296,6 +421,9 @@ impl Agent {
 
     /// Whether the connection is still open for writes.
     pub fn is_open(&self) -> bool {
+        if let Link::Remote(r) = &self.inner.link {
+            return r.open.load(Ordering::Acquire);
+        }
         self.lock_queue().state == State::Open
     }
 
@@ -371,7 +499,26 @@ impl Agent {
         self.inner.ping_wanted.swap(false, Ordering::Relaxed)
     }
 
+    /// Records the uid (0: none). In a cluster the gate that holds the connection is told,
+    /// and it updates the directory (and displaces that uid's other connection, anywhere).
     pub(crate) fn set_uid(&self, uid: u64) {
+        let old = self.inner.uid.swap(uid, Ordering::AcqRel);
+        if old == uid {
+            return;
+        }
+        match &self.inner.link {
+            Link::Local => {}
+            Link::Gate(link) => link.bind_uid(self, uid, now_micros()),
+            Link::Remote(r) => r.tell(&ToGate::Bind {
+                conn: r.conn,
+                uid,
+                at: now_micros(),
+            }),
+        }
+    }
+
+    /// Records the uid the gate was told about, without telling anyone.
+    pub(crate) fn store_uid(&self, uid: u64) {
         self.inner.uid.store(uid, Ordering::Release);
     }
 

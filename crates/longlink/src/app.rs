@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::{Backend, ClusterError, RunningBackend};
 use crate::gate::{Gate, RunningGate};
 use crate::module::{AnyModule, Module, ModuleError, RunningModule};
 
@@ -28,6 +29,9 @@ pub enum AppError {
     /// A module failed to start.
     #[error(transparent)]
     Module(#[from] ModuleError),
+    /// A cluster backend could not subscribe.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signal(#[from] std::io::Error),
@@ -56,6 +60,8 @@ pub struct App {
     stop: StopHandle,
     shutdown_timeout: Duration,
     signals: bool,
+    admin: crate::admin::AppAdmin,
+    backends: Vec<Backend>,
 }
 
 impl Default for App {
@@ -82,6 +88,8 @@ impl App {
             stop: StopHandle::default(),
             shutdown_timeout: Duration::from_secs(10),
             signals: true,
+            admin: crate::admin::AppAdmin::default(),
+            backends: Vec::new(),
         }
     }
 
@@ -115,6 +123,59 @@ impl App {
         self.stop.clone()
     }
 
+    /// Serves `/metrics`, `/healthz` and the console (see [`admin`](crate::admin)) while the
+    /// app runs; `/healthz` answers 503 from the moment stop begins.
+    pub fn admin(mut self, server: crate::admin::AdminServer) -> Self {
+        self.admin.server = Some(server);
+        self
+    }
+
+    /// Adds a console command: `f` gets the words after the name and answers with text. A
+    /// command with a built-in's name (`stats`, `kick`) replaces it.
+    ///
+    /// ```
+    /// use longlink::App;
+    ///
+    /// let app = App::new()
+    ///     .console_command("echo", "echo <words>: says them back", |args: Vec<String>| async move {
+    ///         args.join(" ")
+    ///     });
+    /// # drop(app);
+    /// ```
+    pub fn console_command<F, Fut>(mut self, name: &str, help: &str, f: F) -> Self
+    where
+        F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = String> + Send + 'static,
+    {
+        self.admin.command(name, help, f);
+        self
+    }
+
+    /// Adds the application's numbers to the console's `stats` (e.g. sessions and rooms), as
+    /// `key: value` lines; `f` may ask a module (see [`ModuleRef::call`](crate::ModuleRef::call)).
+    ///
+    /// ```
+    /// use longlink::App;
+    ///
+    /// let app = App::new().console_stats(|| async { vec![("sessions".to_string(), "0".to_string())] });
+    /// # drop(app);
+    /// ```
+    pub fn console_stats<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Vec<(String, String)>> + Send + 'static,
+    {
+        self.admin.stats(f);
+        self
+    }
+
+    /// Adds a cluster backend (see [`cluster`](crate::cluster)): it starts after the modules
+    /// and stops before them, after the gates.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backends.push(backend);
+        self
+    }
+
     /// Runs until stopped, then shuts down cleanly. Returns an error only if start-up failed
     /// (after stopping what had started).
     pub async fn run(self) -> Result<(), AppError> {
@@ -124,6 +185,8 @@ impl App {
             stop,
             shutdown_timeout,
             signals,
+            admin,
+            backends,
         } = self;
         // Install signal handlers first, so a signal during start-up is not lost either.
         let signal = if signals {
@@ -145,6 +208,7 @@ impl App {
             })
         });
 
+        let mailboxes: Vec<_> = modules.iter().map(|m| m.mailbox()).collect();
         let mut running: Vec<RunningModule> = Vec::new();
         let mut failure = None;
         for module in modules {
@@ -152,13 +216,29 @@ impl App {
                 Ok(m) => running.push(m),
                 Err(e) => {
                     tracing::error!(error = %e, "module failed to start");
-                    failure = Some(e);
+                    failure = Some(e.into());
                     break;
                 }
             }
         }
         let mut started: Vec<RunningGate> = Vec::new();
+        let mut running_admin = None;
+        let mut serving: Vec<RunningBackend> = Vec::new();
         if failure.is_none() {
+            for backend in backends {
+                match backend.start().await {
+                    Ok(b) => serving.push(b),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cluster backend failed to start");
+                        failure = Some(AppError::Cluster(e));
+                        break;
+                    }
+                }
+            }
+        }
+        if failure.is_none() {
+            let handles = gates.iter().map(Gate::handle).collect();
+            running_admin = admin.start(handles, mailboxes, stop.clone());
             started = gates.into_iter().map(Gate::start).collect();
             stop_token.cancelled().await;
         }
@@ -166,15 +246,21 @@ impl App {
         for gate in started {
             gate.stop(shutdown_timeout).await;
         }
+        for backend in serving {
+            backend.stop(shutdown_timeout).await;
+        }
         while let Some(module) = running.pop() {
             module.stop(shutdown_timeout).await;
+        }
+        if let Some(admin) = running_admin {
+            admin.stop().await;
         }
         stop_token.cancel();
         if let Some(task) = signal_task {
             let _ = task.await;
         }
         match failure {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(e),
             None => Ok(()),
         }
     }

@@ -16,6 +16,8 @@
 //! - [`timer`]: timers and cron on a module's task.
 //! - [`session`]: uid to agent, one login per uid; groups (rooms) with encode-once broadcast.
 //! - [`app`]: runs modules and gates, shuts down on SIGINT/SIGTERM or [`StopHandle::stop`].
+//! - [`admin`]: Prometheus metrics, a health check and an admin console (`[admin]`).
+//! - [`cluster`]: several processes as one over NATS: forwarding, remote calls, push by uid.
 //! - [`config`]: TOML configuration with an embedded default and environment overrides.
 //!
 //! ## A server in a few lines
@@ -45,8 +47,10 @@
 //! }
 //! ```
 
+pub mod admin;
 pub mod agent;
 pub mod app;
+pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod gate;
@@ -55,6 +59,7 @@ pub mod processor;
 pub mod session;
 pub mod timer;
 
+pub use admin::{AdminConfig, AdminError, AdminServer};
 pub use agent::{Agent, QueueFullPolicy, Transport, WriteError};
 pub use app::{App, AppError, StopHandle};
 pub use config::ConfigError;

@@ -23,7 +23,9 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::agent::Agent;
+use crate::agent::{Agent, Link};
+use crate::cluster::Cluster;
+use crate::cluster::wire::ToGate;
 use crate::processor::Encoded;
 
 /// Who is logged in, by uid. One connection per uid.
@@ -146,15 +148,77 @@ impl Group {
 }
 
 /// Named groups, created on first join and dropped when empty.
+///
+/// In a cluster ([`Groups::in_cluster`]) each member's gate is told of its membership, and a
+/// broadcast is one NATS message that every gate with members delivers: members bound to
+/// other backend nodes get it too. Sizes ([`len_of`](Self::len_of)) count the members this
+/// module knows.
 #[derive(Debug)]
 pub struct Groups<K> {
     groups: HashMap<K, Group>,
+    cluster: Option<InCluster<K>>,
+}
+
+#[derive(Debug)]
+struct InCluster<K> {
+    name: String,
+    cluster: Cluster,
+    key: fn(&K) -> String,
 }
 
 impl<K> Default for Groups<K> {
     fn default() -> Self {
         Groups {
             groups: HashMap::new(),
+            cluster: None,
+        }
+    }
+}
+
+impl<K: Hash + Eq + std::fmt::Display> Groups<K> {
+    /// Groups shared across the cluster under `name` (group `k` is `"<name>.<k>"` on the
+    /// wire); with no cluster, the same as [`Groups::new`].
+    ///
+    /// ```no_run
+    /// # fn f(cluster: Option<&longlink::cluster::Cluster>) {
+    /// let rooms: longlink::Groups<u64> = longlink::Groups::in_cluster("room", cluster);
+    /// # }
+    /// ```
+    pub fn in_cluster(name: &str, cluster: Option<&Cluster>) -> Self {
+        Groups {
+            groups: HashMap::new(),
+            cluster: cluster.map(|c| InCluster {
+                name: name.to_owned(),
+                cluster: c.clone(),
+                key: <K as ToString>::to_string,
+            }),
+        }
+    }
+}
+
+impl<K> InCluster<K> {
+    fn group(&self, key: &K) -> String {
+        format!("{}.{}", self.name, (self.key)(key))
+    }
+
+    /// Tells the member's gate that it joined (or left) the group.
+    fn tell(&self, key: &K, agent: &Agent, join: bool) {
+        let group = self.group(key);
+        match agent.link() {
+            Link::Local => {}
+            Link::Gate(link) if join => link.join(agent.id(), &group),
+            Link::Gate(link) => link.leave(agent.id(), &group),
+            Link::Remote(r) => r.tell(&if join {
+                ToGate::Join {
+                    conn: r.conn,
+                    group,
+                }
+            } else {
+                ToGate::Leave {
+                    conn: r.conn,
+                    group,
+                }
+            }),
         }
     }
 }
@@ -167,6 +231,9 @@ impl<K: Hash + Eq> Groups<K> {
 
     /// Adds `agent` to group `key`; returns the group's size after.
     pub fn join(&mut self, key: K, agent: &Agent) -> usize {
+        if let Some(c) = &self.cluster {
+            c.tell(&key, agent, true);
+        }
         let group = self.groups.entry(key).or_default();
         group.add(agent);
         group.len()
@@ -174,6 +241,9 @@ impl<K: Hash + Eq> Groups<K> {
 
     /// Removes `agent` from group `key`; returns the group's size after.
     pub fn leave(&mut self, key: &K, agent: &Agent) -> usize {
+        if let Some(c) = &self.cluster {
+            c.tell(key, agent, false);
+        }
         let Some(group) = self.groups.get_mut(key) else {
             return 0;
         };
@@ -205,8 +275,20 @@ impl<K: Hash + Eq> Groups<K> {
         self.groups.is_empty()
     }
 
-    /// Broadcasts to group `key`; returns how many members took the message.
+    /// Broadcasts to group `key`; returns how many members took the message (in a
+    /// cluster: how many members this module knows; the gates deliver).
     pub fn broadcast(&self, key: &K, msg: &Encoded) -> usize {
-        self.groups.get(key).map_or(0, |g| g.broadcast(msg))
+        let Some(c) = &self.cluster else {
+            return self.groups.get(key).map_or(0, |g| g.broadcast(msg));
+        };
+        let group = self.groups.get(key);
+        // Members on a gate outside the cluster (none, in practice) are written to here.
+        for agent in group.into_iter().flat_map(Group::members) {
+            if matches!(agent.link(), Link::Local) {
+                let _ = agent.write_encoded(msg);
+            }
+        }
+        c.cluster.broadcast_group(&c.group(key), msg);
+        group.map_or(0, Group::len)
     }
 }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use longlink::cluster::{Cluster, ClusterError};
 use longlink::{Agent, Ctx, Goodbye, Groups, Sessions};
 
 use crate::ChatConfig;
@@ -16,6 +17,9 @@ pub const ERR_TEXT_TOO_LONG: i32 = 2;
 pub const ERR_NOT_ONLINE: i32 = 3;
 /// `S2C_Error.code`: the request is malformed (e.g. a room message to room 0).
 pub const ERR_BAD_REQUEST: i32 = 4;
+/// `S2C_Error.code`: the chat service (a backend node of the cluster) did not answer; the
+/// request may not have been handled. Try again.
+pub const ERR_UNAVAILABLE: i32 = 5;
 
 /// What the chat module knows of one connection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,17 +37,21 @@ pub struct Chat {
     pub(crate) sessions: Sessions,
     pub(crate) rooms: Groups<u64>,
     pub(crate) conns: HashMap<u64, Conn>,
+    /// The cluster, when this node is one of several.
+    pub(crate) cluster: Option<Cluster>,
 }
 
 impl Chat {
-    /// A chat module state from its configuration.
-    pub fn new(config: &ChatConfig) -> Self {
+    /// A chat module state from its configuration; with a cluster, rooms span every gate
+    /// and private messages reach users connected anywhere.
+    pub fn new(config: &ChatConfig, cluster: Option<&Cluster>) -> Self {
         Chat {
             secret: config.token_secret.as_bytes().to_vec(),
             max_text_len: config.max_text_len,
             sessions: Sessions::new(),
-            rooms: Groups::new(),
+            rooms: Groups::in_cluster("room", cluster),
             conns: HashMap::new(),
+            cluster: cluster.cloned(),
         }
     }
 
@@ -88,6 +96,16 @@ pub fn on_goodbye(agent: &Agent, why: Goodbye) {
     let _ = agent.write(&S2cKick {
         reason: why.reason().into(),
     });
+}
+
+/// A gate node could not get a chat message handled by a backend: the client gets
+/// `S2C_Error{code: 5}` (the connection stays open).
+pub fn on_forward_error(agent: &Agent, message: &str, error: &ClusterError) {
+    refuse(
+        agent,
+        ERR_UNAVAILABLE,
+        &format!("chat service unavailable ({message}: {error})"),
+    );
 }
 
 /// Refuses a request with `S2C_Error`; the connection stays open.

@@ -15,13 +15,16 @@
 
 pub mod chat;
 pub mod login;
+pub mod manifest;
 pub mod msg;
 pub mod room;
 pub mod token;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use longlink::cluster::{Backend, Cluster, ClusterConfig};
 use longlink::{App, Gate, GateConfig, Module, ModuleRef, Processor, StopHandle};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +45,10 @@ pub struct ChatConfig {
     pub token_secret: String,
     /// Longest text of one message, in characters.
     pub max_text_len: usize,
+    /// Serve `GET /dev/token?uid=N` (a login token for any uid) on the WebSocket port, for
+    /// the demo page. Development only: anyone who can reach the port can log in as anyone.
+    #[serde(default)]
+    pub dev_tokens: bool,
 }
 
 /// The whole configuration file.
@@ -52,6 +59,35 @@ pub struct Config {
     pub gate: GateConfig,
     /// `[chat]`: the chat module.
     pub chat: ChatConfig,
+    /// `[cluster]`: off unless `nats_url` is set; `node_type` is `gate`, `chat` or `all`.
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+    /// `[admin]`: `/metrics` and `/healthz` on `addr`, the console on `console_addr`.
+    #[serde(default)]
+    pub admin: longlink::AdminConfig,
+}
+
+/// What this process runs, from `[cluster] node_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `gate`: client connections; chat messages go to a chat node over NATS.
+    Gate,
+    /// `chat`: the chat module for the cluster's gates; no listeners.
+    Chat,
+    /// `all` (the default): both in one process; with a cluster, it is also one of the
+    /// cluster's gates and chat nodes.
+    All,
+}
+
+impl Config {
+    /// This process's role.
+    pub fn role(&self) -> Role {
+        match self.cluster.node_type.as_str() {
+            "gate" => Role::Gate,
+            "chat" => Role::Chat,
+            _ => Role::All,
+        }
+    }
 }
 
 impl Config {
@@ -66,6 +102,19 @@ impl Config {
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), longlink::ConfigError> {
         self.gate.validate()?;
+        self.cluster.validate()?;
+        let invalid = |message: &str| longlink::ConfigError::Invalid {
+            key: "cluster.node_type".into(),
+            message: message.into(),
+        };
+        match self.cluster.node_type.as_str() {
+            "all" => {}
+            "gate" | "chat" if !self.cluster.enabled() => {
+                return Err(invalid("gate and chat nodes need [cluster] nats_url"));
+            }
+            "gate" | "chat" => {}
+            _ => return Err(invalid("must be \"gate\", \"chat\" or \"all\"")),
+        }
         if self.chat.token_secret.is_empty() {
             return Err(longlink::ConfigError::Invalid {
                 key: "chat.token_secret".into(),
@@ -92,35 +141,110 @@ pub struct Server {
     pub ws_addr: Option<SocketAddr>,
     /// Stops it.
     pub stop: StopHandle,
-    /// The chat module, for looking inside (tests, tools).
-    pub chat: ModuleRef<Chat>,
+    /// The chat module, for looking inside (tests, tools); `None` on a gate node.
+    pub chat: Option<ModuleRef<Chat>>,
+    /// The cluster connection, when `[cluster] nats_url` is set.
+    pub cluster: Option<Cluster>,
+    /// The bound `/metrics` and `/healthz` address, if `[admin] addr` is set.
+    pub admin_addr: Option<SocketAddr>,
+    /// The bound admin console address, if `[admin] console_addr` is set.
+    pub console_addr: Option<SocketAddr>,
 }
 
-/// The processor for `encoding`, with every chat message registered and routed.
-pub fn processor(config: &Config, chat: &ModuleRef<Chat>) -> anyhow::Result<Processor> {
+/// The processor for `encoding`, with every chat message registered: routed to the chat
+/// module when it runs here (`chat`), else forwarded to the cluster's chat nodes. The
+/// heartbeat is answered by the gate itself.
+pub fn processor(config: &Config, chat: Option<&ModuleRef<Chat>>) -> anyhow::Result<Processor> {
     let mut p = Processor::new(config.gate.encoding);
     msg::register_all(&mut p)?;
     p.handle(login::heartbeat)?;
-    p.route(chat, login::login)?;
-    p.route(chat, room::watch)?;
-    p.route(chat, room::message)?;
+    match chat {
+        Some(chat) => {
+            p.route(chat, login::login)?;
+            p.route(chat, room::watch)?;
+            p.route(chat, room::message)?;
+        }
+        None => {
+            p.forward::<msg::C2sUserLogin>(CHAT_NODE_TYPE)?;
+            p.forward::<msg::C2sUpdateWatchRoom>(CHAT_NODE_TYPE)?;
+            p.forward::<msg::C2sMessage>(CHAT_NODE_TYPE)?;
+        }
+    }
     Ok(p)
 }
 
-/// Builds the chat module and the gate and binds the listeners.
+/// The node type that runs the chat module in a cluster.
+pub const CHAT_NODE_TYPE: &str = "chat";
+
+/// Builds what `[cluster] node_type` asks for (the chat module, the gate, or both; with a
+/// cluster, connected to NATS) and binds the listeners.
 pub async fn build(config: Config) -> anyhow::Result<Server> {
     config.validate()?;
-    let module = Module::new("chat", Chat::new(&config.chat));
-    let chat = module.module_ref();
-    let processor = processor(&config, &chat)?;
-    let gate = Gate::builder(config.gate.clone(), processor)
-        .on_new_agent(&chat, chat::on_new_agent)
-        .on_close_agent(&chat, chat::on_close_agent)
-        .on_goodbye(chat::on_goodbye)
-        .bind()
-        .await?;
+    let role = config.role();
+    let cluster = if config.cluster.enabled() {
+        Some(Cluster::connect(&config.cluster).await?)
+    } else {
+        None
+    };
+    let admin = longlink::AdminServer::bind(&config.admin).await?;
+    let (admin_addr, console_addr) = (admin.addr(), admin.console_addr());
+    let mut app = App::new().admin(admin);
+    let mut chat = None;
+    if role != Role::Gate {
+        let module = Module::new("chat", Chat::new(&config.chat, cluster.as_ref()));
+        let chat_ref = module.module_ref();
+        if let Some(cluster) = &cluster {
+            // This node serves the cluster's gates too.
+            let backend = Backend::builder(
+                cluster,
+                CHAT_NODE_TYPE,
+                processor(&config, Some(&chat_ref))?,
+            )
+            .on_new_agent(&chat_ref, chat::on_new_agent)
+            .on_close_agent(&chat_ref, chat::on_close_agent)
+            .build()?;
+            app = app.backend(backend);
+        }
+        app = app.module(module);
+        app = app.console_stats(console_stats(chat_ref.clone()));
+        chat = Some(chat_ref);
+    }
+    if role == Role::Chat {
+        let stop = app.stop_handle();
+        return Ok(Server {
+            app,
+            tcp_addr: None,
+            ws_addr: None,
+            stop,
+            chat,
+            cluster,
+            admin_addr,
+            console_addr,
+        });
+    }
+    let processor = processor(&config, chat.as_ref())?;
+    if config.chat.dev_tokens {
+        tracing::warn!(
+            "[chat] dev_tokens is on: GET /dev/token?uid=N hands out login tokens for any uid; \
+             turn it off outside development"
+        );
+    }
+    let mut gate = Gate::builder(config.gate.clone(), processor)
+        .on_http(web::handler(&config.chat, config.gate.encoding))
+        .on_goodbye(chat::on_goodbye);
+    if let Some(chat_ref) = &chat {
+        gate = gate
+            .on_new_agent(chat_ref, chat::on_new_agent)
+            .on_close_agent(chat_ref, chat::on_close_agent);
+    }
+    if let Some(cluster) = &cluster {
+        gate = gate
+            .cluster(cluster)
+            .on_forward_error(chat::on_forward_error);
+    }
+    let gate = gate.bind().await?;
     let (tcp_addr, ws_addr) = (gate.tcp_addr(), gate.ws_addr());
-    let app = App::new().module(module).gate(gate);
+    let app = app.gate(gate);
     let stop = app.stop_handle();
     Ok(Server {
         app,
@@ -128,5 +252,29 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         ws_addr,
         stop,
         chat,
+        cluster,
+        admin_addr,
+        console_addr,
     })
+}
+
+/// The console's `stats` lines of the chat module: users logged in, rooms watched.
+fn console_stats(
+    chat: ModuleRef<Chat>,
+) -> impl Fn() -> longlink::admin::ConsoleFuture<Vec<(String, String)>> + Send + Sync + 'static {
+    move || {
+        let chat = chat.clone();
+        Box::pin(async move {
+            let asked = chat.call(std::time::Duration::from_secs(2), |ctx| {
+                (ctx.online(), ctx.rooms.len())
+            });
+            match asked.await {
+                Ok((sessions, rooms)) => vec![
+                    ("sessions".to_owned(), sessions.to_string()),
+                    ("rooms".to_owned(), rooms.to_string()),
+                ],
+                Err(e) => vec![("chat".to_owned(), format!("no answer: {e}"))],
+            }
+        })
+    }
 }

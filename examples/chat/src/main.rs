@@ -4,6 +4,7 @@
 //! longlink-chat                      # TCP 127.0.0.1:3563, WebSocket 127.0.0.1:3653
 //! longlink-chat --config chat.toml   # settings from a TOML file ([gate], [chat])
 //! longlink-chat token --uid 42       # print a login token for uid 42 (dev secret)
+//! longlink-chat manifest             # print the message manifest (JSON) for client code
 //! ```
 
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ enum Command {
         #[arg(long, default_value_t = 86_400)]
         ttl: i64,
     },
+    /// Print the message manifest: every message's name, protobuf id, direction and fields,
+    /// as JSON, for generating client code.
+    Manifest,
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,13 @@ fn main() -> ExitCode {
             println!(
                 "{}",
                 token::sign(config.chat.token_secret.as_bytes(), &claims)
+            );
+            ExitCode::SUCCESS
+        }
+        Some(Command::Manifest) => {
+            print!(
+                "{}",
+                longlink_chat::manifest::to_json(&longlink_chat::manifest::chat())
             );
             ExitCode::SUCCESS
         }

@@ -3,9 +3,11 @@
 use longlink::{Agent, Ctx};
 
 use crate::chat::{
-    Chat, ERR_BAD_REQUEST, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE, ERR_TEXT_TOO_LONG, now_unix, refuse,
+    Chat, ERR_BAD_REQUEST, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE, ERR_TEXT_TOO_LONG, ERR_UNAVAILABLE,
+    now_unix, refuse,
 };
 use crate::msg::{C2sMessage, C2sUpdateWatchRoom, S2cMessage, S2cUpdateWatchRoom};
+use longlink::cluster::ClusterError;
 
 /// Leaves the watched room (if any) and watches `room_id` (0 = none).
 pub fn watch(ctx: &mut Ctx<Chat>, msg: C2sUpdateWatchRoom, agent: &Agent) {
@@ -50,12 +52,33 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
         ts: now_unix(),
     };
     if msg.to_uid != 0 {
-        match ctx.sessions.get(msg.to_uid) {
-            Some(to) => {
-                let _ = to.write(&out);
-            }
-            None => refuse(agent, ERR_NOT_ONLINE, "user not online"),
+        if let Some(to) = ctx.sessions.get(msg.to_uid) {
+            let _ = to.write(&out);
+            return;
         }
+        let Some(cluster) = ctx.cluster.clone() else {
+            return refuse(agent, ERR_NOT_ONLINE, "user not online");
+        };
+        // Logged in through another backend node: the directory knows its gate.
+        let encoded = match agent.processor().encode(&out) {
+            Ok(e) => e,
+            Err(e) => return tracing::warn!(error = %e, "cannot encode S2C_Message"),
+        };
+        let (to_uid, agent) = (msg.to_uid, agent.clone());
+        ctx.spawn(
+            async move { cluster.push_uid(to_uid, &encoded).await },
+            move |_ctx, result| match result {
+                Ok(()) => {}
+                Err(ClusterError::NotOnline(_)) => {
+                    refuse(&agent, ERR_NOT_ONLINE, "user not online")
+                }
+                Err(e) => refuse(
+                    &agent,
+                    ERR_UNAVAILABLE,
+                    &format!("cannot reach the user: {e}"),
+                ),
+            },
+        );
         return;
     }
     if msg.room_id == 0 {

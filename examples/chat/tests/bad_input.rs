@@ -424,7 +424,8 @@ async fn non_websocket_requests_to_the_websocket_port_are_refused() {
         )
         .await;
         assert!(post.contains(" 405"), "POST: {post:?}");
-        let plain = http_status(ws, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        // `/` is the demo page (src/web.rs); a plain GET elsewhere is refused.
+        let plain = http_status(ws, "GET /chat HTTP/1.1\r\nHost: x\r\n\r\n").await;
         assert!(plain.contains(" 400"), "plain GET: {plain:?}");
         let garbage = http_status(ws, "\x00\x01\x02 nonsense\r\n\r\n").await;
         assert!(

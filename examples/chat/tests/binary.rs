@@ -71,6 +71,8 @@ impl Proc {
                 cmd.env_remove(key);
             }
         }
+        // Binaries run in parallel: the admin listener on a free port, not the default 9090.
+        cmd.env("LONGLINK_ADMIN__ADDR", "127.0.0.1:0");
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -654,6 +654,8 @@ impl Proc {
                 cmd.env_remove(key);
             }
         }
+        // Binaries run in parallel: the admin listener on a free port, not the default 9090.
+        cmd.env("LONGLINK_ADMIN__ADDR", "127.0.0.1:0");
         Proc {
             child: Some(cmd.spawn().expect("spawn longlink-chat")),
             stderr,

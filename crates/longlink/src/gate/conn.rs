@@ -84,6 +84,7 @@ async fn flush_queue<W: FrameWriter>(
     agent: &Agent,
     phase: Phase,
 ) -> Result<(), ReadEnd> {
+    let metrics = crate::admin::metrics::gate();
     loop {
         {
             let mut q = agent.lock_queue();
@@ -102,6 +103,9 @@ async fn flush_queue<W: FrameWriter>(
             }
             if q.items.is_empty() && q.items.capacity() > 64 {
                 q.items.shrink_to_fit();
+            }
+            if let Some(m) = metrics {
+                m.bytes_out(agent.transport(), gathered);
             }
         }
         if agent.take_ping() {
@@ -153,6 +157,7 @@ async fn drive<R: FrameReader, W: FrameWriter>(
 ) -> ReadEnd {
     let processor = &shared.processor;
     let mut bucket = shared.rate.map(Bucket::new);
+    let metrics = crate::admin::metrics::gate();
     loop {
         if !reader.has_buffered() {
             if let Err(end) = flush_queue(writer, agent, Phase::Running).await {
@@ -180,6 +185,9 @@ async fn drive<R: FrameReader, W: FrameWriter>(
             Err(end) => return end,
         };
         agent.touch_message(shared.now_ms());
+        if let Some(m) = metrics {
+            m.bytes_in(agent.transport(), payload.len());
+        }
         if let Some(bucket) = &mut bucket {
             if !bucket.take(shared.now_ms()) {
                 tracing::debug!("message rate over the limit, closing");
@@ -193,7 +201,12 @@ async fn drive<R: FrameReader, W: FrameWriter>(
                     Box::pin(pending.send()).await;
                 }
             }
-            Err(e) => return ReadEnd::Protocol(e.to_string()),
+            Err(e) => {
+                if let Some(m) = metrics {
+                    m.decode_errors.increment(1);
+                }
+                return ReadEnd::Protocol(e.to_string());
+            }
         }
     }
 }
@@ -274,9 +287,16 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     slot: super::Slot,
 ) {
     tracing::debug!("connection opened");
+    let metrics = crate::admin::metrics::gate();
+    if let Some(m) = metrics {
+        m.opened(agent.transport());
+    }
     shared.register(&agent);
     if let Some(events) = &shared.on_new {
         events.send(&agent).await;
+    }
+    if let Some(link) = &shared.cluster {
+        link.opened(&agent).await;
     }
     shared.reading.fetch_add(1, Ordering::AcqRel);
     let end = drive(&mut reader, &mut writer, &agent, &shared).await;
@@ -328,6 +348,12 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     drop(reader);
     shared.unregister(&agent);
     drop(slot);
+    if let Some(m) = metrics {
+        m.closed(agent.transport());
+    }
+    if let Some(link) = &shared.cluster {
+        link.closed(&agent);
+    }
     if let Some(events) = &shared.on_close {
         events.send(&agent).await;
     }

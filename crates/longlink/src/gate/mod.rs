@@ -20,8 +20,9 @@
 //! # Ok(()) }
 //! ```
 
-mod config;
+pub(crate) mod config;
 mod conn;
+mod http;
 mod tcp;
 mod tls;
 mod ws;
@@ -43,7 +44,7 @@ pub mod fuzzing {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let _ = client.write_all(bytes).await;
         let _ = client.shutdown().await;
-        let rest = match super::ws::read_request(&mut server, true).await {
+        let rest = match super::ws::read_request(&mut server, true, None).await {
             super::ws::Handshake::Upgrade { rest, .. } => rest,
             super::ws::Handshake::Refused => return 0,
         };
@@ -63,7 +64,7 @@ pub mod fuzzing {
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -73,8 +74,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use config::GateConfig;
+pub use http::{HttpRequest, HttpResponse};
 
 use crate::agent::{Agent, AgentSettings, Transport};
+use crate::cluster::gate::{ForwardErrorHook, GateLink};
+use crate::cluster::{Cluster, ClusterError};
 use crate::codec::LenCodec;
 use crate::config::ConfigError;
 use crate::module::{Ctx, Job, Mailbox, ModuleRef};
@@ -122,15 +126,19 @@ pub enum Goodbye {
     Idle,
     /// The connection sent faster than `max_msg_rate`.
     RateLimit,
+    /// Its uid logged in on another connection, on another gate of the cluster.
+    Displaced,
 }
 
 impl Goodbye {
-    /// A short reason for a kick message: `"shutdown"`, `"idle"`, `"rate limit"`.
+    /// A short reason for a kick message: `"shutdown"`, `"idle"`, `"rate limit"`,
+    /// `"logged in elsewhere"`.
     pub fn reason(self) -> &'static str {
         match self {
             Goodbye::Shutdown => "shutdown",
             Goodbye::Idle => "idle",
             Goodbye::RateLimit => "rate limit",
+            Goodbye::Displaced => "logged in elsewhere",
         }
     }
 }
@@ -149,7 +157,7 @@ pub(crate) struct EventSink {
 }
 
 impl EventSink {
-    fn new<S: Send + 'static>(
+    pub(crate) fn new<S: Send + 'static>(
         module: &ModuleRef<S>,
         label: &'static str,
         f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
@@ -181,6 +189,10 @@ pub(crate) struct Shared {
     pub(crate) on_new: Option<EventSink>,
     pub(crate) on_close: Option<EventSink>,
     on_goodbye: Option<Farewell>,
+    /// The cluster link, when the gate is in a cluster.
+    pub(crate) cluster: Option<Arc<GateLink>>,
+    /// Answers plain GETs on the WebSocket port ([`GateBuilder::on_http`]).
+    on_http: Option<Box<http::HttpHandler>>,
     pub(crate) close_timeout: Duration,
     pub(crate) rate: Option<Rate>,
     idle_timeout: Duration,
@@ -199,7 +211,6 @@ pub(crate) struct Shared {
     open: AtomicUsize,
     /// WebSocket handshakes being answered with 503 (over the limit), themselves capped.
     refusing: Arc<AtomicUsize>,
-    next_id: AtomicU64,
     agents: Mutex<HashMap<u64, Agent>>,
     shutdown: CancellationToken,
     /// Cancelled once the modules have handled every message read before the shutdown.
@@ -214,6 +225,7 @@ impl Shared {
     /// accepts race.
     fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
         if !try_increment(&self.open, self.max_conn_num) {
+            crate::admin::metrics::reject(crate::admin::metrics::Reject::MaxConn);
             return None;
         }
         // From here on the slot gives the global place back when dropped.
@@ -226,6 +238,7 @@ impl Shared {
             let n = per_ip.entry(ip).or_insert(0);
             if *n >= self.max_conn_per_ip {
                 tracing::debug!(%ip, "too many connections from this address");
+                crate::admin::metrics::reject(crate::admin::metrics::Reject::PerIp);
                 return None;
             }
             *n += 1;
@@ -275,6 +288,9 @@ impl Shared {
 
     /// Returns once every module this gate feeds has run every job queued before the call.
     pub(crate) async fn barrier(&self) {
+        if let Some(link) = &self.cluster {
+            link.settle().await;
+        }
         for mailbox in self.mailboxes() {
             mailbox.barrier().await;
         }
@@ -283,6 +299,16 @@ impl Shared {
     /// Milliseconds since the gate was built (the clock of `last_seen`).
     pub(crate) fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// The open connection with this id.
+    pub(crate) fn agent(&self, id: u64) -> Option<Agent> {
+        self.lock_agents().get(&id).cloned()
+    }
+
+    /// Every open connection.
+    pub(crate) fn all_agents(&self) -> Vec<Agent> {
+        self.lock_agents().values().cloned().collect()
     }
 
     pub(crate) fn unregister(&self, agent: &Agent) {
@@ -302,13 +328,7 @@ impl Shared {
             Transport::Tcp => &self.tcp_settings,
             Transport::Ws => &self.ws_settings,
         };
-        Agent::new(
-            self.next_id.fetch_add(1, Ordering::Relaxed),
-            transport,
-            local,
-            remote,
-            settings,
-        )
+        Agent::new(crate::agent::next_id(), transport, local, remote, settings)
     }
 }
 
@@ -341,9 +361,44 @@ pub struct GateBuilder {
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
     on_goodbye: Option<Farewell>,
+    on_http: Option<Box<http::HttpHandler>>,
+    cluster: Option<Cluster>,
+    on_forward_error: Option<ForwardErrorHook>,
 }
 
 impl GateBuilder {
+    /// Puts the gate in a cluster: message types routed with
+    /// [`Processor::forward`](crate::Processor::forward) go to backend nodes, and any node
+    /// can push to, kick and group this gate's connections. See [`crate::cluster`].
+    pub fn cluster(mut self, cluster: &Cluster) -> Self {
+        self.cluster = Some(cluster.clone());
+        self
+    }
+
+    /// Runs `f` when a forwarded message fails (no backend of its type, or no answer within
+    /// `[cluster] request_timeout`): the agent, the message name and why. The place to tell
+    /// the client, e.g. with an error message. Runs on a gate task: keep it short.
+    pub fn on_forward_error(
+        mut self,
+        f: impl Fn(&Agent, &str, &ClusterError) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_forward_error = Some(Box::new(f));
+        self
+    }
+
+    /// Lets `f` answer a plain HTTP `GET` on the WebSocket port (one without
+    /// `Upgrade: websocket`), e.g. to serve a page or a health check beside the WebSocket;
+    /// `None` keeps the usual `400`. Upgrades on any path, other methods (`405`) and bad
+    /// requests are answered as without it. Runs on the connection's task, within
+    /// `http_timeout`: keep it short and non-blocking. See [`HttpRequest`].
+    pub fn on_http(
+        mut self,
+        f: impl Fn(&HttpRequest) -> Option<HttpResponse> + Send + Sync + 'static,
+    ) -> Self {
+        self.on_http = Some(Box::new(f));
+        self
+    }
+
     /// Runs `f` just before the gate itself closes a connection (shutdown, idle timeout,
     /// rate limit): the place to queue a goodbye such as a kick with [`Goodbye::reason`],
     /// which is flushed before the socket closes. Runs on the gate's task (the connection's
@@ -409,6 +464,20 @@ impl GateBuilder {
         if tcp.is_none() && ws.is_none() {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
         }
+        let cluster = self
+            .cluster
+            .map(|c| GateLink::new(c, self.processor.forward_types(), self.on_forward_error));
+        if cluster.is_none() && !self.processor.forward_types().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "cluster.nats_url".into(),
+                message: "messages are forwarded to other nodes, but the gate is not in a cluster"
+                    .into(),
+            }
+            .into());
+        }
+        if let Some(link) = &cluster {
+            self.processor.set_forwarder(Arc::clone(link));
+        }
         let processor = Arc::new(self.processor);
         let epoch = std::time::Instant::now();
         let settings = |max_msg_len| AgentSettings {
@@ -417,6 +486,7 @@ impl GateBuilder {
             capacity: config.pending_write_num,
             policy: config.queue_full,
             epoch,
+            cluster: cluster.clone(),
         };
         let shared = Arc::new(Shared {
             tcp_settings: settings(codec.max_msg_len()),
@@ -426,6 +496,8 @@ impl GateBuilder {
             on_new: self.on_new,
             on_close: self.on_close,
             on_goodbye: self.on_goodbye,
+            cluster,
+            on_http: self.on_http,
             rate: (config.max_msg_rate > 0).then_some(Rate {
                 per_sec: config.max_msg_rate as f64,
                 burst: match config.max_msg_burst {
@@ -447,7 +519,6 @@ impl GateBuilder {
             max_conn_num: config.max_conn_num,
             open: AtomicUsize::new(0),
             refusing: Arc::new(AtomicUsize::new(0)),
-            next_id: AtomicU64::new(1),
             agents: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
             drained: CancellationToken::new(),
@@ -497,6 +568,9 @@ impl Gate {
             on_new: None,
             on_close: None,
             on_goodbye: None,
+            on_http: None,
+            cluster: None,
+            on_forward_error: None,
         }
     }
 
@@ -520,6 +594,10 @@ impl Gate {
     /// Starts accepting. Used by [`App`](crate::App); call [`RunningGate::stop`] to stop.
     pub fn start(self) -> RunningGate {
         let Gate { shared, tcp, ws } = self;
+        if let Some(link) = &shared.cluster {
+            link.attach(&shared);
+            link.start();
+        }
         if let Some(l) = tcp {
             tracing::info!(addr = ?l.local_addr().ok(), "tcp listening");
             shared
@@ -627,6 +705,13 @@ impl RunningGate {
                 agent.destroy();
             }
             shared.tracker.wait().await;
+        }
+        if let Some(link) = &shared.cluster {
+            link.retire().await;
+            link.stop();
+            // What the closes sent (close events, directory removals) leaves before we go.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = link.cluster().nats().flush().await;
         }
     }
 }
@@ -818,6 +903,7 @@ async fn bounded<T>(
             Ok(done) => done,
             Err(_) => {
                 tracing::debug!(%remote, "{what} handshake timed out");
+                crate::admin::metrics::reject(crate::admin::metrics::Reject::Handshake);
                 None
             }
         },
@@ -840,7 +926,10 @@ async fn tls_tcp(
         acceptor
             .accept(stream)
             .await
-            .map_err(|e| tracing::debug!(%remote, error = %e, "tls handshake failed"))
+            .map_err(|e| {
+                tracing::debug!(%remote, error = %e, "tls handshake failed");
+                crate::admin::metrics::reject(crate::admin::metrics::Reject::Tls);
+            })
             .ok()
     })
     .await?;
@@ -861,9 +950,14 @@ async fn ws_upgrade<S: AsyncRead + AsyncWrite + Unpin + Send>(
 ) -> Ready<ws::WsReader<S>, ws::WsWriter<S>> {
     let max_msg_len = shared.ws_settings.max_msg_len;
     let halves = bounded(&shared, remote, "websocket", async {
-        match ws::read_request(&mut stream, admit).await {
+        match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {
             ws::Handshake::Upgrade { accept, rest } => {
-                ws::accept(stream, &accept, rest, max_msg_len).await.ok()
+                ws::accept(stream, &accept, rest, max_msg_len)
+                    .await
+                    .map_err(|_| {
+                        crate::admin::metrics::reject(crate::admin::metrics::Reject::Handshake);
+                    })
+                    .ok()
             }
             ws::Handshake::Refused => {
                 tracing::debug!(%remote, "websocket handshake refused");
@@ -896,7 +990,13 @@ async fn ws_handshake(
         }
         Some(acceptor) => {
             let Some(tls) = bounded(&shared, remote, "tls", async {
-                acceptor.accept(stream).await.ok()
+                acceptor
+                    .accept(stream)
+                    .await
+                    .map_err(|_| {
+                        crate::admin::metrics::reject(crate::admin::metrics::Reject::Tls);
+                    })
+                    .ok()
             })
             .await
             else {

@@ -2,8 +2,9 @@
 //!
 //! The HTTP handshake is read here (not by tungstenite) so the gate can answer as leaf does:
 //! any path, `405` for a method other than GET, `503` over the connection limit, `400` for a
-//! plain request; all within `http_timeout`. Text and binary messages are accepted; replies
-//! are binary; an incoming message over `max_msg_len` gets close code 1009.
+//! plain request (unless the `on_http` hook answers it); all within `http_timeout`. Text and
+//! binary messages are accepted; replies are binary; an incoming message over `max_msg_len`
+//! gets close code 1009.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
+use super::http::{HttpHandler, HttpRequest, HttpResponse};
 
 /// Largest HTTP request head we read (leaf: `MaxHeaderBytes: 1024`; browsers send more).
 const MAX_HEAD: usize = 8 * 1024;
@@ -35,9 +37,11 @@ pub(crate) enum Handshake {
 
 /// Reads one request head and checks it; on error, answers with the right status.
 /// `admit` is false when the connection limit is reached (answered with 503).
+/// `http` may answer a plain GET (no `Upgrade: websocket`) instead of the `400`.
 pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     admit: bool,
+    http: Option<&HttpHandler>,
 ) -> Handshake {
     let mut head = BytesMut::with_capacity(1024);
     let end = loop {
@@ -72,6 +76,30 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     let has_token = |name: &str, token: &str| {
         header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
+    if let Some(http) = http.filter(|_| !has_token("upgrade", "websocket")) {
+        let request = HttpRequest::new(
+            "GET",
+            req.path.unwrap_or("/"),
+            req.headers
+                .iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value).into_owned();
+                    (h.name.to_owned(), value)
+                })
+                .collect(),
+        );
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http(&request)))
+            .unwrap_or_else(|_| {
+                tracing::error!(path = %request.path, "on_http hook panicked");
+                Some(HttpResponse::text(500, "Internal Server Error"))
+            });
+        if let Some(response) = answer {
+            let bytes = response.to_bytes();
+            let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
+            let _ = stream.shutdown().await;
+            return Handshake::Refused;
+        }
+    }
     if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
         respond(stream, 400, "Bad Request", "This is a WebSocket endpoint").await;
         return Handshake::Refused;
@@ -230,7 +258,7 @@ mod tests {
             let (mut client, mut server) = tokio::io::duplex(64 * 1024);
             client.write_all(bytes).await.expect("write");
             client.shutdown().await.expect("shutdown");
-            read_request(&mut server, true).await
+            read_request(&mut server, true, None).await
         })
     }
 

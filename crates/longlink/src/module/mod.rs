@@ -52,6 +52,8 @@ type JobFn = Box<dyn FnOnce(&mut dyn Any) + Send>;
 pub(crate) struct Job {
     label: &'static str,
     run: JobFn,
+    /// When the job was made and where its run time goes (`longlink_handler_seconds`).
+    timed: Option<(std::time::Instant, metrics::Histogram)>,
 }
 
 impl Job {
@@ -68,6 +70,24 @@ impl Job {
                     f(ctx)
                 }
             }),
+            timed: None,
+        }
+    }
+
+    /// Records the time from `since` to the end of the job's run in `histogram`.
+    pub(crate) fn timed(mut self, since: std::time::Instant, histogram: metrics::Histogram) -> Job {
+        self.timed = Some((since, histogram));
+        self
+    }
+}
+
+impl Job {
+    /// A job that does not touch the module's state (an acknowledgement, a barrier).
+    pub(crate) fn untyped(label: &'static str, f: impl FnOnce() + Send + 'static) -> Job {
+        Job {
+            label,
+            run: Box::new(move |_: &mut dyn Any| f()),
+            timed: None,
         }
     }
 }
@@ -132,6 +152,7 @@ impl Mailbox {
             run: Box::new(move |_: &mut dyn Any| {
                 let _ = tx.send(());
             }),
+            timed: None,
         };
         if self.send(job).await.is_ok() {
             let _ = rx.await;
@@ -386,6 +407,9 @@ pub(crate) trait AnyModule: Send {
     fn start(
         self: Box<Self>,
     ) -> Pin<Box<dyn Future<Output = Result<RunningModule, ModuleError>> + Send>>;
+
+    /// The module's mailbox (for the mailbox depth gauge).
+    fn mailbox(&self) -> Mailbox;
 }
 
 impl<S: Send + 'static> AnyModule for Module<S> {
@@ -393,6 +417,10 @@ impl<S: Send + 'static> AnyModule for Module<S> {
         self: Box<Self>,
     ) -> Pin<Box<dyn Future<Output = Result<RunningModule, ModuleError>> + Send>> {
         Box::pin((*self).start())
+    }
+
+    fn mailbox(&self) -> Mailbox {
+        self.module_ref().mailbox
     }
 }
 
@@ -402,6 +430,9 @@ fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
     let run = job.run;
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
         tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
+    }
+    if let Some((since, histogram)) = job.timed {
+        histogram.record(since.elapsed().as_secs_f64());
     }
 }
 

@@ -116,8 +116,20 @@ pub struct RawMessage {
 }
 
 /// A message already encoded for this processor's wire: encode once, write to many agents.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encoded(pub(crate) Bytes);
+#[derive(Debug, Clone)]
+pub struct Encoded(
+    pub(crate) Bytes,
+    /// `longlink_messages_out_total` of its type, counted per write.
+    pub(crate) Option<metrics::Counter>,
+);
+
+impl PartialEq for Encoded {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Encoded {}
 
 impl Encoded {
     /// The payload bytes (without any TCP length prefix).
@@ -245,6 +257,10 @@ struct Entry {
     handler: Option<HandlerFn>,
     router: Option<RouterTo>,
     raw: Option<RawFn>,
+    /// The cluster node type this message is forwarded to, instead of a local destination.
+    /// (node type, message name), when the message is forwarded.
+    forward: Option<(Arc<str>, Arc<str>)>,
+    metrics: crate::admin::metrics::MsgSlot,
 }
 
 /// The result of decoding one payload: which entry, and the message or its raw body.
@@ -256,6 +272,8 @@ pub(crate) struct Decoded {
 enum DecodedMsg {
     Typed(Box<dyn Any + Send>),
     Raw(RawMessage),
+    /// Checked, then kept as it came, to forward to another node.
+    Forward(Bytes),
 }
 
 /// The message registry and codec for one gate. Build it, then hand it to the gate, which
@@ -267,6 +285,8 @@ pub struct Processor {
     by_type: HashMap<TypeId, usize>,
     by_name: HashMap<String, usize>,
     by_id: HashMap<u16, usize>,
+    /// The gate's cluster link, for forwarded types (set when the gate is built).
+    forwarder: std::sync::OnceLock<Arc<crate::cluster::gate::GateLink>>,
 }
 
 impl std::fmt::Debug for Processor {
@@ -344,6 +364,7 @@ impl Processor {
             by_type: HashMap::new(),
             by_name: HashMap::new(),
             by_id: HashMap::new(),
+            forwarder: std::sync::OnceLock::new(),
         }
     }
 
@@ -476,6 +497,8 @@ impl Processor {
             handler: None,
             router: None,
             raw: None,
+            forward: None,
+            metrics: Default::default(),
         });
         Ok(&self.entries[index].info)
     }
@@ -534,6 +557,41 @@ impl Processor {
         Ok(())
     }
 
+    /// Forwards a type to a backend node of `node_type` in the cluster (see
+    /// [`cluster`](crate::cluster)) instead of handling it here: the gate checks that it
+    /// decodes, then sends its payload as it came. The backend's own processor routes it to
+    /// its module with [`route`](Self::route), the same handler as on a single node. The
+    /// gate must be built with [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster).
+    pub fn forward<T: 'static>(&mut self, node_type: &str) -> Result<(), ProcessorError> {
+        let entry = self.incoming_entry::<T>()?;
+        entry.forward = Some((node_type.into(), entry.info.name.as_str().into()));
+        Ok(())
+    }
+
+    /// The node types messages are forwarded to, each once.
+    pub(crate) fn forward_types(&self) -> Vec<Arc<str>> {
+        let mut types: Vec<Arc<str>> = Vec::new();
+        for (t, _) in self.entries.iter().filter_map(|e| e.forward.as_ref()) {
+            if !types.contains(t) {
+                types.push(Arc::clone(t));
+            }
+        }
+        types
+    }
+
+    pub(crate) fn set_forwarder(&self, link: Arc<crate::cluster::gate::GateLink>) {
+        let _ = self.forwarder.set(link);
+    }
+
+    /// The mailbox a decoded message is routed to, if any.
+    pub(crate) fn mailbox_of(&self, decoded: &Decoded) -> Option<Mailbox> {
+        let entry = &self.entries[decoded.entry];
+        match decoded.msg {
+            DecodedMsg::Typed(_) => entry.router.as_ref().map(|r| r.mailbox.clone()),
+            _ => None,
+        }
+    }
+
     /// Sets a raw handler: the message is not decoded, and neither the handler nor the
     /// router runs (leaf's `SetRawHandler`). Runs on the connection's reader.
     pub fn handle_raw<T, F>(&mut self, f: F) -> Result<(), ProcessorError>
@@ -568,6 +626,7 @@ impl Processor {
                     && e.handler.is_none()
                     && e.router.is_none()
                     && e.raw.is_none()
+                    && e.forward.is_none()
             })
             .map(|e| e.info.name.clone())
             .collect();
@@ -587,7 +646,8 @@ impl Processor {
         let entry = &self.entries[index];
         let mut out = Vec::with_capacity(64);
         (entry.encode)(entry, self.id_little_endian, msg, &mut out)?;
-        Ok(Encoded(Bytes::from(out)))
+        let sent = entry.metrics.get(&entry.info.name).map(|m| m.sent.clone());
+        Ok(Encoded(Bytes::from(out), sent))
     }
 
     /// Decodes a payload as the gate would and says which message it is; the message itself
@@ -607,7 +667,10 @@ impl Processor {
                     .get(env.name.as_ref())
                     .ok_or_else(|| DecodeError::UnknownName(env.name.to_string()))?;
                 let entry = self.incoming(index)?;
-                let msg = if entry.raw.is_some() {
+                let msg = if entry.forward.is_some() {
+                    (entry.decode)(&entry.info.name, Body::Json(env.body))?;
+                    DecodedMsg::Forward(payload.clone())
+                } else if entry.raw.is_some() {
                     DecodedMsg::Raw(RawMessage {
                         name: entry.info.name.clone(),
                         id: entry.info.id,
@@ -622,7 +685,10 @@ impl Processor {
                 let (id, body) = protobuf::split_id(payload, self.id_little_endian)?;
                 let index = *self.by_id.get(&id).ok_or(DecodeError::UnknownId(id))?;
                 let entry = self.incoming(index)?;
-                let msg = if entry.raw.is_some() {
+                let msg = if entry.forward.is_some() {
+                    (entry.decode)(&entry.info.name, Body::Protobuf(body))?;
+                    DecodedMsg::Forward(payload.clone())
+                } else if entry.raw.is_some() {
                     DecodedMsg::Raw(RawMessage {
                         name: entry.info.name.clone(),
                         id,
@@ -650,21 +716,45 @@ impl Processor {
     /// wait, so a reader keeps no sending state while it is idle.
     pub(crate) fn dispatch(&self, decoded: Decoded, agent: &Agent) -> Option<Pending<'_>> {
         let entry = &self.entries[decoded.entry];
+        let metrics = entry.metrics.get(&entry.info.name);
+        let since = metrics.map(|m| {
+            m.received();
+            std::time::Instant::now()
+        });
         match decoded.msg {
+            DecodedMsg::Forward(payload) => {
+                let (Some(link), Some((ty, name))) = (self.forwarder.get(), entry.forward.as_ref())
+                else {
+                    tracing::warn!(message = %entry.info.name, "forwarded type on a gate without a cluster: dropped");
+                    return None;
+                };
+                let wait = link.forward(agent, ty, name, payload)?;
+                Some(Pending::Forward(wait))
+            }
             DecodedMsg::Raw(raw) => {
                 if let Some(f) = &entry.raw {
                     guard(&entry.info.name, || f(raw, agent));
+                }
+                if let (Some(m), Some(since)) = (metrics, since) {
+                    m.handled(since);
                 }
                 None
             }
             DecodedMsg::Typed(msg) => {
                 if let Some(f) = &entry.handler {
                     guard(&entry.info.name, || f(&*msg, agent));
+                    if let (Some(m), Some(since), None) = (metrics, since, &entry.router) {
+                        m.handled(since);
+                    }
                 }
                 let router = entry.router.as_ref()?;
-                match router.mailbox.try_push((router.make)(msg, agent.clone())) {
+                let mut job = (router.make)(msg, agent.clone());
+                if let (Some(m), Some(since)) = (metrics, since) {
+                    job = job.timed(since, m.latency.clone());
+                }
+                match router.mailbox.try_push(job) {
                     Ok(()) => None,
-                    Err(Some(job)) => Some(Pending {
+                    Err(Some(job)) => Some(Pending::Mailbox {
                         name: &entry.info.name,
                         mailbox: &router.mailbox,
                         job,
@@ -680,17 +770,27 @@ impl Processor {
 }
 
 /// A routed message waiting for room in its module's mailbox.
-pub(crate) struct Pending<'a> {
-    name: &'a str,
-    mailbox: &'a Mailbox,
-    job: Job,
+pub(crate) enum Pending<'a> {
+    /// The module's mailbox is full.
+    Mailbox {
+        name: &'a str,
+        mailbox: &'a Mailbox,
+        job: Job,
+    },
+    /// The connection is being bound to a backend node first.
+    Forward(crate::cluster::gate::ForwardWait),
 }
 
 impl Pending<'_> {
-    /// Waits for room, then queues the message.
+    /// Waits for room (or for the binding), then queues the message.
     pub(crate) async fn send(self) {
-        if self.mailbox.send(self.job).await.is_err() {
-            tracing::debug!(message = %self.name, module = %self.mailbox.name(), "module stopped, message dropped");
+        match self {
+            Pending::Mailbox { name, mailbox, job } => {
+                if mailbox.send(job).await.is_err() {
+                    tracing::debug!(message = %name, module = %mailbox.name(), "module stopped, message dropped");
+                }
+            }
+            Pending::Forward(wait) => wait.await,
         }
     }
 }
@@ -740,6 +840,7 @@ mod tests {
         match p.decode(&Bytes::copy_from_slice(bytes))?.msg {
             DecodedMsg::Typed(m) => Ok(m.downcast_ref::<T>().unwrap().clone()),
             DecodedMsg::Raw(_) => panic!("raw"),
+            DecodedMsg::Forward(_) => panic!("forwarded"),
         }
     }
 
@@ -872,7 +973,7 @@ mod tests {
             .msg
         {
             DecodedMsg::Raw(raw) => assert_eq!(&raw.body[..], b"[1,2]"),
-            DecodedMsg::Typed(_) => panic!("decoded"),
+            DecodedMsg::Typed(_) | DecodedMsg::Forward(_) => panic!("decoded"),
         }
     }
 

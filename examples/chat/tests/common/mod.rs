@@ -593,6 +593,10 @@ pub struct TestServer {
     pub tcp: SocketAddr,
     pub ws: SocketAddr,
     pub stop: longlink::StopHandle,
+    /// `/metrics` and `/healthz` (an ephemeral port).
+    pub admin: Option<SocketAddr>,
+    /// The admin console, if the tweak turned it on (`"127.0.0.1:0"`).
+    pub console: Option<SocketAddr>,
     task: Option<tokio::task::JoinHandle<Result<(), longlink::AppError>>>,
 }
 
@@ -611,10 +615,13 @@ impl TestServer {
         config.gate.tcp_addr = "127.0.0.1:0".into();
         config.gate.ws_addr = "127.0.0.1:0".into();
         config.gate.encoding = enc.config();
+        // Servers run in parallel: not the fixed default port.
+        config.admin.addr = "127.0.0.1:0".into();
         tweak(&mut config);
         let server = longlink_chat::build(config).await.expect("server builds");
         let tcp = server.tcp_addr.expect("TCP listener");
         let ws = server.ws_addr.expect("WebSocket listener");
+        let (admin, console) = (server.admin_addr, server.console_addr);
         let stop = server.stop.clone();
         let app = server.app.handle_signals(false);
         let task = tokio::spawn(app.run());
@@ -623,6 +630,8 @@ impl TestServer {
             tcp,
             ws,
             stop,
+            admin,
+            console,
             task: Some(task),
         }
     }

@@ -1,0 +1,241 @@
+//! The admin console: one command per line, an answer, then the prompt again.
+//!
+//! ```text
+//! $ nc 127.0.0.1 9091
+//! longlink> stats
+//! connections: 2
+//! messages_per_sec: 14.0
+//! sessions: 2
+//! longlink> kick 42
+//! kicked 1
+//! longlink> quit
+//! bye
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::Shared;
+
+/// The prompt written before each command.
+pub(super) const PROMPT: &str = "longlink> ";
+/// Longest command line; a longer one closes the session.
+const MAX_LINE: usize = 4096;
+/// Most console sessions at once; more wait in the backlog.
+const MAX_SESSIONS: usize = 8;
+/// A session silent this long is closed (it holds one of [`MAX_SESSIONS`]).
+const IDLE: Duration = Duration::from_secs(15 * 60);
+
+/// The built-in commands and their help.
+const BUILTINS: &[(&str, &str)] = &[
+    ("help", "help: lists the commands"),
+    (
+        "stats",
+        "stats: connections, messages per second, and the application's numbers",
+    ),
+    (
+        "kick",
+        "kick <uid>: closes the connections logged in as <uid>",
+    ),
+    ("quit", "quit: closes this console session"),
+];
+
+pub(super) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        let accepted = tokio::select! {
+            _ = token.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::debug!(error = %e, "console accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        tracing::info!(%remote, "console session opened");
+        let shared = Arc::clone(&shared);
+        let token = token.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            tokio::select! {
+                _ = token.cancelled() => {}
+                _ = session(stream, &shared) => {}
+            }
+            tracing::info!(%remote, "console session closed");
+        });
+    }
+}
+
+/// What reading a line gave.
+enum Line {
+    Text(String),
+    TooLong,
+    End,
+}
+
+/// Reads one line of at most [`MAX_LINE`] bytes.
+async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> Line {
+    let mut line = Vec::new();
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok([]) | Err(_) => return Line::End,
+            Ok(buf) => buf,
+        };
+        let (taken, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        line.extend_from_slice(&buf[..taken]);
+        reader.consume(taken);
+        if line.len() > MAX_LINE + 2 || (!done && line.len() > MAX_LINE) {
+            return Line::TooLong;
+        }
+        if done {
+            let text = String::from_utf8_lossy(&line);
+            return Line::Text(text.trim_end_matches(['\r', '\n']).to_owned());
+        }
+    }
+}
+
+async fn session(stream: TcpStream, shared: &Shared) {
+    let (r, mut w) = stream.into_split();
+    let mut reader = BufReader::new(r);
+    loop {
+        if w.write_all(PROMPT.as_bytes()).await.is_err() {
+            return;
+        }
+        let Ok(line) = tokio::time::timeout(IDLE, read_line(&mut reader)).await else {
+            let _ = w.write_all(b"\nidle, bye\n").await;
+            return;
+        };
+        let line = match line {
+            Line::Text(line) => line,
+            Line::TooLong => {
+                let _ = w
+                    .write_all(format!("error: line longer than {MAX_LINE} bytes\n").as_bytes())
+                    .await;
+                return;
+            }
+            Line::End => return,
+        };
+        let mut words = line.split_whitespace().map(str::to_owned);
+        let Some(name) = words.next() else {
+            continue;
+        };
+        let args: Vec<String> = words.collect();
+        if name == "quit" || name == "exit" {
+            let _ = w.write_all(b"bye\n").await;
+            let _ = w.shutdown().await;
+            return;
+        }
+        let mut answer = run(shared, &name, args).await;
+        if !answer.ends_with('\n') {
+            answer.push('\n');
+        }
+        if w.write_all(answer.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one command; a command the application registered replaces a built-in of the same
+/// name (except `help` and `quit`).
+async fn run(shared: &Shared, name: &str, args: Vec<String>) -> String {
+    if name != "help" {
+        if let Some(cmd) = shared.commands.get(name) {
+            let run = Arc::clone(&cmd.run);
+            // A panicking command answers with an error; the console keeps serving.
+            return match tokio::spawn(async move { run(args).await }).await {
+                Ok(answer) => answer,
+                Err(_) => format!("error: command {name} failed"),
+            };
+        }
+    }
+    match name {
+        "help" => help(shared),
+        "stats" => stats(shared).await,
+        "kick" => kick(shared, &args),
+        _ => format!("unknown command: {name} (try help)"),
+    }
+}
+
+fn help(shared: &Shared) -> String {
+    let mut out = String::new();
+    for (name, text) in BUILTINS {
+        if !shared.commands.contains_key(*name) {
+            out.push_str(text);
+            out.push('\n');
+        }
+    }
+    for (name, cmd) in &shared.commands {
+        if name != "help" {
+            out.push_str(&cmd.help);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+async fn stats(shared: &Shared) -> String {
+    let connections: usize = shared.gates.iter().map(|g| g.connections()).sum();
+    let mut out = format!(
+        "connections: {connections}\nmessages_per_sec: {:.1}\n",
+        shared.rate.per_sec()
+    );
+    if let Some(stats) = &shared.stats {
+        let stats = Arc::clone(stats);
+        match tokio::spawn(async move { stats().await }).await {
+            Ok(lines) => {
+                for (key, value) in lines {
+                    out.push_str(&format!("{key}: {value}\n"));
+                }
+            }
+            Err(_) => out.push_str("error: the stats hook failed\n"),
+        }
+    }
+    for mailbox in &shared.mailboxes {
+        out.push_str(&format!(
+            "mailbox {}: {}\n",
+            mailbox.name(),
+            mailbox.depth()
+        ));
+    }
+    out
+}
+
+fn kick(shared: &Shared, args: &[String]) -> String {
+    let [uid] = args else {
+        return "usage: kick <uid>".into();
+    };
+    let Ok(uid) = uid.parse::<u64>() else {
+        return format!("bad uid: {uid}");
+    };
+    let mut kicked = 0;
+    for gate in &shared.gates {
+        for agent in gate.agents() {
+            if agent.uid() == Some(uid) && agent.is_open() {
+                agent.close();
+                kicked += 1;
+            }
+        }
+    }
+    tracing::info!(uid, kicked, "console kick");
+    format!("kicked {kicked}")
+}

@@ -1,0 +1,318 @@
+//! longlink's metrics, through the [`metrics`](https://docs.rs/metrics) facade, rendered by
+//! `metrics-exporter-prometheus` at `GET /metrics`.
+//!
+//! Recording starts once [`install`] has run (binding an [`AdminServer`](super::AdminServer)
+//! calls it); before that the counters cost nothing. The recorder is process-wide: several
+//! apps in one process (tests) share one set of metrics.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `longlink_connections_open` | gauge | `transport` = `tcp` \| `ws` |
+//! | `longlink_connections_accepted_total` | counter | `transport` |
+//! | `longlink_connections_rejected_total` | counter | `reason` = `max_conn` \| `per_ip` \| `handshake` (WebSocket upgrade failed, or a handshake timed out) \| `tls` (TLS handshake failed) |
+//! | `longlink_messages_in_total` | counter | `msg` (the registered name) |
+//! | `longlink_messages_out_total` | counter | `msg` |
+//! | `longlink_bytes_in_total`, `longlink_bytes_out_total` | counter | `transport` |
+//! | `longlink_decode_errors_total` | counter | |
+//! | `longlink_queue_full_drops_total` | counter | |
+//! | `longlink_queue_full_disconnects_total` | counter | |
+//! | `longlink_handler_seconds` | histogram | `msg` |
+//! | `longlink_module_mailbox_depth` | gauge | `module` |
+//!
+//! `longlink_handler_seconds` is the time from dispatch (the message read and decoded) to the
+//! end of its handler on the module, or the call itself for a handler on the reader.
+//! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
+
+use std::sync::Mutex;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
+
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::agent::Transport;
+
+/// Gauge: open connections, by `transport`.
+pub const CONNECTIONS_OPEN: &str = "longlink_connections_open";
+/// Counter: connections accepted (served), by `transport`.
+pub const CONNECTIONS_ACCEPTED: &str = "longlink_connections_accepted_total";
+/// Counter: connections refused, by `reason`.
+pub const CONNECTIONS_REJECTED: &str = "longlink_connections_rejected_total";
+/// Counter: messages received, by `msg`.
+pub const MESSAGES_IN: &str = "longlink_messages_in_total";
+/// Counter: messages queued to clients, by `msg`.
+pub const MESSAGES_OUT: &str = "longlink_messages_out_total";
+/// Counter: payload bytes received, by `transport`.
+pub const BYTES_IN: &str = "longlink_bytes_in_total";
+/// Counter: payload bytes written, by `transport`.
+pub const BYTES_OUT: &str = "longlink_bytes_out_total";
+/// Counter: payloads that did not decode (the connection is closed).
+pub const DECODE_ERRORS: &str = "longlink_decode_errors_total";
+/// Counter: messages dropped on a full outgoing queue (`queue_full = "drop"`).
+pub const QUEUE_FULL_DROPS: &str = "longlink_queue_full_drops_total";
+/// Counter: connections closed on a full outgoing queue (`queue_full = "disconnect"`).
+pub const QUEUE_FULL_DISCONNECTS: &str = "longlink_queue_full_disconnects_total";
+/// Histogram: handler latency in seconds, by `msg`.
+pub const HANDLER_SECONDS: &str = "longlink_handler_seconds";
+/// Gauge: jobs waiting in a module's mailbox, by `module`.
+pub const MAILBOX_DEPTH: &str = "longlink_module_mailbox_depth";
+
+/// Histogram buckets, in seconds: 50 µs to 10 s.
+pub const BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Installs longlink's Prometheus recorder as the global `metrics` recorder, once per
+/// process (later calls return the same handle). If another recorder was installed first,
+/// longlink's metrics go to that one and the handle renders nothing of them.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets(BUCKETS) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics buckets refused");
+                PrometheusBuilder::new()
+            }
+        };
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if let Err(e) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(error = %e, "another metrics recorder is installed; /metrics will not show longlink's metrics");
+        }
+        describe();
+        // Histogram samples pile up until drained: drain them every few seconds even if
+        // nobody scrapes. A thread, not a task: it outlives any one runtime.
+        let upkeep = handle.clone();
+        let spawned = std::thread::Builder::new()
+            .name("longlink-metrics".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP);
+                    upkeep.run_upkeep();
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the metrics upkeep thread");
+        }
+        ENABLED.store(true, Ordering::Release);
+        // The gate's series show (at zero) before the first connection.
+        let _ = gate();
+        handle
+    })
+}
+
+/// How often histogram samples are drained into their buckets.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether [`install`] has run (longlink records metrics).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Acquire)
+}
+
+/// The Prometheus text of every metric, or `None` before [`install`].
+pub fn render() -> Option<String> {
+    let handle = HANDLE.get()?;
+    handle.run_upkeep();
+    Some(handle.render())
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(CONNECTIONS_OPEN, "Open connections");
+    describe_counter!(CONNECTIONS_ACCEPTED, "Connections accepted");
+    describe_counter!(CONNECTIONS_REJECTED, "Connections refused");
+    describe_counter!(MESSAGES_IN, "Messages received");
+    describe_counter!(MESSAGES_OUT, "Messages queued to clients");
+    describe_counter!(BYTES_IN, "Payload bytes received");
+    describe_counter!(BYTES_OUT, "Payload bytes written");
+    describe_counter!(DECODE_ERRORS, "Payloads that did not decode");
+    describe_counter!(
+        QUEUE_FULL_DROPS,
+        "Messages dropped on a full outgoing queue"
+    );
+    describe_counter!(
+        QUEUE_FULL_DISCONNECTS,
+        "Connections closed on a full outgoing queue"
+    );
+    describe_histogram!(
+        HANDLER_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from dispatch to the end of the handler"
+    );
+    describe_gauge!(MAILBOX_DEPTH, "Jobs waiting in a module's mailbox");
+}
+
+/// Why a connection was refused.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Reject {
+    MaxConn,
+    PerIp,
+    Handshake,
+    Tls,
+}
+
+/// The gate's metric handles, registered once.
+pub(crate) struct GateMetrics {
+    open: [Gauge; 2],
+    accepted: [Counter; 2],
+    bytes_in: [Counter; 2],
+    bytes_out: [Counter; 2],
+    rejected: [Counter; 4],
+    pub(crate) decode_errors: Counter,
+    pub(crate) queue_full_drops: Counter,
+    pub(crate) queue_full_disconnects: Counter,
+}
+
+fn index(t: Transport) -> usize {
+    match t {
+        Transport::Tcp => 0,
+        Transport::Ws => 1,
+    }
+}
+
+impl GateMetrics {
+    fn new() -> Self {
+        GateMetrics {
+            open: [
+                gauge!(CONNECTIONS_OPEN, "transport" => "tcp"),
+                gauge!(CONNECTIONS_OPEN, "transport" => "ws"),
+            ],
+            accepted: [
+                counter!(CONNECTIONS_ACCEPTED, "transport" => "tcp"),
+                counter!(CONNECTIONS_ACCEPTED, "transport" => "ws"),
+            ],
+            bytes_in: [
+                counter!(BYTES_IN, "transport" => "tcp"),
+                counter!(BYTES_IN, "transport" => "ws"),
+            ],
+            bytes_out: [
+                counter!(BYTES_OUT, "transport" => "tcp"),
+                counter!(BYTES_OUT, "transport" => "ws"),
+            ],
+            rejected: [
+                counter!(CONNECTIONS_REJECTED, "reason" => "max_conn"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "per_ip"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "handshake"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "tls"),
+            ],
+            decode_errors: counter!(DECODE_ERRORS),
+            queue_full_drops: counter!(QUEUE_FULL_DROPS),
+            queue_full_disconnects: counter!(QUEUE_FULL_DISCONNECTS),
+        }
+    }
+
+    pub(crate) fn opened(&self, t: Transport) {
+        self.accepted[index(t)].increment(1);
+        self.open[index(t)].increment(1.0);
+    }
+
+    pub(crate) fn closed(&self, t: Transport) {
+        self.open[index(t)].decrement(1.0);
+    }
+
+    pub(crate) fn bytes_in(&self, t: Transport, n: usize) {
+        self.bytes_in[index(t)].increment(n as u64);
+    }
+
+    pub(crate) fn bytes_out(&self, t: Transport, n: usize) {
+        self.bytes_out[index(t)].increment(n as u64);
+    }
+
+    pub(crate) fn rejected(&self, why: Reject) {
+        self.rejected[why as usize].increment(1);
+    }
+}
+
+static GATE: OnceLock<GateMetrics> = OnceLock::new();
+
+/// The gate's handles, once metrics are installed.
+pub(crate) fn gate() -> Option<&'static GateMetrics> {
+    enabled().then(|| GATE.get_or_init(GateMetrics::new))
+}
+
+/// Counts a refused connection.
+pub(crate) fn reject(why: Reject) {
+    if let Some(m) = gate() {
+        m.rejected(why);
+    }
+}
+
+/// Messages received since start-up (process-wide), for the console's rate.
+static RECEIVED: AtomicU64 = AtomicU64::new(0);
+
+/// One message type's handles.
+pub(crate) struct MsgMetrics {
+    received: Counter,
+    pub(crate) sent: Counter,
+    pub(crate) latency: Histogram,
+}
+
+impl MsgMetrics {
+    fn new(name: &str) -> Self {
+        MsgMetrics {
+            received: counter!(MESSAGES_IN, "msg" => name.to_owned()),
+            sent: counter!(MESSAGES_OUT, "msg" => name.to_owned()),
+            latency: histogram!(HANDLER_SECONDS, "msg" => name.to_owned()),
+        }
+    }
+
+    pub(crate) fn received(&self) {
+        self.received.increment(1);
+        RECEIVED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the time since `since`.
+    pub(crate) fn handled(&self, since: Instant) {
+        self.latency.record(since.elapsed().as_secs_f64());
+    }
+}
+
+/// A message type's handles, registered on first use after [`install`].
+#[derive(Default)]
+pub(crate) struct MsgSlot(OnceLock<MsgMetrics>);
+
+impl MsgSlot {
+    pub(crate) fn get(&self, name: &str) -> Option<&MsgMetrics> {
+        if !enabled() {
+            return None;
+        }
+        Some(self.0.get_or_init(|| MsgMetrics::new(name)))
+    }
+}
+
+/// The messages-per-second rate over the last sampling interval.
+#[derive(Default)]
+pub(crate) struct Rate(Mutex<RateState>);
+
+#[derive(Default)]
+struct RateState {
+    last: Option<(Instant, u64)>,
+    per_sec: f64,
+}
+
+impl Rate {
+    /// Takes a sample of the messages-received count.
+    pub(crate) fn sample(&self) {
+        let now = Instant::now();
+        let count = RECEIVED.load(Ordering::Relaxed);
+        let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, before)) = s.last {
+            let secs = now.duration_since(at).as_secs_f64();
+            if secs > 0.0 {
+                s.per_sec = count.saturating_sub(before) as f64 / secs;
+            }
+        }
+        s.last = Some((now, count));
+    }
+
+    /// Messages per second over the last interval.
+    pub(crate) fn per_sec(&self) -> f64 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).per_sec
+    }
+}

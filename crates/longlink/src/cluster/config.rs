@@ -1,0 +1,123 @@
+//! `[cluster]`: where NATS is and who this node is.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ConfigError;
+
+/// `[cluster]` settings. The cluster is off unless `nats_url` is set.
+///
+/// ```toml
+/// [cluster]
+/// nats_url = "nats://127.0.0.1:4222"
+/// node_type = "gate"       # what the application runs here, e.g. "gate", "chat", "all"
+/// node_id = ""             # empty: a unique id is generated at start
+/// request_timeout = 3      # seconds: remote calls and forwarded messages
+/// directory_ttl = 30       # seconds: a dead gate's uids leave the directory after this
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// NATS server URL(s), comma separated; empty = the cluster is off.
+    pub nats_url: String,
+    /// This node's type. The library treats it as a name; applications give it meaning
+    /// (the chat example: `gate`, `chat` or `all`).
+    pub node_type: String,
+    /// This node's id, unique in the cluster; empty = generated.
+    pub node_id: String,
+    /// How long a remote call or a forwarded message may take before it fails.
+    #[serde(
+        serialize_with = "crate::gate::config::ser_secs",
+        deserialize_with = "crate::gate::config::de_secs"
+    )]
+    pub request_timeout: Duration,
+    /// How long a directory entry lives without a refresh.
+    #[serde(
+        serialize_with = "crate::gate::config::ser_secs",
+        deserialize_with = "crate::gate::config::de_secs"
+    )]
+    pub directory_ttl: Duration,
+    /// The first token of every subject, and the directory bucket's prefix: several
+    /// clusters can share one NATS with different prefixes.
+    pub subject_prefix: String,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nats_url: String::new(),
+            node_type: "all".into(),
+            node_id: String::new(),
+            request_timeout: Duration::from_secs(3),
+            directory_ttl: Duration::from_secs(30),
+            subject_prefix: "longlink".into(),
+        }
+    }
+}
+
+fn invalid(key: &str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key: format!("cluster.{key}"),
+        message: message.into(),
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+impl ClusterConfig {
+    /// Whether the cluster is configured at all.
+    pub fn enabled(&self) -> bool {
+        !self.nats_url.trim().is_empty()
+    }
+
+    /// Checks every value; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !is_token(&self.node_type) {
+            return Err(invalid("node_type", "must be letters, digits, '-' or '_'"));
+        }
+        if !self.node_id.is_empty() && !is_token(&self.node_id) {
+            return Err(invalid("node_id", "must be letters, digits, '-' or '_'"));
+        }
+        if !is_token(&self.subject_prefix) {
+            return Err(invalid(
+                "subject_prefix",
+                "must be letters, digits, '-' or '_'",
+            ));
+        }
+        if self.request_timeout.is_zero() {
+            return Err(invalid("request_timeout", "must be more than 0"));
+        }
+        if self.directory_ttl < Duration::from_secs(1) {
+            return Err(invalid("directory_ttl", "must be at least 1 second"));
+        }
+        Ok(())
+    }
+
+    /// `node_id`, or a new unique id: `<node_type>-<random>`.
+    pub fn node_id(&self) -> String {
+        if self.node_id.is_empty() {
+            format!("{}-{}", self.node_type, unique_suffix())
+        } else {
+            self.node_id.clone()
+        }
+    }
+}
+
+/// A short random suffix for generated node ids (time and process based; unique enough for
+/// node ids, which also carry the node type).
+fn unique_suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+}

@@ -1,0 +1,353 @@
+//! Several longlink processes serving as one, over NATS (off unless configured).
+//!
+//! A **gate node** holds client connections; a **backend node** runs modules. One process
+//! can be both. Message types routed with [`Processor::forward`](crate::Processor::forward)
+//! go from the gate to a backend of that node type; the backend runs the very same handlers
+//! as a local module would, with an [`Agent`](crate::Agent) whose writes travel back to the
+//! gate that holds the connection.
+//!
+//! What crosses NATS (subjects under `[cluster] subject_prefix`, default `longlink`):
+//!
+//! | subject | who listens | what |
+//! |---|---|---|
+//! | `P.svc.<type>` (queue group `<type>`) | every backend of that type, one takes it | a new connection: the backend that answers owns it |
+//! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
+//! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
+//! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
+//! | `P.grp.<group>` | gates with a member in the group | one broadcast, one NATS message per gate |
+//! | `P.all` | every gate | a broadcast to every connection |
+//! | `P.rpc.<type>.<method>`, `P.rpc.node.<id>.<method>` | backends | [`Cluster::call`] |
+//!
+//! The directory of which uid is on which gate lives in the JetStream key-value bucket
+//! `<prefix>_sessions`, whose entries expire after `directory_ttl` unless the gate that
+//! holds the uid refreshes them (it does, every third of that).
+//!
+//! **Delivery is at most once.** A message is lost if NATS or the node it is on fails while
+//! it is in flight; a forwarded client message that is not acknowledged within
+//! `request_timeout` is reported to the gate's
+//! [`on_forward_error`](crate::gate::GateBuilder::on_forward_error) hook (never a hang), and
+//! the connection is bound to another backend on its next message.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use longlink::cluster::{Cluster, ClusterConfig};
+//! let config = ClusterConfig {
+//!     nats_url: "nats://127.0.0.1:4222".into(),
+//!     node_type: "chat".into(),
+//!     ..ClusterConfig::default()
+//! };
+//! let cluster = Cluster::connect(&config).await?;
+//! let answer: u64 = cluster.call("chat", "online", &()).await?;
+//! # Ok(()) }
+//! ```
+
+mod backend;
+mod config;
+pub(crate) mod gate;
+mod rpc;
+pub mod testing;
+pub(crate) mod wire;
+
+pub use backend::{Backend, BackendBuilder, RunningBackend};
+pub use config::ClusterConfig;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use tokio::sync::{OnceCell, mpsc};
+
+use crate::processor::Encoded;
+use wire::{Holder, ToGate};
+
+/// Why a cluster operation failed. Every operation ends within its timeout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// No node answered within `request_timeout`.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// No node of that type (or with that id) is subscribed: it is not running.
+    #[error("no node serves {0}")]
+    NoResponders(String),
+    /// The uid is not connected anywhere in the cluster.
+    #[error("uid {0} is not online")]
+    NotOnline(u64),
+    /// The remote side answered with an error (e.g. it could not decode the request).
+    #[error("remote error: {0}")]
+    Remote(String),
+    /// A request or an answer could not be encoded or decoded.
+    #[error("codec: {0}")]
+    Codec(String),
+    /// NATS refused or failed (not connected, bucket unavailable, ...).
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+/// Something to publish, in order with everything else this node publishes.
+pub(crate) struct Out {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) payload: Bytes,
+}
+
+struct Inner {
+    client: async_nats::Client,
+    config: ClusterConfig,
+    node_id: String,
+    out: mpsc::UnboundedSender<Out>,
+    directory: OnceCell<kv::Store>,
+}
+
+/// A connection to the cluster: this node's identity, and the operations any node can do
+/// (push, kick, broadcast, remote calls). Cheap to clone.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("node_id", &self.inner.node_id)
+            .field("node_type", &self.inner.config.node_type)
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Connects to NATS (retrying in the background if it is not up yet: the node starts
+    /// anyway and joins when NATS comes). Reconnects by itself after any failure, and
+    /// re-subscribes everything.
+    pub async fn connect(config: &ClusterConfig) -> Result<Cluster, ClusterError> {
+        config
+            .validate()
+            .map_err(|e| ClusterError::Nats(e.to_string()))?;
+        let node_id = config.node_id();
+        let connected_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let options = async_nats::ConnectOptions::new()
+            .name(format!("longlink {} {}", config.node_type, node_id))
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connection_timeout(Duration::from_secs(2))
+            .ping_interval(Duration::from_secs(5))
+            .request_timeout(Some(config.request_timeout))
+            .reconnect_delay_callback(|attempts| {
+                Duration::from_millis((attempts as u64 * 100).min(1000))
+            })
+            .event_callback(move |event| {
+                let connected_before = Arc::clone(&connected_before);
+                async move {
+                    match event {
+                        async_nats::Event::Connected => {
+                            if connected_before.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                                metrics::counter!("longlink_cluster_reconnects_total").increment(1);
+                                tracing::info!("nats reconnected");
+                            } else {
+                                tracing::info!("nats connected");
+                            }
+                        }
+                        async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
+                        other => tracing::debug!(event = %other, "nats event"),
+                    }
+                }
+            });
+        let client = options
+            .connect(config.nats_url.as_str())
+            .await
+            .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(publish_loop(client.clone(), rx));
+        tracing::info!(node = %node_id, node_type = %config.node_type, url = %config.nats_url, "cluster on");
+        Ok(Cluster {
+            inner: Arc::new(Inner {
+                client,
+                config: config.clone(),
+                node_id,
+                out: tx,
+                directory: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// This node's id (`[cluster] node_id`, or a generated unique one).
+    pub fn node_id(&self) -> &str {
+        &self.inner.node_id
+    }
+
+    /// This node's type (`[cluster] node_type`).
+    pub fn node_type(&self) -> &str {
+        &self.inner.config.node_type
+    }
+
+    /// The settings this cluster connection was made with.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.inner.config
+    }
+
+    /// The NATS client underneath, for anything this API does not cover.
+    pub fn nats(&self) -> &async_nats::Client {
+        &self.inner.client
+    }
+
+    pub(crate) fn subject(&self, rest: std::fmt::Arguments<'_>) -> String {
+        format!("{}.{}", self.inner.config.subject_prefix, rest)
+    }
+
+    /// Publishes in order with every other publish of this node (never waits).
+    pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
+        if self
+            .inner
+            .out
+            .send(Out {
+                subject,
+                reply,
+                payload,
+            })
+            .is_err()
+        {
+            tracing::debug!("cluster publisher stopped, message dropped");
+        }
+    }
+
+    pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
+        self.send(
+            self.subject(format_args!("gate.{gate}")),
+            None,
+            msg.encode(),
+        );
+    }
+
+    /// The directory bucket, opened (or created) on first use; retried after a failure.
+    pub(crate) async fn directory(&self) -> Result<&kv::Store, ClusterError> {
+        self.inner
+            .directory
+            .get_or_try_init(|| async {
+                let js = async_nats::jetstream::new(self.inner.client.clone());
+                let bucket = format!("{}_sessions", self.inner.config.subject_prefix);
+                match js.get_key_value(bucket.clone()).await {
+                    Ok(store) => Ok(store),
+                    Err(_) => js
+                        .create_key_value(kv::Config {
+                            bucket,
+                            history: 1,
+                            max_age: self.inner.config.directory_ttl,
+                            storage: async_nats::jetstream::stream::StorageType::File,
+                            ..Default::default()
+                        })
+                        .await
+                        .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}"))),
+                }
+            })
+            .await
+    }
+
+    pub(crate) async fn holder(&self, uid: u64) -> Result<Option<Holder>, ClusterError> {
+        let store = self.directory().await?;
+        let value =
+            tokio::time::timeout(self.inner.config.request_timeout, store.get(uid_key(uid)))
+                .await
+                .map_err(|_| ClusterError::Timeout(self.inner.config.request_timeout))?
+                .map_err(|e| ClusterError::Nats(format!("directory: {e}")))?;
+        Ok(value.as_deref().and_then(Holder::decode))
+    }
+
+    /// Where `uid` is connected: the gate node's id, if it is online anywhere.
+    pub async fn locate(&self, uid: u64) -> Result<Option<String>, ClusterError> {
+        Ok(self.holder(uid).await?.map(|h| h.gate))
+    }
+
+    /// Queues `msg` on `uid`'s connection, wherever in the cluster it is.
+    /// [`ClusterError::NotOnline`] if the directory has no such uid.
+    pub async fn push_uid(&self, uid: u64, msg: &Encoded) -> Result<(), ClusterError> {
+        let holder = self
+            .holder(uid)
+            .await?
+            .ok_or(ClusterError::NotOnline(uid))?;
+        self.send_to_gate(
+            &holder.gate,
+            &ToGate::PushUid {
+                uid,
+                payload: msg.0.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes `msg` (if given) to `uid`'s connection, wherever it is, then closes it.
+    pub async fn kick_uid(&self, uid: u64, msg: Option<&Encoded>) -> Result<(), ClusterError> {
+        let holder = self
+            .holder(uid)
+            .await?
+            .ok_or(ClusterError::NotOnline(uid))?;
+        self.send_to_gate(
+            &holder.gate,
+            &ToGate::KickUid {
+                uid,
+                payload: msg.map(|m| m.0.clone()).unwrap_or_default(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Sends `msg` to every member of a cluster group (see
+    /// [`Groups::named`](crate::Groups::named)): one NATS message, delivered once to each
+    /// gate that has members.
+    pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
+        self.send(
+            self.subject(format_args!("grp.{}", group_token(group))),
+            None,
+            msg.0.clone(),
+        );
+    }
+
+    /// Sends `msg` to every connection of every gate.
+    pub fn broadcast_all(&self, msg: &Encoded) {
+        self.send(self.subject(format_args!("all")), None, msg.0.clone());
+    }
+}
+
+/// A payload from the wire, to write as it is.
+pub(crate) fn encoded(payload: Bytes) -> Encoded {
+    Encoded(payload, None)
+}
+
+/// The directory key of a uid.
+pub(crate) fn uid_key(uid: u64) -> String {
+    format!("uid.{uid}")
+}
+
+/// The directory key that says a gate node is alive.
+pub(crate) fn node_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+/// A group name as one NATS subject token: dots, spaces and wildcards become `_`.
+pub(crate) fn group_token(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| match c {
+            '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+/// Publishes everything this node sends, one at a time, so the order of `send` calls is the
+/// order on the wire. A publish fails only when the client is closed; while NATS is away,
+/// async-nats buffers and sends after reconnecting.
+async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Out>) {
+    while let Some(out) = rx.recv().await {
+        let result = match out.reply {
+            Some(reply) => {
+                client
+                    .publish_with_reply(out.subject, reply, out.payload)
+                    .await
+            }
+            None => client.publish(out.subject, out.payload).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "nats publish failed");
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! The cluster's own envelopes on NATS: small binary headers in front of the client payload,
+//! which crosses untouched (encoded once by the node that wrote it).
+//!
+//! Every envelope starts with a one-byte kind. Integers are little-endian `u64`; strings
+//! carry a `u16` length. A malformed envelope is an error, never a panic.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+/// Why an envelope could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("malformed cluster envelope: {0}")]
+pub(crate) struct WireError(&'static str);
+
+/// Gate node to backend node: one connection's life.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ToBackend {
+    /// A connection opened (sent as a request to the type's queue group; the reply is the
+    /// node id that took it).
+    Open {
+        gate: String,
+        conn: u64,
+        transport: u8,
+        local: String,
+        remote: String,
+    },
+    /// A client message for this connection.
+    Msg {
+        gate: String,
+        conn: u64,
+        payload: Bytes,
+    },
+    /// The connection closed.
+    Close { gate: String, conn: u64 },
+}
+
+/// Any node to a gate node: act on a connection it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ToGate {
+    /// Queue this payload.
+    Push { conn: u64, payload: Bytes },
+    /// Close gracefully (flush first).
+    Close { conn: u64 },
+    /// Close now.
+    Destroy { conn: u64 },
+    /// The connection logged in as `uid` (0: logged out) at `at` (microseconds since the
+    /// Unix epoch, on the node that bound it): of two logins of one uid, the later stays.
+    Bind { conn: u64, uid: u64, at: u64 },
+    /// The connection joins a cluster group.
+    Join { conn: u64, group: String },
+    /// The connection leaves a cluster group.
+    Leave { conn: u64, group: String },
+    /// Queue this payload on whichever connection of this gate holds `uid`.
+    PushUid { uid: u64, payload: Bytes },
+    /// Write `payload` (if not empty) to `uid`'s connection, then close it.
+    KickUid { uid: u64, payload: Bytes },
+    /// `uid` logged in on another connection: say goodbye to `conn` if it still holds it.
+    Displace { conn: u64, uid: u64 },
+}
+
+const OPEN: u8 = 1;
+const MSG: u8 = 2;
+const CLOSE: u8 = 3;
+
+const PUSH: u8 = 10;
+const G_CLOSE: u8 = 11;
+const DESTROY: u8 = 12;
+const BIND: u8 = 13;
+const JOIN: u8 = 14;
+const LEAVE: u8 = 15;
+const PUSH_UID: u8 = 16;
+const KICK_UID: u8 = 17;
+const DISPLACE: u8 = 18;
+
+fn put_str(out: &mut BytesMut, s: &str) {
+    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+    out.put_u16_le(len);
+    out.put_slice(&s.as_bytes()[..len as usize]);
+}
+
+struct Reader(Bytes);
+
+impl Reader {
+    fn u8(&mut self) -> Result<u8, WireError> {
+        if self.0.remaining() < 1 {
+            return Err(WireError("truncated"));
+        }
+        Ok(self.0.get_u8())
+    }
+
+    fn u64(&mut self) -> Result<u64, WireError> {
+        if self.0.remaining() < 8 {
+            return Err(WireError("truncated integer"));
+        }
+        Ok(self.0.get_u64_le())
+    }
+
+    fn str(&mut self) -> Result<String, WireError> {
+        if self.0.remaining() < 2 {
+            return Err(WireError("truncated string length"));
+        }
+        let len = self.0.get_u16_le() as usize;
+        if self.0.remaining() < len {
+            return Err(WireError("truncated string"));
+        }
+        let bytes = self.0.split_to(len);
+        String::from_utf8(bytes.to_vec()).map_err(|_| WireError("string is not utf-8"))
+    }
+
+    fn rest(self) -> Bytes {
+        self.0
+    }
+}
+
+impl ToBackend {
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(32);
+        match self {
+            ToBackend::Open {
+                gate,
+                conn,
+                transport,
+                local,
+                remote,
+            } => {
+                out.put_u8(OPEN);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+                out.put_u8(*transport);
+                put_str(&mut out, local);
+                put_str(&mut out, remote);
+            }
+            ToBackend::Msg {
+                gate,
+                conn,
+                payload,
+            } => {
+                out.reserve(payload.len() + gate.len() + 11);
+                out.put_u8(MSG);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+                out.put_slice(payload);
+            }
+            ToBackend::Close { gate, conn } => {
+                out.put_u8(CLOSE);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+            }
+        }
+        out.freeze()
+    }
+
+    pub(crate) fn decode(bytes: Bytes) -> Result<ToBackend, WireError> {
+        let mut r = Reader(bytes);
+        Ok(match r.u8()? {
+            OPEN => ToBackend::Open {
+                gate: r.str()?,
+                conn: r.u64()?,
+                transport: r.u8()?,
+                local: r.str()?,
+                remote: r.str()?,
+            },
+            MSG => ToBackend::Msg {
+                gate: r.str()?,
+                conn: r.u64()?,
+                payload: r.rest(),
+            },
+            CLOSE => ToBackend::Close {
+                gate: r.str()?,
+                conn: r.u64()?,
+            },
+            _ => return Err(WireError("unknown kind")),
+        })
+    }
+}
+
+impl ToGate {
+    pub(crate) fn encode(&self) -> Bytes {
+        let mut out = BytesMut::with_capacity(24);
+        match self {
+            ToGate::Push { conn, payload } => {
+                out.reserve(payload.len());
+                out.put_u8(PUSH);
+                out.put_u64_le(*conn);
+                out.put_slice(payload);
+            }
+            ToGate::Close { conn } => {
+                out.put_u8(G_CLOSE);
+                out.put_u64_le(*conn);
+            }
+            ToGate::Destroy { conn } => {
+                out.put_u8(DESTROY);
+                out.put_u64_le(*conn);
+            }
+            ToGate::Bind { conn, uid, at } => {
+                out.put_u8(BIND);
+                out.put_u64_le(*conn);
+                out.put_u64_le(*uid);
+                out.put_u64_le(*at);
+            }
+            ToGate::Join { conn, group } => {
+                out.put_u8(JOIN);
+                out.put_u64_le(*conn);
+                put_str(&mut out, group);
+            }
+            ToGate::Leave { conn, group } => {
+                out.put_u8(LEAVE);
+                out.put_u64_le(*conn);
+                put_str(&mut out, group);
+            }
+            ToGate::PushUid { uid, payload } => {
+                out.reserve(payload.len());
+                out.put_u8(PUSH_UID);
+                out.put_u64_le(*uid);
+                out.put_slice(payload);
+            }
+            ToGate::KickUid { uid, payload } => {
+                out.reserve(payload.len());
+                out.put_u8(KICK_UID);
+                out.put_u64_le(*uid);
+                out.put_slice(payload);
+            }
+            ToGate::Displace { conn, uid } => {
+                out.put_u8(DISPLACE);
+                out.put_u64_le(*conn);
+                out.put_u64_le(*uid);
+            }
+        }
+        out.freeze()
+    }
+
+    pub(crate) fn decode(bytes: Bytes) -> Result<ToGate, WireError> {
+        let mut r = Reader(bytes);
+        Ok(match r.u8()? {
+            PUSH => ToGate::Push {
+                conn: r.u64()?,
+                payload: r.rest(),
+            },
+            G_CLOSE => ToGate::Close { conn: r.u64()? },
+            DESTROY => ToGate::Destroy { conn: r.u64()? },
+            BIND => ToGate::Bind {
+                conn: r.u64()?,
+                uid: r.u64()?,
+                at: r.u64()?,
+            },
+            JOIN => ToGate::Join {
+                conn: r.u64()?,
+                group: r.str()?,
+            },
+            LEAVE => ToGate::Leave {
+                conn: r.u64()?,
+                group: r.str()?,
+            },
+            PUSH_UID => ToGate::PushUid {
+                uid: r.u64()?,
+                payload: r.rest(),
+            },
+            KICK_UID => ToGate::KickUid {
+                uid: r.u64()?,
+                payload: r.rest(),
+            },
+            DISPLACE => ToGate::Displace {
+                conn: r.u64()?,
+                uid: r.u64()?,
+            },
+            _ => return Err(WireError("unknown kind")),
+        })
+    }
+}
+
+/// A directory entry: which gate node and connection hold a uid, since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Holder {
+    pub(crate) gate: String,
+    pub(crate) conn: u64,
+    /// When it logged in (microseconds since the Unix epoch).
+    pub(crate) at: u64,
+}
+
+impl Holder {
+    pub(crate) fn encode(&self) -> Bytes {
+        Bytes::from(format!("{} {} {}", self.conn, self.at, self.gate))
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Option<Holder> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut parts = text.splitn(3, ' ');
+        let conn = parts.next()?.parse().ok()?;
+        let at = parts.next()?.parse().ok()?;
+        Some(Holder {
+            gate: parts.next()?.to_owned(),
+            conn,
+            at,
+        })
+    }
+
+    /// The same connection (whenever it claimed).
+    pub(crate) fn same_conn(&self, other: &Holder) -> bool {
+        self.gate == other.gate && self.conn == other.conn
+    }
+}
+
+/// Microseconds since the Unix epoch: the login order of the directory.
+pub(crate) fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_kind_round_trips() {
+        let to_backend = [
+            ToBackend::Open {
+                gate: "g1".into(),
+                conn: 7,
+                transport: 1,
+                local: "127.0.0.1:1".into(),
+                remote: "127.0.0.1:2".into(),
+            },
+            ToBackend::Msg {
+                gate: "g1".into(),
+                conn: 7,
+                payload: Bytes::from_static(b"{\"A\":{}}"),
+            },
+            ToBackend::Close {
+                gate: "g1".into(),
+                conn: u64::MAX,
+            },
+        ];
+        for m in to_backend {
+            assert_eq!(ToBackend::decode(m.encode()).unwrap(), m);
+        }
+        let to_gate = [
+            ToGate::Push {
+                conn: 1,
+                payload: Bytes::from_static(b"x"),
+            },
+            ToGate::Close { conn: 2 },
+            ToGate::Destroy { conn: 3 },
+            ToGate::Bind {
+                conn: 4,
+                uid: 5,
+                at: 6,
+            },
+            ToGate::Join {
+                conn: 6,
+                group: "room.1".into(),
+            },
+            ToGate::Leave {
+                conn: 6,
+                group: "room.1".into(),
+            },
+            ToGate::PushUid {
+                uid: 9,
+                payload: Bytes::new(),
+            },
+            ToGate::KickUid {
+                uid: 9,
+                payload: Bytes::from_static(b"bye"),
+            },
+            ToGate::Displace { conn: 1, uid: 2 },
+        ];
+        for m in to_gate {
+            assert_eq!(ToGate::decode(m.encode()).unwrap(), m);
+        }
+        let h = Holder {
+            gate: "gate-a b".into(),
+            conn: 12,
+            at: 1_700_000_000_000_000,
+        };
+        assert_eq!(Holder::decode(&h.encode()), Some(h));
+        assert_eq!(Holder::decode(b"nonsense"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            let _ = ToBackend::decode(Bytes::from(bytes.clone()));
+            let _ = ToGate::decode(Bytes::from(bytes));
+        }
+    }
+}

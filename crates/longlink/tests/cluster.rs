@@ -1,0 +1,373 @@
+//! The cluster layer over a real `nats-server` on 127.0.0.1 (one per test, on a free port):
+//! forwarding with connection events in order, remote calls and their typed errors, push,
+//! kick and broadcast by uid from a node that holds no connection, and bad envelopes.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Echo, Framing, STEP, TcpClient, Wire, bounded};
+use longlink::cluster::testing::NatsServer;
+use longlink::cluster::{Backend, Cluster, ClusterConfig, ClusterError};
+use longlink::{
+    Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions, StopHandle,
+};
+use serde::{Deserialize, Serialize};
+
+/// Forwarded from the gate; the backend answers with an `Echo` of `"<node> <n>"`. `n == 0`
+/// logs the connection in as uid `uid`.
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
+#[serde(default)]
+struct Ping {
+    #[prost(uint64, tag = "1")]
+    n: u64,
+    #[prost(uint64, tag = "2")]
+    uid: u64,
+}
+
+fn registry(p: &mut Processor) {
+    p.register::<Ping>().unwrap();
+    p.register_outgoing::<Echo>().unwrap();
+}
+
+fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
+    ClusterConfig {
+        nats_url: nats.url(),
+        node_type: node_type.into(),
+        request_timeout: Duration::from_millis(500),
+        ..ClusterConfig::default()
+    }
+}
+
+#[derive(Default)]
+struct Svc {
+    log: Arc<Mutex<Vec<String>>>,
+    sessions: Sessions,
+}
+
+struct Running {
+    stop: StopHandle,
+    task: tokio::task::JoinHandle<Result<(), longlink::AppError>>,
+}
+
+impl Running {
+    async fn shutdown(self) {
+        self.stop.stop();
+        tokio::time::timeout(STEP * 2, self.task)
+            .await
+            .expect("stops in time")
+            .expect("task")
+            .expect("app result");
+    }
+}
+
+fn run(app: App) -> Running {
+    let app = app.handle_signals(false);
+    let stop = app.stop_handle();
+    Running {
+        stop,
+        task: tokio::spawn(app.run()),
+    }
+}
+
+/// A backend of type "svc" that logs every event and answers pings.
+async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<String>>>, Cluster) {
+    let cluster = Cluster::connect(&config(nats, "svc")).await.unwrap();
+    let svc = Svc::default();
+    let log = Arc::clone(&svc.log);
+    let module = Module::new("svc", svc);
+    let m = module.module_ref();
+    let mut p = Processor::new(Encoding::Json);
+    registry(&mut p);
+    let node = cluster.node_id().to_owned();
+    p.route(&m, move |ctx: &mut Ctx<Svc>, ping: Ping, agent: &Agent| {
+        ctx.log.lock().unwrap().push(format!("ping {}", ping.n));
+        if ping.n == 0 {
+            ctx.sessions.bind(ping.uid, agent);
+        }
+        let _ = agent.write(&Echo {
+            text: format!("{node} {}", ping.n),
+        });
+    })
+    .unwrap();
+    let backend = Backend::builder(&cluster, "svc", p)
+        .on_new_agent(&m, |ctx: &mut Ctx<Svc>, _agent: &Agent| {
+            ctx.log.lock().unwrap().push("new".into())
+        })
+        .on_close_agent(&m, |ctx: &mut Ctx<Svc>, _agent: &Agent| {
+            ctx.log.lock().unwrap().push("close".into())
+        })
+        .build()
+        .unwrap();
+    let app = App::new().module(module).backend(backend);
+    (run(app), log, cluster)
+}
+
+/// A gate node that forwards `Ping` to "svc".
+async fn gate(
+    nats: &NatsServer,
+) -> (
+    Running,
+    std::net::SocketAddr,
+    Cluster,
+    Arc<Mutex<Vec<String>>>,
+) {
+    let cluster = Cluster::connect(&config(nats, "gate")).await.unwrap();
+    let mut p = Processor::new(Encoding::Json);
+    registry(&mut p);
+    p.forward::<Ping>("svc").unwrap();
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let errs = Arc::clone(&errors);
+    let gate = Gate::builder(
+        GateConfig {
+            tcp_addr: "127.0.0.1:0".into(),
+            encoding: Encoding::Json,
+            ..GateConfig::default()
+        },
+        p,
+    )
+    .cluster(&cluster)
+    .on_forward_error(move |_agent, name, e| errs.lock().unwrap().push(format!("{name}: {e}")))
+    .bind()
+    .await
+    .unwrap();
+    let addr = gate.tcp_addr().unwrap();
+    (run(App::new().gate(gate)), addr, cluster, errors)
+}
+
+async fn client(addr: std::net::SocketAddr) -> TcpClient {
+    TcpClient::connect(addr, Framing::default(), Wire(Encoding::Json)).await
+}
+
+async fn ping(c: &mut TcpClient, n: u64, uid: u64) {
+    c.send_msg("Ping", 0, &Ping { n, uid }).await;
+}
+
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_messages_and_events_arrive_in_order() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let (b, log, bc) = backend(&nats).await;
+        let (g, addr, _gc, errors) = gate(&nats).await;
+        let mut c = client(addr).await;
+        for n in 1..=50 {
+            ping(&mut c, n, 0).await;
+        }
+        for n in 1..=50 {
+            assert_eq!(c.recv_echo().await, format!("{} {n}", bc.node_id()));
+        }
+        drop(c);
+        let mut want = vec!["new".to_string()];
+        want.extend((1..=50).map(|n| format!("ping {n}")));
+        want.push("close".into());
+        eventually("the close event reaches the backend", || {
+            log.lock().unwrap().last().map(String::as_str) == Some("close")
+        })
+        .await;
+        assert_eq!(*log.lock().unwrap(), want);
+        assert!(
+            errors.lock().unwrap().is_empty(),
+            "{:?}",
+            errors.lock().unwrap()
+        );
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_backend_is_reported_not_hung() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let (g, addr, _gc, errors) = gate(&nats).await;
+        let mut c = client(addr).await;
+        ping(&mut c, 1, 0).await;
+        eventually("the failure is reported", || {
+            !errors.lock().unwrap().is_empty()
+        })
+        .await;
+        assert_eq!(
+            errors.lock().unwrap()[0],
+            "Ping: no node serves svc",
+            "a typed, immediate no-responders error"
+        );
+        // A backend comes later: the same connection is served on its next message.
+        let (b, _log, bc) = backend(&nats).await;
+        let deadline = tokio::time::Instant::now() + STEP;
+        for n in 2.. {
+            // Until the new backend has subscribed, a message fails (and is reported).
+            let failed = errors.lock().unwrap().len();
+            ping(&mut c, n, 0).await;
+            let answer = tokio::time::timeout(Duration::from_secs(1), c.try_recv()).await;
+            if let Ok(Ok(payload)) = answer {
+                assert_eq!(
+                    Wire(Encoding::Json).decode_echo(&payload),
+                    format!("{} {n}", bc.node_id())
+                );
+                break;
+            }
+            assert!(
+                errors.lock().unwrap().len() > failed,
+                "a message neither answered nor reported"
+            );
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the new backend never took over"
+            );
+        }
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_calls_answer_time_out_and_fail_fast() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let server = Cluster::connect(&config(&nats, "math")).await.unwrap();
+        let caller = Cluster::connect(&config(&nats, "gate")).await.unwrap();
+        let module = Module::new("math", 0u64);
+        let m = module.module_ref();
+        let running = run(App::new().module(module));
+        server
+            .serve(&m, "add", |total: &mut Ctx<u64>, n: u64| {
+                **total += n;
+                **total
+            })
+            .await;
+        server
+            .serve(&m, "slow", |_: &mut Ctx<u64>, ms: u64| {
+                std::thread::sleep(Duration::from_millis(ms));
+                ms
+            })
+            .await;
+
+        assert_eq!(caller.call::<u64, u64>("math", "add", &2).await, Ok(2));
+        assert_eq!(caller.call::<u64, u64>("math", "add", &3).await, Ok(5));
+        assert_eq!(
+            caller
+                .call_node::<u64, u64>(server.node_id(), "add", &1)
+                .await,
+            Ok(6)
+        );
+
+        // Longer than request_timeout (500 ms): a typed timeout, not a hang.
+        let started = std::time::Instant::now();
+        assert_eq!(
+            caller.call::<u64, u64>("math", "slow", &1500).await,
+            Err(ClusterError::Timeout(Duration::from_millis(500)))
+        );
+        assert!(started.elapsed() < Duration::from_secs(2));
+
+        // Nobody serves it: at once.
+        assert!(matches!(
+            caller.call::<u64, u64>("nobody", "add", &1).await,
+            Err(ClusterError::NoResponders(_))
+        ));
+        assert!(matches!(
+            caller
+                .call_node::<u64, u64>("no-such-node", "add", &1)
+                .await,
+            Err(ClusterError::NoResponders(_))
+        ));
+        // A request that does not decode there is the remote's error.
+        assert!(matches!(
+            caller.call::<&str, u64>("math", "add", &"seven").await,
+            Err(ClusterError::Remote(e)) if e.contains("bad request")
+        ));
+        running.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_kick_and_broadcast_by_uid_from_any_node() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g, addr, gc, _errors) = gate(&nats).await;
+        // A node with no gate and no backend.
+        let other = Cluster::connect(&config(&nats, "tool")).await.unwrap();
+        let mut p = Processor::new(Encoding::Json);
+        registry(&mut p);
+        let hello = |text: &str| p.encode(&Echo { text: text.into() }).unwrap();
+
+        let mut c = client(addr).await;
+        ping(&mut c, 0, 77).await;
+        c.recv_echo().await;
+        eventually_located(&other, 77).await;
+        assert_eq!(other.locate(77).await, Ok(Some(gc.node_id().to_owned())));
+
+        other.push_uid(77, &hello("pushed")).await.unwrap();
+        assert_eq!(c.recv_echo().await, "pushed");
+        other.broadcast_all(&hello("everyone"));
+        assert_eq!(c.recv_echo().await, "everyone");
+        assert_eq!(
+            other.push_uid(78, &hello("nobody")).await,
+            Err(ClusterError::NotOnline(78))
+        );
+
+        // Garbage on the gate's own subject is dropped; the gate carries on.
+        other
+            .nats()
+            .publish(
+                format!("longlink.gate.{}", gc.node_id()),
+                "\u{ff}junk".into(),
+            )
+            .await
+            .unwrap();
+        other.push_uid(77, &hello("still here")).await.unwrap();
+        assert_eq!(c.recv_echo().await, "still here");
+
+        other.kick_uid(77, Some(&hello("bye"))).await.unwrap();
+        assert_eq!(c.recv_echo().await, "bye");
+        c.expect_closed().await;
+        eventually_none(&other, 77).await;
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+/// Waits until `uid` is in the directory (the claim is asynchronous).
+async fn eventually_located(cluster: &Cluster, uid: u64) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while !matches!(cluster.locate(uid).await, Ok(Some(_))) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "uid {uid} not in the directory"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `uid` leaves the directory (its connection closed).
+async fn eventually_none(cluster: &Cluster, uid: u64) {
+    let deadline = tokio::time::Instant::now() + STEP;
+    while cluster.locate(uid).await != Ok(None) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "uid {uid} still in the directory"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

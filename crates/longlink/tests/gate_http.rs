@@ -1,0 +1,127 @@
+//! `GateBuilder::on_http`: plain GETs on the WebSocket port answered by the application,
+//! while upgrades (any path), other methods and bad requests behave as without the hook.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use longlink::gate::{HttpRequest, HttpResponse};
+use longlink::{App, Encoding, Gate, Module};
+
+/// The hook under test: `/` is a page, `/echo` repeats the query, `/boom` panics, anything
+/// else is declined.
+fn hook(req: &HttpRequest) -> Option<HttpResponse> {
+    match req.path.as_str() {
+        "/" => Some(HttpResponse::new(
+            200,
+            "text/html; charset=utf-8",
+            "<h1>hi</h1>",
+        )),
+        "/echo" => Some(HttpResponse::text(
+            200,
+            format!(
+                "{} {} q={} ua={}",
+                req.method,
+                req.path,
+                req.query_param("q").unwrap_or_default(),
+                req.header("user-agent").unwrap_or_default()
+            ),
+        )),
+        "/boom" => panic!("hook panics"),
+        _ => None,
+    }
+}
+
+struct HttpServer {
+    ws: std::net::SocketAddr,
+    stop: longlink::StopHandle,
+    app: tokio::task::JoinHandle<Result<(), longlink::AppError>>,
+}
+
+async fn start_with_hook() -> HttpServer {
+    let module = Module::new("test", State::default());
+    let mref = module.module_ref();
+    let gate = Gate::builder(config(Encoding::Json), processor(Encoding::Json, &mref))
+        .on_http(hook)
+        .bind()
+        .await
+        .expect("gate binds");
+    let ws = gate.ws_addr().expect("ws listener");
+    let app = App::new()
+        .module(module)
+        .gate(gate)
+        .handle_signals(false)
+        .shutdown_timeout(Duration::from_secs(5));
+    let stop = app.stop_handle();
+    HttpServer {
+        ws,
+        stop,
+        app: tokio::spawn(app.run()),
+    }
+}
+
+fn status(response: &str) -> &str {
+    response.lines().next().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_hook_answers_plain_gets_and_upgrades_still_work() {
+    bounded(TEST_TIMEOUT, async {
+        let server = start_with_hook().await;
+        let ws = server.ws;
+
+        let page = http_raw(ws, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(status(&page), "HTTP/1.1 200 OK", "{page}");
+        assert!(
+            page.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
+            "{page}"
+        );
+        assert!(page.contains("\r\nContent-Length: 11\r\n"), "{page}");
+        assert!(page.contains("\r\nConnection: close\r\n"), "{page}");
+        assert!(page.ends_with("\r\n\r\n<h1>hi</h1>"), "{page}");
+
+        let echo = http_raw(
+            ws,
+            "GET /echo?q=a%20b&z=1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\n\r\n",
+        )
+        .await;
+        assert!(echo.ends_with("\r\n\r\nGET /echo q=a b ua=t/1"), "{echo}");
+
+        // Declined: the gate's own 400, as without a hook.
+        let declined = http_raw(ws, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(status(&declined).contains(" 400"), "{declined}");
+        // A panicking hook is a 500, and the gate goes on.
+        let boom = http_raw(ws, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(status(&boom).contains(" 500"), "{boom}");
+        // Other methods are still 405, even on a path the hook serves.
+        let post = http_raw(
+            ws,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await;
+        assert!(status(&post).contains(" 405"), "{post}");
+        // An upgrade without `Connection: Upgrade` is still a 400, not the page.
+        let half = http_raw(
+            ws,
+            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .await;
+        assert!(status(&half).contains(" 400"), "{half}");
+        // Upgrades work on every path, the hook's too.
+        for path in ["/", "/echo?q=1", "/other"] {
+            let mut c = ws_connect(ws, path)
+                .await
+                .unwrap_or_else(|e| panic!("upgrade on {path}: {e}"));
+            assert_eq!(ws_echo(&mut c, Wire(Encoding::Json), path).await, path);
+        }
+
+        server.stop.stop();
+        tokio::time::timeout(STEP * 2, server.app)
+            .await
+            .expect("app stops in time")
+            .expect("app task")
+            .expect("app result");
+    })
+    .await;
+}

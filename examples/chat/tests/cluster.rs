@@ -1,0 +1,575 @@
+//! The chat example as a cluster, over a real `nats-server` on 127.0.0.1 (one per test, on a
+//! free port): gate nodes hold the clients, chat nodes run the chat module, and the clients
+//! see one chat service.
+//!
+//! Two layouts: the README's (two `gate` nodes and `chat` nodes) and two `all` nodes, where
+//! each gate has its own chat module, so that only the cluster (group subjects, the uid
+//! directory) can carry a message or a kick from one to the other.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use longlink::cluster::testing::NatsServer;
+use longlink_chat::msg::S2cKick;
+use tokio::time::Instant;
+
+/// `S2C_Error.code` for "the chat service did not answer" (src/chat.rs).
+const ERR_UNAVAILABLE: i32 = 5;
+
+/// One node of the cluster, in this process.
+struct Node {
+    tcp: Option<SocketAddr>,
+    stop: longlink::StopHandle,
+    chat: Option<longlink::ModuleRef<longlink_chat::chat::Chat>>,
+    task: Option<tokio::task::JoinHandle<Result<(), longlink::AppError>>>,
+}
+
+impl Node {
+    async fn start(nats: &NatsServer, node_type: &str) -> Node {
+        Self::start_with(nats, node_type, |_| {}).await
+    }
+
+    async fn start_with(
+        nats: &NatsServer,
+        node_type: &str,
+        tweak: impl FnOnce(&mut longlink_chat::Config),
+    ) -> Node {
+        let mut config = longlink_chat::Config::load(None).expect("embedded config loads");
+        config.gate.tcp_addr = "127.0.0.1:0".into();
+        config.gate.ws_addr = String::new();
+        config.admin.addr = "127.0.0.1:0".into(); // not the fixed default port: nodes run in parallel
+        config.cluster.nats_url = nats.url();
+        config.cluster.node_type = node_type.into();
+        config.cluster.request_timeout = Duration::from_secs(1);
+        tweak(&mut config);
+        let server = longlink_chat::build(config).await.expect("node builds");
+        let stop = server.stop.clone();
+        let task = tokio::spawn(server.app.handle_signals(false).run());
+        Node {
+            tcp: server.tcp_addr,
+            stop,
+            chat: server.chat,
+            task: Some(task),
+        }
+    }
+
+    async fn login(&self, uid: u64) -> Client {
+        let mut c = self.connect().await;
+        c.login_uid(uid).await;
+        c
+    }
+
+    async fn connect(&self) -> Client {
+        Client::connect(
+            Transport::Tcp,
+            Enc::Json,
+            self.tcp.expect("a gate node listens"),
+        )
+        .await
+    }
+
+    /// Users logged in on this node's chat module.
+    async fn online(&self) -> usize {
+        let chat = self.chat.as_ref().expect("a chat node");
+        chat.call(TIMEOUT, |ctx| ctx.online())
+            .await
+            .expect("chat answers")
+    }
+
+    async fn shutdown(mut self) {
+        self.stop.stop();
+        let task = self.task.take().expect("running");
+        match tokio::time::timeout(Duration::from_secs(15), task).await {
+            Err(_) => panic!("node did not stop within 15 s"),
+            Ok(Err(e)) => panic!("node task failed: {e}"),
+            Ok(Ok(Err(e))) => panic!("node stopped with an error: {e}"),
+            Ok(Ok(Ok(()))) => {}
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop.stop();
+    }
+}
+
+/// Logs in, retrying while the gate has no chat node bound yet (a node that just started
+/// may not have subscribed when the first client comes).
+async fn login_when_ready(gate: &Node, uid: u64) -> Client {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let mut c = gate.connect().await;
+        c.send(&longlink_chat::msg::C2sUserLogin {
+            token: token(uid),
+            login_plat: 1,
+        })
+        .await;
+        match c.recv().await {
+            Reply::Login(l) if l.ret == 1 => {
+                c.uid = Some(uid);
+                return c;
+            }
+            Reply::Error(e) if e.code == ERR_UNAVAILABLE && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => panic!("login as {uid}: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_message_reaches_watchers_on_two_gates() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start(&nats, "chat").await;
+        let (g1, g2) = (
+            Node::start(&nats, "gate").await,
+            Node::start(&nats, "gate").await,
+        );
+        let mut a = login_when_ready(&g1, 1).await;
+        let mut b = login_when_ready(&g2, 2).await;
+        assert_eq!(a.watch(7).await, 1);
+        assert_eq!(b.watch(7).await, 2, "one chat node sees both watchers");
+        b.say(7, "hello across gates").await;
+        for c in [&mut a, &mut b] {
+            let m = c.expect_message().await;
+            assert_eq!(
+                (m.room_id, m.from_uid, m.text.as_str()),
+                (7, 2, "hello across gates")
+            );
+        }
+        a.say(7, "and back").await;
+        for c in [&mut b, &mut a] {
+            assert_eq!(c.expect_message().await.text, "and back");
+        }
+        // A watcher that leaves the room hears no more of it.
+        assert_eq!(b.watch(8).await, 1);
+        a.say(7, "only a").await;
+        assert_eq!(a.expect_message().await.text, "only a");
+        b.expect_quiet().await;
+        g1.shutdown().await;
+        g2.shutdown().await;
+        chat.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_message_crosses_gates() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start(&nats, "chat").await;
+        let (g1, g2) = (
+            Node::start(&nats, "gate").await,
+            Node::start(&nats, "gate").await,
+        );
+        let mut a = login_when_ready(&g1, 11).await;
+        let mut b = login_when_ready(&g2, 12).await;
+        a.tell(12, "psst").await;
+        let m = b.expect_message().await;
+        assert_eq!((m.from_uid, m.to_uid, m.text.as_str()), (11, 12, "psst"));
+        a.expect_quiet().await;
+        b.tell(99, "nobody").await;
+        b.expect_error(ERR_NOT_ONLINE).await;
+        g1.shutdown().await;
+        g2.shutdown().await;
+        chat.shutdown().await;
+    })
+    .await;
+}
+
+/// Two `all` nodes: each gate has its own chat module, so rooms, private messages and the
+/// one-login-per-uid rule can only cross through the cluster (group subjects, directory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_nodes_share_rooms_users_and_logins() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let (n1, n2) = (
+            Node::start(&nats, "all").await,
+            Node::start(&nats, "all").await,
+        );
+        let mut a = n1.login(21).await;
+        let mut b = n2.login(22).await;
+        a.watch(5).await;
+        b.watch(5).await;
+        b.say(5, "room across nodes").await;
+        assert_eq!(a.expect_message().await.text, "room across nodes");
+        assert_eq!(b.expect_message().await.text, "room across nodes");
+
+        // The directory may take a moment to hold a fresh login.
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            a.tell(22, "private across nodes").await;
+            match a.try_recv(Duration::from_millis(300)).await {
+                Err(End::TimedOut) => break,
+                Ok(Reply::Error(e)) if e.code == ERR_NOT_ONLINE && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => panic!("private message: {other:?}"),
+            }
+        }
+        assert_eq!(b.expect_message().await.text, "private across nodes");
+
+        // uid 21 logs in again on the other node: the first connection is kicked.
+        let _a2 = n2.login(21).await;
+        expect_kicked(&mut a).await;
+        n1.shutdown().await;
+        n2.shutdown().await;
+    })
+    .await;
+}
+
+async fn expect_kicked(c: &mut Client) {
+    match c.recv().await {
+        Reply::Kick(S2cKick { reason }) => assert_eq!(reason, "logged in elsewhere"),
+        other => panic!("{c:?}: expected S2C_Kick, got {other:?}"),
+    }
+    c.expect_closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_login_on_another_gate_kicks_the_first() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start(&nats, "chat").await;
+        let (g1, g2) = (
+            Node::start(&nats, "gate").await,
+            Node::start(&nats, "gate").await,
+        );
+        let mut first = login_when_ready(&g1, 31).await;
+        let mut second = g2.login(31).await;
+        expect_kicked(&mut first).await;
+        second.heartbeat().await;
+        second.watch(1).await;
+        g1.shutdown().await;
+        g2.shutdown().await;
+        chat.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_chat_nodes_share_the_load() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let (c1, c2) = (
+            Node::start(&nats, "chat").await,
+            Node::start(&nats, "chat").await,
+        );
+        let gate = Node::start(&nats, "gate").await;
+        let mut clients = Vec::new();
+        for uid in 100..124 {
+            clients.push(login_when_ready(&gate, uid).await);
+        }
+        let (n1, n2) = (c1.online().await, c2.online().await);
+        assert_eq!(n1 + n2, 24, "every login is held by one chat node");
+        assert!(
+            n1 > 0 && n2 > 0,
+            "both chat nodes took logins: {n1} and {n2}"
+        );
+        // Rooms still reach everyone, whichever node holds them.
+        for c in &mut clients {
+            c.watch(3).await;
+        }
+        clients[0].say(3, "to all").await;
+        for c in &mut clients {
+            assert_eq!(c.expect_message().await.text, "to all");
+        }
+        gate.shutdown().await;
+        c1.shutdown().await;
+        c2.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_restart_mid_test_then_traffic_resumes() {
+    let Some(mut nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start(&nats, "chat").await;
+        let (g1, g2) = (
+            Node::start(&nats, "gate").await,
+            Node::start(&nats, "gate").await,
+        );
+        let mut a = login_when_ready(&g1, 41).await;
+        let mut b = login_when_ready(&g2, 42).await;
+        a.watch(9).await;
+        b.watch(9).await;
+        a.say(9, "before").await;
+        assert_eq!(b.expect_message().await.text, "before");
+        assert_eq!(a.expect_message().await.text, "before");
+
+        nats.restart().await;
+
+        // No node is restarted: they reconnect and re-subscribe by themselves. Until they
+        // have, a message fails with S2C_Error 5 (or is lost, at most once); keep trying.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut n = 0;
+        loop {
+            n += 1;
+            let text = format!("after {n}");
+            a.say(9, &text).await;
+            let got = b.try_recv(Duration::from_millis(500)).await;
+            if matches!(&got, Ok(Reply::Message(m)) if m.text == text) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "traffic did not resume: last {got:?}"
+            );
+        }
+        // And the other way, and a heartbeat, on the same connections.
+        b.say(9, "resumed").await;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            match a.try_recv(Duration::from_millis(500)).await {
+                Ok(Reply::Message(m)) if m.text == "resumed" => break,
+                Ok(_) => {}
+                Err(End::TimedOut) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no message from b after the restart"
+            );
+        }
+        a.heartbeat().await;
+        g1.shutdown().await;
+        g2.shutdown().await;
+        chat.shutdown().await;
+    })
+    .await;
+}
+
+/// The real binary as a node in its own process, to be frozen and killed.
+struct NodeProcess {
+    child: Child,
+    _config: tempfile_path::TempPath,
+}
+
+mod tempfile_path {
+    /// A file removed when dropped.
+    pub(crate) struct TempPath(pub(crate) std::path::PathBuf);
+    impl Drop for TempPath {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+impl NodeProcess {
+    /// `longlink-chat --config <file>` with `node_type`, TCP on `tcp_addr` (may be empty),
+    /// request_timeout 1 s and directory_ttl 2 s.
+    fn start(nats: &NatsServer, node_type: &str, tcp_addr: &str) -> NodeProcess {
+        let path = std::env::temp_dir().join(format!(
+            "longlink-{node_type}-node-{}-{}.toml",
+            std::process::id(),
+            nats.url().rsplit(':').next().unwrap_or("0")
+        ));
+        std::fs::write(
+            &path,
+            format!(
+                "[gate]\ntcp_addr = \"{tcp_addr}\"\nws_addr = \"\"\n\
+                 [cluster]\nnats_url = \"{}\"\nnode_type = \"{node_type}\"\n\
+                 request_timeout = 1\ndirectory_ttl = 2\n[admin]\naddr = \"\"\n",
+                nats.url()
+            ),
+        )
+        .expect("write a config");
+        let child = Command::new(env!("CARGO_BIN_EXE_longlink-chat"))
+            .arg("--config")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start longlink-chat");
+        NodeProcess {
+            child,
+            _config: tempfile_path::TempPath(path),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {sig} failed");
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_node_killed_while_a_client_waits() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let mut backend = NodeProcess::start(&nats, "chat", "");
+        let gate = Node::start(&nats, "gate").await;
+        let mut a = login_when_ready(&gate, 51).await;
+        a.watch(2).await;
+
+        // Frozen mid-flight: the message is taken by NATS, never answered. The gate gives
+        // up after request_timeout (1 s) and says so.
+        backend.signal("-STOP");
+        a.say(2, "into the void").await;
+        let e = a.expect_error(ERR_UNAVAILABLE).await;
+        assert!(
+            e.msg.contains("C2S_Message"),
+            "error names the message: {e:?}"
+        );
+
+        // Killed: its subscriptions are gone; the next message fails at once.
+        backend.signal("-KILL");
+        let _ = backend.child.wait();
+        a.say(2, "still nobody").await;
+        a.expect_error(ERR_UNAVAILABLE).await;
+
+        // The gate stays healthy: heartbeats, new connections.
+        a.heartbeat().await;
+        let mut c = gate.connect().await;
+        c.heartbeat().await;
+
+        // A new chat node comes: the same connection is bound to it on its next message
+        // (its login was on the dead node, so it must log in again).
+        let _fresh = Node::start(&nats, "chat").await;
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            a.send(&longlink_chat::msg::C2sUserLogin {
+                token: token(51),
+                login_plat: 1,
+            })
+            .await;
+            match a.recv().await {
+                Reply::Login(l) if l.ret == 1 => break,
+                Reply::Error(e) if e.code == ERR_UNAVAILABLE && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                other => panic!("login after the new chat node: {other:?}"),
+            }
+        }
+        gate.shutdown().await;
+    })
+    .await;
+}
+
+/// A gate killed without goodbye: its users leave the directory when their entries expire
+/// (directory_ttl 2 s), and the chat node closes its connections, so the user is "not
+/// online" again rather than a black hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_gate_drops_out_of_the_directory() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start_with(&nats, "chat", |c| {
+            c.cluster.directory_ttl = Duration::from_secs(2)
+        })
+        .await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut dying = NodeProcess::start(&nats, "gate", &format!("127.0.0.1:{port}"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut victim = loop {
+            if let Ok(mut c) = Client::try_connect(Transport::Tcp, Enc::Json, addr).await {
+                c.send(&longlink_chat::msg::C2sUserLogin {
+                    token: token(61),
+                    login_plat: 1,
+                })
+                .await;
+                if matches!(c.try_recv(TIMEOUT).await, Ok(Reply::Login(l)) if l.ret == 1) {
+                    break c;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gate process never served a login"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let probe = longlink::cluster::Cluster::connect(&longlink::cluster::ClusterConfig {
+            nats_url: nats.url(),
+            node_type: "probe".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("probe connects");
+        let deadline = Instant::now() + TIMEOUT;
+        while !matches!(probe.locate(61).await, Ok(Some(_))) {
+            assert!(
+                Instant::now() < deadline,
+                "uid 61 never entered the directory"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(chat.online().await, 1);
+
+        dying.signal("-KILL");
+        let _ = dying.child.wait();
+        let _ = victim.expect_closed().await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while probe.locate(61).await != Ok(None) || chat.online().await != 0 {
+            assert!(
+                Instant::now() < deadline,
+                "the dead gate's user is still online"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        chat.shutdown().await;
+    })
+    .await;
+}
+
+/// An `all` node is a gate and a chat node at once: its own clients and another gate's,
+/// side by side in one chat module, must stay apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_all_node_serves_its_own_and_another_gates_clients() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let all = Node::start(&nats, "all").await;
+        let gate = Node::start(&nats, "gate").await;
+        let mut local = all.login(71).await;
+        let mut remote = login_when_ready(&gate, 72).await;
+        assert_eq!(local.watch(4).await, 1);
+        assert_eq!(remote.watch(4).await, 2);
+        remote.say(4, "mixed").await;
+        assert_eq!(local.expect_message().await.text, "mixed");
+        assert_eq!(remote.expect_message().await.text, "mixed");
+        local.tell(72, "to the other gate").await;
+        assert_eq!(remote.expect_message().await.text, "to the other gate");
+        assert_eq!(all.online().await, 2);
+        gate.shutdown().await;
+        all.shutdown().await;
+    })
+    .await;
+}

@@ -1,0 +1,138 @@
+//! `longlink-chat manifest`: the message manifest for client teams, pinned.
+//!
+//! The binary's output must equal the committed `tests/manifest.json` byte for byte (after a
+//! protocol change, regenerate it with `cargo run -p longlink-chat -- manifest >
+//! examples/chat/tests/manifest.json` and review the diff), be the same on every run, and
+//! agree with the protocol table of the design notes (ids 0..=8, names, fields), written
+//! down here independently.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_longlink-chat");
+const PINNED: &str = include_str!("manifest.json");
+
+/// One row of the protocol table: id, name, direction, fields as (name, type) in
+/// field-number order.
+type Row = (
+    u16,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The protocol table (shared/protocol/chat.md).
+const TABLE: &[Row] = &[
+    (0, "C2S_UserHeartBeat", "incoming", &[("ptime", "int64")]),
+    (
+        1,
+        "C2S_UserLogin",
+        "incoming",
+        &[("token", "string"), ("login_plat", "int32")],
+    ),
+    (
+        2,
+        "S2C_UserLogin",
+        "outgoing",
+        &[("ret", "int32"), ("msg", "string"), ("uid", "uint64")],
+    ),
+    (
+        3,
+        "C2S_UpdateWatchRoom",
+        "incoming",
+        &[("room_id", "uint64")],
+    ),
+    (
+        4,
+        "S2C_UpdateWatchRoom",
+        "outgoing",
+        &[("room_id", "uint64"), ("online", "uint32")],
+    ),
+    (
+        5,
+        "C2S_Message",
+        "incoming",
+        &[
+            ("room_id", "uint64"),
+            ("to_uid", "uint64"),
+            ("text", "string"),
+        ],
+    ),
+    (
+        6,
+        "S2C_Message",
+        "outgoing",
+        &[
+            ("room_id", "uint64"),
+            ("from_uid", "uint64"),
+            ("to_uid", "uint64"),
+            ("text", "string"),
+            ("ts", "int64"),
+        ],
+    ),
+    (7, "S2C_Kick", "outgoing", &[("reason", "string")]),
+    (
+        8,
+        "S2C_Error",
+        "outgoing",
+        &[("code", "int32"), ("msg", "string")],
+    ),
+];
+
+fn manifest_output() -> String {
+    let out = Command::new(BIN)
+        .arg("manifest")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("longlink-chat runs");
+    assert!(
+        out.status.success(),
+        "longlink-chat manifest failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+#[test]
+fn the_manifest_is_the_committed_one_and_stable() {
+    let first = manifest_output();
+    assert_eq!(
+        first, PINNED,
+        "`longlink-chat manifest` differs from tests/manifest.json; if the protocol changed on \
+         purpose, regenerate it (see this file's header)"
+    );
+    assert_eq!(manifest_output(), first, "two runs differ");
+    assert_eq!(
+        longlink_chat::manifest::to_json(&longlink_chat::manifest::chat()),
+        first,
+        "the library and the binary agree"
+    );
+}
+
+#[test]
+fn the_manifest_matches_the_protocol_table() {
+    let doc: Value = serde_json::from_str(&manifest_output()).expect("the manifest is JSON");
+    assert_eq!(doc["format"], "longlink-manifest/1");
+    let messages = doc["messages"].as_array().expect("a message list");
+    assert_eq!(messages.len(), TABLE.len(), "one entry per message");
+    for (m, (id, name, direction, fields)) in messages.iter().zip(TABLE) {
+        assert_eq!(m["id"], *id, "{m}");
+        assert_eq!(m["name"], *name, "{m}");
+        assert_eq!(m["direction"], *direction, "{m}");
+        assert_eq!(m["proto"], format!("chat.{name}"), "{m}");
+        let got = m["fields"].as_array().expect("fields");
+        assert_eq!(got.len(), fields.len(), "{name}: {got:?}");
+        for (i, (f, (fname, ftype))) in got.iter().zip(fields.iter()).enumerate() {
+            assert_eq!(f["name"], *fname, "{name}");
+            assert_eq!(f["type"], *ftype, "{name}.{fname}");
+            assert_eq!(
+                f["number"],
+                i + 1,
+                "{name}.{fname}: numbers follow the table's order"
+            );
+            assert_eq!(f["repeated"], false, "{name}.{fname}");
+        }
+    }
+}
