@@ -23,6 +23,7 @@ const ERR_UNAVAILABLE: i32 = 5;
 /// One node of the cluster, in this process.
 struct Node {
     tcp: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
     stop: longlink::StopHandle,
     chat: Option<longlink::ModuleRef<longlink_chat::chat::Chat>>,
     task: Option<tokio::task::JoinHandle<Result<(), longlink::AppError>>>,
@@ -51,6 +52,7 @@ impl Node {
         let task = tokio::spawn(server.app.handle_signals(false).run());
         Node {
             tcp: server.tcp_addr,
+            admin: server.admin_addr,
             stop,
             chat: server.chat,
             task: Some(task),
@@ -78,6 +80,23 @@ impl Node {
         chat.call(TIMEOUT, |ctx| ctx.online())
             .await
             .expect("chat answers")
+    }
+
+    /// The value of a metric (summed over its label sets) from this node's `/metrics`.
+    async fn metric(&self, name: &str) -> f64 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(self.admin.expect("admin listener"))
+            .await
+            .expect("admin connects");
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.expect("response");
+        text.lines()
+            .filter(|l| l.split([' ', '{']).next() == Some(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     async fn shutdown(mut self) {
@@ -149,6 +168,9 @@ async fn room_message_reaches_watchers_on_two_gates() {
         for c in [&mut b, &mut a] {
             assert_eq!(c.expect_message().await.text, "and back");
         }
+        // The cluster's counters moved (one recorder per process: these nodes share it).
+        assert!(g1.metric("longlink_cluster_forwarded_total").await >= 3.0);
+        assert!(chat.metric("longlink_cluster_handled_total").await >= 6.0);
         // A watcher that leaves the room hears no more of it.
         assert_eq!(b.watch(8).await, 1);
         a.say(7, "only a").await;
@@ -570,6 +592,25 @@ async fn an_all_node_serves_its_own_and_another_gates_clients() {
         assert_eq!(all.online().await, 2);
         gate.shutdown().await;
         all.shutdown().await;
+    })
+    .await;
+}
+
+/// Nodes stop (within the shutdown bound) even while NATS is down: nothing on the way out
+/// waits on NATS without a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_stop_in_time_while_nats_is_down() {
+    let Some(mut nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(async {
+        let chat = Node::start(&nats, "chat").await;
+        let gate = Node::start(&nats, "gate").await;
+        let mut a = login_when_ready(&gate, 81).await;
+        a.watch(1).await;
+        nats.stop();
+        gate.shutdown().await;
+        chat.shutdown().await;
     })
     .await;
 }

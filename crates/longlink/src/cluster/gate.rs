@@ -172,12 +172,14 @@ impl GateLink {
     }
 
     /// Says goodbye in the directory (a graceful stop; a killed gate's key expires).
+    /// Bounded by `request_timeout`: NATS may be down.
     pub(crate) async fn retire(&self) {
-        if let Ok(store) = self.cluster.directory().await {
-            let key = node_key(self.cluster.node_id());
-            let _ = tokio::time::timeout(self.cluster.config().request_timeout, store.delete(key))
-                .await;
-        }
+        let delete = async {
+            if let Ok(store) = self.cluster.directory().await {
+                let _ = store.delete(node_key(self.cluster.node_id())).await;
+            }
+        };
+        let _ = tokio::time::timeout(self.cluster.config().request_timeout, delete).await;
     }
 
     /// Stops every subscription and timer of this gate.

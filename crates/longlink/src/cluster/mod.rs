@@ -218,28 +218,37 @@ impl Cluster {
         );
     }
 
-    /// The directory bucket, opened (or created) on first use; retried after a failure.
+    /// The directory bucket, opened (or created) on first use within `request_timeout`;
+    /// retried after a failure. All nodes should share `directory_ttl`: the first node to
+    /// create the bucket sets its time-to-live.
     pub(crate) async fn directory(&self) -> Result<&kv::Store, ClusterError> {
+        let timeout = self.inner.config.request_timeout;
         self.inner
             .directory
             .get_or_try_init(|| async {
-                let js = async_nats::jetstream::new(self.inner.client.clone());
-                let bucket = format!("{}_sessions", self.inner.config.subject_prefix);
-                match js.get_key_value(bucket.clone()).await {
-                    Ok(store) => Ok(store),
-                    Err(_) => js
-                        .create_key_value(kv::Config {
-                            bucket,
-                            history: 1,
-                            max_age: self.inner.config.directory_ttl,
-                            storage: async_nats::jetstream::stream::StorageType::File,
-                            ..Default::default()
-                        })
-                        .await
-                        .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}"))),
-                }
+                tokio::time::timeout(timeout, self.open_directory())
+                    .await
+                    .map_err(|_| ClusterError::Timeout(timeout))?
             })
             .await
+    }
+
+    async fn open_directory(&self) -> Result<kv::Store, ClusterError> {
+        let js = async_nats::jetstream::new(self.inner.client.clone());
+        let bucket = format!("{}_sessions", self.inner.config.subject_prefix);
+        match js.get_key_value(bucket.clone()).await {
+            Ok(store) => Ok(store),
+            Err(_) => js
+                .create_key_value(kv::Config {
+                    bucket,
+                    history: 1,
+                    max_age: self.inner.config.directory_ttl,
+                    storage: async_nats::jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}"))),
+        }
     }
 
     pub(crate) async fn holder(&self, uid: u64) -> Result<Option<Holder>, ClusterError> {
@@ -291,7 +300,7 @@ impl Cluster {
     }
 
     /// Sends `msg` to every member of a cluster group (see
-    /// [`Groups::named`](crate::Groups::named)): one NATS message, delivered once to each
+    /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message, delivered once to each
     /// gate that has members.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
         self.send(
