@@ -150,7 +150,7 @@ impl Group {
 /// Named groups, created on first join and dropped when empty.
 ///
 /// In a cluster ([`Groups::in_cluster`]) each member's gate is told of its membership, and a
-/// broadcast is one NATS message that every gate with members delivers: members bound to
+/// broadcast is one NATS message that each gate delivers to its own members: members bound to
 /// other backend nodes get it too. Sizes ([`len_of`](Self::len_of)) count the members this
 /// module knows.
 #[derive(Debug)]

@@ -252,12 +252,14 @@ async fn remote_calls_answer_time_out_and_fail_fast() {
                 **total
             })
             .await;
-        server
-            .serve(&m, "slow", |_: &mut Ctx<u64>, ms: u64| {
-                std::thread::sleep(Duration::from_millis(ms));
-                ms
-            })
-            .await;
+        // A node that takes requests and never answers (stuck, or dead mid-call).
+        let _stuck = server
+            .nats()
+            .queue_subscribe("longlink.rpc.math.slow", "math".into())
+            .await
+            .unwrap();
+        // The server has taken the subscription once a request nobody serves comes back.
+        let _ = server.nats().request("longlink.nobody", "".into()).await;
 
         assert_eq!(caller.call::<u64, u64>("math", "add", &2).await, Ok(2));
         assert_eq!(caller.call::<u64, u64>("math", "add", &3).await, Ok(5));
@@ -268,10 +270,10 @@ async fn remote_calls_answer_time_out_and_fail_fast() {
             Ok(6)
         );
 
-        // Longer than request_timeout (500 ms): a typed timeout, not a hang.
+        // No answer within request_timeout (500 ms): a typed timeout, not a hang.
         let started = std::time::Instant::now();
         assert_eq!(
-            caller.call::<u64, u64>("math", "slow", &1500).await,
+            caller.call::<u64, u64>("math", "slow", &1).await,
             Err(ClusterError::Timeout(Duration::from_millis(500)))
         );
         assert!(started.elapsed() < Duration::from_secs(2));

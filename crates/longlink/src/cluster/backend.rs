@@ -62,6 +62,7 @@ impl BackendBuilder {
                 on_new: self.on_new,
                 on_close: self.on_close,
                 agents: Mutex::new(HashMap::new()),
+                making: tokio::sync::Mutex::new(()),
                 stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
@@ -77,6 +78,8 @@ struct Inner {
     on_close: Option<EventSink>,
     /// (gate node, its connection id) -> the agent here.
     agents: Mutex<HashMap<(Arc<str>, u64), Agent>>,
+    /// Held while an agent is made and announced.
+    making: tokio::sync::Mutex<()>,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -138,8 +141,8 @@ impl Backend {
             .subscribe(node_subject)
             .await
             .map_err(|e| ClusterError::Nats(e.to_string()))?;
-        // Make sure the server has the subscriptions before anyone is told we serve.
-        let _ = nats.flush().await;
+        // The server has the subscriptions before anyone is told we serve.
+        inner.cluster.sync().await;
         tracing::info!(node_type = %inner.node_type, node = %inner.cluster.node_id(), "backend serving");
         for mut sub in [svc, node] {
             let inner = Arc::clone(inner);
@@ -234,6 +237,12 @@ impl Inner {
         if let Some(agent) = lock(&self.agents).get(&key) {
             return agent.clone();
         }
+        // Made once, and visible only after its open event is queued: the open and the
+        // messages of one connection come through two subscriptions (two tasks).
+        let _making = self.making.lock().await;
+        if let Some(agent) = lock(&self.agents).get(&key) {
+            return agent.clone();
+        }
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,
@@ -247,10 +256,10 @@ impl Inner {
                 open: AtomicBool::new(true),
             },
         );
-        lock(&self.agents).insert(key, agent.clone());
         if let Some(events) = &self.on_new {
             events.send(&agent).await;
         }
+        lock(&self.agents).insert(key, agent.clone());
         agent
     }
 

@@ -41,11 +41,6 @@ struct Inflight {
     deadline: Instant,
 }
 
-struct GroupSub {
-    members: HashSet<u64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
 /// One gate's link to the cluster.
 pub(crate) struct GateLink {
     cluster: Cluster,
@@ -56,7 +51,10 @@ pub(crate) struct GateLink {
     bindings: Mutex<HashMap<u64, Bound>>,
     inflight: Mutex<HashMap<u64, Inflight>>,
     seq: AtomicU64,
-    groups: Mutex<HashMap<String, GroupSub>>,
+    /// Cluster group (as a subject token) -> this gate's connections in it.
+    groups: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Subscribed in `subscribe`, served from `start`.
+    subs: Mutex<Vec<(async_nats::Subscriber, Sub)>>,
     /// conn -> (uid, when it logged in): what this gate holds in the directory.
     claims: Mutex<HashMap<u64, (u64, u64)>>,
     on_error: Option<ForwardErrorHook>,
@@ -94,6 +92,7 @@ impl GateLink {
             inflight: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),
             groups: Mutex::new(HashMap::new()),
+            subs: Mutex::new(Vec::new()),
             claims: Mutex::new(HashMap::new()),
             on_error,
             stop: CancellationToken::new(),
@@ -124,25 +123,41 @@ impl GateLink {
         }
     }
 
-    /// Starts the gate's subscriptions: commands, broadcasts, acknowledgements; and the
-    /// timers: expired forwards, directory refresh.
-    pub(crate) fn start(self: &Arc<Self>) {
+    /// Subscribes to everything this gate listens to: its commands, group and all-gates
+    /// broadcasts, acknowledgements. Awaited before the gate accepts its first connection, so
+    /// no answer to one of its connections can come before the gate listens.
+    pub(crate) async fn subscribe(&self) -> Result<(), ClusterError> {
         let c = &self.cluster;
         let subjects = [
             (
                 c.subject(format_args!("gate.{}", c.node_id())),
                 Sub::Commands,
             ),
+            (c.subject(format_args!("grp.>")), Sub::Groups),
             (c.subject(format_args!("all")), Sub::All),
             (c.subject(format_args!("ack.{}.*", c.node_id())), Sub::Acks),
         ];
+        let mut subs = Vec::new();
         for (subject, kind) in subjects {
+            let sub = c
+                .nats()
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| ClusterError::Nats(format!("subscribe {subject}: {e}")))?;
+            subs.push((sub, kind));
+        }
+        c.sync().await;
+        *lock(&self.subs) = subs;
+        Ok(())
+    }
+
+    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let group_prefix = self.cluster.subject(format_args!("grp."));
+        for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
             let link = Arc::clone(self);
+            let group_prefix = group_prefix.clone();
             tokio::spawn(async move {
-                let mut sub = match link.cluster.nats().subscribe(subject.clone()).await {
-                    Ok(sub) => sub,
-                    Err(e) => return tracing::error!(%subject, error = %e, "cannot subscribe"),
-                };
                 loop {
                     let msg = tokio::select! {
                         _ = link.stop.cancelled() => break,
@@ -153,6 +168,22 @@ impl GateLink {
                             Ok(cmd) => link.apply(cmd),
                             Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
                         },
+                        Sub::Groups => {
+                            let group = msg.subject.strip_prefix(group_prefix.as_str());
+                            let members: Vec<u64> = group
+                                .and_then(|g| {
+                                    lock(&link.groups)
+                                        .get(g)
+                                        .map(|m| m.iter().copied().collect())
+                                })
+                                .unwrap_or_default();
+                            let encoded = super::encoded(msg.payload);
+                            for conn in members {
+                                if let Some(agent) = link.agent(conn) {
+                                    let _ = agent.write_encoded(&encoded);
+                                }
+                            }
+                        }
                         Sub::All => {
                             let encoded = super::encoded(msg.payload);
                             for agent in link.agents() {
@@ -185,9 +216,7 @@ impl GateLink {
     /// Stops every subscription and timer of this gate.
     pub(crate) fn stop(&self) {
         self.stop.cancel();
-        for (_, g) in lock(&self.groups).drain() {
-            g.task.abort();
-        }
+        lock(&self.groups).clear();
     }
 
     /// Waits (within the request timeout) until every forwarded message is acknowledged or
@@ -375,12 +404,9 @@ impl GateLink {
         }
         {
             let mut groups = lock(&self.groups);
-            groups.retain(|_, g| {
-                g.members.remove(&conn);
-                if g.members.is_empty() {
-                    g.task.abort();
-                }
-                !g.members.is_empty()
+            groups.retain(|_, members| {
+                members.remove(&conn);
+                !members.is_empty()
             });
         }
         let claimed = lock(&self.claims).remove(&conn);
@@ -571,54 +597,24 @@ impl GateLink {
         self.agents().into_iter().find(|a| a.uid() == Some(uid))
     }
 
-    /// A connection of this gate joins a cluster group: the gate listens to the group's
-    /// subject while it has members.
-    pub(crate) fn join(self: &Arc<Self>, conn: u64, group: &str) {
-        let mut groups = lock(&self.groups);
-        if let Some(g) = groups.get_mut(group) {
-            g.members.insert(conn);
-            return;
-        }
-        let link = Arc::clone(self);
-        let name = group.to_owned();
-        let subject = self
-            .cluster
-            .subject(format_args!("grp.{}", group_token(group)));
-        let task = tokio::spawn(async move {
-            let mut sub = match link.cluster.nats().subscribe(subject).await {
-                Ok(sub) => sub,
-                Err(e) => return tracing::error!(group = %name, error = %e, "cannot subscribe"),
-            };
-            while let Some(msg) = sub.next().await {
-                let members: Vec<u64> = lock(&link.groups)
-                    .get(&name)
-                    .map(|g| g.members.iter().copied().collect())
-                    .unwrap_or_default();
-                let encoded = super::encoded(msg.payload);
-                for conn in members {
-                    if let Some(agent) = link.agent(conn) {
-                        let _ = agent.write_encoded(&encoded);
-                    }
-                }
-            }
-        });
-        groups.insert(
-            group.to_owned(),
-            GroupSub {
-                members: HashSet::from([conn]),
-                task,
-            },
-        );
+    /// A connection of this gate joins a cluster group. Membership is kept here, at the
+    /// gate: a broadcast to the group is one NATS message that each gate delivers to its own
+    /// members.
+    pub(crate) fn join(&self, conn: u64, group: &str) {
+        lock(&self.groups)
+            .entry(group_token(group))
+            .or_default()
+            .insert(conn);
     }
 
     /// A connection of this gate leaves a cluster group.
     pub(crate) fn leave(&self, conn: u64, group: &str) {
         let mut groups = lock(&self.groups);
-        if let Some(g) = groups.get_mut(group) {
-            g.members.remove(&conn);
-            if g.members.is_empty() {
-                g.task.abort();
-                groups.remove(group);
+        let token = group_token(group);
+        if let Some(members) = groups.get_mut(&token) {
+            members.remove(&conn);
+            if members.is_empty() {
+                groups.remove(&token);
             }
         }
     }
@@ -632,6 +628,7 @@ impl GateLink {
 #[derive(Clone, Copy)]
 enum Sub {
     Commands,
+    Groups,
     All,
     Acks,
 }

@@ -14,7 +14,7 @@
 //! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
 //! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
 //! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
-//! | `P.grp.<group>` | gates with a member in the group | one broadcast, one NATS message per gate |
+//! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate gets one copy and writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |
 //! | `P.rpc.<type>.<method>`, `P.rpc.node.<id>.<method>` | backends | [`Cluster::call`] |
 //!
@@ -218,6 +218,18 @@ impl Cluster {
         );
     }
 
+    /// Returns once the NATS server has processed everything this node's client sent before
+    /// (subscriptions above all), or after `request_timeout`. NATS has no "sync" of its own
+    /// (`flush` only empties the socket buffer): a request that nobody serves comes back as
+    /// "no responders" only after the server has read what came before it.
+    pub(crate) async fn sync(&self) {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let subject = self.subject(format_args!("sync.{}.{n}", self.inner.node_id));
+        let request = self.inner.client.request(subject, Bytes::new());
+        let _ = tokio::time::timeout(self.inner.config.request_timeout, request).await;
+    }
+
     /// The directory bucket, opened (or created) on first use within `request_timeout`;
     /// retried after a failure. All nodes should share `directory_ttl`: the first node to
     /// create the bucket sets its time-to-live.
@@ -300,8 +312,8 @@ impl Cluster {
     }
 
     /// Sends `msg` to every member of a cluster group (see
-    /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message, delivered once to each
-    /// gate that has members.
+    /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message; each gate gets
+    /// one copy and writes it to its own members.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
         self.send(
             self.subject(format_args!("grp.{}", group_token(group))),

@@ -160,6 +160,6 @@ impl Cluster {
                 }
             });
         }
-        let _ = self.nats().flush().await;
+        self.sync().await;
     }
 }

@@ -101,6 +101,9 @@ pub enum GateError {
         /// What is wrong with it.
         message: String,
     },
+    /// The gate could not subscribe to its cluster subjects.
+    #[error("cluster: {0}")]
+    Cluster(ClusterError),
     /// A listener could not bind.
     #[error("cannot listen on {addr} ({key}): {error}")]
     Bind {
@@ -477,6 +480,7 @@ impl GateBuilder {
         }
         if let Some(link) = &cluster {
             self.processor.set_forwarder(Arc::clone(link));
+            link.subscribe().await.map_err(GateError::Cluster)?;
         }
         let processor = Arc::new(self.processor);
         let epoch = std::time::Instant::now();
