@@ -20,8 +20,9 @@ use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout, timeout_at};
 
 use crate::{
-    CONNECTS_IN_FLIGHT, EchoArgs, FanoutArgs, Histogram, IO_TIMEOUT, IdleArgs, MAX_FRAMES_PER_CONN,
-    MAX_SKIPPED_FRAMES, check_fd_limit, loopback, millis, progress, rss_bytes, sign_token,
+    CONNECTS_IN_FLIGHT, EchoArgs, EchoMessage, FanoutArgs, Histogram, IO_TIMEOUT, IdleArgs,
+    MAX_FRAMES_PER_CONN, MAX_SKIPPED_FRAMES, check_fd_limit, loopback, millis, progress, rss_bytes,
+    sign_token,
 };
 
 /// `--transport`.
@@ -114,6 +115,14 @@ fn is_heartbeat(encoding: Encoding, payload: &[u8]) -> bool {
     }
 }
 
+/// Whether a payload is `S2C_UpdateWatchRoom` (id 4), by its name or id only.
+fn is_watch_answer(encoding: Encoding, payload: &[u8]) -> bool {
+    match encoding {
+        Encoding::Json => payload.starts_with(br#"{"S2C_UpdateWatchRoom":"#),
+        _ => payload.starts_with(&[0, 4]),
+    }
+}
+
 /// Sends a message, waiting at most [`IO_TIMEOUT`].
 async fn send<T: Any>(client: &mut Client, msg: &T) -> Result<()> {
     timeout(IO_TIMEOUT, client.send(msg))
@@ -173,6 +182,8 @@ enum Handshake {
     Heartbeat,
     /// Log in as uid index+1 and watch room 1.
     Watch,
+    /// Log in as uid index+1.
+    Login,
 }
 
 async fn handshake(client: &mut Client, kind: Handshake, index: usize, secret: &str) -> Result<()> {
@@ -182,6 +193,7 @@ async fn handshake(client: &mut Client, kind: Handshake, index: usize, secret: &
             send(client, &C2sUserHeartBeat { ptime: 0 }).await?;
             expect::<C2sUserHeartBeat>(client, "C2S_UserHeartBeat").await?;
         }
+        Handshake::Login => login(client, secret, index as u64 + 1).await?,
         Handshake::Watch => {
             login(client, secret, index as u64 + 1).await?;
             send(client, &C2sUpdateWatchRoom { room_id: 1 }).await?;
@@ -249,15 +261,23 @@ const RAW_PAYLOAD: [u8; 32] = *b"longlink-bench raw echo payload!";
 
 pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
     let (target, conns, raw) = (&args.target, args.conns as usize, args.raw);
+    let watch = !raw && args.message == EchoMessage::Watch;
     let (duration, warmup) = (args.duration, args.warmup);
     let (addr, config, encoding) = (target.addr(), target.config(), target.encoding());
     check_fd_limit(conns)?;
     let messages = chat_messages()?;
     let bar = progress(quiet, conns as u64, "echo: connecting", "connections");
-    let clients = open_all(&config, &messages, conns, Handshake::Plain, "", &bar).await?;
+    let handshake = if watch {
+        Handshake::Login
+    } else {
+        Handshake::Plain
+    };
+    let clients = open_all(&config, &messages, conns, handshake, &args.secret, &bar).await?;
     bar.finish_and_clear();
     let request = if raw {
         Bytes::from_static(&RAW_PAYLOAD)
+    } else if watch {
+        Bytes::from(messages.encode(&C2sUpdateWatchRoom { room_id: 0 }, encoding, false)?)
     } else {
         Bytes::from(messages.encode(&C2sUserHeartBeat { ptime: 0 }, encoding, false)?)
     };
@@ -276,7 +296,7 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
         tasks.spawn(ping_loop(
             client,
             request.clone(),
-            (raw, encoding),
+            (raw, watch, encoding),
             (measure_from, end),
             done.clone(),
         ));
@@ -323,7 +343,9 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
     if let Some(e) = &first_error {
         eprintln!("echo: first failure: {e}");
     }
-    print_result!("mode": "echo", "raw": raw, "addr": addr.to_string(),
+    print_result!("mode": "echo", "raw": raw,
+        "message": if watch { "watch" } else if raw { "raw" } else { "heartbeat" },
+        "addr": addr.to_string(),
         "transport": config.transport.to_string(), "encoding": encoding.to_string(),
         "conns": conns, "duration_s": millis(measured), "warmup_s": warmup,
         "round_trips": hist.total, "rtt_per_sec": rate.round(), "p50_us": p50, "p90_us": p90,
@@ -344,7 +366,7 @@ fn encoding_name(encoding: Encoding) -> &'static str {
 async fn ping_loop(
     mut client: Client,
     request: Bytes,
-    (raw, encoding): (bool, Encoding),
+    (raw, watch, encoding): (bool, bool, Encoding),
     (measure_from, end): (Instant, Instant),
     done: Arc<AtomicU64>,
 ) -> Result<Histogram> {
@@ -362,6 +384,8 @@ async fn ping_loop(
             .context("timed out waiting for the answer")??;
         let ok = if raw {
             answer == request
+        } else if watch {
+            is_watch_answer(encoding, &answer)
         } else {
             is_heartbeat(encoding, &answer)
         };

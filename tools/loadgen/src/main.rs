@@ -112,6 +112,23 @@ struct EchoArgs {
     /// Send 32 arbitrary bytes per frame and expect them back (for a bare echo server).
     #[arg(long)]
     raw: bool,
+    /// What to ping with: `heartbeat` (answered by the gate itself) or `watch` (log in, then
+    /// `C2S_UpdateWatchRoom{room_id: 0}`, answered by the chat module: on a cluster gate node
+    /// it crosses NATS to a chat node and back).
+    #[arg(long, value_enum, default_value_t = EchoMessage::Heartbeat)]
+    message: EchoMessage,
+    /// The token secret the server checks logins with (`--message watch`).
+    #[arg(long, default_value = DEV_SECRET)]
+    secret: String,
+}
+
+/// The request `echo` sends.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EchoMessage {
+    /// `C2S_UserHeartBeat`, answered with the same type.
+    Heartbeat,
+    /// `C2S_UpdateWatchRoom{0}` after a login, answered with `S2C_UpdateWatchRoom`.
+    Watch,
 }
 
 #[derive(Args)]

@@ -139,6 +139,32 @@ async fn echo_ws_protobuf() {
     echo(longlink::Encoding::Protobuf, "protobuf", "ws").await;
 }
 
+/// `--message watch`: logged-in connections ping the chat module (not the gate).
+#[tokio::test]
+async fn echo_watch_tcp_json() {
+    let server = Server::start(longlink::Encoding::Json).await;
+    let addr = server.addr("tcp");
+    let v = run(&[
+        "echo",
+        "--addr",
+        &addr,
+        "--message",
+        "watch",
+        "--conns",
+        "4",
+        "--duration",
+        "1",
+    ])
+    .await;
+    assert_eq!(
+        (v["mode"].as_str(), v["message"].as_str()),
+        (Some("echo"), Some("watch"))
+    );
+    assert!(count(&v, "round_trips") > 0, "{v}");
+    assert_eq!(count(&v, "failed_conns"), 0, "{v}");
+    server.stop().await;
+}
+
 async fn idle(encoding: longlink::Encoding, enc: &str, transport: &str) {
     let server = Server::start(encoding).await;
     let addr = server.addr(transport);
