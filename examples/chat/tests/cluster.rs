@@ -117,12 +117,19 @@ impl Drop for Node {
     }
 }
 
-/// Logs in, retrying while the gate has no chat node bound yet (a node that just started
-/// may not have subscribed when the first client comes).
+/// Logs in on a new connection, retrying while the gate has no chat node bound yet (a node
+/// that just started may not have subscribed when the first client comes).
 async fn login_when_ready(gate: &Node, uid: u64) -> Client {
+    let mut c = gate.connect().await;
+    login_until_served(&mut c, uid).await;
+    c
+}
+
+/// Logs `c` in as `uid`, again while the answer is `S2C_Error{5}` (no chat node answered;
+/// the connection stays open and binds afresh on its next message), within [`TIMEOUT`].
+async fn login_until_served(c: &mut Client, uid: u64) {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        let mut c = gate.connect().await;
         c.send(&longlink_chat::msg::C2sUserLogin {
             token: token(uid),
             login_plat: 1,
@@ -131,7 +138,7 @@ async fn login_when_ready(gate: &Node, uid: u64) -> Client {
         match c.recv().await {
             Reply::Login(l) if l.ret == 1 => {
                 c.uid = Some(uid);
-                return c;
+                return;
             }
             Reply::Error(e) if e.code == ERR_UNAVAILABLE && Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -141,19 +148,38 @@ async fn login_when_ready(gate: &Node, uid: u64) -> Client {
     }
 }
 
+/// The README's layout: one chat node, two gate nodes.
+struct Layout {
+    chat: Node,
+    g1: Node,
+    g2: Node,
+}
+
+impl Layout {
+    async fn start(nats: &NatsServer) -> Layout {
+        let chat = Node::start(nats, "chat").await;
+        let g1 = Node::start(nats, "gate").await;
+        let g2 = Node::start(nats, "gate").await;
+        Layout { chat, g1, g2 }
+    }
+
+    async fn shutdown(self) {
+        self.g1.shutdown().await;
+        self.g2.shutdown().await;
+        self.chat.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_message_reaches_watchers_on_two_gates() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
     bounded(async {
-        let chat = Node::start(&nats, "chat").await;
-        let (g1, g2) = (
-            Node::start(&nats, "gate").await,
-            Node::start(&nats, "gate").await,
-        );
-        let mut a = login_when_ready(&g1, 1).await;
-        let mut b = login_when_ready(&g2, 2).await;
+        let l = Layout::start(&nats).await;
+        let (chat, g1, g2) = (&l.chat, &l.g1, &l.g2);
+        let mut a = login_when_ready(g1, 1).await;
+        let mut b = login_when_ready(g2, 2).await;
         assert_eq!(a.watch(7).await, 1);
         assert_eq!(b.watch(7).await, 2, "one chat node sees both watchers");
         b.say(7, "hello across gates").await;
@@ -176,9 +202,7 @@ async fn room_message_reaches_watchers_on_two_gates() {
         a.say(7, "only a").await;
         assert_eq!(a.expect_message().await.text, "only a");
         b.expect_quiet().await;
-        g1.shutdown().await;
-        g2.shutdown().await;
-        chat.shutdown().await;
+        l.shutdown().await;
     })
     .await;
 }
@@ -189,22 +213,17 @@ async fn private_message_crosses_gates() {
         return;
     };
     bounded(async {
-        let chat = Node::start(&nats, "chat").await;
-        let (g1, g2) = (
-            Node::start(&nats, "gate").await,
-            Node::start(&nats, "gate").await,
-        );
-        let mut a = login_when_ready(&g1, 11).await;
-        let mut b = login_when_ready(&g2, 12).await;
+        let l = Layout::start(&nats).await;
+        let (g1, g2) = (&l.g1, &l.g2);
+        let mut a = login_when_ready(g1, 11).await;
+        let mut b = login_when_ready(g2, 12).await;
         a.tell(12, "psst").await;
         let m = b.expect_message().await;
         assert_eq!((m.from_uid, m.to_uid, m.text.as_str()), (11, 12, "psst"));
         a.expect_quiet().await;
         b.tell(99, "nobody").await;
         b.expect_error(ERR_NOT_ONLINE).await;
-        g1.shutdown().await;
-        g2.shutdown().await;
-        chat.shutdown().await;
+        l.shutdown().await;
     })
     .await;
 }
@@ -266,19 +285,14 @@ async fn second_login_on_another_gate_kicks_the_first() {
         return;
     };
     bounded(async {
-        let chat = Node::start(&nats, "chat").await;
-        let (g1, g2) = (
-            Node::start(&nats, "gate").await,
-            Node::start(&nats, "gate").await,
-        );
-        let mut first = login_when_ready(&g1, 31).await;
+        let l = Layout::start(&nats).await;
+        let (g1, g2) = (&l.g1, &l.g2);
+        let mut first = login_when_ready(g1, 31).await;
         let mut second = g2.login(31).await;
         expect_kicked(&mut first).await;
         second.heartbeat().await;
         second.watch(1).await;
-        g1.shutdown().await;
-        g2.shutdown().await;
-        chat.shutdown().await;
+        l.shutdown().await;
     })
     .await;
 }
@@ -325,13 +339,10 @@ async fn nats_restart_mid_test_then_traffic_resumes() {
         return;
     };
     bounded(async {
-        let chat = Node::start(&nats, "chat").await;
-        let (g1, g2) = (
-            Node::start(&nats, "gate").await,
-            Node::start(&nats, "gate").await,
-        );
-        let mut a = login_when_ready(&g1, 41).await;
-        let mut b = login_when_ready(&g2, 42).await;
+        let l = Layout::start(&nats).await;
+        let (g1, g2) = (&l.g1, &l.g2);
+        let mut a = login_when_ready(g1, 41).await;
+        let mut b = login_when_ready(g2, 42).await;
         a.watch(9).await;
         b.watch(9).await;
         a.say(9, "before").await;
@@ -373,9 +384,7 @@ async fn nats_restart_mid_test_then_traffic_resumes() {
             );
         }
         a.heartbeat().await;
-        g1.shutdown().await;
-        g2.shutdown().await;
-        chat.shutdown().await;
+        l.shutdown().await;
     })
     .await;
 }
@@ -480,21 +489,7 @@ async fn chat_node_killed_while_a_client_waits() {
         // A new chat node comes: the same connection is bound to it on its next message
         // (its login was on the dead node, so it must log in again).
         let _fresh = Node::start(&nats, "chat").await;
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            a.send(&longlink_chat::msg::C2sUserLogin {
-                token: token(51),
-                login_plat: 1,
-            })
-            .await;
-            match a.recv().await {
-                Reply::Login(l) if l.ret == 1 => break,
-                Reply::Error(e) if e.code == ERR_UNAVAILABLE && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                other => panic!("login after the new chat node: {other:?}"),
-            }
-        }
+        login_until_served(&mut a, 51).await;
         gate.shutdown().await;
     })
     .await;
