@@ -57,8 +57,27 @@ pub fn load<T: DeserializeOwned>(
     file: Option<&Path>,
     env_prefix: &str,
 ) -> Result<T, ConfigError> {
-    let mut figment = Figment::from(Toml::string(embedded));
+    load_layers(&[embedded], &[], file, env_prefix)
+}
+
+/// Like [`load`], with several embedded layers, each merged over the one before, and
+/// `under_file`: layers that apply only when a file is given, just under it (defaults that
+/// differ for a configured deployment, e.g. development conveniences that only the
+/// embedded default turns on).
+pub fn load_layers<T: DeserializeOwned>(
+    embedded: &[&str],
+    under_file: &[&str],
+    file: Option<&Path>,
+    env_prefix: &str,
+) -> Result<T, ConfigError> {
+    let mut figment = Figment::new();
+    for layer in embedded {
+        figment = figment.merge(Toml::string(layer));
+    }
     if let Some(path) = file {
+        for layer in under_file {
+            figment = figment.merge(Toml::string(layer));
+        }
         // Read it ourselves so a missing file is an error, not silently skipped.
         let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: path.display().to_string(),

@@ -33,6 +33,10 @@ use crate::chat::Chat;
 /// The embedded default configuration (`config/default.toml`).
 pub const DEFAULT_CONFIG: &str = include_str!("../config/default.toml");
 
+/// Defaults that apply under a `--config` file instead of the embedded ones: development
+/// conveniences off.
+pub const FILE_DEFAULTS: &str = "[chat]\ndev_tokens = false\n";
+
 /// Environment variables with this prefix override the configuration
 /// (`LONGLINK_GATE__MAX_CONN_NUM=500`).
 pub const ENV_PREFIX: &str = "LONGLINK_";
@@ -93,8 +97,16 @@ impl Config {
 impl Config {
     /// The embedded default, then `file`, then `LONGLINK_*` environment variables; every
     /// value checked.
+    ///
+    /// `[chat] dev_tokens` is on in the embedded default only: with a file it is off unless
+    /// the file (or `LONGLINK_CHAT__DEV_TOKENS`) turns it on.
     pub fn load(file: Option<&Path>) -> Result<Config, longlink::ConfigError> {
-        let config: Config = longlink::config::load(DEFAULT_CONFIG, file, ENV_PREFIX)?;
+        let config: Config = longlink::config::load_layers(
+            &[DEFAULT_CONFIG],
+            &[FILE_DEFAULTS],
+            file,
+            ENV_PREFIX,
+        )?;
         config.validate()?;
         Ok(config)
     }
@@ -276,5 +288,33 @@ fn console_stats(
                 Err(e) => vec![("chat".to_owned(), format!("no answer: {e}"))],
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_file(text: &str) -> Config {
+        let path = std::env::temp_dir().join(format!(
+            "longlink-chat-config-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let config = Config::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        config.unwrap()
+    }
+
+    #[test]
+    fn dev_tokens_are_on_only_in_the_embedded_default_or_where_a_file_says_so() {
+        assert!(Config::load(None).unwrap().chat.dev_tokens);
+        assert!(!load_file("[gate]\nmax_conn_num = 5\n").chat.dev_tokens);
+        assert!(load_file("[chat]\ndev_tokens = true\n").chat.dev_tokens);
+        // The rest of [chat] still comes from the embedded default.
+        let c = load_file("[chat]\nmax_text_len = 7\n");
+        assert_eq!((c.chat.max_text_len, c.chat.dev_tokens), (7, false));
+        assert_eq!(c.chat.token_secret, "longlink-dev-secret");
     }
 }
