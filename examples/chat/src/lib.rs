@@ -101,12 +101,8 @@ impl Config {
     /// `[chat] dev_tokens` is on in the embedded default only: with a file it is off unless
     /// the file (or `LONGLINK_CHAT__DEV_TOKENS`) turns it on.
     pub fn load(file: Option<&Path>) -> Result<Config, longlink::ConfigError> {
-        let config: Config = longlink::config::load_layers(
-            &[DEFAULT_CONFIG],
-            &[FILE_DEFAULTS],
-            file,
-            ENV_PREFIX,
-        )?;
+        let config: Config =
+            longlink::config::load_layers(&[DEFAULT_CONFIG], &[FILE_DEFAULTS], file, ENV_PREFIX)?;
         config.validate()?;
         Ok(config)
     }
