@@ -9,9 +9,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::process::{Proc, TempDir};
 use common::*;
 use longlink::cluster::testing::NatsServer;
 use longlink_chat::msg::S2cKick;
@@ -389,69 +389,21 @@ async fn nats_restart_mid_test_then_traffic_resumes() {
     .await;
 }
 
-/// The real binary as a node in its own process, to be frozen and killed.
-struct NodeProcess {
-    child: Child,
-    _config: tempfile_path::TempPath,
-}
-
-mod tempfile_path {
-    /// A file removed when dropped.
-    pub(crate) struct TempPath(pub(crate) std::path::PathBuf);
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-impl NodeProcess {
-    /// `longlink-chat --config <file>` with `node_type`, TCP on `tcp_addr` (may be empty),
-    /// request_timeout 1 s and directory_ttl 2 s.
-    fn start(nats: &NatsServer, node_type: &str, tcp_addr: &str) -> NodeProcess {
-        let path = std::env::temp_dir().join(format!(
-            "longlink-{node_type}-node-{}-{}.toml",
-            std::process::id(),
-            nats.url().rsplit(':').next().unwrap_or("0")
-        ));
-        std::fs::write(
-            &path,
-            format!(
-                "[gate]\ntcp_addr = \"{tcp_addr}\"\nws_addr = \"\"\n\
-                 [cluster]\nnats_url = \"{}\"\nnode_type = \"{node_type}\"\n\
-                 request_timeout = 1\ndirectory_ttl = 2\n[admin]\naddr = \"\"\n",
-                nats.url()
-            ),
-        )
-        .expect("write a config");
-        let child = Command::new(env!("CARGO_BIN_EXE_longlink-chat"))
-            .arg("--config")
-            .arg(&path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start longlink-chat");
-        NodeProcess {
-            child,
-            _config: tempfile_path::TempPath(path),
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .args([sig, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill {sig} failed");
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `longlink-chat --config <file>` in its own process (to be frozen and killed) with
+/// `node_type`, TCP on `tcp_addr` (may be empty), request_timeout 1 s, directory_ttl 2 s.
+fn node_process(nats: &NatsServer, node_type: &str, tcp_addr: &str) -> (Proc, TempDir) {
+    let dir = TempDir::new(node_type);
+    let config = dir.write(
+        "node.toml",
+        &format!(
+            "[gate]\ntcp_addr = \"{tcp_addr}\"\nws_addr = \"\"\n\
+             [cluster]\nnats_url = \"{}\"\nnode_type = \"{node_type}\"\n\
+             request_timeout = 1\ndirectory_ttl = 2\n",
+            nats.url()
+        ),
+    );
+    let config = config.to_str().expect("a UTF-8 temp path");
+    (Proc::spawn(&dir, &["--config", config], &[]), dir)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -460,14 +412,14 @@ async fn chat_node_killed_while_a_client_waits() {
         return;
     };
     bounded(async {
-        let mut backend = NodeProcess::start(&nats, "chat", "");
+        let (mut backend, _dir) = node_process(&nats, "chat", "");
         let gate = Node::start(&nats, "gate").await;
         let mut a = login_when_ready(&gate, 51).await;
         a.watch(2).await;
 
         // Frozen mid-flight: the message is taken by NATS, never answered. The gate gives
         // up after request_timeout (1 s) and says so.
-        backend.signal("-STOP");
+        backend.signal("STOP");
         a.say(2, "into the void").await;
         let e = a.expect_error(ERR_UNAVAILABLE).await;
         assert!(
@@ -476,8 +428,8 @@ async fn chat_node_killed_while_a_client_waits() {
         );
 
         // Killed: its subscriptions are gone; the next message fails at once.
-        backend.signal("-KILL");
-        let _ = backend.child.wait();
+        backend.signal("KILL");
+        backend.wait().await;
         a.say(2, "still nobody").await;
         a.expect_error(ERR_UNAVAILABLE).await;
 
@@ -512,7 +464,7 @@ async fn a_killed_gate_drops_out_of_the_directory() {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut dying = NodeProcess::start(&nats, "gate", &format!("127.0.0.1:{port}"));
+        let (mut dying, _dir) = node_process(&nats, "gate", &format!("127.0.0.1:{port}"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut victim = loop {
@@ -549,8 +501,8 @@ async fn a_killed_gate_drops_out_of_the_directory() {
         }
         assert_eq!(chat.online().await, 1);
 
-        dying.signal("-KILL");
-        let _ = dying.child.wait();
+        dying.signal("KILL");
+        dying.wait().await;
         let _ = victim.expect_closed().await;
         let deadline = Instant::now() + Duration::from_secs(15);
         while probe.locate(61).await != Ok(None) || chat.online().await != 0 {

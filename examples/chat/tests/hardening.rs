@@ -8,11 +8,9 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use common::process::*;
 use common::*;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -600,116 +598,6 @@ impl Storm {
     }
 }
 
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "longlink-chat-hardening-{}-{}-{name}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-
-    fn write(&self, file: &str, text: &str) -> PathBuf {
-        let path = self.0.join(file);
-        std::fs::write(&path, text).expect("write temp file");
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// How long the binary may take to start serving, or to exit.
-const PROCESS_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A spawned `longlink-chat` (as in tests/binary.rs), killed if the test ends first. Its
-/// output goes to files.
-struct Proc {
-    child: Option<Child>,
-    stderr: PathBuf,
-}
-
-impl Proc {
-    fn spawn(dir: &TempDir, config: &std::path::Path) -> Proc {
-        let stderr = dir.0.join("stderr");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_longlink-chat"));
-        cmd.arg("--config")
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(std::fs::File::create(dir.0.join("stdout")).expect("stdout file"))
-            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1");
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("LONGLINK_") {
-                cmd.env_remove(key);
-            }
-        }
-        // Binaries run in parallel: the admin listener on a free port, not the default 9090.
-        cmd.env("LONGLINK_ADMIN__ADDR", "127.0.0.1:0");
-        Proc {
-            child: Some(cmd.spawn().expect("spawn longlink-chat")),
-            stderr,
-        }
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-
-    fn try_wait(&mut self) -> Option<ExitStatus> {
-        self.child
-            .as_mut()
-            .expect("running")
-            .try_wait()
-            .expect("try_wait")
-    }
-
-    /// Waits for the exit within [`PROCESS_TIMEOUT`].
-    async fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PROCESS_TIMEOUT;
-        loop {
-            if let Some(status) = self.try_wait() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "longlink-chat did not exit within {PROCESS_TIMEOUT:?}; stderr:\n{}",
-                self.stderr()
-            );
-            tokio::time::sleep(ms(20)).await;
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
 fn free_addr() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind 127.0.0.1:0")
@@ -743,7 +631,8 @@ async fn serve(enc: Enc, extra_gate: &str) -> Served {
                 "[gate]\ntcp_addr = \"{tcp}\"\nws_addr = \"{ws}\"\nencoding = \"{encoding}\"\n{extra_gate}\n"
             ),
         );
-        let mut proc = Proc::spawn(&dir, &config);
+        let config = config.to_str().expect("a UTF-8 temp path");
+        let mut proc = Proc::spawn(&dir, &["--config", config], &[]);
         let deadline = Instant::now() + PROCESS_TIMEOUT;
         for (t, addr) in [(Transport::Tcp, tcp), (Transport::Ws, ws)] {
             loop {

@@ -8,6 +8,8 @@
 
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod process;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
