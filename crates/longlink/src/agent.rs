@@ -209,6 +209,47 @@ impl Agent {
         remote: SocketAddr,
         settings: &AgentSettings,
     ) -> Self {
+        let link = match &settings.cluster {
+            Some(link) => Link::Gate(Arc::clone(link)),
+            None => Link::Local,
+        };
+        Self::with_link(id, transport, (local, remote), settings, link)
+    }
+
+    /// A connection held by another node's gate (`gate`, its connection `conn`), with `id`
+    /// unique on this node. Its writes go to that gate; it has no queue here.
+    pub(crate) fn remote(
+        id: u64,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+        processor: Arc<Processor>,
+        conn: RemoteConn,
+    ) -> Self {
+        let settings = AgentSettings {
+            processor,
+            max_msg_len: usize::MAX,
+            capacity: 0,
+            policy: QueueFullPolicy::Drop,
+            epoch: std::time::Instant::now(),
+            cluster: None,
+        };
+        Self::with_link(
+            id,
+            transport,
+            (local, remote),
+            &settings,
+            Link::Remote(conn),
+        )
+    }
+
+    fn with_link(
+        id: u64,
+        transport: Transport,
+        (local, remote): (SocketAddr, SocketAddr),
+        settings: &AgentSettings,
+        link: Link,
+    ) -> Self {
         Agent {
             inner: Arc::new(AgentInner {
                 id,
@@ -232,48 +273,7 @@ impl Agent {
                 ping_wanted: AtomicBool::new(false),
                 ping_at_ms: AtomicU64::new(0),
                 user_data: Mutex::new(None),
-                link: match &settings.cluster {
-                    Some(link) => Link::Gate(Arc::clone(link)),
-                    None => Link::Local,
-                },
-            }),
-        }
-    }
-
-    /// A connection held by another node's gate (`gate`, its connection `conn`), with `id`
-    /// unique on this node.
-    pub(crate) fn remote(
-        id: u64,
-        transport: Transport,
-        local: SocketAddr,
-        remote: SocketAddr,
-        processor: Arc<Processor>,
-        conn: RemoteConn,
-    ) -> Self {
-        Agent {
-            inner: Arc::new(AgentInner {
-                id,
-                transport,
-                local,
-                remote,
-                processor,
-                max_msg_len: usize::MAX,
-                capacity: 0,
-                policy: QueueFullPolicy::Drop,
-                queue: Mutex::new(Queue {
-                    items: VecDeque::new(),
-                    state: State::Open,
-                }),
-                wake: Notify::new(),
-                uid: AtomicU64::new(0),
-                dropped: AtomicU64::new(0),
-                close_code: AtomicU16::new(1000),
-                last_seen_ms: AtomicU64::new(0),
-                last_msg_ms: AtomicU64::new(0),
-                ping_wanted: AtomicBool::new(false),
-                ping_at_ms: AtomicU64::new(0),
-                user_data: Mutex::new(None),
-                link: Link::Remote(conn),
+                link,
             }),
         }
     }
