@@ -76,8 +76,8 @@ struct Inner {
     processor: Arc<Processor>,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
-    /// (gate node, its connection id) -> the agent here.
-    agents: Mutex<HashMap<(Arc<str>, u64), Agent>>,
+    /// Gate node -> its connection id -> the agent here.
+    agents: Mutex<HashMap<Arc<str>, HashMap<u64, Agent>>>,
     /// Held while an agent is made and announced.
     making: tokio::sync::Mutex<()>,
     stop: CancellationToken,
@@ -211,12 +211,8 @@ impl Inner {
                 self.deliver(&agent, payload, reply).await;
             }
             Ok(ToBackend::Close { gate, conn }) => {
-                let agent = lock(&self.agents).remove(&(Arc::from(gate.as_str()), conn));
-                if let Some(agent) = agent {
-                    agent.mark_remote_closed();
-                    if let Some(events) = &self.on_close {
-                        events.send(&agent).await;
-                    }
+                if let Some(agent) = self.forget(&gate, conn) {
+                    self.closed(&agent).await;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
@@ -232,17 +228,19 @@ impl Inner {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Agent {
-        let gate: Arc<str> = gate.into();
-        let key = (Arc::clone(&gate), conn);
-        if let Some(agent) = lock(&self.agents).get(&key) {
-            return agent.clone();
+        let known = |agents: &HashMap<Arc<str>, HashMap<u64, Agent>>| {
+            agents.get(gate).and_then(|conns| conns.get(&conn)).cloned()
+        };
+        if let Some(agent) = known(&lock(&self.agents)) {
+            return agent;
         }
         // Made once, and visible only after its open event is queued: the open and the
         // messages of one connection come through two subscriptions (two tasks).
         let _making = self.making.lock().await;
-        if let Some(agent) = lock(&self.agents).get(&key) {
-            return agent.clone();
+        if let Some(agent) = known(&lock(&self.agents)) {
+            return agent;
         }
+        let gate: Arc<str> = gate.into();
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,
@@ -251,7 +249,7 @@ impl Inner {
             Arc::clone(&self.processor),
             RemoteConn {
                 cluster: self.cluster.clone(),
-                gate,
+                gate: Arc::clone(&gate),
                 conn,
                 open: AtomicBool::new(true),
             },
@@ -259,7 +257,10 @@ impl Inner {
         if let Some(events) = &self.on_new {
             events.send(&agent).await;
         }
-        lock(&self.agents).insert(key, agent.clone());
+        lock(&self.agents)
+            .entry(gate)
+            .or_default()
+            .insert(conn, agent.clone());
         agent
     }
 
@@ -311,12 +312,7 @@ impl Inner {
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
-            let mut gates: Vec<Arc<str>> = lock(&self.agents)
-                .keys()
-                .map(|(g, _)| Arc::clone(g))
-                .collect();
-            gates.sort();
-            gates.dedup();
+            let gates: Vec<Arc<str>> = lock(&self.agents).keys().cloned().collect();
             misses.retain(|g, _| gates.contains(g));
             for gate in gates {
                 match store.get(super::node_key(&gate)).await {
@@ -338,18 +334,29 @@ impl Inner {
     }
 
     async fn reap(&self, gate: &Arc<str>) {
-        let gone: Vec<Agent> = {
-            let mut agents = lock(&self.agents);
-            let keys: Vec<(Arc<str>, u64)> =
-                agents.keys().filter(|(g, _)| g == gate).cloned().collect();
-            keys.iter().filter_map(|k| agents.remove(k)).collect()
-        };
+        let gone = lock(&self.agents).remove(gate).unwrap_or_default();
         tracing::warn!(gate = %gate, connections = gone.len(), "gate node gone without goodbye; closing its connections here");
-        for agent in gone {
-            agent.mark_remote_closed();
-            if let Some(events) = &self.on_close {
-                events.send(&agent).await;
-            }
+        for agent in gone.values() {
+            self.closed(agent).await;
+        }
+    }
+
+    /// Removes a gate's connection (and the gate, with its last connection).
+    fn forget(&self, gate: &str, conn: u64) -> Option<Agent> {
+        let mut agents = lock(&self.agents);
+        let conns = agents.get_mut(gate)?;
+        let agent = conns.remove(&conn);
+        if conns.is_empty() {
+            agents.remove(gate);
+        }
+        agent
+    }
+
+    /// A gate's connection is gone (closed, or its gate died): the close event runs.
+    async fn closed(&self, agent: &Agent) {
+        agent.mark_remote_closed();
+        if let Some(events) = &self.on_close {
+            events.send(agent).await;
         }
     }
 
@@ -376,7 +383,7 @@ impl std::fmt::Debug for RunningBackend {
 impl RunningBackend {
     /// Connections this backend currently holds for gates.
     pub fn connections(&self) -> usize {
-        lock(&self.inner.agents).len()
+        lock(&self.inner.agents).values().map(HashMap::len).sum()
     }
 
     /// Stops taking messages (unsubscribes; gates bind their connections elsewhere on their
