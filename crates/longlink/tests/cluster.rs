@@ -344,7 +344,15 @@ async fn push_kick_and_broadcast_by_uid_from_any_node() {
         assert_eq!(c.recv_echo().await, "bye");
         c.expect_closed().await;
         eventually_none(&other, 77).await;
+
+        // A gate that stops gracefully takes its users out of the directory before it is
+        // gone (not after directory_ttl).
+        let mut d = client(addr).await;
+        ping(&mut d, 0, 79).await;
+        d.recv_echo().await;
+        eventually_located(&other, 79).await;
         g.shutdown().await;
+        assert_eq!(other.locate(79).await, Ok(None));
         b.shutdown().await;
     })
     .await;

@@ -392,7 +392,6 @@ impl RunningBackend {
         self.inner.stop.cancel();
         self.inner.tracker.close();
         let _ = tokio::time::timeout(timeout, self.inner.tracker.wait()).await;
-        let flush = self.inner.cluster.nats().flush();
-        let _ = tokio::time::timeout(self.inner.cluster.config().request_timeout, flush).await;
+        self.inner.cluster.flush_outgoing().await;
     }
 }

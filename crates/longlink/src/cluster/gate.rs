@@ -19,6 +19,7 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::wire::{Holder, ToBackend, ToGate};
 use super::{Cluster, ClusterError, group_token, node_key, uid_key};
@@ -59,6 +60,8 @@ pub(crate) struct GateLink {
     claims: Mutex<HashMap<u64, (u64, u64)>>,
     on_error: Option<ForwardErrorHook>,
     stop: CancellationToken,
+    /// Directory claims and removals in flight, finished before the gate goes.
+    directory_work: TaskTracker,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -96,6 +99,7 @@ impl GateLink {
             claims: Mutex::new(HashMap::new()),
             on_error,
             stop: CancellationToken::new(),
+            directory_work: TaskTracker::new(),
         })
     }
 
@@ -202,21 +206,24 @@ impl GateLink {
         tokio::spawn(async move { link.refresh_loop().await });
     }
 
-    /// Says goodbye in the directory (a graceful stop; a killed gate's key expires).
-    /// Bounded by `request_timeout`: NATS may be down.
-    pub(crate) async fn retire(&self) {
-        let delete = async {
+    /// The last step of the gate's stop, after its connections have closed: their directory
+    /// removals finish, the gate says goodbye in the directory (a killed gate's key
+    /// expires instead), its subscriptions and timers stop, and what it sent (close events
+    /// to backends) leaves the process. Each wait on NATS is bounded by `request_timeout`:
+    /// NATS may be down.
+    pub(crate) async fn stop(&self) {
+        let timeout = self.cluster.config().request_timeout;
+        self.directory_work.close();
+        let _ = tokio::time::timeout(timeout, self.directory_work.wait()).await;
+        let retire = async {
             if let Ok(store) = self.cluster.directory().await {
                 let _ = store.delete(node_key(self.cluster.node_id())).await;
             }
         };
-        let _ = tokio::time::timeout(self.cluster.config().request_timeout, delete).await;
-    }
-
-    /// Stops every subscription and timer of this gate.
-    pub(crate) fn stop(&self) {
+        let _ = tokio::time::timeout(timeout, retire).await;
         self.stop.cancel();
         lock(&self.groups).clear();
+        self.cluster.flush_outgoing().await;
     }
 
     /// Waits (within the request timeout) until every forwarded message is acknowledged or
@@ -412,7 +419,7 @@ impl GateLink {
         let claimed = lock(&self.claims).remove(&conn);
         if let Some((uid, _)) = claimed {
             let link = Arc::clone(self);
-            tokio::spawn(async move {
+            self.directory_work.spawn(async move {
                 if let Err(e) = link.release(uid, conn).await {
                     tracing::debug!(uid, error = %e, "directory entry not removed (it expires)");
                 }
@@ -446,7 +453,7 @@ impl GateLink {
         }
         lock(&self.claims).insert(conn, (uid, at));
         let link = Arc::clone(self);
-        tokio::spawn(async move {
+        self.directory_work.spawn(async move {
             if let Err(e) = link.claim(uid, conn, at).await {
                 tracing::warn!(uid, error = %e, "directory claim failed");
             }
@@ -510,16 +517,14 @@ impl GateLink {
     /// Keeps this gate's entries alive: its own "alive" key (backends drop the connections
     /// of a gate whose key has expired) and the uids of its connections.
     async fn refresh_loop(&self) {
-        let every = self.cluster.config().directory_ttl / 3;
-        let mut first = true;
+        // The first tick is at once: the gate is alive from its start.
+        let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            if !first {
-                tokio::select! {
-                    _ = self.stop.cancelled() => return,
-                    _ = tokio::time::sleep(every) => {}
-                }
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = every.tick() => {}
             }
-            first = false;
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
@@ -568,13 +573,13 @@ impl GateLink {
             }
             ToGate::Join { conn, group } => self.join(conn, &group),
             ToGate::Leave { conn, group } => self.leave(conn, &group),
-            ToGate::PushUid { uid, payload } => {
-                if let Some(agent) = self.agent_of(uid) {
+            ToGate::PushUid { conn, uid, payload } => {
+                if let Some(agent) = self.agent_of(conn, uid) {
                     let _ = agent.write_encoded(&super::encoded(payload));
                 }
             }
-            ToGate::KickUid { uid, payload } => {
-                if let Some(agent) = self.agent_of(uid) {
+            ToGate::KickUid { conn, uid, payload } => {
+                if let Some(agent) = self.agent_of(conn, uid) {
                     if !payload.is_empty() {
                         let _ = agent.write_encoded(&super::encoded(payload));
                     }
@@ -593,8 +598,13 @@ impl GateLink {
         }
     }
 
-    fn agent_of(&self, uid: u64) -> Option<Agent> {
-        self.agents().into_iter().find(|a| a.uid() == Some(uid))
+    /// The connection that holds `uid`: `conn` as the directory says, else (the directory
+    /// was behind a login on this gate) whichever connection here holds it.
+    fn agent_of(&self, conn: u64, uid: u64) -> Option<Agent> {
+        let holds = |a: &Agent| a.uid() == Some(uid);
+        self.agent(conn)
+            .filter(holds)
+            .or_else(|| self.agents().into_iter().find(holds))
     }
 
     /// A connection of this gate joins a cluster group. Membership is kept here, at the
@@ -617,11 +627,6 @@ impl GateLink {
                 groups.remove(&token);
             }
         }
-    }
-
-    /// The cluster handle this gate uses.
-    pub(crate) fn cluster(&self) -> &Cluster {
-        &self.cluster
     }
 }
 

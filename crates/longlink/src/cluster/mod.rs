@@ -84,6 +84,13 @@ pub enum ClusterError {
     Nats(String),
 }
 
+/// What the publisher task takes, in order.
+enum Outgoing {
+    Publish(Out),
+    /// Everything before it has been handed to the NATS client.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
 /// Something to publish, in order with everything else this node publishes.
 pub(crate) struct Out {
     pub(crate) subject: String,
@@ -95,7 +102,7 @@ struct Inner {
     client: async_nats::Client,
     config: ClusterConfig,
     node_id: String,
-    out: mpsc::UnboundedSender<Out>,
+    out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
 }
 
@@ -199,15 +206,29 @@ impl Cluster {
         if self
             .inner
             .out
-            .send(Out {
+            .send(Outgoing::Publish(Out {
                 subject,
                 reply,
                 payload,
-            })
+            }))
             .is_err()
         {
             tracing::debug!("cluster publisher stopped, message dropped");
         }
+    }
+
+    /// Returns once everything published before the call has left this process (handed to
+    /// the NATS client and flushed to the socket), or after `request_timeout` (NATS may be
+    /// away). For stopping: what a node sent on its way out is not left in its queue.
+    pub(crate) async fn flush_outgoing(&self) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        let flushed = async {
+            if self.inner.out.send(Outgoing::Barrier(done)).is_ok() {
+                let _ = sent.await;
+            }
+            let _ = self.inner.client.flush().await;
+        };
+        let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
     }
 
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
@@ -281,33 +302,29 @@ impl Cluster {
     /// Queues `msg` on `uid`'s connection, wherever in the cluster it is.
     /// [`ClusterError::NotOnline`] if the directory has no such uid.
     pub async fn push_uid(&self, uid: u64, msg: &Encoded) -> Result<(), ClusterError> {
-        let holder = self
-            .holder(uid)
-            .await?
-            .ok_or(ClusterError::NotOnline(uid))?;
-        self.send_to_gate(
-            &holder.gate,
-            &ToGate::PushUid {
-                uid,
-                payload: msg.0.clone(),
-            },
-        );
-        Ok(())
+        let payload = msg.0.clone();
+        self.tell_holder(uid, |conn| ToGate::PushUid { conn, uid, payload })
+            .await
     }
 
     /// Writes `msg` (if given) to `uid`'s connection, wherever it is, then closes it.
     pub async fn kick_uid(&self, uid: u64, msg: Option<&Encoded>) -> Result<(), ClusterError> {
+        let payload = msg.map(|m| m.0.clone()).unwrap_or_default();
+        self.tell_holder(uid, |conn| ToGate::KickUid { conn, uid, payload })
+            .await
+    }
+
+    /// Sends the gate that holds `uid` the command `make` builds for its connection.
+    async fn tell_holder(
+        &self,
+        uid: u64,
+        make: impl FnOnce(u64) -> ToGate,
+    ) -> Result<(), ClusterError> {
         let holder = self
             .holder(uid)
             .await?
             .ok_or(ClusterError::NotOnline(uid))?;
-        self.send_to_gate(
-            &holder.gate,
-            &ToGate::KickUid {
-                uid,
-                payload: msg.map(|m| m.0.clone()).unwrap_or_default(),
-            },
-        );
+        self.send_to_gate(&holder.gate, &make(holder.conn));
         Ok(())
     }
 
@@ -357,8 +374,15 @@ pub(crate) fn group_token(group: &str) -> String {
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the
 /// order on the wire. A publish fails only when the client is closed; while NATS is away,
 /// async-nats buffers and sends after reconnecting.
-async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Out>) {
-    while let Some(out) = rx.recv().await {
+async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(next) = rx.recv().await {
+        let out = match next {
+            Outgoing::Publish(out) => out,
+            Outgoing::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let result = match out.reply {
             Some(reply) => {
                 client

@@ -50,9 +50,12 @@ pub(crate) enum ToGate {
     /// The connection leaves a cluster group.
     Leave { conn: u64, group: String },
     /// Queue this payload on whichever connection of this gate holds `uid`.
-    PushUid { uid: u64, payload: Bytes },
-    /// Write `payload` (if not empty) to `uid`'s connection, then close it.
-    KickUid { uid: u64, payload: Bytes },
+    /// `conn` is the connection the directory names; the gate looks further only if that
+    /// one no longer holds `uid`.
+    PushUid { conn: u64, uid: u64, payload: Bytes },
+    /// Write `payload` (if not empty) to `uid`'s connection, then close it (`conn` as for
+    /// `PushUid`).
+    KickUid { conn: u64, uid: u64, payload: Bytes },
     /// `uid` logged in on another connection: say goodbye to `conn` if it still holds it.
     Displace { conn: u64, uid: u64 },
 }
@@ -207,15 +210,17 @@ impl ToGate {
                 out.put_u64_le(*conn);
                 put_str(&mut out, group);
             }
-            ToGate::PushUid { uid, payload } => {
+            ToGate::PushUid { conn, uid, payload } => {
                 out.reserve(payload.len());
                 out.put_u8(PUSH_UID);
+                out.put_u64_le(*conn);
                 out.put_u64_le(*uid);
                 out.put_slice(payload);
             }
-            ToGate::KickUid { uid, payload } => {
+            ToGate::KickUid { conn, uid, payload } => {
                 out.reserve(payload.len());
                 out.put_u8(KICK_UID);
+                out.put_u64_le(*conn);
                 out.put_u64_le(*uid);
                 out.put_slice(payload);
             }
@@ -251,10 +256,12 @@ impl ToGate {
                 group: r.str()?,
             },
             PUSH_UID => ToGate::PushUid {
+                conn: r.u64()?,
                 uid: r.u64()?,
                 payload: r.rest(),
             },
             KICK_UID => ToGate::KickUid {
+                conn: r.u64()?,
                 uid: r.u64()?,
                 payload: r.rest(),
             },
@@ -355,10 +362,12 @@ mod tests {
                 group: "room.1".into(),
             },
             ToGate::PushUid {
+                conn: 8,
                 uid: 9,
                 payload: Bytes::new(),
             },
             ToGate::KickUid {
+                conn: 8,
                 uid: 9,
                 payload: Bytes::from_static(b"bye"),
             },

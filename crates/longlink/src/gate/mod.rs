@@ -711,13 +711,7 @@ impl RunningGate {
             shared.tracker.wait().await;
         }
         if let Some(link) = &shared.cluster {
-            link.retire().await;
-            link.stop();
-            // What the closes sent (close events, directory removals) leaves before we go,
-            // unless NATS is away.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let timeout = link.cluster().config().request_timeout;
-            let _ = tokio::time::timeout(timeout, link.cluster().nats().flush()).await;
+            link.stop().await;
         }
     }
 }
