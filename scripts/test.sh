@@ -40,6 +40,8 @@ fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
+echo "== layers (scripts/check-layers.py: imports inside crates/longlink go one way)"
+python3 scripts/check-layers.py
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"

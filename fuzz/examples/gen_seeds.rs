@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
 use longlink::Encoding;
-use longlink::codec::LenCodec;
+use longlink::wire::LenCodec;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     fs::create_dir_all(dir).unwrap();

@@ -19,7 +19,7 @@
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
-use longlink::codec::{CodecError, LenCodec};
+use longlink::wire::{CodecError, LenCodec};
 
 /// How far the buffer may grow beyond what has arrived, as a multiple of the stream length
 /// plus a fixed step. `LenCodec::decode` once reserved the whole payload a length field

@@ -8,7 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use longlink::processor::MessageInfo;
-use longlink::{Encoding, MessageOptions, Processor};
+use longlink::{Encoding, Processor};
+use longlink::processor::MessageOptions;
 
 /// A user as it appears inside other messages.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]

@@ -5,94 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use longlink_wire::{Encoding, Transport};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 
 use crate::error::{Error, Result};
-
-/// How the client reaches the server.
-///
-/// ```
-/// use longlink_client::Transport;
-///
-/// assert_eq!(Transport::default(), Transport::Tcp);
-/// assert_eq!("ws".parse::<Transport>().unwrap(), Transport::Ws);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Transport {
-    /// TCP with a length prefix before each payload (leaf's `TCPClient`).
-    #[default]
-    Tcp,
-    /// WebSocket: one binary message per payload (leaf's `WSClient`).
-    Ws,
-}
-
-impl std::str::FromStr for Transport {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "tcp" => Ok(Transport::Tcp),
-            "ws" => Ok(Transport::Ws),
-            other => Err(Error::Config(format!(
-                "transport {other:?}: expected \"tcp\" or \"ws\""
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::Tcp => "tcp",
-            Transport::Ws => "ws",
-        })
-    }
-}
-
-/// The payload encoding; it must match the server's `encoding` setting.
-///
-/// ```
-/// use longlink_client::Encoding;
-///
-/// assert_eq!(Encoding::default(), Encoding::Json);
-/// assert_eq!("protobuf".parse::<Encoding>().unwrap(), Encoding::Protobuf);
-/// assert_eq!(Encoding::Protobuf.to_string(), "protobuf");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Encoding {
-    /// `{"Name":{...}}`.
-    #[default]
-    Json,
-    /// `| id: u16 | protobuf body |`.
-    Protobuf,
-}
-
-impl std::str::FromStr for Encoding {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "json" => Ok(Encoding::Json),
-            "protobuf" => Ok(Encoding::Protobuf),
-            other => Err(Error::Config(format!(
-                "encoding {other:?}: expected \"json\" or \"protobuf\""
-            ))),
-        }
-    }
-}
-
-impl fmt::Display for Encoding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Encoding::Json => "json",
-            Encoding::Protobuf => "protobuf",
-        })
-    }
-}
 
 /// TLS for `wss://` or TCP over TLS: a rustls client configuration and the name to verify
 /// the server's certificate against.

@@ -1,5 +1,7 @@
 //! The client's one error type.
 
+use longlink_wire::{CodecError, DecodeError, EncodeError, ParseKindError, RegistryError};
+
 /// What went wrong. Errors from [`Messages`](crate::Messages) registration, from encoding and
 /// from decoding one payload leave the connection usable; [`Error::Closed`], [`Error::Io`],
 /// [`Error::WebSocket`] and [`Error::Protocol`] mean it is gone.
@@ -48,56 +50,18 @@ pub enum Error {
         /// The largest allowed.
         max: usize,
     },
-    /// The same message name registered twice.
-    #[error("message name {0:?} is registered twice")]
-    DuplicateName(String),
-    /// The same Rust type registered twice.
-    #[error("type {0} is registered twice")]
-    DuplicateType(&'static str),
-    /// The same protobuf id registered twice.
-    #[error("protobuf id {id} is taken by {taken_by}, asked for by {name}")]
-    DuplicateId {
-        /// The id.
-        id: u16,
-        /// The name that has it.
-        taken_by: String,
-        /// The name that asked for it.
-        name: String,
-    },
-    /// More than 65535 message types.
-    #[error("too many message types (at most 65535)")]
-    TooMany,
-    /// Sending a type that was never registered.
-    #[error("message type {0} is not registered")]
-    NotRegistered(&'static str),
-    /// A message that serde_json refused to encode.
-    #[error("encoding {name}: {reason}")]
-    Encode {
-        /// The message name.
-        name: String,
-        /// What the encoder said.
-        reason: String,
-    },
-    /// A JSON payload that is not an object with exactly one key.
-    #[error("invalid json envelope: {0}")]
-    Envelope(String),
-    /// A protobuf payload shorter than its 2-byte id.
-    #[error("protobuf payload too short: {0} bytes")]
-    TooShort(usize),
-    /// A JSON message name nobody registered.
-    #[error("message {0:?} is not registered")]
-    UnknownName(String),
-    /// A protobuf id nobody registered.
-    #[error("message id {0} is not registered")]
-    UnknownId(u16),
-    /// A registered message whose body does not decode into its type.
-    #[error("message {name}: bad body: {reason}")]
-    Decode {
-        /// The message name.
-        name: String,
-        /// What the decoder said.
-        reason: String,
-    },
+    /// A [`Messages`](crate::Messages) registration mistake: a name, type or id twice, or
+    /// too many types.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A message that could not be encoded: its type is not registered (or not for this
+    /// encoding), or serde_json refused it. Nothing was sent.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A payload that could not be decoded: not an envelope, an unknown name or id, or a
+    /// body that does not decode into its type. The connection stays usable.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
     /// [`recv_as`](crate::Client::recv_as) got another message than the one asked for.
     #[error("expected {expected}, got {got}")]
     Unexpected {
@@ -113,9 +77,9 @@ impl Error {
     /// read from it.
     ///
     /// ```
-    /// use longlink_client::Error;
+    /// use longlink_client::{DecodeError, Error};
     ///
-    /// assert!(!Error::UnknownId(9).is_closed());
+    /// assert!(!Error::Decode(DecodeError::UnknownId(9)).is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
         matches!(
@@ -135,6 +99,44 @@ impl From<tokio_tungstenite::tungstenite::Error> for Error {
             },
             WsError::Io(e) => Error::Io(e),
             e => Error::WebSocket(Box::new(e)),
+        }
+    }
+}
+
+impl From<ParseKindError> for Error {
+    /// A transport or encoding name that is neither of the known ones is a config error.
+    ///
+    /// ```
+    /// use longlink_client::{Error, Transport};
+    ///
+    /// fn transport(name: &str) -> longlink_client::Result<Transport> {
+    ///     Ok(name.parse::<Transport>()?)
+    /// }
+    /// assert_eq!(transport("ws")?, Transport::Ws);
+    /// let e = transport("udp").unwrap_err();
+    /// assert!(matches!(&e, Error::Config(m) if m == r#"transport "udp": expected "tcp" or "ws""#));
+    /// # Ok::<(), Error>(())
+    /// ```
+    fn from(e: ParseKindError) -> Self {
+        Error::Config(e.to_string())
+    }
+}
+
+impl Error {
+    /// The error for a refused frame (or the stream under it failing) on a TCP connection:
+    /// end of stream inside a frame is [`Error::Closed`], a length out of bounds
+    /// [`Error::Protocol`].
+    pub(crate) fn from_frame(e: CodecError) -> Self {
+        match e {
+            CodecError::Io(e) => Error::Io(e),
+            e @ CodecError::Eof { .. } => Error::Closed {
+                code: None,
+                reason: e.to_string(),
+            },
+            e @ (CodecError::TooLong { .. } | CodecError::TooShort { .. }) => {
+                Error::Protocol(format!("frame: {e}"))
+            }
+            e @ CodecError::BadLenMsgLen(_) => Error::Config(e.to_string()),
         }
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use bytes::BytesMut;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
+use longlink_wire::{LenCodec, Transport};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -17,9 +17,9 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite, LengthDelimitedCodec};
+use tokio_util::codec::{FramedRead, FramedWrite};
 
-use crate::config::{ClientConfig, Transport};
+use crate::config::ClientConfig;
 use crate::error::{Error, Result};
 
 /// A TCP socket, maybe under TLS.
@@ -86,52 +86,18 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// The length-prefix codec, with end of stream inside a frame reported as `UnexpectedEof`.
-pub(crate) struct Frames(LengthDelimitedCodec);
-
-impl Decoder for Frames {
-    type Item = BytesMut;
-    type Error = io::Error;
-
-    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
-        self.0.decode(src)
-    }
-
-    fn decode_eof(&mut self, src: &mut BytesMut) -> io::Result<Option<BytesMut>> {
-        match self.0.decode(src)? {
-            Some(frame) => Ok(Some(frame)),
-            None if src.is_empty() => Ok(None),
-            None => Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "end of stream inside a frame ({} bytes of it buffered)",
-                    src.len()
-                ),
-            )),
-        }
-    }
-}
-
-impl Encoder<Bytes> for Frames {
-    type Error = io::Error;
-
-    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> io::Result<()> {
-        self.0.encode(item, dst)
-    }
-}
-
 type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
 type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// The reading half of a connection.
 pub(crate) enum ReadIo {
-    Tcp(FramedRead<BoxRead, Frames>),
+    Tcp(FramedRead<BoxRead, LenCodec>),
     Ws(SplitStream<WebSocketStream<Stream>>),
 }
 
 /// The writing half of a connection.
 pub(crate) enum WriteIo {
-    Tcp(FramedWrite<BoxWrite, Frames>),
+    Tcp(FramedWrite<BoxWrite, LenCodec>),
     Ws(SplitSink<WebSocketStream<Stream>, WsMessage>),
 }
 
@@ -173,15 +139,14 @@ async fn connect_inner(config: &ClientConfig) -> Result<Connected> {
     let max = config.max_payload();
     let (read, write) = match config.transport {
         Transport::Tcp => {
-            let codec = {
-                let mut b = LengthDelimitedCodec::builder();
-                b.length_field_length(config.len_msg_len)
-                    .max_frame_length(max);
-                if config.little_endian {
-                    b.little_endian();
-                }
-                b
-            };
+            let mut codec = LenCodec::builder();
+            codec
+                .len_msg_len(config.len_msg_len)
+                .max_msg_len(u32::try_from(max).unwrap_or(u32::MAX));
+            if config.little_endian {
+                codec.little_endian();
+            }
+            let codec = codec.build().map_err(Error::from_frame)?;
             let (r, w): (BoxRead, BoxWrite) = match stream {
                 Stream::Plain(tcp) => {
                     let (r, w) = tcp.into_split();
@@ -193,8 +158,8 @@ async fn connect_inner(config: &ClientConfig) -> Result<Connected> {
                 }
             };
             (
-                ReadIo::Tcp(FramedRead::new(r, Frames(codec.new_codec()))),
-                WriteIo::Tcp(FramedWrite::new(w, Frames(codec.new_codec()))),
+                ReadIo::Tcp(FramedRead::new(r, codec)),
+                WriteIo::Tcp(FramedWrite::new(w, codec)),
             )
         }
         Transport::Ws => {
@@ -226,18 +191,9 @@ impl ReadIo {
                     code: None,
                     reason: "end of stream".into(),
                 }),
-                Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Closed {
-                    code: None,
-                    reason: e.to_string(),
-                }),
-                Some(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-                    Err(Error::Protocol(format!("frame: {e}")))
-                }
-                Some(Err(e)) => Err(Error::Io(e)),
-                Some(Ok(frame)) if frame.is_empty() => {
-                    Err(Error::Protocol("a frame of length 0".into()))
-                }
-                Some(Ok(frame)) => Ok(frame.freeze()),
+                // A length of 0 or over the limit, end of stream inside a frame, or the socket.
+                Some(Err(e)) => Err(Error::from_frame(e)),
+                Some(Ok(frame)) => Ok(frame),
             },
             ReadIo::Ws(ws) => loop {
                 match ws.next().await {
@@ -270,7 +226,7 @@ impl WriteIo {
     /// Queues one payload without flushing.
     pub(crate) async fn feed(&mut self, payload: Bytes) -> Result<()> {
         match self {
-            WriteIo::Tcp(framed) => framed.feed(payload).await?,
+            WriteIo::Tcp(framed) => framed.feed(payload).await.map_err(Error::from_frame)?,
             WriteIo::Ws(ws) => ws.feed(WsMessage::Binary(payload)).await?,
         }
         Ok(())
@@ -279,7 +235,10 @@ impl WriteIo {
     /// Sends everything queued.
     pub(crate) async fn flush(&mut self) -> Result<()> {
         match self {
-            WriteIo::Tcp(framed) => framed.flush().await?,
+            // LenCodec encodes `Bytes` and `&[u8]`: name the item type for the sink.
+            WriteIo::Tcp(framed) => SinkExt::<Bytes>::flush(framed)
+                .await
+                .map_err(Error::from_frame)?,
             WriteIo::Ws(ws) => ws.flush().await?,
         }
         Ok(())
@@ -288,7 +247,9 @@ impl WriteIo {
     /// Flushes, then closes the sending side (TCP: FIN; WebSocket: a close frame).
     pub(crate) async fn close(&mut self) -> Result<()> {
         match self {
-            WriteIo::Tcp(framed) => framed.close().await?,
+            WriteIo::Tcp(framed) => SinkExt::<Bytes>::close(framed)
+                .await
+                .map_err(Error::from_frame)?,
             WriteIo::Ws(ws) => ws.close().await?,
         }
         Ok(())

@@ -35,27 +35,60 @@
 mod config;
 mod error;
 mod io;
+mod message;
 mod messages;
+mod reader;
+mod writer;
 
-use std::any::{Any, type_name};
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-pub use config::{ClientConfig, Encoding, TlsConfig, Transport};
+pub use config::{ClientConfig, TlsConfig};
 pub use error::{Error, Result};
-pub use messages::{Message, Messages};
+/// The payload encoding; it must match the server's `encoding` setting.
+///
+/// ```
+/// use longlink_client::Encoding;
+///
+/// assert_eq!(Encoding::default(), Encoding::Json);
+/// assert_eq!("protobuf".parse::<Encoding>().unwrap(), Encoding::Protobuf);
+/// assert_eq!(Encoding::Protobuf.to_string(), "protobuf");
+/// ```
+pub use longlink_wire::Encoding;
+/// How the client reaches the server.
+///
+/// ```
+/// use longlink_client::Transport;
+///
+/// assert_eq!(Transport::default(), Transport::Tcp);
+/// assert_eq!("ws".parse::<Transport>().unwrap(), Transport::Ws);
+/// ```
+pub use longlink_wire::Transport;
+/// The errors that [`Error::Registry`], [`Error::Encode`] and [`Error::Decode`] carry, and
+/// the one a transport or encoding name that is not known gives.
+pub use longlink_wire::{DecodeError, EncodeError, ParseKindError, RegistryError};
+pub use message::Message;
+pub use messages::Messages;
+pub use reader::ClientReader;
 /// The rustls version the client uses, to build a [`TlsConfig::from_rustls`] configuration.
 pub use tokio_rustls::rustls;
+pub use writer::ClientWriter;
 
 /// What both halves need to encode or decode.
 #[derive(Clone)]
 struct Codec {
+    /// The registry, shared by both halves (and maybe by other clients).
     messages: Arc<Messages>,
+    /// JSON or protobuf, as the server.
     encoding: Encoding,
+    /// Protobuf id byte order, as the server.
     id_little_endian: bool,
+    /// TCP or WebSocket: an empty payload is allowed over WebSocket only.
     transport: Transport,
+    /// The largest payload sent or received.
     max_payload: usize,
 }
 
@@ -280,185 +313,5 @@ impl Client {
     /// ```
     pub fn messages(&self) -> &Arc<Messages> {
         &self.reader.codec.messages
-    }
-}
-
-/// The reading half of a [`Client`], from [`Client::split`].
-///
-/// ```no_run
-/// # async fn run(client: longlink_client::Client) -> longlink_client::Result<()> {
-/// let (mut reader, _writer) = client.split();
-/// let msg = reader.recv().await?;
-/// # Ok(()) }
-/// ```
-pub struct ClientReader {
-    io: io::ReadIo,
-    codec: Codec,
-    local: SocketAddr,
-    peer: SocketAddr,
-}
-
-impl std::fmt::Debug for ClientReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientReader")
-            .field("peer", &self.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientReader {
-    /// The next message, decoded; see [`Client::recv`]. Cancel safe.
-    ///
-    /// ```no_run
-    /// # async fn run(reader: &mut longlink_client::ClientReader) -> longlink_client::Result<()> {
-    /// let msg = reader.recv().await?;
-    /// println!("{} (id {})", msg.name(), msg.id());
-    /// # Ok(()) }
-    /// ```
-    pub async fn recv(&mut self) -> Result<Message> {
-        let payload = self.io.recv().await?;
-        self.codec
-            .messages
-            .decode(&payload, self.codec.encoding, self.codec.id_little_endian)
-    }
-
-    /// The next message, which must be a `T`; see [`Client::recv_as`].
-    ///
-    /// ```no_run
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Hello { #[prost(string, tag = "1")] name: String }
-    /// # async fn run(reader: &mut longlink_client::ClientReader) -> longlink_client::Result<()> {
-    /// let hello: Hello = reader.recv_as().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn recv_as<T: Any>(&mut self) -> Result<T> {
-        let msg = self.recv().await?;
-        msg.downcast::<T>().map_err(|got| Error::Unexpected {
-            expected: self
-                .codec
-                .messages
-                .name_of::<T>()
-                .unwrap_or(type_name::<T>())
-                .to_owned(),
-            got: got.name().to_owned(),
-        })
-    }
-
-    /// The next payload as it came; see [`Client::recv_raw`]. Cancel safe.
-    ///
-    /// ```no_run
-    /// # async fn run(reader: &mut longlink_client::ClientReader) -> longlink_client::Result<()> {
-    /// let payload = reader.recv_raw().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn recv_raw(&mut self) -> Result<Bytes> {
-        self.io.recv().await
-    }
-
-    /// The registry this reader decodes with.
-    ///
-    /// ```no_run
-    /// # fn run(reader: &longlink_client::ClientReader) {
-    /// println!("{:?}", reader.messages());
-    /// # }
-    /// ```
-    pub fn messages(&self) -> &Arc<Messages> {
-        &self.codec.messages
-    }
-}
-
-/// The writing half of a [`Client`], from [`Client::split`].
-///
-/// Over plain TCP, dropping the writer shuts the socket's sending side (a FIN), as tokio's
-/// `OwnedWriteHalf` does; keep it while the reader is in use.
-///
-/// ```no_run
-/// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-/// # struct Hello { #[prost(string, tag = "1")] name: String }
-/// # async fn run(client: longlink_client::Client) -> longlink_client::Result<()> {
-/// let (_reader, mut writer) = client.split();
-/// writer.send(&Hello { name: "ann".into() }).await?;
-/// writer.close().await?;
-/// # Ok(()) }
-/// ```
-pub struct ClientWriter {
-    io: io::WriteIo,
-    codec: Codec,
-}
-
-impl std::fmt::Debug for ClientWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientWriter")
-            .field("transport", &self.codec.transport)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientWriter {
-    /// Encodes and sends a registered message; see [`Client::send`]. Not cancel safe: a
-    /// send cut short may leave half a frame behind.
-    ///
-    /// ```no_run
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Hello { #[prost(string, tag = "1")] name: String }
-    /// # async fn run(writer: &mut longlink_client::ClientWriter) -> longlink_client::Result<()> {
-    /// writer.send(&Hello { name: "ann".into() }).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn send<T: Any>(&mut self, msg: &T) -> Result<()> {
-        let payload = self.encode(msg)?;
-        self.send_raw(payload).await
-    }
-
-    /// Encodes a registered message into the payload [`send`](ClientWriter::send) would
-    /// send, to send it many times with [`send_raw`](ClientWriter::send_raw).
-    ///
-    /// ```no_run
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Hello { #[prost(string, tag = "1")] name: String }
-    /// # async fn run(writer: &mut longlink_client::ClientWriter) -> longlink_client::Result<()> {
-    /// let payload = writer.encode(&Hello { name: "ann".into() })?;
-    /// for _ in 0..3 {
-    ///     writer.send_raw(payload.clone()).await?;
-    /// }
-    /// # Ok(()) }
-    /// ```
-    pub fn encode<T: Any>(&self, msg: &T) -> Result<Bytes> {
-        self.codec
-            .messages
-            .encode(msg, self.codec.encoding, self.codec.id_little_endian)
-            .map(Bytes::from)
-    }
-
-    /// Sends one payload as it is; see [`Client::send_raw`]. A payload over the maximum (or
-    /// an empty one over TCP) is [`Error::BadLength`] and nothing is sent.
-    ///
-    /// ```no_run
-    /// # async fn run(writer: &mut longlink_client::ClientWriter) -> longlink_client::Result<()> {
-    /// writer.send_raw(&b"{\"C2S_UserHeartBeat\":{}}"[..]).await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn send_raw(&mut self, payload: impl Into<Bytes>) -> Result<()> {
-        let payload = payload.into();
-        let min = usize::from(self.codec.transport == Transport::Tcp);
-        if payload.len() < min || payload.len() > self.codec.max_payload {
-            return Err(Error::BadLength {
-                len: payload.len(),
-                max: self.codec.max_payload,
-            });
-        }
-        self.io.feed(payload).await?;
-        self.io.flush().await
-    }
-
-    /// Flushes and closes the sending side; see [`Client::close`].
-    ///
-    /// ```no_run
-    /// # async fn run(mut writer: longlink_client::ClientWriter) -> longlink_client::Result<()> {
-    /// writer.close().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(&mut self) -> Result<()> {
-        self.io.close().await
     }
 }

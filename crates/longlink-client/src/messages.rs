@@ -1,40 +1,21 @@
-//! The client's message registry: which Rust type is which message name (JSON) and id
-//! (protobuf), and the codecs for both encodings.
+//! The client's message registry: [`longlink_wire::Registry`], with the client's names for
+//! registering and its [`Message`] for what comes back.
 
-use std::any::{Any, TypeId, type_name};
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use longlink_wire::{Encoding, MessageInfo, MessageOptions, Registry};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::value::RawValue;
 
-use crate::config::Encoding;
-use crate::error::{Error, Result};
-
-type Value = Box<dyn Any + Send>;
-type JsonDecode = fn(&str) -> Result<Value, String>;
-type JsonEncode = fn(&dyn Any, &mut Vec<u8>) -> Result<(), String>;
-type ProtoDecode = fn(&[u8]) -> Result<Value, String>;
-type ProtoEncode = fn(&dyn Any, &mut Vec<u8>);
-
-struct Entry {
-    name: Arc<str>,
-    id: u16,
-    type_name: &'static str,
-    /// `{"Name":`, escaped once.
-    json_head: Vec<u8>,
-    json_decode: JsonDecode,
-    json_encode: JsonEncode,
-    proto_decode: ProtoDecode,
-    proto_encode: ProtoEncode,
-}
+use crate::error::Result;
+use crate::message::Message;
 
 /// The message types a client sends and receives, registered like the server's
 /// `longlink::Processor`: a JSON name (the bare Rust type name unless given) and a protobuf
 /// id (registration order from 0 unless given). One registry serves both encodings; share it
-/// between many connections as an `Arc<Messages>`.
+/// between many connections as an `Arc<Messages>`. The codecs are the server's own, from
+/// [`longlink_wire`].
 ///
 /// Unlike the server's processor there is no direction: every registered type can be both
 /// sent and received.
@@ -58,50 +39,16 @@ struct Entry {
 /// ```
 #[derive(Default)]
 pub struct Messages {
-    entries: Vec<Entry>,
-    by_type: HashMap<TypeId, usize>,
-    by_name: HashMap<Arc<str>, usize>,
-    by_id: HashMap<u16, usize>,
+    /// Names, ids and codecs.
+    registry: Registry,
+    /// Each entry's name, by registry index, shared with every [`Message`] decoded so that a
+    /// received message allocates no name.
+    names: Vec<Arc<str>>,
 }
 
 impl fmt::Debug for Messages {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.entries.iter().map(|e| (&*e.name, e.id)))
-            .finish()
-    }
-}
-
-/// The bare type name, as the server derives it: no module path, no generics.
-fn bare_name<T>() -> &'static str {
-    let full = type_name::<T>();
-    let head = full.split('<').next().unwrap_or(full);
-    head.rsplit("::").next().unwrap_or(head)
-}
-
-fn json_decode<T: DeserializeOwned + Send + 'static>(body: &str) -> Result<Value, String> {
-    serde_json::from_str::<T>(body)
-        .map(|v| Box::new(v) as Value)
-        .map_err(|e| e.to_string())
-}
-
-fn json_encode<T: Serialize + 'static>(msg: &dyn Any, out: &mut Vec<u8>) -> Result<(), String> {
-    let msg = msg.downcast_ref::<T>().ok_or("wrong type")?;
-    serde_json::to_writer(out, msg).map_err(|e| e.to_string())
-}
-
-fn proto_decode<T: prost::Message + Default + Send + 'static>(
-    body: &[u8],
-) -> Result<Value, String> {
-    T::decode(body)
-        .map(|v| Box::new(v) as Value)
-        .map_err(|e| e.to_string())
-}
-
-fn proto_encode<T: prost::Message + 'static>(msg: &dyn Any, out: &mut Vec<u8>) {
-    if let Some(msg) = msg.downcast_ref::<T>() {
-        out.reserve(msg.encoded_len());
-        msg.encode_raw(out);
+        f.debug_tuple("Messages").field(&self.registry).finish()
     }
 }
 
@@ -132,8 +79,9 @@ impl Messages {
     where
         T: Serialize + DeserializeOwned + prost::Message + Default + Send + 'static,
     {
-        let id = u16::try_from(self.entries.len()).map_err(|_| Error::TooMany)?;
-        self.register_with::<T>(bare_name::<T>(), id)
+        let info = self.registry.register::<T>(MessageOptions::new())?;
+        let name = Arc::from(info.name.as_str());
+        Ok(self.added(name))
     }
 
     /// Registers `T` under an explicit name and protobuf id (as the server's
@@ -156,46 +104,68 @@ impl Messages {
     where
         T: Serialize + DeserializeOwned + prost::Message + Default + Send + 'static,
     {
-        let name: String = name.into();
-        if self.by_type.contains_key(&TypeId::of::<T>()) {
-            return Err(Error::DuplicateType(type_name::<T>()));
-        }
-        if self.by_name.contains_key(name.as_str()) {
-            return Err(Error::DuplicateName(name));
-        }
-        if id == u16::MAX {
-            return Err(Error::TooMany);
-        }
-        if let Some(&other) = self.by_id.get(&id) {
-            return Err(Error::DuplicateId {
-                id,
-                taken_by: self.entries[other].name.to_string(),
-                name,
-            });
-        }
-        let mut json_head = Vec::with_capacity(name.len() + 4);
-        json_head.push(b'{');
-        serde_json::to_writer(&mut json_head, &name).map_err(|e| Error::Encode {
-            name: name.clone(),
-            reason: e.to_string(),
-        })?;
-        json_head.push(b':');
-        let name: Arc<str> = name.into();
-        let index = self.entries.len();
-        self.entries.push(Entry {
-            name: name.clone(),
-            id,
-            type_name: type_name::<T>(),
-            json_head,
-            json_decode: json_decode::<T>,
-            json_encode: json_encode::<T>,
-            proto_decode: proto_decode::<T>,
-            proto_encode: proto_encode::<T>,
-        });
-        self.by_type.insert(TypeId::of::<T>(), index);
-        self.by_name.insert(name, index);
-        self.by_id.insert(id, index);
-        Ok(self)
+        let info = self.registry.register::<T>(options(name, id))?;
+        let name = Arc::from(info.name.as_str());
+        Ok(self.added(name))
+    }
+
+    /// Registers a type that only has serde impls, under an explicit name and id: it can be
+    /// sent and received over a JSON connection only.
+    ///
+    /// ```
+    /// use longlink_client::{EncodeError, Encoding, Error, Messages};
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Note { text: String }
+    ///
+    /// let mut messages = Messages::new();
+    /// messages.register_json::<Note>("Note", 0)?;
+    /// let note = Note { text: "hi".into() };
+    /// assert_eq!(messages.encode(&note, Encoding::Json, false)?, br#"{"Note":{"text":"hi"}}"#);
+    /// assert!(matches!(
+    ///     messages.encode(&note, Encoding::Protobuf, false),
+    ///     Err(Error::Encode(EncodeError::WrongEncoding { .. }))
+    /// ));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn register_json<T>(&mut self, name: impl Into<String>, id: u16) -> Result<&mut Self>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let info = self.registry.register_json::<T>(options(name, id))?;
+        let name = Arc::from(info.name.as_str());
+        Ok(self.added(name))
+    }
+
+    /// Registers a type that only has a prost impl, under an explicit name and id: it can be
+    /// sent and received over a protobuf connection only.
+    ///
+    /// ```
+    /// use longlink_client::{Encoding, Messages};
+    ///
+    /// #[derive(Clone, PartialEq, prost::Message)]
+    /// struct Int32Value { #[prost(int32, tag = "1")] value: i32 }
+    ///
+    /// let mut messages = Messages::new();
+    /// messages.register_protobuf::<Int32Value>("Int32Value", 1)?;
+    /// let payload = messages.encode(&Int32Value { value: 150 }, Encoding::Protobuf, false)?;
+    /// assert_eq!(payload, [0x00, 0x01, 0x08, 0x96, 0x01]);
+    /// assert!(messages.encode(&Int32Value { value: 1 }, Encoding::Json, false).is_err());
+    /// # Ok::<(), longlink_client::Error>(())
+    /// ```
+    pub fn register_protobuf<T>(&mut self, name: impl Into<String>, id: u16) -> Result<&mut Self>
+    where
+        T: prost::Message + Default + Send + 'static,
+    {
+        let info = self.registry.register_protobuf::<T>(options(name, id))?;
+        let name = Arc::from(info.name.as_str());
+        Ok(self.added(name))
+    }
+
+    /// Keeps the name of the entry just registered.
+    fn added(&mut self, name: Arc<str>) -> &mut Self {
+        self.names.push(name);
+        self
     }
 
     /// How many types are registered.
@@ -204,7 +174,7 @@ impl Messages {
     /// assert!(longlink_client::Messages::new().is_empty());
     /// ```
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.registry.len()
     }
 
     /// Whether no type is registered.
@@ -213,7 +183,7 @@ impl Messages {
     /// assert!(longlink_client::Messages::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.registry.is_empty()
     }
 
     /// The name `T` is registered under.
@@ -227,7 +197,7 @@ impl Messages {
     /// # Ok::<(), longlink_client::Error>(())
     /// ```
     pub fn name_of<T: 'static>(&self) -> Option<&str> {
-        self.entry_of::<T>().map(|e| &*e.name)
+        self.registry.info_of::<T>().map(|i| i.name.as_str())
     }
 
     /// The protobuf id `T` is registered under.
@@ -241,13 +211,7 @@ impl Messages {
     /// # Ok::<(), longlink_client::Error>(())
     /// ```
     pub fn id_of<T: 'static>(&self) -> Option<u16> {
-        self.entry_of::<T>().map(|e| e.id)
-    }
-
-    fn entry_of<T: 'static>(&self) -> Option<&Entry> {
-        self.by_type
-            .get(&TypeId::of::<T>())
-            .map(|&i| &self.entries[i])
+        self.registry.info_of::<T>().map(|i| i.id)
     }
 
     /// Encodes a registered message into one payload (no TCP length prefix): `{"Name":{..}}`
@@ -276,29 +240,9 @@ impl Messages {
         encoding: Encoding,
         id_little_endian: bool,
     ) -> Result<Vec<u8>> {
-        let entry = self
-            .entry_of::<T>()
-            .ok_or(Error::NotRegistered(type_name::<T>()))?;
         let mut out = Vec::with_capacity(64);
-        match encoding {
-            Encoding::Json => {
-                out.extend_from_slice(&entry.json_head);
-                (entry.json_encode)(msg, &mut out).map_err(|reason| Error::Encode {
-                    name: entry.name.to_string(),
-                    reason,
-                })?;
-                out.push(b'}');
-            }
-            Encoding::Protobuf => {
-                let id = if id_little_endian {
-                    entry.id.to_le_bytes()
-                } else {
-                    entry.id.to_be_bytes()
-                };
-                out.extend_from_slice(&id);
-                (entry.proto_encode)(msg, &mut out);
-            }
-        }
+        self.registry
+            .encode(msg, encoding, id_little_endian, &mut out)?;
         Ok(out)
     }
 
@@ -306,7 +250,7 @@ impl Messages {
     /// body that does not decode, is an error.
     ///
     /// ```
-    /// use longlink_client::{Encoding, Error, Messages};
+    /// use longlink_client::{DecodeError, Encoding, Error, Messages};
     ///
     /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
     /// struct Hello {
@@ -320,7 +264,7 @@ impl Messages {
     /// assert_eq!((msg.name(), msg.id()), ("Hello", 0));
     /// assert!(matches!(
     ///     messages.decode(br#"{"Bye":{}}"#, Encoding::Json, false),
-    ///     Err(Error::UnknownName(_))
+    ///     Err(Error::Decode(DecodeError::UnknownName(_)))
     /// ));
     /// # Ok::<(), longlink_client::Error>(())
     /// ```
@@ -330,192 +274,18 @@ impl Messages {
         encoding: Encoding,
         id_little_endian: bool,
     ) -> Result<Message> {
-        match encoding {
-            Encoding::Json => {
-                let map: BTreeMap<String, &RawValue> =
-                    serde_json::from_slice(payload).map_err(|e| Error::Envelope(e.to_string()))?;
-                if map.len() != 1 {
-                    return Err(Error::Envelope(format!(
-                        "the object has {} keys, not exactly one",
-                        map.len()
-                    )));
-                }
-                let (name, body) = map.into_iter().next().expect("one key");
-                let &index = self
-                    .by_name
-                    .get(name.as_str())
-                    .ok_or(Error::UnknownName(name))?;
-                let entry = &self.entries[index];
-                let value = (entry.json_decode)(body.get()).map_err(|reason| Error::Decode {
-                    name: entry.name.to_string(),
-                    reason,
-                })?;
-                Ok(entry.message(value))
-            }
-            Encoding::Protobuf => {
-                if payload.len() < 2 {
-                    return Err(Error::TooShort(payload.len()));
-                }
-                let b = [payload[0], payload[1]];
-                let id = if id_little_endian {
-                    u16::from_le_bytes(b)
-                } else {
-                    u16::from_be_bytes(b)
-                };
-                let &index = self.by_id.get(&id).ok_or(Error::UnknownId(id))?;
-                let entry = &self.entries[index];
-                let value =
-                    (entry.proto_decode)(&payload[2..]).map_err(|reason| Error::Decode {
-                        name: entry.name.to_string(),
-                        reason,
-                    })?;
-                Ok(entry.message(value))
-            }
-        }
-    }
-}
-
-impl Entry {
-    fn message(&self, value: Value) -> Message {
-        Message {
-            name: self.name.clone(),
-            id: self.id,
-            type_name: self.type_name,
+        let (index, value) = self.registry.decode(payload, encoding, id_little_endian)?;
+        let info: &MessageInfo = self.registry.info(index);
+        Ok(Message::new(
+            Arc::clone(&self.names[index]),
+            info.id,
+            info.type_name,
             value,
-        }
+        ))
     }
 }
 
-/// One received message: its registered name and id, and the decoded value, to be taken out
-/// with [`downcast`](Message::downcast) or looked at with [`downcast_ref`](Message::downcast_ref).
-///
-/// ```
-/// use longlink_client::{Encoding, Messages};
-///
-/// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-/// struct Hello {
-///     #[prost(string, tag = "1")]
-///     name: String,
-/// }
-///
-/// let mut messages = Messages::new();
-/// messages.register::<Hello>()?;
-/// let msg = messages.decode(&[0, 0, 0x0a, 1, b'x'], Encoding::Protobuf, false)?;
-/// assert!(msg.is::<Hello>());
-/// assert_eq!(msg.downcast_ref::<Hello>().unwrap().name, "x");
-/// let hello: Hello = msg.downcast().unwrap();
-/// assert_eq!(hello.name, "x");
-/// # Ok::<(), longlink_client::Error>(())
-/// ```
-pub struct Message {
-    name: Arc<str>,
-    id: u16,
-    type_name: &'static str,
-    value: Value,
-}
-
-impl fmt::Debug for Message {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Message")
-            .field("name", &&*self.name)
-            .field("id", &self.id)
-            .field("type", &self.type_name)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Message {
-    /// The registered name (the JSON envelope key).
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping {}
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register::<Ping>()?;
-    /// let msg = messages.decode(br#"{"Ping":{}}"#, longlink_client::Encoding::Json, false)?;
-    /// assert_eq!(msg.name(), "Ping");
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The registered protobuf id.
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping {}
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register_with::<Ping>("Ping", 5)?;
-    /// let msg = messages.decode(&[0, 5], longlink_client::Encoding::Protobuf, false)?;
-    /// assert_eq!(msg.id(), 5);
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn id(&self) -> u16 {
-        self.id
-    }
-
-    /// The Rust type's full name (`std::any::type_name`).
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping {}
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register::<Ping>()?;
-    /// let msg = messages.decode(br#"{"Ping":{}}"#, longlink_client::Encoding::Json, false)?;
-    /// assert!(msg.type_name().ends_with("Ping"));
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn type_name(&self) -> &'static str {
-        self.type_name
-    }
-
-    /// Whether the message is a `T`.
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping {}
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register::<Ping>()?;
-    /// let msg = messages.decode(br#"{"Ping":{}}"#, longlink_client::Encoding::Json, false)?;
-    /// assert!(msg.is::<Ping>() && !msg.is::<String>());
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn is<T: Any>(&self) -> bool {
-        self.value.is::<T>()
-    }
-
-    /// A reference to the value if it is a `T`.
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping { #[prost(int32, tag = "1")] n: i32 }
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register::<Ping>()?;
-    /// let msg = messages.decode(br#"{"Ping":{"n":4}}"#, longlink_client::Encoding::Json, false)?;
-    /// assert_eq!(msg.downcast_ref::<Ping>().map(|p| p.n), Some(4));
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
-        self.value.downcast_ref::<T>()
-    }
-
-    /// The value if it is a `T`; otherwise the message back.
-    ///
-    /// ```
-    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-    /// # struct Ping { #[prost(int32, tag = "1")] n: i32 }
-    /// # let mut messages = longlink_client::Messages::new();
-    /// # messages.register::<Ping>()?;
-    /// let msg = messages.decode(br#"{"Ping":{"n":4}}"#, longlink_client::Encoding::Json, false)?;
-    /// let msg = msg.downcast::<String>().unwrap_err(); // not a String: handed back
-    /// assert_eq!(msg.downcast::<Ping>().unwrap().n, 4);
-    /// # Ok::<(), longlink_client::Error>(())
-    /// ```
-    pub fn downcast<T: Any>(self) -> Result<T, Message> {
-        match self.value.downcast::<T>() {
-            Ok(v) => Ok(*v),
-            Err(value) => Err(Message { value, ..self }),
-        }
-    }
+/// The server's `MessageOptions::new().name(name).id(id)`.
+fn options(name: impl Into<String>, id: u16) -> MessageOptions {
+    MessageOptions::new().name(name).id(id)
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use longlink_client::{Client, ClientConfig, Encoding, Error, Messages};
+use longlink_client::{Client, ClientConfig, DecodeError, Encoding, Error, Messages};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -127,7 +127,10 @@ async fn an_unknown_message_keeps_the_connection() {
         .await
         .unwrap();
     let e = client.recv().await.unwrap_err();
-    assert!(matches!(&e, Error::UnknownName(n) if n == "X"), "{e}");
+    assert!(
+        matches!(&e, Error::Decode(DecodeError::UnknownName(n)) if n == "X"),
+        "{e}"
+    );
     assert!(!e.is_closed());
     assert!(client.recv().await.unwrap().is::<Hello>());
 }

@@ -4,8 +4,9 @@
 
 use bytes::BytesMut;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use longlink::codec::LenCodec;
-use longlink::{Encoding, MessageOptions, Processor};
+use longlink::processor::MessageOptions;
+use longlink::wire::LenCodec;
+use longlink::{Encoding, Processor};
 use std::hint::black_box;
 
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]

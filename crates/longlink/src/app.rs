@@ -17,11 +17,10 @@
 
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
 use crate::cluster::{Backend, ClusterError, RunningBackend};
 use crate::gate::{Gate, RunningGate};
 use crate::module::{AnyModule, Module, ModuleError, RunningModule};
+pub use crate::shutdown::StopHandle;
 
 /// Why the app could not run.
 #[derive(Debug, thiserror::Error)]
@@ -35,22 +34,6 @@ pub enum AppError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signal(#[from] std::io::Error),
-}
-
-/// Stops a running (or not yet running) [`App`]. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub struct StopHandle(CancellationToken);
-
-impl StopHandle {
-    /// Asks the app to shut down. Idempotent; works before, during and after start-up.
-    pub fn stop(&self) {
-        self.0.cancel();
-    }
-
-    /// Whether stop was asked for.
-    pub fn is_stopped(&self) -> bool {
-        self.0.is_cancelled()
-    }
 }
 
 /// Modules and gates run together.

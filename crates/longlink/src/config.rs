@@ -107,3 +107,21 @@ pub fn load_layers<T: DeserializeOwned>(
         ConfigError::Parse(messages.join("; "))
     })
 }
+
+/// Durations as a number of seconds (`http_timeout = 10`, `0.5`), for `#[serde(with = ..)]`.
+pub(crate) mod secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(|_| {
+            serde::de::Error::custom(format!("{secs} is not a number of seconds >= 0"))
+        })
+    }
+}

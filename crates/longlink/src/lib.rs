@@ -7,23 +7,34 @@
 //!
 //! ## Layout
 //!
-//! - [`codec`]: TCP length-prefix framing (1, 2 or 4 bytes, either byte order).
-//! - [`processor`]: the message registry, JSON and protobuf payloads, handler / router / raw.
-//! - [`gate`]: the TCP and WebSocket listeners, connection limit, per-connection reader and
-//!   writer.
-//! - [`agent`]: one connection as the application sees it: write, close, destroy, user data.
+//! The modules form layers: each one uses only those above it in this list (the test command
+//! checks it with `scripts/check-layers.py`). Where a lower layer must reach a higher one, it
+//! defines a small trait that the higher one implements.
+//!
+//! - leaves: [`config`] (TOML with an embedded default and environment overrides),
+//!   [`metrics`] (Prometheus names and handles), [`shutdown`] ([`StopHandle`](shutdown::StopHandle)).
+//! - [`timer`]: timer tables and cron expressions, for modules.
 //! - [`module`]: actors with their own task and state; calls between them ([`ModuleRef`]).
-//! - [`timer`]: timers and cron on a module's task.
-//! - [`session`]: uid to agent, one login per uid; groups (rooms) with encode-once broadcast.
-//! - [`app`]: runs modules and gates, shuts down on SIGINT/SIGTERM or [`StopHandle::stop`].
-//! - [`admin`]: Prometheus metrics, a health check and an admin console (`[admin]`).
+//! - [`codec`]: one gate's messages as bytes: the registry of [`wire`] (`longlink-wire`, the
+//!   crate the client shares: framing, registry, `Encoding`, `Transport`) in one encoding.
+//! - [`agent`]: one connection as the application sees it: write, close, destroy, user data;
+//!   its outgoing queue; `ConnLink`, the trait through which the cluster hears of it.
+//! - [`processor`]: registration and destinations (handler, module, raw, forward); the
+//!   router every connection shares; `Forwarder`, the trait the cluster forwards through.
+//! - [`gate`]: the TCP and WebSocket listeners, admission, handshakes, the liveness sweep,
+//!   one task per connection; `ClusterLink`, the trait a cluster implements to join in.
 //! - [`cluster`]: several processes as one over NATS: forwarding, remote calls, push by uid.
-//! - [`config`]: TOML configuration with an embedded default and environment overrides.
+//! - [`session`]: uid to agent, one login per uid; groups (rooms) with encode-once broadcast.
+//! - [`admin`]: `/metrics`, `/healthz` and an admin console (`[admin]`).
+//! - [`app`]: runs modules and gates, shuts down on SIGINT/SIGTERM or `StopHandle::stop`.
+//!
+//! The root re-exports the names a server needs; everything else is reached through its
+//! module (`longlink::gate::Goodbye`, `longlink::agent::Transport`, ...).
 //!
 //! ## A server in a few lines
 //!
 //! ```no_run
-//! use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor};
+//! use longlink::{Agent, App, Encoding, Gate, GateConfig, Module, Processor};
 //!
 //! #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
 //! struct Hello {
@@ -36,9 +47,9 @@
 //!     let game = Module::new("game", 0u64);
 //!     let mut processor = Processor::new(Encoding::Json);
 //!     processor.register::<Hello>()?;
-//!     processor.route(&game.module_ref(), |n: &mut Ctx<u64>, msg: Hello, agent: &Agent| {
-//!         **n += 1;
-//!         let _ = agent.write(&Hello { name: format!("hello {} (#{})", msg.name, **n) });
+//!     processor.route(&game.module_ref(), |greeted: &mut u64, msg: Hello, agent: &Agent| {
+//!         *greeted += 1;
+//!         let _ = agent.write(&Hello { name: format!("hello {} (#{greeted})", msg.name) });
 //!     })?;
 //!     let config = GateConfig { tcp_addr: "127.0.0.1:3563".into(), ..GateConfig::default() };
 //!     let gate = Gate::builder(config, processor).bind().await?;
@@ -54,16 +65,20 @@ pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod gate;
+pub mod metrics;
 pub mod module;
 pub mod processor;
 pub mod session;
+pub mod shutdown;
 pub mod timer;
 
-pub use admin::{AdminConfig, AdminError, AdminServer};
-pub use agent::{Agent, QueueFullPolicy, Transport, WriteError};
-pub use app::{App, AppError, StopHandle};
-pub use config::ConfigError;
-pub use gate::{Gate, GateConfig, GateError, Goodbye};
-pub use module::{CallError, Ctx, Module, ModuleRef};
-pub use processor::{Encoded, Encoding, MessageOptions, Processor};
-pub use session::{Group, Groups, Sessions};
+pub use longlink_wire as wire;
+
+pub use agent::Agent;
+pub use app::App;
+pub use codec::Encoded;
+pub use gate::{Gate, GateConfig};
+pub use longlink_wire::Encoding;
+pub use module::{Ctx, Module, ModuleRef};
+pub use processor::Processor;
+pub use session::{Groups, Sessions};

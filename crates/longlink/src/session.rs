@@ -15,7 +15,7 @@
 //! }
 //! rooms.join(7, agent);
 //! // Encode once, share the bytes with every member.
-//! let msg = agent.processor().encode(&S2C_Kick { reason: "hi".into() }).unwrap();
+//! let msg = agent.codec().encode(&S2C_Kick { reason: "hi".into() }).unwrap();
 //! rooms.broadcast(&7, &msg);
 //! # }
 //! ```
@@ -23,10 +23,10 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 
-use crate::agent::{Agent, Link};
+use crate::agent::Agent;
+use crate::agent::link::LinkEvent;
 use crate::cluster::Cluster;
-use crate::cluster::wire::ToGate;
-use crate::processor::Encoded;
+use crate::codec::Encoded;
 
 /// Who is logged in, by uid. One connection per uid.
 #[derive(Debug, Default)]
@@ -204,22 +204,11 @@ impl<K> InCluster<K> {
     /// Tells the member's gate that it joined (or left) the group.
     fn tell(&self, key: &K, agent: &Agent, join: bool) {
         let group = self.group(key);
-        match agent.link() {
-            Link::Local => {}
-            Link::Gate(link) if join => link.join(agent.id(), &group),
-            Link::Gate(link) => link.leave(agent.id(), &group),
-            Link::Remote(r) => r.tell(&if join {
-                ToGate::Join {
-                    conn: r.conn,
-                    group,
-                }
-            } else {
-                ToGate::Leave {
-                    conn: r.conn,
-                    group,
-                }
-            }),
-        }
+        agent.tell(if join {
+            LinkEvent::Join(&group)
+        } else {
+            LinkEvent::Leave(&group)
+        });
     }
 }
 
@@ -284,7 +273,7 @@ impl<K: Hash + Eq> Groups<K> {
         let group = self.groups.get(key);
         // Members on a gate outside the cluster (none, in practice) are written to here.
         for agent in group.into_iter().flat_map(Group::members) {
-            if matches!(agent.link(), Link::Local) {
+            if !agent.in_cluster() {
                 let _ = agent.write_encoded(msg);
             }
         }

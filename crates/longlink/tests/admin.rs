@@ -12,10 +12,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use longlink::{
-    AdminConfig, AdminServer, Agent, App, AppError, Ctx, Encoding, Gate, GateConfig, Module,
-    Processor, Sessions, StopHandle,
-};
+use longlink::admin::{AdminConfig, AdminServer};
+use longlink::app::AppError;
+use longlink::shutdown::StopHandle;
+use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

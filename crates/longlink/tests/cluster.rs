@@ -10,9 +10,8 @@ use std::time::Duration;
 use common::{Echo, Framing, STEP, TcpClient, Wire, bounded};
 use longlink::cluster::testing::NatsServer;
 use longlink::cluster::{Backend, Cluster, ClusterConfig, ClusterError};
-use longlink::{
-    Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions, StopHandle,
-};
+use longlink::shutdown::StopHandle;
+use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
 use serde::{Deserialize, Serialize};
 
 /// Forwarded from the gate; the backend answers with an `Echo` of `"<node> <n>"`. `n == 0`
@@ -48,7 +47,7 @@ struct Svc {
 
 struct Running {
     stop: StopHandle,
-    task: tokio::task::JoinHandle<Result<(), longlink::AppError>>,
+    task: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
 }
 
 impl Running {

@@ -5,7 +5,7 @@
 //! the fix.
 
 use bytes::BytesMut;
-use longlink::codec::LenCodec;
+use longlink::wire::LenCodec;
 
 /// What a partial frame may make the decoder reserve before its payload arrives (it reserves
 /// at most 64 KiB at a time; 1 MiB leaves room for any reasonable step).
@@ -16,7 +16,7 @@ const RESERVE_BOUND: usize = 1 << 20;
 /// Fuzz input (base64 `enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6
 /// enp6enp6enp6enp6enp6enp6enp6enp6el2CCQEAAAAAAAAAAAAAZTIJMg==`): `LenCodec::new(4, false,
 /// 0x7a7a7a7a)` fed a stream starting with the length field `7a 7a 7a 7a` (2_054_847_098 bytes,
-/// within the limit). `LenCodec::decode` (`crates/longlink/src/codec/mod.rs`) then called
+/// within the limit). `LenCodec::decode` (then in `crates/longlink/src/codec/mod.rs`, now `crates/longlink-wire/src/frame.rs`) then called
 /// `src.reserve(h + len - src.len())`: it allocated the whole announced payload, 2 GiB, on
 /// four bytes from the peer. The TCP gate's reader calls `decode` on every read, so with
 /// `len_msg_len = 4` and a large `max_msg_len` (the config accepts up to `u32::MAX`) each
@@ -26,7 +26,10 @@ const RESERVE_BOUND: usize = 1 << 20;
 fn a_length_field_alone_does_not_reserve_the_announced_payload() {
     let codec = LenCodec::new(4, false, 0x7a7a_7a7a).unwrap();
     let mut src = BytesMut::from(&[0x7a, 0x7a, 0x7a, 0x7a, b'z'][..]);
-    assert_eq!(codec.decode(&mut src), Ok(None), "the frame is incomplete");
+    assert!(
+        matches!(codec.decode(&mut src), Ok(None)),
+        "the frame is incomplete"
+    );
     assert!(
         src.capacity() <= RESERVE_BOUND,
         "decode reserved {} bytes for a frame of which 1 payload byte has arrived",

@@ -35,8 +35,8 @@ fn hook(req: &HttpRequest) -> Option<HttpResponse> {
 
 struct HttpServer {
     ws: std::net::SocketAddr,
-    stop: longlink::StopHandle,
-    app: tokio::task::JoinHandle<Result<(), longlink::AppError>>,
+    stop: longlink::shutdown::StopHandle,
+    app: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
 }
 
 async fn start_with_hook() -> HttpServer {

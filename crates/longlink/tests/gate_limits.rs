@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::*;
-use longlink::{Encoding, GateConfig, QueueFullPolicy};
+use longlink::agent::QueueFullPolicy;
+use longlink::{Encoding, GateConfig};
 use tokio::io::AsyncWriteExt;
 
 fn limited(max_conn_num: usize) -> GateConfig {

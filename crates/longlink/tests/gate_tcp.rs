@@ -7,7 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use longlink::{Encoding, GateConfig, Transport};
+use longlink::agent::Transport;
+use longlink::{Encoding, GateConfig};
 
 #[tokio::test]
 async fn json_echo_golden_bytes_2_byte_big_endian() {

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use common::*;
 use futures_util::SinkExt;
-use longlink::{Encoding, Gate, GateConfig, GateError, Processor};
+use longlink::gate::GateError;
+use longlink::{Encoding, Gate, GateConfig, Processor};
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::SinkExt;
-use longlink::{Encoding, GateConfig, Transport};
+use longlink::agent::Transport;
+use longlink::{Encoding, GateConfig};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[tokio::test]

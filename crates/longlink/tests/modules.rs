@@ -9,9 +9,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use longlink::app::AppError;
+use longlink::module::CallError;
 use longlink::module::{ModuleError, RunningModule};
 use longlink::timer::{CronExpr, TimerId};
-use longlink::{App, AppError, CallError, Ctx, Module, ModuleRef};
+use longlink::{App, Ctx, Module, ModuleRef};
 use tokio::sync::oneshot;
 use tokio::task::Id as TaskId;
 use tokio::time::Instant;

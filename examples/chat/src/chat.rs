@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use longlink::cluster::{Cluster, ClusterError};
-use longlink::{Agent, Ctx, Goodbye, Groups, Sessions};
+use longlink::gate::Goodbye;
+use longlink::{Agent, Ctx, Groups, Sessions};
 
 use crate::ChatConfig;
 use crate::msg::{S2cError, S2cKick};

@@ -25,7 +25,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use longlink::cluster::{Backend, Cluster, ClusterConfig};
-use longlink::{App, Gate, GateConfig, Module, ModuleRef, Processor, StopHandle};
+use longlink::shutdown::StopHandle;
+use longlink::{App, Gate, GateConfig, Module, ModuleRef, Processor};
 use serde::{Deserialize, Serialize};
 
 use crate::chat::Chat;
@@ -68,7 +69,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// `[admin]`: `/metrics` and `/healthz` on `addr`, the console on `console_addr`.
     #[serde(default)]
-    pub admin: longlink::AdminConfig,
+    pub admin: longlink::admin::AdminConfig,
 }
 
 /// What this process runs, from `[cluster] node_type`.
@@ -100,7 +101,7 @@ impl Config {
     ///
     /// `[chat] dev_tokens` is on in the embedded default only: with a file it is off unless
     /// the file (or `LONGLINK_CHAT__DEV_TOKENS`) turns it on.
-    pub fn load(file: Option<&Path>) -> Result<Config, longlink::ConfigError> {
+    pub fn load(file: Option<&Path>) -> Result<Config, longlink::config::ConfigError> {
         let config: Config =
             longlink::config::load_layers(&[DEFAULT_CONFIG], &[FILE_DEFAULTS], file, ENV_PREFIX)?;
         config.validate()?;
@@ -108,10 +109,10 @@ impl Config {
     }
 
     /// Checks every value; the error names the key.
-    pub fn validate(&self) -> Result<(), longlink::ConfigError> {
+    pub fn validate(&self) -> Result<(), longlink::config::ConfigError> {
         self.gate.validate()?;
         self.cluster.validate()?;
-        let invalid = |message: &str| longlink::ConfigError::Invalid {
+        let invalid = |message: &str| longlink::config::ConfigError::Invalid {
             key: "cluster.node_type".into(),
             message: message.into(),
         };
@@ -124,13 +125,13 @@ impl Config {
             _ => return Err(invalid("must be \"gate\", \"chat\" or \"all\"")),
         }
         if self.chat.token_secret.is_empty() {
-            return Err(longlink::ConfigError::Invalid {
+            return Err(longlink::config::ConfigError::Invalid {
                 key: "chat.token_secret".into(),
                 message: "must not be empty".into(),
             });
         }
         if self.chat.max_text_len == 0 {
-            return Err(longlink::ConfigError::Invalid {
+            return Err(longlink::config::ConfigError::Invalid {
                 key: "chat.max_text_len".into(),
                 message: "must be at least 1".into(),
             });
@@ -194,7 +195,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     } else {
         None
     };
-    let admin = longlink::AdminServer::bind(&config.admin).await?;
+    let admin = longlink::admin::AdminServer::bind(&config.admin).await?;
     let (admin_addr, console_addr) = (admin.addr(), admin.console_addr());
     let mut app = App::new().admin(admin);
     let mut chat = None;

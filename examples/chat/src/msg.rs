@@ -6,8 +6,9 @@
 
 include!(concat!(env!("OUT_DIR"), "/chat.rs"));
 
+use longlink::Processor;
+use longlink::processor::MessageOptions;
 use longlink::processor::{MessageInfo, ProcessorError};
-use longlink::{MessageOptions, Processor};
 
 /// Registers every chat message: ids 0..=8 in the protocol's order, names as in the table.
 pub fn register_all(p: &mut Processor) -> Result<(), ProcessorError> {

@@ -60,7 +60,7 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
             return refuse(agent, ERR_NOT_ONLINE, "user not online");
         };
         // Logged in through another backend node: the directory knows its gate.
-        let encoded = match agent.processor().encode(&out) {
+        let encoded = match agent.codec().encode(&out) {
             Ok(e) => e,
             Err(e) => return tracing::warn!(error = %e, "cannot encode S2C_Message"),
         };
@@ -85,7 +85,7 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
         return refuse(agent, ERR_BAD_REQUEST, "room_id or to_uid is required");
     }
     // Encode once; every watcher's queue shares the bytes.
-    let encoded = match agent.processor().encode(&out) {
+    let encoded = match agent.codec().encode(&out) {
         Ok(e) => e,
         Err(e) => return tracing::warn!(error = %e, "cannot encode S2C_Message"),
     };

@@ -14,7 +14,9 @@ use longlink_chat::msg::{
     C2sMessage, C2sUpdateWatchRoom, C2sUserHeartBeat, C2sUserLogin, S2cError, S2cKick, S2cMessage,
     S2cUpdateWatchRoom, S2cUserLogin,
 };
-use longlink_client::{Client, ClientConfig, Encoding, Error, Messages, TlsConfig, Transport};
+use longlink_client::{
+    Client, ClientConfig, EncodeError, Encoding, Error, Messages, TlsConfig, Transport,
+};
 
 /// The chat protocol's registry: names and ids of `proto/chat.proto`.
 fn chat_messages() -> Arc<Messages> {
@@ -314,7 +316,10 @@ async fn errors_and_closes() {
             #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
             struct NotRegistered {}
             let e = c.send(&NotRegistered {}).await.expect_err("not registered");
-            assert!(matches!(e, Error::NotRegistered(_)), "{e}");
+            assert!(
+                matches!(e, Error::Encode(EncodeError::NotRegistered(_))),
+                "{e}"
+            );
             assert!(!e.is_closed());
             heartbeat(&mut c).await; // still usable
             // A raw payload the client does not know: recv_raw gets it as it came.

@@ -24,9 +24,9 @@ const ERR_UNAVAILABLE: i32 = 5;
 struct Node {
     tcp: Option<SocketAddr>,
     admin: Option<SocketAddr>,
-    stop: longlink::StopHandle,
+    stop: longlink::shutdown::StopHandle,
     chat: Option<longlink::ModuleRef<longlink_chat::chat::Chat>>,
-    task: Option<tokio::task::JoinHandle<Result<(), longlink::AppError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), longlink::app::AppError>>>,
 }
 
 impl Node {

@@ -18,8 +18,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 struct Server {
     tcp: SocketAddr,
     ws: SocketAddr,
-    stop: longlink::StopHandle,
-    task: tokio::task::JoinHandle<Result<(), longlink::AppError>>,
+    stop: longlink::shutdown::StopHandle,
+    task: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
 }
 
 impl Server {

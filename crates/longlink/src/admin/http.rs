@@ -106,7 +106,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) {
             (
                 "200 OK",
                 "text/plain; version=0.0.4; charset=utf-8",
-                super::metrics::render().unwrap_or_default(),
+                crate::metrics::render().unwrap_or_default(),
             )
         }
         "/healthz" if shared.healthy() => ("200 OK", "text/plain", "ok\n".to_owned()),

@@ -12,7 +12,8 @@
 //! firewall): neither asks for a password.
 //!
 //! ```no_run
-//! use longlink::{AdminConfig, AdminServer, App};
+//! use longlink::App;
+//! use longlink::admin::{AdminConfig, AdminServer};
 //!
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = AdminConfig {
@@ -32,7 +33,6 @@
 
 mod console;
 mod http;
-pub mod metrics;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -45,14 +45,15 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::app::StopHandle;
 use crate::gate::GateHandle;
+use crate::metrics;
 use crate::module::Mailbox;
+use crate::shutdown::StopHandle;
 
 /// `[admin]` settings.
 ///
 /// ```
-/// use longlink::AdminConfig;
+/// use longlink::admin::AdminConfig;
 ///
 /// let config = AdminConfig::default();
 /// assert_eq!(config.addr, "127.0.0.1:9090");

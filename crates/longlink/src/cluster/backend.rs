@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,12 +11,13 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::wire::ToBackend;
+use super::wire::{ToBackend, ToGate, now_micros};
 use super::{Cluster, ClusterError};
-use crate::agent::{Agent, RemoteConn, Transport};
-use crate::gate::EventSink;
-use crate::module::{Ctx, Job, ModuleRef};
-use crate::processor::{Processor, ProcessorError};
+use crate::agent::events::{EventHandler, EventSink};
+use crate::agent::link::{ConnLink, LinkEvent};
+use crate::agent::{Agent, Transport};
+use crate::module::{Job, ModuleRef};
+use crate::processor::{Processor, ProcessorError, Router};
 
 /// Builds a [`Backend`]: the node type it serves, its processor, its connection events.
 pub struct BackendBuilder {
@@ -31,10 +31,10 @@ pub struct BackendBuilder {
 impl BackendBuilder {
     /// Runs `f` on `module`'s task when a connection bound to this node opens, before any of
     /// its messages (as [`GateBuilder::on_new_agent`](crate::gate::GateBuilder::on_new_agent)).
-    pub fn on_new_agent<S: Send + 'static>(
+    pub fn on_new_agent<S: Send + 'static, M>(
         mut self,
         module: &ModuleRef<S>,
-        f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
+        f: impl EventHandler<S, M>,
     ) -> Self {
         self.on_new = Some(EventSink::new(module, "new agent", f));
         self
@@ -42,10 +42,10 @@ impl BackendBuilder {
 
     /// Runs `f` on `module`'s task when a connection bound to this node closes, after all
     /// of its messages.
-    pub fn on_close_agent<S: Send + 'static>(
+    pub fn on_close_agent<S: Send + 'static, M>(
         mut self,
         module: &ModuleRef<S>,
-        f: impl Fn(&mut Ctx<S>, &Agent) + Send + Sync + 'static,
+        f: impl EventHandler<S, M>,
     ) -> Self {
         self.on_close = Some(EventSink::new(module, "close agent", f));
         self
@@ -58,7 +58,7 @@ impl BackendBuilder {
             inner: Arc::new(Inner {
                 cluster: self.cluster,
                 node_type: self.node_type,
-                processor: Arc::new(self.processor),
+                router: self.processor.into_router(None),
                 on_new: self.on_new,
                 on_close: self.on_close,
                 agents: Mutex::new(HashMap::new()),
@@ -73,7 +73,8 @@ impl BackendBuilder {
 struct Inner {
     cluster: Cluster,
     node_type: Arc<str>,
-    processor: Arc<Processor>,
+    /// Decodes forwarded payloads and hands them to the local modules.
+    router: Router,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
     /// Gate node -> its connection id -> the agent here.
@@ -92,7 +93,7 @@ struct Inner {
 /// # use longlink::cluster::{Backend, Cluster, ClusterConfig};
 /// # async fn run(cluster: Cluster, processor: Processor, chat: Module<()>) -> anyhow::Result<()> {
 /// let backend = Backend::builder(&cluster, "chat", processor)
-///     .on_new_agent(&chat.module_ref(), |_ctx, agent| tracing::info!(conn = agent.id(), "new"))
+///     .on_new_agent(&chat.module_ref(), |_: &mut (), agent: &longlink::Agent| tracing::info!(conn = agent.id(), "new"))
 ///     .build()?;
 /// App::new().module(chat).backend(backend).run().await?;
 /// # Ok(()) }
@@ -127,12 +128,8 @@ impl Backend {
     pub async fn start(self) -> Result<RunningBackend, ClusterError> {
         let inner = &self.inner;
         let nats = inner.cluster.nats();
-        let svc_subject = inner
-            .cluster
-            .subject(format_args!("svc.{}", inner.node_type));
-        let node_subject = inner
-            .cluster
-            .subject(format_args!("node.{}", inner.cluster.node_id()));
+        let svc_subject = inner.cluster.subjects().svc(&inner.node_type);
+        let node_subject = inner.cluster.subjects().node(inner.cluster.node_id());
         let svc = nats
             .queue_subscribe(svc_subject, inner.node_type.to_string())
             .await
@@ -167,6 +164,44 @@ impl Backend {
     }
 }
 
+/// A connection held by another node's gate, as a backend's agent reaches it: every
+/// write, close and uid or group change is a command to that gate.
+struct RemoteConn {
+    cluster: Cluster,
+    /// The gate node holding the connection.
+    gate: Arc<str>,
+    /// The connection's id on that gate.
+    conn: u64,
+}
+
+impl ConnLink for RemoteConn {
+    fn tell(&self, _agent: &Agent, event: LinkEvent<'_>) {
+        let conn = self.conn;
+        let cmd = match event {
+            LinkEvent::Push(msg) => ToGate::Push {
+                conn,
+                payload: msg.bytes().clone(),
+            },
+            LinkEvent::Close => ToGate::Close { conn },
+            LinkEvent::Destroy => ToGate::Destroy { conn },
+            LinkEvent::Uid(uid) => ToGate::Bind {
+                conn,
+                uid,
+                at: now_micros(),
+            },
+            LinkEvent::Join(group) => ToGate::Join {
+                conn,
+                group: group.to_owned(),
+            },
+            LinkEvent::Leave(group) => ToGate::Leave {
+                conn,
+                group: group.to_owned(),
+            },
+        };
+        self.cluster.send_to_gate(&self.gate, &cmd);
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -187,11 +222,7 @@ impl Inner {
                 local,
                 remote,
             }) => {
-                let transport = if transport == 1 {
-                    Transport::Ws
-                } else {
-                    Transport::Tcp
-                };
+                let transport = Transport::from_code(transport).unwrap_or_default();
                 self.agent(&gate, conn, transport, addr(&local), addr(&remote))
                     .await;
                 if let Some(reply) = reply {
@@ -244,15 +275,13 @@ impl Inner {
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,
-            local,
-            remote,
-            Arc::clone(&self.processor),
-            RemoteConn {
+            (local, remote),
+            Arc::clone(self.router.codec()),
+            Arc::new(RemoteConn {
                 cluster: self.cluster.clone(),
                 gate: Arc::clone(&gate),
                 conn,
-                open: AtomicBool::new(true),
-            },
+            }),
         );
         if let Some(events) = &self.on_new {
             events.send(&agent).await;
@@ -267,7 +296,7 @@ impl Inner {
     /// Runs one forwarded message through the processor; acknowledges it once its module
     /// has handled it (or at once when nothing more is queued).
     async fn deliver(&self, agent: &Agent, payload: Bytes, reply: Option<String>) {
-        let decoded = match self.processor.decode(&payload) {
+        let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
             Err(e) => {
                 // The gate decoded it with the same registry: a version mismatch.
@@ -276,8 +305,8 @@ impl Inner {
                 return;
             }
         };
-        let mailbox = self.processor.mailbox_of(&decoded);
-        if let Some(pending) = self.processor.dispatch(decoded, agent) {
+        let mailbox = self.router.mailbox_of(&decoded);
+        if let Some(pending) = self.router.dispatch(decoded, agent) {
             pending.send().await;
         }
         metrics::counter!("longlink_cluster_handled_total").increment(1);
@@ -315,7 +344,7 @@ impl Inner {
             let gates: Vec<Arc<str>> = lock(&self.agents).keys().cloned().collect();
             misses.retain(|g, _| gates.contains(g));
             for gate in gates {
-                match store.get(super::node_key(&gate)).await {
+                match store.get(super::subjects::node_key(&gate)).await {
                     Ok(Some(_)) => {
                         misses.remove(&gate);
                     }

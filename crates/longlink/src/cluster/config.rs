@@ -27,16 +27,10 @@ pub struct ClusterConfig {
     /// This node's id, unique in the cluster; empty = generated.
     pub node_id: String,
     /// How long a remote call or a forwarded message may take before it fails.
-    #[serde(
-        serialize_with = "crate::gate::config::ser_secs",
-        deserialize_with = "crate::gate::config::de_secs"
-    )]
+    #[serde(with = "crate::config::secs")]
     pub request_timeout: Duration,
     /// How long a directory entry lives without a refresh.
-    #[serde(
-        serialize_with = "crate::gate::config::ser_secs",
-        deserialize_with = "crate::gate::config::de_secs"
-    )]
+    #[serde(with = "crate::config::secs")]
     pub directory_ttl: Duration,
     /// The first token of every subject, and the directory bucket's prefix: several
     /// clusters can share one NATS with different prefixes.

@@ -6,21 +6,16 @@
 //! as a local module would, with an [`Agent`](crate::Agent) whose writes travel back to the
 //! gate that holds the connection.
 //!
-//! What crosses NATS (subjects under `[cluster] subject_prefix`, default `longlink`):
+//! What crosses NATS, and under which subject, is listed in [`subjects`]; the cluster's
+//! own envelopes (small binary headers before the client payload) are in `wire`. The
+//! directory of which uid is on which gate lives in a JetStream key-value bucket whose
+//! entries expire after `directory_ttl` unless the gate that holds the uid refreshes them
+//! (it does, every third of that).
 //!
-//! | subject | who listens | what |
-//! |---|---|---|
-//! | `P.svc.<type>` (queue group `<type>`) | every backend of that type, one takes it | a new connection: the backend that answers owns it |
-//! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
-//! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
-//! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
-//! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate gets one copy and writes it to its members of the group |
-//! | `P.all` | every gate | a broadcast to every connection |
-//! | `P.rpc.<type>.<method>`, `P.rpc.node.<id>.<method>` | backends | [`Cluster::call`] |
-//!
-//! The directory of which uid is on which gate lives in the JetStream key-value bucket
-//! `<prefix>_sessions`, whose entries expire after `directory_ttl` unless the gate that
-//! holds the uid refreshes them (it does, every third of that).
+//! Inside: [`Cluster`] (this file: the connection, publishing in order, push, kick and
+//! broadcast by uid), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
+//! directory, commands from other nodes; [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
+//! `backend` (a backend node's side: [`Backend`]).
 //!
 //! **Delivery is at most once.** A message is lost if NATS or the node it is on fails while
 //! it is in flight; a forwarded client message that is not acknowledged within
@@ -43,10 +38,11 @@
 
 mod backend;
 mod config;
-pub(crate) mod gate;
+mod gate;
 mod rpc;
+pub mod subjects;
 pub mod testing;
-pub(crate) mod wire;
+mod wire;
 
 pub use backend::{Backend, BackendBuilder, RunningBackend};
 pub use config::ClusterConfig;
@@ -58,7 +54,8 @@ use async_nats::jetstream::kv;
 use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
-use crate::processor::Encoded;
+use crate::codec::Encoded;
+use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 
 /// Why a cluster operation failed. Every operation ends within its timeout.
@@ -84,6 +81,20 @@ pub enum ClusterError {
     Nats(String),
 }
 
+/// A NATS request's failure as a [`ClusterError`] (`target` names what was asked).
+pub(crate) fn request_error(
+    target: &str,
+    timeout: Duration,
+    e: async_nats::RequestError,
+) -> ClusterError {
+    use async_nats::RequestErrorKind;
+    match e.kind() {
+        RequestErrorKind::NoResponders => ClusterError::NoResponders(target.to_owned()),
+        RequestErrorKind::TimedOut => ClusterError::Timeout(timeout),
+        _ => ClusterError::Nats(e.to_string()),
+    }
+}
+
 /// What the publisher task takes, in order.
 enum Outgoing {
     Publish(Out),
@@ -102,6 +113,8 @@ struct Inner {
     client: async_nats::Client,
     config: ClusterConfig,
     node_id: String,
+    /// Every subject and key name, under `subject_prefix`.
+    subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
 }
@@ -170,6 +183,7 @@ impl Cluster {
             inner: Arc::new(Inner {
                 client,
                 config: config.clone(),
+                subjects: Subjects::new(&config.subject_prefix),
                 node_id,
                 out: tx,
                 directory: OnceCell::new(),
@@ -197,8 +211,8 @@ impl Cluster {
         &self.inner.client
     }
 
-    pub(crate) fn subject(&self, rest: std::fmt::Arguments<'_>) -> String {
-        format!("{}.{}", self.inner.config.subject_prefix, rest)
+    pub(crate) fn subjects(&self) -> &Subjects {
+        &self.inner.subjects
     }
 
     /// Publishes in order with every other publish of this node (never waits).
@@ -232,11 +246,7 @@ impl Cluster {
     }
 
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        self.send(
-            self.subject(format_args!("gate.{gate}")),
-            None,
-            msg.encode(),
-        );
+        self.send(self.subjects().gate(gate), None, msg.encode());
     }
 
     /// Returns once the NATS server has processed everything this node's client sent before
@@ -246,7 +256,7 @@ impl Cluster {
     pub(crate) async fn sync(&self) {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let subject = self.subject(format_args!("sync.{}.{n}", self.inner.node_id));
+        let subject = self.subjects().sync(&self.inner.node_id, n);
         let request = self.inner.client.request(subject, Bytes::new());
         let _ = tokio::time::timeout(self.inner.config.request_timeout, request).await;
     }
@@ -268,7 +278,7 @@ impl Cluster {
 
     async fn open_directory(&self) -> Result<kv::Store, ClusterError> {
         let js = async_nats::jetstream::new(self.inner.client.clone());
-        let bucket = format!("{}_sessions", self.inner.config.subject_prefix);
+        let bucket = self.subjects().bucket();
         match js.get_key_value(bucket.clone()).await {
             Ok(store) => Ok(store),
             Err(_) => js
@@ -302,14 +312,14 @@ impl Cluster {
     /// Queues `msg` on `uid`'s connection, wherever in the cluster it is.
     /// [`ClusterError::NotOnline`] if the directory has no such uid.
     pub async fn push_uid(&self, uid: u64, msg: &Encoded) -> Result<(), ClusterError> {
-        let payload = msg.0.clone();
+        let payload = msg.bytes().clone();
         self.tell_holder(uid, |conn| ToGate::PushUid { conn, uid, payload })
             .await
     }
 
     /// Writes `msg` (if given) to `uid`'s connection, wherever it is, then closes it.
     pub async fn kick_uid(&self, uid: u64, msg: Option<&Encoded>) -> Result<(), ClusterError> {
-        let payload = msg.map(|m| m.0.clone()).unwrap_or_default();
+        let payload = msg.map(|m| m.bytes().clone()).unwrap_or_default();
         self.tell_holder(uid, |conn| ToGate::KickUid { conn, uid, payload })
             .await
     }
@@ -332,43 +342,13 @@ impl Cluster {
     /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message; each gate gets
     /// one copy and writes it to its own members.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
-        self.send(
-            self.subject(format_args!("grp.{}", group_token(group))),
-            None,
-            msg.0.clone(),
-        );
+        self.send(self.subjects().group(group), None, msg.bytes().clone());
     }
 
     /// Sends `msg` to every connection of every gate.
     pub fn broadcast_all(&self, msg: &Encoded) {
-        self.send(self.subject(format_args!("all")), None, msg.0.clone());
+        self.send(self.subjects().all(), None, msg.bytes().clone());
     }
-}
-
-/// A payload from the wire, to write as it is.
-pub(crate) fn encoded(payload: Bytes) -> Encoded {
-    Encoded(payload, None)
-}
-
-/// The directory key of a uid.
-pub(crate) fn uid_key(uid: u64) -> String {
-    format!("uid.{uid}")
-}
-
-/// The directory key that says a gate node is alive.
-pub(crate) fn node_key(node: &str) -> String {
-    format!("node.{node}")
-}
-
-/// A group name as one NATS subject token: dots, spaces and wildcards become `_`.
-pub(crate) fn group_token(group: &str) -> String {
-    group
-        .chars()
-        .map(|c| match c {
-            '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
-            c => c,
-        })
-        .collect()
 }
 
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the

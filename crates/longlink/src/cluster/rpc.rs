@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::gate::request_error;
+use super::request_error;
 use super::{Cluster, ClusterError};
 use crate::module::{Ctx, ModuleRef};
 
@@ -36,7 +36,7 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let subject = self.subject(format_args!("rpc.{node_type}.{method}"));
+        let subject = self.subjects().rpc(node_type, method);
         self.request(subject, &format!("{node_type}.{method}"), req)
             .await
     }
@@ -52,7 +52,7 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let subject = self.subject(format_args!("rpcn.{node_id}.{method}"));
+        let subject = self.subjects().rpc_node(node_id, method);
         self.request(subject, &format!("node {node_id} {method}"), req)
             .await
     }
@@ -102,14 +102,8 @@ impl Cluster {
     {
         let f = std::sync::Arc::new(f);
         let subjects = [
-            (
-                self.subject(format_args!("rpc.{}.{method}", self.node_type())),
-                true,
-            ),
-            (
-                self.subject(format_args!("rpcn.{}.{method}", self.node_id())),
-                false,
-            ),
+            (self.subjects().rpc(self.node_type(), method), true),
+            (self.subjects().rpc_node(self.node_id(), method), false),
         ];
         for (subject, queue) in subjects {
             let sub = if queue {

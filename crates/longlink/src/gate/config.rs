@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::agent::QueueFullPolicy;
 use crate::config::ConfigError;
-use crate::processor::Encoding;
+use longlink_wire::Encoding;
 
 /// Gate settings. `Default` is golib's `service/gate` (leaf's leafserver values): 10000
 /// connections, 2000 queued writes, 8192-byte messages, 2-byte big-endian length, 10 s HTTP
@@ -43,7 +43,7 @@ pub struct GateConfig {
     /// TCP length field byte order.
     pub little_endian: bool,
     /// WebSocket handshake timeout, in seconds.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub http_timeout: Duration,
     /// Payload encoding: `"json"` or `"protobuf"`.
     pub encoding: Encoding,
@@ -51,21 +51,21 @@ pub struct GateConfig {
     pub queue_full: QueueFullPolicy,
     /// How long a closing connection may take to flush its queue before it is reset, in
     /// seconds.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub close_timeout: Duration,
     /// Close a connection that sent nothing for this many seconds; 0 = off.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub idle_timeout: Duration,
     /// TCP keepalive on accepted sockets (both listeners): idle seconds before the first
     /// probe, and between probes; 0 = off.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub tcp_keepalive: Duration,
     /// Ping a WebSocket client that sent nothing for this many seconds; 0 = off.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub ws_ping_interval: Duration,
     /// Close a pinged WebSocket that has not answered (or sent anything) within this many
     /// more seconds.
-    #[serde(serialize_with = "ser_secs", deserialize_with = "de_secs")]
+    #[serde(with = "crate::config::secs")]
     pub ws_pong_timeout: Duration,
     /// Most connections open at once from one IP address; 0 = off.
     pub max_conn_per_ip: usize,
@@ -158,14 +158,4 @@ impl GateConfig {
         }
         Ok(())
     }
-}
-
-pub(crate) fn ser_secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64(d.as_secs_f64())
-}
-
-pub(crate) fn de_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let secs = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| serde::de::Error::custom(format!("{secs} is not a number of seconds >= 0")))
 }

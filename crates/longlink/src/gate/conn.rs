@@ -11,8 +11,10 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 use tracing::Instrument;
 
+use super::accept::Slot;
 use super::{Goodbye, Shared};
-use crate::agent::{Agent, State};
+use crate::agent::outbox::State;
+use crate::agent::{Agent, Local};
 
 /// Why the reader stopped. Peer misbehaviour is logged at debug level only.
 #[derive(Debug)]
@@ -82,33 +84,19 @@ const BATCH_BYTES: usize = 64 * 1024;
 async fn flush_queue<W: FrameWriter>(
     w: &mut W,
     agent: &Agent,
+    local: &Local,
     phase: Phase,
 ) -> Result<(), ReadEnd> {
-    let metrics = crate::admin::metrics::gate();
+    let metrics = crate::metrics::gate();
     loop {
-        {
-            let mut q = agent.lock_queue();
-            if q.state == State::Destroyed {
-                return Err(ReadEnd::Local);
-            }
-            let mut gathered = 0;
-            while let Some(item) = q.items.front() {
-                if gathered > 0 && gathered + item.len() > BATCH_BYTES {
-                    break;
-                }
-                gathered += item.len();
-                if let Some(item) = q.items.pop_front() {
-                    w.push(item);
-                }
-            }
-            if q.items.is_empty() && q.items.capacity() > 64 {
-                q.items.shrink_to_fit();
-            }
-            if let Some(m) = metrics {
-                m.bytes_out(agent.transport(), gathered);
-            }
+        let gathered = local
+            .outbox
+            .take_batch(BATCH_BYTES, |item| w.push(item))
+            .map_err(|_| ReadEnd::Local)?;
+        if let Some(m) = metrics {
+            m.bytes_out(agent.transport(), gathered);
         }
-        if agent.take_ping() {
+        if local.liveness.take_ping() {
             w.push_ping();
         }
         if !w.has_pending() {
@@ -116,7 +104,7 @@ async fn flush_queue<W: FrameWriter>(
         }
         let flushed = tokio::select! {
             flushed = w.flush() => flushed,
-            _ = interrupted(agent, phase) => return Err(ReadEnd::Local),
+            _ = interrupted(local, phase) => return Err(ReadEnd::Local),
         };
         if let Err(e) = flushed {
             agent.destroy();
@@ -136,13 +124,13 @@ enum Phase {
 
 /// Returns once the agent's state calls for the current write to stop. Other wake-ups (new
 /// items) are consumed harmlessly: the queue is drained after every flush anyway.
-async fn interrupted(agent: &Agent, phase: Phase) {
+async fn interrupted(local: &Local, phase: Phase) {
     loop {
-        let state = agent.lock_queue().state;
+        let state = local.outbox.state();
         if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
             return;
         }
-        agent.inner.wake.notified().await;
+        local.outbox.changed().await;
     }
 }
 
@@ -153,14 +141,15 @@ async fn drive<R: FrameReader, W: FrameWriter>(
     reader: &mut R,
     writer: &mut W,
     agent: &Agent,
+    local: &Local,
     shared: &Shared,
 ) -> ReadEnd {
-    let processor = &shared.processor;
+    let router = &shared.router;
     let mut bucket = shared.rate.map(Bucket::new);
-    let metrics = crate::admin::metrics::gate();
+    let metrics = crate::metrics::gate();
     loop {
         if !reader.has_buffered() {
-            if let Err(end) = flush_queue(writer, agent, Phase::Running).await {
+            if let Err(end) = flush_queue(writer, agent, local, Phase::Running).await {
                 return end;
             }
         }
@@ -172,19 +161,19 @@ async fn drive<R: FrameReader, W: FrameWriter>(
         }
         // Unbiased: a connection that is pushed to all the time still gets its reads.
         let frame = tokio::select! {
-            _ = agent.inner.wake.notified() => continue,
+            _ = local.outbox.changed() => continue,
             frame = reader.read_frame() => frame,
         };
         let payload = match frame {
             Ok(Incoming::Payload(payload)) => payload,
             Ok(Incoming::Control) => {
-                agent.touch(shared.now_ms());
+                local.liveness.touch(shared.now_ms());
                 continue;
             }
             Ok(Incoming::End) => return ReadEnd::Eof,
             Err(end) => return end,
         };
-        agent.touch_message(shared.now_ms());
+        local.liveness.touch_message(shared.now_ms());
         if let Some(m) = metrics {
             m.bytes_in(agent.transport(), payload.len());
         }
@@ -194,9 +183,9 @@ async fn drive<R: FrameReader, W: FrameWriter>(
                 return ReadEnd::RateLimited;
             }
         }
-        match processor.decode(&payload) {
+        match router.decode(&payload) {
             Ok(decoded) => {
-                if let Some(pending) = processor.dispatch(decoded, agent) {
+                if let Some(pending) = router.dispatch(decoded, agent) {
                     // Boxed: rare, and it keeps every idle connection small.
                     Box::pin(pending.send()).await;
                 }
@@ -258,9 +247,12 @@ async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Durat
 }
 
 /// Flushes what is queued, then ends the stream (FIN or a close frame).
-async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent) {
-    if flush_queue(writer, agent, Phase::Closing).await.is_ok() {
-        writer.finish(agent.close_code()).await;
+async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
+    if flush_queue(writer, agent, local, Phase::Closing)
+        .await
+        .is_ok()
+    {
+        writer.finish(local.outbox.close_code()).await;
     }
 }
 
@@ -270,10 +262,10 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
     agent: Agent,
     reader: R,
     writer: W,
-    slot: super::Slot,
+    slot: Slot,
 ) {
     let span = tracing::debug_span!("conn", id = agent.id(), transport = %agent.transport(), remote = %agent.remote_addr());
-    let tracker = shared.tracker().clone();
+    let tracker = shared.tracker.clone();
     tracker.spawn(serve(shared, agent, reader, writer, slot).instrument(span));
 }
 
@@ -284,10 +276,13 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     agent: Agent,
     mut reader: R,
     mut writer: W,
-    slot: super::Slot,
+    slot: Slot,
 ) {
+    let Some(local) = agent.local() else {
+        return; // the gate makes only local agents
+    };
     tracing::debug!("connection opened");
-    let metrics = crate::admin::metrics::gate();
+    let metrics = crate::metrics::gate();
     if let Some(m) = metrics {
         m.opened(agent.transport());
     }
@@ -299,7 +294,7 @@ async fn serve<R: FrameReader, W: FrameWriter>(
         link.opened(&agent).await;
     }
     shared.reading.fetch_add(1, Ordering::AcqRel);
-    let end = drive(&mut reader, &mut writer, &agent, &shared).await;
+    let end = drive(&mut reader, &mut writer, &agent, local, &shared).await;
     shared.reading.fetch_sub(1, Ordering::AcqRel);
     match &end {
         ReadEnd::Eof | ReadEnd::Local => {}
@@ -322,21 +317,21 @@ async fn serve<R: FrameReader, W: FrameWriter>(
         ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
         ReadEnd::TooBig(why) => {
             tracing::debug!(reason = %why, "message too big, closing");
-            agent.set_close_code(super::ws::CLOSE_TOO_BIG);
+            local.outbox.set_close_code(super::ws::CLOSE_TOO_BIG);
         }
         ReadEnd::Io(e) => tracing::debug!(error = %e, "socket failed, closing"),
     }
     // Flush what is queued, then close; give up after close_timeout (a peer that does not
     // read) and reset instead.
     agent.close();
-    if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent))
+    if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local))
         .await
         .is_err()
     {
         tracing::debug!("flush timed out, resetting");
         agent.destroy();
     }
-    if agent.lock_queue().state == State::Destroyed {
+    if local.outbox.state() == State::Destroyed {
         reader.set_reset_on_close();
     } else if !matches!(end, ReadEnd::Eof | ReadEnd::Io(_)) {
         // We closed first while the peer may still be sending: closing a socket with unread

@@ -15,7 +15,7 @@ use bytes::Bytes;
 /// use longlink::gate::{HttpRequest, HttpResponse};
 /// use longlink::{Encoding, Gate, GateConfig, Processor};
 ///
-/// # async fn example() -> Result<(), longlink::GateError> {
+/// # async fn example() -> Result<(), longlink::gate::GateError> {
 /// let config = GateConfig { ws_addr: "127.0.0.1:3653".into(), ..GateConfig::default() };
 /// let gate = Gate::builder(config, Processor::new(Encoding::Json))
 ///     .on_http(|req: &HttpRequest| match req.path.as_str() {

@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
-use crate::codec::LenCodec;
+use longlink_wire::LenCodec;
 
 /// Room reserved for a read when no partial frame says how much is coming.
 const READ_CHUNK: usize = 4096;

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use longlink::agent::Transport;
+use longlink::app::AppError;
 use longlink::gate::GateHandle;
-use longlink::{
-    Agent, App, AppError, Ctx, Encoding, Gate, GateConfig, Module, ModuleRef, Processor,
-    StopHandle, Transport,
-};
+use longlink::shutdown::StopHandle;
+use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, ModuleRef, Processor};
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -202,7 +202,7 @@ pub fn processor(encoding: Encoding, m: &ModuleRef<State>) -> Processor {
             let payload = Echo {
                 text: "x".repeat(msg.size as usize),
             };
-            let encoded = agent.processor().encode(&payload).unwrap();
+            let encoded = agent.codec().encode(&payload).unwrap();
             let mut r = FloodResult {
                 conn: agent.id(),
                 sent: 0,

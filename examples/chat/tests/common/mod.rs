@@ -594,12 +594,12 @@ pub struct TestServer {
     pub enc: Enc,
     pub tcp: SocketAddr,
     pub ws: SocketAddr,
-    pub stop: longlink::StopHandle,
+    pub stop: longlink::shutdown::StopHandle,
     /// `/metrics` and `/healthz` (an ephemeral port).
     pub admin: Option<SocketAddr>,
     /// The admin console, if the tweak turned it on (`"127.0.0.1:0"`).
     pub console: Option<SocketAddr>,
-    task: Option<tokio::task::JoinHandle<Result<(), longlink::AppError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), longlink::app::AppError>>>,
 }
 
 impl TestServer {

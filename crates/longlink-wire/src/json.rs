@@ -8,11 +8,13 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::DecodeError;
+use crate::registry::DecodeError;
 
 /// The envelope of one JSON message, borrowed from the payload.
 pub(crate) struct Envelope<'a> {
+    /// The message name; owned only when the payload escapes characters in it.
     pub(crate) name: Cow<'a, str>,
+    /// The body, undecoded.
     pub(crate) body: &'a RawValue,
 }
 
@@ -32,15 +34,25 @@ pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Writes `{"name":body}`.
-pub(crate) fn encode<T: Serialize>(
-    name: &str,
+/// `{"name":`, the part of every envelope of `name` before the body: computed once, at
+/// registration, with serde_json's escaping.
+pub(crate) fn head(name: &str) -> Box<[u8]> {
+    let quoted = serde_json::Value::String(name.to_owned()).to_string();
+    let mut head = Vec::with_capacity(quoted.len() + 2);
+    head.push(b'{');
+    head.extend_from_slice(quoted.as_bytes());
+    head.push(b':');
+    head.into_boxed_slice()
+}
+
+/// Appends `{"name":body}`, given the name's [`head`]. On error `out` may hold part of it; the
+/// caller truncates.
+pub(crate) fn encode<T: Serialize + ?Sized>(
+    head: &[u8],
     msg: &T,
     out: &mut Vec<u8>,
 ) -> serde_json::Result<()> {
-    out.push(b'{');
-    serde_json::to_writer(&mut *out, name)?;
-    out.push(b':');
+    out.extend_from_slice(head);
     serde_json::to_writer(&mut *out, msg)?;
     out.push(b'}');
     Ok(())
@@ -116,13 +128,26 @@ mod tests {
     }
 
     #[test]
+    fn the_body_is_borrowed_from_the_payload() {
+        let payload = br#" { "Hello" : [1, 2] } "#;
+        let env = open(payload).unwrap();
+        assert!(matches!(env.name, Cow::Borrowed("Hello")));
+        let body = env.body.get().as_bytes();
+        assert_eq!(body, b"[1, 2]");
+        let range = payload.as_ptr_range();
+        assert!(range.contains(&body.as_ptr()), "not a copy");
+    }
+
+    #[test]
     fn refuses_zero_or_two_keys_and_non_objects() {
         assert!(open(b"{}").is_err());
         assert!(open(br#"{"A":1,"B":2}"#).is_err());
+        assert!(open(br#"{"A":1,"B":2,"A":3}"#).is_err());
         assert!(open(b"[1]").is_err());
         assert!(open(b"\"A\"").is_err());
         assert!(open(b"{\"A\":").is_err());
         assert!(open(b"").is_err());
+        assert!(open(br#"{"A":1} x"#).is_err());
     }
 
     #[test]
@@ -132,13 +157,45 @@ mod tests {
     }
 
     #[test]
+    fn the_error_text_is_the_servers() {
+        let e = open(br#"{"A":1,"B":2}"#).err().unwrap();
+        assert!(
+            e.to_string().starts_with(
+                "invalid json data: invalid json data: the object must have exactly one key"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn encodes_the_envelope() {
         #[derive(Serialize)]
         struct Hello {
             name: String,
         }
         let mut out = Vec::new();
-        encode("Hello", &Hello { name: "a".into() }, &mut out).unwrap();
+        encode(&head("Hello"), &Hello { name: "a".into() }, &mut out).unwrap();
         assert_eq!(out, br#"{"Hello":{"name":"a"}}"#);
+    }
+
+    #[test]
+    fn the_head_escapes_as_serde_json_writes_a_str() {
+        for name in [
+            "Hello",
+            "a\"b",
+            "back\\slash",
+            "tab\tnew\nline",
+            "\u{1}",
+            "é名",
+        ] {
+            let mut want = vec![b'{'];
+            serde_json::to_writer(&mut want, name).unwrap();
+            want.push(b':');
+            assert_eq!(&*head(name), &want[..], "{name:?}");
+            let mut out = Vec::new();
+            encode(&head(name), &1, &mut out).unwrap();
+            let env = open(&out).unwrap();
+            assert_eq!(env.name, name);
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! leaf's protobuf payload: `| id: u16 | protobuf body |`, the id big-endian unless the
-//! processor's own id byte order says otherwise (independent of the TCP length's).
+//! registry is told the id is little-endian (independent of the TCP length's byte order).
 
-use super::DecodeError;
+use crate::registry::DecodeError;
 
-/// Reads the id off the front of a payload; the body is what follows.
+/// Reads the id off the front of a payload; the body is what follows (maybe nothing: an
+/// empty body is a valid, default message).
 pub(crate) fn split_id(payload: &[u8], little_endian: bool) -> Result<(u16, &[u8]), DecodeError> {
     if payload.len() < 2 {
         return Err(DecodeError::TooShort(payload.len()));
@@ -17,7 +18,7 @@ pub(crate) fn split_id(payload: &[u8], little_endian: bool) -> Result<(u16, &[u8
     Ok((id, &payload[2..]))
 }
 
-/// Writes the id, then the body.
+/// Appends the id, then the body.
 pub(crate) fn encode<T: prost::Message>(id: u16, little_endian: bool, msg: &T, out: &mut Vec<u8>) {
     let id = if little_endian {
         id.to_le_bytes()
@@ -61,14 +62,30 @@ mod tests {
     }
 
     #[test]
+    fn encode_appends() {
+        let mut out = vec![0xaa];
+        encode(0x0102, false, &Int32Value { value: 0 }, &mut out);
+        assert_eq!(out, [0xaa, 0x01, 0x02]);
+    }
+
+    #[test]
     fn split_and_decode() {
         let (id, body) = split_id(&[0x00, 0x01, 0x08, 0x96, 0x01], false).unwrap();
         assert_eq!(id, 1);
         let v: Int32Value = decode_body("Int32Value", body).unwrap();
         assert_eq!(v.value, 150);
-        assert!(split_id(&[0x00], false).is_err());
+        assert_eq!(split_id(&[0x01, 0x02], true).unwrap().0, 0x0201);
+        assert_eq!(
+            split_id(&[0x00], false).unwrap_err(),
+            DecodeError::TooShort(1)
+        );
+        assert_eq!(split_id(&[], false).unwrap_err(), DecodeError::TooShort(0));
         // An empty body is a default message.
         let (_, body) = split_id(&[0x00, 0x01], false).unwrap();
         assert_eq!(decode_body::<Int32Value>("x", body).unwrap().value, 0);
+        assert!(matches!(
+            decode_body::<Int32Value>("x", &[0xff, 0xff]),
+            Err(DecodeError::BadBody { name, .. }) if name == "x"
+        ));
     }
 }

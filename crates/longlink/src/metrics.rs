@@ -31,7 +31,7 @@ use std::time::Instant;
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::agent::Transport;
+use longlink_wire::Transport;
 
 /// Gauge: open connections, by `transport`.
 pub const CONNECTIONS_OPEN: &str = "longlink_connections_open";

@@ -1,0 +1,466 @@
+//! Length-prefixed framing for TCP, byte-compatible with leaf's `MsgParser`.
+//!
+//! Each frame is `| len | payload |`. `len` counts payload bytes only and is 1, 2 (the default)
+//! or 4 bytes wide, big-endian unless `little_endian` is set. A payload is at least 1 byte and
+//! at most `max_msg_len`, which is clamped to what the length field can hold (255, 65535,
+//! 2^32-1). A frame that breaks either bound is a protocol error: the connection is closed.
+//!
+//! [`LenCodec`] is a plain value: call its inherent methods on `&self` from your own read
+//! loop, or hand it to tokio-util's `FramedRead` / `FramedWrite`, as it implements
+//! [`Decoder`] and [`Encoder`].
+//!
+//! # Example 1: the default, a 2-byte big-endian length
+//!
+//! A 45-byte payload gets the header `00 2d`:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use longlink_wire::LenCodec;
+//!
+//! let payload = br#"{"Hello":{"name":"echo:tcp","N":0,"Html":""}}"#;
+//! assert_eq!(payload.len(), 45);
+//! let mut wire = BytesMut::new();
+//! LenCodec::default().encode(payload, &mut wire)?;
+//! assert_eq!(&wire[..2], &[0x00, 0x2d]);
+//! assert_eq!(&wire[2..], &payload[..]);
+//! # Ok::<(), longlink_wire::CodecError>(())
+//! ```
+//!
+//! # Example 2: a 4-byte little-endian length
+//!
+//! The payload `68 69` ("hi") becomes `02 00 00 00 68 69`:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use longlink_wire::LenCodec;
+//!
+//! let codec = LenCodec::builder().len_msg_len(4).little_endian().build()?;
+//! let mut wire = BytesMut::new();
+//! codec.encode(b"hi", &mut wire)?;
+//! assert_eq!(&wire[..], &[0x02, 0x00, 0x00, 0x00, 0x68, 0x69]);
+//! # Ok::<(), longlink_wire::CodecError>(())
+//! ```
+//!
+//! # Example 3: a 1-byte length
+//!
+//! `abc` becomes `03 61 62 63`; the field caps a payload at 255 bytes whatever `max_msg_len`
+//! says:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use longlink_wire::{CodecError, LenCodec};
+//!
+//! let codec = LenCodec::new(1, false, 4096)?;
+//! assert_eq!(codec.max_msg_len(), 255);
+//! let mut wire = BytesMut::new();
+//! codec.encode(b"abc", &mut wire)?;
+//! assert_eq!(&wire[..], &[0x03, b'a', b'b', b'c']);
+//! assert!(matches!(
+//!     codec.encode(&[0; 256], &mut wire),
+//!     Err(CodecError::TooLong { len: 256, max: 255 })
+//! ));
+//! # Ok::<(), CodecError>(())
+//! ```
+//!
+//! # Example 4: a partial frame
+//!
+//! Decoding gives `None` until the whole frame is buffered, then the payload:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use longlink_wire::LenCodec;
+//!
+//! let codec = LenCodec::default();
+//! let mut src = BytesMut::from(&[0x00, 0x02, b'h'][..]);
+//! assert_eq!(codec.decode(&mut src)?, None);
+//! src.extend_from_slice(b"i");
+//! assert_eq!(&codec.decode(&mut src)?.unwrap()[..], b"hi");
+//! assert!(src.is_empty());
+//! # Ok::<(), longlink_wire::CodecError>(())
+//! ```
+//!
+//! # Example 5: an oversize header is refused before its payload
+//!
+//! With `max_msg_len = 10`, the header `00 0b` (11 bytes) is an error as soon as it arrives;
+//! nothing waits for (or allocates) the payload it announces. A length of 0 is refused too.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use longlink_wire::{CodecError, LenCodec};
+//!
+//! let codec = LenCodec::builder().max_msg_len(10).build()?;
+//! let mut src = BytesMut::from(&[0x00, 0x0b][..]);
+//! assert!(matches!(codec.decode(&mut src), Err(CodecError::TooLong { len: 11, max: 10 })));
+//! let mut src = BytesMut::from(&[0x00, 0x00][..]);
+//! assert!(matches!(codec.decode(&mut src), Err(CodecError::TooShort { len: 0 })));
+//! # Ok::<(), CodecError>(())
+//! ```
+//!
+//! # Example 6: with tokio-util's `FramedRead` and `FramedWrite`
+//!
+//! `LenCodec` is a [`Decoder`] of [`Bytes`] and an [`Encoder`] of `Bytes` and `&[u8]`, so it
+//! plugs into tokio-util's framed types over any `AsyncRead` / `AsyncWrite`. The traits are
+//! what those types call; they work on a `BytesMut` alone, no runtime needed:
+//!
+//! ```
+//! use bytes::{Bytes, BytesMut};
+//! use longlink_wire::{CodecError, LenCodec};
+//! use tokio_util::codec::{Decoder, Encoder, FramedRead, FramedWrite};
+//!
+//! let codec = LenCodec::default();
+//! // Over sockets: `reader.next().await` yields payloads, `writer.send(bytes).await` frames.
+//! let _reader = FramedRead::new(&b"\x00\x02hi"[..], codec);
+//! let _writer = FramedWrite::new(Vec::<u8>::new(), codec);
+//!
+//! // What they do underneath.
+//! let mut codec = codec;
+//! let mut buf = BytesMut::new();
+//! Encoder::encode(&mut codec, Bytes::from_static(b"hi"), &mut buf)?;
+//! Encoder::encode(&mut codec, &b"yo"[..], &mut buf)?;
+//! assert_eq!(&buf[..], b"\x00\x02hi\x00\x02yo");
+//! assert_eq!(Decoder::decode(&mut codec, &mut buf)?, Some(Bytes::from_static(b"hi")));
+//! assert_eq!(Decoder::decode_eof(&mut codec, &mut buf)?, Some(Bytes::from_static(b"yo")));
+//! assert_eq!(Decoder::decode_eof(&mut codec, &mut buf)?, None); // a clean end
+//!
+//! // The stream ending inside a frame is an error, not a silent loss.
+//! let mut cut = BytesMut::from(&b"\x00\x05ab"[..]);
+//! assert!(matches!(
+//!     Decoder::decode_eof(&mut codec, &mut cut),
+//!     Err(CodecError::Eof { buffered: 4 })
+//! ));
+//! # Ok::<(), CodecError>(())
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+mod builder;
+#[cfg(test)]
+mod tests;
+
+pub use builder::LenCodecBuilder;
+
+/// Most a partial frame makes [`LenCodec::decode`] reserve at once.
+const MAX_RESERVE: usize = 64 * 1024;
+
+/// leaf's default `MaxMsgLen`, taken when `max_msg_len` is 0.
+const LEAF_MAX_MSG_LEN: u32 = 4096;
+
+/// Why a frame was refused, or the stream under it failed.
+///
+/// ```
+/// use longlink_wire::CodecError;
+///
+/// let e = CodecError::TooLong { len: 11, max: 10 };
+/// assert_eq!(e.to_string(), "message too long: 11 bytes, the limit is 10");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The length field announced (or the caller asked for) more than `max_msg_len` bytes.
+    #[error("message too long: {len} bytes, the limit is {max}")]
+    TooLong {
+        /// The length that was refused.
+        len: usize,
+        /// The effective limit.
+        max: usize,
+    },
+    /// The length field announced (or the caller asked for) an empty payload.
+    #[error("message too short: {len} bytes, the minimum is 1")]
+    TooShort {
+        /// The length that was refused.
+        len: usize,
+    },
+    /// The length field width is not 1, 2 or 4.
+    #[error("len_msg_len must be 1, 2 or 4, not {0}")]
+    BadLenMsgLen(usize),
+    /// The stream ended with part of a frame buffered ([`Decoder::decode_eof`]).
+    #[error("end of stream inside a frame ({buffered} bytes of it buffered)")]
+    Eof {
+        /// How many bytes of the unfinished frame had arrived.
+        buffered: usize,
+    },
+    /// The stream under a `FramedRead` or `FramedWrite` failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A length-prefix codec: leaf's `LenMsgLen`, `LittleEndian`, `MinMsgLen = 1` and `MaxMsgLen`.
+///
+/// Cheap to copy; one value is shared by every connection of a gate. Build it with
+/// [`new`](LenCodec::new) from a gate's settings or with [`builder`](LenCodec::builder).
+///
+/// ```
+/// use longlink_wire::LenCodec;
+///
+/// let codec = LenCodec::default();
+/// assert_eq!((codec.header_len(), codec.little_endian(), codec.max_msg_len()), (2, false, 8192));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LenCodec {
+    /// Width of the length field: 1, 2 or 4 bytes.
+    len_msg_len: usize,
+    /// Byte order of the length field.
+    little_endian: bool,
+    /// The payload limit, already clamped to what the field holds.
+    max_msg_len: usize,
+}
+
+impl LenCodec {
+    /// A codec with a length field of `len_msg_len` bytes (1, 2 or 4) and a payload limit of
+    /// `max_msg_len`, clamped to what the field can hold. `max_msg_len = 0` is refused by the
+    /// gate's configuration; here it is taken as leaf's default, 4096.
+    ///
+    /// ```
+    /// use longlink_wire::{CodecError, LenCodec};
+    ///
+    /// assert_eq!(LenCodec::new(2, false, 100_000)?.max_msg_len(), 65535);
+    /// assert_eq!(LenCodec::new(4, false, 0)?.max_msg_len(), 4096);
+    /// assert!(matches!(LenCodec::new(3, false, 10), Err(CodecError::BadLenMsgLen(3))));
+    /// # Ok::<(), CodecError>(())
+    /// ```
+    pub fn new(
+        len_msg_len: usize,
+        little_endian: bool,
+        max_msg_len: u32,
+    ) -> Result<Self, CodecError> {
+        let field_max: u64 = match len_msg_len {
+            1 => u8::MAX.into(),
+            2 => u16::MAX.into(),
+            4 => u32::MAX.into(),
+            other => return Err(CodecError::BadLenMsgLen(other)),
+        };
+        let wanted = if max_msg_len == 0 {
+            LEAF_MAX_MSG_LEN
+        } else {
+            max_msg_len
+        };
+        let max = u64::from(wanted).min(field_max);
+        Ok(LenCodec {
+            len_msg_len,
+            little_endian,
+            max_msg_len: usize::try_from(max).unwrap_or(usize::MAX),
+        })
+    }
+
+    /// A builder, starting from the [`Default`] settings (2-byte big-endian length, 8192-byte
+    /// limit), in the manner of tokio-util's `LengthDelimitedCodec::builder()`.
+    ///
+    /// ```
+    /// use longlink_wire::LenCodec;
+    ///
+    /// let codec = LenCodec::builder().len_msg_len(4).little_endian().max_msg_len(1 << 20).build()?;
+    /// assert_eq!((codec.header_len(), codec.little_endian(), codec.max_msg_len()), (4, true, 1 << 20));
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn builder() -> LenCodecBuilder {
+        LenCodecBuilder::default()
+    }
+
+    /// Width of the length field in bytes.
+    ///
+    /// ```
+    /// assert_eq!(longlink_wire::LenCodec::new(1, false, 10)?.header_len(), 1);
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn header_len(&self) -> usize {
+        self.len_msg_len
+    }
+
+    /// The effective payload limit after clamping.
+    ///
+    /// ```
+    /// assert_eq!(longlink_wire::LenCodec::new(1, false, 4096)?.max_msg_len(), 255);
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn max_msg_len(&self) -> usize {
+        self.max_msg_len
+    }
+
+    /// Whether the length field is little-endian.
+    ///
+    /// ```
+    /// assert!(!longlink_wire::LenCodec::default().little_endian());
+    /// ```
+    pub fn little_endian(&self) -> bool {
+        self.little_endian
+    }
+
+    /// Checks a payload length against the bounds (1..=max).
+    ///
+    /// ```
+    /// use longlink_wire::{CodecError, LenCodec};
+    ///
+    /// let codec = LenCodec::new(2, false, 10)?;
+    /// assert!(codec.check_len(10).is_ok());
+    /// assert!(matches!(codec.check_len(0), Err(CodecError::TooShort { len: 0 })));
+    /// assert!(matches!(codec.check_len(11), Err(CodecError::TooLong { len: 11, max: 10 })));
+    /// # Ok::<(), CodecError>(())
+    /// ```
+    pub fn check_len(&self, len: usize) -> Result<(), CodecError> {
+        if len > self.max_msg_len {
+            Err(CodecError::TooLong {
+                len,
+                max: self.max_msg_len,
+            })
+        } else if len < 1 {
+            Err(CodecError::TooShort { len })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Takes one whole frame's payload off the front of `src`.
+    ///
+    /// Returns `Ok(None)` while the frame is incomplete (and reserves room for the rest, at
+    /// most 64 KiB at a time), and an error as soon as the length field is out of bounds,
+    /// before the payload is read. See Examples 4 and 5 in the [module docs](self).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    ///
+    /// let mut src = BytesMut::from(&b"\x00\x01a\x00"[..]);
+    /// let codec = longlink_wire::LenCodec::default();
+    /// assert_eq!(&codec.decode(&mut src)?.unwrap()[..], b"a");
+    /// assert_eq!(codec.decode(&mut src)?, None);
+    /// assert_eq!(&src[..], b"\x00");
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn decode(&self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        let h = self.len_msg_len;
+        if src.len() < h {
+            return Ok(None);
+        }
+        let len = self.read_len(&src[..h]);
+        self.check_len(len)?;
+        if src.len() < h + len {
+            // Room for the rest, but not more than a step at a time: a peer's length field
+            // alone must not make us allocate what it announces (up to 4 GiB).
+            src.reserve((h + len - src.len()).min(MAX_RESERVE));
+            return Ok(None);
+        }
+        src.advance(h);
+        Ok(Some(src.split_to(len).freeze()))
+    }
+
+    /// Whether [`decode`](Self::decode) would give a frame (or an error) from `src` without
+    /// more bytes.
+    ///
+    /// ```
+    /// let codec = longlink_wire::LenCodec::default();
+    /// assert!(!codec.is_complete(b"\x00\x02h"));
+    /// assert!(codec.is_complete(b"\x00\x02hi"));
+    /// assert!(codec.is_complete(b"\x00\x00")); // an error needs no more bytes either
+    /// ```
+    pub fn is_complete(&self, src: &[u8]) -> bool {
+        let h = self.len_msg_len;
+        if src.len() < h {
+            return false;
+        }
+        let len = self.read_len(&src[..h]);
+        self.check_len(len).is_err() || src.len() >= h + len
+    }
+
+    /// Appends the length field for a payload of `len` bytes (for a payload written
+    /// separately, e.g. with vectored writes). Nothing is written on error.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    ///
+    /// let mut dst = BytesMut::new();
+    /// longlink_wire::LenCodec::new(2, true, 4096)?.encode_header(300, &mut dst)?;
+    /// assert_eq!(&dst[..], &[0x2c, 0x01]);
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn encode_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), CodecError> {
+        self.check_len(len)?;
+        // check_len bounds len by the field's maximum, so these casts cannot truncate.
+        match (self.len_msg_len, self.little_endian) {
+            (1, _) => dst.put_u8(len as u8),
+            (2, false) => dst.put_u16(len as u16),
+            (2, true) => dst.put_u16_le(len as u16),
+            (_, false) => dst.put_u32(len as u32),
+            (_, true) => dst.put_u32_le(len as u32),
+        }
+        Ok(())
+    }
+
+    /// Appends a whole frame (length field, then payload). Nothing is written on error. See
+    /// Examples 1 to 3 in the [module docs](self).
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    ///
+    /// let mut dst = BytesMut::new();
+    /// let codec = longlink_wire::LenCodec::default();
+    /// codec.encode(b"ok", &mut dst)?;
+    /// assert_eq!(&dst[..], b"\x00\x02ok");
+    /// assert!(codec.encode(b"", &mut dst).is_err());
+    /// assert_eq!(dst.len(), 4);
+    /// # Ok::<(), longlink_wire::CodecError>(())
+    /// ```
+    pub fn encode(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        dst.reserve(self.len_msg_len + payload.len());
+        self.encode_header(payload.len(), dst)?;
+        dst.extend_from_slice(payload);
+        Ok(())
+    }
+
+    fn read_len(&self, b: &[u8]) -> usize {
+        match (self.len_msg_len, self.little_endian) {
+            (1, _) => b[0] as usize,
+            (2, false) => u16::from_be_bytes([b[0], b[1]]) as usize,
+            (2, true) => u16::from_le_bytes([b[0], b[1]]) as usize,
+            (_, false) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize,
+            (_, true) => u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize,
+        }
+    }
+}
+
+impl Default for LenCodec {
+    /// leaf's gate defaults as used by golib's `service/gate`: 2-byte big-endian length,
+    /// 8192-byte payload limit.
+    fn default() -> Self {
+        LenCodec {
+            len_msg_len: 2,
+            little_endian: false,
+            max_msg_len: 8192,
+        }
+    }
+}
+
+impl Decoder for LenCodec {
+    type Item = Bytes;
+    type Error = CodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        LenCodec::decode(self, src)
+    }
+
+    /// As [`decode`](LenCodec::decode), but bytes left that do not make a whole frame are
+    /// [`CodecError::Eof`]: the peer closed in the middle of a frame.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
+        match LenCodec::decode(self, src)? {
+            Some(frame) => Ok(Some(frame)),
+            None if src.is_empty() => Ok(None),
+            None => Err(CodecError::Eof {
+                buffered: src.len(),
+            }),
+        }
+    }
+}
+
+impl Encoder<Bytes> for LenCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: Bytes, dst: &mut BytesMut) -> Result<(), CodecError> {
+        LenCodec::encode(self, &item, dst)
+    }
+}
+
+impl Encoder<&[u8]> for LenCodec {
+    type Error = CodecError;
+
+    fn encode(&mut self, item: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
+        LenCodec::encode(self, item, dst)
+    }
+}

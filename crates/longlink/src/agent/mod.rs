@@ -1,0 +1,404 @@
+//! [`Agent`]: one client connection as the application sees it (leaf's `gate.Agent`).
+//!
+//! An agent is cheap to clone and safe to use from any task. Writing encodes the message and
+//! puts its payload on the connection's bounded [outgoing queue](outbox); the connection's
+//! task drains the queue, several frames per system call. Nothing here waits on the network.
+//!
+//! - [`outbox`]: the outgoing queue and its state (open, closing, destroyed);
+//! - [`liveness`]: when the peer was last heard from, for the gate's idle and ping sweep;
+//! - [`link`]: [`ConnLink`](link::ConnLink), the trait through which the cluster (a layer
+//!   above) hears of uid and group changes, and carries out writes to a connection that lives
+//!   on another node's gate;
+//! - [`events`]: where new and close events go.
+
+pub(crate) mod events;
+pub(crate) mod link;
+pub(crate) mod liveness;
+pub(crate) mod outbox;
+
+use std::any::Any;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use events::{EventHandler, WithCtx, WithState};
+pub use longlink_wire::Transport;
+pub use outbox::QueueFullPolicy;
+
+use crate::codec::{Codec, EncodeError, Encoded};
+use link::{ConnLink, LinkEvent};
+use liveness::Liveness;
+use outbox::{Outbox, State};
+
+/// Why a write was refused. The connection stays open unless the error says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The message could not be encoded (e.g. not registered).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The payload is over `max_msg_len`; nothing was sent.
+    #[error("message too long: {len} bytes, the limit is {max}")]
+    TooLong {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection is closing or closed.
+    #[error("connection closed")]
+    Closed,
+    /// The queue was full: with [`QueueFullPolicy::Disconnect`] the connection is now being
+    /// destroyed; with [`QueueFullPolicy::Drop`] only this message was dropped.
+    #[error("outgoing queue full ({0} messages)")]
+    QueueFull(usize),
+}
+
+pub(crate) struct AgentInner {
+    /// Unique in the process: the key of every table of connections (the gate's, groups',
+    /// the cluster's).
+    id: u64,
+    /// Which listener it came through, for the application, logs and metrics.
+    transport: Transport,
+    /// The server's end of the socket.
+    local: SocketAddr,
+    /// The client's end of the socket.
+    remote: SocketAddr,
+    /// Encodes what [`Agent::write`] is given, in the gate's encoding.
+    codec: Arc<Codec>,
+    /// The uid bound by `Sessions` (0: none); read from any task.
+    uid: AtomicU64,
+    /// The application's value for this connection ([`Agent::set_user_data`]).
+    user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
+    /// Where the connection is: here, or on another node's gate.
+    conn: Conn,
+    /// Who hears of uid and group changes (and, for a remote connection, carries out every
+    /// write): the cluster, when there is one.
+    link: Option<Arc<dyn ConnLink>>,
+}
+
+/// Where an agent's connection is.
+pub(crate) enum Conn {
+    /// On this node's gate: its queue and liveness, used by the connection's task.
+    Local(Local),
+    /// On another node's gate: writes go through the link. Holds whether it is still open.
+    Remote(AtomicBool),
+}
+
+/// The parts of a local connection that its task and the gate's sweep use.
+pub(crate) struct Local {
+    pub(crate) outbox: Outbox,
+    pub(crate) liveness: Liveness,
+}
+
+/// One client connection. Clone it freely; every clone is the same connection.
+///
+/// ```no_run
+/// # use longlink::Agent;
+/// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+/// # struct S2C_Kick { #[prost(string, tag = "1")] reason: String }
+/// # fn on_message(agent: &Agent) {
+/// // Queue a reply; an error says why it was not queued, the connection is never panicked.
+/// if let Err(e) = agent.write(&S2C_Kick { reason: "bye".into() }) {
+///     tracing::debug!("not sent: {e}");
+/// }
+/// agent.close(); // the kick above is flushed first
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Agent {
+    inner: Arc<AgentInner>,
+}
+
+impl fmt::Debug for Agent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Agent")
+            .field("id", &self.inner.id)
+            .field("transport", &self.inner.transport)
+            .field("remote", &self.inner.remote)
+            .finish()
+    }
+}
+
+/// A new agent id, unique in this process: a node that is both a gate and a backend holds
+/// its own connections and other gates' side by side in the same modules.
+pub(crate) fn next_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl PartialEq for Agent {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl Eq for Agent {}
+
+/// What every local connection of one listener shares.
+pub(crate) struct AgentSettings {
+    pub(crate) codec: Arc<Codec>,
+    /// The transport's payload limit.
+    pub(crate) max_msg_len: usize,
+    /// `pending_write_num`.
+    pub(crate) capacity: usize,
+    /// `queue_full`.
+    pub(crate) policy: QueueFullPolicy,
+    /// The gate's clock origin, for liveness.
+    pub(crate) epoch: std::time::Instant,
+    /// The gate's cluster link, when the gate is in a cluster.
+    pub(crate) link: Option<Arc<dyn ConnLink>>,
+}
+
+impl AgentSettings {
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+impl Agent {
+    /// A connection on this node's gate.
+    pub(crate) fn new(
+        id: u64,
+        transport: Transport,
+        (local, remote): (SocketAddr, SocketAddr),
+        settings: &AgentSettings,
+    ) -> Self {
+        let conn = Conn::Local(Local {
+            outbox: Outbox::new(settings.capacity, settings.policy, settings.max_msg_len),
+            liveness: Liveness::new(settings.now_ms()),
+        });
+        Self::with(
+            id,
+            transport,
+            (local, remote),
+            Arc::clone(&settings.codec),
+            conn,
+            settings.link.clone(),
+        )
+    }
+
+    /// A connection held by another node's gate, with `id` unique on this node; `link`
+    /// carries its writes there.
+    pub(crate) fn remote(
+        id: u64,
+        transport: Transport,
+        addrs: (SocketAddr, SocketAddr),
+        codec: Arc<Codec>,
+        link: Arc<dyn ConnLink>,
+    ) -> Self {
+        Self::with(
+            id,
+            transport,
+            addrs,
+            codec,
+            Conn::Remote(AtomicBool::new(true)),
+            Some(link),
+        )
+    }
+
+    fn with(
+        id: u64,
+        transport: Transport,
+        (local, remote): (SocketAddr, SocketAddr),
+        codec: Arc<Codec>,
+        conn: Conn,
+        link: Option<Arc<dyn ConnLink>>,
+    ) -> Self {
+        Agent {
+            inner: Arc::new(AgentInner {
+                id,
+                transport,
+                local,
+                remote,
+                codec,
+                uid: AtomicU64::new(0),
+                user_data: Mutex::new(None),
+                conn,
+                link,
+            }),
+        }
+    }
+
+    /// The queue and liveness of a connection on this node (`None` for a remote one).
+    pub(crate) fn local(&self) -> Option<&Local> {
+        match &self.inner.conn {
+            Conn::Local(local) => Some(local),
+            Conn::Remote(_) => None,
+        }
+    }
+
+    /// Whether a cluster hears of this agent's uid and group changes.
+    pub(crate) fn in_cluster(&self) -> bool {
+        self.inner.link.is_some()
+    }
+
+    /// Tells the agent's link (if any) of `event`.
+    pub(crate) fn tell(&self, event: LinkEvent<'_>) {
+        if let Some(link) = &self.inner.link {
+            link.tell(self, event);
+        }
+    }
+
+    /// A remote connection, once closed by its gate: later writes fail.
+    pub(crate) fn mark_remote_closed(&self) {
+        if let Conn::Remote(open) = &self.inner.conn {
+            open.store(false, Ordering::Release);
+        }
+    }
+
+    /// A number unique to this connection within the process (across every gate and
+    /// cluster backend in it).
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// TCP or WebSocket.
+    pub fn transport(&self) -> Transport {
+        self.inner.transport
+    }
+
+    /// The server's end of the socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.inner.remote
+    }
+
+    /// The codec this connection encodes with: encode a message once with
+    /// [`Codec::encode`], then [`write_encoded`](Self::write_encoded) it to many agents.
+    pub fn codec(&self) -> &Codec {
+        &self.inner.codec
+    }
+
+    /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
+    pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
+        let encoded = self.inner.codec.encode(msg)?;
+        self.write_encoded(&encoded)
+    }
+
+    /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
+    pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
+        match &self.inner.conn {
+            Conn::Local(local) => {
+                local.outbox.push(msg.bytes(), self.inner.id)?;
+                msg.count_sent();
+            }
+            Conn::Remote(open) => {
+                if !open.load(Ordering::Acquire) {
+                    return Err(WriteError::Closed);
+                }
+                self.tell(LinkEvent::Push(msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `msg`, then closes: the usual way to kick a client with a reason.
+    pub fn kick<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
+        let result = self.write(msg);
+        self.close();
+        result
+    }
+
+    /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later
+    /// writes fail with [`WriteError::Closed`].
+    pub fn close(&self) {
+        match &self.inner.conn {
+            Conn::Local(local) => local.outbox.close(),
+            Conn::Remote(open) => {
+                if open.swap(false, Ordering::AcqRel) {
+                    self.tell(LinkEvent::Close);
+                }
+            }
+        }
+    }
+
+    /// Closes now: the queue is dropped and the socket reset.
+    pub fn destroy(&self) {
+        match &self.inner.conn {
+            Conn::Local(local) => local.outbox.destroy(),
+            Conn::Remote(open) => {
+                open.store(false, Ordering::Release);
+                self.tell(LinkEvent::Destroy);
+            }
+        }
+    }
+
+    /// Whether the connection is still open for writes.
+    pub fn is_open(&self) -> bool {
+        match &self.inner.conn {
+            Conn::Local(local) => local.outbox.state() == State::Open,
+            Conn::Remote(open) => open.load(Ordering::Acquire),
+        }
+    }
+
+    /// Messages queued and not yet written (always 0 for a connection on another node).
+    pub fn queued(&self) -> usize {
+        self.local().map_or(0, |l| l.outbox.len())
+    }
+
+    /// Messages dropped because the queue was full (with [`QueueFullPolicy::Drop`]).
+    pub fn dropped(&self) -> u64 {
+        self.local().map_or(0, |l| l.outbox.dropped())
+    }
+
+    /// The uid bound by [`Sessions`](crate::Sessions), if any.
+    pub fn uid(&self) -> Option<u64> {
+        match self.inner.uid.load(Ordering::Acquire) {
+            0 => None,
+            uid => Some(uid),
+        }
+    }
+
+    /// Records the uid (0: none), and tells the link: in a cluster the gate that holds the
+    /// connection updates the directory (and displaces that uid's other connection,
+    /// anywhere).
+    pub(crate) fn set_uid(&self, uid: u64) {
+        let old = self.inner.uid.swap(uid, Ordering::AcqRel);
+        if old != uid {
+            self.tell(LinkEvent::Uid(uid));
+        }
+    }
+
+    /// Records the uid the gate was told about, without telling anyone.
+    pub(crate) fn store_uid(&self, uid: u64) {
+        self.inner.uid.store(uid, Ordering::Release);
+    }
+
+    /// Stores a value of any type with this connection, replacing what was there.
+    pub fn set_user_data<T: Any + Send + Sync>(&self, data: T) {
+        *self.lock_user_data() = Some(Box::new(data));
+    }
+
+    /// A copy of the stored value, if it is a `T`.
+    pub fn user_data<T: Any + Clone>(&self) -> Option<T> {
+        self.lock_user_data()
+            .as_ref()
+            .and_then(|d| d.downcast_ref::<T>())
+            .cloned()
+    }
+
+    /// Runs `f` on the stored value, if it is a `T`, and returns what `f` returns.
+    pub fn with_user_data<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.lock_user_data()
+            .as_mut()
+            .and_then(|d| d.downcast_mut::<T>())
+            .map(f)
+    }
+
+    /// Removes the stored value.
+    pub fn clear_user_data(&self) {
+        *self.lock_user_data() = None;
+    }
+
+    fn lock_user_data(&self) -> MutexGuard<'_, Option<Box<dyn Any + Send + Sync>>> {
+        self.inner
+            .user_data
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,205 @@
+//! [`Outbox`]: a local connection's bounded outgoing queue. Writers (any task) push encoded
+//! payloads; the connection's task takes them in batches and wakes on every change.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+use tokio::sync::futures::Notified;
+
+use super::WriteError;
+
+/// What to do when a connection's outgoing queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueFullPolicy {
+    /// Destroy that connection (leaf's behaviour): a client that does not read is cut off.
+    #[default]
+    Disconnect,
+    /// Drop the message, count it, and keep the connection.
+    Drop,
+}
+
+/// Where a connection is in its life, as its writers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Open,
+    /// Flush what is queued, then close.
+    Closing,
+    /// Drop what is queued, close now.
+    Destroyed,
+}
+
+/// The queue was emptied by a destroy: the connection must stop now.
+#[derive(Debug)]
+pub(crate) struct Destroyed;
+
+struct Queue {
+    items: VecDeque<Bytes>,
+    state: State,
+}
+
+/// The outgoing side of one local connection.
+pub(crate) struct Outbox {
+    /// Payloads not yet taken by the connection's task, and the state; one lock for both so
+    /// a write never lands after a destroy.
+    queue: Mutex<Queue>,
+    /// Wakes the connection's task: something was queued, or the state changed.
+    wake: Notify,
+    /// `pending_write_num`: most payloads queued at once.
+    capacity: usize,
+    /// `queue_full`: what a write to a full queue does.
+    policy: QueueFullPolicy,
+    /// The transport's payload limit (`max_msg_len`, for TCP clamped to the length field).
+    max_msg_len: usize,
+    /// Writes dropped on a full queue (with [`QueueFullPolicy::Drop`]).
+    dropped: AtomicU64,
+    /// WebSocket close code for a graceful close (1000 unless the reader set another).
+    close_code: AtomicU16,
+}
+
+impl Outbox {
+    pub(crate) fn new(capacity: usize, policy: QueueFullPolicy, max_msg_len: usize) -> Outbox {
+        Outbox {
+            queue: Mutex::new(Queue {
+                items: VecDeque::new(),
+                state: State::Open,
+            }),
+            wake: Notify::new(),
+            capacity,
+            policy,
+            max_msg_len,
+            dropped: AtomicU64::new(0),
+            close_code: AtomicU16::new(1000),
+        }
+    }
+
+    /// Queues one payload. `conn` names the connection in logs.
+    pub(crate) fn push(&self, payload: &Bytes, conn: u64) -> Result<(), WriteError> {
+        let len = payload.len();
+        if len > self.max_msg_len {
+            tracing::debug!(conn, len, "write refused: message too long");
+            return Err(WriteError::TooLong {
+                len,
+                max: self.max_msg_len,
+            });
+        }
+        let mut q = self.lock();
+        if q.state != State::Open {
+            return Err(WriteError::Closed);
+        }
+        if q.items.len() >= self.capacity {
+            drop(q);
+            match self.policy {
+                QueueFullPolicy::Drop => {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                    if let Some(m) = crate::metrics::gate() {
+                        m.queue_full_drops.increment(1);
+                    }
+                }
+                QueueFullPolicy::Disconnect => {
+                    if let Some(m) = crate::metrics::gate() {
+                        m.queue_full_disconnects.increment(1);
+                    }
+                    tracing::debug!(conn, "close conn: outgoing queue full");
+                    self.destroy();
+                }
+            }
+            return Err(WriteError::QueueFull(self.capacity));
+        }
+        q.items.push_back(payload.clone());
+        let was_empty = q.items.len() == 1;
+        drop(q);
+        if was_empty {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Closes gracefully: what is queued is still taken, later pushes fail.
+    pub(crate) fn close(&self) {
+        let mut q = self.lock();
+        if q.state == State::Open {
+            q.state = State::Closing;
+            drop(q);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Closes now: the queue is dropped.
+    pub(crate) fn destroy(&self) {
+        let mut q = self.lock();
+        if q.state != State::Destroyed {
+            q.state = State::Destroyed;
+            q.items = VecDeque::new();
+            drop(q);
+            self.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn state(&self) -> State {
+        self.lock().state
+    }
+
+    /// Payloads queued and not yet taken.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().items.len()
+    }
+
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn close_code(&self) -> u16 {
+        self.close_code.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_close_code(&self, code: u16) {
+        self.close_code.store(code, Ordering::Relaxed);
+    }
+
+    /// Hands queued payloads to `take`, oldest first, up to about `max_bytes` (at least one),
+    /// and returns how many bytes it took. A destroyed queue gives [`Destroyed`].
+    pub(crate) fn take_batch(
+        &self,
+        max_bytes: usize,
+        mut take: impl FnMut(Bytes),
+    ) -> Result<usize, Destroyed> {
+        let mut q = self.lock();
+        if q.state == State::Destroyed {
+            return Err(Destroyed);
+        }
+        let mut gathered = 0;
+        while let Some(item) = q.items.front() {
+            if gathered > 0 && gathered + item.len() > max_bytes {
+                break;
+            }
+            gathered += item.len();
+            if let Some(item) = q.items.pop_front() {
+                take(item);
+            }
+        }
+        // A burst grew the queue: give the memory back once it is drained.
+        if q.items.is_empty() && q.items.capacity() > 64 {
+            q.items.shrink_to_fit();
+        }
+        Ok(gathered)
+    }
+
+    /// Wakes the connection's task so it looks at the state again.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Resolves at the next wake-up (or at once, if one came since the last).
+    pub(crate) fn changed(&self) -> Notified<'_> {
+        self.wake.notified()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic never happens while the lock is held, but stay usable if it did.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

@@ -1,0 +1,189 @@
+//! Forwarding a gate's client messages to backends.
+//!
+//! Each connection is bound, per backend type, to the backend node that answered its open
+//! event on the type's queue group; its messages then go to that node's own subject, in
+//! order, each with a reply subject for the "handled" acknowledgement. An acknowledgement
+//! that does not come within `request_timeout`, or NATS's "no responders", fails that message
+//! (the gate's `on_forward_error` hook tells the client) and unbinds the connection, so its
+//! next message finds a live backend.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{GateLink, lock};
+use crate::agent::Agent;
+use crate::cluster::wire::ToBackend;
+use crate::cluster::{ClusterError, request_error};
+use crate::processor::ForwardWait;
+
+/// A forwarded message waiting for its acknowledgement.
+pub(super) struct Inflight {
+    conn: u64,
+    node_type: Arc<str>,
+    name: Arc<str>,
+    deadline: Instant,
+}
+
+impl GateLink {
+    /// Waits (within the request timeout) until every forwarded message is acknowledged or
+    /// failed: part of the gate's drain.
+    pub(super) async fn settle_forwards(&self) {
+        let deadline = tokio::time::Instant::now() + self.cluster.config().request_timeout;
+        while !lock(&self.inflight).is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// A connection opened: it is bound to a backend of every type this gate forwards to.
+    pub(super) async fn bind_all(&self, agent: &Agent) {
+        for ty in self.types.clone() {
+            if let Err(e) = self.bind(agent, &ty).await {
+                tracing::warn!(conn = agent.id(), node_type = %ty, error = %e, "no backend for a new connection yet");
+            }
+        }
+    }
+
+    /// Asks the type's queue group which node takes this connection.
+    async fn bind(&self, agent: &Agent, ty: &Arc<str>) -> Result<Arc<str>, ClusterError> {
+        let open = ToBackend::Open {
+            gate: self.cluster.node_id().to_owned(),
+            conn: agent.id(),
+            transport: agent.transport().code(),
+            local: agent.local_addr().to_string(),
+            remote: agent.remote_addr().to_string(),
+        };
+        let timeout = self.cluster.config().request_timeout;
+        let subject = self.cluster.subjects().svc(ty);
+        let reply =
+            tokio::time::timeout(timeout, self.cluster.nats().request(subject, open.encode()))
+                .await
+                .map_err(|_| ClusterError::Timeout(timeout))?
+                .map_err(|e| request_error(ty, timeout, e))?;
+        let node: Arc<str> = String::from_utf8_lossy(&reply.payload).into();
+        tracing::debug!(conn = agent.id(), node_type = %ty, node = %node, "connection bound");
+        lock(&self.bindings)
+            .entry(agent.id())
+            .or_default()
+            .insert(Arc::clone(ty), Arc::clone(&node));
+        Ok(node)
+    }
+
+    /// Forwards one client message to the connection's backend of type `ty`. Returns a
+    /// future to wait on when the connection must be bound first (so that its messages stay
+    /// in order).
+    pub(super) fn forward_one(
+        &self,
+        agent: &Agent,
+        ty: &Arc<str>,
+        name: &Arc<str>,
+        payload: Bytes,
+    ) -> Option<ForwardWait> {
+        let node = lock(&self.bindings)
+            .get(&agent.id())
+            .and_then(|b| b.get(ty).cloned());
+        if let Some(node) = node {
+            self.send_bound(agent.id(), ty, &node, name, payload);
+            return None;
+        }
+        let link = self.me.upgrade()?;
+        let (agent, ty, name) = (agent.clone(), Arc::clone(ty), Arc::clone(name));
+        Some(Box::pin(async move {
+            match link.bind(&agent, &ty).await {
+                Ok(node) => link.send_bound(agent.id(), &ty, &node, &name, payload),
+                Err(e) => link.report(&agent, &name, &e),
+            }
+        }))
+    }
+
+    fn send_bound(&self, conn: u64, ty: &Arc<str>, node: &str, name: &Arc<str>, payload: Bytes) {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inflight).insert(
+            seq,
+            Inflight {
+                conn,
+                node_type: Arc::clone(ty),
+                name: Arc::clone(name),
+                deadline: Instant::now() + self.cluster.config().request_timeout,
+            },
+        );
+        let c = &self.cluster;
+        c.send(
+            c.subjects().node(node),
+            Some(c.subjects().ack(c.node_id(), seq)),
+            ToBackend::Msg {
+                gate: c.node_id().to_owned(),
+                conn,
+                payload,
+            }
+            .encode(),
+        );
+        metrics::counter!("longlink_cluster_forwarded_total").increment(1);
+    }
+
+    pub(super) fn acked(&self, msg: &async_nats::Message) {
+        let Some(seq) = msg
+            .subject
+            .rsplit('.')
+            .next()
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
+            return;
+        };
+        let Some(inflight) = lock(&self.inflight).remove(&seq) else {
+            return;
+        };
+        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            let e = ClusterError::NoResponders(inflight.node_type.to_string());
+            self.fail(inflight, &e);
+        }
+    }
+
+    fn fail(&self, inflight: Inflight, e: &ClusterError) {
+        metrics::counter!("longlink_cluster_forward_failed_total").increment(1);
+        // The backend is gone or stuck: the next message binds afresh.
+        if let Some(b) = lock(&self.bindings).get_mut(&inflight.conn) {
+            b.remove(&inflight.node_type);
+        }
+        if let Some(agent) = self.agent(inflight.conn) {
+            self.report(&agent, &inflight.name, e);
+        }
+    }
+
+    fn report(&self, agent: &Agent, name: &str, e: &ClusterError) {
+        tracing::debug!(conn = agent.id(), message = %name, error = %e, "forward failed");
+        if let Some(hook) = &self.on_error {
+            let run = std::panic::AssertUnwindSafe(|| hook(agent, name, e));
+            if std::panic::catch_unwind(run).is_err() {
+                tracing::error!(conn = agent.id(), "on_forward_error hook panicked");
+            }
+        }
+    }
+
+    pub(super) async fn expire_loop(&self) {
+        let tick = (self.cluster.config().request_timeout / 10)
+            .clamp(Duration::from_millis(10), Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(tick) => {}
+            }
+            let now = Instant::now();
+            let expired: Vec<Inflight> = {
+                let mut inflight = lock(&self.inflight);
+                let keys: Vec<u64> = inflight
+                    .iter()
+                    .filter(|(_, f)| f.deadline <= now)
+                    .map(|(k, _)| *k)
+                    .collect();
+                keys.iter().filter_map(|k| inflight.remove(k)).collect()
+            };
+            let e = ClusterError::Timeout(self.cluster.config().request_timeout);
+            for f in expired {
+                self.fail(f, &e);
+            }
+        }
+    }
+}

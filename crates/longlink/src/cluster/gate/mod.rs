@@ -1,0 +1,279 @@
+//! The gate node's side of the cluster: one [`GateLink`] per clustered gate, the
+//! [`ClusterLink`] the gate layer asks for (and the [`ConnLink`] its agents tell, and the
+//! [`Forwarder`] its processor forwards through).
+//!
+//! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
+//! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
+//! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
+//! - `commands`: what other nodes ask of this gate's connections, and cluster groups;
+//! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
+//!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
+
+mod commands;
+mod directory;
+mod forward;
+mod setup;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::subjects::node_key;
+use super::wire::{Holder, ToGate};
+use super::{Cluster, ClusterError};
+use crate::agent::Agent;
+use crate::agent::link::{ConnLink, LinkEvent};
+use crate::codec::Encoded;
+use crate::gate::Shared;
+use crate::gate::link::{BoxFuture, ClusterLink};
+use crate::processor::{ForwardWait, Forwarder};
+use forward::Inflight;
+
+/// The gate's hook for a forwarded message that failed: the agent, the message name, why.
+pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
+
+/// One connection's backends: node type -> node id.
+type Bound = HashMap<Arc<str>, Arc<str>>;
+
+/// One gate's link to the cluster.
+pub(crate) struct GateLink {
+    /// Itself, for the tasks it spawns from `&self` (the traits take `&self`).
+    me: Weak<GateLink>,
+    cluster: Cluster,
+    /// The backend types this gate forwards to: every new connection is bound to one of each.
+    types: Vec<Arc<str>>,
+    /// The gate, once started: its connections by id, and its goodbye hook.
+    shared: OnceLock<Weak<Shared>>,
+    /// conn -> (backend type -> node id): where each connection's messages go.
+    bindings: Mutex<HashMap<u64, Bound>>,
+    /// Forwarded messages not yet acknowledged, by sequence number.
+    inflight: Mutex<HashMap<u64, Inflight>>,
+    /// The next forwarded message's sequence number (its acknowledgement subject).
+    seq: AtomicU64,
+    /// Cluster group (as a subject token) -> this gate's connections in it.
+    groups: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Subscribed in `subscribe` (before the gate accepts), served from `start`.
+    subs: Mutex<Vec<(async_nats::Subscriber, Sub)>>,
+    /// conn -> (uid, when it logged in): what this gate holds in the directory.
+    claims: Mutex<HashMap<u64, (u64, u64)>>,
+    /// The application's hook for a forward that failed (to tell the client).
+    on_error: Option<ForwardErrorHook>,
+    /// Stops the subscriptions and timers.
+    stop: CancellationToken,
+    /// Directory claims and removals in flight, finished before the gate goes.
+    directory_work: TaskTracker,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Which subscription a message came through.
+#[derive(Clone, Copy)]
+enum Sub {
+    Commands,
+    Groups,
+    All,
+    Acks,
+}
+
+impl GateLink {
+    fn new(
+        cluster: Cluster,
+        types: Vec<Arc<str>>,
+        on_error: Option<ForwardErrorHook>,
+    ) -> Arc<GateLink> {
+        Arc::new_cyclic(|me| GateLink {
+            me: me.clone(),
+            cluster,
+            types,
+            shared: OnceLock::new(),
+            bindings: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
+            seq: AtomicU64::new(1),
+            groups: Mutex::new(HashMap::new()),
+            subs: Mutex::new(Vec::new()),
+            claims: Mutex::new(HashMap::new()),
+            on_error,
+            stop: CancellationToken::new(),
+            directory_work: TaskTracker::new(),
+        })
+    }
+
+    fn agent(&self, conn: u64) -> Option<Agent> {
+        self.shared.get()?.upgrade()?.agent(conn)
+    }
+
+    fn agents(&self) -> Vec<Agent> {
+        self.shared
+            .get()
+            .and_then(Weak::upgrade)
+            .map(|s| s.all_agents())
+            .unwrap_or_default()
+    }
+
+    fn me(&self, conn: u64, at: u64) -> Holder {
+        Holder {
+            gate: self.cluster.node_id().to_owned(),
+            conn,
+            at,
+        }
+    }
+
+    /// Subscribes to everything this gate listens to: its commands, group and all-gates
+    /// broadcasts, acknowledgements. Awaited before the gate accepts its first connection, so
+    /// no answer to one of its connections can come before the gate listens.
+    async fn subscribe(&self) -> Result<(), ClusterError> {
+        let c = &self.cluster;
+        let s = c.subjects();
+        let subjects = [
+            (s.gate(c.node_id()), Sub::Commands),
+            (s.groups(), Sub::Groups),
+            (s.all(), Sub::All),
+            (s.acks(c.node_id()), Sub::Acks),
+        ];
+        let mut subs = Vec::new();
+        for (subject, kind) in subjects {
+            let sub = c
+                .nats()
+                .subscribe(subject.clone())
+                .await
+                .map_err(|e| ClusterError::Nats(format!("subscribe {subject}: {e}")))?;
+            subs.push((sub, kind));
+        }
+        c.sync().await;
+        *lock(&self.subs) = subs;
+        Ok(())
+    }
+
+    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
+    fn serve(self: &Arc<Self>) {
+        let group_prefix = self.cluster.subjects().group_prefix();
+        for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
+            let link = Arc::clone(self);
+            let group_prefix = group_prefix.clone();
+            tokio::spawn(async move {
+                loop {
+                    let msg = tokio::select! {
+                        _ = link.stop.cancelled() => break,
+                        msg = sub.next() => match msg { Some(m) => m, None => break },
+                    };
+                    match kind {
+                        Sub::Commands => match ToGate::decode(msg.payload) {
+                            Ok(cmd) => link.apply(cmd),
+                            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+                        },
+                        Sub::Groups => {
+                            let group = msg.subject.strip_prefix(group_prefix.as_str());
+                            let members: Vec<u64> = group
+                                .and_then(|g| {
+                                    lock(&link.groups)
+                                        .get(g)
+                                        .map(|m| m.iter().copied().collect())
+                                })
+                                .unwrap_or_default();
+                            let encoded = Encoded::from_wire(msg.payload);
+                            for conn in members {
+                                if let Some(agent) = link.agent(conn) {
+                                    let _ = agent.write_encoded(&encoded);
+                                }
+                            }
+                        }
+                        Sub::All => {
+                            let encoded = Encoded::from_wire(msg.payload);
+                            for agent in link.agents() {
+                                let _ = agent.write_encoded(&encoded);
+                            }
+                        }
+                        Sub::Acks => link.acked(&msg),
+                    }
+                }
+                let _ = sub.unsubscribe().await;
+            });
+        }
+        let link = Arc::clone(self);
+        tokio::spawn(async move { link.expire_loop().await });
+        let link = Arc::clone(self);
+        tokio::spawn(async move { link.refresh_loop().await });
+    }
+
+    /// The last step of the gate's stop, after its connections have closed: their directory
+    /// removals finish, the gate says goodbye in the directory (a killed gate's key
+    /// expires instead), its subscriptions and timers stop, and what it sent (close events
+    /// to backends) leaves the process. Each wait on NATS is bounded by `request_timeout`:
+    /// NATS may be down.
+    async fn finish(&self) {
+        let timeout = self.cluster.config().request_timeout;
+        self.directory_work.close();
+        let _ = tokio::time::timeout(timeout, self.directory_work.wait()).await;
+        let retire = async {
+            if let Ok(store) = self.cluster.directory().await {
+                let _ = store.delete(node_key(self.cluster.node_id())).await;
+            }
+        };
+        let _ = tokio::time::timeout(timeout, retire).await;
+        self.stop.cancel();
+        lock(&self.groups).clear();
+        self.cluster.flush_outgoing().await;
+    }
+}
+
+impl ClusterLink for GateLink {
+    fn conn_link(self: Arc<Self>) -> Arc<dyn ConnLink> {
+        self
+    }
+
+    fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder> {
+        self
+    }
+
+    fn start(self: Arc<Self>, shared: &Arc<Shared>) {
+        let _ = self.shared.set(Arc::downgrade(shared));
+        self.serve();
+    }
+
+    fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
+        Box::pin(self.bind_all(agent))
+    }
+
+    fn closed(&self, agent: &Agent) {
+        self.forget(agent);
+    }
+
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.settle_forwards())
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.finish())
+    }
+}
+
+impl ConnLink for GateLink {
+    fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
+        match event {
+            LinkEvent::Uid(uid) => self.bind_uid(agent, uid, super::wire::now_micros()),
+            LinkEvent::Join(group) => self.join(agent.id(), group),
+            LinkEvent::Leave(group) => self.leave(agent.id(), group),
+            // The connection is here: the agent writes and closes it itself.
+            LinkEvent::Push(_) | LinkEvent::Close | LinkEvent::Destroy => {}
+        }
+    }
+}
+
+impl Forwarder for GateLink {
+    fn forward(
+        &self,
+        agent: &Agent,
+        node_type: &Arc<str>,
+        name: &Arc<str>,
+        payload: Bytes,
+    ) -> Option<ForwardWait> {
+        self.forward_one(agent, node_type, name, payload)
+    }
+}

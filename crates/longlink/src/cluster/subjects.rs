@@ -1,0 +1,138 @@
+//! Every name the cluster uses on NATS, built in one place: the subjects (all under
+//! `[cluster] subject_prefix`, `P` below), the directory bucket and its keys.
+//!
+//! | subject | who listens | what |
+//! |---|---|---|
+//! | `P.svc.<type>` (queue group `<type>`) | every backend of that type, one takes it | a new connection: the backend that answers owns it |
+//! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
+//! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
+//! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
+//! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
+//! | `P.all` | every gate | a broadcast to every connection |
+//! | `P.rpc.<type>.<method>` (queue group `<type>`) | backends of that type | [`Cluster::call`](super::Cluster::call) |
+//! | `P.rpcn.<id>.<method>` | that node | [`Cluster::call_node`](super::Cluster::call_node) |
+//! | `P.sync.<id>.<n>` | nobody | a request whose "no responders" proves the server has read what came before |
+//!
+//! The directory is the JetStream key-value bucket `P_sessions`: `uid.<uid>` names the gate
+//! and connection holding a uid; `node.<id>` says a gate node is alive.
+
+/// The subject and key names of one cluster (one `subject_prefix`).
+#[derive(Debug, Clone)]
+pub(crate) struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    pub(crate) fn new(prefix: &str) -> Subjects {
+        Subjects {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn at(&self, rest: std::fmt::Arguments<'_>) -> String {
+        format!("{}.{}", self.prefix, rest)
+    }
+
+    /// New connections for backends of `node_type`.
+    pub(crate) fn svc(&self, node_type: &str) -> String {
+        self.at(format_args!("svc.{node_type}"))
+    }
+
+    /// One node's own subject (its connections' messages and closes).
+    pub(crate) fn node(&self, node_id: &str) -> String {
+        self.at(format_args!("node.{node_id}"))
+    }
+
+    /// The acknowledgement of forwarded message `seq` of `gate`.
+    pub(crate) fn ack(&self, gate: &str, seq: u64) -> String {
+        self.at(format_args!("ack.{gate}.{seq}"))
+    }
+
+    /// Every acknowledgement for `gate`.
+    pub(crate) fn acks(&self, gate: &str) -> String {
+        self.at(format_args!("ack.{gate}.*"))
+    }
+
+    /// Commands for the connections of `gate`.
+    pub(crate) fn gate(&self, gate: &str) -> String {
+        self.at(format_args!("gate.{gate}"))
+    }
+
+    /// A broadcast to a cluster group.
+    pub(crate) fn group(&self, group: &str) -> String {
+        self.at(format_args!("grp.{}", group_token(group)))
+    }
+
+    /// Every group broadcast (a gate's wildcard subscription).
+    pub(crate) fn groups(&self) -> String {
+        self.at(format_args!("grp.>"))
+    }
+
+    /// What precedes the group's token in a group broadcast's subject.
+    pub(crate) fn group_prefix(&self) -> String {
+        self.at(format_args!("grp."))
+    }
+
+    /// A broadcast to every connection.
+    pub(crate) fn all(&self) -> String {
+        self.at(format_args!("all"))
+    }
+
+    /// A remote call to any node of `node_type`.
+    pub(crate) fn rpc(&self, node_type: &str, method: &str) -> String {
+        self.at(format_args!("rpc.{node_type}.{method}"))
+    }
+
+    /// A remote call to node `node_id`.
+    pub(crate) fn rpc_node(&self, node_id: &str, method: &str) -> String {
+        self.at(format_args!("rpcn.{node_id}.{method}"))
+    }
+
+    /// A sync request of `node_id` (nobody answers it).
+    pub(crate) fn sync(&self, node_id: &str, n: u64) -> String {
+        self.at(format_args!("sync.{node_id}.{n}"))
+    }
+
+    /// The directory bucket.
+    pub(crate) fn bucket(&self) -> String {
+        format!("{}_sessions", self.prefix)
+    }
+}
+
+/// The directory key of a uid.
+pub(crate) fn uid_key(uid: u64) -> String {
+    format!("uid.{uid}")
+}
+
+/// The directory key that says a gate node is alive.
+pub(crate) fn node_key(node: &str) -> String {
+    format!("node.{node}")
+}
+
+/// A group name as one NATS subject token: dots, spaces and wildcards become `_`.
+pub(crate) fn group_token(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| match c {
+            '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_under_the_prefix() {
+        let s = Subjects::new("ll");
+        assert_eq!(s.svc("chat"), "ll.svc.chat");
+        assert_eq!(s.ack("g1", 7), "ll.ack.g1.7");
+        assert_eq!(s.acks("g1"), "ll.ack.g1.*");
+        assert_eq!(s.group("room.1"), "ll.grp.room_1");
+        assert_eq!(s.rpc_node("n1", "online"), "ll.rpcn.n1.online");
+        assert_eq!(s.bucket(), "ll_sessions");
+        assert_eq!(group_token("a b*>.c"), "a_b___c");
+    }
+}

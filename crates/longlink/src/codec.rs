@@ -1,0 +1,161 @@
+//! [`Codec`]: one gate's messages as bytes. It is the message registry of
+//! [`longlink_wire`] (the same one the client uses) fixed to the gate's encoding and protobuf
+//! id byte order, plus the per-type `longlink_messages_out_total` counters. Every agent of the
+//! gate holds it to encode what it is asked to write; the [`Processor`](crate::Processor)
+//! holds it to decode what clients send.
+//!
+//! ```
+//! use longlink::{Encoding, Processor};
+//!
+//! #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+//! struct Int32Value {
+//!     #[prost(int32, tag = "1")]
+//!     value: i32,
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut processor = Processor::new(Encoding::Protobuf);
+//! processor.register_with::<Int32Value>(longlink::processor::MessageOptions::new().id(1).outgoing())?;
+//! let encoded = processor.codec().encode(&Int32Value { value: 150 })?;
+//! assert_eq!(encoded.as_bytes(), &[0x00, 0x01, 0x08, 0x96, 0x01]); // id 1, then the body
+//! # Ok(()) }
+//! ```
+
+use bytes::Bytes;
+use longlink_wire::{Encoding, MessageInfo, Registry};
+
+pub use longlink_wire::{DecodeError, EncodeError};
+
+use crate::metrics::{MsgMetrics, MsgSlot};
+
+/// A message already encoded for one gate's wire: encode once, write to many agents.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    payload: Bytes,
+    /// `longlink_messages_out_total` of its type, counted per write.
+    sent: Option<metrics::Counter>,
+}
+
+impl PartialEq for Encoded {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload == other.payload
+    }
+}
+
+impl Eq for Encoded {}
+
+impl Encoded {
+    /// A payload as it came from another node (already encoded there; counted there).
+    pub(crate) fn from_wire(payload: Bytes) -> Encoded {
+        Encoded {
+            payload,
+            sent: None,
+        }
+    }
+
+    /// The payload bytes (without any TCP length prefix).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.payload
+    }
+
+    /// The payload, shared.
+    pub(crate) fn bytes(&self) -> &Bytes {
+        &self.payload
+    }
+
+    /// Payload length.
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// Whether the payload is empty (never, for a registered message).
+    pub fn is_empty(&self) -> bool {
+        self.payload.is_empty()
+    }
+
+    /// Counts one write of it (`longlink_messages_out_total`).
+    pub(crate) fn count_sent(&self) {
+        if let Some(sent) = &self.sent {
+            sent.increment(1);
+        }
+    }
+}
+
+/// The registry in one encoding: encodes for agents, decodes for the processor.
+pub struct Codec {
+    /// Name, id and both codecs of every registered type.
+    registry: Registry,
+    /// The gate's `encoding`.
+    encoding: Encoding,
+    /// leaf's protobuf `SetByteOrder`: the id's byte order, independent of the TCP length's.
+    id_little_endian: bool,
+    /// Per registered type (by index), its metric handles, made on first use.
+    metrics: Vec<MsgSlot>,
+}
+
+impl std::fmt::Debug for Codec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Codec")
+            .field("encoding", &self.encoding)
+            .field("messages", &self.registry.len())
+            .finish()
+    }
+}
+
+impl Codec {
+    pub(crate) fn new(encoding: Encoding) -> Codec {
+        Codec {
+            registry: Registry::new(),
+            encoding,
+            id_little_endian: false,
+            metrics: Vec::new(),
+        }
+    }
+
+    /// The wire encoding.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Whether protobuf ids are little-endian.
+    pub fn id_little_endian(&self) -> bool {
+        self.id_little_endian
+    }
+
+    pub(crate) fn set_id_little_endian(&mut self, little_endian: bool) {
+        self.id_little_endian = little_endian;
+    }
+
+    /// The registry underneath.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Registers through `f` (one of the registry's `register*`), and gives the new type its
+    /// metric slot.
+    pub(crate) fn register<E>(
+        &mut self,
+        f: impl FnOnce(&mut Registry) -> Result<&MessageInfo, E>,
+    ) -> Result<usize, E> {
+        f(&mut self.registry)?;
+        self.metrics.push(MsgSlot::default());
+        Ok(self.registry.len() - 1)
+    }
+
+    /// The metric handles of the type at `index`, once metrics are on.
+    pub(crate) fn metrics(&self, index: usize) -> Option<&MsgMetrics> {
+        self.metrics[index].get(&self.registry.info(index).name)
+    }
+
+    /// Encodes a registered message into its payload (no TCP length prefix).
+    pub fn encode<T: 'static>(&self, msg: &T) -> Result<Encoded, EncodeError> {
+        let mut out = Vec::with_capacity(64);
+        let index = self
+            .registry
+            .encode(msg, self.encoding, self.id_little_endian, &mut out)?;
+        Ok(Encoded {
+            payload: Bytes::from(out),
+            sent: self.metrics(index).map(|m| m.sent.clone()),
+        })
+    }
+}

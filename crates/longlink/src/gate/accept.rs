@@ -1,0 +1,197 @@
+//! Accepting: one loop per listener, and [`Admission`], the places under `max_conn_num` and
+//! `max_conn_per_ip` that every connection holds until its socket is closed.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use super::handshake::{handshake_then_serve, tls_tcp, ws_handshake};
+use super::{Shared, conn, tcp};
+use crate::agent::Transport;
+use crate::metrics::{Reject, reject};
+
+/// Most WebSocket upgrades answered with 503 at once.
+const MAX_REFUSING: usize = 64;
+
+/// The connection limits of one gate.
+pub(crate) struct Admission {
+    /// `max_conn_num`: one count across both listeners.
+    max_conn_num: usize,
+    /// Places taken (handshakes in progress included).
+    open: AtomicUsize,
+    /// `max_conn_per_ip` (0: off).
+    max_conn_per_ip: usize,
+    /// Places taken per address, when `max_conn_per_ip` is on.
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    /// WebSocket handshakes being answered with 503 (over the limit), themselves capped.
+    refusing: Arc<AtomicUsize>,
+}
+
+impl Admission {
+    pub(crate) fn new(max_conn_num: usize, max_conn_per_ip: usize) -> Admission {
+        Admission {
+            max_conn_num,
+            open: AtomicUsize::new(0),
+            max_conn_per_ip,
+            per_ip: Mutex::new(HashMap::new()),
+            refusing: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// Places taken under `max_conn_num`.
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
+    /// accepts race.
+    fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        if !try_increment(&self.open, self.max_conn_num) {
+            reject(Reject::MaxConn);
+            return None;
+        }
+        // From here on the slot gives the global place back when dropped.
+        let mut slot = Slot {
+            admission: Arc::clone(self),
+            ip: None,
+        };
+        if self.max_conn_per_ip > 0 {
+            let mut per_ip = self.lock_per_ip();
+            let n = per_ip.entry(ip).or_insert(0);
+            if *n >= self.max_conn_per_ip {
+                tracing::debug!(%ip, "too many connections from this address");
+                reject(Reject::PerIp);
+                return None;
+            }
+            *n += 1;
+            slot.ip = Some(ip);
+        }
+        Some(slot)
+    }
+
+    fn lock_per_ip(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.per_ip.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection's place under `max_conn_num`; dropping it frees the place.
+pub(crate) struct Slot {
+    admission: Arc<Admission>,
+    /// Counted under `max_conn_per_ip` too.
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(ip) = self.ip {
+            let mut per_ip = self.admission.lock_per_ip();
+            if let Some(n) = per_ip.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    per_ip.remove(&ip);
+                }
+            }
+        }
+        self.admission.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Adds one to `counter` unless it has reached `max`; never overshoots, however many race.
+fn try_increment(counter: &AtomicUsize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// A place among the handshakes being refused; dropping it frees the place.
+struct Refusal(Arc<AtomicUsize>);
+
+impl Refusal {
+    fn take(counter: &Arc<AtomicUsize>) -> Option<Refusal> {
+        try_increment(counter, MAX_REFUSING).then(|| Refusal(Arc::clone(counter)))
+    }
+}
+
+impl Drop for Refusal {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Accepts until the gate stops; each connection gets its place, then its task.
+pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Transport) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => {
+                backoff = Duration::ZERO;
+                pair
+            }
+            Err(e) => {
+                // Out of descriptors or a connection reset before accept: wait and retry
+                // (leaf: 5 ms doubling up to 1 s).
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                tracing::warn!(error = %e, retry_in = ?backoff, "accept failed");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if !shared.tcp_keepalive.is_zero() {
+            let keepalive = socket2::TcpKeepalive::new()
+                .with_time(shared.tcp_keepalive)
+                .with_interval(shared.tcp_keepalive);
+            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
+        }
+        let slot = shared.admission.try_slot(remote.ip());
+        match transport {
+            Transport::Tcp => {
+                let Some(slot) = slot else {
+                    tracing::debug!(%remote, "too many connections");
+                    drop(stream);
+                    continue;
+                };
+                let local = stream.local_addr().unwrap_or(remote);
+                if let Some(acceptor) = shared.tls_tcp.clone() {
+                    let handshake = tls_tcp(Arc::clone(&shared), acceptor, stream, local, remote);
+                    shared.tracker.spawn(handshake_then_serve(handshake, slot));
+                    continue;
+                }
+                let agent = shared.new_agent(Transport::Tcp, local, remote);
+                let (r, w) = stream.into_split();
+                let reader = tcp::TcpReader::new(r, shared.frames);
+                let writer = tcp::TcpWriter::new(w, shared.frames);
+                conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
+            }
+            Transport::Ws => {
+                // Over the limit, a client gets a polite 503, but only so many at once: a
+                // flood of refused upgrades must not hold sockets open up to http_timeout.
+                let refusal = match slot {
+                    Some(_) => None,
+                    None => match Refusal::take(&shared.admission.refusing) {
+                        Some(r) => Some(r),
+                        None => {
+                            tracing::debug!(%remote, "too many connections");
+                            continue;
+                        }
+                    },
+                };
+                let handshake = ws_handshake(Arc::clone(&shared), stream, remote, slot);
+                shared.tracker.spawn(async move {
+                    let _refusal = refusal;
+                    handshake.await
+                });
+            }
+        }
+    }
+}

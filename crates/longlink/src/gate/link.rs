@@ -1,0 +1,47 @@
+//! What a gate asks of a cluster it is in. The gate knows nothing of NATS: the cluster layer
+//! (above) implements [`ClusterLink`] and hands the builder a [`ClusterSetup`]
+//! ([`GateBuilder::cluster`](super::GateBuilder::cluster) is defined there).
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::{GateError, Shared};
+use crate::agent::Agent;
+use crate::agent::link::ConnLink;
+use crate::processor::Forwarder;
+
+/// A boxed future, for the trait's async steps.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The cluster's side of one gate, in the order the gate uses it.
+pub(crate) trait ClusterLink: Send + Sync {
+    /// How the gate's agents tell the cluster of uid and group changes.
+    fn conn_link(self: Arc<Self>) -> Arc<dyn ConnLink>;
+    /// Where forwarded message types go.
+    fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder>;
+    /// The gate starts accepting: the link serves its subscriptions from now on, and acts
+    /// on the gate's connections through `shared`.
+    fn start(self: Arc<Self>, shared: &Arc<Shared>);
+    /// A connection opened (before its first message is read).
+    fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()>;
+    /// A connection closed (its socket is gone).
+    fn closed(&self, agent: &Agent);
+    /// Returns once every forwarded message has been answered or has failed.
+    fn settle(&self) -> BoxFuture<'_, ()>;
+    /// The last step of the gate's stop, after its connections are closed.
+    fn stop(&self) -> BoxFuture<'_, ()>;
+}
+
+/// What [`GateBuilder`](super::GateBuilder) keeps of the cluster until `bind`.
+pub(crate) trait ClusterSetup: Send {
+    /// Subscribes and makes the link, for the forwarded `types`; `None` when the setup
+    /// has no cluster after all (only options were given).
+    fn build(
+        self: Box<Self>,
+        types: Vec<Arc<str>>,
+    ) -> BoxFuture<'static, Result<Option<Arc<dyn ClusterLink>>, GateError>>;
+    /// The setup itself, so the cluster layer can add options to it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}

@@ -1,0 +1,116 @@
+//! A gate while it serves: [`GateHandle`] to look at its connections, [`RunningGate`] to
+//! drain and stop it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::Shared;
+use crate::agent::Agent;
+
+/// A read-only view of a gate's connections.
+#[derive(Clone)]
+pub struct GateHandle {
+    shared: Arc<Shared>,
+}
+
+impl GateHandle {
+    pub(super) fn new(shared: Arc<Shared>) -> GateHandle {
+        GateHandle { shared }
+    }
+}
+
+impl std::fmt::Debug for GateHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateHandle")
+            .field("open", &self.connections())
+            .finish()
+    }
+}
+
+impl GateHandle {
+    /// Connections holding a place under `max_conn_num` (including handshakes in progress).
+    pub fn connections(&self) -> usize {
+        self.shared.admission.open()
+    }
+
+    /// Every connection that has been announced and not yet closed.
+    pub fn agents(&self) -> Vec<Agent> {
+        self.shared.all_agents()
+    }
+}
+
+/// A gate that is accepting connections.
+pub struct RunningGate {
+    shared: Arc<Shared>,
+}
+
+impl RunningGate {
+    pub(super) fn new(shared: Arc<Shared>) -> RunningGate {
+        RunningGate { shared }
+    }
+}
+
+impl std::fmt::Debug for RunningGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningGate").finish_non_exhaustive()
+    }
+}
+
+impl RunningGate {
+    /// A handle on the gate's connections.
+    pub fn handle(&self) -> GateHandle {
+        GateHandle::new(Arc::clone(&self.shared))
+    }
+
+    /// Drains and stops the gate, within `timeout`:
+    ///
+    /// 1. stop accepting, and stop reading from every connection (no new message is taken);
+    /// 2. let the modules that this gate routes to finish every message already taken (a
+    ///    barrier through each mailbox), so their replies are queued;
+    /// 3. run the goodbye hook ([`Goodbye::Shutdown`](super::Goodbye::Shutdown)) and close every connection
+    ///    gracefully: queues are flushed, then the sockets closed, then the close events sent.
+    ///
+    /// Connections still open when `timeout` runs out are reset.
+    pub async fn stop(self, timeout: Duration) {
+        let shared = self.shared;
+        let deadline = tokio::time::Instant::now() + timeout;
+        shared.shutdown.cancel();
+        shared.tracker.close();
+        shared.for_each_agent(|agent| {
+            if let Some(local) = agent.local() {
+                local.outbox.wake();
+            }
+        });
+        // 1. Every reader has handed over what it read.
+        while shared.reading.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // 2. Every message taken has been handled.
+        if tokio::time::timeout_at(deadline, shared.barrier())
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown deadline passed while the modules drained");
+        }
+        // 3. Goodbye, flush, close.
+        shared.drained.cancel();
+        if tokio::time::timeout_at(deadline, shared.tracker.wait())
+            .await
+            .is_err()
+        {
+            let left = shared.all_agents();
+            tracing::warn!(
+                connections = left.len(),
+                "shutdown deadline passed, resetting the rest"
+            );
+            for agent in &left {
+                agent.destroy();
+            }
+            shared.tracker.wait().await;
+        }
+        if let Some(link) = &shared.cluster {
+            link.stop().await;
+        }
+    }
+}

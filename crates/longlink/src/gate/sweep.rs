@@ -1,0 +1,72 @@
+//! The liveness sweep: idle timeouts and WebSocket pings for every connection of a gate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Goodbye, Shared};
+use crate::agent::Transport;
+
+/// Every so often: closes connections idle past `idle_timeout` (with a goodbye), pings
+/// WebSocket connections silent past `ws_ping_interval`, and drops those that have not
+/// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
+/// connection carries no timer of its own.
+pub(super) async fn sweep(shared: Arc<Shared>) {
+    let ping_on = !shared.ws_ping_interval.is_zero();
+    let shortest = [
+        shared.idle_timeout,
+        shared.ws_ping_interval,
+        if ping_on {
+            shared.ws_pong_timeout
+        } else {
+            Duration::ZERO
+        },
+    ]
+    .into_iter()
+    .filter(|d| !d.is_zero())
+    .min()
+    .unwrap_or(Duration::from_secs(1));
+    let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let idle_ms = shared.idle_timeout.as_millis() as u64;
+    let ping_ms = shared.ws_ping_interval.as_millis() as u64;
+    let pong_ms = shared.ws_pong_timeout.as_millis() as u64;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(tick) => {}
+        }
+        let now = shared.now_ms();
+        let (mut idle, mut ping, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        shared.for_each_agent(|agent| {
+            let Some(live) = agent.local().map(|l| &l.liveness) else {
+                return;
+            };
+            // Idle counts application messages only: pongs to our own pings do not count.
+            if idle_ms > 0 && now.saturating_sub(live.last_msg_ms()) >= idle_ms {
+                idle.push(agent.clone());
+            } else if ping_ms > 0 && agent.transport() == Transport::Ws {
+                match live.ping_outstanding_since() {
+                    // Dead only once a ping was really asked for and went unanswered.
+                    Some(at) if now.saturating_sub(at) >= pong_ms => dead.push(agent.clone()),
+                    Some(_) => {}
+                    None if now.saturating_sub(live.last_seen_ms()) >= ping_ms => {
+                        ping.push(agent.clone())
+                    }
+                    None => {}
+                }
+            }
+        });
+        for agent in &idle {
+            tracing::debug!(conn = agent.id(), "idle timeout");
+            shared.goodbye(agent, Goodbye::Idle);
+        }
+        for local in ping.iter().filter_map(|a| a.local()) {
+            if local.liveness.request_ping(now) {
+                local.outbox.wake();
+            }
+        }
+        for agent in &dead {
+            tracing::debug!(conn = agent.id(), "no pong, closing");
+            agent.destroy();
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! [`Router`]: the processor once the gate is built, shared read-only by every connection:
+//! decodes a payload, then delivers it (raw handler, or handler then module; or forwards
+//! it to the cluster through [`Forwarder`], a trait the cluster implements above).
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{RawMessage, Route};
+use crate::agent::Agent;
+use crate::codec::{Codec, DecodeError};
+use crate::module::{Job, Mailbox};
+
+/// A future the connection's task waits on (binding it to a backend first, so its messages
+/// stay in order).
+pub(crate) type ForwardWait = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Sends forwarded messages on to other nodes (implemented by the cluster's gate link).
+pub(crate) trait Forwarder: Send + Sync {
+    /// Forwards one client message (its payload as it came) to `agent`'s backend of
+    /// `node_type`; returns a future to wait on when the connection must be bound first.
+    fn forward(
+        &self,
+        agent: &Agent,
+        node_type: &Arc<str>,
+        name: &Arc<str>,
+        payload: Bytes,
+    ) -> Option<ForwardWait>;
+}
+
+/// The result of decoding one payload: which type, and the message or its raw body.
+pub(crate) struct Decoded {
+    index: usize,
+    msg: DecodedMsg,
+}
+
+impl Decoded {
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+}
+
+enum DecodedMsg {
+    Typed(Box<dyn Any + Send>),
+    Raw(RawMessage),
+    /// Checked, then kept as it came, to forward to another node.
+    Forward(Bytes),
+}
+
+/// Decodes one payload into a typed message (or a raw one where a raw handler is set, or
+/// the payload itself where the type is forwarded, once its body is known to decode).
+pub(super) fn decode(
+    codec: &Codec,
+    routes: &[Route],
+    payload: &Bytes,
+) -> Result<Decoded, DecodeError> {
+    let registry = codec.registry();
+    let opened = registry.open(payload, codec.encoding(), codec.id_little_endian())?;
+    registry.check_incoming(opened.index)?;
+    let route = &routes[opened.index];
+    let msg = if route.forward.is_some() {
+        registry.decode_body(&opened)?;
+        DecodedMsg::Forward(payload.clone())
+    } else if route.raw.is_some() {
+        let info = registry.info(opened.index);
+        DecodedMsg::Raw(RawMessage {
+            name: info.name.clone(),
+            id: info.id,
+            body: payload.slice_ref(opened.body.as_bytes()),
+        })
+    } else {
+        DecodedMsg::Typed(registry.decode_body(&opened)?)
+    };
+    Ok(Decoded {
+        index: opened.index,
+        msg,
+    })
+}
+
+/// The registry and the destinations, read-only.
+pub(crate) struct Router {
+    codec: Arc<Codec>,
+    routes: Vec<Route>,
+    forwarder: Option<Arc<dyn Forwarder>>,
+}
+
+impl Router {
+    pub(super) fn new(
+        codec: Arc<Codec>,
+        routes: Vec<Route>,
+        forwarder: Option<Arc<dyn Forwarder>>,
+    ) -> Router {
+        Router {
+            codec,
+            routes,
+            forwarder,
+        }
+    }
+
+    /// The codec, for the agents of the gate.
+    pub(crate) fn codec(&self) -> &Arc<Codec> {
+        &self.codec
+    }
+
+    pub(crate) fn decode(&self, payload: &Bytes) -> Result<Decoded, DecodeError> {
+        decode(&self.codec, &self.routes, payload)
+    }
+
+    /// The mailboxes messages are routed to (with repeats).
+    pub(crate) fn mailboxes(&self) -> Vec<Mailbox> {
+        self.routes
+            .iter()
+            .filter_map(|r| r.router.as_ref().map(|r| r.mailbox.clone()))
+            .collect()
+    }
+
+    /// The mailbox a decoded message is routed to, if any.
+    pub(crate) fn mailbox_of(&self, decoded: &Decoded) -> Option<Mailbox> {
+        match decoded.msg {
+            DecodedMsg::Typed(_) => self.routes[decoded.index]
+                .router
+                .as_ref()
+                .map(|r| r.mailbox.clone()),
+            _ => None,
+        }
+    }
+
+    /// Delivers a decoded message: raw handler, or handler then router. A panicking handler
+    /// is caught and logged. When the module's mailbox is full the job is handed back, for
+    /// the connection to wait on (back-pressure on that connection only); the common path
+    /// does not wait, so a connection keeps no sending state while it is idle.
+    pub(crate) fn dispatch(&self, decoded: Decoded, agent: &Agent) -> Option<Pending<'_>> {
+        let route = &self.routes[decoded.index];
+        let name = &self.codec.registry().info(decoded.index).name;
+        let metrics = self.codec.metrics(decoded.index);
+        let since = metrics.map(|m| {
+            m.received();
+            std::time::Instant::now()
+        });
+        match decoded.msg {
+            DecodedMsg::Forward(payload) => {
+                let (Some(forwarder), Some((ty, name))) = (&self.forwarder, &route.forward) else {
+                    tracing::warn!(message = %name, "forwarded type on a gate without a cluster: dropped");
+                    return None;
+                };
+                forwarder
+                    .forward(agent, ty, name, payload)
+                    .map(Pending::Forward)
+            }
+            DecodedMsg::Raw(raw) => {
+                if let Some(f) = &route.raw {
+                    guard(name, || f(raw, agent));
+                }
+                if let (Some(m), Some(since)) = (metrics, since) {
+                    m.handled(since);
+                }
+                None
+            }
+            DecodedMsg::Typed(msg) => {
+                if let Some(f) = &route.handler {
+                    guard(name, || f(&*msg, agent));
+                    if let (Some(m), Some(since), None) = (metrics, since, &route.router) {
+                        m.handled(since);
+                    }
+                }
+                let router = route.router.as_ref()?;
+                let mut job = (router.make)(msg, agent.clone());
+                if let (Some(m), Some(since)) = (metrics, since) {
+                    job = job.timed(since, m.latency.clone());
+                }
+                match router.mailbox.try_push(job) {
+                    Ok(()) => None,
+                    Err(Some(job)) => Some(Pending::Mailbox {
+                        name,
+                        mailbox: &router.mailbox,
+                        job,
+                    }),
+                    Err(None) => {
+                        tracing::debug!(message = %name, module = %router.mailbox.name(), "module stopped, message dropped");
+                        None
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A routed message waiting for room in its module's mailbox, or for its connection to be
+/// bound to a backend.
+pub(crate) enum Pending<'a> {
+    /// The module's mailbox is full.
+    Mailbox {
+        name: &'a str,
+        mailbox: &'a Mailbox,
+        job: Job,
+    },
+    /// The connection is being bound to a backend node first.
+    Forward(ForwardWait),
+}
+
+impl Pending<'_> {
+    /// Waits for room (or for the binding), then queues the message.
+    pub(crate) async fn send(self) {
+        match self {
+            Pending::Mailbox { name, mailbox, job } => {
+                if mailbox.send(job).await.is_err() {
+                    tracing::debug!(message = %name, module = %mailbox.name(), "module stopped, message dropped");
+                }
+            }
+            Pending::Forward(wait) => wait.await,
+        }
+    }
+}
+
+fn guard(name: &str, f: impl FnOnce()) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
+        tracing::error!(message = %name, panic = %crate::module::panic_message(&panic), "handler panicked");
+    }
+}
+
+#[cfg(test)]
+mod tests;
