@@ -2,7 +2,7 @@
 //!
 //! Run: `cargo run -p longlink --example hello`, then send `00 18 {"Hello":{"name":"ann"}}` to 127.0.0.1:3563.
 
-use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor};
+use longlink::{Agent, App, Encoding, Gate, GateConfig, Module, Processor};
 
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
 struct Hello {
@@ -20,10 +20,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     processor.register::<Hello>()?;
     processor.route(
         &game.module_ref(),
-        |greeted: &mut Ctx<u64>, msg: Hello, agent: &Agent| {
-            **greeted += 1;
+        |greeted: &mut u64, msg: Hello, agent: &Agent| {
+            *greeted += 1;
             let _ = agent.write(&Hello {
-                name: format!("hello {}, #{}", msg.name, **greeted),
+                name: format!("hello {}, #{greeted}", msg.name),
             });
         },
     )?;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::Encoding;
 use proptest::prelude::*;
 
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]

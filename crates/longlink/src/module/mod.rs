@@ -27,8 +27,8 @@
 //! ```
 
 mod ctx;
+mod mailbox;
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -41,129 +41,11 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use ctx::{Ctx, Linear};
+use mailbox::run_job;
+pub(crate) use mailbox::{Job, Mailbox, panic_message};
 
 /// Default mailbox capacity (leaf's `ChanRPCLen` in leafserver is 10000).
 pub const DEFAULT_MAILBOX: usize = 10_000;
-
-/// A job's body; its argument is the module's `Ctx<S>`, type-erased.
-type JobFn = Box<dyn FnOnce(&mut dyn Any) + Send>;
-
-/// One unit of work for a module: runs on its task with its [`Ctx`].
-pub(crate) struct Job {
-    label: &'static str,
-    run: JobFn,
-    /// When the job was made and where its run time goes (`longlink_handler_seconds`).
-    timed: Option<(std::time::Instant, metrics::Histogram)>,
-}
-
-impl Job {
-    /// A job for a module whose state is `S`; `label` names it in panic logs.
-    pub(crate) fn new<S: Send + 'static>(
-        label: &'static str,
-        f: impl FnOnce(&mut Ctx<S>) + Send + 'static,
-    ) -> Job {
-        Job {
-            label,
-            run: Box::new(move |any: &mut dyn Any| {
-                // A mailbox is only reachable through a ModuleRef<S>, so the type matches.
-                if let Some(ctx) = any.downcast_mut::<Ctx<S>>() {
-                    f(ctx)
-                }
-            }),
-            timed: None,
-        }
-    }
-
-    /// Records the time from `since` to the end of the job's run in `histogram`.
-    pub(crate) fn timed(mut self, since: std::time::Instant, histogram: metrics::Histogram) -> Job {
-        self.timed = Some((since, histogram));
-        self
-    }
-}
-
-impl Job {
-    /// A job that does not touch the module's state (an acknowledgement, a barrier).
-    pub(crate) fn untyped(label: &'static str, f: impl FnOnce() + Send + 'static) -> Job {
-        Job {
-            label,
-            run: Box::new(move |_: &mut dyn Any| f()),
-            timed: None,
-        }
-    }
-}
-
-/// The sending side of a module's mailbox, without its state type.
-#[derive(Clone)]
-pub(crate) struct Mailbox {
-    tx: mpsc::Sender<Job>,
-    name: Arc<str>,
-}
-
-impl Mailbox {
-    /// Queues a job, waiting while the mailbox is full. Gives the job back if the module is gone.
-    ///
-    /// The waiting path is boxed: every connection's reader holds this future while it is
-    /// suspended, and the common path (room in the mailbox) needs no state at all.
-    pub(crate) async fn send(&self, job: Job) -> Result<(), Job> {
-        match self.tx.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                Box::pin(self.tx.send(job)).await.map_err(|e| e.0)
-            }
-            Err(mpsc::error::TrySendError::Closed(job)) => Err(job),
-        }
-    }
-
-    /// Queues a job if there is room now; gives it back if the mailbox is full, `None` if the
-    /// module is gone.
-    pub(crate) fn try_push(&self, job: Job) -> Result<(), Option<Job>> {
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(job) => Some(job),
-            mpsc::error::TrySendError::Closed(_) => None,
-        })
-    }
-
-    pub(crate) fn try_send(&self, job: Job) -> Result<(), CallError> {
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CallError::Full,
-            mpsc::error::TrySendError::Closed(_) => CallError::Closed,
-        })
-    }
-
-    /// Queues a job from a blocking thread.
-    pub(crate) fn blocking_send(&self, job: Job) -> Result<(), Job> {
-        self.tx.blocking_send(job).map_err(|e| e.0)
-    }
-
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Whether both are the same module's mailbox.
-    pub(crate) fn same_as(&self, other: &Mailbox) -> bool {
-        self.tx.same_channel(&other.tx)
-    }
-
-    /// Returns once every job queued before this call has run (or the module has stopped).
-    pub(crate) async fn barrier(&self) {
-        let (tx, rx) = oneshot::channel::<()>();
-        let job = Job {
-            label: "barrier",
-            run: Box::new(move |_: &mut dyn Any| {
-                let _ = tx.send(());
-            }),
-            timed: None,
-        };
-        if self.send(job).await.is_ok() {
-            let _ = rx.await;
-        }
-    }
-
-    /// Jobs waiting in the mailbox.
-    pub(crate) fn depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
-    }
-}
 
 /// Why a call to a module did not give a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -421,28 +303,5 @@ impl<S: Send + 'static> AnyModule for Module<S> {
 
     fn mailbox(&self) -> Mailbox {
         self.module_ref().mailbox
-    }
-}
-
-/// Runs one job, catching and logging a panic.
-fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
-    let label = job.label;
-    let run = job.run;
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
-        tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
-    }
-    if let Some((since, histogram)) = job.timed {
-        histogram.record(since.elapsed().as_secs_f64());
-    }
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_message(panic: &Box<dyn Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic".to_owned()
     }
 }

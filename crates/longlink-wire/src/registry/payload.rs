@@ -1,0 +1,208 @@
+//! Payloads in and out: encoding a registered message, opening a payload to find its
+//! message, decoding its body.
+
+use std::any::{Any, type_name};
+
+use super::{Body, DecodeError, Direction, EncodeError, Opened, Registry};
+use crate::kind::Encoding;
+use crate::{json, protobuf};
+
+impl Registry {
+    /// Appends the payload of `msg` (no TCP length prefix) to `out` and returns the index of
+    /// its type: `{"Name":body}` for JSON, `| id | body |` for protobuf, the id big-endian
+    /// unless `id_little_endian`. On error nothing is appended.
+    ///
+    /// ```
+    /// use longlink_wire::{Encoding, MessageOptions, Registry};
+    ///
+    /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// struct Int32Value { #[prost(int32, tag = "1")] value: i32 }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<Int32Value>(MessageOptions::new().id(1))?;
+    /// let v = Int32Value { value: 150 };
+    /// let mut out = Vec::new();
+    /// assert_eq!(registry.encode(&v, Encoding::Protobuf, false, &mut out)?, 0);
+    /// assert_eq!(out, [0x00, 0x01, 0x08, 0x96, 0x01]);
+    /// out.clear();
+    /// registry.encode(&v, Encoding::Protobuf, true, &mut out)?;
+    /// assert_eq!(out, [0x01, 0x00, 0x08, 0x96, 0x01]);
+    /// out.clear();
+    /// registry.encode(&v, Encoding::Json, false, &mut out)?;
+    /// assert_eq!(out, br#"{"Int32Value":{"value":150}}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode<T: 'static>(
+        &self,
+        msg: &T,
+        encoding: Encoding,
+        id_little_endian: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeError> {
+        let index = self
+            .index_of::<T>()
+            .ok_or(EncodeError::NotRegistered(type_name::<T>()))?;
+        let entry = &self.entries[index];
+        let wrong = || EncodeError::WrongEncoding {
+            name: entry.info.name.clone(),
+            encoding,
+        };
+        match encoding {
+            Encoding::Json => {
+                let codec = entry.json.ok_or_else(wrong)?;
+                let start = out.len();
+                if let Err(e) = (codec.encode)(&entry.json_head, msg, out) {
+                    out.truncate(start);
+                    return Err(EncodeError::Json {
+                        name: entry.info.name.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
+            Encoding::Protobuf => {
+                let codec = entry.protobuf.ok_or_else(wrong)?;
+                (codec.encode)(entry.info.id, id_little_endian, msg, out);
+            }
+        }
+        Ok(index)
+    }
+
+    /// Finds the registered message a payload names, without decoding its body. An unknown
+    /// name or id, a payload that is no envelope, or a type registered without this
+    /// encoding's codec is an error. The direction is not checked: see
+    /// [`check_incoming`](Self::check_incoming).
+    ///
+    /// ```
+    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// # struct Hello {}
+    /// use longlink_wire::{Body, DecodeError, Encoding, MessageOptions, Registry};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<Hello>(MessageOptions::new())?;
+    /// let opened = registry.open(br#"{"Hello":{"x":1}}"#, Encoding::Json, false)?;
+    /// assert_eq!(registry.info(opened.index).name, "Hello");
+    /// assert!(matches!(opened.body, Body::Json(raw) if raw.get() == r#"{"x":1}"#));
+    /// assert_eq!(
+    ///     registry.open(br#"{"Bye":{}}"#, Encoding::Json, false).unwrap_err(),
+    ///     DecodeError::UnknownName("Bye".into())
+    /// );
+    /// assert_eq!(
+    ///     registry.open(&[0, 9], Encoding::Protobuf, false).unwrap_err(),
+    ///     DecodeError::UnknownId(9)
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open<'a>(
+        &self,
+        payload: &'a [u8],
+        encoding: Encoding,
+        id_little_endian: bool,
+    ) -> Result<Opened<'a>, DecodeError> {
+        let (index, body) = match encoding {
+            Encoding::Json => {
+                let env = json::open(payload)?;
+                let index = self
+                    .index_of_name(&env.name)
+                    .ok_or_else(|| DecodeError::UnknownName(env.name.into_owned()))?;
+                (index, Body::Json(env.body))
+            }
+            Encoding::Protobuf => {
+                let (id, body) = protobuf::split_id(payload, id_little_endian)?;
+                let index = self.index_of_id(id).ok_or(DecodeError::UnknownId(id))?;
+                (index, Body::Protobuf(body))
+            }
+        };
+        let info = &self.entries[index].info;
+        if !info.supports(encoding) {
+            return Err(DecodeError::WrongEncoding {
+                name: info.name.clone(),
+                encoding,
+            });
+        }
+        Ok(Opened { index, body })
+    }
+
+    /// A server's check that a client may send the message at `index`: an outgoing-only
+    /// type is [`DecodeError::Outgoing`]. Panics if `index` is not one of this registry's.
+    ///
+    /// ```
+    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// # struct S2cKick {}
+    /// use longlink_wire::{DecodeError, Encoding, MessageOptions, Registry};
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<S2cKick>(MessageOptions::new().outgoing())?;
+    /// let opened = registry.open(br#"{"S2cKick":{}}"#, Encoding::Json, false)?;
+    /// assert_eq!(registry.check_incoming(opened.index), Err(DecodeError::Outgoing("S2cKick".into())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn check_incoming(&self, index: usize) -> Result<(), DecodeError> {
+        let info = &self.entries[index].info;
+        match info.direction {
+            Direction::Incoming => Ok(()),
+            Direction::Outgoing => Err(DecodeError::Outgoing(info.name.clone())),
+        }
+    }
+
+    /// Decodes an opened body into its registered type, boxed. A body that does not decode
+    /// is [`DecodeError::BadBody`]. Panics if `opened.index` is not one of this registry's.
+    ///
+    /// ```
+    /// use longlink_wire::{DecodeError, Encoding, MessageOptions, Registry};
+    ///
+    /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// struct Hello { #[prost(string, tag = "1")] name: String }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<Hello>(MessageOptions::new())?;
+    /// let opened = registry.open(br#"{"Hello":{"name":"x"}}"#, Encoding::Json, false)?;
+    /// let hello = registry.decode_body(&opened)?.downcast::<Hello>().unwrap();
+    /// assert_eq!(hello.name, "x");
+    /// let bad = registry.open(br#"{"Hello":{"name":1}}"#, Encoding::Json, false)?;
+    /// assert!(matches!(registry.decode_body(&bad), Err(DecodeError::BadBody { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode_body(&self, opened: &Opened<'_>) -> Result<Box<dyn Any + Send>, DecodeError> {
+        let entry = &self.entries[opened.index];
+        let wrong = |encoding| DecodeError::WrongEncoding {
+            name: entry.info.name.clone(),
+            encoding,
+        };
+        match opened.body {
+            Body::Json(raw) => {
+                let codec = entry.json.ok_or_else(|| wrong(Encoding::Json))?;
+                (codec.decode)(&entry.info.name, raw)
+            }
+            Body::Protobuf(bytes) => {
+                let codec = entry.protobuf.ok_or_else(|| wrong(Encoding::Protobuf))?;
+                (codec.decode)(&entry.info.name, bytes)
+            }
+        }
+    }
+
+    /// [`open`](Self::open) then [`decode_body`](Self::decode_body): the index of the message
+    /// and its value. The direction is not checked.
+    ///
+    /// ```
+    /// use longlink_wire::{Encoding, MessageOptions, Registry};
+    ///
+    /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// struct Int32Value { #[prost(int32, tag = "1")] value: i32 }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<Int32Value>(MessageOptions::new().id(1))?;
+    /// let (index, value) = registry.decode(&[0x00, 0x01, 0x08, 0x96, 0x01], Encoding::Protobuf, false)?;
+    /// assert_eq!(index, 0);
+    /// assert_eq!(value.downcast_ref::<Int32Value>(), Some(&Int32Value { value: 150 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn decode(
+        &self,
+        payload: &[u8],
+        encoding: Encoding,
+        id_little_endian: bool,
+    ) -> Result<(usize, Box<dyn Any + Send>), DecodeError> {
+        let opened = self.open(payload, encoding, id_little_endian)?;
+        Ok((opened.index, self.decode_body(&opened)?))
+    }
+}
