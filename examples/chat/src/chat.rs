@@ -9,6 +9,7 @@ use longlink::{Agent, Ctx, Groups, Sessions};
 
 use crate::ChatConfig;
 use crate::msg::{S2cError, S2cKick};
+use crate::rooms::Rooms;
 
 /// `S2C_Error.code`: a message that needs a login came before one.
 pub const ERR_NOT_LOGGED_IN: i32 = 1;
@@ -21,6 +22,15 @@ pub const ERR_BAD_REQUEST: i32 = 4;
 /// `S2C_Error.code`: the chat service (a backend node of the cluster) did not answer; the
 /// request may not have been handled. Try again.
 pub const ERR_UNAVAILABLE: i32 = 5;
+/// `S2C_Error.code`: the room has `max_online` watchers (`[chat] rooms_file`); the previous
+/// watch stays.
+pub const ERR_ROOM_FULL: i32 = 6;
+/// `S2C_Error.code`: the room message contains one of the room's banned words; it is not
+/// delivered.
+pub const ERR_BANNED_WORD: i32 = 7;
+/// `S2C_Error.code`: the room is not in the room table (`[chat] rooms_file`); the previous
+/// watch stays.
+pub const ERR_NO_SUCH_ROOM: i32 = 8;
 
 /// What the chat module knows of one connection.
 #[derive(Debug, Default, Clone, Copy)]
@@ -40,6 +50,8 @@ pub struct Chat {
     pub(crate) conns: HashMap<u64, Conn>,
     /// The cluster, when this node is one of several.
     pub(crate) cluster: Option<Cluster>,
+    /// The room table's rules (every room open without one).
+    pub(crate) room_rules: Rooms,
 }
 
 impl Chat {
@@ -53,7 +65,14 @@ impl Chat {
             rooms: Groups::in_cluster("room", cluster),
             conns: HashMap::new(),
             cluster: cluster.cloned(),
+            room_rules: Rooms::open(),
         }
+    }
+
+    /// With the rules of a room table (`[chat] rooms_file`).
+    pub fn with_rooms(mut self, rooms: Rooms) -> Self {
+        self.room_rules = rooms;
+        self
     }
 
     /// Users logged in.

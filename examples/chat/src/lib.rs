@@ -18,6 +18,7 @@ pub mod login;
 pub mod manifest;
 pub mod msg;
 pub mod room;
+pub mod rooms;
 pub mod token;
 pub mod web;
 
@@ -54,6 +55,9 @@ pub struct ChatConfig {
     /// the demo page. Development only: anyone who can reach the port can log in as anyone.
     #[serde(default)]
     pub dev_tokens: bool,
+    /// The room table (a leaf record file, see [`rooms`]); `""`: every room is open.
+    #[serde(default)]
+    pub rooms_file: String,
 }
 
 /// The whole configuration file.
@@ -200,8 +204,14 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     let mut app = App::new().admin(admin);
     let mut chat = None;
     if role != Role::Gate {
-        let module = Module::new("chat", Chat::new(&config.chat, cluster.as_ref()));
+        let rooms = match config.chat.rooms_file.as_str() {
+            "" => rooms::Rooms::open(),
+            file => rooms::Rooms::load(Path::new(file))?,
+        };
+        let state = Chat::new(&config.chat, cluster.as_ref()).with_rooms(rooms.clone());
+        let module = Module::new("chat", state);
         let chat_ref = module.module_ref();
+        rooms.notify(&chat_ref);
         if let Some(cluster) = &cluster {
             // This node serves the cluster's gates too.
             let backend = Backend::builder(

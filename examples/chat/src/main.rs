@@ -95,6 +95,10 @@ fn serve(config: Config) -> ExitCode {
             Ok(server) => server,
             Err(e) => {
                 eprintln!("longlink-chat: {e:#}");
+                // A broken room table is a configuration error, like a bad setting.
+                if e.downcast_ref::<longlink_recordfile::Error>().is_some() {
+                    return ExitCode::from(2);
+                }
                 return ExitCode::FAILURE;
             }
         };

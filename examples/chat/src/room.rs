@@ -3,10 +3,11 @@
 use longlink::{Agent, Ctx};
 
 use crate::chat::{
-    Chat, ERR_BAD_REQUEST, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE, ERR_TEXT_TOO_LONG, ERR_UNAVAILABLE,
-    now_unix, refuse,
+    Chat, ERR_BAD_REQUEST, ERR_BANNED_WORD, ERR_NO_SUCH_ROOM, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE,
+    ERR_ROOM_FULL, ERR_TEXT_TOO_LONG, ERR_UNAVAILABLE, now_unix, refuse,
 };
 use crate::msg::{C2sMessage, C2sUpdateWatchRoom, S2cMessage, S2cUpdateWatchRoom};
+use crate::rooms::Refusal;
 use longlink::cluster::ClusterError;
 
 /// Leaves the watched room (if any) and watches `room_id` (0 = none).
@@ -14,6 +15,12 @@ pub fn watch(ctx: &mut Ctx<Chat>, msg: C2sUpdateWatchRoom, agent: &Agent) {
     let conn = ctx.conn(agent);
     if conn.uid.is_none() {
         return refuse(agent, ERR_NOT_LOGGED_IN, "log in first");
+    }
+    if msg.room_id != 0 && msg.room_id != conn.room {
+        let watchers = ctx.rooms.len_of(&msg.room_id);
+        if let Err(why) = ctx.room_rules.check_watch(msg.room_id, watchers) {
+            return refuse_room(agent, msg.room_id, &why);
+        }
     }
     if conn.room != 0 && conn.room != msg.room_id {
         ctx.rooms.leave(&conn.room, agent);
@@ -43,6 +50,11 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
             ERR_TEXT_TOO_LONG,
             &format!("text longer than {} characters", ctx.max_text_len),
         );
+    }
+    if msg.to_uid == 0 && msg.room_id != 0 {
+        if let Err(why) = ctx.room_rules.check_text(msg.room_id, &msg.text) {
+            return refuse_room(agent, msg.room_id, &why);
+        }
     }
     let out = S2cMessage {
         room_id: msg.room_id,
@@ -96,5 +108,22 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
         .is_some_and(|room| room.contains(agent));
     if !sender_watches {
         let _ = agent.write_encoded(&encoded);
+    }
+}
+
+/// Tells the client why the room table refused it.
+fn refuse_room(agent: &Agent, room_id: u64, why: &Refusal) {
+    match why {
+        Refusal::Unknown => refuse(agent, ERR_NO_SUCH_ROOM, &format!("no room {room_id}")),
+        Refusal::Full(max) => refuse(
+            agent,
+            ERR_ROOM_FULL,
+            &format!("room {room_id} is full ({max} watchers)"),
+        ),
+        Refusal::Banned(word) => refuse(
+            agent,
+            ERR_BANNED_WORD,
+            &format!("room {room_id} does not allow {word:?}"),
+        ),
     }
 }
