@@ -16,11 +16,13 @@ pub fn watch(ctx: &mut Ctx<Chat>, msg: C2sUpdateWatchRoom, agent: &Agent) {
     if conn.uid.is_none() {
         return refuse(agent, ERR_NOT_LOGGED_IN, "log in first");
     }
-    if msg.room_id != 0 && msg.room_id != conn.room {
-        let watchers = ctx.rooms.len_of(&msg.room_id);
-        if let Err(why) = ctx.room_rules.check_watch(msg.room_id, watchers) {
-            return refuse_room(agent, msg.room_id, &why);
-        }
+    if msg.room_id != 0
+        && msg.room_id != conn.room
+        && let Err(why) = ctx
+            .room_rules
+            .check_watch(msg.room_id, ctx.rooms.len_of(&msg.room_id))
+    {
+        return refuse_room(agent, msg.room_id, &why);
     }
     if conn.room != 0 && conn.room != msg.room_id {
         ctx.rooms.leave(&conn.room, agent);
@@ -51,10 +53,11 @@ pub fn message(ctx: &mut Ctx<Chat>, msg: C2sMessage, agent: &Agent) {
             &format!("text longer than {} characters", ctx.max_text_len),
         );
     }
-    if msg.to_uid == 0 && msg.room_id != 0 {
-        if let Err(why) = ctx.room_rules.check_text(msg.room_id, &msg.text) {
-            return refuse_room(agent, msg.room_id, &why);
-        }
+    if msg.to_uid == 0
+        && msg.room_id != 0
+        && let Err(why) = ctx.room_rules.check_text(msg.room_id, &msg.text)
+    {
+        return refuse_room(agent, msg.room_id, &why);
     }
     let out = S2cMessage {
         room_id: msg.room_id,

@@ -1,3 +1,4 @@
+//! The framing against golden bytes, split packets and arbitrary input.
 use super::*;
 use proptest::prelude::*;
 

@@ -1,3 +1,5 @@
+//! The registry: golden bytes of both encodings, names and ids, every registration error,
+//! one-codec types, round trips and arbitrary input.
 use super::*;
 use crate::Encoding;
 use proptest::prelude::*;

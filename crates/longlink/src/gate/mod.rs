@@ -2,7 +2,7 @@
 //! limit and one module for connection events (leaf's `gate.Gate`).
 //!
 //! ```no_run
-//! use longlink::{Agent, Ctx, Encoding, Gate, GateConfig, Module, Processor};
+//! use longlink::{Agent, Encoding, Gate, GateConfig, Module, Processor};
 //!
 //! # async fn example() -> Result<(), longlink::gate::GateError> {
 //! let lobby = Module::new("lobby", 0usize); // state: players online
@@ -12,8 +12,8 @@
 //!     ..GateConfig::default()
 //! };
 //! let gate = Gate::builder(config, Processor::new(Encoding::Json))
-//!     .on_new_agent(&lobby.module_ref(), |online: &mut Ctx<usize>, _agent: &Agent| **online += 1)
-//!     .on_close_agent(&lobby.module_ref(), |online: &mut Ctx<usize>, _agent: &Agent| **online -= 1)
+//!     .on_new_agent(&lobby.module_ref(), |online: &mut usize, _agent: &Agent| *online += 1)
+//!     .on_close_agent(&lobby.module_ref(), |online: &mut usize, _agent: &Agent| *online -= 1)
 //!     .bind()
 //!     .await?;
 //! println!("tcp on {:?}, ws on {:?}", gate.tcp_addr(), gate.ws_addr());
