@@ -36,29 +36,33 @@ PORTS=(LONGLINK_ADMIN__ADDR=127.0.0.1:0 LONGLINK_GATE__TCP_ADDR=127.0.0.1:13563
 # tag the JSON line of one measurement with its build and workload
 record() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); r["build"]=sys.argv[1]; r["work"]=sys.argv[2]; print(json.dumps(r))' "$1" "$2" >> "$OUT"; }
 
-server() { # DIR: starts longlink-chat from DIR on core 0, prints its pid
+server() { # DIR: starts longlink-chat from DIR on core 0, its pid in $PID
     env "${PORTS[@]}" taskset -c 0 "$1/longlink-chat" >/dev/null 2>&1 &
-    local pid=$!
+    PID=$!
     for _ in $(seq 50); do
-        (exec 3<>/dev/tcp/127.0.0.1/13563) 2>/dev/null && break
+        (exec 3<>/dev/tcp/127.0.0.1/13563) 2>/dev/null && return
         sleep 0.1
     done
-    echo "$pid"
+    echo "longlink-chat from $1 did not start" >&2
+    exit 1
 }
 
-stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+stop() { # PID: stops it and waits until it has exited (and freed its ports)
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
 
 run_longlink() { # NAME DIR
-    local name="$1" dir="$2" b="$HERE/longlink-bench" pid
-    pid=$(server "$dir")
-    taskset -c 1 "$b" --quiet idle --addr 127.0.0.1:13563 --conns 10000 --hold 1 --pid "$pid" | record "$name" idle
-    stop "$pid"
-    pid=$(server "$dir")
+    local name="$1" dir="$2" b="$HERE/longlink-bench"
+    server "$dir"
+    taskset -c 1 "$b" --quiet idle --addr 127.0.0.1:13563 --conns 10000 --hold 1 --pid "$PID" | record "$name" idle
+    stop "$PID"
+    server "$dir"
     for conns in 100 1000; do
         taskset -c 1 "$b" --quiet echo --addr 127.0.0.1:13563 --conns $conns --duration 5 --warmup 1 | record "$name" "echo$conns"
     done
     taskset -c 1 "$b" --quiet fanout --addr 127.0.0.1:13563 --watchers 1000 --rounds 30 | record "$name" fanout
-    stop "$pid"
+    stop "$PID"
 }
 
 run_bare() {

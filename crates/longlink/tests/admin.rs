@@ -7,30 +7,29 @@
 
 #![allow(missing_docs)]
 
-use std::collections::HashMap;
+mod common;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::{Framing, STEP, TcpClient, Wire, bounded, stops_within};
 use longlink::admin::{AdminConfig, AdminServer};
 use longlink::app::AppError;
 use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
+use longlink_testkit::prometheus::{Metrics, scrape, scrape_until, value};
+use longlink_testkit::{Console, envelope, http};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-
-const STEP: Duration = Duration::from_secs(5);
 
 /// The tests of this file take turns: they read process-wide metrics.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn bounded<F: Future<Output = ()>>(body: F) {
+/// Runs a test body within 30 s, once the other tests of this file are done.
+async fn in_turn<F: Future<Output = ()>>(body: F) {
     let _turn = TURN.lock().await;
-    tokio::time::timeout(Duration::from_secs(30), body)
-        .await
-        .expect("test finished in time");
+    bounded(Duration::from_secs(30), body).await;
 }
 
 /// Routed to the module and echoed back.
@@ -150,208 +149,52 @@ async fn start() -> Server {
 impl Server {
     async fn shutdown(self) {
         self.stop.stop();
-        tokio::time::timeout(Duration::from_secs(15), self.task)
-            .await
-            .expect("stopped in time")
-            .expect("task")
-            .expect("app");
+        stops_within(Duration::from_secs(15), self.task).await;
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// A leaf TCP client: 2-byte big-endian length, then `{"Name":{...}}`.
+// A leaf TCP client (2-byte big-endian length, then `{"Name":{...}}`), and HTTP.
 
-struct Client(TcpStream);
+struct Client(TcpClient);
 
 impl Client {
     async fn connect(addr: SocketAddr) -> Client {
-        Client(TcpStream::connect(addr).await.unwrap())
+        Client(TcpClient::connect(addr, Framing::default(), Wire(Encoding::Json)).await)
     }
 
     async fn send(&mut self, name: &str, body: serde_json::Value) {
-        let payload = serde_json::to_vec(&serde_json::json!({ name: body })).unwrap();
-        let mut frame = (payload.len() as u16).to_be_bytes().to_vec();
-        frame.extend_from_slice(&payload);
-        self.0.write_all(&frame).await.unwrap();
+        self.0.send(&envelope::json(name, body)).await;
     }
 
     /// The next message, or `None` when the server closed the connection.
     async fn recv(&mut self) -> Option<serde_json::Value> {
-        let mut len = [0u8; 2];
-        let read = tokio::time::timeout(STEP, self.0.read_exact(&mut len))
+        let reply = tokio::time::timeout(STEP, self.0.try_recv())
             .await
             .expect("a reply or a close in time");
-        if read.is_err() {
-            return None;
-        }
-        let mut payload = vec![0u8; u16::from_be_bytes(len) as usize];
-        tokio::time::timeout(STEP, self.0.read_exact(&mut payload))
-            .await
-            .expect("a whole reply in time")
-            .ok()?;
-        Some(serde_json::from_slice(&payload).unwrap())
+        Some(serde_json::from_slice(&reply.ok()?).unwrap())
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// HTTP and Prometheus text.
 
 /// `GET path`: the status code and the body.
 async fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr).await?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
-        .await?;
-    let mut out = Vec::new();
-    tokio::time::timeout(STEP, s.read_to_end(&mut out))
-        .await
-        .expect("an answer in time")?;
-    let text = String::from_utf8(out).expect("utf-8 answer");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    Ok((status, body.to_owned()))
+    let reply = http::try_http_get(addr, path).await?;
+    Ok((reply.status, reply.body))
 }
 
-/// Parses Prometheus text, checking every line; returns `name{labels}` to value.
-fn parse_prometheus(text: &str) -> HashMap<String, f64> {
-    let mut out = HashMap::new();
-    for line in text.lines() {
-        if line.is_empty() {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let parts: Vec<&str> = rest.split(' ').collect();
-            assert_eq!(parts.len(), 2, "bad TYPE line: {line}");
-            assert!(valid_name(parts[0]), "bad metric name: {line}");
-            assert!(
-                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&parts[1]),
-                "bad type: {line}"
-            );
-            continue;
-        }
-        if line.starts_with("# HELP ") || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line.rsplit_once(' ').expect("series and value");
-        let name = series.split('{').next().unwrap();
-        assert!(valid_name(name), "bad metric name in {line:?}");
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(
-                    labels.starts_with('{') && labels.ends_with('}'),
-                    "bad labels in {line:?}"
-                );
-                for pair in labels[1..labels.len() - 1].split(',') {
-                    let (k, v) = pair.split_once('=').expect("label=value");
-                    assert!(valid_name(k), "bad label name in {line:?}");
-                    assert!(
-                        v.len() >= 2 && v.starts_with('"') && v.ends_with('"'),
-                        "bad label value in {line:?}"
-                    );
-                }
-            }
-        }
-        let value: f64 = match value {
-            "+Inf" => f64::INFINITY,
-            "-Inf" => f64::NEG_INFINITY,
-            v => v
-                .parse()
-                .unwrap_or_else(|_| panic!("bad value in {line:?}")),
-        };
-        out.insert(series.to_owned(), value);
-    }
-    out
-}
-
-fn valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-}
-
-async fn scrape(addr: SocketAddr) -> HashMap<String, f64> {
-    let (status, body) = get(addr, "/metrics").await.expect("GET /metrics");
-    assert_eq!(status, 200, "{body}");
-    parse_prometheus(&body)
-}
-
-fn value(m: &HashMap<String, f64>, series: &str) -> f64 {
-    m.get(series).copied().unwrap_or(0.0)
-}
-
-/// Scrapes until `done(before, now)` holds (metrics recorded just after a reply was sent
-/// may lag it a little), up to a bound.
+/// Scrapes until `done(before, now)` holds, up to [`STEP`].
 async fn wait_for(
     addr: SocketAddr,
-    before: &HashMap<String, f64>,
+    before: &Metrics,
     what: &str,
-    done: impl Fn(&HashMap<String, f64>, &HashMap<String, f64>) -> bool,
-) -> HashMap<String, f64> {
-    let deadline = tokio::time::Instant::now() + STEP;
-    loop {
-        let now = scrape(addr).await;
-        if done(before, &now) {
-            return now;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: metrics did not move"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    done: impl Fn(&Metrics, &Metrics) -> bool,
+) -> Metrics {
+    scrape_until(addr, what, |now| done(before, now)).await
 }
-
-// ---------------------------------------------------------------------------------------------
-// The console.
-
-struct Console(TcpStream, Vec<u8>);
-
-impl Console {
-    async fn connect(addr: SocketAddr) -> Console {
-        let mut c = Console(TcpStream::connect(addr).await.unwrap(), Vec::new());
-        let greeting = c.until_prompt().await.expect("a prompt");
-        assert_eq!(greeting, "");
-        c
-    }
-
-    /// Everything up to the next prompt; `Err(text)` if the console closed first.
-    async fn until_prompt(&mut self) -> Result<String, String> {
-        const PROMPT: &[u8] = b"longlink> ";
-        loop {
-            if let Some(i) = self.1.windows(PROMPT.len()).position(|w| w == PROMPT) {
-                let text = String::from_utf8(self.1[..i].to_vec()).unwrap();
-                self.1.drain(..i + PROMPT.len());
-                return Ok(text);
-            }
-            let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(STEP, self.0.read(&mut chunk))
-                .await
-                .expect("console answers in time")
-                .unwrap_or(0);
-            if n == 0 {
-                return Err(String::from_utf8_lossy(&self.1).into_owned());
-            }
-            self.1.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn run(&mut self, line: &str) -> String {
-        self.0
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        self.until_prompt().await.expect("an answer, then a prompt")
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_count_connections_and_messages() {
-    bounded(async {
+    in_turn(async {
         let server = start().await;
         let before = scrape(server.http).await;
 
@@ -424,7 +267,7 @@ async fn metrics_parse_and_count_connections_and_messages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_is_200_serving_and_503_draining() {
-    bounded(async {
+    in_turn(async {
         let server = start().await;
         assert_eq!(
             get(server.http, "/healthz").await.unwrap(),
@@ -439,11 +282,7 @@ async fn healthz_is_200_serving_and_503_draining() {
         let (status, body) = get(server.http, "/healthz").await.expect("admin still up");
         assert_eq!((status, body.as_str()), (503, "draining\n"));
         let http = server.http;
-        tokio::time::timeout(Duration::from_secs(15), server.task)
-            .await
-            .expect("stopped in time")
-            .expect("task")
-            .expect("app");
+        stops_within(Duration::from_secs(15), server.task).await;
         // Once stopped, the admin listener is gone.
         assert!(
             get(http, "/healthz").await.is_err(),
@@ -455,7 +294,7 @@ async fn healthz_is_200_serving_and_503_draining() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_help_stats_kick_unknown_quit() {
-    bounded(async {
+    in_turn(async {
         let server = start().await;
         let mut console = Console::connect(server.console).await;
 
@@ -489,12 +328,12 @@ async fn console_help_stats_kick_unknown_quit() {
         assert!(user.recv().await.is_none(), "the kicked user is closed");
 
         // quit: bye, then the console closes.
-        console.0.write_all(b"quit\n").await.unwrap();
+        console.send_raw(b"quit\n").await;
         assert_eq!(console.until_prompt().await, Err("bye\n".into()));
 
         // A line over 4 KiB closes the session, with a word why.
         let mut long = Console::connect(server.console).await;
-        long.0.write_all(&vec![b'a'; 5000]).await.unwrap();
+        long.send_raw(&vec![b'a'; 5000]).await;
         let closed = long.until_prompt().await.expect_err("closed");
         assert!(closed.contains("line longer than"), "{closed}");
 

@@ -7,11 +7,11 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Echo, Framing, STEP, TcpClient, Wire, bounded};
-use longlink::cluster::testing::NatsServer;
+use common::{Echo, Framing, STEP, TcpClient, Wire, bounded, stops_within, wait_for};
 use longlink::cluster::{Backend, Cluster, ClusterConfig, ClusterError};
 use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
+use longlink_testkit::NatsServer;
 use serde::{Deserialize, Serialize};
 
 /// Forwarded from the gate; the backend answers with an `Echo` of `"<node> <n>"`. `n == 0`
@@ -53,11 +53,7 @@ struct Running {
 impl Running {
     async fn shutdown(self) {
         self.stop.stop();
-        tokio::time::timeout(STEP * 2, self.task)
-            .await
-            .expect("stops in time")
-            .expect("task")
-            .expect("app result");
+        stops_within(STEP * 2, self.task).await;
     }
 }
 
@@ -143,14 +139,6 @@ async fn ping(c: &mut TcpClient, n: u64, uid: u64) {
     c.send_msg("Ping", 0, &Ping { n, uid }).await;
 }
 
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while !check() {
-        assert!(tokio::time::Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_messages_and_events_arrive_in_order() {
     let Some(nats) = NatsServer::start_or_skip() else {
@@ -170,8 +158,9 @@ async fn forwarded_messages_and_events_arrive_in_order() {
         let mut want = vec!["new".to_string()];
         want.extend((1..=50).map(|n| format!("ping {n}")));
         want.push("close".into());
-        eventually("the close event reaches the backend", || {
-            log.lock().unwrap().last().map(String::as_str) == Some("close")
+        wait_for("the close event to reach the backend", || {
+            let closed = log.lock().unwrap().last().map(String::as_str) == Some("close");
+            async move { closed }
         })
         .await;
         assert_eq!(*log.lock().unwrap(), want);
@@ -195,8 +184,9 @@ async fn no_backend_is_reported_not_hung() {
         let (g, addr, _gc, errors) = gate(&nats).await;
         let mut c = client(addr).await;
         ping(&mut c, 1, 0).await;
-        eventually("the failure is reported", || {
-            !errors.lock().unwrap().is_empty()
+        wait_for("the failure to be reported", || {
+            let reported = !errors.lock().unwrap().is_empty();
+            async move { reported }
         })
         .await;
         assert_eq!(
@@ -359,24 +349,16 @@ async fn push_kick_and_broadcast_by_uid_from_any_node() {
 
 /// Waits until `uid` is in the directory (the claim is asynchronous).
 async fn eventually_located(cluster: &Cluster, uid: u64) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while !matches!(cluster.locate(uid).await, Ok(Some(_))) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "uid {uid} not in the directory"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(&format!("uid {uid} in the directory"), || async move {
+        matches!(cluster.locate(uid).await, Ok(Some(_)))
+    })
+    .await;
 }
 
 /// Waits until `uid` leaves the directory (its connection closed).
 async fn eventually_none(cluster: &Cluster, uid: u64) {
-    let deadline = tokio::time::Instant::now() + STEP;
-    while cluster.locate(uid).await != Ok(None) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "uid {uid} still in the directory"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(&format!("uid {uid} out of the directory"), || async move {
+        cluster.locate(uid).await == Ok(None)
+    })
+    .await;
 }

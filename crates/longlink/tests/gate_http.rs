@@ -3,11 +3,9 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
+use longlink::Encoding;
 use longlink::gate::{HttpRequest, HttpResponse};
-use longlink::{App, Encoding, Gate, Module};
 
 /// The hook under test: `/` is a page, `/echo` repeats the query, `/boom` panics, anything
 /// else is declined.
@@ -33,46 +31,14 @@ fn hook(req: &HttpRequest) -> Option<HttpResponse> {
     }
 }
 
-struct HttpServer {
-    ws: std::net::SocketAddr,
-    stop: longlink::shutdown::StopHandle,
-    app: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
-}
-
-async fn start_with_hook() -> HttpServer {
-    let module = Module::new("test", State::default());
-    let mref = module.module_ref();
-    let gate = Gate::builder(config(Encoding::Json), processor(Encoding::Json, &mref))
-        .on_http(hook)
-        .bind()
-        .await
-        .expect("gate binds");
-    let ws = gate.ws_addr().expect("ws listener");
-    let app = App::new()
-        .module(module)
-        .gate(gate)
-        .handle_signals(false)
-        .shutdown_timeout(Duration::from_secs(5));
-    let stop = app.stop_handle();
-    HttpServer {
-        ws,
-        stop,
-        app: tokio::spawn(app.run()),
-    }
-}
-
-fn status(response: &str) -> &str {
-    response.lines().next().unwrap_or_default()
-}
-
 #[tokio::test]
 async fn the_hook_answers_plain_gets_and_upgrades_still_work() {
     bounded(TEST_TIMEOUT, async {
-        let server = start_with_hook().await;
+        let server = start_with(config(Encoding::Json), |gate| gate.on_http(hook)).await;
         let ws = server.ws;
 
         let page = http_raw(ws, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert_eq!(status(&page), "HTTP/1.1 200 OK", "{page}");
+        assert_eq!(status_line(&page), "HTTP/1.1 200 OK", "{page}");
         assert!(
             page.contains("\r\nContent-Type: text/html; charset=utf-8\r\n"),
             "{page}"
@@ -90,24 +56,24 @@ async fn the_hook_answers_plain_gets_and_upgrades_still_work() {
 
         // Declined: the gate's own 400, as without a hook.
         let declined = http_raw(ws, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert!(status(&declined).contains(" 400"), "{declined}");
+        assert!(status_line(&declined).contains(" 400"), "{declined}");
         // A panicking hook is a 500, and the gate goes on.
         let boom = http_raw(ws, "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        assert!(status(&boom).contains(" 500"), "{boom}");
+        assert!(status_line(&boom).contains(" 500"), "{boom}");
         // Other methods are still 405, even on a path the hook serves.
         let post = http_raw(
             ws,
             "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
         )
         .await;
-        assert!(status(&post).contains(" 405"), "{post}");
+        assert!(status_line(&post).contains(" 405"), "{post}");
         // An upgrade without `Connection: Upgrade` is still a 400, not the page.
         let half = http_raw(
             ws,
             "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n",
         )
         .await;
-        assert!(status(&half).contains(" 400"), "{half}");
+        assert!(status_line(&half).contains(" 400"), "{half}");
         // Upgrades work on every path, the hook's too.
         for path in ["/", "/echo?q=1", "/other"] {
             let mut c = ws_connect(ws, path)
@@ -116,12 +82,7 @@ async fn the_hook_answers_plain_gets_and_upgrades_still_work() {
             assert_eq!(ws_echo(&mut c, Wire(Encoding::Json), path).await, path);
         }
 
-        server.stop.stop();
-        tokio::time::timeout(STEP * 2, server.app)
-            .await
-            .expect("app stops in time")
-            .expect("app task")
-            .expect("app result");
+        server.shutdown().await;
     })
     .await;
 }

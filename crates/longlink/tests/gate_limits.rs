@@ -68,12 +68,7 @@ async fn ws_upgrade_over_the_limit_gets_503_one_count_across_listeners() {
             Err(e) => panic!("expected HTTP 503, got error {e}"),
             Ok(_) => panic!("expected HTTP 503, got an upgrade"),
         }
-        let resp = http_raw(
-            server.ws,
-            "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await;
+        let resp = http_raw(server.ws, &upgrade_request("GET", "/")).await;
         assert!(resp.starts_with("HTTP/1.1 503"), "{resp:?}");
         // A TCP connection over the limit is closed too.
         let mut c = server.tcp_client().await;
@@ -201,6 +196,12 @@ async fn burst(clients: usize, limit: usize, ws_every: Option<usize>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_burst_never_exceeds_max_conn_num() {
     bounded(Duration::from_secs(30), burst(50, 10, None)).await;
+}
+
+/// 200 TCP clients at once against max_conn_num = 50.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_200_connects_never_exceeds_max_conn_num_50() {
+    bounded(TEST_TIMEOUT, burst(200, 50, None)).await;
 }
 
 /// 50 clients, TCP and WebSocket mixed, against one shared max_conn_num = 10.
@@ -420,12 +421,7 @@ async fn refused_ws_handshakes_are_capped() {
         drop(silent);
         let mut got_503 = false;
         for _ in 0..50 {
-            let resp = http_raw(
-                server.ws,
-                "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-            )
-            .await;
+            let resp = http_raw(server.ws, &upgrade_request("GET", "/")).await;
             if resp.starts_with("HTTP/1.1 503") {
                 got_503 = true;
                 break;

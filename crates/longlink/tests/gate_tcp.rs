@@ -272,18 +272,18 @@ async fn destroy_drops_queued_writes() {
     .await;
 }
 
-/// Fills the kernel buffers of a client that does not read: the server has `queued > 0`
-/// messages waiting behind a writer blocked on the socket. Returns the agent.
-async fn blocked_writer(server: &Server, c: &mut TcpClient) -> longlink::Agent {
-    c.send_msg(
-        "Flood",
-        ID_FLOOD,
-        &Flood {
-            n: 300,
-            size: 60_000,
-        },
-    )
-    .await;
+/// The flood of [`blocked_writer`]: 300 messages of 60 kB (18 MB).
+const N: u32 = 300;
+const SIZE: u32 = 60_000;
+
+/// Starts a server with `config` and fills the kernel buffers of a client that does not
+/// read: the server has `queued > 0` messages waiting behind a writer blocked on the socket.
+/// Returns the server, the client and its agent.
+async fn blocked_writer(config: GateConfig) -> (Server, TcpClient, longlink::Agent) {
+    let server = start(config).await;
+    let mut c = server.tcp_client().await;
+    c.send_msg("Flood", ID_FLOOD, &Flood { n: N, size: SIZE })
+        .await;
     let module = server.module.clone();
     wait_for("the flood to be queued", || {
         let module = module.clone();
@@ -295,9 +295,11 @@ async fn blocked_writer(server: &Server, c: &mut TcpClient) -> longlink::Agent {
         }
     })
     .await;
-    let agent = server.gate.agents().remove(0);
+    let agents = server.gate.agents();
+    assert_eq!(agents.len(), 1);
+    let agent = agents[0].clone();
     assert!(agent.queued() > 0, "precondition: the writer is blocked");
-    agent
+    (server, c, agent)
 }
 
 fn big_queue(close_timeout: Duration) -> GateConfig {
@@ -314,14 +316,12 @@ fn big_queue(close_timeout: Duration) -> GateConfig {
 #[tokio::test]
 async fn destroy_resets_at_once_even_with_a_blocked_writer() {
     bounded(Duration::from_secs(30), async {
-        let server = start(big_queue(Duration::from_secs(30))).await;
-        let mut c = server.tcp_client().await;
-        let agent = blocked_writer(&server, &mut c).await;
+        let (server, mut c, agent) = blocked_writer(big_queue(Duration::from_secs(30))).await;
         agent.destroy();
         assert_eq!(agent.queued(), 0, "the queue is dropped");
         server.wait_connections(0).await;
         let (bytes, _) = c.expect_closed().await;
-        assert!(bytes < 300 * 60_000);
+        assert!(bytes < (N * SIZE) as usize);
         server.shutdown().await;
     })
     .await;
@@ -332,9 +332,7 @@ async fn destroy_resets_at_once_even_with_a_blocked_writer() {
 #[tokio::test]
 async fn close_gives_up_after_close_timeout_when_the_client_does_not_read() {
     bounded(Duration::from_secs(30), async {
-        let server = start(big_queue(Duration::from_millis(300))).await;
-        let mut c = server.tcp_client().await;
-        let agent = blocked_writer(&server, &mut c).await;
+        let (server, mut c, agent) = blocked_writer(big_queue(Duration::from_millis(300))).await;
         agent.close();
         assert!(!agent.is_open());
         assert!(
@@ -346,7 +344,7 @@ async fn close_gives_up_after_close_timeout_when_the_client_does_not_read() {
         );
         server.wait_connections(0).await;
         let (bytes, ended) = c.expect_closed().await;
-        assert!(bytes < 300 * 60_000);
+        assert!(bytes < (N * SIZE) as usize);
         assert_eq!(ended, Ended::Reset);
         let events = server.events().await;
         assert_eq!(events.last().map(|e| e.kind.as_str()), Some("close"));
@@ -361,9 +359,7 @@ async fn close_gives_up_after_close_timeout_when_the_client_does_not_read() {
 #[tokio::test]
 async fn app_stop_resets_a_non_reading_client_after_shutdown_timeout() {
     bounded(Duration::from_secs(40), async {
-        let server = start(big_queue(Duration::from_secs(30))).await;
-        let mut c = server.tcp_client().await;
-        let _agent = blocked_writer(&server, &mut c).await;
+        let (server, _c, _agent) = blocked_writer(big_queue(Duration::from_secs(30))).await;
         let t = std::time::Instant::now();
         server.stop.stop();
         let _ = tokio::time::timeout(Duration::from_secs(35), server.app).await;
@@ -470,34 +466,12 @@ async fn outgoing_limit_clamped_to_the_length_field() {
 #[tokio::test]
 async fn app_stop_flushes_queued_writes() {
     bounded(Duration::from_secs(30), async {
-        let server = start(GateConfig {
-            max_msg_len: 65_535,
-            pending_write_num: 10_000,
-            ..config(Encoding::Json)
-        })
-        .await;
-        let mut c = server.tcp_client().await;
-        const N: u32 = 300;
-        const SIZE: u32 = 60_000;
-        c.send_msg("Flood", ID_FLOOD, &Flood { n: N, size: SIZE })
-            .await;
-        // Wait for the server to have queued all N (the client is not reading).
-        let module = server.module.clone();
-        wait_for("the flood to be queued", || {
-            let module = module.clone();
-            async move {
-                module
-                    .call(STEP, |ctx| !ctx.floods.is_empty())
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
+        // The server queues all N; the client is not reading.
+        let (server, mut c, agent) =
+            blocked_writer(big_queue(GateConfig::default().close_timeout)).await;
         let flood = server.floods().await.remove(0);
         assert_eq!(flood.sent, N, "{flood:?}");
-        let agents = server.gate.agents();
-        assert_eq!(agents.len(), 1);
-        let queued = agents[0].queued();
+        let queued = agent.queued();
         assert!(
             queued > 0,
             "precondition: something is still queued when stop is called"
@@ -522,11 +496,7 @@ async fn app_stop_flushes_queued_writes() {
             "every queued message arrives (queued at stop: {queued})"
         );
         assert_eq!(ended, Ended::Eof);
-        tokio::time::timeout(STEP, server.app)
-            .await
-            .expect("app stops")
-            .unwrap()
-            .unwrap();
+        stops_within(STEP, server.app).await;
         assert_eq!(server.gate.connections(), 0);
     })
     .await;
@@ -547,11 +517,7 @@ async fn app_stop_closes_idle_connections_with_close_events() {
         server.stop.stop();
         assert_eq!(a.expect_closed().await, (0, Ended::Eof));
         assert_eq!(b.expect_closed().await, (0, Ended::Eof));
-        tokio::time::timeout(STEP, server.app)
-            .await
-            .expect("app stops")
-            .unwrap()
-            .unwrap();
+        stops_within(STEP, server.app).await;
         assert_eq!(server.gate.connections(), 0);
         assert!(module.call(STEP, |ctx| ctx.events.len()).await.is_err());
         // The gate stopped first, so both close events reached the still-running module.

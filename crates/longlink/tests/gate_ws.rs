@@ -250,12 +250,7 @@ async fn non_get_request_gets_405() {
             assert!(resp.starts_with("HTTP/1.1 405"), "{method}: {resp:?}");
         }
         // A POST carrying upgrade headers is still refused.
-        let resp = http_raw(
-            server.ws,
-            "POST / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-        )
-        .await;
+        let resp = http_raw(server.ws, &upgrade_request("POST", "/")).await;
         assert!(resp.starts_with("HTTP/1.1 405"), "{resp:?}");
         server.wait_connections(0).await;
         server.shutdown().await;
@@ -292,10 +287,7 @@ async fn ws_frame_in_the_same_packet_as_the_handshake() {
         let server = start(config(Encoding::Json)).await;
         let mut s = tokio::net::TcpStream::connect(server.ws).await.unwrap();
         let payload = br#"{"Echo":{"text":"early"}}"#;
-        let mut req =
-            b"GET /x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-                .to_vec();
+        let mut req = upgrade_request("GET", "/x").into_bytes();
         // A masked binary frame, FIN set, mask key 0 (so the payload is sent as is).
         req.push(0x82);
         req.push(0x80 | payload.len() as u8);
@@ -418,11 +410,7 @@ async fn app_stop_closes_ws_with_a_close_frame() {
         server.stop.stop();
         let end = ws_next(&mut ws).await.expect_err("closed");
         assert_eq!(end, WsEnd::Close(Some(1000), String::new()));
-        tokio::time::timeout(STEP, server.app)
-            .await
-            .expect("app stops")
-            .unwrap()
-            .unwrap();
+        stops_within(STEP, server.app).await;
         assert_eq!(server.gate.connections(), 0);
         let log = log.lock().unwrap().clone();
         assert_eq!(

@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use longlink_chat::msg::C2sUserHeartBeat;
+use longlink_testkit::http::{http_raw, status_line};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -148,7 +149,7 @@ fn payload(bytes: &[u8]) -> Bad {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_json_closes_the_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut scene = Scene::new(Enc::Json).await;
         let cases = [
             ("invalid JSON", payload(br#"{"C2S_UserHeartBeat":"#)),
@@ -219,7 +220,7 @@ async fn bad_json_closes_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_protobuf_closes_the_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut scene = Scene::new(Enc::Protobuf).await;
         let cases = [
             ("id 9, one past the table", payload(&[0x00, 0x09])),
@@ -302,7 +303,7 @@ fn heartbeat_of_len(enc: Enc, len: usize) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_at_the_size_limit_pass_and_one_byte_more_closes() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let mut scene = Scene::new(enc).await;
             for t in Transport::ALL {
@@ -336,7 +337,7 @@ async fn frames_at_the_size_limit_pass_and_one_byte_more_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tcp_framing_closes_the_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let mut scene = Scene::new(enc).await;
             let mut oversize = 8193u16.to_be_bytes().to_vec();
@@ -374,7 +375,7 @@ async fn bad_tcp_framing_closes_the_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_websocket_messages_close_the_connection() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let mut scene = Scene::new(enc).await;
             let cases = [
@@ -400,22 +401,12 @@ async fn bad_websocket_messages_close_the_connection() {
 
 /// Sends a raw HTTP request to the WebSocket port and returns the status line.
 async fn http_status(addr: std::net::SocketAddr, request: &str) -> String {
-    let work = async {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(request.as_bytes()).await.unwrap();
-        let mut response = Vec::new();
-        let _ = s.read_to_end(&mut response).await;
-        let text = String::from_utf8_lossy(&response).into_owned();
-        text.lines().next().unwrap_or_default().to_owned()
-    };
-    tokio::time::timeout(TIMEOUT, work)
-        .await
-        .expect("HTTP response and close in time")
+    status_line(&http_raw(addr, request).await).to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_websocket_requests_to_the_websocket_port_are_refused() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut scene = Scene::new(Enc::Json).await;
         let ws = scene.server.ws;
         let post = http_status(
@@ -457,7 +448,7 @@ async fn non_websocket_requests_to_the_websocket_port_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_bad_clients_at_once_do_not_disturb_the_others() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let mut scene = Scene::new(enc).await;
             let mut tasks = Vec::new();

@@ -3,106 +3,8 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::Duration;
-
 use common::process::*;
 use common::*;
-
-fn local(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
-/// A heartbeat on `addr` over `t`, or why not (refused, closed, timed out).
-async fn try_heartbeat(t: Transport, enc: Enc, addr: SocketAddr) -> Result<(), String> {
-    let mut c = Client::try_connect(t, enc, addr).await?;
-    c.send(&longlink_chat::msg::C2sUserHeartBeat { ptime: 0 })
-        .await;
-    match c.try_recv(TIMEOUT).await {
-        Ok(Reply::HeartBeat(hb)) => {
-            assert_near_now(hb.ptime, "heartbeat");
-            Ok(())
-        }
-        Ok(other) => panic!("{t:?}: expected a heartbeat answer, got {other:?}"),
-        Err(end) => Err(format!("{end:?}")),
-    }
-}
-
-/// Waits until the server answers a heartbeat on both transports. Err with its stderr if it
-/// exited first.
-async fn wait_serving(
-    p: &mut Proc,
-    enc: Enc,
-    tcp: SocketAddr,
-    ws: SocketAddr,
-) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
-    for (t, addr) in [(Transport::Tcp, tcp), (Transport::Ws, ws)] {
-        loop {
-            if let Some(status) = p.try_wait() {
-                return Err(format!(
-                    "exited with {status} before serving; stderr:\n{}",
-                    p.stderr()
-                ));
-            }
-            match try_heartbeat(t, enc, addr).await {
-                Ok(()) => break,
-                Err(why) => {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "longlink-chat not serving {t:?} on {addr} within {PROCESS_TIMEOUT:?} \
-                         ({why}); stderr:\n{}",
-                        p.stderr()
-                    );
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A running binary with a config file on fresh ports.
-struct Served {
-    proc: Proc,
-    tcp: SocketAddr,
-    ws: SocketAddr,
-    _dir: TempDir,
-}
-
-/// Starts the binary with a config file (`encoding`, fresh ports, `extra` TOML lines in
-/// `[gate]`) and waits until it serves. Retries with new ports if one was taken meanwhile.
-async fn serve(enc: Enc, extra_gate: &str) -> Served {
-    let mut last = String::new();
-    for _ in 0..3 {
-        let dir = TempDir::new("serve");
-        let (tcp, ws) = (local(free_port()), local(free_port()));
-        let encoding = match enc {
-            Enc::Json => "json",
-            Enc::Protobuf => "protobuf",
-        };
-        let config = dir.write(
-            "chat.toml",
-            &format!(
-                "[gate]\ntcp_addr = \"{tcp}\"\nws_addr = \"{ws}\"\nencoding = \"{encoding}\"\n{extra_gate}\n"
-            ),
-        );
-        let mut proc = Proc::spawn(&dir, &["--config", config.to_str().unwrap()], &[]);
-        match wait_serving(&mut proc, enc, tcp, ws).await {
-            Ok(()) => {
-                return Served {
-                    proc,
-                    tcp,
-                    ws,
-                    _dir: dir,
-                };
-            }
-            Err(why) if why.to_lowercase().contains("in use") => last = why,
-            Err(why) => panic!("longlink-chat did not start: {why}"),
-        }
-    }
-    panic!("longlink-chat did not start (ports taken?): {last}");
-}
 
 async fn stops_cleanly_on(signal: &str, enc: Enc) {
     let mut s = serve(enc, "").await;
@@ -145,17 +47,17 @@ async fn stops_cleanly_on(signal: &str, enc: Enc) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_heartbeats_and_exits_0_on_sigterm() {
-    bounded(stops_cleanly_on("TERM", Enc::Json)).await;
+    bounded(TEST_TIMEOUT, stops_cleanly_on("TERM", Enc::Json)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_protobuf_and_exits_0_on_sigint() {
-    bounded(stops_cleanly_on("INT", Enc::Protobuf)).await;
+    bounded(TEST_TIMEOUT, stops_cleanly_on("INT", Enc::Protobuf)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_server_exits_0_on_sigterm() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let mut s = serve(Enc::Json, "").await;
         s.proc.signal("TERM");
         let status = s.proc.wait().await;
@@ -189,7 +91,7 @@ async fn expect_config_refused(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_file_exits_non_zero_naming_the_key() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let dir = TempDir::new("badconfig");
         // Port 0 everywhere, so a config wrongly accepted binds nothing anyone else uses.
         let ports = "tcp_addr = \"127.0.0.1:0\"\nws_addr = \"127.0.0.1:0\"\n";
@@ -287,7 +189,7 @@ async fn a_bad_config_file_exits_non_zero_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_environment_override_exits_non_zero_naming_the_key() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let dir = TempDir::new("badenv");
         let ok = dir.write(
             "ok.toml",
@@ -320,7 +222,7 @@ async fn a_bad_environment_override_exits_non_zero_naming_the_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn environment_overrides_the_config_file() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         // The file names a port we hold, so the server can only start if the environment
         // variable wins.
         let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -328,7 +230,7 @@ async fn environment_overrides_the_config_file() {
         let mut last = String::new();
         for _ in 0..3 {
             let dir = TempDir::new("env");
-            let (tcp, ws) = (local(free_port()), local(free_port()));
+            let (tcp, ws) = (free_addr(), free_addr());
             let config = dir.write(
                 "chat.toml",
                 &format!("[gate]\ntcp_addr = \"{held_addr}\"\nws_addr = \"{ws}\"\n"),
@@ -376,7 +278,7 @@ async fn token_from_binary(dir: &TempDir, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_subcommand_prints_a_token_that_logs_in() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let dir = TempDir::new("token");
         let tok = token_from_binary(&dir, &["token", "--uid", "5"]).await;
         for enc in Enc::ALL {
@@ -424,7 +326,7 @@ async fn token_subcommand_prints_a_token_that_logs_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_subcommand_needs_a_uid() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let dir = TempDir::new("tokenargs");
         for args in [
             &["token"][..],
@@ -437,6 +339,32 @@ async fn token_subcommand_needs_a_uid() {
             assert!(p.stdout().is_empty(), "{args:?}: printed {:?}", p.stdout());
             assert!(p.stderr().contains("uid"), "{args:?}: {}", p.stderr());
         }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_room_table_exits_2_naming_its_file_line_and_column() {
+    bounded(TEST_TIMEOUT, async {
+        let dir = TempDir::new("badrooms");
+        let rooms = dir.write(
+            "rooms.txt",
+            "room\tname\tmax\twords\n1\tlobby\t0\t[]\n# a comment\n2\tsmall\t2\t[\"unclosed\n",
+        );
+        let config = dir.write(
+            "chat.toml",
+            &format!(
+                "[gate]\ntcp_addr = \"127.0.0.1:0\"\nws_addr = \"127.0.0.1:0\"\n[chat]\nrooms_file = {:?}\n",
+                rooms.display().to_string()
+            ),
+        );
+        let mut p = Proc::spawn(&dir, &["--config", config.to_str().unwrap()], &[]);
+        let status = p.wait().await;
+        let stderr = p.stderr();
+        assert_eq!(status.code(), Some(2), "stderr:\n{stderr}");
+        // Line 4 of the file (header and comment counted), column 4 (the JSON cell).
+        assert!(stderr.contains("rooms.txt:4: column 4"), "stderr:\n{stderr}");
+        assert!(p.stdout().is_empty(), "stdout: {}", p.stdout());
     })
     .await;
 }

@@ -19,8 +19,6 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
 
@@ -147,34 +145,14 @@ async fn two_browser_pages_chat_in_json_and_protobuf() {
 
 /// Sends one raw HTTP request and returns (status, content type, body).
 async fn http_get(addr: std::net::SocketAddr, target: &str) -> (u16, String, String) {
-    let work = async {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n");
-        s.write_all(request.as_bytes()).await.expect("write");
-        let mut response = Vec::new();
-        s.read_to_end(&mut response).await.expect("read");
-        String::from_utf8(response).expect("UTF-8 response")
-    };
-    let text = tokio::time::timeout(TIMEOUT, work)
-        .await
-        .expect("answered and closed in time");
-    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status");
-    let content_type = head
-        .lines()
-        .find_map(|l| l.strip_prefix("Content-Type: "))
-        .unwrap_or_default()
-        .to_owned();
-    (status, content_type, body.to_owned())
+    let reply = longlink_testkit::http::http_get(addr, target).await;
+    let content_type = reply.header("Content-Type").unwrap_or_default().to_owned();
+    (reply.status, content_type, reply.body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_websocket_port_serves_the_page_scripts_manifest_and_dev_tokens() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Protobuf).await;
         let ws = server.ws;
 

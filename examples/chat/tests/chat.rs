@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeat_is_answered_before_login_with_server_time() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             for t in Transport::ALL {
@@ -36,7 +36,7 @@ async fn heartbeat_is_answered_before_login_with_server_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_succeeds_with_a_valid_token() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut clients = Vec::new();
@@ -71,7 +71,7 @@ async fn login_succeeds_with_a_valid_token() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_uid_round_trips() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             for t in Transport::ALL {
@@ -91,7 +91,7 @@ async fn a_large_uid_round_trips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logging_in_again_on_one_connection_moves_the_session() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut a = server.login(Transport::Tcp, 1).await;
@@ -116,7 +116,7 @@ async fn logging_in_again_on_one_connection_moves_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_expired_and_wrongly_signed_tokens_are_refused_and_closed() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let now = now_unix();
         let signed_other = token_with(b"not-the-secret", 7, now + 3600);
         let expired = token_with(SECRET, 7, now - 10);
@@ -179,7 +179,7 @@ async fn bad_expired_and_wrongly_signed_tokens_are_refused_and_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_room_counts_watchers() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut a = server.login(Transport::Tcp, 1).await;
@@ -216,7 +216,7 @@ async fn watch_room_counts_watchers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_message_reaches_every_watcher_on_both_transports() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut a = server.login(Transport::Tcp, 1).await;
@@ -283,7 +283,7 @@ async fn room_message_reaches_every_watcher_on_both_transports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_watchers_all_get_a_room_message() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut watchers = Vec::new();
@@ -316,7 +316,7 @@ async fn many_watchers_all_get_a_room_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_message_crosses_transports() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             for t in Transport::ALL {
@@ -360,7 +360,7 @@ async fn private_message_crosses_transports() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn private_message_to_an_offline_uid_is_refused() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             for t in Transport::ALL {
@@ -411,7 +411,7 @@ async fn private_message_to_an_offline_uid_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn second_login_kicks_the_first_without_logging_out_the_second() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut other = server.login(Transport::Tcp, 1000).await;
@@ -454,7 +454,7 @@ async fn second_login_kicks_the_first_without_logging_out_the_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn third_login_kicks_the_second() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut c1 = server.login(Transport::Tcp, 8).await;
@@ -477,7 +477,7 @@ async fn third_login_kicks_the_second() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_before_login_are_refused_and_the_connection_stays() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut target = server.login(Transport::Tcp, 2).await;
@@ -506,7 +506,7 @@ async fn requests_before_login_are_refused_and_the_connection_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_longer_than_the_limit_is_refused() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             for t in Transport::ALL {
@@ -549,7 +549,7 @@ async fn text_longer_than_the_limit_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_text_len_comes_from_the_configuration() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start_with(Enc::Json, |c| c.chat.max_text_len = 3).await;
         let mut a = server.login(Transport::Tcp, 1).await;
         a.tell(1, "abc").await;
@@ -577,7 +577,7 @@ async fn json_reply(c: &mut Client, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_wire_is_the_leaf_envelope() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Json).await;
         for t in Transport::ALL {
             let mut c = server.connect(t).await;
@@ -647,7 +647,7 @@ async fn json_wire_is_the_leaf_envelope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_wire_uses_the_table_ids() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Protobuf).await;
         for t in Transport::ALL {
             let mut c = server.connect(t).await;
@@ -727,7 +727,7 @@ async fn protobuf_wire_uses_the_table_ids() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn websocket_text_frames_are_accepted_and_replies_are_binary() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Json).await;
         let mut c = server.connect(Transport::Ws).await;
         c.send_text(r#"{"C2S_UserHeartBeat":{"ptime":1}}"#)
@@ -753,7 +753,7 @@ async fn websocket_text_frames_are_accepted_and_replies_are_binary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_frames_split_and_coalesced_are_read_correctly() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut c = server.connect(Transport::Tcp).await;
@@ -795,7 +795,7 @@ async fn tcp_frames_split_and_coalesced_are_read_correctly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_every_connection_and_returns() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut clients = Vec::new();
@@ -842,7 +842,7 @@ async fn shutdown_closes_every_connection_and_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_sends_kick_before_closing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start(enc).await;
             let mut a = server.login(Transport::Tcp, 1).await;
@@ -868,7 +868,7 @@ async fn shutdown_sends_kick_before_closing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_limit_is_one_count_across_both_transports() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = TestServer::start_with(enc, |c| c.gate.max_conn_num = 2).await;
             let mut a = server.login(Transport::Tcp, 1).await;

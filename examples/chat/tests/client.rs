@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Enc, TIMEOUT, TestServer, assert_near_now, bounded, now_unix, token};
+use common::{Enc, TEST_TIMEOUT, TIMEOUT, TestServer, assert_near_now, bounded, now_unix, token};
 use longlink_chat::msg::{
     C2sMessage, C2sUpdateWatchRoom, C2sUserHeartBeat, C2sUserLogin, S2cError, S2cKick, S2cMessage,
     S2cUpdateWatchRoom, S2cUserLogin,
@@ -145,7 +145,7 @@ async fn round_trip(server: &TestServer, make: impl Fn(Transport) -> ClientConfi
 
 #[tokio::test]
 async fn json_over_tcp_and_ws() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Json).await;
         round_trip(&server, |t| config(&server, t)).await;
         server.shutdown().await;
@@ -155,7 +155,7 @@ async fn json_over_tcp_and_ws() {
 
 #[tokio::test]
 async fn protobuf_over_tcp_and_ws() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Protobuf).await;
         round_trip(&server, |t| config(&server, t)).await;
         server.shutdown().await;
@@ -228,18 +228,18 @@ async fn tls_round_trip(enc: Enc, tag: &str) {
 
 #[tokio::test]
 async fn json_over_tls_tcp_and_wss() {
-    bounded(tls_round_trip(Enc::Json, "json")).await;
+    bounded(TEST_TIMEOUT, tls_round_trip(Enc::Json, "json")).await;
 }
 
 #[tokio::test]
 async fn protobuf_over_tls_tcp_and_wss() {
-    bounded(tls_round_trip(Enc::Protobuf, "pb")).await;
+    bounded(TEST_TIMEOUT, tls_round_trip(Enc::Protobuf, "pb")).await;
 }
 
 /// A reader task gets room messages while the writer half keeps sending.
 #[tokio::test]
 async fn split_halves_read_while_writing() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Protobuf).await;
         for transport in [Transport::Tcp, Transport::Ws] {
             let mut c = connect(config(&server, transport)).await;
@@ -285,7 +285,7 @@ async fn split_halves_read_while_writing() {
 /// unregistered type) and errors that end it (a refused login: the server closes).
 #[tokio::test]
 async fn errors_and_closes() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let server = TestServer::start(Enc::Json).await;
         for transport in [Transport::Tcp, Transport::Ws] {
             let mut c = connect(config(&server, transport)).await;
@@ -353,9 +353,7 @@ async fn errors_and_closes() {
             assert!(end.is_closed(), "{transport}: {end}");
         }
         // Nothing listens: connecting fails (fast, not a timeout).
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        drop(listener);
+        let addr = longlink_testkit::free_addr();
         let mut cfg = ClientConfig::tcp(addr.to_string());
         cfg.connect_timeout = Duration::from_secs(2);
         assert!(Client::connect(cfg, chat_messages()).await.is_err());

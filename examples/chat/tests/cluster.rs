@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use common::process::{Proc, TempDir};
 use common::*;
-use longlink::cluster::testing::NatsServer;
 use longlink_chat::msg::S2cKick;
+use longlink_testkit::NatsServer;
+use longlink_testkit::prometheus::{scrape, sum};
 use tokio::time::Instant;
 
 /// `S2C_Error.code` for "the chat service did not answer" (src/chat.rs).
@@ -84,30 +85,13 @@ impl Node {
 
     /// The value of a metric (summed over its label sets) from this node's `/metrics`.
     async fn metric(&self, name: &str) -> f64 {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(self.admin.expect("admin listener"))
-            .await
-            .expect("admin connects");
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("request");
-        let mut text = String::new();
-        s.read_to_string(&mut text).await.expect("response");
-        text.lines()
-            .filter(|l| l.split([' ', '{']).next() == Some(name))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        sum(&scrape(self.admin.expect("admin listener")).await, name)
     }
 
     async fn shutdown(mut self) {
         self.stop.stop();
         let task = self.task.take().expect("running");
-        match tokio::time::timeout(Duration::from_secs(15), task).await {
-            Err(_) => panic!("node did not stop within 15 s"),
-            Ok(Err(e)) => panic!("node task failed: {e}"),
-            Ok(Ok(Err(e))) => panic!("node stopped with an error: {e}"),
-            Ok(Ok(Ok(()))) => {}
-        }
+        longlink_testkit::stops_within(Duration::from_secs(15), task).await;
     }
 }
 
@@ -175,7 +159,7 @@ async fn room_message_reaches_watchers_on_two_gates() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let l = Layout::start(&nats).await;
         let (chat, g1, g2) = (&l.chat, &l.g1, &l.g2);
         let mut a = login_when_ready(g1, 1).await;
@@ -212,7 +196,7 @@ async fn private_message_crosses_gates() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let l = Layout::start(&nats).await;
         let (g1, g2) = (&l.g1, &l.g2);
         let mut a = login_when_ready(g1, 11).await;
@@ -235,7 +219,7 @@ async fn all_nodes_share_rooms_users_and_logins() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (n1, n2) = (
             Node::start(&nats, "all").await,
             Node::start(&nats, "all").await,
@@ -284,7 +268,7 @@ async fn second_login_on_another_gate_kicks_the_first() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let l = Layout::start(&nats).await;
         let (g1, g2) = (&l.g1, &l.g2);
         let mut first = login_when_ready(g1, 31).await;
@@ -302,7 +286,7 @@ async fn two_chat_nodes_share_the_load() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (c1, c2) = (
             Node::start(&nats, "chat").await,
             Node::start(&nats, "chat").await,
@@ -338,7 +322,7 @@ async fn nats_restart_mid_test_then_traffic_resumes() {
     let Some(mut nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let l = Layout::start(&nats).await;
         let (g1, g2) = (&l.g1, &l.g2);
         let mut a = login_when_ready(g1, 41).await;
@@ -411,7 +395,7 @@ async fn chat_node_killed_while_a_client_waits() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let (mut backend, _dir) = node_process(&nats, "chat", "");
         let gate = Node::start(&nats, "gate").await;
         let mut a = login_when_ready(&gate, 51).await;
@@ -455,15 +439,12 @@ async fn a_killed_gate_drops_out_of_the_directory() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let chat = Node::start_with(&nats, "chat", |c| {
             c.cluster.directory_ttl = Duration::from_secs(2)
         })
         .await;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = longlink_testkit::free_port();
         let (mut dying, _dir) = node_process(&nats, "gate", &format!("127.0.0.1:{port}"));
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -524,7 +505,7 @@ async fn an_all_node_serves_its_own_and_another_gates_clients() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let all = Node::start(&nats, "all").await;
         let gate = Node::start(&nats, "gate").await;
         let mut local = all.login(71).await;
@@ -550,7 +531,7 @@ async fn nodes_stop_in_time_while_nats_is_down() {
     let Some(mut nats) = NatsServer::start_or_skip() else {
         return;
     };
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let chat = Node::start(&nats, "chat").await;
         let gate = Node::start(&nats, "gate").await;
         let mut a = login_when_ready(&gate, 81).await;

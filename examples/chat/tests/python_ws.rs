@@ -62,7 +62,7 @@ async fn find_python() -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_websockets_client_talks_to_the_chat_server() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let Some(python) = find_python().await else {
             return;
         };

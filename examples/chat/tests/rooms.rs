@@ -60,7 +60,7 @@ async fn refused_watch(c: &mut Client, room: u64, code: i32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_tables_rooms_can_be_watched_full_rooms_refuse_and_banned_words_stay_out() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let table = TableFile::new(
             "rules",
             "1\tlobby\t0\t[]\n2\tsmall\t2\t[]\n3\tpolite\t0\t\"[\"\"Spam\"\", \"\"scam\"\"]\"\n",
@@ -123,7 +123,7 @@ async fn only_the_tables_rooms_can_be_watched_full_rooms_refuse_and_banned_words
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_to_the_table_is_in_force_within_two_seconds_and_a_broken_one_is_ignored() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let table = TableFile::new("reload", "1\tlobby\t1\t[]\n");
         let server = server_with(Enc::Json, &table).await;
         let mut a = server.login(Transport::Tcp, 51).await;
@@ -179,7 +179,7 @@ async fn a_change_to_the_table_is_in_force_within_two_seconds_and_a_broken_one_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_table_at_start_up_is_an_error_naming_its_file_line_and_column() {
-    bounded(async {
+    bounded(TEST_TIMEOUT, async {
         let table = TableFile::new("broken", "1\tlobby\t0\t[]\n2\tsmall\tmany\t[]\n");
         let mut config = longlink_chat::Config::load(None).unwrap();
         config.gate.tcp_addr = "127.0.0.1:0".into();

@@ -81,6 +81,36 @@ async fn run(args: &[&str]) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
 }
 
+/// Starts a chat server in `encoding`, runs `longlink-bench <mode> --addr <its address>
+/// --transport <transport> --encoding <encoding> <extra...>` against it, stops it, and
+/// returns the JSON line.
+async fn run_against(
+    mode: &str,
+    encoding: longlink::Encoding,
+    transport: &str,
+    extra: &[&str],
+) -> Value {
+    let server = Server::start(encoding).await;
+    let addr = server.addr(transport);
+    let enc = match encoding {
+        longlink::Encoding::Json => "json",
+        longlink::Encoding::Protobuf => "protobuf",
+    };
+    let mut args = vec![
+        mode,
+        "--addr",
+        &addr,
+        "--transport",
+        transport,
+        "--encoding",
+        enc,
+    ];
+    args.extend_from_slice(extra);
+    let v = run(&args).await;
+    server.stop().await;
+    v
+}
+
 fn count(v: &Value, key: &str) -> u64 {
     v[key]
         .as_u64()
@@ -88,21 +118,12 @@ fn count(v: &Value, key: &str) -> u64 {
 }
 
 async fn echo(encoding: longlink::Encoding, enc: &str, transport: &str) {
-    let server = Server::start(encoding).await;
-    let addr = server.addr(transport);
-    let v = run(&[
+    let v = run_against(
         "echo",
-        "--addr",
-        &addr,
-        "--transport",
+        encoding,
         transport,
-        "--encoding",
-        enc,
-        "--conns",
-        "4",
-        "--duration",
-        "1",
-    ])
+        &["--conns", "4", "--duration", "1"],
+    )
     .await;
     assert_eq!(v["mode"], "echo");
     assert_eq!(
@@ -116,7 +137,6 @@ async fn echo(encoding: longlink::Encoding, enc: &str, transport: &str) {
         v["p50_us"].as_u64().is_some() && v["rtt_per_sec"].as_f64().is_some(),
         "{v}"
     );
-    server.stop().await;
 }
 
 #[tokio::test]
@@ -165,85 +185,47 @@ async fn echo_watch_tcp_json() {
     server.stop().await;
 }
 
-async fn idle(encoding: longlink::Encoding, enc: &str, transport: &str) {
-    let server = Server::start(encoding).await;
-    let addr = server.addr(transport);
+async fn idle(encoding: longlink::Encoding, transport: &str) {
     let pid = std::process::id().to_string();
-    let v = run(&[
-        "idle",
-        "--addr",
-        &addr,
-        "--transport",
-        transport,
-        "--encoding",
-        enc,
-        "--conns",
-        "20",
-        "--hold",
-        "1",
-        "--pid",
-        &pid,
-    ])
-    .await;
+    let extra = ["--conns", "20", "--hold", "1", "--pid", &pid];
+    let v = run_against("idle", encoding, transport, &extra).await;
     assert_eq!(v["mode"], "idle");
     assert_eq!(count(&v, "conns"), 20);
     assert_eq!(count(&v, "alive_after_hold"), 20, "{v}");
     assert!(count(&v, "rss_after") > 0, "{v}");
     assert!(v["first_error"].is_null(), "{v}");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn idle_tcp_json() {
-    idle(longlink::Encoding::Json, "json", "tcp").await;
+    idle(longlink::Encoding::Json, "tcp").await;
 }
 
 #[tokio::test]
 async fn idle_ws_protobuf() {
-    idle(longlink::Encoding::Protobuf, "protobuf", "ws").await;
+    idle(longlink::Encoding::Protobuf, "ws").await;
 }
 
-async fn fanout(encoding: longlink::Encoding, enc: &str, transport: &str) {
-    let server = Server::start(encoding).await;
-    let addr = server.addr(transport);
-    let v = run(&[
-        "fanout",
-        "--addr",
-        &addr,
-        "--transport",
-        transport,
-        "--encoding",
-        enc,
-        "--watchers",
-        "10",
-        "--rounds",
-        "3",
-    ])
-    .await;
+async fn fanout(encoding: longlink::Encoding, transport: &str) {
+    let extra = ["--watchers", "10", "--rounds", "3"];
+    let v = run_against("fanout", encoding, transport, &extra).await;
     assert_eq!(v["mode"], "fanout");
     assert_eq!((count(&v, "watchers"), count(&v, "rounds")), (10, 3));
     assert!(count(&v, "max_us") >= count(&v, "p50_us"), "{v}");
-    server.stop().await;
 }
 
 #[tokio::test]
 async fn fanout_tcp_protobuf() {
-    fanout(longlink::Encoding::Protobuf, "protobuf", "tcp").await;
+    fanout(longlink::Encoding::Protobuf, "tcp").await;
 }
 
 #[tokio::test]
 async fn fanout_ws_json() {
-    fanout(longlink::Encoding::Json, "json", "ws").await;
-}
-
-/// A free loopback port (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    fanout(longlink::Encoding::Json, "ws").await;
 }
 
 async fn bare(transport: &str) {
-    let addr = format!("127.0.0.1:{}", free_port());
+    let addr = longlink_testkit::free_addr().to_string();
     let server = Command::new(BIN)
         .args([
             "bare-echo",
@@ -260,16 +242,10 @@ async fn bare(transport: &str) {
         .kill_on_drop(true)
         .spawn()
         .expect("spawn bare-echo");
-    // Wait for it to listen.
-    let mut up = false;
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(up, "bare-echo did not listen on {addr}");
+    longlink_testkit::wait_for(&format!("bare-echo to listen on {addr}"), || async {
+        tokio::net::TcpStream::connect(&addr).await.is_ok()
+    })
+    .await;
     let v = run(&[
         "echo",
         "--raw",

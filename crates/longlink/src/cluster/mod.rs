@@ -41,7 +41,6 @@ mod config;
 mod gate;
 mod rpc;
 pub mod subjects;
-pub mod testing;
 mod wire;
 
 pub use backend::{Backend, BackendBuilder, RunningBackend};

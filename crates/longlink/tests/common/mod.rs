@@ -2,41 +2,39 @@
 //! on real loopback sockets, and hand-written TCP / WebSocket clients.
 //!
 //! The framing and payload encoders here are written from the wire specification, not with
-//! the library's own codec, so the tests check the bytes independently.
+//! the library's own codec, so the tests check the bytes independently; what the chat's tests
+//! need too (framing, envelopes, bounds, the WebSocket and HTTP clients) is in
+//! `longlink-testkit`, re-exported here.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
-use std::future::Future;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use longlink::agent::Transport;
 use longlink::app::AppError;
-use longlink::gate::GateHandle;
+use longlink::gate::{GateBuilder, GateHandle};
 use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, ModuleRef, Processor};
+use longlink_testkit::envelope;
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub use longlink_testkit::http::{http_raw, status_line};
+pub use longlink_testkit::ws::{
+    Ws, WsEnd, next_data, upgrade_request, upgrade_status, ws_connect, ws_over,
+};
+pub use longlink_testkit::{Framing, STEP, bounded, connect_from, stops_within, wait_for};
 
 /// Default bound on a whole test body.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);
-/// Bound on a single wait inside a test.
-pub const STEP: Duration = Duration::from_secs(5);
-
-/// Runs a test body under a timeout.
-pub async fn bounded<F: Future<Output = ()>>(limit: Duration, body: F) {
-    tokio::time::timeout(limit, body)
-        .await
-        .unwrap_or_else(|_| panic!("test did not finish within {limit:?}"));
-}
 
 // ---------------------------------------------------------------------------------------------
 // The test protocol. Protobuf ids follow the registration order in `processor`.
@@ -305,21 +303,28 @@ pub fn config(encoding: Encoding) -> GateConfig {
 
 /// Starts the test protocol behind a gate with `config`.
 pub async fn start(config: GateConfig) -> Server {
+    start_with(config, |gate| gate).await
+}
+
+/// Like [`start`], with `tweak` applied to the gate builder (e.g. an `on_http` or
+/// `on_goodbye` hook; see [`say_goodbye`]).
+pub async fn start_with(
+    config: GateConfig,
+    tweak: impl FnOnce(GateBuilder) -> GateBuilder,
+) -> Server {
     let encoding = config.encoding;
     let state = State::default();
     let log = Arc::clone(&state.log);
     let module = Module::new("test", state);
     let mref = module.module_ref();
-    let gate = Gate::builder(config, processor(encoding, &mref))
+    let builder = Gate::builder(config, processor(encoding, &mref))
         .on_new_agent(&mref, |ctx: &mut Ctx<State>, agent: &Agent| {
             ctx.record(ev(agent, "new"));
         })
         .on_close_agent(&mref, |ctx: &mut Ctx<State>, agent: &Agent| {
             ctx.record(ev(agent, "close"));
-        })
-        .bind()
-        .await
-        .expect("gate binds");
+        });
+    let gate = tweak(builder).bind().await.expect("gate binds");
     let tcp = gate.tcp_addr().expect("tcp listener");
     let ws = gate.ws_addr().expect("ws listener");
     let handle = gate.handle();
@@ -346,11 +351,7 @@ impl Server {
     /// Stops the app and waits for it to finish.
     pub async fn shutdown(self) {
         self.stop.stop();
-        tokio::time::timeout(STEP * 2, self.app)
-            .await
-            .expect("app stops in time")
-            .expect("app task")
-            .expect("app result");
+        stops_within(STEP * 2, self.app).await;
     }
 
     /// The module's event log.
@@ -385,20 +386,23 @@ impl Server {
     }
 }
 
-/// Polls `cond` until it holds, for at most [`STEP`]; panics naming `what` otherwise.
-pub async fn wait_for<F, Fut>(what: &str, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + STEP;
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+/// An `on_goodbye` hook for [`start_with`]: the gate's goodbye is an `Echo` whose text is
+/// `"goodbye:<reason>"` (`"goodbye:idle"`, `"goodbye:rate limit"`, ...).
+pub fn say_goodbye(gate: GateBuilder) -> GateBuilder {
+    gate.on_goodbye(|agent, why| {
+        let _ = agent.write(&Echo {
+            text: format!("goodbye:{}", why.reason()),
+        });
+    })
+}
+
+/// The module's events for connection `conn`, in order (`"new"`, `"msg:<text>"`, `"close"`).
+pub fn kinds_of(events: &[Ev], conn: u64) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.conn == conn)
+        .map(|e| e.kind.clone())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -412,16 +416,8 @@ impl Wire {
     /// Encodes a message as `{"name":body}` or `| id BE | body |`.
     pub fn encode<T: Serialize + prost::Message>(&self, name: &str, id: u16, msg: &T) -> Vec<u8> {
         match self.0 {
-            Encoding::Json => {
-                let mut map = serde_json::Map::new();
-                map.insert(name.to_owned(), serde_json::to_value(msg).unwrap());
-                serde_json::to_vec(&serde_json::Value::Object(map)).unwrap()
-            }
-            Encoding::Protobuf => {
-                let mut out = id.to_be_bytes().to_vec();
-                out.extend_from_slice(&msg.encode_to_vec());
-                out
-            }
+            Encoding::Json => envelope::json(name, serde_json::to_value(msg).unwrap()),
+            Encoding::Protobuf => envelope::protobuf(id, &msg.encode_to_vec()),
         }
     }
 
@@ -433,76 +429,21 @@ impl Wire {
     pub fn decode_echo(&self, payload: &[u8]) -> String {
         match self.0 {
             Encoding::Json => {
-                let v: serde_json::Value = serde_json::from_slice(payload)
-                    .unwrap_or_else(|e| panic!("reply is not json ({e}): {payload:?}"));
-                let obj = v.as_object().expect("reply is an object");
-                assert_eq!(obj.len(), 1, "one key: {v}");
-                let body = obj
-                    .get("Echo")
-                    .unwrap_or_else(|| panic!("not an Echo: {v}"));
-                serde_json::from_value::<Echo>(body.clone()).unwrap().text
+                let (name, body) = envelope::open_json(payload).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(name, "Echo", "not an Echo: {body}");
+                serde_json::from_value::<Echo>(body).unwrap().text
             }
             Encoding::Protobuf => {
-                assert!(payload.len() >= 2, "reply too short: {payload:?}");
-                assert_eq!(
-                    u16::from_be_bytes([payload[0], payload[1]]),
-                    ID_ECHO,
-                    "not an Echo"
-                );
-                Echo::decode(&payload[2..]).unwrap().text
+                let (id, body) = envelope::open_protobuf(payload).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(id, ID_ECHO, "not an Echo");
+                Echo::decode(body).unwrap().text
             }
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// TCP framing, written from the spec.
-
-/// The TCP length field: 1, 2 or 4 bytes, either byte order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Framing {
-    pub len: usize,
-    pub little_endian: bool,
-}
-
-impl Default for Framing {
-    fn default() -> Self {
-        Framing {
-            len: 2,
-            little_endian: false,
-        }
-    }
-}
-
-impl Framing {
-    pub fn header(&self, n: usize) -> Vec<u8> {
-        match (self.len, self.little_endian) {
-            (1, _) => vec![u8::try_from(n).unwrap()],
-            (2, false) => u16::try_from(n).unwrap().to_be_bytes().to_vec(),
-            (2, true) => u16::try_from(n).unwrap().to_le_bytes().to_vec(),
-            (4, false) => u32::try_from(n).unwrap().to_be_bytes().to_vec(),
-            (4, true) => u32::try_from(n).unwrap().to_le_bytes().to_vec(),
-            _ => unreachable!(),
-        }
-    }
-
-    pub fn frame(&self, payload: &[u8]) -> Vec<u8> {
-        let mut out = self.header(payload.len());
-        out.extend_from_slice(payload);
-        out
-    }
-
-    fn parse_len(&self, h: &[u8]) -> usize {
-        match (self.len, self.little_endian) {
-            (1, _) => h[0] as usize,
-            (2, false) => u16::from_be_bytes([h[0], h[1]]) as usize,
-            (2, true) => u16::from_le_bytes([h[0], h[1]]) as usize,
-            (4, false) => u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize,
-            (4, true) => u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize,
-            _ => unreachable!(),
-        }
-    }
-}
+// TCP, with [`Framing`] (from the testkit).
 
 /// How a connection ended, seen from the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -619,50 +560,12 @@ pub async fn read_to_end(stream: &mut TcpStream) -> (usize, Ended) {
 // ---------------------------------------------------------------------------------------------
 // WebSocket.
 
-pub type Ws = WebSocketStream<TcpStream>;
-
-/// Connects a WebSocket client to `addr` with `path` (e.g. `/any/path?x=1`).
-pub async fn ws_connect(
-    addr: SocketAddr,
-    path: &str,
-) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let url = format!("ws://{addr}{path}");
-    tokio_tungstenite::client_async(url, tcp)
-        .await
-        .map(|(ws, _)| ws)
-}
-
-/// How a WebSocket connection ended, seen from the client.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WsEnd {
-    /// A close frame, with its code if it had one.
-    Close(Option<u16>, String),
-    /// An error (e.g. a reset, or a close without a close frame).
-    Error(String),
-    /// The stream ended.
-    Eof,
-}
-
-/// The next data message, or how the connection ended.
+/// The next data message, or how the connection ended; panics if neither comes within
+/// [`STEP`].
 pub async fn ws_next(ws: &mut Ws) -> Result<WsMessage, WsEnd> {
-    loop {
-        let next = tokio::time::timeout(STEP, ws.next())
-            .await
-            .expect("a websocket message in time");
-        match next {
-            Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_))) => continue,
-            Some(Ok(WsMessage::Close(frame))) => {
-                return Err(match frame {
-                    Some(f) => WsEnd::Close(Some(u16::from(f.code)), f.reason.to_string()),
-                    None => WsEnd::Close(None, String::new()),
-                });
-            }
-            Some(Ok(m)) => return Ok(m),
-            Some(Err(e)) => return Err(WsEnd::Error(e.to_string())),
-            None => return Err(WsEnd::Eof),
-        }
-    }
+    next_data(ws, tokio::time::Instant::now() + STEP)
+        .await
+        .expect("a websocket message in time")
 }
 
 /// Sends an `Echo` as a binary message and returns the reply's text; checks that the reply
@@ -675,16 +578,4 @@ pub async fn ws_echo(ws: &mut Ws, wire: Wire, text: &str) -> String {
         Ok(WsMessage::Binary(b)) => wire.decode_echo(&b),
         other => panic!("expected a binary reply, got {other:?}"),
     }
-}
-
-/// Sends a raw HTTP request to `addr` and returns the whole response (until the server
-/// closes).
-pub async fn http_raw(addr: SocketAddr, request: &str) -> String {
-    let mut s = TcpStream::connect(addr).await.expect("connect");
-    s.write_all(request.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out))
-        .await
-        .expect("the server answers and closes");
-    String::from_utf8_lossy(&out).into_owned()
 }

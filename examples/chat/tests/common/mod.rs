@@ -5,29 +5,36 @@
 //! binary message per payload) and its own envelopes (JSON `{"Name":{...}}`; protobuf
 //! `| id: u16 BE | body |` with the ids of the protocol table), so the tests check the wire,
 //! not the server's own codec. Only the message structs (prost + serde derives) are shared.
+//! The framing, the envelopes and the other helpers the library's tests need too are in
+//! `longlink-testkit`.
 
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
 pub mod process;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use longlink_chat::msg::{
     C2sMessage, C2sUpdateWatchRoom, C2sUserHeartBeat, C2sUserLogin, S2cError, S2cKick, S2cMessage,
     S2cUpdateWatchRoom, S2cUserLogin,
 };
+use longlink_testkit::envelope;
+use longlink_testkit::ws::{Ws, WsEnd, next_data, ws_over};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// How long one expected reply (or close) may take.
-pub const TIMEOUT: Duration = Duration::from_secs(5);
+pub use longlink_testkit::STEP as TIMEOUT;
+pub use longlink_testkit::{Framing, bounded, free_addr};
+
 /// How long one whole test may take.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(90);
 /// The embedded default token secret.
@@ -42,13 +49,6 @@ pub const ERR_NOT_LOGGED_IN: i32 = 1;
 pub const ERR_TEXT_TOO_LONG: i32 = 2;
 pub const ERR_NOT_ONLINE: i32 = 3;
 pub const ERR_BAD_REQUEST: i32 = 4;
-
-/// Runs a test body under [`TEST_TIMEOUT`].
-pub async fn bounded<F: Future<Output = ()>>(body: F) {
-    if tokio::time::timeout(TEST_TIMEOUT, body).await.is_err() {
-        panic!("test did not finish within {TEST_TIMEOUT:?}");
-    }
-}
 
 /// Unix seconds now.
 pub fn now_unix() -> i64 {
@@ -148,15 +148,9 @@ pub fn encode<M: Wire>(enc: Enc, msg: &M) -> Vec<u8> {
         Enc::Json => {
             let body = serde_json::to_value(msg).expect("message to JSON");
             assert!(body.is_object(), "{} body is not an object", M::NAME);
-            let mut envelope = serde_json::Map::new();
-            envelope.insert(M::NAME.to_owned(), body);
-            serde_json::to_vec(&Value::Object(envelope)).expect("JSON to bytes")
+            envelope::json(M::NAME, body)
         }
-        Enc::Protobuf => {
-            let mut out = M::ID.to_be_bytes().to_vec();
-            msg.encode(&mut out).expect("protobuf encode into a Vec");
-            out
-        }
+        Enc::Protobuf => envelope::protobuf(M::ID, &msg.encode_to_vec()),
     }
 }
 
@@ -187,19 +181,7 @@ fn proto_body<M: Wire>(body: &[u8]) -> Result<M, String> {
 pub fn decode(enc: Enc, payload: &[u8]) -> Result<Reply, String> {
     match enc {
         Enc::Json => {
-            let value: Value = serde_json::from_slice(payload).map_err(|e| {
-                format!(
-                    "reply is not JSON ({e}): {:?}",
-                    String::from_utf8_lossy(payload)
-                )
-            })?;
-            let Value::Object(map) = value else {
-                return Err(format!("reply is not a JSON object: {value}"));
-            };
-            if map.len() != 1 {
-                return Err(format!("reply envelope has {} keys: {map:?}", map.len()));
-            }
-            let (name, body) = map.into_iter().next().expect("one key");
+            let (name, body) = envelope::open_json(payload)?;
             Ok(match name.as_str() {
                 "C2S_UserHeartBeat" => Reply::HeartBeat(json_body(body)?),
                 "S2C_UserLogin" => Reply::Login(json_body(body)?),
@@ -211,11 +193,7 @@ pub fn decode(enc: Enc, payload: &[u8]) -> Result<Reply, String> {
             })
         }
         Enc::Protobuf => {
-            if payload.len() < 2 {
-                return Err(format!("protobuf reply shorter than its id: {payload:?}"));
-            }
-            let id = u16::from_be_bytes([payload[0], payload[1]]);
-            let body = &payload[2..];
+            let (id, body) = envelope::open_protobuf(payload)?;
             Ok(match id {
                 0 => Reply::HeartBeat(proto_body(body)?),
                 2 => Reply::Login(proto_body(body)?),
@@ -240,7 +218,7 @@ pub enum End {
 
 enum Io {
     Tcp(TcpStream),
-    Ws(Box<WebSocketStream<TcpStream>>),
+    Ws(Box<Ws>),
 }
 
 /// One connection to the chat server.
@@ -303,13 +281,8 @@ impl Client {
     /// WebSocket message.
     pub async fn send_payload(&mut self, payload: &[u8]) -> Result<(), String> {
         match &mut self.io {
-            Io::Tcp(stream) => {
-                let len = u16::try_from(payload.len()).map_err(|_| "payload over 65535")?;
-                let mut frame = len.to_be_bytes().to_vec();
-                frame.extend_from_slice(payload);
-                write_all(stream, &frame).await
-            }
-            Io::Ws(ws) => ws_send(ws, WsMessage::Binary(payload.to_vec().into())).await,
+            Io::Tcp(stream) => write_all(stream, &tcp_frame(payload)?).await,
+            Io::Ws(ws) => ws_send(&mut **ws, WsMessage::Binary(payload.to_vec().into())).await,
         }
     }
 
@@ -317,7 +290,7 @@ impl Client {
     pub async fn send_text(&mut self, text: &str) -> Result<(), String> {
         match &mut self.io {
             Io::Tcp(_) => self.send_payload(text.as_bytes()).await,
-            Io::Ws(ws) => ws_send(ws, WsMessage::Text(text.into())).await,
+            Io::Ws(ws) => ws_send(&mut **ws, WsMessage::Text(text.into())).await,
         }
     }
 
@@ -345,69 +318,12 @@ impl Client {
     pub async fn recv_payload_within(&mut self, within: Duration) -> Result<Vec<u8>, End> {
         let deadline = Instant::now() + within;
         match &mut self.io {
-            Io::Tcp(stream) => loop {
-                if self.buf.len() >= 2 {
-                    let len = usize::from(u16::from_be_bytes([self.buf[0], self.buf[1]]));
-                    if self.buf.len() >= 2 + len {
-                        let payload = self.buf[2..2 + len].to_vec();
-                        self.buf.drain(..2 + len);
-                        return Ok(payload);
-                    }
-                }
-                // read_buf is cancel safe: nothing read is lost on a timeout.
-                match tokio::time::timeout_at(deadline, stream.read_buf(&mut self.buf)).await {
-                    Err(_) => return Err(End::TimedOut),
-                    Ok(Ok(0)) => {
-                        return Err(End::Closed {
-                            ws_code: None,
-                            why: if self.buf.is_empty() {
-                                "eof".into()
-                            } else {
-                                format!("eof with {} bytes of a partial frame", self.buf.len())
-                            },
-                        });
-                    }
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
-                        return Err(End::Closed {
-                            ws_code: None,
-                            why: format!("read error: {e}"),
-                        });
-                    }
-                }
-            },
-            Io::Ws(ws) => loop {
-                match tokio::time::timeout_at(deadline, ws.next()).await {
-                    Err(_) => return Err(End::TimedOut),
-                    Ok(None) => {
-                        return Err(End::Closed {
-                            ws_code: None,
-                            why: "stream ended".into(),
-                        });
-                    }
-                    Ok(Some(Err(e))) => {
-                        return Err(End::Closed {
-                            ws_code: None,
-                            why: format!("read error: {e}"),
-                        });
-                    }
-                    Ok(Some(Ok(WsMessage::Binary(b)))) => {
-                        self.last_was_text = false;
-                        return Ok(b.to_vec());
-                    }
-                    Ok(Some(Ok(WsMessage::Text(t)))) => {
-                        self.last_was_text = true;
-                        return Ok(t.as_bytes().to_vec());
-                    }
-                    Ok(Some(Ok(WsMessage::Close(frame)))) => {
-                        return Err(End::Closed {
-                            ws_code: frame.as_ref().map(|f| u16::from(f.code)),
-                            why: format!("close frame {frame:?}"),
-                        });
-                    }
-                    Ok(Some(Ok(_))) => {} // ping, pong
-                }
-            },
+            Io::Tcp(stream) => recv_tcp(stream, &mut self.buf, deadline).await,
+            Io::Ws(ws) => {
+                let (payload, text) = recv_ws(&mut **ws, deadline).await?;
+                self.last_was_text = text;
+                Ok(payload)
+            }
         }
     }
 
@@ -572,7 +488,14 @@ impl Client {
     }
 }
 
-async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
+/// One TCP frame: the 2-byte big-endian length, then `payload`.
+fn tcp_frame(payload: &[u8]) -> Result<Vec<u8>, String> {
+    Framing::default()
+        .try_frame(payload)
+        .ok_or_else(|| "payload over 65535".to_owned())
+}
+
+async fn write_all<W: AsyncWrite + Unpin>(stream: &mut W, bytes: &[u8]) -> Result<(), String> {
     tokio::time::timeout(TIMEOUT, async {
         stream.write_all(bytes).await?;
         stream.flush().await
@@ -582,11 +505,118 @@ async fn write_all(stream: &mut TcpStream, bytes: &[u8]) -> Result<(), String> {
     .map_err(|e| e.to_string())
 }
 
-async fn ws_send(ws: &mut WebSocketStream<TcpStream>, msg: WsMessage) -> Result<(), String> {
+async fn ws_send<S>(ws: &mut S, msg: WsMessage) -> Result<(), String>
+where
+    S: Sink<WsMessage, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
     tokio::time::timeout(TIMEOUT, ws.send(msg))
         .await
         .map_err(|_| "write timed out".to_owned())?
         .map_err(|e| e.to_string())
+}
+
+/// The next TCP frame's payload from `stream` by `deadline`; `buf` holds what was read but
+/// not yet framed.
+async fn recv_tcp<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut Vec<u8>,
+    deadline: Instant,
+) -> Result<Vec<u8>, End> {
+    loop {
+        if let Some(payload) = Framing::default().take(buf) {
+            return Ok(payload);
+        }
+        // read_buf is cancel safe: nothing read is lost on a timeout.
+        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
+            Err(_) => return Err(End::TimedOut),
+            Ok(Ok(0)) => {
+                return Err(End::Closed {
+                    ws_code: None,
+                    why: if buf.is_empty() {
+                        "eof".into()
+                    } else {
+                        format!("eof with {} bytes of a partial frame", buf.len())
+                    },
+                });
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(End::Closed {
+                    ws_code: None,
+                    why: format!("read error: {e}"),
+                });
+            }
+        }
+    }
+}
+
+/// The next WebSocket data message from `ws` by `deadline` (pings and pongs skipped): its
+/// payload, and whether it came as text.
+async fn recv_ws<S>(ws: &mut S, deadline: Instant) -> Result<(Vec<u8>, bool), End>
+where
+    S: Stream<Item = Result<WsMessage, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let closed = |ws_code, why| Err(End::Closed { ws_code, why });
+    match next_data(ws, deadline).await {
+        None => Err(End::TimedOut),
+        Some(Ok(WsMessage::Binary(b))) => Ok((b.to_vec(), false)),
+        Some(Ok(WsMessage::Text(t))) => Ok((t.as_bytes().to_vec(), true)),
+        Some(Ok(other)) => closed(None, format!("unexpected frame {other:?}")),
+        Some(Err(WsEnd::Close(code, reason))) => {
+            closed(code, format!("close frame {code:?} {reason:?}"))
+        }
+        Some(Err(WsEnd::Error(e))) => closed(None, format!("read error: {e}")),
+        Some(Err(WsEnd::Eof)) => closed(None, "stream ended".into()),
+    }
+}
+
+/// The sending half of a [`Client`] whose reading runs in another task.
+pub enum Tx {
+    Tcp(OwnedWriteHalf),
+    Ws(SplitSink<Ws, WsMessage>),
+}
+
+/// The receiving half of a [`Client`].
+pub enum Rx {
+    Tcp(OwnedReadHalf, Vec<u8>),
+    Ws(SplitStream<Ws>),
+}
+
+impl Client {
+    /// Splits the connection so that one task can send while another reads.
+    pub fn into_split(self) -> (Tx, Rx) {
+        match self.io {
+            Io::Tcp(stream) => {
+                let (r, w) = stream.into_split();
+                (Tx::Tcp(w), Rx::Tcp(r, self.buf))
+            }
+            Io::Ws(ws) => {
+                let (sink, stream) = (*ws).split();
+                (Tx::Ws(sink), Rx::Ws(stream))
+            }
+        }
+    }
+}
+
+impl Tx {
+    /// Sends one payload, as [`Client::send_payload`] does.
+    pub async fn send(&mut self, payload: Vec<u8>) -> Result<(), String> {
+        match self {
+            Tx::Tcp(w) => write_all(w, &tcp_frame(&payload)?).await,
+            Tx::Ws(sink) => ws_send(sink, WsMessage::Binary(payload.into())).await,
+        }
+    }
+}
+
+impl Rx {
+    /// The next payload within `within`, as [`Client::recv_payload_within`] reads it.
+    pub async fn recv(&mut self, within: Duration) -> Result<Vec<u8>, End> {
+        let deadline = Instant::now() + within;
+        match self {
+            Rx::Tcp(r, buf) => recv_tcp(r, buf, deadline).await,
+            Rx::Ws(stream) => Ok(recv_ws(stream, deadline).await?.0),
+        }
+    }
 }
 
 /// A chat server running in this process on ephemeral ports.
@@ -662,12 +692,7 @@ impl TestServer {
     pub async fn shutdown(mut self) {
         self.stop.stop();
         let task = self.task.take().expect("running");
-        match tokio::time::timeout(Duration::from_secs(15), task).await {
-            Err(_) => panic!("server did not stop within 15 s"),
-            Ok(Err(e)) => panic!("server task failed: {e}"),
-            Ok(Ok(Err(e))) => panic!("server stopped with an error: {e}"),
-            Ok(Ok(Ok(()))) => {}
-        }
+        longlink_testkit::stops_within(Duration::from_secs(15), task).await;
     }
 }
 
@@ -742,15 +767,9 @@ impl Client {
         addr: SocketAddr,
     ) -> Result<Client, String> {
         let work = async {
-            let socket = match local_ip {
-                std::net::IpAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
-                std::net::IpAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
-            }
-            .map_err(|e| e.to_string())?;
-            socket
-                .bind(SocketAddr::new(local_ip, 0))
-                .map_err(|e| format!("bind {local_ip}: {e}"))?;
-            let stream = socket.connect(addr).await.map_err(|e| e.to_string())?;
+            let stream = longlink_testkit::connect_from(local_ip, addr)
+                .await
+                .map_err(|e| format!("connect from {local_ip}: {e}"))?;
             Client::over(stream, transport, enc, addr).await
         };
         tokio::time::timeout(TIMEOUT, work)
@@ -771,10 +790,9 @@ impl Client {
         let io = match transport {
             Transport::Tcp => Io::Tcp(stream),
             Transport::Ws => {
-                let (ws, _response) =
-                    tokio_tungstenite::client_async(format!("ws://{addr}/chat"), stream)
-                        .await
-                        .map_err(|e| format!("WebSocket handshake: {e}"))?;
+                let ws = ws_over(stream, addr, "/chat")
+                    .await
+                    .map_err(|e| format!("WebSocket handshake: {e}"))?;
                 Io::Ws(Box::new(ws))
             }
         };

@@ -1,10 +1,14 @@
 //! Running the real `longlink-chat` binary in tests: a scratch directory, a spawned process
-//! whose output goes to files, signals, exit within a bound.
+//! whose output goes to files, signals, exit within a bound, and [`serve`]: the binary with a
+//! config file on fresh ports, serving.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use super::{Client, Enc, Reply, TIMEOUT, Transport, assert_near_now, free_addr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_longlink-chat");
 
@@ -136,11 +140,94 @@ impl Drop for Proc {
     }
 }
 
-/// A port free right now (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind 127.0.0.1:0")
-        .local_addr()
-        .expect("local addr")
-        .port()
+/// A heartbeat on `addr` over `t`, or why not (refused, closed, timed out).
+pub async fn try_heartbeat(t: Transport, enc: Enc, addr: SocketAddr) -> Result<(), String> {
+    let mut c = Client::try_connect(t, enc, addr).await?;
+    c.send(&longlink_chat::msg::C2sUserHeartBeat { ptime: 0 })
+        .await;
+    match c.try_recv(TIMEOUT).await {
+        Ok(Reply::HeartBeat(hb)) => {
+            assert_near_now(hb.ptime, "heartbeat");
+            Ok(())
+        }
+        Ok(other) => panic!("{t:?}: expected a heartbeat answer, got {other:?}"),
+        Err(end) => Err(format!("{end:?}")),
+    }
+}
+
+/// Waits until the server answers a heartbeat on both transports. Err with its stderr if it
+/// exited first.
+pub async fn wait_serving(
+    p: &mut Proc,
+    enc: Enc,
+    tcp: SocketAddr,
+    ws: SocketAddr,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
+    for (t, addr) in [(Transport::Tcp, tcp), (Transport::Ws, ws)] {
+        loop {
+            if let Some(status) = p.try_wait() {
+                return Err(format!(
+                    "exited with {status} before serving; stderr:\n{}",
+                    p.stderr()
+                ));
+            }
+            match try_heartbeat(t, enc, addr).await {
+                Ok(()) => break,
+                Err(why) => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "longlink-chat not serving {t:?} on {addr} within {PROCESS_TIMEOUT:?} \
+                         ({why}); stderr:\n{}",
+                        p.stderr()
+                    );
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A running binary with a config file on fresh ports.
+pub struct Served {
+    pub proc: Proc,
+    pub tcp: SocketAddr,
+    pub ws: SocketAddr,
+    _dir: TempDir,
+}
+
+/// Starts the binary with a config file (`enc`, fresh ports, `extra_gate` TOML lines in
+/// `[gate]`) and waits until it serves. Retries with new ports if one was taken meanwhile.
+pub async fn serve(enc: Enc, extra_gate: &str) -> Served {
+    let encoding = match enc {
+        Enc::Json => "json",
+        Enc::Protobuf => "protobuf",
+    };
+    let mut last = String::new();
+    for _ in 0..3 {
+        let dir = TempDir::new("serve");
+        let (tcp, ws) = (free_addr(), free_addr());
+        let config = dir.write(
+            "chat.toml",
+            &format!(
+                "[gate]\ntcp_addr = \"{tcp}\"\nws_addr = \"{ws}\"\nencoding = \"{encoding}\"\n{extra_gate}\n"
+            ),
+        );
+        let config = config.to_str().expect("a UTF-8 temp path");
+        let mut proc = Proc::spawn(&dir, &["--config", config], &[]);
+        match wait_serving(&mut proc, enc, tcp, ws).await {
+            Ok(()) => {
+                return Served {
+                    proc,
+                    tcp,
+                    ws,
+                    _dir: dir,
+                };
+            }
+            Err(why) if why.to_lowercase().contains("in use") => last = why,
+            Err(why) => panic!("longlink-chat did not start: {why}"),
+        }
+    }
+    panic!("longlink-chat did not start (ports taken?): {last}");
 }

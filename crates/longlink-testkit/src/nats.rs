@@ -1,5 +1,5 @@
-//! Test support: a real `nats-server` on 127.0.0.1: a free port, its own
-//! JetStream directory, stopped (and the directory removed) when dropped.
+//! A real `nats-server` on 127.0.0.1: a free port, its own JetStream directory, stopped (and
+//! the directory removed) when dropped. For the cluster tests of `longlink` and the chat.
 //!
 //! The binary is `$LONGLINK_NATS_SERVER`, else `nats-server` in the test virtual environment
 //! (`$LONGLINK_TEST_VENV/bin` or the workspace's `.venv/bin`, where `scripts/test.sh`
@@ -7,14 +7,14 @@
 //!
 //! ```no_run
 //! # async fn t() {
-//! let Some(mut nats) = longlink::cluster::testing::NatsServer::start_or_skip() else { return };
+//! let Some(mut nats) = longlink_testkit::NatsServer::start_or_skip() else { return };
 //! let url = nats.url();
 //! nats.stop();
 //! nats.restart().await;
 //! # }
 //! ```
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -46,13 +46,6 @@ fn find_binary() -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 impl NatsServer {
     /// Starts a server, or returns `None` (with a note on stderr) when there is no
     /// `nats-server` and this is not CI. Under `CI=true` a missing server is a panic, so
@@ -71,7 +64,7 @@ impl NatsServer {
     }
 
     fn start_with(binary: PathBuf) -> NatsServer {
-        let port = free_port();
+        let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("longlink-nats-{}-{port}", std::process::id()));
         let mut server = NatsServer {
             binary,
