@@ -57,6 +57,39 @@ pub async fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpR
     tokio::time::timeout(STEP, s.read_to_end(&mut out))
         .await
         .expect("an answer in time")?;
+    Ok(parse_reply(out))
+}
+
+/// `method path` with `headers` and `body` (sent with `Content-Length` and
+/// `Connection: close`), read until the server closes; panics if the exchange fails.
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> HttpReply {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut s = TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("write the head");
+    // A server may answer (and close) before reading all of an oversized body.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(STEP, s.read_to_end(&mut out))
+        .await
+        .expect("an answer in time");
+    parse_reply(out)
+}
+
+/// A whole response as read; panics on one that is not UTF-8 HTTP with a status code.
+fn parse_reply(out: Vec<u8>) -> HttpReply {
     let text = String::from_utf8(out).expect("a UTF-8 answer");
     let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
     let status = head
@@ -64,11 +97,11 @@ pub async fn try_http_get(addr: SocketAddr, path: &str) -> std::io::Result<HttpR
         .nth(1)
         .and_then(|s| s.parse().ok())
         .expect("a status code");
-    Ok(HttpReply {
+    HttpReply {
         status,
         head: head.to_owned(),
         body: body.to_owned(),
-    })
+    }
 }
 
 /// [`try_http_get`], panicking if the exchange fails.

@@ -220,8 +220,13 @@ impl App {
             }
         }
         if failure.is_none() {
-            let handles = gates.iter().map(Gate::handle).collect();
-            running_admin = admin.start(handles, mailboxes, stop.clone());
+            let handles: Vec<_> = gates.iter().map(Gate::handle).collect();
+            // The API's messages in the gates' encoding (a cluster's nodes share it).
+            let codec = handles
+                .first()
+                .map(|h| std::sync::Arc::clone(h.codec()))
+                .or_else(|| serving.first().map(|b| std::sync::Arc::clone(b.codec())));
+            running_admin = admin.start(handles, mailboxes, stop.clone(), codec);
             started = gates.into_iter().map(Gate::start).collect();
             stop_token.cancelled().await;
         }

@@ -28,6 +28,17 @@ pub use longlink_wire::{DecodeError, EncodeError};
 
 use crate::metrics::{MsgMetrics, MsgSlot};
 
+/// Why a message in a JSON envelope could not be encoded for the gate.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnvelopeError {
+    /// Not a one-key object, an unknown name, or a body that is not the type's.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The type has no codec for the gate's encoding.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
 /// A message already encoded for one gate's wire: encode once, write to many agents.
 #[derive(Debug, Clone)]
 pub struct Encoded {
@@ -145,6 +156,25 @@ impl Codec {
     /// The metric handles of the type at `index`, once metrics are on.
     pub(crate) fn metrics(&self, index: usize) -> Option<&MsgMetrics> {
         self.metrics[index].get(&self.registry.info(index).name)
+    }
+
+    /// Encodes a message given in leaf's JSON envelope (`{"S2C_Message":{..}}`, checked
+    /// against the registry) in this codec's encoding: a service that speaks only JSON can
+    /// push to protobuf clients. For the server API.
+    pub fn encode_envelope(&self, json: &[u8]) -> Result<Encoded, EnvelopeError> {
+        let (index, value) = self.registry.decode(json, Encoding::Json, false)?;
+        let mut out = Vec::with_capacity(json.len());
+        self.registry.encode_value(
+            index,
+            &*value,
+            self.encoding,
+            self.id_little_endian,
+            &mut out,
+        )?;
+        Ok(Encoded {
+            payload: Bytes::from(out),
+            sent: self.metrics(index).map(|m| m.sent.clone()),
+        })
     }
 
     /// Encodes a registered message into its payload (no TCP length prefix).

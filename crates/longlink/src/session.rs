@@ -156,13 +156,15 @@ impl Group {
 #[derive(Debug)]
 pub struct Groups<K> {
     groups: HashMap<K, Group>,
-    cluster: Option<InCluster<K>>,
+    /// The name members' gates know the groups by, when they have one.
+    named: Option<Named<K>>,
 }
 
 #[derive(Debug)]
-struct InCluster<K> {
+struct Named<K> {
     name: String,
-    cluster: Cluster,
+    /// Where a broadcast goes when the groups span a cluster.
+    cluster: Option<Cluster>,
     key: fn(&K) -> String,
 }
 
@@ -170,14 +172,14 @@ impl<K> Default for Groups<K> {
     fn default() -> Self {
         Groups {
             groups: HashMap::new(),
-            cluster: None,
+            named: None,
         }
     }
 }
 
 impl<K: Hash + Eq + std::fmt::Display> Groups<K> {
     /// Groups shared across the cluster under `name` (group `k` is `"<name>.<k>"` on the
-    /// wire); with no cluster, the same as [`Groups::new`].
+    /// wire); with no cluster, the same as [`Groups::named`].
     ///
     /// ```no_run
     /// # fn f(cluster: Option<&longlink::cluster::Cluster>) {
@@ -187,16 +189,27 @@ impl<K: Hash + Eq + std::fmt::Display> Groups<K> {
     pub fn in_cluster(name: &str, cluster: Option<&Cluster>) -> Self {
         Groups {
             groups: HashMap::new(),
-            cluster: cluster.map(|c| InCluster {
+            named: Some(Named {
                 name: name.to_owned(),
-                cluster: c.clone(),
+                cluster: cluster.cloned(),
                 key: <K as ToString>::to_string,
             }),
         }
     }
+
+    /// Groups known to their members' gates as `"<name>.<key>"`, so that a broadcast from
+    /// outside the module (the server API: `{"group": name, "key": key}`) reaches them.
+    ///
+    /// ```
+    /// let rooms: longlink::Groups<u64> = longlink::Groups::named("room");
+    /// assert!(rooms.is_empty());
+    /// ```
+    pub fn named(name: &str) -> Self {
+        Self::in_cluster(name, None)
+    }
 }
 
-impl<K> InCluster<K> {
+impl<K> Named<K> {
     fn group(&self, key: &K) -> String {
         format!("{}.{}", self.name, (self.key)(key))
     }
@@ -220,8 +233,8 @@ impl<K: Hash + Eq> Groups<K> {
 
     /// Adds `agent` to group `key`; returns the group's size after.
     pub fn join(&mut self, key: K, agent: &Agent) -> usize {
-        if let Some(c) = &self.cluster {
-            c.tell(&key, agent, true);
+        if let Some(n) = &self.named {
+            n.tell(&key, agent, true);
         }
         let group = self.groups.entry(key).or_default();
         group.add(agent);
@@ -230,8 +243,8 @@ impl<K: Hash + Eq> Groups<K> {
 
     /// Removes `agent` from group `key`; returns the group's size after.
     pub fn leave(&mut self, key: &K, agent: &Agent) -> usize {
-        if let Some(c) = &self.cluster {
-            c.tell(key, agent, false);
+        if let Some(n) = &self.named {
+            n.tell(key, agent, false);
         }
         let Some(group) = self.groups.get_mut(key) else {
             return 0;
@@ -267,7 +280,11 @@ impl<K: Hash + Eq> Groups<K> {
     /// Broadcasts to group `key`; returns how many members took the message (in a
     /// cluster: how many members this module knows; the gates deliver).
     pub fn broadcast(&self, key: &K, msg: &Encoded) -> usize {
-        let Some(c) = &self.cluster else {
+        let Some((n, cluster)) = self
+            .named
+            .as_ref()
+            .and_then(|n| n.cluster.as_ref().map(|c| (n, c)))
+        else {
             return self.groups.get(key).map_or(0, |g| g.broadcast(msg));
         };
         let group = self.groups.get(key);
@@ -277,7 +294,7 @@ impl<K: Hash + Eq> Groups<K> {
                 let _ = agent.write_encoded(msg);
             }
         }
-        c.cluster.broadcast_group(&c.group(key), msg);
+        cluster.broadcast_group(&n.group(key), msg);
         group.map_or(0, Group::len)
     }
 }

@@ -108,6 +108,7 @@ async fn start() -> Server {
     let admin = AdminServer::bind(&AdminConfig {
         addr: "127.0.0.1:0".into(),
         console_addr: "127.0.0.1:0".into(),
+        ..AdminConfig::default()
     })
     .await
     .unwrap();
@@ -321,7 +322,7 @@ async fn console_help_stats_kick_unknown_quit() {
         assert!(stats.contains("messages_per_sec: "), "{stats}");
         assert!(stats.contains("mailbox admin-game: "), "{stats}");
 
-        assert_eq!(console.run("kick").await, "usage: kick <uid>\n");
+        assert_eq!(console.run("kick").await, "usage: kick <uid> [reason]\n");
         assert_eq!(console.run("kick x").await, "bad uid: x\n");
         assert_eq!(console.run("kick 7").await, "kicked 0\n");
         assert_eq!(console.run("kick 42").await, "kicked 1\n");

@@ -199,7 +199,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     } else {
         None
     };
-    let admin = longlink::admin::AdminServer::bind(&config.admin).await?;
+    let mut admin = longlink::admin::AdminServer::bind(&config.admin).await?;
+    if let Some(cluster) = &cluster {
+        admin = admin.cluster(cluster);
+    }
     let (admin_addr, console_addr) = (admin.addr(), admin.console_addr());
     let mut app = App::new().admin(admin);
     let mut chat = None;

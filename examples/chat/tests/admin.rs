@@ -1,10 +1,11 @@
 //! The chat server's `[admin]` listeners, black-box over loopback: `/metrics` counts chat
 //! traffic (checked as deltas: the recorder is process-wide), `/healthz` answers, and the
-//! console's `stats` shows the chat's sessions and rooms and `kick <uid>` closes a user.
+//! console's `stats` shows the chat's sessions and rooms and `kick <uid>` kicks a user (the
+//! chat's goodbye, then the close).
 
 mod common;
 
-use common::{Enc, TEST_TIMEOUT, TestServer, Transport, bounded};
+use common::{Enc, Reply, TEST_TIMEOUT, TestServer, Transport, bounded};
 use longlink_testkit::Console;
 use longlink_testkit::http::http_get;
 use longlink_testkit::prometheus::{delta, scrape, scrape_until};
@@ -61,6 +62,11 @@ async fn metrics_healthz_and_console_on_the_chat_server() {
         assert!(stats.contains("connections: 2\n"), "{stats}");
         assert!(stats.contains("messages_per_sec: "), "{stats}");
         assert_eq!(console.run("kick 501").await, "kicked 1\n");
+        // The chat's goodbye first (the default reason), then the close.
+        match ann.recv().await {
+            Reply::Kick(k) => assert_eq!(k.reason, "kicked"),
+            other => panic!("expected S2C_Kick, got {other:?}"),
+        }
         ann.expect_closed().await;
         let unknown = console.run("reboot").await;
         assert!(unknown.starts_with("unknown command: reboot"), "{unknown}");

@@ -42,7 +42,41 @@ impl Registry {
         let index = self
             .index_of::<T>()
             .ok_or(EncodeError::NotRegistered(type_name::<T>()))?;
+        self.encode_value(index, msg, encoding, id_little_endian, out)?;
+        Ok(index)
+    }
+
+    /// Like [`encode`](Self::encode), for a value whose type is known only by its index (a
+    /// value [`decode`](Self::decode) gave, to encode again in another encoding). A value of
+    /// another type than the index's is `NotRegistered`.
+    ///
+    /// ```
+    /// use longlink_wire::{Encoding, MessageOptions, Registry};
+    ///
+    /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// struct Int32Value { #[prost(int32, tag = "1")] value: i32 }
+    ///
+    /// let mut registry = Registry::new();
+    /// registry.register::<Int32Value>(MessageOptions::new().id(1))?;
+    /// // JSON in, protobuf out.
+    /// let (index, value) = registry.decode(br#"{"Int32Value":{"value":150}}"#, Encoding::Json, false)?;
+    /// let mut out = Vec::new();
+    /// registry.encode_value(index, &*value, Encoding::Protobuf, false, &mut out)?;
+    /// assert_eq!(out, [0x00, 0x01, 0x08, 0x96, 0x01]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_value(
+        &self,
+        index: usize,
+        msg: &dyn Any,
+        encoding: Encoding,
+        id_little_endian: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EncodeError> {
         let entry = &self.entries[index];
+        if self.by_type.get(&msg.type_id()) != Some(&index) {
+            return Err(EncodeError::NotRegistered(entry.info.type_name));
+        }
         let wrong = || EncodeError::WrongEncoding {
             name: entry.info.name.clone(),
             encoding,
@@ -64,7 +98,7 @@ impl Registry {
                 (codec.encode)(entry.info.id, id_little_endian, msg, out);
             }
         }
-        Ok(index)
+        Ok(())
     }
 
     /// Finds the registered message a payload names, without decoding its body. An unknown

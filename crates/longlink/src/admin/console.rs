@@ -41,7 +41,11 @@ const BUILTINS: &[(&str, &str)] = &[
     ),
     (
         "kick",
-        "kick <uid>: closes the connections logged in as <uid>",
+        "kick <uid> [reason]: kicks <uid> with the application's goodbye, wherever it is connected",
+    ),
+    (
+        "cpuprof",
+        "cpuprof start|stop: a CPU profile; stop writes a flame graph and a pprof file",
     ),
     ("quit", "quit: closes this console session"),
 ];
@@ -171,7 +175,8 @@ async fn run(shared: &Shared, name: &str, args: Vec<String>) -> String {
     match name {
         "help" => help(shared),
         "stats" => stats(shared).await,
-        "kick" => kick(shared, &args),
+        "kick" => kick(shared, &args).await,
+        "cpuprof" => cpuprof(shared, &args).await,
         _ => format!("unknown command: {name} (try help)"),
     }
 }
@@ -220,22 +225,49 @@ async fn stats(shared: &Shared) -> String {
     out
 }
 
-fn kick(shared: &Shared, args: &[String]) -> String {
-    let [uid] = args else {
-        return "usage: kick <uid>".into();
+/// `kick <uid> [reason]`: through the server API's path, so in a cluster it reaches the gate
+/// holding the uid, and the application says its goodbye first.
+async fn kick(shared: &Shared, args: &[String]) -> String {
+    let Some((uid, reason)) = args.split_first() else {
+        return "usage: kick <uid> [reason]".into();
     };
     let Ok(uid) = uid.parse::<u64>() else {
         return format!("bad uid: {uid}");
     };
-    let mut kicked = 0;
-    for gate in &shared.gates {
-        for agent in gate.agents() {
-            if agent.uid() == Some(uid) && agent.is_open() {
-                agent.close();
-                kicked += 1;
+    let reason = match reason.join(" ") {
+        r if r.is_empty() => "kicked".to_owned(),
+        r => r,
+    };
+    match shared.api.kick(uid, &reason).await {
+        Ok(kicked) => {
+            tracing::info!(uid, kicked, %reason, "console kick");
+            format!("kicked {kicked}")
+        }
+        Err(e) => format!("error: {}", e.reason),
+    }
+}
+
+/// `cpuprof start` / `cpuprof stop` (leaf's console has the same).
+async fn cpuprof(shared: &Shared, args: &[String]) -> String {
+    match args.first().map(String::as_str) {
+        Some("start") => match shared.profiler.start() {
+            Ok(line) => line,
+            Err(e) => format!("error: {e}"),
+        },
+        Some("stop") => {
+            // Symbolizing takes a while: off the async threads.
+            let profiler = Arc::clone(&shared.profiler);
+            match tokio::task::spawn_blocking(move || profiler.stop()).await {
+                Ok(Ok(files)) => format!(
+                    "wrote {}
+wrote {}",
+                    files.svg.display(),
+                    files.pprof.display()
+                ),
+                Ok(Err(e)) => format!("error: {e}"),
+                Err(_) => "error: the profiler failed".into(),
             }
         }
+        _ => "usage: cpuprof start|stop".into(),
     }
-    tracing::info!(uid, kicked, "console kick");
-    format!("kicked {kicked}")
 }

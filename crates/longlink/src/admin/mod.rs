@@ -4,12 +4,16 @@
 //!   `GET /metrics` in the Prometheus text format and `GET /healthz` (`200` while the app
 //!   serves, `503` once it is stopping). Every metric is named `longlink_*`; see
 //!   [`metrics`] for the list.
+//! - **Server API**: with `[admin] api_key` set, `/api/v1/...` on the same listener (and
+//!   `<subject_prefix>.api.*` over NATS in a cluster) lets the application's other services
+//!   push, broadcast, kick and ask presence; see [`api`].
 //! - **Console**: a line protocol on `[admin] console_addr` (default off), like leaf's
-//!   console: `help`, `stats`, `kick <uid>`, `quit`, plus the commands the application
-//!   registers with [`App::console_command`](crate::App::console_command).
+//!   console: `help`, `stats`, `kick <uid> [reason]`, `cpuprof start|stop`, `quit`, plus the
+//!   commands the application registers with
+//!   [`App::console_command`](crate::App::console_command).
 //!
 //! Both listen on exactly the address configured; keep them on loopback (or behind a
-//! firewall): neither asks for a password.
+//! firewall): only the API asks for a key.
 //!
 //! ```no_run
 //! use longlink::App;
@@ -19,6 +23,7 @@
 //! let config = AdminConfig {
 //!     addr: "127.0.0.1:9090".into(),
 //!     console_addr: "127.0.0.1:9091".into(),
+//!     ..AdminConfig::default()
 //! };
 //! let admin = AdminServer::bind(&config).await?;
 //! App::new()
@@ -31,67 +36,29 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 mod console;
 mod http;
+pub(crate) mod profile;
+mod server;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use server::{AdminConfig, AdminError, AdminServer};
+
+use crate::codec::Codec;
 use crate::gate::GateHandle;
 use crate::metrics;
 use crate::module::Mailbox;
 use crate::shutdown::StopHandle;
-
-/// `[admin]` settings.
-///
-/// ```
-/// use longlink::admin::AdminConfig;
-///
-/// let config = AdminConfig::default();
-/// assert_eq!(config.addr, "127.0.0.1:9090");
-/// assert_eq!(config.console_addr, ""); // the console is off unless configured
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AdminConfig {
-    /// The HTTP listener for `/metrics` and `/healthz`, `host:port`; empty turns it off.
-    pub addr: String,
-    /// The admin console, `host:port`; empty (the default) turns it off. It listens on
-    /// exactly this address: keep it on loopback.
-    pub console_addr: String,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        AdminConfig {
-            addr: "127.0.0.1:9090".into(),
-            console_addr: String::new(),
-        }
-    }
-}
-
-/// Why the admin listeners could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// A listener could not bind.
-    #[error("cannot listen on {addr} ({key}): {error}")]
-    Bind {
-        /// The config key.
-        key: &'static str,
-        /// The address.
-        addr: String,
-        /// The OS error.
-        error: std::io::Error,
-    },
-}
+use api::Api;
+use profile::Profiler;
 
 /// The future a console command or the stats hook returns.
 pub type ConsoleFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -140,13 +107,16 @@ impl AppAdmin {
     }
 
     /// Starts the listeners (if any) with what the app runs; the result stops them.
+    /// `codec` encodes the API's messages (a gate's, or a cluster backend's).
     pub(crate) fn start(
         self,
         gates: Vec<GateHandle>,
         mailboxes: Vec<Mailbox>,
         stop: StopHandle,
+        codec: Option<Arc<Codec>>,
     ) -> Option<RunningAdmin> {
         let server = self.server?;
+        let api = Arc::new(Api::new(gates.clone(), server.cluster.clone(), codec));
         let shared = Arc::new(Shared {
             gates,
             mailboxes,
@@ -154,14 +124,20 @@ impl AppAdmin {
             commands: self.commands,
             stats: self.stats,
             rate: metrics::Rate::default(),
+            api_key: (!server.api_key.is_empty()).then(|| server.api_key.clone()),
+            api: Arc::clone(&api),
+            profiler: Arc::new(Profiler::new(server.profile_dir.clone())),
         });
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
         if let Some(listener) = server.http {
-            tracing::info!(addr = ?listener.local_addr().ok(), "admin http listening");
-            tracker.spawn(http::serve(
-                listener,
-                Arc::clone(&shared),
+            tracing::info!(addr = ?listener.local_addr().ok(), api = shared.api_key.is_some(), "admin http listening");
+            tracker.spawn(http::serve(listener, Arc::clone(&shared), token.clone()));
+        }
+        if let (Some(cluster), Some(_)) = (&server.cluster, &shared.api_key) {
+            tracker.spawn(api::nats::serve(
+                api,
+                cluster.clone(),
                 token.clone(),
                 tracker.clone(),
             ));
@@ -203,6 +179,12 @@ pub(crate) struct Shared {
     commands: BTreeMap<String, Command>,
     stats: Option<StatsFn>,
     rate: metrics::Rate,
+    /// `[admin] api_key`, when the server API is on.
+    api_key: Option<String>,
+    /// The server API's operations (the console's `kick` uses them too).
+    api: Arc<Api>,
+    /// The console's `cpuprof`.
+    profiler: Arc<Profiler>,
 }
 
 impl Shared {
@@ -221,59 +203,6 @@ impl Shared {
                 .set(mailbox.depth() as f64);
         }
     }
-}
-
-/// The admin listeners, bound and not yet serving; give them to
-/// [`App::admin`](crate::App::admin). Binding installs the metrics recorder (see
-/// [`metrics::install`]).
-pub struct AdminServer {
-    http: Option<TcpListener>,
-    console: Option<TcpListener>,
-}
-
-impl std::fmt::Debug for AdminServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminServer")
-            .field("addr", &self.addr())
-            .field("console_addr", &self.console_addr())
-            .finish()
-    }
-}
-
-impl AdminServer {
-    /// Installs the metrics recorder (once per process) and binds the listeners that
-    /// `config` turns on.
-    pub async fn bind(config: &AdminConfig) -> Result<AdminServer, AdminError> {
-        metrics::install();
-        Ok(AdminServer {
-            http: bind("admin.addr", &config.addr).await?,
-            console: bind("admin.console_addr", &config.console_addr).await?,
-        })
-    }
-
-    /// The bound metrics address (useful with port 0).
-    pub fn addr(&self) -> Option<SocketAddr> {
-        self.http.as_ref().and_then(|l| l.local_addr().ok())
-    }
-
-    /// The bound console address.
-    pub fn console_addr(&self) -> Option<SocketAddr> {
-        self.console.as_ref().and_then(|l| l.local_addr().ok())
-    }
-}
-
-async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, AdminError> {
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    TcpListener::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|error| AdminError::Bind {
-            key,
-            addr: addr.to_owned(),
-            error,
-        })
 }
 
 /// The admin listeners while the app runs.

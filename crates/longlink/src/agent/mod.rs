@@ -73,8 +73,10 @@ pub(crate) struct AgentInner {
     /// Where the connection is: here, or on another node's gate.
     conn: Conn,
     /// Who hears of uid and group changes (and, for a remote connection, carries out every
-    /// write): the cluster, when there is one.
+    /// write): the gate (which tells the cluster, when there is one), or the cluster.
     link: Option<Arc<dyn ConnLink>>,
+    /// Whether a cluster hears of it (its group broadcasts go through NATS).
+    clustered: bool,
 }
 
 /// Where an agent's connection is.
@@ -146,8 +148,10 @@ pub(crate) struct AgentSettings {
     pub(crate) policy: QueueFullPolicy,
     /// The gate's clock origin, for liveness.
     pub(crate) epoch: std::time::Instant,
-    /// The gate's cluster link, when the gate is in a cluster.
+    /// The gate's link: its group table, and the cluster's link when it is in a cluster.
     pub(crate) link: Option<Arc<dyn ConnLink>>,
+    /// Whether the gate is in a cluster.
+    pub(crate) clustered: bool,
 }
 
 impl AgentSettings {
@@ -174,7 +178,7 @@ impl Agent {
             (local, remote),
             Arc::clone(&settings.codec),
             conn,
-            settings.link.clone(),
+            (settings.link.clone(), settings.clustered),
         )
     }
 
@@ -193,7 +197,7 @@ impl Agent {
             addrs,
             codec,
             Conn::Remote(AtomicBool::new(true)),
-            Some(link),
+            (Some(link), true),
         )
     }
 
@@ -203,7 +207,7 @@ impl Agent {
         (local, remote): (SocketAddr, SocketAddr),
         codec: Arc<Codec>,
         conn: Conn,
-        link: Option<Arc<dyn ConnLink>>,
+        (link, clustered): (Option<Arc<dyn ConnLink>>, bool),
     ) -> Self {
         Agent {
             inner: Arc::new(AgentInner {
@@ -216,6 +220,7 @@ impl Agent {
                 user_data: Mutex::new(None),
                 conn,
                 link,
+                clustered,
             }),
         }
     }
@@ -230,7 +235,7 @@ impl Agent {
 
     /// Whether a cluster hears of this agent's uid and group changes.
     pub(crate) fn in_cluster(&self) -> bool {
-        self.inner.link.is_some()
+        self.inner.clustered
     }
 
     /// Tells the agent's link (if any) of `event`.

@@ -323,6 +323,15 @@ impl Cluster {
             .await
     }
 
+    /// Kicks `uid`'s connection, wherever it is, with the application's goodbye: the gate
+    /// that holds it runs its `on_goodbye` hook with
+    /// [`Goodbye::Kicked`](crate::gate::Goodbye::Kicked)`(reason)`, flushes, then closes.
+    pub async fn goodbye_uid(&self, uid: u64, reason: &str) -> Result<(), ClusterError> {
+        let reason = reason.to_owned();
+        self.tell_holder(uid, |conn| ToGate::Goodbye { conn, uid, reason })
+            .await
+    }
+
     /// Sends the gate that holds `uid` the command `make` builds for its connection.
     async fn tell_holder(
         &self,

@@ -12,6 +12,8 @@
 //! | `P.rpc.<type>.<method>` (queue group `<type>`) | backends of that type | [`Cluster::call`](super::Cluster::call) |
 //! | `P.rpcn.<id>.<method>` | that node | [`Cluster::call_node`](super::Cluster::call_node) |
 //! | `P.sync.<id>.<n>` | nobody | a request whose "no responders" proves the server has read what came before |
+//! | `P.api.<op>` (queue group `longlink-api`) | one node | the server API over NATS (`push`, `broadcast`, `kick`, `online`, `stats`) |
+//! | `P.api.node_stats` | every node | its own numbers, for `stats` |
 //!
 //! The directory is the JetStream key-value bucket `P_sessions`: `uid.<uid>` names the gate
 //! and connection holding a uid; `node.<id>` says a gate node is alive.
@@ -93,6 +95,12 @@ impl Subjects {
         self.at(format_args!("sync.{node_id}.{n}"))
     }
 
+    /// The server API's operation `op` (`push`, `broadcast`, `kick`, `online`, `stats`,
+    /// `node_stats`).
+    pub(crate) fn api(&self, op: &str) -> String {
+        self.at(format_args!("api.{op}"))
+    }
+
     /// The directory bucket.
     pub(crate) fn bucket(&self) -> String {
         format!("{}_sessions", self.prefix)
@@ -109,16 +117,7 @@ pub(crate) fn node_key(node: &str) -> String {
     format!("node.{node}")
 }
 
-/// A group name as one NATS subject token: dots, spaces and wildcards become `_`.
-pub(crate) fn group_token(group: &str) -> String {
-    group
-        .chars()
-        .map(|c| match c {
-            '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
-            c => c,
-        })
-        .collect()
-}
+pub(crate) use crate::gate::membership::group_token;
 
 #[cfg(test)]
 mod tests {
@@ -133,6 +132,5 @@ mod tests {
         assert_eq!(s.group("room.1"), "ll.grp.room_1");
         assert_eq!(s.rpc_node("n1", "online"), "ll.rpcn.n1.online");
         assert_eq!(s.bucket(), "ll_sessions");
-        assert_eq!(group_token("a b*>.c"), "a_b___c");
     }
 }

@@ -58,6 +58,9 @@ pub(crate) enum ToGate {
     KickUid { conn: u64, uid: u64, payload: Bytes },
     /// `uid` logged in on another connection: say goodbye to `conn` if it still holds it.
     Displace { conn: u64, uid: u64 },
+    /// Kick `uid`'s connection (`conn` as for `PushUid`) with the application's goodbye
+    /// ([`Goodbye::Kicked`](crate::gate::Goodbye::Kicked) with `reason`), flushed, then closed.
+    Goodbye { conn: u64, uid: u64, reason: String },
 }
 
 const OPEN: u8 = 1;
@@ -73,6 +76,7 @@ const LEAVE: u8 = 15;
 const PUSH_UID: u8 = 16;
 const KICK_UID: u8 = 17;
 const DISPLACE: u8 = 18;
+const GOODBYE: u8 = 19;
 
 fn put_str(out: &mut BytesMut, s: &str) {
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
@@ -229,6 +233,12 @@ impl ToGate {
                 out.put_u64_le(*conn);
                 out.put_u64_le(*uid);
             }
+            ToGate::Goodbye { conn, uid, reason } => {
+                out.put_u8(GOODBYE);
+                out.put_u64_le(*conn);
+                out.put_u64_le(*uid);
+                put_str(&mut out, reason);
+            }
         }
         out.freeze()
     }
@@ -268,6 +278,11 @@ impl ToGate {
             DISPLACE => ToGate::Displace {
                 conn: r.u64()?,
                 uid: r.u64()?,
+            },
+            GOODBYE => ToGate::Goodbye {
+                conn: r.u64()?,
+                uid: r.u64()?,
+                reason: r.str()?,
             },
             _ => return Err(WireError("unknown kind")),
         })
@@ -372,6 +387,11 @@ mod tests {
                 payload: Bytes::from_static(b"bye"),
             },
             ToGate::Displace { conn: 1, uid: 2 },
+            ToGate::Goodbye {
+                conn: 3,
+                uid: 4,
+                reason: "banned".into(),
+            },
         ];
         for m in to_gate {
             assert_eq!(ToGate::decode(m.encode()).unwrap(), m);

@@ -11,11 +11,13 @@ use tokio_util::task::TaskTracker;
 
 use super::accept::{Admission, accept_loop};
 use super::link::ClusterSetup;
+use super::membership::{GateConnLink, Membership};
 use super::running::{GateHandle, RunningGate};
 use super::shared::Farewell;
 use super::sweep::sweep;
 use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse, Rate, Shared, http, tls};
 use crate::agent::events::{EventHandler, EventSink};
+use crate::agent::link::ConnLink;
 use crate::agent::{Agent, AgentSettings, Transport};
 use crate::config::ConfigError;
 use crate::module::ModuleRef;
@@ -139,47 +141,57 @@ impl GateBuilder {
             .processor
             .into_router(cluster.clone().map(|c| c.forwarder()));
         let epoch = std::time::Instant::now();
-        let conn_link = cluster.clone().map(|c| c.conn_link());
-        let settings = |max_msg_len| AgentSettings {
-            codec: Arc::clone(router.codec()),
-            max_msg_len,
-            capacity: config.pending_write_num,
-            policy: config.queue_full,
-            epoch,
-            link: conn_link.clone(),
-        };
-        let shared = Arc::new(Shared {
-            tcp_settings: settings(frames.max_msg_len()),
-            ws_settings: settings(config.max_msg_len as usize),
-            router,
-            frames,
-            on_new: self.on_new,
-            on_close: self.on_close,
-            on_goodbye: self.on_goodbye,
-            cluster,
-            on_http: self.on_http,
-            rate: (config.max_msg_rate > 0).then_some(Rate {
-                per_sec: config.max_msg_rate as f64,
-                burst: match config.max_msg_burst {
-                    0 => config.max_msg_rate,
-                    burst => burst,
-                } as f64,
-            }),
-            idle_timeout: config.idle_timeout,
-            ws_ping_interval: config.ws_ping_interval,
-            ws_pong_timeout: config.ws_pong_timeout,
-            tcp_keepalive: config.tcp_keepalive,
-            epoch,
-            tls_tcp,
-            tls_ws,
-            close_timeout: config.close_timeout,
-            http_timeout: config.http_timeout,
-            admission: Arc::new(Admission::new(config.max_conn_num, config.max_conn_per_ip)),
-            agents: Default::default(),
-            shutdown: CancellationToken::new(),
-            drained: CancellationToken::new(),
-            reading: AtomicUsize::new(0),
-            tracker: TaskTracker::new(),
+        let codec = Arc::clone(router.codec());
+        let cluster_link = cluster.clone().map(|c| c.conn_link());
+        let clustered = cluster.is_some();
+        let shared = Arc::new_cyclic(|me| {
+            let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
+                shared: me.clone(),
+                cluster: cluster_link,
+            });
+            let settings = |max_msg_len| AgentSettings {
+                codec: Arc::clone(&codec),
+                max_msg_len,
+                capacity: config.pending_write_num,
+                policy: config.queue_full,
+                epoch,
+                link: Some(Arc::clone(&link)),
+                clustered,
+            };
+            Shared {
+                tcp_settings: settings(frames.max_msg_len()),
+                ws_settings: settings(config.max_msg_len as usize),
+                router,
+                frames,
+                on_new: self.on_new,
+                on_close: self.on_close,
+                on_goodbye: self.on_goodbye,
+                cluster,
+                on_http: self.on_http,
+                rate: (config.max_msg_rate > 0).then_some(Rate {
+                    per_sec: config.max_msg_rate as f64,
+                    burst: match config.max_msg_burst {
+                        0 => config.max_msg_rate,
+                        burst => burst,
+                    } as f64,
+                }),
+                idle_timeout: config.idle_timeout,
+                ws_ping_interval: config.ws_ping_interval,
+                ws_pong_timeout: config.ws_pong_timeout,
+                tcp_keepalive: config.tcp_keepalive,
+                epoch,
+                tls_tcp,
+                tls_ws,
+                close_timeout: config.close_timeout,
+                http_timeout: config.http_timeout,
+                admission: Arc::new(Admission::new(config.max_conn_num, config.max_conn_per_ip)),
+                agents: Default::default(),
+                membership: Membership::default(),
+                shutdown: CancellationToken::new(),
+                drained: CancellationToken::new(),
+                reading: AtomicUsize::new(0),
+                tracker: TaskTracker::new(),
+            }
         });
         Ok(Gate { shared, tcp, ws })
     }

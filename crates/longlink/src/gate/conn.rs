@@ -342,6 +342,7 @@ async fn serve<R: FrameReader, W: FrameWriter>(
     drop(writer);
     drop(reader);
     shared.unregister(&agent);
+    shared.membership.forget(agent.id());
     drop(slot);
     if let Some(m) = metrics {
         m.closed(agent.transport());

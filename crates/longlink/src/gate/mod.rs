@@ -34,6 +34,7 @@ mod conn;
 mod handshake;
 mod http;
 pub(crate) mod link;
+pub(crate) mod membership;
 pub mod running;
 pub(crate) mod shared;
 mod sweep;
@@ -82,6 +83,8 @@ pub use http::{HttpRequest, HttpResponse};
 pub use running::{GateHandle, RunningGate};
 pub(crate) use shared::Shared;
 
+use std::sync::Arc;
+
 use crate::config::ConfigError;
 use crate::processor::ProcessorError;
 
@@ -119,7 +122,7 @@ pub enum GateError {
 
 /// Why the gate itself is closing a connection; given to the
 /// [`on_goodbye`](GateBuilder::on_goodbye) hook so the application can say so first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Goodbye {
     /// The gate is stopping.
     Shutdown,
@@ -129,17 +132,21 @@ pub enum Goodbye {
     RateLimit,
     /// Its uid logged in on another connection, on another gate of the cluster.
     Displaced,
+    /// An operator or another service kicked it (the server API, the console), with this
+    /// reason.
+    Kicked(Arc<str>),
 }
 
 impl Goodbye {
     /// A short reason for a kick message: `"shutdown"`, `"idle"`, `"rate limit"`,
-    /// `"logged in elsewhere"`.
-    pub fn reason(self) -> &'static str {
+    /// `"logged in elsewhere"`, or the kick's own reason.
+    pub fn reason(&self) -> &str {
         match self {
             Goodbye::Shutdown => "shutdown",
             Goodbye::Idle => "idle",
             Goodbye::RateLimit => "rate limit",
             Goodbye::Displaced => "logged in elsewhere",
+            Goodbye::Kicked(reason) => reason,
         }
     }
 }

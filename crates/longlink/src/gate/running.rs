@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::Shared;
+use super::{Goodbye, Shared};
 use crate::agent::Agent;
+use crate::codec::Codec;
 
 /// A read-only view of a gate's connections.
 #[derive(Clone)]
@@ -17,6 +18,32 @@ pub struct GateHandle {
 impl GateHandle {
     pub(super) fn new(shared: Arc<Shared>) -> GateHandle {
         GateHandle { shared }
+    }
+
+    /// The codec the gate's connections encode with.
+    pub(crate) fn codec(&self) -> &Arc<Codec> {
+        self.shared.router.codec()
+    }
+
+    /// The open connections bound to `uid`.
+    pub(crate) fn agents_of_uid(&self, uid: u64) -> Vec<Agent> {
+        self.shared.agents_of_uid(uid)
+    }
+
+    /// The open connections in the named group `group` (`"room.7"`).
+    pub(crate) fn group_members(&self, group: &str) -> Vec<Agent> {
+        self.shared.group_members(group)
+    }
+
+    /// Named groups with a member here.
+    pub(crate) fn groups(&self) -> usize {
+        self.shared.membership.len()
+    }
+
+    /// Closes `agent` on the gate's own account: the application's goodbye hook first
+    /// (with `why`), then a graceful close.
+    pub(crate) fn goodbye(&self, agent: &Agent, why: Goodbye) {
+        self.shared.goodbye(agent, why);
     }
 }
 
@@ -68,7 +95,7 @@ impl RunningGate {
     /// 1. stop accepting, and stop reading from every connection (no new message is taken);
     /// 2. let the modules that this gate routes to finish every message already taken (a
     ///    barrier through each mailbox), so their replies are queued;
-    /// 3. run the goodbye hook ([`Goodbye::Shutdown`](super::Goodbye::Shutdown)) and close every connection
+    /// 3. run the goodbye hook ([`Goodbye::Shutdown`]) and close every connection
     ///    gracefully: queues are flushed, then the sockets closed, then the close events sent.
     ///
     /// Connections still open when `timeout` runs out are reset.

@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::accept::Admission;
 use super::link::ClusterLink;
+use super::membership::Membership;
 use super::{Goodbye, Rate, http};
 use crate::agent::events::EventSink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -67,6 +68,9 @@ pub(crate) struct Shared {
     /// Every announced, not yet closed connection, by id: for the sweep, the stop, the
     /// cluster's commands and the admin's `GateHandle`.
     pub(super) agents: Mutex<HashMap<u64, Agent>>,
+    /// The connections' named groups, for broadcasts that reach the gate itself (from the
+    /// cluster or the server API).
+    pub(crate) membership: Membership,
     /// Cancelled when the gate starts stopping: accept loops end, connections stop reading.
     pub(crate) shutdown: CancellationToken,
     /// Cancelled once the modules have handled every message read before the shutdown.
@@ -136,6 +140,28 @@ impl Shared {
     /// The open connection with this id.
     pub(crate) fn agent(&self, id: u64) -> Option<Agent> {
         self.lock_agents().get(&id).cloned()
+    }
+
+    /// The open (not closing) connections bound to `uid`: one, unless a login elsewhere is
+    /// being displaced.
+    pub(crate) fn agents_of_uid(&self, uid: u64) -> Vec<Agent> {
+        let mut found = Vec::new();
+        self.for_each_agent(|a| {
+            if a.uid() == Some(uid) && a.is_open() {
+                found.push(a.clone());
+            }
+        });
+        found
+    }
+
+    /// The open connections in the named group `group`.
+    pub(crate) fn group_members(&self, group: &str) -> Vec<Agent> {
+        let conns = self.membership.members(group);
+        let agents = self.lock_agents();
+        conns
+            .iter()
+            .filter_map(|c| agents.get(c).cloned())
+            .collect()
     }
 
     /// Every open connection.

@@ -184,6 +184,11 @@ impl std::fmt::Debug for RunningBackend {
 }
 
 impl RunningBackend {
+    /// The codec of the backend's processor.
+    pub(crate) fn codec(&self) -> &Arc<crate::codec::Codec> {
+        self.inner.router.codec()
+    }
+
     /// Connections this backend currently holds for gates.
     pub fn connections(&self) -> usize {
         lock(&self.inner.agents).values().map(HashMap::len).sum()

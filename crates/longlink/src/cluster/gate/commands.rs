@@ -1,11 +1,9 @@
-//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`),
-//! and this gate's members of cluster groups.
-
-use std::sync::Weak;
+//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`).
+//! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
+//! NATS message that each gate delivers to its own members.
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
-use crate::cluster::subjects::group_token;
 use crate::cluster::wire::ToGate;
 use crate::codec::Encoded;
 use crate::gate::Goodbye;
@@ -35,8 +33,16 @@ impl GateLink {
                     self.bind_uid(&agent, uid, at);
                 }
             }
-            ToGate::Join { conn, group } => self.join(conn, &group),
-            ToGate::Leave { conn, group } => self.leave(conn, &group),
+            ToGate::Join { conn, group } => {
+                if let Some(shared) = self.gate() {
+                    shared.membership.join(conn, &group);
+                }
+            }
+            ToGate::Leave { conn, group } => {
+                if let Some(shared) = self.gate() {
+                    shared.membership.leave(conn, &group);
+                }
+            }
             ToGate::PushUid { conn, uid, payload } => {
                 if let Some(agent) = self.agent_of(conn, uid) {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
@@ -50,11 +56,16 @@ impl GateLink {
                     agent.close();
                 }
             }
+            ToGate::Goodbye { conn, uid, reason } => {
+                if let (Some(agent), Some(shared)) = (self.agent_of(conn, uid), self.gate()) {
+                    shared.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                }
+            }
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);
                     lock(&self.claims).remove(&conn);
-                    if let Some(shared) = self.shared.get().and_then(Weak::upgrade) {
+                    if let Some(shared) = self.gate() {
                         shared.goodbye(&agent, Goodbye::Displaced);
                     }
                 }
@@ -69,27 +80,5 @@ impl GateLink {
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))
-    }
-
-    /// A connection of this gate joins a cluster group. Membership is kept here, at the
-    /// gate: a broadcast to the group is one NATS message that each gate delivers to its own
-    /// members.
-    pub(super) fn join(&self, conn: u64, group: &str) {
-        lock(&self.groups)
-            .entry(group_token(group))
-            .or_default()
-            .insert(conn);
-    }
-
-    /// A connection of this gate leaves a cluster group.
-    pub(super) fn leave(&self, conn: u64, group: &str) {
-        let mut groups = lock(&self.groups);
-        let token = group_token(group);
-        if let Some(members) = groups.get_mut(&token) {
-            members.remove(&conn);
-            if members.is_empty() {
-                groups.remove(&token);
-            }
-        }
     }
 }

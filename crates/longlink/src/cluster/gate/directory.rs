@@ -11,8 +11,8 @@ use crate::cluster::subjects::{node_key, uid_key};
 use crate::cluster::wire::{Holder, ToBackend, ToGate};
 
 impl GateLink {
-    /// A connection closed: its backends hear of it (after its messages), it leaves its
-    /// groups, and its uid leaves the directory if it still holds it.
+    /// A connection closed: its backends hear of it (after its messages), and its uid
+    /// leaves the directory if it still holds it.
     pub(super) fn forget(&self, agent: &Agent) {
         let conn = agent.id();
         let bound = lock(&self.bindings).remove(&conn).unwrap_or_default();
@@ -27,13 +27,6 @@ impl GateLink {
                 }
                 .encode(),
             );
-        }
-        {
-            let mut groups = lock(&self.groups);
-            groups.retain(|_, members| {
-                members.remove(&conn);
-                !members.is_empty()
-            });
         }
         let claimed = lock(&self.claims).remove(&conn);
         if let Some((uid, _)) = claimed {

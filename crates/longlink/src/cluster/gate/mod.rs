@@ -5,7 +5,7 @@
 //! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
-//! - `commands`: what other nodes ask of this gate's connections, and cluster groups;
+//! - `commands`: what other nodes ask of this gate's connections;
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -14,7 +14,7 @@ mod directory;
 mod forward;
 mod setup;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -55,8 +55,6 @@ pub(crate) struct GateLink {
     inflight: Mutex<HashMap<u64, Inflight>>,
     /// The next forwarded message's sequence number (its acknowledgement subject).
     seq: AtomicU64,
-    /// Cluster group (as a subject token) -> this gate's connections in it.
-    groups: Mutex<HashMap<String, HashSet<u64>>>,
     /// Subscribed in `subscribe` (before the gate accepts), served from `start`.
     subs: Mutex<Vec<(async_nats::Subscriber, Sub)>>,
     /// conn -> (uid, when it logged in): what this gate holds in the directory.
@@ -96,7 +94,6 @@ impl GateLink {
             bindings: Mutex::new(HashMap::new()),
             inflight: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),
-            groups: Mutex::new(HashMap::new()),
             subs: Mutex::new(Vec::new()),
             claims: Mutex::new(HashMap::new()),
             on_error,
@@ -105,8 +102,13 @@ impl GateLink {
         })
     }
 
+    /// The gate, once started and while it lives.
+    fn gate(&self) -> Option<Arc<Shared>> {
+        self.shared.get()?.upgrade()
+    }
+
     fn agent(&self, conn: u64) -> Option<Agent> {
-        self.shared.get()?.upgrade()?.agent(conn)
+        self.gate()?.agent(conn)
     }
 
     fn agents(&self) -> Vec<Agent> {
@@ -170,13 +172,10 @@ impl GateLink {
                         },
                         Sub::Groups => {
                             let group = msg.subject.strip_prefix(group_prefix.as_str());
-                            let members: Vec<u64> = group
-                                .and_then(|g| {
-                                    lock(&link.groups)
-                                        .get(g)
-                                        .map(|m| m.iter().copied().collect())
-                                })
-                                .unwrap_or_default();
+                            let members: Vec<u64> = match (group, link.gate()) {
+                                (Some(g), Some(shared)) => shared.membership.members_of_token(g),
+                                _ => Vec::new(),
+                            };
                             let encoded = Encoded::from_wire(msg.payload);
                             for conn in members {
                                 if let Some(agent) = link.agent(conn) {
@@ -218,7 +217,6 @@ impl GateLink {
         };
         let _ = tokio::time::timeout(timeout, retire).await;
         self.stop.cancel();
-        lock(&self.groups).clear();
         self.cluster.flush_outgoing().await;
     }
 }
@@ -258,10 +256,13 @@ impl ConnLink for GateLink {
     fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
         match event {
             LinkEvent::Uid(uid) => self.bind_uid(agent, uid, super::wire::now_micros()),
-            LinkEvent::Join(group) => self.join(agent.id(), group),
-            LinkEvent::Leave(group) => self.leave(agent.id(), group),
-            // The connection is here: the agent writes and closes it itself.
-            LinkEvent::Push(_) | LinkEvent::Close | LinkEvent::Destroy => {}
+            // Group membership is the gate's own (the gate's link keeps it); and the
+            // connection is here: the agent writes and closes it itself.
+            LinkEvent::Join(_)
+            | LinkEvent::Leave(_)
+            | LinkEvent::Push(_)
+            | LinkEvent::Close
+            | LinkEvent::Destroy => {}
         }
     }
 }

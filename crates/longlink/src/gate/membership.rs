@@ -1,0 +1,133 @@
+//! Which of a gate's connections belong to which named group (`Groups::in_cluster` /
+//! `Groups::named`): kept at the gate so that a broadcast to a group reaches its members here
+//! without any module, whether it comes from the cluster (one NATS message per broadcast,
+//! each gate writing to its own members) or from the server API.
+//!
+//! Agents tell the gate of their joins and leaves through [`GateConnLink`], the [`ConnLink`]
+//! every local agent holds; it also passes uid changes on to the cluster, when there is one.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use super::Shared;
+use crate::agent::Agent;
+use crate::agent::link::{ConnLink, LinkEvent};
+
+/// A group name as one NATS subject token (and this table's key): dots, spaces and
+/// wildcards become `_`.
+pub(crate) fn group_token(group: &str) -> String {
+    group
+        .chars()
+        .map(|c| match c {
+            '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
+            c => c,
+        })
+        .collect()
+}
+
+/// Group (as a token) -> the connections of this gate in it.
+#[derive(Default)]
+pub(crate) struct Membership {
+    groups: Mutex<HashMap<String, HashSet<u64>>>,
+}
+
+impl Membership {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, HashSet<u64>>> {
+        self.groups.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn join(&self, conn: u64, group: &str) {
+        self.lock()
+            .entry(group_token(group))
+            .or_default()
+            .insert(conn);
+    }
+
+    pub(crate) fn leave(&self, conn: u64, group: &str) {
+        let token = group_token(group);
+        let mut groups = self.lock();
+        if let Some(members) = groups.get_mut(&token) {
+            members.remove(&conn);
+            if members.is_empty() {
+                groups.remove(&token);
+            }
+        }
+    }
+
+    /// A connection closed: it leaves every group.
+    pub(crate) fn forget(&self, conn: u64) {
+        self.lock().retain(|_, members| {
+            members.remove(&conn);
+            !members.is_empty()
+        });
+    }
+
+    /// The members of the group whose token is `token`.
+    pub(crate) fn members_of_token(&self, token: &str) -> Vec<u64> {
+        self.lock()
+            .get(token)
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The members of `group`.
+    pub(crate) fn members(&self, group: &str) -> Vec<u64> {
+        self.members_of_token(&group_token(group))
+    }
+
+    /// Groups with at least one member here.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The link of every local agent of a gate: group changes go to the gate's [`Membership`],
+/// everything else (uid changes) on to the cluster's link, if the gate is in a cluster.
+pub(crate) struct GateConnLink {
+    pub(crate) shared: Weak<Shared>,
+    pub(crate) cluster: Option<Arc<dyn ConnLink>>,
+}
+
+impl ConnLink for GateConnLink {
+    fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
+        match event {
+            LinkEvent::Join(group) => {
+                if let Some(shared) = self.shared.upgrade() {
+                    shared.membership.join(agent.id(), group);
+                }
+            }
+            LinkEvent::Leave(group) => {
+                if let Some(shared) = self.shared.upgrade() {
+                    shared.membership.leave(agent.id(), group);
+                }
+            }
+            other => {
+                if let Some(cluster) = &self.cluster {
+                    cluster.tell(agent, other);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_join_leave_and_are_forgotten() {
+        let m = Membership::default();
+        m.join(1, "room.7");
+        m.join(2, "room.7");
+        m.join(1, "room.8");
+        assert_eq!(m.len(), 2);
+        let mut seven = m.members("room.7");
+        seven.sort_unstable();
+        assert_eq!(seven, [1, 2]);
+        assert_eq!(m.members_of_token("room_7").len(), 2);
+        m.leave(2, "room.7");
+        m.forget(1);
+        assert_eq!(m.len(), 0);
+        assert_eq!(group_token("a b*>.c"), "a_b___c");
+    }
+}
