@@ -1,0 +1,84 @@
+//! Every envelope round-trips; arbitrary bytes are an error, never a panic.
+
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn every_kind_round_trips() {
+    let to_backend = [
+        ToBackend::Open {
+            gate: "g1".into(),
+            conn: 7,
+            transport: 1,
+            local: "127.0.0.1:1".into(),
+            remote: "127.0.0.1:2".into(),
+        },
+        ToBackend::Msg {
+            gate: "g1".into(),
+            conn: 7,
+            payload: Bytes::from_static(b"{\"A\":{}}"),
+        },
+        ToBackend::Close {
+            gate: "g1".into(),
+            conn: u64::MAX,
+        },
+    ];
+    for m in to_backend {
+        assert_eq!(ToBackend::decode(m.encode()).unwrap(), m);
+    }
+    let to_gate = [
+        ToGate::Push {
+            conn: 1,
+            payload: Bytes::from_static(b"x"),
+        },
+        ToGate::Close { conn: 2 },
+        ToGate::Destroy { conn: 3 },
+        ToGate::Bind {
+            conn: 4,
+            uid: 5,
+            at: 6,
+        },
+        ToGate::Join {
+            conn: 6,
+            group: "room.1".into(),
+        },
+        ToGate::Leave {
+            conn: 6,
+            group: "room.1".into(),
+        },
+        ToGate::PushUid {
+            conn: 8,
+            uid: 9,
+            payload: Bytes::new(),
+        },
+        ToGate::KickUid {
+            conn: 8,
+            uid: 9,
+            payload: Bytes::from_static(b"bye"),
+        },
+        ToGate::Displace { conn: 1, uid: 2 },
+        ToGate::Goodbye {
+            conn: 3,
+            uid: 4,
+            reason: "banned".into(),
+        },
+    ];
+    for m in to_gate {
+        assert_eq!(ToGate::decode(m.encode()).unwrap(), m);
+    }
+    let h = Holder {
+        gate: "gate-a b".into(),
+        conn: 12,
+        at: 1_700_000_000_000_000,
+    };
+    assert_eq!(Holder::decode(&h.encode()), Some(h));
+    assert_eq!(Holder::decode(b"nonsense"), None);
+}
+
+proptest! {
+    #[test]
+    fn garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+        let _ = ToBackend::decode(Bytes::from(bytes.clone()));
+        let _ = ToGate::decode(Bytes::from(bytes));
+    }
+}
