@@ -208,7 +208,12 @@ async fn bad_requests_get_400_with_the_reason() {
             let reason = answer["error"].as_str().unwrap_or_default();
             assert!(reason.contains(needle), "{body}: {reason}");
         }
-        for raw in ["not json", "{\"uid\": 800,", ""] {
+        for raw in [
+            "not json",
+            "{\"uid\": 800,",
+            "",
+            "{\"uid\": 800, \"message\": {\"S2C_Kick\": {}}} and more",
+        ] {
             let reply = call(admin, "POST", "/api/v1/push", Some(KEY), raw).await;
             assert_eq!(reply.status, 400, "{raw:?}: {reply:?}");
         }

@@ -113,6 +113,16 @@ impl ApiError {
     }
 }
 
+/// Reads a request body as JSON; the error names the field (`uid: invalid type ...`) and
+/// refuses anything after the value.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("body: {e}"));
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| bad(&e))?;
+    de.end().map_err(|e| bad(&e))?;
+    Ok(value)
+}
+
 /// The operations, shared by HTTP, NATS and the console.
 pub(crate) struct Api {
     gates: Vec<GateHandle>,

@@ -37,9 +37,7 @@ struct OnlineReq {
 
 /// Answers one request's body for `op`.
 async fn answer(api: &Api, op: &str, body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("body: {e}")))
-    }
+    use super::parse_body as parse;
     let value = match op {
         "push" => serde_json::json!({ "delivered": api.push(&parse(body)?).await? }),
         "broadcast" => serde_json::json!({ "sent": api.broadcast(&parse(body)?).await? }),

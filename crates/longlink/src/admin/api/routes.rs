@@ -9,7 +9,7 @@
 //! | `GET /api/v1/stats` | `{"connections", "sessions", "groups", "nodes": [..]}` |
 //!
 //! Every request needs `Authorization: Bearer <api_key>` (compared in constant time), or it
-//! gets `401`. A bad request gets `400 {"error": reason}` (an unknown message name, a body
+//! gets `401`. Bodies are read as JSON whatever their `Content-Type`. A bad request gets `400 {"error": reason}` (an unknown message name, a body
 //! that is not the type's, malformed JSON, a body over 64 KiB); a cluster that does not
 //! answer, `503`.
 
@@ -17,7 +17,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -34,37 +35,36 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// A JSON body, or the reason it is not one (always a 400: an oversized body too).
-fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    body.map(|Json(v)| v).map_err(|e| match e {
-        JsonRejection::BytesRejection(_) => {
-            ApiError::bad_request(format!("body: over {BODY_LIMIT} bytes, or unreadable"))
-        }
-        other => ApiError::bad_request(other.body_text()),
-    })
+/// A JSON body (whatever its `Content-Type` says: `curl -d` sends a form type), or the
+/// reason it is not one: always a 400, an oversized body too.
+fn body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
+    let bytes = body.map_err(|_| {
+        ApiError::bad_request(format!("body: over {BODY_LIMIT} bytes, or unreadable"))
+    })?;
+    super::parse_body(&bytes)
 }
 
 async fn push(
     State(api): State<Arc<Api>>,
-    req: Result<Json<Push>, JsonRejection>,
+    req: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let delivered = api.push(&body(req)?).await?;
+    let delivered = api.push(&body::<Push>(req)?).await?;
     Ok(Json(serde_json::json!({ "delivered": delivered })))
 }
 
 async fn broadcast(
     State(api): State<Arc<Api>>,
-    req: Result<Json<Broadcast>, JsonRejection>,
+    req: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let sent = api.broadcast(&body(req)?).await?;
+    let sent = api.broadcast(&body::<Broadcast>(req)?).await?;
     Ok(Json(serde_json::json!({ "sent": sent })))
 }
 
 async fn kick(
     State(api): State<Arc<Api>>,
-    req: Result<Json<Kick>, JsonRejection>,
+    req: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let req = body(req)?;
+    let req: Kick = body(req)?;
     let kicked = api.kick(req.uid, &req.reason).await?;
     Ok(Json(serde_json::json!({ "kicked": kicked > 0 })))
 }
