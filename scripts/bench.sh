@@ -12,7 +12,9 @@
 #   idle     10,000 TCP connections, each answered one heartbeat: server RSS growth / conns
 #   echo     heartbeat ping-pong (bare: 32-byte raw frames), 100 and 1,000 TCP connections,
 #            5 s after a 1 s warm-up: round trips/s, p50, p99, max
-#   fanout   1,000 watchers of one room, 30 messages: time until all have each (p50, p99)
+#   fanout   1,000 watchers of one room, 30 messages, and 5,000 watchers, 50 messages: time
+#            until all have each (p50, p99) and the server's CPU time per delivery; bare:
+#            `longlink-bench bare-fanout` (tokio's chat example shape)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,8 +35,22 @@ OUT="$(mktemp -d)/results.jsonl"
 PORTS=(LONGLINK_ADMIN__ADDR=127.0.0.1:0 LONGLINK_GATE__TCP_ADDR=127.0.0.1:13563
        LONGLINK_GATE__WS_ADDR=127.0.0.1:13653 LONGLINK_GATE__MAX_CONN_NUM=10100)
 
-# tag the JSON line of one measurement with its build and workload
-record() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); r["build"]=sys.argv[1]; r["work"]=sys.argv[2]; print(json.dumps(r))' "$1" "$2" >> "$OUT"; }
+# tag the JSON line of one measurement with its build and workload (and the server's CPU
+# milliseconds, when given)
+record() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); r["build"]=sys.argv[1]; r["work"]=sys.argv[2]; r["cpu_ms"]=float(sys.argv[3]) if len(sys.argv)>3 else None; print(json.dumps(r))' "$@" >> "$OUT"; }
+
+# CPU time (user + system) of process $1 so far, in milliseconds
+cpu_ms() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / tck}' "/proc/$1/stat"; }
+
+fanout() { # NAME PID ADDR: the two fan-out workloads against ADDR, served by PID
+    local b="$HERE/longlink-bench" before line
+    for spec in "1000 30" "5000 50"; do
+        set -- "$1" "$2" "$3" $spec
+        before=$(cpu_ms "$2")
+        line=$(taskset -c 1 "$b" --quiet fanout --addr "$3" --watchers "$4" --rounds "$5")
+        echo "$line" | record "$1" "fanout$4" "$(python3 -c "print($(cpu_ms "$2") - $before)")"
+    done
+}
 
 server() { # DIR: starts longlink-chat from DIR on core 0, its pid in $PID
     env "${PORTS[@]}" taskset -c 0 "$1/longlink-chat" >/dev/null 2>&1 &
@@ -61,7 +77,7 @@ run_longlink() { # NAME DIR
     for conns in 100 1000; do
         taskset -c 1 "$b" --quiet echo --addr 127.0.0.1:13563 --conns $conns --duration 5 --warmup 1 | record "$name" "echo$conns"
     done
-    taskset -c 1 "$b" --quiet fanout --addr 127.0.0.1:13563 --watchers 1000 --rounds 30 | record "$name" fanout
+    fanout "$name" "$PID" 127.0.0.1:13563
     stop "$PID"
 }
 
@@ -73,6 +89,12 @@ run_bare() {
     for conns in 100 1000; do
         taskset -c 1 "$b" --quiet echo --raw --addr 127.0.0.1:14000 --conns $conns --duration 5 --warmup 1 | record bare "echo$conns"
     done
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    taskset -c 0 "$b" --quiet bare-fanout --addr 127.0.0.1:14002 --duration 300 >/dev/null 2>&1 &
+    pid=$!
+    sleep 0.5
+    fanout bare "$pid" 127.0.0.1:14002
     kill -INT "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
 }
@@ -93,7 +115,10 @@ def med(build, work, key):
     return statistics.median(v) if v else None
 def fmt(v, unit):
     if v is None: return "-"
-    return {"B": f"{v:,.0f} B", "k/s": f"{v/1000:.1f}k", "ms": f"{v/1000:.2f} ms"}[unit]
+    return {"B": f"{v:,.0f} B", "k/s": f"{v/1000:.1f}k", "ms": f"{v/1000:.2f} ms", "us": f"{v:.2f} µs"}[unit]
+def per_delivery(build, work, n, rounds):
+    v = med(build, work, "cpu_ms")
+    return None if v is None else v * 1000 / (n * rounds)
 def ratio(a, b):
     return f"{a/b:.2f}" if a is not None and b else "-"
 builds = ["longlink"] + (["against"] if against else [])
@@ -110,11 +135,17 @@ lines = [("idle 10k", "bytes per conn", "idle", "bytes_per_conn", "B", False),
          ("echo 1000", "p50", "echo1000", "p50_us", "ms", True),
          ("echo 1000", "p99", "echo1000", "p99_us", "ms", True),
          ("echo 1000", "max", "echo1000", "max_us", "ms", True),
-         ("fanout 1000", "all delivered p50", "fanout", "p50_us", "ms", False),
-         ("fanout 1000", "all delivered p99", "fanout", "p99_us", "ms", False)]
+         ("fanout 1000", "all delivered p50", "fanout1000", "p50_us", "ms", True),
+         ("fanout 1000", "all delivered p99", "fanout1000", "p99_us", "ms", True),
+         ("fanout 1000", "server CPU per delivery", "fanout1000", (1000, 30), "us", True),
+         ("fanout 5000", "all delivered p50", "fanout5000", "p50_us", "ms", True),
+         ("fanout 5000", "all delivered p99", "fanout5000", "p99_us", "ms", True),
+         ("fanout 5000", "server CPU per delivery", "fanout5000", (5000, 50), "us", True)]
+def value(build, work, key):
+    return per_delivery(build, work, *key) if isinstance(key, tuple) else med(build, work, key)
 for label, fig, work, key, unit, has_bare in lines:
-    vals = [med(b, work, key) for b in builds]
-    bare = med("bare", work, key) if has_bare else None
+    vals = [value(b, work, key) for b in builds]
+    bare = value("bare", work, key) if has_bare else None
     cells = [label, fig] + [fmt(v, unit) for v in vals] + [fmt(bare, unit), ratio(vals[0], bare)]
     if against:
         cells.append(ratio(vals[0], vals[1]))

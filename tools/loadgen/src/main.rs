@@ -10,6 +10,8 @@
 //! longlink-bench echo --addr 127.0.0.1:4000 --conns 100 --duration 5 --raw
 //! longlink-bench bare-echo --transport ws --addr 127.0.0.1:4001 --duration 30 &
 //! longlink-bench echo --transport ws --addr 127.0.0.1:4001 --conns 100 --duration 5 --raw
+//! longlink-bench bare-fanout --addr 127.0.0.1:4002 --duration 60 &
+//! longlink-bench fanout --addr 127.0.0.1:4002 --watchers 1000 --rounds 30
 //! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
 //! ```
 //!
@@ -47,6 +49,7 @@ macro_rules! print_result {
 }
 
 mod bare;
+mod bare_fanout;
 mod load;
 mod soak;
 
@@ -91,6 +94,9 @@ enum Mode {
     Fanout(FanoutArgs),
     /// A bare tokio echo server (no framework) as a baseline: TCP, or WebSocket.
     BareEcho(BareEchoArgs),
+    /// A bare tokio room server (tokio's chat example shape) as `fanout`'s baseline: TCP and
+    /// JSON only.
+    BareFanout(BareFanoutArgs),
     /// Churns connections (connect, log in, watch, talk, drop without a goodbye, again) and
     /// samples the server's memory and open descriptors. TCP and JSON only.
     Soak(SoakArgs),
@@ -200,6 +206,16 @@ struct BareEchoArgs {
     duration: Option<u64>,
 }
 
+#[derive(Args)]
+struct BareFanoutArgs {
+    /// Listen address (127.0.0.0/8 or ::1 only).
+    #[arg(long, default_value = "127.0.0.1:4002", value_parser = loopback)]
+    addr: SocketAddr,
+    /// Stop after this many seconds (default: at Ctrl-C).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: Option<u64>,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -209,6 +225,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Idle(a) => load::idle(a, quiet).await,
         Mode::Fanout(a) => load::fanout(a, quiet).await,
         Mode::BareEcho(a) => bare::bare_echo(a).await,
+        Mode::BareFanout(a) => bare_fanout::bare_fanout(a).await,
         Mode::Soak(a) => soak::soak(a).await,
     };
     match result {

@@ -1,8 +1,10 @@
 //! Runs the built `longlink-bench` briefly in each mode (echo, idle, fanout over TCP and
-//! WebSocket, JSON and protobuf; bare-echo over TCP and WebSocket) against a chat server
+//! WebSocket, JSON and protobuf; bare-echo over TCP and WebSocket; fanout against bare-fanout)
+//! against a chat server
 //! started in this process, and checks that the JSON line of results parses and has sane
 //! counts. No timing is asserted.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
@@ -224,60 +226,96 @@ async fn fanout_ws_json() {
     fanout(longlink::Encoding::Json, "ws").await;
 }
 
-async fn bare(transport: &str) {
+/// Starts a bare baseline server (`bare-echo`, `bare-fanout`) with `args` on a free
+/// loopback address for 4 s; `body` runs against its address; returns its JSON line.
+async fn with_bare<F: Future<Output = ()>>(
+    mode: &str,
+    args: &[&str],
+    body: impl FnOnce(String) -> F,
+) -> Value {
     let addr = longlink_testkit::free_addr().to_string();
     let server = Command::new(BIN)
-        .args([
-            "bare-echo",
-            "--addr",
-            &addr,
-            "--transport",
-            transport,
-            "--duration",
-            "4",
-        ])
+        .args([mode, "--addr", &addr, "--duration", "4"])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn bare-echo");
-    longlink_testkit::wait_for(&format!("bare-echo to listen on {addr}"), || async {
+        .expect("spawn the bare server");
+    longlink_testkit::wait_for(&format!("{mode} to listen on {addr}"), || async {
         tokio::net::TcpStream::connect(&addr).await.is_ok()
     })
     .await;
-    let v = run(&[
-        "echo",
-        "--raw",
-        "--addr",
-        &addr,
-        "--transport",
-        transport,
-        "--conns",
-        "4",
-        "--duration",
-        "1",
-    ])
-    .await;
-    assert_eq!(
-        (v["mode"].as_str(), v["raw"].as_bool()),
-        (Some("echo"), Some(true))
-    );
-    assert!(count(&v, "round_trips") > 0, "{v}");
-    assert_eq!(count(&v, "failed_conns"), 0, "{v}");
+    body(addr).await;
     let out = tokio::time::timeout(RUN_TIMEOUT, server.wait_with_output())
         .await
-        .expect("bare-echo stops after its duration")
-        .expect("bare-echo output");
+        .expect("the bare server stops after its duration")
+        .expect("the bare server's output");
     assert!(out.status.success());
     let line = String::from_utf8_lossy(&out.stdout);
-    let b: Value = serde_json::from_str(line.trim()).expect("bare-echo JSON line");
-    assert_eq!(b["mode"], "bare-echo");
+    let b: Value = serde_json::from_str(line.trim()).expect("the bare server's JSON line");
+    assert_eq!(b["mode"], mode);
+    b
+}
+
+async fn bare(transport: &str) {
+    let b = with_bare(
+        "bare-echo",
+        &["--transport", transport],
+        |addr| async move {
+            let v = run(&[
+                "echo",
+                "--raw",
+                "--addr",
+                &addr,
+                "--transport",
+                transport,
+                "--conns",
+                "4",
+                "--duration",
+                "1",
+            ])
+            .await;
+            assert_eq!(
+                (v["mode"].as_str(), v["raw"].as_bool()),
+                (Some("echo"), Some(true))
+            );
+            assert!(count(&v, "round_trips") > 0, "{v}");
+            assert_eq!(count(&v, "failed_conns"), 0, "{v}");
+        },
+    )
+    .await;
     assert_eq!(b["transport"].as_str(), Some(transport));
     assert!(
         count(&b, "accepted") >= 4 && count(&b, "bytes_echoed") > 0,
         "{b}"
     );
+}
+
+#[tokio::test]
+async fn bare_fanout_serves_the_fanout_mode() {
+    let b = with_bare("bare-fanout", &[], |addr| async move {
+        let v = run(&[
+            "fanout",
+            "--addr",
+            &addr,
+            "--watchers",
+            "20",
+            "--rounds",
+            "5",
+        ])
+        .await;
+        assert_eq!(
+            (v["watchers"].as_u64(), v["rounds"].as_u64()),
+            (Some(20), Some(5)),
+            "{v}"
+        );
+        assert!(count(&v, "p50_us") > 0, "{v}");
+    })
+    .await;
+    // Every round reached every watcher (the sender, not watching, got its own copy too).
+    assert!(count(&b, "delivered") >= 5 * 20, "{b}");
 }
 
 #[tokio::test]
