@@ -53,6 +53,10 @@ fanout() { # NAME PID ADDR: the two fan-out workloads against ADDR, served by PI
 }
 
 server() { # DIR: starts longlink-chat from DIR on core 0, its pid in $PID
+    if (exec 3<>/dev/tcp/127.0.0.1/13563) 2>/dev/null; then
+        echo "something already listens on 127.0.0.1:13563: stop it first" >&2
+        exit 1
+    fi
     env "${PORTS[@]}" taskset -c 0 "$1/longlink-chat" >/dev/null 2>&1 &
     PID=$!
     for _ in $(seq 50); do
