@@ -271,87 +271,96 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
 
 /// Runs a connection from its new event to its close event. `slot` is its place under
 /// `max_conn_num`, given back when the socket is closed.
-async fn serve<R: FrameReader, W: FrameWriter>(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn stores its arguments twice in every idle connection's task"
+)]
+fn serve<R: FrameReader, W: FrameWriter>(
     shared: Arc<Shared>,
     agent: Agent,
     mut reader: R,
     mut writer: W,
     slot: Slot,
-) {
-    let Some(local) = agent.local() else {
-        return; // the gate makes only local agents
-    };
-    tracing::debug!("connection opened");
-    let metrics = crate::metrics::gate();
-    if let Some(m) = metrics {
-        m.opened(agent.transport());
-    }
-    shared.register(&agent);
-    if let Some(events) = &shared.on_new {
-        events.send(&agent).await;
-    }
-    if let Some(link) = &shared.cluster {
-        link.opened(&agent).await;
-    }
-    shared.reading.fetch_add(1, Ordering::AcqRel);
-    let end = drive(&mut reader, &mut writer, &agent, local, &shared).await;
-    shared.reading.fetch_sub(1, Ordering::AcqRel);
-    match &end {
-        ReadEnd::Eof | ReadEnd::Local => {}
-        ReadEnd::Draining => {
-            // Replies to what this connection sent are being produced; once the modules
-            // are through, say goodbye after them.
-            shared.drained.cancelled().await;
-            shared.goodbye(&agent, Goodbye::Shutdown);
+) -> impl Future<Output = ()> + Send {
+    // A block rather than an `async fn`: the arguments of an `async fn` are moved into its
+    // body and take room in the task's state twice (rust-lang/rust#62958); the block uses
+    // them in place. Every idle connection holds this state.
+    async move {
+        let Some(local) = agent.local() else {
+            return; // the gate makes only local agents
+        };
+        tracing::debug!("connection opened");
+        let metrics = crate::metrics::gate();
+        if let Some(m) = metrics {
+            m.opened(agent.transport());
         }
-        ReadEnd::RateLimited => {
-            let barrier = shared.barrier();
-            if tokio::time::timeout(shared.close_timeout, barrier)
-                .await
-                .is_err()
-            {
-                tracing::debug!("modules busy; kicking without waiting for replies");
+        shared.register(&agent);
+        if let Some(events) = &shared.on_new {
+            events.send(&agent).await;
+        }
+        if let Some(link) = &shared.cluster {
+            link.opened(&agent).await;
+        }
+        shared.reading.fetch_add(1, Ordering::AcqRel);
+        let end = drive(&mut reader, &mut writer, &agent, local, &shared).await;
+        shared.reading.fetch_sub(1, Ordering::AcqRel);
+        match &end {
+            ReadEnd::Eof | ReadEnd::Local => {}
+            ReadEnd::Draining => {
+                // Replies to what this connection sent are being produced; once the modules
+                // are through, say goodbye after them.
+                shared.drained.cancelled().await;
+                shared.goodbye(&agent, Goodbye::Shutdown);
             }
-            shared.goodbye(&agent, Goodbye::RateLimit);
+            ReadEnd::RateLimited => {
+                let barrier = shared.barrier();
+                if tokio::time::timeout(shared.close_timeout, barrier)
+                    .await
+                    .is_err()
+                {
+                    tracing::debug!("modules busy; kicking without waiting for replies");
+                }
+                shared.goodbye(&agent, Goodbye::RateLimit);
+            }
+            ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
+            ReadEnd::TooBig(why) => {
+                tracing::debug!(reason = %why, "message too big, closing");
+                local.outbox.set_close_code(super::ws::CLOSE_TOO_BIG);
+            }
+            ReadEnd::Io(e) => tracing::debug!(error = %e, "socket failed, closing"),
         }
-        ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
-        ReadEnd::TooBig(why) => {
-            tracing::debug!(reason = %why, "message too big, closing");
-            local.outbox.set_close_code(super::ws::CLOSE_TOO_BIG);
+        // Flush what is queued, then close; give up after close_timeout (a peer that does not
+        // read) and reset instead.
+        agent.close();
+        if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local))
+            .await
+            .is_err()
+        {
+            tracing::debug!("flush timed out, resetting");
+            agent.destroy();
         }
-        ReadEnd::Io(e) => tracing::debug!(error = %e, "socket failed, closing"),
+        if local.outbox.state() == State::Destroyed {
+            reader.set_reset_on_close();
+        } else if !matches!(end, ReadEnd::Eof | ReadEnd::Io(_)) {
+            // We closed first while the peer may still be sending: closing a socket with unread
+            // input makes the kernel reset it, and the peer would lose what we just flushed (the
+            // kick, the last replies). Read and discard until it stops sending.
+            lingering_close(&mut reader, shared.close_timeout).await;
+        }
+        drop(writer);
+        drop(reader);
+        shared.unregister(&agent);
+        shared.membership.forget(agent.id());
+        drop(slot);
+        if let Some(m) = metrics {
+            m.closed(agent.transport());
+        }
+        if let Some(link) = &shared.cluster {
+            link.closed(&agent);
+        }
+        if let Some(events) = &shared.on_close {
+            events.send(&agent).await;
+        }
+        tracing::debug!("connection closed");
     }
-    // Flush what is queued, then close; give up after close_timeout (a peer that does not
-    // read) and reset instead.
-    agent.close();
-    if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local))
-        .await
-        .is_err()
-    {
-        tracing::debug!("flush timed out, resetting");
-        agent.destroy();
-    }
-    if local.outbox.state() == State::Destroyed {
-        reader.set_reset_on_close();
-    } else if !matches!(end, ReadEnd::Eof | ReadEnd::Io(_)) {
-        // We closed first while the peer may still be sending: closing a socket with unread
-        // input makes the kernel reset it, and the peer would lose what we just flushed (the
-        // kick, the last replies). Read and discard until it stops sending.
-        lingering_close(&mut reader, shared.close_timeout).await;
-    }
-    drop(writer);
-    drop(reader);
-    shared.unregister(&agent);
-    shared.membership.forget(agent.id());
-    drop(slot);
-    if let Some(m) = metrics {
-        m.closed(agent.transport());
-    }
-    if let Some(link) = &shared.cluster {
-        link.closed(&agent);
-    }
-    if let Some(events) = &shared.on_close {
-        events.send(&agent).await;
-    }
-    tracing::debug!("connection closed");
 }
