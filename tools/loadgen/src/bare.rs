@@ -29,6 +29,39 @@ pub(crate) async fn bare_echo(args: BareEchoArgs) -> Result<()> {
         "bare-echo: listening on {} ({transport:?})",
         listener.local_addr()?
     );
+    let bytes = Arc::new(AtomicU64::new(0));
+    let (accepted, secs) = accept_until(listener, duration, "bare-echo", |stream, _| {
+        let bytes = bytes.clone();
+        async move {
+            match transport {
+                TransportArg::Tcp => echo_conn(stream, bytes).await,
+                TransportArg::Ws => ws_echo_conn(stream, bytes).await,
+            }
+        }
+    })
+    .await;
+    let echoed = bytes.load(Ordering::Relaxed);
+    eprintln!(
+        "bare-echo: stopped after {secs:.1} s; {accepted} connections, {echoed} bytes echoed"
+    );
+    print_result!("mode": "bare-echo", "addr": addr.to_string(),
+        "transport": format!("{transport:?}").to_lowercase(), "run_s": millis(secs),
+        "accepted": accepted, "bytes_echoed": echoed);
+    Ok(())
+}
+
+/// Accepts on `listener` until `duration` seconds pass (or Ctrl-C), running `conn(stream, n)`
+/// for the n-th connection on a task of its own (aborted at the end); returns how many were
+/// accepted and the seconds it ran. `name` prefixes its messages. The bare servers share it.
+pub(crate) async fn accept_until<F>(
+    listener: TcpListener,
+    duration: Option<u64>,
+    name: &str,
+    mut conn: impl FnMut(TcpStream, u64) -> F,
+) -> (u64, f64)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let stop = async {
         match duration {
             Some(s) => sleep(Duration::from_secs(s)).await,
@@ -37,7 +70,6 @@ pub(crate) async fn bare_echo(args: BareEchoArgs) -> Result<()> {
     };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(stop, ctrl_c);
-    let bytes = Arc::new(AtomicU64::new(0));
     let (mut accepted, mut conns) = (0u64, JoinSet::new());
     let started = Instant::now();
     for _ in 0..MAX_ACCEPTS {
@@ -48,28 +80,17 @@ pub(crate) async fn bare_echo(args: BareEchoArgs) -> Result<()> {
             res = listener.accept() => match res {
                 Ok((stream, _)) => {
                     accepted += 1;
-                    match transport {
-                        TransportArg::Tcp => conns.spawn(echo_conn(stream, bytes.clone())),
-                        TransportArg::Ws => conns.spawn(ws_echo_conn(stream, bytes.clone())),
-                    };
+                    conns.spawn(conn(stream, accepted));
                 }
                 Err(e) => {
-                    eprintln!("bare-echo: accept: {e}");
+                    eprintln!("{name}: accept: {e}");
                     sleep(Duration::from_millis(50)).await;
                 }
             },
         }
     }
     conns.abort_all();
-    let echoed = bytes.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
-    eprintln!(
-        "bare-echo: stopped after {secs:.1} s; {accepted} connections, {echoed} bytes echoed"
-    );
-    print_result!("mode": "bare-echo", "addr": addr.to_string(),
-        "transport": format!("{transport:?}").to_lowercase(), "run_s": millis(secs),
-        "accepted": accepted, "bytes_echoed": echoed);
-    Ok(())
+    (accepted, started.elapsed().as_secs_f64())
 }
 
 /// Writes back whatever it reads until EOF or an error.

@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::{BufMut, Bytes, BytesMut};
@@ -16,10 +15,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
-use tokio::time::sleep;
 
-use crate::{BareFanoutArgs, MAX_ACCEPTS, MAX_FRAMES_PER_CONN, millis};
+use crate::bare::accept_until;
+use crate::{BareFanoutArgs, MAX_FRAMES_PER_CONN, millis};
 
 /// A member's outgoing channel, by connection id.
 type Room = HashMap<u64, mpsc::UnboundedSender<Bytes>>;
@@ -36,40 +34,15 @@ pub(crate) async fn bare_fanout(args: BareFanoutArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {addr}"))?;
     eprintln!("bare-fanout: listening on {}", listener.local_addr()?);
-    let stop = async {
-        match duration {
-            Some(s) => sleep(Duration::from_secs(s)).await,
-            None => std::future::pending().await,
-        }
-    };
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(stop, ctrl_c);
     let rooms = Arc::new(Rooms {
         rooms: Mutex::new(HashMap::new()),
         delivered: AtomicU64::new(0),
     });
-    let (mut accepted, mut conns) = (0u64, JoinSet::new());
-    let started = Instant::now();
-    for _ in 0..MAX_ACCEPTS {
-        tokio::select! {
-            _ = &mut stop => break,
-            _ = &mut ctrl_c => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => {}
-            res = listener.accept() => match res {
-                Ok((stream, _)) => {
-                    accepted += 1;
-                    conns.spawn(serve(stream, accepted, Arc::clone(&rooms)));
-                }
-                Err(e) => {
-                    eprintln!("bare-fanout: accept: {e}");
-                    sleep(Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-    conns.abort_all();
+    let (accepted, secs) = accept_until(listener, duration, "bare-fanout", |stream, n| {
+        serve(stream, n, Arc::clone(&rooms))
+    })
+    .await;
     let delivered = rooms.delivered.load(Ordering::Relaxed);
-    let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "bare-fanout: stopped after {secs:.1} s; {accepted} connections, {delivered} messages delivered"
     );
