@@ -1,7 +1,7 @@
 //! longlink's metrics, through the [`metrics`](https://docs.rs/metrics) facade, rendered by
 //! `metrics-exporter-prometheus` at `GET /metrics`.
 //!
-//! Recording starts once [`install`] has run (binding an [`AdminServer`](super::AdminServer)
+//! Recording starts once [`install`] has run (binding an [`AdminServer`](crate::admin::AdminServer)
 //! calls it); before that the counters cost nothing. The recorder is process-wide: several
 //! apps in one process (tests) share one set of metrics.
 //!

@@ -3,7 +3,7 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// Stops a running (or not yet running) [`App`]. Cheap to clone.
+/// Stops a running (or not yet running) [`App`](crate::App). Cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle(pub(crate) CancellationToken);
 

@@ -1,15 +1,15 @@
 //! [`Agent`]: one client connection as the application sees it (leaf's `gate.Agent`).
 //!
 //! An agent is cheap to clone and safe to use from any task. Writing encodes the message and
-//! puts its payload on the connection's bounded [outgoing queue](outbox); the connection's
+//! puts its payload on the connection's bounded outgoing queue (`outbox`); the connection's
 //! task drains the queue, several frames per system call. Nothing here waits on the network.
 //!
-//! - [`outbox`]: the outgoing queue and its state (open, closing, destroyed);
-//! - [`liveness`]: when the peer was last heard from, for the gate's idle and ping sweep;
-//! - [`link`]: [`ConnLink`](link::ConnLink), the trait through which the cluster (a layer
+//! - `outbox`: the outgoing queue and its state (open, closing, destroyed);
+//! - `liveness`: when the peer was last heard from, for the gate's idle and ping sweep;
+//! - `link`: `ConnLink`, the trait through which the cluster (a layer
 //!   above) hears of uid and group changes, and carries out writes to a connection that lives
 //!   on another node's gate;
-//! - [`events`]: where new and close events go.
+//! - [`events`](EventHandler): where new and close events go.
 
 pub(crate) mod events;
 pub(crate) mod link;

@@ -3,11 +3,11 @@
 //! handler, or another node of the cluster (by [`forward`](Processor::forward)).
 //!
 //! The types themselves (name, protobuf id, JSON and protobuf codecs) live in the
-//! [`Codec`](crate::codec::Codec), on the registry of `longlink-wire` that the client shares;
+//! [`Codec`], on the registry of `longlink-wire` that the client shares;
 //! the processor adds the destinations. A type is registered once; incoming types must then
 //! get at least one destination before the gate starts, or the [`Gate`](crate::Gate) refuses
 //! to start; outgoing-only types need none. Once the gate is built, the processor becomes a
-//! [`Router`] that every connection shares read-only.
+//! router that every connection shares read-only.
 //!
 //! ```
 //! use longlink::{Agent, Encoding, Module, Processor};

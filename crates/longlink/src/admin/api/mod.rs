@@ -1,8 +1,8 @@
 //! The server API: what the application's other services (a web backend, a payment service,
 //! admin tools) ask of live connections: push to a uid, broadcast to a group or to everyone,
 //! kick with the application's goodbye, presence, and numbers. Over HTTP on the admin
-//! listener ([`routes`], `/api/v1/...`, with `Authorization: Bearer <[admin] api_key>`) and
-//! over NATS request/reply ([`nats`], `<subject_prefix>.api.<op>`), with the same JSON.
+//! listener (`routes`, `/api/v1/...`, with `Authorization: Bearer <[admin] api_key>`) and
+//! over NATS request/reply (`nats`, `<subject_prefix>.api.<op>`), with the same JSON.
 //!
 //! A message is always given in leaf's JSON envelope (`{"S2C_Message": {...}}`), checked
 //! against the registry and encoded in the gate's encoding, so a service without protobuf
