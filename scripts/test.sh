@@ -46,5 +46,7 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc (the libraries' docs and their links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p longlink -p longlink-wire -p longlink-client -p longlink-recordfile -p longlink-testkit
 echo "== cargo test"
 cargo test --workspace --locked
