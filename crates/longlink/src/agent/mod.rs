@@ -24,35 +24,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use events::{EventHandler, WithCtx, WithState};
 pub use longlink_wire::Transport;
-pub use outbox::QueueFullPolicy;
+pub use outbox::{QueueFullPolicy, WriteError};
 
-use crate::codec::{Codec, EncodeError, Encoded};
+use crate::codec::{Codec, Encoded};
 use link::{ConnLink, LinkEvent};
 use liveness::Liveness;
 use outbox::{Outbox, State};
-
-/// Why a write was refused. The connection stays open unless the error says otherwise.
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The message could not be encoded (e.g. not registered).
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
-    /// The payload is over `max_msg_len`; nothing was sent.
-    #[error("message too long: {len} bytes, the limit is {max}")]
-    TooLong {
-        /// Payload length.
-        len: usize,
-        /// The limit.
-        max: usize,
-    },
-    /// The connection is closing or closed.
-    #[error("connection closed")]
-    Closed,
-    /// The queue was full: with [`QueueFullPolicy::Disconnect`] the connection is now being
-    /// destroyed; with [`QueueFullPolicy::Drop`] only this message was dropped.
-    #[error("outgoing queue full ({0} messages)")]
-    QueueFull(usize),
-}
 
 pub(crate) struct AgentInner {
     /// Unique in the process: the key of every table of connections (the gate's, groups',

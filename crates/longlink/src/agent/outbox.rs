@@ -9,7 +9,30 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 use tokio::sync::futures::Notified;
 
-use super::WriteError;
+use crate::codec::EncodeError;
+
+/// Why a write was refused. The connection stays open unless the error says otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The message could not be encoded (e.g. not registered).
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The payload is over `max_msg_len`; nothing was sent.
+    #[error("message too long: {len} bytes, the limit is {max}")]
+    TooLong {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The connection is closing or closed.
+    #[error("connection closed")]
+    Closed,
+    /// The queue was full: with [`QueueFullPolicy::Disconnect`] the connection is now being
+    /// destroyed; with [`QueueFullPolicy::Drop`] only this message was dropped.
+    #[error("outgoing queue full ({0} messages)")]
+    QueueFull(usize),
+}
 
 /// What to do when a connection's outgoing queue is full.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
