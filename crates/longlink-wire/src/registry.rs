@@ -110,7 +110,7 @@ impl Registry {
 
     /// Registers a type usable with either encoding: serde for JSON, prost for protobuf.
     /// Name: `opts`' or the bare type name; id: `opts`' or the number of types registered
-    /// before. Checked in this order: the type, the name, the id's range, the id.
+    /// before. Checked in this order: the type, the name, the id.
     ///
     /// ```
     /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
@@ -198,13 +198,15 @@ impl Registry {
         if self.by_name.contains_key(&name) {
             return Err(RegistryError::DuplicateName(name));
         }
+        // Registration order gives ids 0 to 65534, as leaf does; a pinned id may be any u16
+        // (the resume protocol's `LL_Ack` is 65535).
         let id = match opts.id {
             Some(id) => id,
-            None => u16::try_from(self.entries.len()).map_err(|_| RegistryError::TooMany)?,
+            None => match u16::try_from(self.entries.len()) {
+                Ok(id) if id < u16::MAX => id,
+                _ => return Err(RegistryError::TooMany),
+            },
         };
-        if id == u16::MAX {
-            return Err(RegistryError::TooMany);
-        }
         if let Some(&other) = self.by_id.get(&id) {
             return Err(RegistryError::DuplicateId {
                 id,

@@ -33,7 +33,8 @@ pub enum RegistryError {
         /// Who asked for it.
         name: String,
     },
-    /// More than 65535 types, or the id 65535 asked for (it is kept free, as leaf does).
+    /// More than 65535 types in registration order (ids 0 to 65534, as leaf gives them;
+    /// 65535 can only be pinned).
     #[error("too many message types (at most 65535)")]
     TooMany,
 }

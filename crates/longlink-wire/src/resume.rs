@@ -1,0 +1,265 @@
+//! The session-resume protocol: six messages that let a client which lost its connection come
+//! back within a window and lose nothing, both ways. A client that never sends them sees
+//! exactly leaf's traffic.
+//!
+//! | id | name | fields | direction and meaning |
+//! |---|---|---|---|
+//! | 65530 | `LL_SessionStart` | (none) | client → server, any time: make this connection's session resumable |
+//! | 65531 | `LL_Session` | token: string, window_s: u32 | server → client: the answer; the next application message the server sends is number 1 |
+//! | 65532 | `LL_Resume` | token: string, last_seq: u64 | client → server, first on a new connection: resume; `last_seq` = the last server message received |
+//! | 65533 | `LL_Resumed` | token: string, last_seq: u64 | server → client: resumed with a new token; `last_seq` = the last client message the server handled; then the server replays every message after the client's `last_seq` |
+//! | 65534 | `LL_ResumeRefused` | reason: string | server → client: `"unknown"`, `"expired"`, `"replaced"` or `"overflow"`; the connection stays open as a fresh one |
+//! | 65535 | `LL_Ack` | seq: u64 | both ways, cumulative: "I have everything up to `seq`" |
+//!
+//! The ids sit at the top of the u16 range, where leaf's registration-order ids never reach;
+//! the JSON names are the envelope keys (`{"LL_Ack":{"seq":12}}`), the fields are in
+//! protobuf field-number order (1, 2).
+//!
+//! # Numbering
+//!
+//! Nothing is wrapped: each side counts the application messages (every message but the
+//! `LL_` ones) it sends. The server counts from its `LL_Session` (its next application
+//! message is number 1); the client counts from its `LL_SessionStart` (its next application
+//! message is number 1: the server reads in order, so it counts the same ones). After a
+//! resume both go on from where the session left off.
+//!
+//! # A client, step by step
+//!
+//! 1. Send `LL_SessionStart` (usually first); keep the token of the `LL_Session` answer.
+//! 2. Count the server's application messages as they arrive (`received`), and send
+//!    `LL_Ack{seq: received}` every 32 messages or 200 ms, whichever comes first; keep every
+//!    application message you send until the server's `LL_Ack` covers it.
+//! 3. On a drop, reconnect (with a jittered backoff) and send `LL_Resume{token, last_seq:
+//!    received}` first, then wait: send nothing else until the answer.
+//! 4. On `LL_Resumed{token, last_seq}`: keep the new token (the old one is dead), drop your
+//!    kept messages up to `last_seq`, resend the rest in order, then go on. The server replays
+//!    what you missed before anything new.
+//! 5. On `LL_ResumeRefused{reason}` (now or at any time): the session is gone; the connection
+//!    is a fresh one: log in again.
+//!
+//! ```
+//! use longlink_wire::resume::{self, LlAck, LlSession};
+//! use longlink_wire::{Encoding, Registry};
+//!
+//! let mut registry = Registry::new();
+//! resume::register(&mut registry)?;
+//! let mut out = Vec::new();
+//! registry.encode(&LlAck { seq: 12 }, Encoding::Json, false, &mut out)?;
+//! assert_eq!(out, br#"{"LL_Ack":{"seq":12}}"#);
+//! out.clear();
+//! registry.encode(&LlAck { seq: 12 }, Encoding::Protobuf, false, &mut out)?;
+//! assert_eq!(out, [0xff, 0xff, 0x08, 12]);
+//! let session = LlSession { token: "t".into(), window_s: 30 };
+//! out.clear();
+//! registry.encode(&session, Encoding::Json, false, &mut out)?;
+//! assert_eq!(out, br#"{"LL_Session":{"token":"t","window_s":30}}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::registry::{MessageOptions, Registry, RegistryError};
+
+/// `LL_SessionStart`'s protobuf id.
+pub const SESSION_START_ID: u16 = 65530;
+/// `LL_Session`'s protobuf id.
+pub const SESSION_ID: u16 = 65531;
+/// `LL_Resume`'s protobuf id.
+pub const RESUME_ID: u16 = 65532;
+/// `LL_Resumed`'s protobuf id.
+pub const RESUMED_ID: u16 = 65533;
+/// `LL_ResumeRefused`'s protobuf id.
+pub const RESUME_REFUSED_ID: u16 = 65534;
+/// `LL_Ack`'s protobuf id.
+pub const ACK_ID: u16 = 65535;
+
+/// Whether a message name is one of the protocol's (they all start with `LL_`).
+pub fn is_protocol_name(name: &str) -> bool {
+    name.starts_with("LL_")
+}
+
+/// Why a resume was refused (`LL_ResumeRefused.reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseReason {
+    /// No such session (a forged token, or a gate that has since restarted).
+    Unknown,
+    /// The window lapsed before the client came back.
+    Expired,
+    /// The token is an old one: the session was resumed with a newer token, or taken over.
+    Replaced,
+    /// More messages waited for the client than `resume_buffer` allows.
+    Overflow,
+}
+
+impl RefuseReason {
+    /// The reason as it travels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefuseReason::Unknown => "unknown",
+            RefuseReason::Expired => "expired",
+            RefuseReason::Replaced => "replaced",
+            RefuseReason::Overflow => "overflow",
+        }
+    }
+
+    /// Every reason, for metrics labels.
+    pub const ALL: [RefuseReason; 4] = [
+        RefuseReason::Unknown,
+        RefuseReason::Expired,
+        RefuseReason::Replaced,
+        RefuseReason::Overflow,
+    ];
+
+    /// The reason named `s`, if it is one of the four.
+    pub fn parse(s: &str) -> Option<RefuseReason> {
+        RefuseReason::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RefuseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Client → server: make this connection's session resumable.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlSessionStart {}
+
+/// Server → client: the session's token and window.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlSession {
+    /// What `LL_Resume` must carry; opaque.
+    #[prost(string, tag = "1")]
+    #[serde(default)]
+    pub token: String,
+    /// How long after a drop the session waits for the client, in seconds.
+    #[prost(uint32, tag = "2")]
+    #[serde(default)]
+    pub window_s: u32,
+}
+
+/// Client → server, first on a new connection: resume the session of `token`.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlResume {
+    /// The latest token the server gave.
+    #[prost(string, tag = "1")]
+    #[serde(default)]
+    pub token: String,
+    /// The number of the last server application message received.
+    #[prost(uint64, tag = "2")]
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+/// Server → client: resumed.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlResumed {
+    /// The new token; the old one is dead.
+    #[prost(string, tag = "1")]
+    #[serde(default)]
+    pub token: String,
+    /// The number of the last client application message the server handled.
+    #[prost(uint64, tag = "2")]
+    #[serde(default)]
+    pub last_seq: u64,
+}
+
+/// Server → client: no session to resume (or no longer one); the connection is a fresh one.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlResumeRefused {
+    /// `"unknown"`, `"expired"`, `"replaced"` or `"overflow"` ([`RefuseReason`]).
+    #[prost(string, tag = "1")]
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Both ways, cumulative: everything up to `seq` arrived.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlAck {
+    /// The number of the last application message received.
+    #[prost(uint64, tag = "1")]
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// The protocol's messages as a server registers them: `(name, id, server → client only)`.
+pub const MESSAGES: [(&str, u16, bool); 6] = [
+    ("LL_SessionStart", SESSION_START_ID, false),
+    ("LL_Session", SESSION_ID, true),
+    ("LL_Resume", RESUME_ID, false),
+    ("LL_Resumed", RESUMED_ID, true),
+    ("LL_ResumeRefused", RESUME_REFUSED_ID, true),
+    ("LL_Ack", ACK_ID, false),
+];
+
+/// Registers the six messages, in both encodings, with their names and ids; the
+/// server-to-client ones as outgoing (a client that sends one breaks the protocol).
+pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
+    fn opts(i: usize) -> MessageOptions {
+        let (name, id, outgoing) = MESSAGES[i];
+        let opts = MessageOptions::new().name(name).id(id);
+        if outgoing { opts.outgoing() } else { opts }
+    }
+    registry.register::<LlSessionStart>(opts(0))?;
+    registry.register::<LlSession>(opts(1))?;
+    registry.register::<LlResume>(opts(2))?;
+    registry.register::<LlResumed>(opts(3))?;
+    registry.register::<LlResumeRefused>(opts(4))?;
+    registry.register::<LlAck>(opts(5))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Encoding;
+
+    #[test]
+    fn every_message_round_trips_in_both_encodings_with_its_id() {
+        let mut r = Registry::new();
+        register(&mut r).unwrap();
+        for (name, id, _) in MESSAGES {
+            let index = r.index_of_name(name).unwrap();
+            assert_eq!(r.info(index).id, id);
+        }
+        let resumed = LlResumed {
+            token: "abc".into(),
+            last_seq: 7,
+        };
+        for encoding in [Encoding::Json, Encoding::Protobuf] {
+            let mut out = Vec::new();
+            r.encode(&resumed, encoding, false, &mut out).unwrap();
+            let (index, value) = r.decode(&out, encoding, false).unwrap();
+            assert_eq!(r.info(index).name, "LL_Resumed");
+            assert_eq!(*value.downcast::<LlResumed>().unwrap(), resumed);
+        }
+        let mut out = Vec::new();
+        r.encode(&resumed, Encoding::Protobuf, false, &mut out)
+            .unwrap();
+        assert_eq!(out, [0xff, 0xfd, 0x0a, 3, b'a', b'b', b'c', 0x10, 7]);
+        let (index, _) = r
+            .decode(br#"{"LL_SessionStart":{}}"#, Encoding::Json, false)
+            .unwrap();
+        assert_eq!(r.info(index).id, SESSION_START_ID);
+    }
+
+    #[test]
+    fn an_application_id_in_the_reserved_range_is_refused_when_resume_registers() {
+        #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+        struct Mine {}
+        let mut r = Registry::new();
+        r.register::<Mine>(MessageOptions::new().id(ACK_ID))
+            .unwrap();
+        assert!(matches!(
+            register(&mut r),
+            Err(RegistryError::DuplicateId { id: ACK_ID, .. })
+        ));
+    }
+
+    #[test]
+    fn reasons_have_their_wire_names() {
+        for r in RefuseReason::ALL {
+            assert_eq!(RefuseReason::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(RefuseReason::parse("nope"), None);
+    }
+}
