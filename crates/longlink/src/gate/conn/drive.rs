@@ -1,0 +1,166 @@
+//! The connection's loop while it serves: write out what is queued, read and dispatch frames,
+//! a token bucket for `max_msg_rate`.
+
+use super::{Incoming, ReadEnd};
+use crate::agent::outbox::State;
+use crate::agent::{Agent, Local};
+use crate::gate::Shared;
+
+use super::{FrameReader, FrameWriter};
+
+/// Most bytes gathered into one write.
+const BATCH_BYTES: usize = 64 * 1024;
+
+/// Writes out everything queued, several frames per write, until the queue is empty.
+///
+/// A write blocked by a peer that does not read is interrupted by a destroy, and, while the
+/// connection runs (`Phase::Running`), by a close too, so that the close deadline applies.
+/// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush.
+pub(super) async fn flush_queue<W: FrameWriter>(
+    w: &mut W,
+    agent: &Agent,
+    local: &Local,
+    phase: Phase,
+) -> Result<(), ReadEnd> {
+    let metrics = crate::metrics::gate();
+    loop {
+        let gathered = local
+            .outbox
+            .take_batch(BATCH_BYTES, |item| w.push(item))
+            .map_err(|_| ReadEnd::Local)?;
+        if let Some(m) = metrics {
+            m.bytes_out(agent.transport(), gathered);
+        }
+        if local.liveness.take_ping() {
+            w.push_ping();
+        }
+        if !w.has_pending() {
+            return Ok(());
+        }
+        let flushed = tokio::select! {
+            flushed = w.flush() => flushed,
+            _ = interrupted(local, phase) => return Err(ReadEnd::Local),
+        };
+        if let Err(e) = flushed {
+            agent.destroy();
+            return Err(ReadEnd::Io(e));
+        }
+    }
+}
+
+/// Which state changes interrupt a blocked write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Serving: a close or a destroy.
+    Running,
+    /// Flushing before the close: only a destroy.
+    Closing,
+}
+
+/// Returns once the agent's state calls for the current write to stop. Other wake-ups (new
+/// items) are consumed harmlessly: the queue is drained after every flush anyway.
+async fn interrupted(local: &Local, phase: Phase) {
+    loop {
+        let state = local.outbox.state();
+        if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
+            return;
+        }
+        local.outbox.changed().await;
+    }
+}
+
+/// The connection's loop: write out what is queued, then wait for a frame or a wake-up
+/// (new writes, close, destroy); hand each frame to the processor. Frames already buffered
+/// are all handled before the next write, so replies to pipelined requests share a write.
+pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
+    reader: &mut R,
+    writer: &mut W,
+    agent: &Agent,
+    local: &Local,
+    shared: &Shared,
+) -> ReadEnd {
+    let router = &shared.router;
+    let mut bucket = shared.rate.map(Bucket::new);
+    let metrics = crate::metrics::gate();
+    loop {
+        if !reader.has_buffered() {
+            if let Err(end) = flush_queue(writer, agent, local, Phase::Running).await {
+                return end;
+            }
+        }
+        if !agent.is_open() {
+            return ReadEnd::Local;
+        }
+        if shared.is_shutting_down() {
+            return ReadEnd::Draining;
+        }
+        // Unbiased: a connection that is pushed to all the time still gets its reads.
+        let frame = tokio::select! {
+            _ = local.outbox.changed() => continue,
+            frame = reader.read_frame() => frame,
+        };
+        let payload = match frame {
+            Ok(Incoming::Payload(payload)) => payload,
+            Ok(Incoming::Control) => {
+                local.liveness.touch(shared.now_ms());
+                continue;
+            }
+            Ok(Incoming::End) => return ReadEnd::Eof,
+            Err(end) => return end,
+        };
+        local.liveness.touch_message(shared.now_ms());
+        if let Some(m) = metrics {
+            m.bytes_in(agent.transport(), payload.len());
+        }
+        if let Some(bucket) = &mut bucket {
+            if !bucket.take(shared.now_ms()) {
+                tracing::debug!("message rate over the limit, closing");
+                return ReadEnd::RateLimited;
+            }
+        }
+        match router.decode(&payload) {
+            Ok(decoded) => {
+                if let Some(pending) = router.dispatch(decoded, agent) {
+                    // Boxed: rare, and it keeps every idle connection small.
+                    Box::pin(pending.send()).await;
+                }
+            }
+            Err(e) => {
+                if let Some(m) = metrics {
+                    m.decode_errors.increment(1);
+                }
+                return ReadEnd::Protocol(e.to_string());
+            }
+        }
+    }
+}
+
+/// A token bucket: `rate` messages per second, `burst` at once.
+struct Bucket {
+    rate: crate::gate::Rate,
+    tokens: f64,
+    at_ms: u64,
+}
+
+impl Bucket {
+    fn new(rate: crate::gate::Rate) -> Self {
+        Bucket {
+            rate,
+            tokens: rate.burst,
+            at_ms: 0,
+        }
+    }
+
+    /// Takes one token at `now_ms`; false when the bucket is empty.
+    fn take(&mut self, now_ms: u64) -> bool {
+        let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
+        self.at_ms = now_ms;
+        self.tokens = (self.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
