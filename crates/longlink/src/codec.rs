@@ -153,6 +153,17 @@ impl Codec {
         Ok(self.registry.len() - 1)
     }
 
+    /// Registers several types through `f`, each with its metric slot.
+    pub(crate) fn register_all<E>(
+        &mut self,
+        f: impl FnOnce(&mut Registry) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let result = f(&mut self.registry);
+        self.metrics
+            .resize_with(self.registry.len(), MsgSlot::default);
+        result
+    }
+
     /// The metric handles of the type at `index`, once metrics are on.
     pub(crate) fn metrics(&self, index: usize) -> Option<&MsgMetrics> {
         self.metrics[index].get(&self.registry.info(index).name)

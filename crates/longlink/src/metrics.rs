@@ -18,6 +18,12 @@
 //! | `longlink_queue_full_disconnects_total` | counter | |
 //! | `longlink_handler_seconds` | histogram | `msg` |
 //! | `longlink_module_mailbox_depth` | gauge | `module` |
+//! | `longlink_sessions_started_total` | counter | (resumable sessions made by `LL_SessionStart`) |
+//! | `longlink_sessions_resumed_total` | counter | |
+//! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` |
+//! | `longlink_sessions_replayed_total` | counter | (messages written again after a resume) |
+//! | `longlink_sessions_overflows_total` | counter | (sessions ended over `resume_buffer`) |
+//! | `longlink_sessions_waiting` | gauge | (sessions without a socket, waiting for their client) |
 //!
 //! `longlink_handler_seconds` is the time from dispatch (the message read and decoded) to the
 //! end of its handler on the module, or the call itself for a handler on the reader.
@@ -57,6 +63,19 @@ pub const QUEUE_FULL_DISCONNECTS: &str = "longlink_queue_full_disconnects_total"
 pub const HANDLER_SECONDS: &str = "longlink_handler_seconds";
 /// Gauge: jobs waiting in a module's mailbox, by `module`.
 pub const MAILBOX_DEPTH: &str = "longlink_module_mailbox_depth";
+
+/// Counter: resumable sessions started.
+pub const SESSIONS_STARTED: &str = "longlink_sessions_started_total";
+/// Counter: sessions resumed on a new socket.
+pub const SESSIONS_RESUMED: &str = "longlink_sessions_resumed_total";
+/// Counter: resumes refused, by `reason`.
+pub const SESSIONS_REFUSED: &str = "longlink_sessions_refused_total";
+/// Counter: messages written again after a resume.
+pub const SESSIONS_REPLAYED: &str = "longlink_sessions_replayed_total";
+/// Counter: sessions ended because more than `resume_buffer` messages waited.
+pub const SESSIONS_OVERFLOWS: &str = "longlink_sessions_overflows_total";
+/// Gauge: sessions without a socket, waiting for their client.
+pub const SESSIONS_WAITING: &str = "longlink_sessions_waiting";
 
 /// Histogram buckets, in seconds: 50 µs to 10 s.
 pub const BUCKETS: &[f64] = &[
@@ -146,6 +165,12 @@ fn describe() {
         "Time from dispatch to the end of the handler"
     );
     describe_gauge!(MAILBOX_DEPTH, "Jobs waiting in a module's mailbox");
+    describe_counter!(SESSIONS_STARTED, "Resumable sessions started");
+    describe_counter!(SESSIONS_RESUMED, "Sessions resumed on a new socket");
+    describe_counter!(SESSIONS_REFUSED, "Resumes refused");
+    describe_counter!(SESSIONS_REPLAYED, "Messages written again after a resume");
+    describe_counter!(SESSIONS_OVERFLOWS, "Sessions ended over resume_buffer");
+    describe_gauge!(SESSIONS_WAITING, "Sessions waiting for their client");
 }
 
 /// Why a connection was refused.
@@ -241,6 +266,41 @@ pub(crate) fn reject(why: Reject) {
     if let Some(m) = gate() {
         m.rejected(why);
     }
+}
+
+/// The resumable sessions' handles.
+pub(crate) struct ResumeMetrics {
+    pub(crate) started: Counter,
+    pub(crate) resumed: Counter,
+    refused: [Counter; 4],
+    pub(crate) replayed: Counter,
+    pub(crate) overflows: Counter,
+    pub(crate) waiting: Gauge,
+}
+
+impl ResumeMetrics {
+    fn new() -> Self {
+        use longlink_wire::resume::RefuseReason;
+        ResumeMetrics {
+            started: counter!(SESSIONS_STARTED),
+            resumed: counter!(SESSIONS_RESUMED),
+            refused: RefuseReason::ALL.map(|r| counter!(SESSIONS_REFUSED, "reason" => r.as_str())),
+            replayed: counter!(SESSIONS_REPLAYED),
+            overflows: counter!(SESSIONS_OVERFLOWS),
+            waiting: gauge!(SESSIONS_WAITING),
+        }
+    }
+
+    pub(crate) fn refused(&self, why: longlink_wire::resume::RefuseReason) {
+        self.refused[why as usize].increment(1);
+    }
+}
+
+static RESUME: OnceLock<ResumeMetrics> = OnceLock::new();
+
+/// The resumable sessions' handles, once metrics are installed.
+pub(crate) fn resume() -> Option<&'static ResumeMetrics> {
+    enabled().then(|| RESUME.get_or_init(ResumeMetrics::new))
 }
 
 /// Messages received since start-up (process-wide), for the console's rate.

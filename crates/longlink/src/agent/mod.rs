@@ -19,7 +19,7 @@ pub(crate) mod outbox;
 use std::any::Any;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use events::{EventHandler, WithCtx, WithState};
@@ -35,12 +35,11 @@ pub(crate) struct AgentInner {
     /// Unique in the process: the key of every table of connections (the gate's, groups',
     /// the cluster's).
     id: u64,
-    /// Which listener it came through, for the application, logs and metrics.
-    transport: Transport,
-    /// The server's end of the socket.
-    local: SocketAddr,
-    /// The client's end of the socket.
-    remote: SocketAddr,
+    /// Which listener its socket came through (the latest socket's, for a resumed session):
+    /// [`Transport::code`].
+    transport: AtomicU8,
+    /// The server's and the client's end of the socket (the latest socket's).
+    addrs: Mutex<(SocketAddr, SocketAddr)>,
     /// Encodes what [`Agent::write`] is given, in the gate's encoding.
     codec: Arc<Codec>,
     /// The uid bound by `Sessions` (0: none); read from any task.
@@ -93,8 +92,8 @@ impl fmt::Debug for Agent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Agent")
             .field("id", &self.inner.id)
-            .field("transport", &self.inner.transport)
-            .field("remote", &self.inner.remote)
+            .field("transport", &self.transport())
+            .field("remote", &self.remote_addr())
             .finish()
     }
 }
@@ -189,9 +188,8 @@ impl Agent {
         Agent {
             inner: Arc::new(AgentInner {
                 id,
-                transport,
-                local,
-                remote,
+                transport: AtomicU8::new(transport.code()),
+                addrs: Mutex::new((local, remote)),
                 codec,
                 uid: AtomicU64::new(0),
                 user_data: Mutex::new(None),
@@ -235,19 +233,32 @@ impl Agent {
         self.inner.id
     }
 
-    /// TCP or WebSocket.
+    /// TCP or WebSocket (of the latest socket, for a resumed session).
     pub fn transport(&self) -> Transport {
-        self.inner.transport
+        Transport::from_code(self.inner.transport.load(Ordering::Relaxed)).unwrap_or_default()
     }
 
-    /// The server's end of the socket.
+    /// The server's end of the socket (the latest socket's, for a resumed session).
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local
+        self.lock_addrs().0
     }
 
-    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For).
+    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For;
+    /// the latest socket's, for a resumed session).
     pub fn remote_addr(&self) -> SocketAddr {
-        self.inner.remote
+        self.lock_addrs().1
+    }
+
+    /// A resumed session's new socket: its transport and addresses.
+    pub(crate) fn set_socket(&self, transport: Transport, addrs: (SocketAddr, SocketAddr)) {
+        self.inner
+            .transport
+            .store(transport.code(), Ordering::Relaxed);
+        *self.lock_addrs() = addrs;
+    }
+
+    fn lock_addrs(&self) -> MutexGuard<'_, (SocketAddr, SocketAddr)> {
+        self.inner.addrs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The codec this connection encodes with: encode a message once with

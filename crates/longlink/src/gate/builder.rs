@@ -12,6 +12,7 @@ use tokio_util::task::TaskTracker;
 use super::accept::{Admission, accept_loop};
 use super::link::ClusterSetup;
 use super::membership::{GateConnLink, Membership};
+use super::resume::Resumption;
 use super::running::{GateHandle, RunningGate};
 use super::shared::Farewell;
 use super::sweep::sweep;
@@ -29,6 +30,7 @@ pub struct GateBuilder {
     config: GateConfig,
     processor: Processor,
     on_new: Option<EventSink>,
+    on_resume: Option<EventSink>,
     on_close: Option<EventSink>,
     on_goodbye: Option<Farewell>,
     on_http: Option<Box<http::HttpHandler>>,
@@ -90,12 +92,34 @@ impl GateBuilder {
         self
     }
 
+    /// Runs `f` on `module`'s task when a resumable session (`resume_window` on) was resumed
+    /// on a new socket: the same [`Agent`], now with the new socket's
+    /// [`remote_addr`](Agent::remote_addr) and [`transport`](Agent::transport). A session
+    /// whose socket dropped sees no close event while it waits for its client; it sees one
+    /// only if the window lapses or the session ends.
+    ///
+    /// The socket that resumed had an agent of its own from its accept to its `LL_Resume`:
+    /// that one gets its new event and, at the resume, its close event, as any short
+    /// connection would.
+    pub fn on_resume<S: Send + 'static, M>(
+        mut self,
+        module: &ModuleRef<S>,
+        f: impl EventHandler<S, M>,
+    ) -> Self {
+        self.on_resume = Some(EventSink::new(module, "resume", f));
+        self
+    }
+
     /// Checks the settings and the processor, then binds the listeners. Connections queue in
     /// the OS backlog until the gate runs (see [`App`](crate::App)).
-    pub async fn bind(self) -> Result<Gate, GateError> {
+    pub async fn bind(mut self) -> Result<Gate, GateError> {
         let config = self.config;
         config.validate()?;
         self.processor.validate()?;
+        let resume_on = !config.resume_window.is_zero();
+        if resume_on {
+            self.processor.register_resume()?;
+        }
         if self.processor.encoding() != config.encoding {
             return Err(ConfigError::Invalid {
                 key: "gate.encoding".into(),
@@ -142,6 +166,15 @@ impl GateBuilder {
             .into_router(cluster.clone().map(|c| c.forwarder()));
         let epoch = std::time::Instant::now();
         let codec = Arc::clone(router.codec());
+        let resume = resume_on
+            .then(|| {
+                Resumption::new(
+                    config.resume_window,
+                    config.resume_buffer,
+                    Arc::clone(&codec),
+                )
+            })
+            .flatten();
         let cluster_link = cluster.clone().map(|c| c.conn_link());
         let clustered = cluster.is_some();
         let shared = Arc::new_cyclic(|me| {
@@ -165,8 +198,10 @@ impl GateBuilder {
                 frames,
                 on_new: self.on_new,
                 on_close: self.on_close,
+                on_resume: self.on_resume,
                 on_goodbye: self.on_goodbye,
                 cluster,
+                resume,
                 on_http: self.on_http,
                 rate: (config.max_msg_rate > 0).then_some(Rate {
                     per_sec: config.max_msg_rate as f64,
@@ -235,6 +270,7 @@ impl Gate {
             processor,
             on_new: None,
             on_close: None,
+            on_resume: None,
             on_goodbye: None,
             on_http: None,
             cluster: None,
@@ -276,6 +312,11 @@ impl Gate {
         }
         if !shared.idle_timeout.is_zero() || !shared.ws_ping_interval.is_zero() {
             shared.tracker.spawn(sweep(Arc::clone(&shared)));
+        }
+        if shared.resume.is_some() {
+            shared
+                .tracker
+                .spawn(super::resume::acks(Arc::clone(&shared)));
         }
         RunningGate::new(shared)
     }

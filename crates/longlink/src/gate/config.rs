@@ -12,7 +12,8 @@ use longlink_wire::Encoding;
 /// connections, 2000 queued writes, 8192-byte messages, 2-byte big-endian length, 10 s HTTP
 /// timeout, JSON, no listener; plus what leaf lacks: TCP keepalive 15 s (Go's default),
 /// WebSocket ping every 30 s with a 10 s pong deadline, and (off by default) an idle timeout,
-/// a per-IP connection cap and a per-connection message rate.
+/// a per-IP connection cap and a per-connection message rate; and (off by default) session
+/// resume: `resume_window` seconds, `resume_buffer` messages (1024).
 ///
 /// ```
 /// use longlink::GateConfig;
@@ -82,6 +83,14 @@ pub struct GateConfig {
     pub tls_tcp: bool,
     /// With a certificate: TLS on the WebSocket listener (`false` keeps ws:// plain).
     pub tls_ws: bool,
+    /// How long a resumable session outlives a dropped socket, waiting for its client to
+    /// resume it (the `LL_` messages of [`longlink_wire::resume`]), in seconds; 0 = off: the
+    /// resume messages are not registered and every drop is a close, as in leaf.
+    #[serde(with = "crate::config::secs")]
+    pub resume_window: Duration,
+    /// Most outgoing messages a resumable session keeps unacknowledged (written and not yet
+    /// acknowledged, plus those queued while it has no socket); over it, the session ends.
+    pub resume_buffer: usize,
 }
 
 impl Default for GateConfig {
@@ -109,6 +118,8 @@ impl Default for GateConfig {
             key_file: String::new(),
             tls_tcp: true,
             tls_ws: true,
+            resume_window: Duration::ZERO,
+            resume_buffer: 1024,
         }
     }
 }
@@ -149,6 +160,12 @@ impl GateConfig {
             (false, true) => return bad("key_file", "is needed with cert_file".into()),
             (true, false) => return bad("cert_file", "is needed with key_file".into()),
             _ => {}
+        }
+        if !self.resume_window.is_zero() && self.resume_buffer == 0 {
+            return bad(
+                "resume_buffer",
+                "must be at least 1 while resume_window is on".into(),
+            );
         }
         if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {
             return bad(

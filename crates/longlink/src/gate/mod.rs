@@ -25,6 +25,8 @@
 //! `max_conn_num` and `max_conn_per_ip`) → `handshake` (TLS, the WebSocket upgrade, within
 //! `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
 //! `tcp` or `ws` → `sweep` (idle and ping deadlines) → [`running`] (the drain and stop).
+//! `resume` holds the resumable sessions (`resume_window`), whose connections' side is in
+//! `conn::resume`.
 //! `shared` is what all of them share; `link` is the trait a cluster implements to join in.
 
 mod accept;
@@ -35,6 +37,7 @@ mod handshake;
 mod http;
 pub(crate) mod link;
 pub(crate) mod membership;
+mod resume;
 pub mod running;
 pub(crate) mod shared;
 mod sweep;

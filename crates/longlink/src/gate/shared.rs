@@ -37,10 +37,14 @@ pub(crate) struct Shared {
     pub(crate) on_new: Option<EventSink>,
     /// Where close events go (`on_close_agent`).
     pub(crate) on_close: Option<EventSink>,
+    /// Where resume events go (`on_resume`).
+    pub(crate) on_resume: Option<EventSink>,
     /// The application's goodbye before the gate itself closes a connection.
     pub(crate) on_goodbye: Option<Farewell>,
     /// The cluster, when the gate is in one: hears of opens and closes, settles at drain.
     pub(crate) cluster: Option<Arc<dyn ClusterLink>>,
+    /// Resumable sessions, when `resume_window` is on.
+    pub(crate) resume: Option<super::resume::Resumption>,
     /// Answers plain GETs on the WebSocket port ([`GateBuilder::on_http`](super::GateBuilder::on_http)).
     pub(crate) on_http: Option<Box<http::HttpHandler>>,
     /// How long a closing connection may flush (`close_timeout`) before it is reset.
@@ -110,7 +114,10 @@ impl Shared {
     /// The mailboxes of every module this gate sends messages or events to, each once.
     fn mailboxes(&self) -> Vec<Mailbox> {
         let mut all = self.router.mailboxes();
-        for sink in [&self.on_new, &self.on_close].into_iter().flatten() {
+        for sink in [&self.on_new, &self.on_close, &self.on_resume]
+            .into_iter()
+            .flatten()
+        {
             all.push(sink.mailbox().clone());
         }
         let mut unique: Vec<Mailbox> = Vec::new();

@@ -55,9 +55,14 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
                 }
             }
         });
+        // A resumable session keeps through a timeout: only its socket goes.
+        let keeps =
+            |a: &crate::agent::Agent| a.local().is_some_and(|l| l.outbox.request_drop_socket());
         for agent in &idle {
             tracing::debug!(conn = agent.id(), "idle timeout");
-            shared.goodbye(agent, Goodbye::Idle);
+            if !keeps(agent) {
+                shared.goodbye(agent, Goodbye::Idle);
+            }
         }
         for local in ping.iter().filter_map(|a| a.local()) {
             if local.liveness.request_ping(now) {
@@ -66,7 +71,9 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
         }
         for agent in &dead {
             tracing::debug!(conn = agent.id(), "no pong, closing");
-            agent.destroy();
+            if !keeps(agent) {
+                agent.destroy();
+            }
         }
     }
 }

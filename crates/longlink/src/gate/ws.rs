@@ -14,6 +14,7 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -182,6 +183,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameReader for WsReader<S> {
             Some(Err(WsError::Capacity(e))) => Err(ReadEnd::TooBig(e.to_string())),
             Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Ok(Incoming::End),
             Some(Err(WsError::Io(e))) => Err(ReadEnd::Io(e)),
+            // The TCP stream ended without a close frame: the socket dropped.
+            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
+                Err(ReadEnd::Io(std::io::ErrorKind::UnexpectedEof.into()))
+            }
             Some(Err(e)) => Err(ReadEnd::Protocol(e.to_string())),
         }
     }

@@ -41,7 +41,7 @@ use bytes::Bytes;
 
 pub use handler::{Handler, WithCtx, WithState};
 pub use longlink_wire::{Direction, MessageInfo, MessageOptions, RegistryError};
-pub(crate) use router::{ForwardWait, Forwarder, Router};
+pub(crate) use router::{Decoded, ForwardWait, Forwarder, Router};
 
 use crate::agent::Agent;
 use crate::codec::{Codec, Encoded};
@@ -287,6 +287,14 @@ impl Processor {
 
     /// The processor, done with registration, as the read-only router connections share;
     /// forwarded types go to `forwarder`.
+    /// Registers the resume protocol's `LL_` messages (they go to the gate, not a module).
+    pub(crate) fn register_resume(&mut self) -> Result<(), ProcessorError> {
+        let result = self.codec.register_all(longlink_wire::resume::register);
+        let routes = self.codec.registry().len();
+        self.routes.resize_with(routes, Route::default);
+        Ok(result?)
+    }
+
     pub(crate) fn into_router(self, forwarder: Option<Arc<dyn Forwarder>>) -> Router {
         Router::new(Arc::new(self.codec), self.routes, forwarder)
     }

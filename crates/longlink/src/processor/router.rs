@@ -42,6 +42,14 @@ impl Decoded {
     pub(crate) fn index(&self) -> usize {
         self.index
     }
+
+    /// The decoded value, when it was decoded (not kept raw or as it came for forwarding).
+    pub(crate) fn into_typed(self) -> Option<Box<dyn Any + Send>> {
+        match self.msg {
+            DecodedMsg::Typed(msg) => Some(msg),
+            _ => None,
+        }
+    }
 }
 
 enum DecodedMsg {

@@ -1,8 +1,9 @@
 //! The connection's loop while it serves: write out what is queued, read and dispatch frames,
 //! a token bucket for `max_msg_rate`.
 
+use super::resume::{self, SessionSlot};
 use super::{Incoming, ReadEnd};
-use crate::agent::outbox::State;
+use crate::agent::outbox::{SessionCheck, State};
 use crate::agent::{Agent, Local};
 use crate::gate::Shared;
 
@@ -15,12 +16,14 @@ const BATCH_BYTES: usize = 64 * 1024;
 ///
 /// A write blocked by a peer that does not read is interrupted by a destroy, and, while the
 /// connection runs (`Phase::Running`), by a close too, so that the close deadline applies.
-/// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush.
+/// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush. A
+/// resumable session's write (`socket`, 0: none) is interrupted too when another socket takes
+/// the session over, or the socket is to be dropped.
 pub(super) async fn flush_queue<W: FrameWriter>(
     w: &mut W,
     agent: &Agent,
     local: &Local,
-    phase: Phase,
+    (phase, socket): (Phase, u64),
 ) -> Result<(), ReadEnd> {
     let metrics = crate::metrics::gate();
     loop {
@@ -39,7 +42,7 @@ pub(super) async fn flush_queue<W: FrameWriter>(
         }
         let flushed = tokio::select! {
             flushed = w.flush() => flushed,
-            _ = interrupted(local, phase) => return Err(ReadEnd::Local),
+            end = interrupted(local, phase, socket) => return Err(end),
         };
         if let Err(e) = flushed {
             agent.destroy();
@@ -59,11 +62,18 @@ pub(super) enum Phase {
 
 /// Returns once the agent's state calls for the current write to stop. Other wake-ups (new
 /// items) are consumed harmlessly: the queue is drained after every flush anyway.
-async fn interrupted(local: &Local, phase: Phase) {
+async fn interrupted(local: &Local, phase: Phase, socket: u64) -> ReadEnd {
     loop {
         let state = local.outbox.state();
         if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
-            return;
+            return ReadEnd::Local;
+        }
+        if socket != 0 && phase == Phase::Running {
+            match local.outbox.check_session(socket) {
+                SessionCheck::TakenOver => return ReadEnd::TakenOver,
+                SessionCheck::DropSocket => return ReadEnd::DropSocket,
+                _ => {}
+            }
         }
         local.outbox.changed().await;
     }
@@ -78,13 +88,20 @@ pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
     agent: &Agent,
     local: &Local,
     shared: &Shared,
+    slot: &mut SessionSlot,
 ) -> ReadEnd {
     let router = &shared.router;
     let mut bucket = shared.rate.map(Bucket::new);
     let metrics = crate::metrics::gate();
     loop {
+        if slot.socket != 0 {
+            if let Some(end) = resume::check(local, agent, shared, slot) {
+                return end;
+            }
+        }
         if !reader.has_buffered() {
-            if let Err(end) = flush_queue(writer, agent, local, Phase::Running).await {
+            let running = (Phase::Running, slot.socket);
+            if let Err(end) = flush_queue(writer, agent, local, running).await {
                 return end;
             }
         }
@@ -120,6 +137,31 @@ pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
         }
         match router.decode(&payload) {
             Ok(decoded) => {
+                if let Some(resumption) = &shared.resume {
+                    if resumption.is_protocol(decoded.index()) {
+                        let Some(msg) = resumption.protocol(decoded) else {
+                            continue;
+                        };
+                        match resume::on_protocol(resumption, msg, agent, local, shared, slot).await
+                        {
+                            Some(end) => return end,
+                            None => continue,
+                        }
+                    }
+                    slot.fresh = false;
+                    if slot.socket != 0 {
+                        match local.outbox.count_incoming(slot.socket) {
+                            // Another socket has the session: the client sends it again there.
+                            Err(()) => return ReadEnd::TakenOver,
+                            Ok(Some(seq)) => {
+                                if let Some(ack) = resumption.ack(seq) {
+                                    local.outbox.push_control(ack);
+                                }
+                            }
+                            Ok(None) => {}
+                        }
+                    }
+                }
                 if let Some(pending) = router.dispatch(decoded, agent) {
                     // Boxed: rare, and it keeps every idle connection small.
                     Box::pin(pending.send()).await;

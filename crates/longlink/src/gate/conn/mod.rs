@@ -12,12 +12,14 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 mod drive;
+mod resume;
 
 use super::accept::Slot;
 use super::{Goodbye, Shared};
 use crate::agent::outbox::State;
 use crate::agent::{Agent, Local};
 use drive::{Phase, drive, flush_queue};
+use resume::SessionSlot;
 
 /// Why the reader stopped. Peer misbehaviour is logged at debug level only.
 #[derive(Debug)]
@@ -37,6 +39,12 @@ pub(crate) enum ReadEnd {
     TooBig(String),
     /// The socket failed.
     Io(std::io::Error),
+    /// Another socket resumed this socket's session: stop serving it, quietly.
+    TakenOver,
+    /// Drop the socket and keep its session for a resume (an idle or ping timeout).
+    DropSocket,
+    /// This socket resumed a session: serve that one from now on.
+    Resumed(Box<resume::Resumed>),
 }
 
 /// What a transport read.
@@ -94,7 +102,7 @@ async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Durat
 
 /// Flushes what is queued, then ends the stream (FIN or a close frame).
 async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
-    if flush_queue(writer, agent, local, Phase::Closing)
+    if flush_queue(writer, agent, local, (Phase::Closing, 0))
         .await
         .is_ok()
     {
@@ -117,6 +125,10 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
 
 /// Runs a connection from its new event to its close event. `slot` is its place under
 /// `max_conn_num`, given back when the socket is closed.
+///
+/// With `resume_window` on, a socket may resume another session (then it serves that one,
+/// and its own agent gets its close event at once), and a resumable session whose socket
+/// drops waits here, without the socket, for its client.
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn stores its arguments twice in every idle connection's task"
@@ -132,13 +144,15 @@ fn serve<R: FrameReader, W: FrameWriter>(
     // body and take room in the task's state twice (rust-lang/rust#62958); the block uses
     // them in place. Every idle connection holds this state.
     async move {
-        let Some(local) = agent.local() else {
+        if agent.local().is_none() {
             return; // the gate makes only local agents
-        };
+        }
         tracing::debug!("connection opened");
         let metrics = crate::metrics::gate();
+        // The socket's transport (a resumed session's agent may have had another).
+        let transport = agent.transport();
         if let Some(m) = metrics {
-            m.opened(agent.transport());
+            m.opened(transport);
         }
         shared.register(&agent);
         if let Some(events) = &shared.on_new {
@@ -147,11 +161,82 @@ fn serve<R: FrameReader, W: FrameWriter>(
         if let Some(link) = &shared.cluster {
             link.opened(&agent).await;
         }
+        let mut agent = agent;
+        let mut session = SessionSlot::new();
         shared.reading.fetch_add(1, Ordering::AcqRel);
-        let end = drive(&mut reader, &mut writer, &agent, local, &shared).await;
+        let end = loop {
+            let Some(local) = agent.local() else { return };
+            match drive(
+                &mut reader,
+                &mut writer,
+                &agent,
+                local,
+                &shared,
+                &mut session,
+            )
+            .await
+            {
+                ReadEnd::Resumed(resumed) => {
+                    let resume::Resumed {
+                        agent: theirs,
+                        socket,
+                        guard,
+                    } = *resumed;
+                    // This socket's own agent merges into the session: its life ends here.
+                    agent.close();
+                    farewell(&shared, &agent).await;
+                    agent = theirs;
+                    session.socket = socket;
+                    session.guard = Some(guard);
+                    if let Some(events) = &shared.on_resume {
+                        events.send(&agent).await;
+                    }
+                }
+                end => break end,
+            }
+        };
         shared.reading.fetch_sub(1, Ordering::AcqRel);
+        let Some(local) = agent.local() else { return };
+        let dropped = matches!(end, ReadEnd::Eof | ReadEnd::Io(_) | ReadEnd::DropSocket);
+        if let (true, Some(resumption)) = (dropped, &shared.resume) {
+            if session.socket != 0 && local.outbox.detach(session.socket) {
+                // The socket is gone, the session stays: no close event unless the client
+                // does not come back in time.
+                tracing::debug!("socket dropped; the session waits for its client");
+                drop(session);
+                drop(writer);
+                drop(reader);
+                drop(slot);
+                if let Some(m) = metrics {
+                    m.closed(transport);
+                }
+                match resume::wait_detached(local, &shared, resumption.window).await {
+                    resume::Waited::Resumed => {}
+                    resume::Waited::Ended(why) => {
+                        tracing::debug!(reason = ?why, "session ended without its client");
+                        resumption.ended(&agent, why, shared.now_ms());
+                        farewell(&shared, &agent).await;
+                    }
+                }
+                return;
+            }
+        }
+        if let ReadEnd::TakenOver = end {
+            // Another socket serves the session now: this one just goes.
+            tracing::debug!("session taken over by another socket");
+            reader.set_reset_on_close();
+            drop(session);
+            drop(writer);
+            drop(reader);
+            drop(slot);
+            if let Some(m) = metrics {
+                m.closed(transport);
+            }
+            return;
+        }
         match &end {
-            ReadEnd::Eof | ReadEnd::Local => {}
+            ReadEnd::Eof | ReadEnd::Local | ReadEnd::DropSocket => {}
+            ReadEnd::TakenOver | ReadEnd::Resumed(_) => {}
             ReadEnd::Draining => {
                 // Replies to what this connection sent are being produced; once the modules
                 // are through, say goodbye after them.
@@ -178,6 +263,10 @@ fn serve<R: FrameReader, W: FrameWriter>(
         // Flush what is queued, then close; give up after close_timeout (a peer that does not
         // read) and reset instead.
         agent.close();
+        if let (Some(resumption), true) = (&shared.resume, session.socket != 0) {
+            resumption.ended(&agent, None, shared.now_ms());
+        }
+        drop(session);
         if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local))
             .await
             .is_err()
@@ -195,18 +284,24 @@ fn serve<R: FrameReader, W: FrameWriter>(
         }
         drop(writer);
         drop(reader);
-        shared.unregister(&agent);
-        shared.membership.forget(agent.id());
         drop(slot);
         if let Some(m) = metrics {
-            m.closed(agent.transport());
+            m.closed(transport);
         }
-        if let Some(link) = &shared.cluster {
-            link.closed(&agent);
-        }
-        if let Some(events) = &shared.on_close {
-            events.send(&agent).await;
-        }
-        tracing::debug!("connection closed");
+        farewell(&shared, &agent).await;
     }
+}
+
+/// The end of an agent's life: out of the gate's tables and the cluster's, then its close
+/// event.
+async fn farewell(shared: &Shared, agent: &Agent) {
+    shared.unregister(agent);
+    shared.membership.forget(agent.id());
+    if let Some(link) = &shared.cluster {
+        link.closed(agent);
+    }
+    if let Some(events) = &shared.on_close {
+        events.send(agent).await;
+    }
+    tracing::debug!(conn = agent.id(), "connection closed");
 }

@@ -1,5 +1,13 @@
 //! [`Outbox`]: a local connection's bounded outgoing queue. Writers (any task) push encoded
 //! payloads; the connection's task takes them in batches and wakes on every change.
+//!
+//! A resumable session (`session`) keeps written payloads, numbered, until the client
+//! acknowledges them, and outlives its socket.
+
+mod session;
+
+use session::Numbering;
+pub(crate) use session::{Detached, SessionCheck, next_socket};
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
@@ -60,8 +68,19 @@ pub(crate) enum State {
 pub(crate) struct Destroyed;
 
 struct Queue {
+    /// Without a session: the payloads not yet written. With one: the written ones not yet
+    /// acknowledged (`Numbering::sent` of them), then the unwritten ones.
     items: VecDeque<Bytes>,
     state: State,
+    /// The resumable session's numbering, once `LL_SessionStart` made one.
+    session: Option<Box<Numbering>>,
+}
+
+impl Queue {
+    /// Payloads not yet written.
+    fn unwritten(&self) -> usize {
+        self.items.len() - self.session.as_ref().map_or(0, |n| n.sent)
+    }
 }
 
 /// The outgoing side of one local connection.
@@ -89,6 +108,7 @@ impl Outbox {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 state: State::Open,
+                session: None,
             }),
             wake: Notify::new(),
             capacity,
@@ -113,7 +133,8 @@ impl Outbox {
         if q.state != State::Open {
             return Err(WriteError::Closed);
         }
-        if q.items.len() >= self.capacity {
+        let attached = q.session.as_ref().is_none_or(|n| n.socket != 0);
+        if attached && q.unwritten() >= self.capacity {
             drop(q);
             match self.policy {
                 QueueFullPolicy::Drop => {
@@ -132,10 +153,30 @@ impl Outbox {
             }
             return Err(WriteError::QueueFull(self.capacity));
         }
+        let kept = q.items.len();
+        if let Some(n) = q
+            .session
+            .as_mut()
+            .filter(|n| !n.overflowed && kept >= n.limit)
+        {
+            // More than resume_buffer messages wait for the client: the session ends. With
+            // a socket, this message still goes out on it; without one, nothing can.
+            n.overflowed = true;
+            let limit = n.limit;
+            tracing::debug!(conn, limit, "resumable session over resume_buffer");
+            if !attached {
+                q.state = State::Destroyed;
+                q.items = VecDeque::new();
+                drop(q);
+                self.wake.notify_one();
+                return Err(WriteError::QueueFull(limit));
+            }
+            self.wake.notify_one();
+        }
         q.items.push_back(payload.clone());
-        let was_empty = q.items.len() == 1;
+        let was_empty = q.unwritten() == 1;
         drop(q);
-        if was_empty {
+        if was_empty && attached {
             self.wake.notify_one();
         }
         Ok(())
@@ -157,6 +198,10 @@ impl Outbox {
         if q.state != State::Destroyed {
             q.state = State::Destroyed;
             q.items = VecDeque::new();
+            if let Some(n) = &mut q.session {
+                n.sent = 0;
+                n.control = Vec::new();
+            }
             drop(q);
             self.wake.notify_one();
         }
@@ -168,7 +213,7 @@ impl Outbox {
 
     /// Payloads queued and not yet taken.
     pub(crate) fn len(&self) -> usize {
-        self.lock().items.len()
+        self.lock().unwritten()
     }
 
     pub(crate) fn dropped(&self) -> u64 {
@@ -193,6 +238,9 @@ impl Outbox {
         let mut q = self.lock();
         if q.state == State::Destroyed {
             return Err(Destroyed);
+        }
+        if q.session.is_some() {
+            return Ok(take_numbered(&mut q, max_bytes, take));
         }
         let mut gathered = 0;
         while let Some(item) = q.items.front() {
@@ -225,4 +273,27 @@ impl Outbox {
         // A panic never happens while the lock is held, but stay usable if it did.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// [`Outbox::take_batch`] for a session: the protocol messages, then unwritten payloads (kept
+/// in the queue, counted as sent).
+fn take_numbered(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
+    let Queue { items, session, .. } = q;
+    let Some(n) = session.as_mut() else {
+        return 0;
+    };
+    let mut gathered = 0;
+    for item in n.control.drain(..) {
+        gathered += item.len();
+        take(item);
+    }
+    while let Some(item) = items.get(n.sent) {
+        if gathered > 0 && gathered + item.len() > max_bytes {
+            break;
+        }
+        gathered += item.len();
+        take(item.clone());
+        n.sent += 1;
+    }
+    gathered
 }

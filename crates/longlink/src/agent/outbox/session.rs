@@ -1,0 +1,331 @@
+//! [`Numbering`]: the outgoing queue of a resumable session (the resume protocol of
+//! [`longlink_wire::resume`]). Written messages stay in the queue, numbered, until the client
+//! acknowledges them, so that a client which comes back on a new socket gets every one it
+//! missed, in order. It lives inside the [`Outbox`](super::outbox::Outbox)'s lock: numbers,
+//! writes and acknowledgements never race.
+//!
+//! The queue's items, oldest first: `sent` written and not yet acknowledged (numbers
+//! `first_seq ..`), then the unwritten ones. Protocol messages (`LL_Session`, `LL_Ack`, ...)
+//! go in `control`, written before anything queued and never numbered.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{Outbox, Queue, State};
+
+/// Every how many client messages the server acknowledges without waiting for the timer.
+pub(super) const ACK_EVERY: u64 = 16;
+
+/// The numbering state of one resumable session.
+pub(super) struct Numbering {
+    /// The number of the queue's first item.
+    pub(super) first_seq: u64,
+    /// Items at the front already handed to a socket (kept until acknowledged).
+    pub(super) sent: usize,
+    /// `resume_buffer`: most messages kept (written and not acknowledged, plus unwritten).
+    pub(super) limit: usize,
+    /// Protocol messages: written before the queue, never numbered.
+    pub(super) control: Vec<Bytes>,
+    /// The socket that serves the session (a number unique in the process); 0: none.
+    pub(super) socket: u64,
+    /// Client application messages handled.
+    pub(super) in_seq: u64,
+    /// The last `in_seq` acknowledged to the client.
+    pub(super) acked_in: u64,
+    /// More than `limit` messages waited: the session must end.
+    pub(super) overflowed: bool,
+    /// The socket is to be dropped (idle or ping timeout), the session kept.
+    pub(super) drop_socket: bool,
+    /// Held by the task that serves the session; a resume waits for it.
+    pub(super) driving: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a connection's task learns of its session at a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionCheck {
+    /// No resumable session.
+    None,
+    /// The session is this socket's; nothing to do.
+    Mine,
+    /// Another socket took the session over: stop serving it, quietly.
+    TakenOver,
+    /// Too many messages waited: end the session (the connection may go on).
+    Overflowed,
+    /// Drop the socket, keep the session (an idle or ping timeout).
+    DropSocket,
+}
+
+impl Numbering {
+    pub(super) fn new(limit: usize, socket: u64, control: Bytes) -> Numbering {
+        Numbering {
+            first_seq: 1,
+            sent: 0,
+            limit,
+            control: vec![control],
+            socket,
+            in_seq: 0,
+            acked_in: 0,
+            overflowed: false,
+            drop_socket: false,
+            driving: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    pub(super) fn check(&self, socket: u64) -> SessionCheck {
+        if self.socket != socket {
+            SessionCheck::TakenOver
+        } else if self.overflowed {
+            SessionCheck::Overflowed
+        } else if self.drop_socket {
+            SessionCheck::DropSocket
+        } else {
+            SessionCheck::Mine
+        }
+    }
+
+    /// Drops the items the client has, up to `seq` (never more than were written).
+    pub(super) fn ack(&mut self, items: &mut VecDeque<Bytes>, seq: u64) {
+        if seq < self.first_seq {
+            return;
+        }
+        let covered = usize::try_from(seq - self.first_seq + 1).unwrap_or(usize::MAX);
+        let n = covered.min(self.sent);
+        items.drain(..n);
+        self.first_seq += n as u64;
+        self.sent -= n;
+    }
+}
+
+/// What a session without a socket learns at a wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Detached {
+    /// Still waiting for its client.
+    Waiting,
+    /// A new socket took it over.
+    Resumed,
+    /// It ended: closed or destroyed.
+    Ended,
+    /// It ended: more than `resume_buffer` messages waited.
+    Overflowed,
+}
+
+/// A number for each socket that serves a session, unique in the process (0: none).
+pub(crate) fn next_socket() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Outbox {
+    /// Makes the connection's session resumable, served by `socket`: `control` (the
+    /// `LL_Session` answer) goes out next, then everything queued, numbered from 1. False if
+    /// it already is (or the connection is closing).
+    pub(crate) fn start_session(&self, limit: usize, socket: u64, control: Bytes) -> bool {
+        let mut q = self.lock();
+        if q.session.is_some() || q.state != State::Open {
+            return false;
+        }
+        q.session = Some(Box::new(Numbering::new(limit, socket, control)));
+        drop(q);
+        self.wake.notify_one();
+        true
+    }
+
+    /// Whether the connection has a resumable session.
+    pub(crate) fn has_session(&self) -> bool {
+        self.lock().session.is_some()
+    }
+
+    /// Queues a protocol message: before anything queued, never numbered (without a
+    /// session: at the end of the queue, past its bound: they are few).
+    pub(crate) fn push_control(&self, payload: Bytes) {
+        let mut q = self.lock();
+        if q.state == State::Destroyed {
+            return;
+        }
+        match &mut q.session {
+            Some(n) => n.control.push(payload),
+            None => q.items.push_back(payload),
+        }
+        drop(q);
+        self.wake.notify_one();
+    }
+
+    /// What the task serving the session through `socket` must do now.
+    pub(crate) fn check_session(&self, socket: u64) -> SessionCheck {
+        self.lock()
+            .session
+            .as_ref()
+            .map_or(SessionCheck::None, |n| n.check(socket))
+    }
+
+    /// Counts one client application message read from `socket`. `Err(())`: the socket no
+    /// longer serves the session (drop the message: the client sends it again). `Ok(Some(seq))`:
+    /// an acknowledgement is due, up to `seq`.
+    pub(crate) fn count_incoming(&self, socket: u64) -> Result<Option<u64>, ()> {
+        let mut q = self.lock();
+        let Some(n) = &mut q.session else {
+            return Ok(None);
+        };
+        if n.socket != socket {
+            return Err(());
+        }
+        n.in_seq += 1;
+        if n.in_seq - n.acked_in >= ACK_EVERY {
+            n.acked_in = n.in_seq;
+            return Ok(Some(n.in_seq));
+        }
+        Ok(None)
+    }
+
+    /// An acknowledgement of client messages, if one is due (for the timer).
+    pub(crate) fn due_ack(&self) -> Option<u64> {
+        let mut q = self.lock();
+        let n = q.session.as_mut().filter(|n| n.socket != 0)?;
+        (n.in_seq > n.acked_in).then(|| {
+            n.acked_in = n.in_seq;
+            n.in_seq
+        })
+    }
+
+    /// The client has every message up to `seq`: forget them.
+    pub(crate) fn ack(&self, seq: u64) {
+        let mut q = self.lock();
+        let Queue { items, session, .. } = &mut *q;
+        if let Some(n) = session {
+            n.ack(items, seq);
+        }
+    }
+
+    /// The socket `socket` is gone; the session waits for its client. False if the session
+    /// is not (or no longer) that socket's.
+    pub(crate) fn detach(&self, socket: u64) -> bool {
+        let mut q = self.lock();
+        let open = q.state == State::Open;
+        match &mut q.session {
+            Some(n) if n.socket == socket && !n.overflowed && open => {
+                n.socket = 0;
+                n.drop_socket = false;
+                n.control = Vec::new();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Asks the serving task to drop its socket and keep the session (an idle or ping
+    /// timeout). False if there is no session served by a socket.
+    pub(crate) fn request_drop_socket(&self) -> bool {
+        let mut q = self.lock();
+        let open = q.state == State::Open;
+        match &mut q.session {
+            Some(n) if n.socket != 0 && !n.overflowed && open => {
+                n.drop_socket = true;
+                drop(q);
+                self.wake.notify_one();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// A session without a socket, at a wake-up: still waiting, resumed, or ended.
+    pub(crate) fn detached(&self) -> Detached {
+        let q = self.lock();
+        match &q.session {
+            Some(n) if n.overflowed => Detached::Overflowed,
+            _ if q.state != State::Open => Detached::Ended,
+            Some(n) if n.socket == 0 => Detached::Waiting,
+            Some(_) => Detached::Resumed,
+            None => Detached::Ended,
+        }
+    }
+
+    /// Ends a session still waiting for its client (its window lapsed): the queue is
+    /// dropped. False if a socket took it over first (or it had ended).
+    pub(crate) fn expire(&self) -> bool {
+        let mut q = self.lock();
+        if q.state != State::Open || q.session.as_ref().is_none_or(|n| n.socket != 0) {
+            return false;
+        }
+        q.state = State::Destroyed;
+        q.items = VecDeque::new();
+        true
+    }
+
+    /// Claims the session for a new socket `socket`; the task that served it stops at its
+    /// next wake-up. Gives the lock to wait on until that task has stopped, or `None` if the
+    /// session has ended.
+    pub(crate) fn claim(&self, socket: u64) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        let mut q = self.lock();
+        let open = q.state == State::Open;
+        let n = q.session.as_mut().filter(|n| open && !n.overflowed)?;
+        n.socket = socket;
+        n.drop_socket = false;
+        let driving = Arc::clone(&n.driving);
+        drop(q);
+        self.wake.notify_one();
+        Some(driving)
+    }
+
+    /// The lock the task serving the session holds while it does.
+    pub(crate) fn driving(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
+        self.lock().session.as_ref().map(|n| Arc::clone(&n.driving))
+    }
+
+    /// Resumes the session on `socket` (claimed, and its former task stopped): forgets what
+    /// the client has (up to `last_seq`), queues `answer(in_seq)` (`LL_Resumed`) first and
+    /// every kept message after it. Returns `(in_seq, replayed)`, or `None` if the session
+    /// ended or another socket claimed it meanwhile.
+    pub(crate) fn resume(
+        &self,
+        socket: u64,
+        last_seq: u64,
+        answer: impl FnOnce(u64) -> Option<Bytes>,
+    ) -> Option<(u64, usize)> {
+        let mut q = self.lock();
+        let open = q.state == State::Open;
+        let Queue { items, session, .. } = &mut *q;
+        let n = session
+            .as_mut()
+            .filter(|n| open && n.socket == socket && !n.overflowed)?;
+        // Everything kept was written or not: the client has what it says, the rest is
+        // written again, in order.
+        n.sent = items.len();
+        n.ack(items, last_seq);
+        if last_seq + 1 < n.first_seq {
+            tracing::debug!(
+                last_seq,
+                first_kept = n.first_seq,
+                "resume: the client acknowledged more than it says it has"
+            );
+        }
+        n.sent = 0;
+        n.control = answer(n.in_seq).into_iter().collect();
+        n.acked_in = n.in_seq;
+        let replayed = items.len();
+        let in_seq = n.in_seq;
+        drop(q);
+        self.wake.notify_one();
+        Some((in_seq, replayed))
+    }
+
+    /// Ends the session but keeps the connection (it went over `resume_buffer` while
+    /// served): written payloads are forgotten, unwritten ones stay queued, `notice`
+    /// (`LL_ResumeRefused`) goes out first. False if there was no session.
+    pub(crate) fn end_session(&self, notice: Option<Bytes>) -> bool {
+        let mut q = self.lock();
+        let Queue { items, session, .. } = &mut *q;
+        let Some(n) = session.take() else {
+            return false;
+        };
+        items.drain(..n.sent);
+        for c in n.control.into_iter().chain(notice).rev() {
+            items.push_front(c);
+        }
+        drop(q);
+        self.wake.notify_one();
+        true
+    }
+}

@@ -1,0 +1,284 @@
+//! [`Resumption`]: a gate's resumable sessions (`resume_window` on): their tokens, the
+//! tombstones of ended ones (so a late resume hears why), and the protocol's messages in the
+//! gate's encoding. The connection's side of it (start, resume, acknowledge, wait without a
+//! socket) is in `conn::resume`.
+//!
+//! A token is 48 hex digits: the session's key (the agent's id, 16 digits) and 128 bits from
+//! the operating system's random source (32 digits). It is compared in constant time and
+//! replaced at every resume: an old token is refused (`"replaced"`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use longlink_wire::resume::{
+    LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
+};
+
+use super::Shared;
+use crate::agent::Agent;
+use crate::codec::Codec;
+use crate::processor::Decoded;
+
+/// How often the server acknowledges what clients sent, at the latest (and every
+/// `ACK_EVERY` messages sooner).
+const ACK_PERIOD: Duration = Duration::from_millis(200);
+
+/// A protocol message a client sent.
+pub(crate) enum Protocol {
+    SessionStart,
+    Resume(LlResume),
+    Ack(u64),
+}
+
+/// A live session's entry.
+struct Live {
+    agent: Agent,
+    secret: [u8; 16],
+}
+
+#[derive(Default)]
+struct Table {
+    live: HashMap<u64, Live>,
+    /// Ended sessions and why, until `window` after their end.
+    ended: HashMap<u64, RefuseReason>,
+    /// `(when it is forgotten, key)`, oldest first.
+    ended_order: VecDeque<(u64, u64)>,
+}
+
+/// The gate's resumable sessions.
+pub(crate) struct Resumption {
+    /// `resume_window`.
+    pub(crate) window: Duration,
+    /// `resume_buffer`.
+    pub(crate) buffer: usize,
+    codec: Arc<Codec>,
+    /// The registry indexes of the three messages a client sends.
+    start: usize,
+    resume: usize,
+    ack: usize,
+    table: Mutex<Table>,
+}
+
+impl Resumption {
+    /// `codec` has the protocol's messages registered.
+    pub(crate) fn new(window: Duration, buffer: usize, codec: Arc<Codec>) -> Option<Resumption> {
+        let r = codec.registry();
+        Some(Resumption {
+            window,
+            buffer,
+            start: r.index_of::<LlSessionStart>()?,
+            resume: r.index_of::<LlResume>()?,
+            ack: r.index_of::<LlAck>()?,
+            codec,
+            table: Mutex::default(),
+        })
+    }
+
+    /// Whether the message at `index` is one of the protocol's (incoming) ones.
+    pub(crate) fn is_protocol(&self, index: usize) -> bool {
+        index == self.start || index == self.resume || index == self.ack
+    }
+
+    /// The protocol message in `decoded`, if it is one.
+    pub(crate) fn protocol(&self, decoded: Decoded) -> Option<Protocol> {
+        let index = decoded.index();
+        let value = decoded.into_typed()?;
+        if index == self.start {
+            Some(Protocol::SessionStart)
+        } else if index == self.resume {
+            value
+                .downcast::<LlResume>()
+                .ok()
+                .map(|m| Protocol::Resume(*m))
+        } else if index == self.ack {
+            value.downcast::<LlAck>().ok().map(|m| Protocol::Ack(m.seq))
+        } else {
+            None
+        }
+    }
+
+    /// Makes `agent`'s session resumable; its first token.
+    pub(crate) fn start(&self, agent: &Agent) -> String {
+        let secret = random_secret();
+        self.lock().live.insert(
+            agent.id(),
+            Live {
+                agent: agent.clone(),
+                secret,
+            },
+        );
+        token_of(agent.id(), &secret)
+    }
+
+    /// The session of `token`, with its next token (the given one is dead from now on), or
+    /// why there is none.
+    pub(crate) fn take(&self, token: &str, now_ms: u64) -> Result<(Agent, String), RefuseReason> {
+        let (key, secret) = parse(token).ok_or(RefuseReason::Unknown)?;
+        let mut table = self.lock();
+        table.forget_until(now_ms);
+        if let Some(live) = table.live.get_mut(&key) {
+            if !same(&live.secret, &secret) {
+                return Err(RefuseReason::Replaced);
+            }
+            live.secret = random_secret();
+            return Ok((live.agent.clone(), token_of(key, &live.secret)));
+        }
+        Err(table
+            .ended
+            .get(&key)
+            .copied()
+            .unwrap_or(RefuseReason::Unknown))
+    }
+
+    /// The session of `agent` ended; a later resume hears `why` (for `window`), or
+    /// `"unknown"` with `None`.
+    pub(crate) fn ended(&self, agent: &Agent, why: Option<RefuseReason>, now_ms: u64) {
+        let mut table = self.lock();
+        if table.live.remove(&agent.id()).is_none() {
+            return;
+        }
+        table.forget_until(now_ms);
+        if let Some(why) = why {
+            table.ended.insert(agent.id(), why);
+            let until = now_ms + self.window.as_millis() as u64;
+            table.ended_order.push_back((until, agent.id()));
+        }
+    }
+
+    /// The agents of every live session.
+    pub(crate) fn agents(&self) -> Vec<Agent> {
+        self.lock().live.values().map(|l| l.agent.clone()).collect()
+    }
+
+    /// `LL_Session`.
+    pub(crate) fn session(&self, token: String) -> Option<Bytes> {
+        let window_s = u32::try_from(self.window.as_secs()).unwrap_or(u32::MAX);
+        self.encode(&LlSession { token, window_s })
+    }
+
+    /// `LL_Resumed`.
+    pub(crate) fn resumed(&self, token: String, last_seq: u64) -> Option<Bytes> {
+        self.encode(&LlResumed { token, last_seq })
+    }
+
+    /// `LL_ResumeRefused`.
+    pub(crate) fn refused(&self, why: RefuseReason) -> Option<Bytes> {
+        self.encode(&LlResumeRefused {
+            reason: why.as_str().to_owned(),
+        })
+    }
+
+    /// `LL_Ack`.
+    pub(crate) fn ack(&self, seq: u64) -> Option<Bytes> {
+        self.encode(&LlAck { seq })
+    }
+
+    fn encode<T: 'static>(&self, msg: &T) -> Option<Bytes> {
+        match self.codec.encode(msg) {
+            Ok(encoded) => Some(encoded.bytes().clone()),
+            Err(e) => {
+                tracing::error!(error = %e, "resume protocol message not encoded");
+                None
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
+/// last acknowledgement.
+pub(crate) async fn acks(shared: Arc<Shared>) {
+    let Some(resumption) = &shared.resume else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ACK_PERIOD) => {}
+        }
+        for agent in resumption.agents() {
+            let Some(local) = agent.local() else { continue };
+            if let Some(ack) = local.outbox.due_ack().and_then(|seq| resumption.ack(seq)) {
+                local.outbox.push_control(ack);
+            }
+        }
+    }
+}
+
+impl Table {
+    /// Forgets the tombstones whose time is up.
+    fn forget_until(&mut self, now_ms: u64) {
+        while let Some(&(until, key)) = self.ended_order.front() {
+            if until > now_ms {
+                break;
+            }
+            self.ended_order.pop_front();
+            self.ended.remove(&key);
+        }
+    }
+}
+
+fn random_secret() -> [u8; 16] {
+    let mut secret = [0u8; 16];
+    // The operating system's source does not fail on the platforms tokio runs on; if it
+    // ever did, a token from the clock and a counter would be guessable: refuse to go on.
+    getrandom::fill(&mut secret).expect("the operating system's random source failed");
+    secret
+}
+
+fn token_of(key: u64, secret: &[u8; 16]) -> String {
+    use std::fmt::Write;
+    let mut s = format!("{key:016x}");
+    for b in secret {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn parse(token: &str) -> Option<(u64, [u8; 16])> {
+    if token.len() != 48 || !token.is_ascii() {
+        return None;
+    }
+    let key = u64::from_str_radix(&token[..16], 16).ok()?;
+    let mut secret = [0u8; 16];
+    for (i, b) in secret.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&token[16 + 2 * i..18 + 2 * i], 16).ok()?;
+    }
+    Some((key, secret))
+}
+
+/// Constant-time equality: the time does not depend on where the secrets differ.
+fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_back_and_differ() {
+        let a = random_secret();
+        let b = random_secret();
+        assert_ne!(a, b);
+        let t = token_of(7, &a);
+        assert_eq!(t.len(), 48);
+        assert_eq!(parse(&t), Some((7, a)));
+        assert!(same(&a, &a) && !same(&a, &b));
+        for bad in [
+            "",
+            "zz",
+            &t[..47],
+            &format!("{}g", &t[..47]),
+            &t.replace('0', "é"),
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
+    }
+}
