@@ -11,7 +11,9 @@
 //! - [`NatsServer`]: a real `nats-server` on a free port;
 //! - [`frame`]: the length prefix; [`envelope`]: leaf's JSON and protobuf envelopes;
 //! - [`ws`]: a WebSocket client (tungstenite) and the raw upgrade request;
-//! - [`http`], [`prometheus`], [`console`]: the admin listeners seen from outside.
+//! - [`http`], [`prometheus`], [`console`]: the admin listeners seen from outside;
+//! - [`Proxy`] ([`proxy`]): a loopback TCP proxy that cuts (at a byte count, too), stalls and
+//!   counts the connections it forwards, for the tests of session resume.
 
 pub mod console;
 pub mod envelope;
@@ -19,6 +21,7 @@ pub mod frame;
 pub mod http;
 mod nats;
 pub mod prometheus;
+pub mod proxy;
 pub mod ws;
 
 use std::fmt::Display;
@@ -32,6 +35,7 @@ use tokio::task::JoinHandle;
 pub use console::Console;
 pub use frame::Framing;
 pub use nats::NatsServer;
+pub use proxy::Proxy;
 
 /// Bound on a single wait inside a test: one reply, one close, one condition.
 pub const STEP: Duration = Duration::from_secs(5);
