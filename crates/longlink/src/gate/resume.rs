@@ -5,7 +5,9 @@
 //!
 //! A token is 48 hex digits: the session's key (the agent's id, 16 digits) and 128 bits from
 //! the operating system's random source (32 digits). It is compared in constant time and
-//! replaced at every resume: an old token is refused (`"replaced"`).
+//! replaced at every resume: an old token is refused (`"replaced"`) — except the one just
+//! replaced, until the client shows it has the new one (it sends anything on the new
+//! socket): a cut that loses the `LL_Resumed` answer must not lose the session.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +38,8 @@ pub(crate) enum Protocol {
 struct Live {
     agent: Agent,
     secret: [u8; 16],
+    /// The token before the last resume, until the client has shown it got the new one.
+    previous: Option<[u8; 16]>,
 }
 
 #[derive(Default)]
@@ -107,6 +111,7 @@ impl Resumption {
             Live {
                 agent: agent.clone(),
                 secret,
+                previous: None,
             },
         );
         token_of(agent.id(), &secret)
@@ -119,8 +124,13 @@ impl Resumption {
         let mut table = self.lock();
         table.forget_until(now_ms);
         if let Some(live) = table.live.get_mut(&key) {
-            if !same(&live.secret, &secret) {
+            let current = same(&live.secret, &secret);
+            let unconfirmed = live.previous.is_some_and(|p| same(&p, &secret));
+            if !current && !unconfirmed {
                 return Err(RefuseReason::Replaced);
+            }
+            if current {
+                live.previous = Some(live.secret);
             }
             live.secret = random_secret();
             return Ok((live.agent.clone(), token_of(key, &live.secret)));
@@ -130,6 +140,14 @@ impl Resumption {
             .get(&key)
             .copied()
             .unwrap_or(RefuseReason::Unknown))
+    }
+
+    /// The client of `agent`'s session sent something on the socket it resumed on: it has
+    /// the new token, the old one is dead.
+    pub(crate) fn confirm(&self, agent: &Agent) {
+        if let Some(live) = self.lock().live.get_mut(&agent.id()) {
+            live.previous = None;
+        }
     }
 
     /// The session of `agent` ended; a later resume hears `why` (for `window`), or

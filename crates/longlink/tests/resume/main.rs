@@ -105,6 +105,9 @@ async fn an_old_or_forged_token_is_refused_and_the_connection_stays_fresh() {
         let old = c.token.clone();
         c.resume(server.tcp).await.expect("resumed");
         assert_ne!(c.token, old, "a new token at every resume");
+        // Anything sent on the new socket shows the client has the new token.
+        c.send_echo("confirm").await;
+        assert!(c.read_until(1).await);
         let proto = Proto(Encoding::Json);
         for (token, reason) in [
             (old.clone(), "replaced"),
@@ -123,8 +126,8 @@ async fn an_old_or_forged_token_is_refused_and_the_connection_stays_fresh() {
         }
         // The real session was not disturbed by the attempts.
         c.send_echo("still").await;
-        assert!(c.read_until(1).await);
-        assert_eq!(c.texts, ["still"]);
+        assert!(c.read_until(2).await);
+        assert_eq!(c.texts, ["confirm", "still"]);
         server.shutdown().await;
     })
     .await;
@@ -285,6 +288,114 @@ async fn a_server_only_message_from_a_client_closes_it() {
         let mut l = Link::connect(Via::Tcp, server.tcp).await;
         l.send(proto.forbidden_session()).await;
         assert_eq!(l.recv_within(STEP).await, None, "closed");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Streams `n` numbered messages to a resumable client through a proxy that cuts every
+/// socket after a random number of bytes (mid-frame too); the client resumes after each
+/// cut. Returns how many sockets it took.
+async fn through_random_cuts(via: Via, encoding: Encoding, n: u32, seed: u64) -> usize {
+    let server = start(config(encoding, WINDOW, 1024)).await;
+    let target = match via {
+        Via::Tcp => server.tcp,
+        Via::Ws => server.ws,
+    };
+    let proxy = longlink_testkit::Proxy::start(target).await.unwrap();
+    proxy.random_cuts(seed, 300, 6000);
+    let mut c = Client::start(via, proxy.addr(), encoding).await;
+    let first = server.agents()[0];
+    c.sent += 1;
+    let _ = c.link.send(stream_msg(c.proto, n, 0)).await;
+    let mut resumes = 0;
+    while !c.read_until(u64::from(n)).await {
+        // Cut: come back until a resume goes through (a cut may hit the resume itself).
+        loop {
+            match c.resume(proxy.addr()).await {
+                Ok(_) => break,
+                Err(e) if e == "no answer to LL_Resume" => continue,
+                Err(e) => panic!("resume refused: {e}"),
+            }
+        }
+        resumes += 1;
+        assert!(resumes < 10_000, "no progress");
+    }
+    assert_eq!(c.texts, numbers(0, n), "every message once, in order");
+    server.settle().await;
+    assert_eq!(server.events_of(first)[0], "new");
+    assert!(!server.events_of(first).contains(&"close".to_owned()));
+    server.shutdown().await;
+    proxy.accepted()
+}
+
+#[tokio::test]
+async fn random_cuts_lose_nothing_tcp_json() {
+    bounded(TEST_TIMEOUT, async {
+        let sockets = through_random_cuts(Via::Tcp, Encoding::Json, 3000, 1).await;
+        assert!(sockets > 5, "the proxy cut {sockets} sockets");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn random_cuts_lose_nothing_tcp_protobuf() {
+    bounded(TEST_TIMEOUT, async {
+        let sockets = through_random_cuts(Via::Tcp, Encoding::Protobuf, 3000, 2).await;
+        assert!(sockets > 5, "the proxy cut {sockets} sockets");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn random_cuts_lose_nothing_ws_json() {
+    bounded(TEST_TIMEOUT, async {
+        let sockets = through_random_cuts(Via::Ws, Encoding::Json, 3000, 3).await;
+        assert!(sockets > 5, "the proxy cut {sockets} sockets");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn random_cuts_lose_nothing_ws_protobuf() {
+    bounded(TEST_TIMEOUT, async {
+        let sockets = through_random_cuts(Via::Ws, Encoding::Protobuf, 3000, 4).await;
+        assert!(sockets > 5, "the proxy cut {sockets} sockets");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_resume_whose_answer_was_lost_can_be_tried_again_with_the_same_token() {
+    bounded(TEST_TIMEOUT, async {
+        let server = start(config(Encoding::Json, WINDOW, 1024)).await;
+        let mut c = Client::start(Via::Tcp, server.tcp, Encoding::Json).await;
+        c.send_echo("one").await;
+        assert!(c.read_until(1).await);
+        let token = c.token.clone();
+        // A resume whose socket drops before the client reads the answer (its new token).
+        let mut lost = Link::connect(Via::Tcp, server.tcp).await;
+        lost.send(c.proto.resume(&token, 1)).await;
+        let gate = server.gate.clone();
+        wait_for("the server's answer to be sent", || {
+            let n = gate.agents().len();
+            async move { n == 1 } // the resuming socket's own agent merged away
+        })
+        .await;
+        drop(lost);
+        // The client only has the old token: it still resumes, once.
+        assert_eq!(c.token, token);
+        c.resume(server.tcp)
+            .await
+            .expect("resumed with the token before the lost answer");
+        c.send_echo("two").await;
+        assert!(c.read_until(2).await);
+        assert_eq!(c.texts, ["one", "two"]);
+        // The client has shown it has the newest token: the old one is dead now.
+        let mut l = Link::connect(Via::Tcp, server.tcp).await;
+        l.send(c.proto.resume(&token, 2)).await;
+        let answer = c.proto.decode(&l.recv_within(STEP).await.unwrap());
+        assert_eq!(answer, Msg::Refused("replaced".into()));
         server.shutdown().await;
     })
     .await;

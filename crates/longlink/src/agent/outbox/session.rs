@@ -214,6 +214,21 @@ impl Outbox {
         }
     }
 
+    /// Closes gracefully, unless another socket took the session over from `socket` (0: the
+    /// connection has no session): then it leaves the session alone and says false.
+    pub(crate) fn close_from(&self, socket: u64) -> bool {
+        let mut q = self.lock();
+        if socket != 0 && q.session.as_ref().is_some_and(|n| n.socket != socket) {
+            return false;
+        }
+        if q.state == State::Open {
+            q.state = State::Closing;
+            drop(q);
+            self.wake.notify_one();
+        }
+        true
+    }
+
     /// Asks the serving task to drop its socket and keep the session (an idle or ping
     /// timeout). False if there is no session served by a socket.
     pub(crate) fn request_drop_socket(&self) -> bool {

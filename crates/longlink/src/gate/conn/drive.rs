@@ -45,7 +45,11 @@ pub(super) async fn flush_queue<W: FrameWriter>(
             end = interrupted(local, phase, socket) => return Err(end),
         };
         if let Err(e) = flushed {
-            agent.destroy();
+            // The socket is dead: drop what is queued, unless a resumable session keeps it
+            // for its client's return.
+            if socket == 0 {
+                agent.destroy();
+            }
             return Err(ReadEnd::Io(e));
         }
     }
@@ -138,6 +142,9 @@ pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
         match router.decode(&payload) {
             Ok(decoded) => {
                 if let Some(resumption) = &shared.resume {
+                    if std::mem::take(&mut slot.unconfirmed) {
+                        resumption.confirm(agent);
+                    }
                     if resumption.is_protocol(decoded.index()) {
                         let Some(msg) = resumption.protocol(decoded) else {
                             continue;

@@ -188,6 +188,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
                     agent = theirs;
                     session.socket = socket;
                     session.guard = Some(guard);
+                    session.unconfirmed = true;
                     if let Some(events) = &shared.on_resume {
                         events.send(&agent).await;
                     }
@@ -221,8 +222,15 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 return;
             }
         }
-        if let ReadEnd::TakenOver = end {
-            // Another socket serves the session now: this one just goes.
+        // A socket that lost its session to another (a resume that came before this socket's
+        // end was noticed) just goes: closing would end the session it no longer serves.
+        // Checked and closed in one step, so that a resume cannot slip in between.
+        let taken_over = match &end {
+            ReadEnd::TakenOver => true,
+            ReadEnd::Draining | ReadEnd::RateLimited => false,
+            _ => !local.outbox.close_from(session.socket),
+        };
+        if taken_over {
             tracing::debug!("session taken over by another socket");
             reader.set_reset_on_close();
             drop(session);

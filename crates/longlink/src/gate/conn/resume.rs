@@ -26,6 +26,8 @@ pub(crate) struct SessionSlot {
     pub(crate) guard: Option<OwnedMutexGuard<()>>,
     /// Nothing but protocol messages read yet: `LL_Resume` may still come.
     pub(crate) fresh: bool,
+    /// Resumed, and the client has sent nothing since: it may not have the new token.
+    pub(crate) unconfirmed: bool,
 }
 
 impl SessionSlot {
@@ -34,6 +36,7 @@ impl SessionSlot {
             socket: 0,
             guard: None,
             fresh: true,
+            unconfirmed: false,
         }
     }
 }
