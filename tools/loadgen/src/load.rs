@@ -56,10 +56,14 @@ pub(crate) struct Target {
     /// The payload encoding; must be the server's `encoding`.
     #[arg(long, value_enum, default_value_t = EncodingArg::Json)]
     encoding: EncodingArg,
+    /// Make each connection's session resumable (`LL_SessionStart`) and acknowledge what it
+    /// receives (`LL_Ack` every 32 messages); the server's `resume_window` must be on.
+    #[arg(long)]
+    resume: bool,
 }
 
 impl Target {
-    fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr.unwrap_or_else(|| match self.transport {
             TransportArg::Tcp => SocketAddr::from(([127, 0, 0, 1], 3563)),
             TransportArg::Ws => SocketAddr::from(([127, 0, 0, 1], 3653)),
@@ -73,14 +77,14 @@ impl Target {
         }
     }
 
-    fn encoding(&self) -> Encoding {
+    pub(crate) fn encoding(&self) -> Encoding {
         match self.encoding {
             EncodingArg::Json => Encoding::Json,
             EncodingArg::Protobuf => Encoding::Protobuf,
         }
     }
 
-    fn config(&self) -> ClientConfig {
+    pub(crate) fn config(&self) -> ClientConfig {
         ClientConfig {
             addr: self.addr().to_string(),
             transport: self.transport(),
@@ -92,7 +96,7 @@ impl Target {
 }
 
 /// The chat protocol's registry: names and ids of `examples/chat/proto/chat.proto`.
-fn chat_messages() -> Result<Arc<Messages>> {
+pub(crate) fn chat_messages() -> Result<Arc<Messages>> {
     let mut m = Messages::new();
     m.register_with::<C2sUserHeartBeat>("C2S_UserHeartBeat", 0)?
         .register_with::<C2sUserLogin>("C2S_UserLogin", 1)?
@@ -103,12 +107,13 @@ fn chat_messages() -> Result<Arc<Messages>> {
         .register_with::<S2cMessage>("S2C_Message", 6)?
         .register_with::<S2cKick>("S2C_Kick", 7)?
         .register_with::<S2cError>("S2C_Error", 8)?;
+    crate::resume::register(&mut m)?;
     Ok(Arc::new(m))
 }
 
 /// Whether a payload is the heartbeat's answer: its name or id, without decoding the body
 /// (so that the generator spends as little as possible per round trip).
-fn is_heartbeat(encoding: Encoding, payload: &[u8]) -> bool {
+pub(crate) fn is_heartbeat(encoding: Encoding, payload: &[u8]) -> bool {
     match encoding {
         Encoding::Json => payload.starts_with(br#"{"C2S_UserHeartBeat":"#),
         _ => payload.starts_with(&[0, 0]),
@@ -186,7 +191,15 @@ enum Handshake {
     Login,
 }
 
-async fn handshake(client: &mut Client, kind: Handshake, index: usize, secret: &str) -> Result<()> {
+async fn handshake(
+    client: &mut Client,
+    (kind, resume): (Handshake, bool),
+    index: usize,
+    secret: &str,
+) -> Result<()> {
+    if resume {
+        crate::resume::start_session(client).await?;
+    }
     match kind {
         Handshake::Plain => {}
         Handshake::Heartbeat => {
@@ -215,7 +228,7 @@ async fn open_all(
     config: &ClientConfig,
     messages: &Arc<Messages>,
     n: usize,
-    kind: Handshake,
+    kind: (Handshake, bool),
     secret: &str,
     bar: &indicatif::ProgressBar,
 ) -> Result<Vec<Client>> {
@@ -272,7 +285,15 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
     } else {
         Handshake::Plain
     };
-    let clients = open_all(&config, &messages, conns, handshake, &args.secret, &bar).await?;
+    let clients = open_all(
+        &config,
+        &messages,
+        conns,
+        (handshake, target.resume),
+        &args.secret,
+        &bar,
+    )
+    .await?;
     bar.finish_and_clear();
     let request = if raw {
         Bytes::from_static(&RAW_PAYLOAD)
@@ -296,7 +317,7 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
         tasks.spawn(ping_loop(
             client,
             request.clone(),
-            (raw, watch, encoding),
+            (raw, watch, encoding, target.resume),
             (measure_from, end),
             done.clone(),
         ));
@@ -366,11 +387,12 @@ fn encoding_name(encoding: Encoding) -> &'static str {
 async fn ping_loop(
     mut client: Client,
     request: Bytes,
-    (raw, watch, encoding): (bool, bool, Encoding),
+    (raw, watch, encoding, resume): (bool, bool, Encoding, bool),
     (measure_from, end): (Instant, Instant),
     done: Arc<AtomicU64>,
 ) -> Result<Histogram> {
     let mut hist = Histogram::new();
+    let mut acks = crate::resume::Acks::new()?;
     for _ in 0..MAX_FRAMES_PER_CONN {
         let sent = Instant::now();
         if sent >= end {
@@ -379,9 +401,22 @@ async fn ping_loop(
         timeout(IO_TIMEOUT, client.send_raw(request.clone()))
             .await
             .context("timed out writing")??;
-        let answer = timeout(IO_TIMEOUT, client.recv_raw())
+        let mut answer = timeout(IO_TIMEOUT, client.recv_raw())
             .await
             .context("timed out waiting for the answer")??;
+        if resume {
+            // The server's acknowledgements come between the answers.
+            while crate::resume::is_protocol(encoding, &answer) {
+                answer = timeout(IO_TIMEOUT, client.recv_raw())
+                    .await
+                    .context("timed out waiting for the answer")??;
+            }
+            if let Some(ack) = acks.received(encoding) {
+                timeout(IO_TIMEOUT, client.send_raw(ack))
+                    .await
+                    .context("timed out writing")??;
+            }
+        }
         let ok = if raw {
             answer == request
         } else if watch {
@@ -414,7 +449,15 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
     let before = pid.map(rss_bytes).transpose()?;
     let started = Instant::now();
     let bar = progress(quiet, n as u64, "idle: connecting", "connections");
-    let mut clients = open_all(&config, &messages, n, Handshake::Heartbeat, "", &bar).await?;
+    let mut clients = open_all(
+        &config,
+        &messages,
+        n,
+        (Handshake::Heartbeat, args.target.resume),
+        "",
+        &bar,
+    )
+    .await?;
     bar.finish_and_clear();
     let open_s = started.elapsed().as_secs_f64();
     eprintln!(
@@ -459,7 +502,14 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
             first_error.get_or_insert_with(|| "sending the heartbeat failed".to_owned());
             continue;
         }
-        match timeout_at(deadline, client.recv_raw()).await {
+        let mut answer = timeout_at(deadline, client.recv_raw()).await;
+        // With --resume, the server's acknowledgements may come first.
+        while let Ok(Ok(payload)) = &answer
+            && crate::resume::is_protocol(encoding, payload)
+        {
+            answer = timeout_at(deadline, client.recv_raw()).await;
+        }
+        match answer {
             Ok(Ok(answer)) if is_heartbeat(encoding, &answer) => alive += 1,
             Ok(Ok(answer)) => drop(first_error.get_or_insert_with(|| {
                 format!("unexpected answer {:?}", String::from_utf8_lossy(&answer))
@@ -518,7 +568,15 @@ pub(crate) async fn fanout(args: FanoutArgs, quiet: bool) -> Result<()> {
     check_fd_limit(n + 1)?;
     let messages = chat_messages()?;
     let bar = progress(quiet, n as u64, "fanout: watchers", "logged in");
-    let watchers = open_all(&config, &messages, n, Handshake::Watch, secret, &bar).await?;
+    let watchers = open_all(
+        &config,
+        &messages,
+        n,
+        (Handshake::Watch, args.target.resume),
+        secret,
+        &bar,
+    )
+    .await?;
     bar.finish_and_clear();
     let mut sender = connect(&config, &messages).await?;
     login(&mut sender, secret, n as u64 + 1)

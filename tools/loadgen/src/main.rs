@@ -12,6 +12,8 @@
 //! longlink-bench echo --transport ws --addr 127.0.0.1:4001 --conns 100 --duration 5 --raw
 //! longlink-bench bare-fanout --addr 127.0.0.1:4002 --duration 60 &
 //! longlink-bench fanout --addr 127.0.0.1:4002 --watchers 1000 --rounds 30
+//! longlink-bench echo --resume --addr 127.0.0.1:3563 --conns 100 --duration 5
+//! longlink-bench reconnect --addr 127.0.0.1:3563 --iterations 200
 //! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
 //! ```
 //!
@@ -51,6 +53,7 @@ macro_rules! print_result {
 mod bare;
 mod bare_fanout;
 mod load;
+mod resume;
 mod soak;
 
 use load::{Target, TransportArg};
@@ -97,6 +100,9 @@ enum Mode {
     /// A bare tokio room server (tokio's chat example shape) as `fanout`'s baseline: TCP and
     /// JSON only.
     BareFanout(BareFanoutArgs),
+    /// A resumable session drops with an answer unread, then resumes on a new socket: the
+    /// time from that socket's connect to the replayed answer (the server's resume_window on).
+    Reconnect(ReconnectArgs),
     /// Churns connections (connect, log in, watch, talk, drop without a goodbye, again) and
     /// samples the server's memory and open descriptors. TCP and JSON only.
     Soak(SoakArgs),
@@ -151,6 +157,15 @@ struct IdleArgs {
     /// The server's pid, to read its VmRSS before and after.
     #[arg(long)]
     pid: Option<u32>,
+}
+
+#[derive(Args)]
+struct ReconnectArgs {
+    #[command(flatten)]
+    target: Target,
+    /// Resumes, one after another.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    iterations: u32,
 }
 
 #[derive(Args)]
@@ -224,6 +239,7 @@ async fn main() -> std::process::ExitCode {
         Mode::Echo(a) => load::echo(a, quiet).await,
         Mode::Idle(a) => load::idle(a, quiet).await,
         Mode::Fanout(a) => load::fanout(a, quiet).await,
+        Mode::Reconnect(a) => resume::reconnect(a, quiet).await,
         Mode::BareEcho(a) => bare::bare_echo(a).await,
         Mode::BareFanout(a) => bare_fanout::bare_fanout(a).await,
         Mode::Soak(a) => soak::soak(a).await,

@@ -1,0 +1,152 @@
+//! `--resume`: the chat protocol with a resumable session on each connection (the `LL_`
+//! messages of `longlink_wire::resume`), and `reconnect`: how long a resume takes, from the
+//! new socket's connect to the first replayed message.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::Bytes;
+use longlink_chat::msg::C2sUserHeartBeat;
+use longlink_client::{Client, Encoding, Messages};
+use longlink_wire::resume::{
+    LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, MESSAGES,
+};
+use tokio::time::timeout;
+
+use crate::load::{Target, chat_messages, is_heartbeat};
+use crate::{Histogram, IO_TIMEOUT, MAX_SKIPPED_FRAMES, ReconnectArgs, progress};
+
+/// Registers the six `LL_` messages with their names and ids.
+pub(crate) fn register(m: &mut Messages) -> Result<()> {
+    let name = |i: usize| MESSAGES[i].0;
+    let id = |i: usize| MESSAGES[i].1;
+    m.register_with::<LlSessionStart>(name(0), id(0))?
+        .register_with::<LlSession>(name(1), id(1))?
+        .register_with::<LlResume>(name(2), id(2))?
+        .register_with::<LlResumed>(name(3), id(3))?
+        .register_with::<LlResumeRefused>(name(4), id(4))?
+        .register_with::<LlAck>(name(5), id(5))?;
+    Ok(())
+}
+
+/// Whether a payload is one of the protocol's, by its name or id only.
+pub(crate) fn is_protocol(encoding: Encoding, payload: &[u8]) -> bool {
+    match encoding {
+        Encoding::Json => payload.starts_with(br#"{"LL_"#),
+        _ => payload.len() >= 2 && u16::from_be_bytes([payload[0], payload[1]]) >= 65530,
+    }
+}
+
+/// Makes the client's session resumable; its token.
+pub(crate) async fn start_session(client: &mut Client) -> Result<String> {
+    timeout(IO_TIMEOUT, client.send(&LlSessionStart {}))
+        .await
+        .context("timed out writing")??;
+    for _ in 0..MAX_SKIPPED_FRAMES {
+        let msg = timeout(IO_TIMEOUT, client.recv())
+            .await
+            .context("timed out waiting for LL_Session")??;
+        if let Some(s) = msg.downcast_ref::<LlSession>() {
+            ensure!(s.window_s > 0, "the server's resume window is 0");
+            return Ok(s.token.clone());
+        }
+    }
+    bail!("no LL_Session (is the server's resume_window on?)")
+}
+
+/// Counts application messages received and says when to acknowledge them.
+pub(crate) struct Acks {
+    received: u64,
+    encoded: Messages,
+}
+
+/// Acknowledge every this many messages.
+const ACK_EVERY: u64 = 32;
+
+impl Acks {
+    pub(crate) fn new() -> Result<Acks> {
+        let mut encoded = Messages::new();
+        register(&mut encoded)?;
+        Ok(Acks {
+            received: 0,
+            encoded,
+        })
+    }
+
+    /// One more application message received: the acknowledgement to send, if one is due.
+    pub(crate) fn received(&mut self, encoding: Encoding) -> Option<Bytes> {
+        self.received += 1;
+        (self.received % ACK_EVERY == 0)
+            .then(|| {
+                self.encoded
+                    .encode(&LlAck { seq: self.received }, encoding, false)
+            })
+            .and_then(Result::ok)
+            .map(Bytes::from)
+    }
+}
+
+/// `reconnect`: `iterations` times, a session whose socket drops with an answer unread, then
+/// a resume on a new socket; the time from that socket's connect to the replayed answer.
+pub(crate) async fn reconnect(args: ReconnectArgs, quiet: bool) -> Result<()> {
+    let target: &Target = &args.target;
+    let (addr, config, encoding) = (target.addr(), target.config(), target.encoding());
+    let messages = chat_messages()?;
+    let bar = progress(quiet, u64::from(args.iterations), "reconnect", "resumes");
+    let mut hist = Histogram::new();
+    for _ in 0..args.iterations {
+        let mut client = Client::connect(config.clone(), messages.clone()).await?;
+        let token = start_session(&mut client).await?;
+        // A heartbeat whose answer the client never reads: the socket drops with it unread
+        // (the server has numbered it 1).
+        timeout(IO_TIMEOUT, client.send(&C2sUserHeartBeat { ptime: 0 })).await??;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        drop(client);
+        let started = Instant::now();
+        let mut client = Client::connect(config.clone(), messages.clone()).await?;
+        let resume = LlResume { token, last_seq: 0 };
+        timeout(IO_TIMEOUT, client.send(&resume)).await??;
+        replayed(&mut client, encoding, addr).await?;
+        hist.record(started.elapsed());
+        bar.inc(1);
+        drop(client);
+    }
+    bar.finish_and_clear();
+    let (p50, p99) = (hist.quantile(0.5), hist.quantile(0.99));
+    eprintln!(
+        "reconnect: {} resumes to {addr}; connect to first replayed message µs p50 {p50} p99 \
+         {p99} max {}",
+        hist.total, hist.max
+    );
+    print_result!("mode": "reconnect", "addr": addr.to_string(),
+        "transport": config.transport.to_string(), "encoding": encoding.to_string(),
+        "resumes": hist.total, "p50_us": p50, "p99_us": p99, "max_us": hist.max);
+    Ok(())
+}
+
+/// Reads the answer to `LL_Resume`, then the replayed heartbeat answer.
+async fn replayed(client: &mut Client, encoding: Encoding, addr: SocketAddr) -> Result<()> {
+    let mut resumed = false;
+    for _ in 0..MAX_SKIPPED_FRAMES {
+        let payload = timeout(IO_TIMEOUT, client.recv_raw())
+            .await
+            .context("timed out waiting for the replay")??;
+        if is_protocol(encoding, &payload) {
+            let refused = match encoding {
+                Encoding::Json => payload.starts_with(br#"{"LL_ResumeRefused""#),
+                _ => payload.starts_with(&[0xff, 0xfe]),
+            };
+            ensure!(!refused, "{addr} refused the resume");
+            resumed |= !payload.starts_with(br#"{"LL_Ack""#) && !payload.starts_with(&[0xff, 0xff]);
+            continue;
+        }
+        ensure!(resumed, "an application message before LL_Resumed");
+        ensure!(
+            is_heartbeat(encoding, &payload),
+            "not the heartbeat's answer"
+        );
+        return Ok(());
+    }
+    bail!("no replayed message")
+}
