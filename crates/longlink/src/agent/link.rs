@@ -27,4 +27,7 @@ pub(crate) enum LinkEvent<'a> {
 pub(crate) trait ConnLink: Send + Sync {
     /// Carries out or records `event` for `agent`. Never blocks.
     fn tell(&self, agent: &Agent, event: LinkEvent<'_>);
+    /// A remote connection's session moved to connection `conn` of gate `gate` (a resume
+    /// there): reach it there from now on.
+    fn retarget(&self, _gate: &str, _conn: u64) {}
 }

@@ -220,6 +220,13 @@ impl Agent {
         }
     }
 
+    /// A remote connection whose session moved to connection `conn` of gate `gate`.
+    pub(crate) fn retarget(&self, gate: &str, conn: u64) {
+        if let Some(link) = &self.inner.link {
+            link.retarget(gate, conn);
+        }
+    }
+
     /// A remote connection, once closed by its gate: later writes fail.
     pub(crate) fn mark_remote_closed(&self) {
         if let Conn::Remote(open) = &self.inner.conn {

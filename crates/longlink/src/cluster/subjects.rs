@@ -7,6 +7,7 @@
 //! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
 //! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
 //! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
+//! | `P.handover.<gate>` | that gate | another gate asks for a resumable session it holds (a client resumed there); the answer carries the session |
 //! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |
 //! | `P.rpc.<type>.<method>` (queue group `<type>`) | backends of that type | [`Cluster::call`](super::Cluster::call) |
@@ -58,6 +59,11 @@ impl Subjects {
     /// Commands for the connections of `gate`.
     pub(crate) fn gate(&self, gate: &str) -> String {
         self.at(format_args!("gate.{gate}"))
+    }
+
+    /// Requests for the sessions `gate` holds.
+    pub(crate) fn handover(&self, gate: &str) -> String {
+        self.at(format_args!("handover.{gate}"))
     }
 
     /// A broadcast to a cluster group.

@@ -166,13 +166,11 @@ impl GateBuilder {
             .into_router(cluster.clone().map(|c| c.forwarder()));
         let epoch = std::time::Instant::now();
         let codec = Arc::clone(router.codec());
+        let node = cluster.as_ref().map(|c| c.node_id().to_owned());
         let resume = resume_on
             .then(|| {
-                Resumption::new(
-                    config.resume_window,
-                    config.resume_buffer,
-                    Arc::clone(&codec),
-                )
+                let settings = (config.resume_window, config.resume_buffer);
+                Resumption::new(settings, Arc::clone(&codec), node.as_deref())
             })
             .flatten();
         let cluster_link = cluster.clone().map(|c| c.conn_link());

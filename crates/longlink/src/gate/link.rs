@@ -7,6 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use longlink_wire::resume::RefuseReason;
+
 use super::{GateError, Shared};
 use crate::agent::Agent;
 use crate::agent::link::ConnLink;
@@ -32,6 +34,27 @@ pub(crate) trait ClusterLink: Send + Sync {
     fn settle(&self) -> BoxFuture<'_, ()>;
     /// The last step of the gate's stop, after its connections are closed.
     fn stop(&self) -> BoxFuture<'_, ()>;
+    /// This node's id: a resume token names the gate that holds its session.
+    fn node_id(&self) -> &str;
+    /// Takes over the session of `token` from the gate `holder` (another node) for `agent`,
+    /// a new agent of this gate that will serve it: the cluster's side of it (the backends'
+    /// bindings, the uid, the groups) moves to `agent`; the session's numbering and kept
+    /// messages are returned.
+    fn take_session<'a>(
+        &'a self,
+        holder: &'a str,
+        token: &'a str,
+        last_seq: u64,
+        agent: &'a Agent,
+    ) -> BoxFuture<'a, Result<Taken, RefuseReason>>;
+}
+
+/// A session taken over from another gate: where its numbering stands.
+pub(crate) struct Taken {
+    /// The client messages the former gate handled.
+    pub(crate) in_seq: u64,
+    /// The messages the client has not acknowledged, numbered from its `last_seq + 1`.
+    pub(crate) kept: Vec<bytes::Bytes>,
 }
 
 /// What [`GateBuilder`](super::GateBuilder) keeps of the cluster until `bind`.

@@ -62,6 +62,23 @@ impl Membership {
         });
     }
 
+    /// The groups (as tokens) `conn` is in.
+    pub(crate) fn groups_of(&self, conn: u64) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, members)| members.contains(&conn))
+            .map(|(token, _)| token.clone())
+            .collect()
+    }
+
+    /// `conn` joins the group whose token is `token`.
+    pub(crate) fn join_token(&self, conn: u64, token: &str) {
+        self.lock()
+            .entry(token.to_owned())
+            .or_default()
+            .insert(conn);
+    }
+
     /// The members of the group whose token is `token`.
     pub(crate) fn members_of_token(&self, token: &str) -> Vec<u64> {
         self.lock()

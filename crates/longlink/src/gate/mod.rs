@@ -37,7 +37,7 @@ mod handshake;
 mod http;
 pub(crate) mod link;
 pub(crate) mod membership;
-mod resume;
+pub(crate) mod resume;
 pub mod running;
 pub(crate) mod shared;
 mod sweep;

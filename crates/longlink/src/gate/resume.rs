@@ -4,7 +4,8 @@
 //! socket) is in `conn::resume`.
 //!
 //! A token is 48 hex digits: the session's key (the agent's id, 16 digits) and 128 bits from
-//! the operating system's random source (32 digits). It is compared in constant time and
+//! the operating system's random source (32 digits); in a cluster, after the id of the gate
+//! node that holds the session and a dot, so that another gate can ask that one for it. It is compared in constant time and
 //! replaced at every resume: an old token is refused (`"replaced"`) — except the one just
 //! replaced, until the client shows it has the new one (it sends anything on the new
 //! socket): a cut that loses the `LL_Resumed` answer must not lose the session.
@@ -58,6 +59,8 @@ pub(crate) struct Resumption {
     /// `resume_buffer`.
     pub(crate) buffer: usize,
     codec: Arc<Codec>,
+    /// `"<node id>."` in a cluster, before every token; empty without one.
+    prefix: String,
     /// The registry indexes of the three messages a client sends.
     start: usize,
     resume: usize,
@@ -67,11 +70,16 @@ pub(crate) struct Resumption {
 
 impl Resumption {
     /// `codec` has the protocol's messages registered.
-    pub(crate) fn new(window: Duration, buffer: usize, codec: Arc<Codec>) -> Option<Resumption> {
+    pub(crate) fn new(
+        (window, buffer): (Duration, usize),
+        codec: Arc<Codec>,
+        node: Option<&str>,
+    ) -> Option<Resumption> {
         let r = codec.registry();
         Some(Resumption {
             window,
             buffer,
+            prefix: node.map(|n| format!("{n}.")).unwrap_or_default(),
             start: r.index_of::<LlSessionStart>()?,
             resume: r.index_of::<LlResume>()?,
             ack: r.index_of::<LlAck>()?,
@@ -114,12 +122,21 @@ impl Resumption {
                 previous: None,
             },
         );
-        token_of(agent.id(), &secret)
+        format!("{}{}", self.prefix, token_of(agent.id(), &secret))
+    }
+
+    /// The gate node that holds the session of `token`, when it is another one than this.
+    pub(crate) fn holder<'t>(&self, token: &'t str) -> Option<&'t str> {
+        let (node, _) = token.rsplit_once('.')?;
+        (format!("{node}.") != self.prefix).then_some(node)
     }
 
     /// The session of `token`, with its next token (the given one is dead from now on), or
     /// why there is none.
     pub(crate) fn take(&self, token: &str, now_ms: u64) -> Result<(Agent, String), RefuseReason> {
+        let token = token
+            .strip_prefix(self.prefix.as_str())
+            .ok_or(RefuseReason::Unknown)?;
         let (key, secret) = parse(token).ok_or(RefuseReason::Unknown)?;
         let mut table = self.lock();
         table.forget_until(now_ms);
@@ -133,7 +150,8 @@ impl Resumption {
                 live.previous = Some(live.secret);
             }
             live.secret = random_secret();
-            return Ok((live.agent.clone(), token_of(key, &live.secret)));
+            let next = format!("{}{}", self.prefix, token_of(key, &live.secret));
+            return Ok((live.agent.clone(), next));
         }
         Err(table
             .ended
@@ -226,6 +244,58 @@ pub(crate) async fn acks(shared: Arc<Shared>) {
             }
         }
     }
+}
+
+/// A session claimed for a hand-over to another gate, the task that served it stopped.
+pub(crate) struct Claimed {
+    agent: Agent,
+    socket: u64,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Claimed {
+    /// The session's agent on this gate.
+    pub(crate) fn agent(&self) -> &Agent {
+        &self.agent
+    }
+}
+
+/// Another gate asks for the session of `token`: claims it.
+pub(crate) async fn claim_for_handover(
+    shared: &Shared,
+    token: &str,
+) -> Result<Claimed, RefuseReason> {
+    let resumption = shared.resume.as_ref().ok_or(RefuseReason::Unknown)?;
+    let (agent, _) = resumption.take(token, shared.now_ms())?;
+    let (socket, guard) = super::conn::claim(&agent, shared).await?;
+    Ok(Claimed {
+        agent,
+        socket,
+        _guard: guard,
+    })
+}
+
+/// Hands a claimed session over: returns `(in_seq, the messages after last_seq, its groups)`;
+/// the agent leaves this gate without a close event (its life goes on on the other gate).
+pub(crate) fn finish_handover(
+    shared: &Shared,
+    claimed: Claimed,
+    last_seq: u64,
+) -> Option<(u64, Vec<Bytes>, Vec<String>)> {
+    let agent = &claimed.agent;
+    let (in_seq, kept) = agent.local()?.outbox.hand_over(claimed.socket, last_seq)?;
+    let groups = shared.membership.groups_of(agent.id());
+    shared.membership.forget(agent.id());
+    shared.unregister(agent);
+    if let Some(resumption) = &shared.resume {
+        resumption.ended(agent, None, shared.now_ms());
+    }
+    tracing::debug!(
+        conn = agent.id(),
+        kept = kept.len(),
+        "session handed over to another gate"
+    );
+    Some((in_seq, kept, groups))
 }
 
 impl Table {

@@ -38,6 +38,8 @@ pub(super) struct Numbering {
     pub(super) overflowed: bool,
     /// The socket is to be dropped (idle or ping timeout), the session kept.
     pub(super) drop_socket: bool,
+    /// Handed over to another gate: nothing of it is here any more.
+    pub(super) handed_over: bool,
     /// Held by the task that serves the session; a resume waits for it.
     pub(super) driving: Arc<tokio::sync::Mutex<()>>,
 }
@@ -58,17 +60,18 @@ pub(crate) enum SessionCheck {
 }
 
 impl Numbering {
-    pub(super) fn new(limit: usize, socket: u64, control: Bytes) -> Numbering {
+    pub(super) fn new(limit: usize, socket: u64, control: Option<Bytes>) -> Numbering {
         Numbering {
             first_seq: 1,
             sent: 0,
             limit,
-            control: vec![control],
+            control: control.into_iter().collect(),
             socket,
             in_seq: 0,
             acked_in: 0,
             overflowed: false,
             drop_socket: false,
+            handed_over: false,
             driving: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
@@ -121,7 +124,7 @@ impl Outbox {
     /// Makes the connection's session resumable, served by `socket`: `control` (the
     /// `LL_Session` answer) goes out next, then everything queued, numbered from 1. False if
     /// it already is (or the connection is closing).
-    pub(crate) fn start_session(&self, limit: usize, socket: u64, control: Bytes) -> bool {
+    pub(crate) fn start_session(&self, limit: usize, socket: u64, control: Option<Bytes>) -> bool {
         let mut q = self.lock();
         if q.session.is_some() || q.state != State::Open {
             return false;
@@ -249,6 +252,7 @@ impl Outbox {
     pub(crate) fn detached(&self) -> Detached {
         let q = self.lock();
         match &q.session {
+            Some(n) if n.handed_over => Detached::Resumed,
             Some(n) if n.overflowed => Detached::Overflowed,
             _ if q.state != State::Open => Detached::Ended,
             Some(n) if n.socket == 0 => Detached::Waiting,
@@ -324,6 +328,55 @@ impl Outbox {
         drop(q);
         self.wake.notify_one();
         Some((in_seq, replayed))
+    }
+
+    /// Hands the session over to another gate (claimed by `socket`, its former task
+    /// stopped): returns `(in_seq, every kept message after last_seq)`; nothing is kept here,
+    /// and the task that waited for the client stops quietly.
+    pub(crate) fn hand_over(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
+        let mut q = self.lock();
+        let open = q.state == State::Open;
+        let Queue { items, session, .. } = &mut *q;
+        let n = session
+            .as_mut()
+            .filter(|n| open && n.socket == socket && !n.overflowed)?;
+        n.sent = items.len();
+        n.ack(items, last_seq);
+        n.handed_over = true;
+        n.sent = 0;
+        n.control = Vec::new();
+        let in_seq = n.in_seq;
+        let kept = std::mem::take(items).into();
+        drop(q);
+        self.wake.notify_one();
+        Some((in_seq, kept))
+    }
+
+    /// A session handed over from another gate, served by `socket`: `kept` (numbered from
+    /// `last_seq + 1`) goes before anything queued since, `answer` (`LL_Resumed`) before all.
+    pub(crate) fn install(
+        &self,
+        socket: u64,
+        (last_seq, in_seq): (u64, u64),
+        kept: Vec<Bytes>,
+        answer: Option<Bytes>,
+    ) -> bool {
+        let mut q = self.lock();
+        let Queue { items, session, .. } = &mut *q;
+        let Some(n) = session.as_mut().filter(|n| n.socket == socket) else {
+            return false;
+        };
+        for item in kept.into_iter().rev() {
+            items.push_front(item);
+        }
+        n.first_seq = last_seq + 1;
+        n.sent = 0;
+        n.in_seq = in_seq;
+        n.acked_in = in_seq;
+        n.control = answer.into_iter().collect();
+        drop(q);
+        self.wake.notify_one();
+        true
     }
 
     /// Ends the session but keeps the connection (it went over `resume_buffer` while

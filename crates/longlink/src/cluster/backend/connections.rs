@@ -18,15 +18,18 @@ use crate::module::Job;
 /// write, close and uid or group change is a command to that gate.
 struct RemoteConn {
     cluster: Cluster,
-    /// The gate node holding the connection.
-    gate: Arc<str>,
-    /// The connection's id on that gate.
-    conn: u64,
+    /// The gate node holding the connection, and the connection's id there (they change
+    /// when its session is resumed on another gate).
+    at: std::sync::Mutex<(Arc<str>, u64)>,
 }
 
 impl ConnLink for RemoteConn {
+    fn retarget(&self, gate: &str, conn: u64) {
+        *lock(&self.at) = (gate.into(), conn);
+    }
+
     fn tell(&self, _agent: &Agent, event: LinkEvent<'_>) {
-        let conn = self.conn;
+        let (gate, conn) = lock(&self.at).clone();
         let cmd = match event {
             LinkEvent::Push(msg) => ToGate::Push {
                 conn,
@@ -48,7 +51,7 @@ impl ConnLink for RemoteConn {
                 group: group.to_owned(),
             },
         };
-        self.cluster.send_to_gate(&self.gate, &cmd);
+        self.cluster.send_to_gate(&gate, &cmd);
     }
 }
 
@@ -92,6 +95,29 @@ impl Inner {
                     self.closed(&agent).await;
                 }
             }
+            Ok(ToBackend::Rebind {
+                gate,
+                conn,
+                to_gate,
+                to_conn,
+                transport,
+                local,
+                remote,
+            }) => {
+                // The same agent goes on (no close event, no new one), reaching its new gate.
+                if let Some(agent) = self.forget(&gate, conn) {
+                    agent.retarget(&to_gate, to_conn);
+                    let transport = Transport::from_code(transport).unwrap_or_default();
+                    agent.set_socket(transport, (addr(&local), addr(&remote)));
+                    lock(&self.agents)
+                        .entry(to_gate.into())
+                        .or_default()
+                        .insert(to_conn, agent);
+                    tracing::debug!(gate, conn, to_conn, "connection moved to another gate");
+                }
+                // Through the ordered publisher: after every write to the old gate.
+                self.ack(reply);
+            }
             Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
         }
     }
@@ -125,8 +151,7 @@ impl Inner {
             Arc::clone(self.router.codec()),
             Arc::new(RemoteConn {
                 cluster: self.cluster.clone(),
-                gate: Arc::clone(&gate),
-                conn,
+                at: std::sync::Mutex::new((Arc::clone(&gate), conn)),
             }),
         );
         if let Some(events) = &self.on_new {

@@ -61,6 +61,11 @@ impl GateLink {
                     shared.goodbye(&agent, Goodbye::Kicked(reason.into()));
                 }
             }
+            ToGate::Barrier { id } => {
+                if let Some(done) = lock(&self.barriers).remove(&id) {
+                    let _ = done.send(());
+                }
+            }
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);

@@ -6,12 +6,14 @@
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
+//! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
 mod commands;
 mod directory;
 mod forward;
+mod handover;
 mod setup;
 
 use std::collections::HashMap;
@@ -30,9 +32,10 @@ use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
 use crate::codec::Encoded;
 use crate::gate::Shared;
-use crate::gate::link::{BoxFuture, ClusterLink};
+use crate::gate::link::{BoxFuture, ClusterLink, Taken};
 use crate::processor::{ForwardWait, Forwarder};
 use forward::Inflight;
+use longlink_wire::resume::RefuseReason;
 
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
@@ -65,6 +68,8 @@ pub(crate) struct GateLink {
     stop: CancellationToken,
     /// Directory claims and removals in flight, finished before the gate goes.
     directory_work: TaskTracker,
+    /// Barriers sent to this gate itself, waiting to come back (`ToGate::Barrier`).
+    barriers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -78,6 +83,7 @@ enum Sub {
     Groups,
     All,
     Acks,
+    Handover,
 }
 
 impl GateLink {
@@ -99,6 +105,7 @@ impl GateLink {
             on_error,
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
+            barriers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -138,6 +145,7 @@ impl GateLink {
             (s.groups(), Sub::Groups),
             (s.all(), Sub::All),
             (s.acks(c.node_id()), Sub::Acks),
+            (s.handover(c.node_id()), Sub::Handover),
         ];
         let mut subs = Vec::new();
         for (subject, kind) in subjects {
@@ -190,6 +198,11 @@ impl GateLink {
                             }
                         }
                         Sub::Acks => link.acked(&msg),
+                        Sub::Handover => {
+                            // Its own task: it waits for the backends to switch.
+                            let link = Arc::clone(&link);
+                            tokio::spawn(async move { link.hand_over(msg).await });
+                        }
                     }
                 }
                 let _ = sub.unsubscribe().await;
@@ -249,6 +262,20 @@ impl ClusterLink for GateLink {
 
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.finish())
+    }
+
+    fn node_id(&self) -> &str {
+        self.cluster.node_id()
+    }
+
+    fn take_session<'a>(
+        &'a self,
+        holder: &'a str,
+        token: &'a str,
+        last_seq: u64,
+        agent: &'a Agent,
+    ) -> BoxFuture<'a, Result<Taken, RefuseReason>> {
+        Box::pin(self.take(holder, token, last_seq, agent))
     }
 }
 

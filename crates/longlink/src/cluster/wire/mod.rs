@@ -9,7 +9,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 /// Why an envelope could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("malformed cluster envelope: {0}")]
-pub(crate) struct WireError(&'static str);
+pub(crate) struct WireError(pub(super) &'static str);
 
 /// Gate node to backend node: one connection's life.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +31,17 @@ pub(crate) enum ToBackend {
     },
     /// The connection closed.
     Close { gate: String, conn: u64 },
+    /// The connection's session moved to another gate (a resume there): the same agent
+    /// goes on, reaching `to_conn` on `to_gate` (sent as a request: the reply says it has).
+    Rebind {
+        gate: String,
+        conn: u64,
+        to_gate: String,
+        to_conn: u64,
+        transport: u8,
+        local: String,
+        remote: String,
+    },
 }
 
 /// Any node to a gate node: act on a connection it holds.
@@ -61,11 +72,15 @@ pub(crate) enum ToGate {
     /// Kick `uid`'s connection (`conn` as for `PushUid`) with the application's goodbye
     /// ([`Goodbye::Kicked`](crate::gate::Goodbye::Kicked) with `reason`), flushed, then closed.
     Goodbye { conn: u64, uid: u64, reason: String },
+    /// Sent by a gate to itself: once it comes back, everything other nodes sent this gate
+    /// before it has been applied.
+    Barrier { id: u64 },
 }
 
 const OPEN: u8 = 1;
 const MSG: u8 = 2;
 const CLOSE: u8 = 3;
+const REBIND: u8 = 4;
 
 const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
@@ -77,31 +92,32 @@ const PUSH_UID: u8 = 16;
 const KICK_UID: u8 = 17;
 const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
+const BARRIER: u8 = 20;
 
-fn put_str(out: &mut BytesMut, s: &str) {
+pub(super) fn put_str(out: &mut BytesMut, s: &str) {
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
     out.put_u16_le(len);
     out.put_slice(&s.as_bytes()[..len as usize]);
 }
 
-struct Reader(Bytes);
+pub(super) struct Reader(pub(super) Bytes);
 
 impl Reader {
-    fn u8(&mut self) -> Result<u8, WireError> {
+    pub(super) fn u8(&mut self) -> Result<u8, WireError> {
         if self.0.remaining() < 1 {
             return Err(WireError("truncated"));
         }
         Ok(self.0.get_u8())
     }
 
-    fn u64(&mut self) -> Result<u64, WireError> {
+    pub(super) fn u64(&mut self) -> Result<u64, WireError> {
         if self.0.remaining() < 8 {
             return Err(WireError("truncated integer"));
         }
         Ok(self.0.get_u64_le())
     }
 
-    fn str(&mut self) -> Result<String, WireError> {
+    pub(super) fn str(&mut self) -> Result<String, WireError> {
         if self.0.remaining() < 2 {
             return Err(WireError("truncated string length"));
         }
@@ -152,6 +168,24 @@ impl ToBackend {
                 put_str(&mut out, gate);
                 out.put_u64_le(*conn);
             }
+            ToBackend::Rebind {
+                gate,
+                conn,
+                to_gate,
+                to_conn,
+                transport,
+                local,
+                remote,
+            } => {
+                out.put_u8(REBIND);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+                put_str(&mut out, to_gate);
+                out.put_u64_le(*to_conn);
+                out.put_u8(*transport);
+                put_str(&mut out, local);
+                put_str(&mut out, remote);
+            }
         }
         out.freeze()
     }
@@ -174,6 +208,15 @@ impl ToBackend {
             CLOSE => ToBackend::Close {
                 gate: r.str()?,
                 conn: r.u64()?,
+            },
+            REBIND => ToBackend::Rebind {
+                gate: r.str()?,
+                conn: r.u64()?,
+                to_gate: r.str()?,
+                to_conn: r.u64()?,
+                transport: r.u8()?,
+                local: r.str()?,
+                remote: r.str()?,
             },
             _ => return Err(WireError("unknown kind")),
         })
@@ -239,6 +282,10 @@ impl ToGate {
                 out.put_u64_le(*uid);
                 put_str(&mut out, reason);
             }
+            ToGate::Barrier { id } => {
+                out.put_u8(BARRIER);
+                out.put_u64_le(*id);
+            }
         }
         out.freeze()
     }
@@ -284,6 +331,7 @@ impl ToGate {
                 uid: r.u64()?,
                 reason: r.str()?,
             },
+            BARRIER => ToGate::Barrier { id: r.u64()? },
             _ => return Err(WireError("unknown kind")),
         })
     }
@@ -328,5 +376,8 @@ pub(crate) fn now_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
+mod handover;
 #[cfg(test)]
 mod tests;
+
+pub(crate) use handover::{HandoverAnswer, HandoverRequest};

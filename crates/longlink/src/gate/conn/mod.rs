@@ -14,6 +14,8 @@ use tracing::Instrument;
 mod drive;
 mod resume;
 
+pub(crate) use resume::claim;
+
 use super::accept::Slot;
 use super::{Goodbye, Shared};
 use crate::agent::outbox::State;

@@ -16,6 +16,7 @@ use super::ReadEnd;
 use crate::agent::outbox::{Detached, SessionCheck, next_socket};
 use crate::agent::{Agent, Local};
 use crate::gate::Shared;
+use crate::gate::link::ClusterLink;
 use crate::gate::resume::{Protocol, Resumption};
 
 /// What a connection's task keeps of the session it serves.
@@ -128,7 +129,7 @@ fn start(resumption: &Resumption, agent: &Agent, local: &Local, slot: &mut Sessi
     let socket = next_socket();
     if !local
         .outbox
-        .start_session(resumption.buffer, socket, answer)
+        .start_session(resumption.buffer, socket, Some(answer))
     {
         return;
     }
@@ -153,29 +154,24 @@ fn refuse(resumption: &Resumption, local: &Local, why: RefuseReason) {
     }
 }
 
-/// `LL_Resume` on a fresh connection (`agent`): takes the session over.
+/// `LL_Resume` on a fresh connection (`agent`): takes the session over, from this gate or,
+/// in a cluster, from the gate the token names.
 async fn resume(
     resumption: &Resumption,
     msg: LlResume,
     agent: &Agent,
     shared: &Shared,
 ) -> Result<Resumed, RefuseReason> {
+    if let Some(holder) = resumption.holder(&msg.token).map(str::to_owned) {
+        let cluster = shared.cluster.as_ref().ok_or(RefuseReason::Unknown)?;
+        return take_from(cluster.as_ref(), &holder, (resumption, msg), agent, shared).await;
+    }
     let (session, token) = resumption.take(&msg.token, shared.now_ms())?;
-    let Some(theirs) = session.local().filter(|_| session != *agent) else {
+    if session == *agent {
         return Err(RefuseReason::Unknown);
-    };
-    let socket = next_socket();
-    let driving = theirs.outbox.claim(socket).ok_or(RefuseReason::Unknown)?;
-    // The task that served the session stops at its next wake-up (a half-open socket's at
-    // once; one blocked on a full module mailbox once there is room).
-    let Ok(guard) = tokio::time::timeout(shared.close_timeout, driving.lock_owned()).await else {
-        tracing::debug!(
-            conn = session.id(),
-            "resume: the former socket's task did not stop; session ended"
-        );
-        session.destroy();
-        return Err(RefuseReason::Unknown);
-    };
+    }
+    let (socket, guard) = claim(&session, shared).await?;
+    let theirs = session.local().ok_or(RefuseReason::Unknown)?;
     let (in_seq, replayed) = theirs
         .outbox
         .resume(socket, msg.last_seq, |in_seq| {
@@ -183,10 +179,7 @@ async fn resume(
         })
         .ok_or(RefuseReason::Unknown)?;
     session.set_socket(agent.transport(), (agent.local_addr(), agent.remote_addr()));
-    if let Some(m) = crate::metrics::resume() {
-        m.resumed.increment(1);
-        m.replayed.increment(replayed as u64);
-    }
+    resumed_metrics(replayed);
     tracing::debug!(
         conn = session.id(),
         from = agent.id(),
@@ -199,6 +192,78 @@ async fn resume(
         socket,
         guard,
     })
+}
+
+fn resumed_metrics(replayed: usize) {
+    if let Some(m) = crate::metrics::resume() {
+        m.resumed.increment(1);
+        m.replayed.increment(replayed as u64);
+    }
+}
+
+/// Claims `session` for a new socket and waits until the task that served it has stopped
+/// (a half-open socket's at once; one blocked on a full module mailbox once there is room).
+pub(crate) async fn claim(
+    session: &Agent,
+    shared: &Shared,
+) -> Result<(u64, OwnedMutexGuard<()>), RefuseReason> {
+    let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    let socket = next_socket();
+    let driving = theirs.outbox.claim(socket).ok_or(RefuseReason::Unknown)?;
+    let Ok(guard) = tokio::time::timeout(shared.close_timeout, driving.lock_owned()).await else {
+        tracing::debug!(
+            conn = session.id(),
+            "resume: the former socket's task did not stop; session ended"
+        );
+        session.destroy();
+        return Err(RefuseReason::Unknown);
+    };
+    Ok((socket, guard))
+}
+
+/// A resume of a session held by another gate (`holder`): a new agent here takes it over.
+async fn take_from(
+    cluster: &dyn ClusterLink,
+    holder: &str,
+    (resumption, msg): (&Resumption, LlResume),
+    agent: &Agent,
+    shared: &Shared,
+) -> Result<Resumed, RefuseReason> {
+    let fresh = shared.new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
+    let local = fresh.local().ok_or(RefuseReason::Unknown)?;
+    let socket = next_socket();
+    local.outbox.start_session(resumption.buffer, socket, None);
+    let guard = local
+        .outbox
+        .driving()
+        .and_then(|lock| lock.try_lock_owned().ok())
+        .ok_or(RefuseReason::Unknown)?;
+    // Registered first: the backends' writes to it may come before the hand-over's answer.
+    shared.register(&fresh);
+    match cluster
+        .take_session(holder, &msg.token, msg.last_seq, &fresh)
+        .await
+    {
+        Ok(taken) => {
+            let token = resumption.start(&fresh);
+            let answer = resumption.resumed(token, taken.in_seq);
+            let replayed = taken.kept.len();
+            let numbers = (msg.last_seq, taken.in_seq);
+            local.outbox.install(socket, numbers, taken.kept, answer);
+            resumed_metrics(replayed);
+            tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
+            Ok(Resumed {
+                agent: fresh,
+                socket,
+                guard,
+            })
+        }
+        Err(why) => {
+            fresh.destroy();
+            shared.unregister(&fresh);
+            Err(why)
+        }
+    }
 }
 
 /// How a session without a socket ended its wait.

@@ -1,0 +1,259 @@
+//! Session resume across the gates of a cluster (a real `nats-server` on 127.0.0.1): a
+//! client whose socket to gate 1 drops resumes on gate 2; the backend streams to it all the
+//! while; the stream arrives whole and in order, the backend sees neither a close nor a new
+//! connection, and the uid is found on gate 2. A gate that is gone takes its sessions with it.
+
+#![allow(unreachable_pub, dead_code)]
+
+#[path = "resume/client.rs"]
+mod client;
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use client::{Client, Link, Via};
+use common::{Echo, STEP, bounded, stops_within};
+use longlink::cluster::{Backend, Cluster, ClusterConfig};
+use longlink::shutdown::StopHandle;
+use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
+use longlink_testkit::NatsServer;
+use serde::{Deserialize, Serialize};
+
+/// Forwarded to the backend: `n == 0` logs in as `uid` (answered with `Echo{"in"}`); else the
+/// backend streams `Echo{"0"}..Echo{"<n-1>"}` to the connection.
+#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
+#[serde(default)]
+struct Go {
+    #[prost(uint64, tag = "1")]
+    n: u64,
+    #[prost(uint64, tag = "2")]
+    uid: u64,
+}
+
+fn registry(p: &mut Processor) {
+    p.register_outgoing::<Echo>().unwrap();
+    p.register::<Go>().unwrap();
+}
+
+fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
+    ClusterConfig {
+        nats_url: nats.url(),
+        node_type: node_type.into(),
+        request_timeout: Duration::from_millis(1000),
+        ..ClusterConfig::default()
+    }
+}
+
+struct Running {
+    stop: StopHandle,
+    task: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
+}
+
+impl Running {
+    async fn shutdown(self) {
+        self.stop.stop();
+        stops_within(STEP * 2, self.task).await;
+    }
+}
+
+fn run(app: App) -> Running {
+    let app = app.handle_signals(false);
+    let stop = app.stop_handle();
+    Running {
+        stop,
+        task: tokio::spawn(app.run()),
+    }
+}
+
+#[derive(Default)]
+struct Svc {
+    log: Arc<Mutex<Vec<String>>>,
+    sessions: Sessions,
+}
+
+async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<String>>>, Cluster) {
+    let cluster = Cluster::connect(&config(nats, "svc")).await.unwrap();
+    let svc = Svc::default();
+    let log = Arc::clone(&svc.log);
+    let module = Module::new("svc", svc);
+    let m = module.module_ref();
+    let mut p = Processor::new(Encoding::Json);
+    registry(&mut p);
+    p.route(&m, |ctx: &mut Ctx<Svc>, go: Go, agent: &Agent| {
+        if go.n == 0 {
+            ctx.sessions.bind(go.uid, agent);
+            let _ = agent.write(&Echo { text: "in".into() });
+            return;
+        }
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            for i in 0..go.n {
+                if agent
+                    .write(&Echo {
+                        text: i.to_string(),
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+                if i % 4 == 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+    })
+    .unwrap();
+    let backend = Backend::builder(&cluster, "svc", p)
+        .on_new_agent(&m, |ctx: &mut Ctx<Svc>, a: &Agent| {
+            ctx.log.lock().unwrap().push(format!("new {}", a.id()))
+        })
+        .on_close_agent(&m, |ctx: &mut Ctx<Svc>, a: &Agent| {
+            ctx.log.lock().unwrap().push(format!("close {}", a.id()))
+        })
+        .build()
+        .unwrap();
+    (
+        run(App::new().module(module).backend(backend)),
+        log,
+        cluster,
+    )
+}
+
+async fn gate(nats: &NatsServer) -> (Running, SocketAddr) {
+    let cluster = Cluster::connect(&config(nats, "gate")).await.unwrap();
+    let mut p = Processor::new(Encoding::Json);
+    registry(&mut p);
+    p.forward::<Go>("svc").unwrap();
+    let gate = Gate::builder(
+        GateConfig {
+            tcp_addr: "127.0.0.1:0".into(),
+            encoding: Encoding::Json,
+            resume_window: Duration::from_secs(10),
+            ..GateConfig::default()
+        },
+        p,
+    )
+    .cluster(&cluster)
+    .bind()
+    .await
+    .unwrap();
+    let addr = gate.tcp_addr().unwrap();
+    (run(App::new().gate(gate)), addr)
+}
+
+fn go(n: u64, uid: u64) -> Vec<u8> {
+    common::Wire(Encoding::Json).encode("Go", 1, &Go { n, uid })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_on_the_other_gate_keeps_the_stream_whole() {
+    across_gates(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_on_the_other_gate_takes_over_a_half_open_socket() {
+    across_gates(true).await;
+}
+
+async fn across_gates(half_open: bool) {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, log, bc) = backend(&nats).await;
+        let (g1, addr1) = gate(&nats).await;
+        let (g2, addr2) = gate(&nats).await;
+        let mut c = Client::start(Via::Tcp, addr1, Encoding::Json).await;
+        c.sent += 1;
+        c.link.send(go(0, 7)).await;
+        assert!(c.read_until(1).await);
+        assert_eq!(c.texts, ["in"]);
+        c.sent += 1;
+        c.link.send(go(2000, 0)).await;
+        assert!(c.read_until(300).await);
+        // The socket to gate 1 drops mid-stream (or looks open to gate 1 but is dead: kept
+        // here, never read again); the client comes back on gate 2.
+        let _old = std::mem::replace(&mut c.link, Link::Gone);
+        let _old = half_open.then_some(_old);
+        let handled = c.resume(addr2).await.expect("resumed on the other gate");
+        assert_eq!(handled, 2, "gate 1 had handled both client messages");
+        assert!(
+            c.read_until(2001).await,
+            "the rest of the stream, through gate 2"
+        );
+        let want: Vec<String> = std::iter::once("in".to_owned())
+            .chain((0..2000).map(|i| i.to_string()))
+            .collect();
+        assert_eq!(c.texts, want, "every message once, in order");
+        // The backend's agent went on: no close. (The socket that resumed had an agent of its
+        // own until its LL_Resume: it came and went.)
+        let events = log.lock().unwrap().clone();
+        let session = events[0].clone();
+        assert!(session.starts_with("new "), "{events:?}");
+        let session_id = session.trim_start_matches("new ").to_owned();
+        assert!(
+            !events.contains(&format!("close {session_id}")),
+            "{events:?}"
+        );
+        let others: Vec<&String> = events[1..].iter().collect();
+        assert!(others.len() == 2 || others.is_empty(), "{events:?}");
+        // The uid is found on gate 2 now.
+        let mut p = Processor::new(Encoding::Json);
+        registry(&mut p);
+        let by_uid = p
+            .encode(&Echo {
+                text: "by uid".into(),
+            })
+            .unwrap();
+        bc.push_uid(7, &by_uid).await.expect("uid 7 online");
+        loop {
+            match c.next(STEP).await.expect("the push by uid") {
+                client::Msg::Echo(t) => {
+                    assert_eq!(t, "by uid");
+                    break;
+                }
+                _ => continue,
+            }
+        }
+        // Messages from the client go on to the same backend agent, through gate 2.
+        c.sent += 1;
+        c.link.send(go(0, 7)).await;
+        assert!(c.read_until(2003).await);
+        assert_eq!(c.texts.last().map(String::as_str), Some("in"));
+        assert!(!log.lock().unwrap().contains(&format!("close {session_id}")));
+        drop(c);
+        g2.shutdown().await;
+        g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_that_is_gone_takes_its_sessions_with_it() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g1, addr1) = gate(&nats).await;
+        let (g2, addr2) = gate(&nats).await;
+        let mut c = Client::start(Via::Tcp, addr1, Encoding::Json).await;
+        c.link = Link::Gone;
+        g1.shutdown().await;
+        assert_eq!(c.resume(addr2).await, Err("unknown".into()));
+        // The connection to gate 2 is a fresh one.
+        let gate2 = addr2;
+        let mut fresh = Link::connect(Via::Tcp, gate2).await;
+        fresh.send(go(0, 8)).await;
+        let answer = c
+            .proto
+            .decode(&fresh.recv_within(STEP).await.expect("an answer"));
+        assert_eq!(answer, client::Msg::Echo("in".into()));
+        g2.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
