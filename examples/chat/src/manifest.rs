@@ -76,10 +76,12 @@ pub struct FieldEntry {
 }
 
 /// The chat server's manifest: every chat message ([`crate::msg::register_all`]) with the
-/// fields of `proto/chat.proto`.
+/// fields of `proto/chat.proto`, and the session-resume messages (ids 65530 to 65535,
+/// `proto/resume.proto`), which the gate registers with `resume_window` on (the default).
 pub fn chat() -> Manifest {
     let mut p = Processor::new(Encoding::Json);
     crate::msg::register_all(&mut p).expect("the chat messages register");
+    p.register_resume().expect("the resume messages register");
     document(&p, Some(&chat_descriptors()))
 }
 

@@ -22,7 +22,8 @@ type Row = (
     &'static [(&'static str, &'static str)],
 );
 
-/// The protocol table (shared/protocol/chat.md).
+/// The protocol table (shared/protocol/chat.md), then the session-resume protocol's (the
+/// README's "Session resume"; package `longlink`).
 const TABLE: &[Row] = &[
     (0, "C2S_UserHeartBeat", "incoming", &[("ptime", "int64")]),
     (
@@ -78,6 +79,32 @@ const TABLE: &[Row] = &[
         "outgoing",
         &[("code", "int32"), ("msg", "string")],
     ),
+    (65530, "LL_SessionStart", "incoming", &[]),
+    (
+        65531,
+        "LL_Session",
+        "outgoing",
+        &[("token", "string"), ("window_s", "uint32")],
+    ),
+    (
+        65532,
+        "LL_Resume",
+        "incoming",
+        &[("token", "string"), ("last_seq", "uint64")],
+    ),
+    (
+        65533,
+        "LL_Resumed",
+        "outgoing",
+        &[("token", "string"), ("last_seq", "uint64")],
+    ),
+    (
+        65534,
+        "LL_ResumeRefused",
+        "outgoing",
+        &[("reason", "string")],
+    ),
+    (65535, "LL_Ack", "incoming", &[("seq", "uint64")]),
 ];
 
 fn manifest_output() -> String {
@@ -121,7 +148,12 @@ fn the_manifest_matches_the_protocol_table() {
         assert_eq!(m["id"], *id, "{m}");
         assert_eq!(m["name"], *name, "{m}");
         assert_eq!(m["direction"], *direction, "{m}");
-        assert_eq!(m["proto"], format!("chat.{name}"), "{m}");
+        let package = if name.starts_with("LL_") {
+            "longlink"
+        } else {
+            "chat"
+        };
+        assert_eq!(m["proto"], format!("{package}.{name}"), "{m}");
         let got = m["fields"].as_array().expect("fields");
         assert_eq!(got.len(), fields.len(), "{name}: {got:?}");
         for (i, (f, (fname, ftype))) in got.iter().zip(fields.iter()).enumerate() {

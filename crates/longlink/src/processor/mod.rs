@@ -287,12 +287,30 @@ impl Processor {
 
     /// The processor, done with registration, as the read-only router connections share;
     /// forwarded types go to `forwarder`.
-    /// Registers the resume protocol's `LL_` messages (they go to the gate, not a module).
-    pub(crate) fn register_resume(&mut self) -> Result<(), ProcessorError> {
+    /// Registers the session-resume protocol's six `LL_` messages (ids 65530 to 65535,
+    /// [`longlink_wire::resume`]); they go to the gate, not a module. A gate with
+    /// `resume_window` on does this itself at `bind`; call it to list them, e.g. in a
+    /// manifest. Registering them twice is a no-op.
+    ///
+    /// ```
+    /// use longlink::{Encoding, Processor};
+    ///
+    /// let mut p = Processor::new(Encoding::Protobuf);
+    /// p.register_resume()?.register_resume()?;
+    /// let ids: Vec<u16> = p.messages().map(|m| m.id).collect();
+    /// assert_eq!(ids, [65530, 65531, 65532, 65533, 65534, 65535]);
+    /// # Ok::<(), longlink::processor::ProcessorError>(())
+    /// ```
+    pub fn register_resume(&mut self) -> Result<&mut Self, ProcessorError> {
+        use longlink_wire::resume::LlSessionStart;
+        if self.codec.registry().index_of::<LlSessionStart>().is_some() {
+            return Ok(self);
+        }
         let result = self.codec.register_all(longlink_wire::resume::register);
         let routes = self.codec.registry().len();
         self.routes.resize_with(routes, Route::default);
-        Ok(result?)
+        result?;
+        Ok(self)
     }
 
     pub(crate) fn into_router(self, forwarder: Option<Arc<dyn Forwarder>>) -> Router {
