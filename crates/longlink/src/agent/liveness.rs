@@ -38,6 +38,13 @@ impl Liveness {
         self.last_msg_ms.store(now_ms, Ordering::Relaxed);
     }
 
+    /// A new socket serves the connection (a resumed session) at `now_ms`: alive, not idle,
+    /// no ping outstanding.
+    pub(crate) fn reset(&self, now_ms: u64) {
+        self.touch_message(now_ms);
+        self.ping_wanted.store(false, Ordering::Relaxed);
+    }
+
     pub(crate) fn last_seen_ms(&self) -> u64 {
         self.last_seen_ms.load(Ordering::Relaxed)
     }

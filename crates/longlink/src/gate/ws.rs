@@ -177,6 +177,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameReader for WsReader<S> {
             None => Ok(Incoming::End),
             Some(Ok(Message::Binary(b))) => Ok(Incoming::Payload(b)),
             Some(Ok(Message::Text(t))) => Ok(Incoming::Payload(Bytes::from(t))),
+            // A normal closure (1000) is the client's "goodbye for good"; any other close is
+            // a drop (a resumable session waits).
+            Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal => {
+                Ok(Incoming::Final)
+            }
             Some(Ok(Message::Close(_))) => Ok(Incoming::End),
             // Ping (tungstenite answers it itself), pong, raw frames: the peer is alive.
             Some(Ok(_)) => Ok(Incoming::Control),

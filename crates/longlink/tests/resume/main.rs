@@ -400,3 +400,63 @@ async fn a_resume_whose_answer_was_lost_can_be_tried_again_with_the_same_token()
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_resumed_socket_starts_with_fresh_liveness() {
+    bounded(TEST_TIMEOUT, async {
+        let mut config = config(Encoding::Json, WINDOW, 1024);
+        config.idle_timeout = Duration::from_secs(1);
+        let server = start(config).await;
+        let mut c = Client::start(Via::Tcp, server.tcp, Encoding::Json).await;
+        // Silent past idle_timeout: the server drops the socket, the session waits.
+        assert_eq!(
+            c.next(Duration::from_secs(3)).await,
+            None,
+            "dropped for idleness"
+        );
+        c.resume(server.tcp).await.expect("resumed");
+        // The new socket is not idle: it lives as long as a new connection would.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        c.send_echo("alive").await;
+        assert!(
+            c.read_until(1).await,
+            "the resumed socket was dropped at once"
+        );
+        assert_eq!(c.texts, ["alive"]);
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Closes the client's WebSocket with `code`.
+async fn ws_close(link: &mut Link, code: u16) {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    let Link::Ws(ws) = link else {
+        panic!("not a WebSocket")
+    };
+    let frame = CloseFrame {
+        code: code.into(),
+        reason: "".into(),
+    };
+    ws.close(Some(frame)).await.expect("close frame sent");
+}
+
+#[tokio::test]
+async fn a_websocket_closed_normally_ends_its_session_any_other_close_keeps_it() {
+    bounded(TEST_TIMEOUT, async {
+        let server = start(config(Encoding::Json, WINDOW, 1024)).await;
+        // 4000 (an application's own code, e.g. a page going to the background): kept.
+        let mut c = Client::start(Via::Ws, server.ws, Encoding::Json).await;
+        let first = server.agents()[0];
+        ws_close(&mut c.link, 4000).await;
+        c.resume(server.ws).await.expect("kept after close 4000");
+        server.settle().await;
+        assert!(!server.events_of(first).contains(&"close".to_owned()));
+        // 1000, normal closure: the client's goodbye for good.
+        ws_close(&mut c.link, 1000).await;
+        server.wait_event(first, "close").await;
+        assert_eq!(c.resume(server.ws).await, Err("unknown".into()));
+        server.shutdown().await;
+    })
+    .await;
+}

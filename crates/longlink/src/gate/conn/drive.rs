@@ -127,6 +127,7 @@ pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
                 continue;
             }
             Ok(Incoming::End) => return ReadEnd::Eof,
+            Ok(Incoming::Final) => return ReadEnd::Finished,
             Err(end) => return end,
         };
         local.liveness.touch_message(shared.now_ms());

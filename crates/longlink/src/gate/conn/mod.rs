@@ -28,6 +28,9 @@ use resume::SessionSlot;
 pub(crate) enum ReadEnd {
     /// The peer closed its side.
     Eof,
+    /// The peer ended the connection for good (a WebSocket close with code 1000, "normal
+    /// closure"): as `Eof`, except that a resumable session ends with it.
+    Finished,
     /// The application closed or destroyed the connection.
     Local,
     /// The gate is stopping: no more reading; wait for the modules, then say goodbye.
@@ -57,6 +60,8 @@ pub(crate) enum Incoming {
     Control,
     /// A clean end of stream.
     End,
+    /// A clean end of stream that also ends a resumable session ([`ReadEnd::Finished`]).
+    Final,
 }
 
 /// The incoming half of a transport: whole payloads, one at a time.
@@ -95,7 +100,7 @@ async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Durat
         loop {
             match tokio::time::timeout(LINGER_QUIET, reader.read_frame()).await {
                 Ok(Ok(Incoming::Payload(_) | Incoming::Control)) => continue,
-                Ok(Ok(Incoming::End) | Err(_)) | Err(_) => return,
+                Ok(Ok(Incoming::End | Incoming::Final) | Err(_)) | Err(_) => return,
             }
         }
     };
@@ -188,6 +193,10 @@ fn serve<R: FrameReader, W: FrameWriter>(
                     agent.close();
                     farewell(&shared, &agent).await;
                     agent = theirs;
+                    // The former socket's silence or unanswered ping is not this one's.
+                    if let Some(local) = agent.local() {
+                        local.liveness.reset(shared.now_ms());
+                    }
                     session.socket = socket;
                     session.guard = Some(guard);
                     session.unconfirmed = true;
@@ -245,7 +254,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
             return;
         }
         match &end {
-            ReadEnd::Eof | ReadEnd::Local | ReadEnd::DropSocket => {}
+            ReadEnd::Eof | ReadEnd::Finished | ReadEnd::Local | ReadEnd::DropSocket => {}
             ReadEnd::TakenOver | ReadEnd::Resumed(_) => {}
             ReadEnd::Draining => {
                 // Replies to what this connection sent are being produced; once the modules
@@ -286,7 +295,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         }
         if local.outbox.state() == State::Destroyed {
             reader.set_reset_on_close();
-        } else if !matches!(end, ReadEnd::Eof | ReadEnd::Io(_)) {
+        } else if !matches!(end, ReadEnd::Eof | ReadEnd::Finished | ReadEnd::Io(_)) {
             // We closed first while the peer may still be sending: closing a socket with unread
             // input makes the kernel reset it, and the peer would lose what we just flushed (the
             // kick, the last replies). Read and discard until it stops sending.
