@@ -8,9 +8,16 @@
 //! (`CHAT_TEST_CHROMIUM`, default `/usr/bin/chromium`); `scripts/test.sh` installs them. When
 //! one is missing the test is skipped with the reason, or fails when `CI` is set.
 //!
+//! The page's session is resumable (the embedded default's `[gate] resume_window = 30`):
+//! e2e.mjs also drops a page's socket from inside the page while the other page talks, and
+//! checks that it shows "reconnecting…", resumes, and then has every room message exactly once
+//! and in order; and that a session that cannot be resumed ends in a new login.
+//!
 //! Also checks the plain HTTP side of the WebSocket port directly (the page, the scripts, the
-//! manifest and `/dev/token` on and off), and the protobuf and JSON codecs of
-//! `web/longlink.js` against prost and serde through `tests/browser/codec.mjs` (node only).
+//! manifest and `/dev/token` on and off), the protobuf and JSON codecs of `web/longlink.js`
+//! (the chat messages and the session-resume `LL_` ones) against prost and serde through
+//! `tests/browser/codec.mjs`, and the client's resume logic with the node unit tests of
+//! `tests/browser/resume.mjs` (a fake WebSocket and mock timers); those two need node only.
 
 mod common;
 
@@ -328,4 +335,87 @@ fn the_js_codec_agrees_with_prost_and_serde() {
         &C2sUserHeartBeat { ptime: -1 },
     );
     agrees(&node, "S2C_Kick", 7, &S2cKick::default());
+}
+
+#[test]
+fn the_js_resume_messages_agree_with_longlink_wire() {
+    use longlink::wire::resume::*;
+    let Some(node) = or_skip(
+        "the_js_resume_messages_agree_with_longlink_wire",
+        find_node(),
+    ) else {
+        return;
+    };
+    agrees(
+        &node,
+        "LL_SessionStart",
+        SESSION_START_ID,
+        &LlSessionStart {},
+    );
+    agrees(
+        &node,
+        "LL_Session",
+        SESSION_ID,
+        &LlSession {
+            token: "00000000000000a1ffeeddccbbaa99887766554433221100".into(),
+            window_s: 30,
+        },
+    );
+    agrees(
+        &node,
+        "LL_Resume",
+        RESUME_ID,
+        &LlResume {
+            token: "t".into(),
+            last_seq: u64::MAX,
+        },
+    );
+    agrees(
+        &node,
+        "LL_Resumed",
+        RESUMED_ID,
+        &LlResumed {
+            token: "abc".into(),
+            last_seq: (1 << 53) + 1,
+        },
+    );
+    agrees(
+        &node,
+        "LL_ResumeRefused",
+        RESUME_REFUSED_ID,
+        &LlResumeRefused {
+            reason: RefuseReason::Overflow.as_str().into(),
+        },
+    );
+    agrees(&node, "LL_Ack", ACK_ID, &LlAck { seq: 12 });
+    // The golden bytes of longlink-wire's resume module.
+    assert_eq!(
+        codec(&node, &["encode", "LL_Ack", r#"{"seq":"12"}"#]),
+        "ffff080c"
+    );
+    assert_eq!(
+        codec(&node, &["json", "LL_Ack", r#"{"seq":"12"}"#]),
+        r#"{"LL_Ack":{"seq":12}}"#
+    );
+}
+
+#[test]
+fn the_js_resume_logic_passes_its_node_tests() {
+    let Some(node) = or_skip("the_js_resume_logic_passes_its_node_tests", find_node()) else {
+        return;
+    };
+    let out = std::process::Command::new(&node)
+        .args(["--test", "--test-reporter=spec", "resume.mjs"])
+        .current_dir(BROWSER_DIR)
+        .stdin(Stdio::null())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "node --test resume.mjs: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("pass"), "{stdout}");
 }

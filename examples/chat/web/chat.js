@@ -1,6 +1,12 @@
 // The demo chat page: log in, watch a room, send room and private messages.
 // Served by longlink-chat at / (with /longlink.js, /manifest.json, /server.json and, with
 // [chat] dev_tokens = true, /dev/token?uid=N).
+//
+// The session is resumable (the server's [gate] resume_window): when the connection drops
+// the page says "reconnecting…", longlink.js reconnects and resumes, and the room goes on
+// with nothing missed or doubled. If the session cannot be resumed (the window passed, the
+// server restarted), the page logs in again with its token and watches its room again.
+// ?resume=0 turns it off (a leaf-style client: a drop is a disconnect).
 
 import { Client, Manifest, defaultUrl } from './longlink.js';
 
@@ -68,12 +74,28 @@ async function login() {
   try {
     const [enc, manifest, tok] = await Promise.all([encoding(), Manifest.load('/manifest.json'), token(uid)]);
     $('encoding').textContent = enc;
-    const c = await Client.connect(params.get('ws') || defaultUrl(), { encoding: enc, manifest });
+    let resume = params.get('resume') !== '0';
+    const url = params.get('ws') || defaultUrl();
+    const c = await Client.connect(url, { encoding: enc, manifest, resume }).catch((e) => {
+      if (e.name !== 'ResumeUnavailableError') throw e;
+      // A server without [gate] resume_window: a plain connection (a drop is a disconnect).
+      log('this server does not resume sessions: a dropped connection will not come back');
+      resume = false;
+      return Client.connect(url, { encoding: enc, manifest });
+    });
     client = c;
+    // Tests reach the page's client here (e.g. to drop its socket).
+    window.chatClient = c;
+    let relogin = null; // the reason, while logging in again after a lost session
+    let rewatch = false; // watching the room again after such a login
     c.on('S2C_UpdateWatchRoom', (m) => {
       room = m.room_id;
       $('watching').textContent = room ? String(room) : 'none';
       $('online').textContent = String(m.online);
+      if (rewatch) {
+        rewatch = false;
+        log(`watching room ${room} again`);
+      }
     });
     c.on('S2C_Message', (m) => {
       const priv = m.to_uid !== 0;
@@ -82,7 +104,17 @@ async function login() {
         { from: m.from_uid, to: m.to_uid, room: m.room_id, text: m.text });
     });
     c.on('S2C_Error', (m) => log(`refused (${m.code}): ${m.msg}`, 'error', { code: m.code }));
-    c.on('S2C_Kick', (m) => log(`kicked: ${m.reason}`, 'error', { kick: m.reason }));
+    c.on('S2C_Kick', (m) => {
+      if (m.reason === 'shutdown' && resume) {
+        // The server is stopping (or restarting): keep reconnecting; once it is back the old
+        // session is gone and the page logs in again.
+        log(`server shutting down: reconnecting…`);
+        return;
+      }
+      log(`kicked: ${m.reason}`, 'error', { kick: m.reason });
+      // Kicked (logged in elsewhere, by an operator, too fast): do not come back by ourselves.
+      if (client === c) c.close();
+    });
     c.on('error', ({ error }) => log(`bad payload: ${error.message}`, 'error'));
     c.on('close', ({ code }) => {
       if (client !== c) return;
@@ -90,16 +122,56 @@ async function login() {
       online(false);
       setStatus(`disconnected (${code})`, 'bad');
     });
+    c.on('reconnecting', ({ attempt, code }) => {
+      if (client !== c) return;
+      if (attempt === 1) log(`connection lost (${code}): reconnecting…`);
+      setStatus('reconnecting…', 'warn');
+      document.body.dataset.state = 'reconnecting';
+    });
+    c.on('resumed', ({ attempts, resent }) => {
+      if (client !== c) return;
+      setStatus(`logged in as ${myUid}`, 'ok');
+      document.body.dataset.state = 'online';
+      log(`reconnected: session resumed after ${attempts} attempt${attempts === 1 ? '' : 's'}` +
+        (resent ? `, ${resent} message${resent === 1 ? '' : 's'} sent again` : '') + '; nothing missed');
+    });
+    c.on('sessionLost', ({ reason }) => {
+      if (client !== c) return;
+      // Everything the server knew of us is gone: log in again (sent now, or as soon as the
+      // connection is back) and watch the room again once in.
+      relogin = reason;
+      log(`session lost (${reason}): logging in again`);
+      setStatus('logging in again…', 'warn');
+      c.send('C2S_UserLogin', { token: tok, login_plat: 0 });
+    });
+    c.on('S2C_UserLogin', (reply) => {
+      if (client !== c || relogin === null) return;
+      const reason = relogin;
+      relogin = null;
+      if (reply.ret !== 1) {
+        setStatus(`login refused: ${reply.msg}`, 'bad');
+        return;
+      }
+      setStatus(`logged in as ${myUid}`, 'ok');
+      document.body.dataset.state = 'online';
+      log(`logged in again as ${reply.uid} after the session was lost (${reason})`);
+      if (room) {
+        rewatch = true;
+        c.send('C2S_UpdateWatchRoom', { room_id: room });
+      }
+    });
     c.send('C2S_UserLogin', { token: tok, login_plat: 0 });
     const reply = await c.next('S2C_UserLogin');
     if (reply.ret !== 1) throw new Error(`login refused: ${reply.msg}`);
     myUid = reply.uid;
     setStatus(`logged in as ${myUid}`, 'ok');
     online(true);
-    log(`logged in as ${myUid} (${enc})`);
-    // Heartbeat, and a fresh online count for the watched room (watching it again is a no-op).
-    timers.push(setInterval(() => c.send('C2S_UserHeartBeat', { ptime: Math.floor(Date.now() / 1000) }), 20000));
-    timers.push(setInterval(() => { if (room) c.send('C2S_UpdateWatchRoom', { room_id: room }); }, 5000));
+    log(`logged in as ${myUid} (${enc}${resume ? ', resumable' : ''})`);
+    // Heartbeat, and a fresh online count for the watched room (watching it again is a no-op);
+    // not while reconnecting (what is sent then waits for the resume) or logging in again.
+    const up = () => c.state === 'open' && relogin === null;
+    timers.push(setInterval(() => { if (up()) c.send('C2S_UserHeartBeat', { ptime: Math.floor(Date.now() / 1000) }); }, 20000));
+    timers.push(setInterval(() => { if (room && up()) c.send('C2S_UpdateWatchRoom', { room_id: room }); }, 5000));
   } catch (e) {
     setStatus(e.message, 'bad');
     if (client) client.close();

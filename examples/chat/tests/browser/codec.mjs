@@ -5,12 +5,15 @@
 //   node codec.mjs MANIFEST encode NAME JSON    -> HEX of | id | body | (JSON numbers may be
 //                                                  strings, for exact 64-bit values)
 //   node codec.mjs MANIFEST json NAME JSON      -> the JSON payload longlink.js would send
+//
+// The manifest is taken with the session-resume messages (LL_*, ids 65530..65535) added, as
+// a resumable client has it.
 
 import { readFileSync } from 'node:fs';
 import { Manifest, encodeProtobuf, decodeProtobuf, encodeJson } from '../../web/longlink.js';
 
 const [file, op, ...rest] = process.argv.slice(2);
-const manifest = new Manifest(JSON.parse(readFileSync(file, 'utf8')));
+const manifest = new Manifest(JSON.parse(readFileSync(file, 'utf8'))).withResume();
 const exact = (obj) => new TextDecoder().decode(encodeJson('x', obj)).slice(5, -1);
 
 switch (op) {

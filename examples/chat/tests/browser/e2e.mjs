@@ -4,7 +4,12 @@
 //   node e2e.mjs ws://127.0.0.1:PORT/ [json|protobuf]
 //
 // Two pages, logged in as two users through /dev/token, watch the same room, see each
-// other's room messages and a private message. The page at http://127.0.0.1:PORT/ is served
+// other's room messages and a private message. Then A's socket drops (longlink.js's
+// dropConnection, from inside the page, with the network down for a while) while B talks and
+// A types: A shows "reconnecting…", resumes its session, and then has every room message
+// exactly once and in order (the same list as B's). Last, a session that cannot be resumed
+// (A's token forged before a drop: the server refuses it) ends in a new login and A is back
+// in the room. The page at http://127.0.0.1:PORT/ is served
 // by the chat server itself; the second argument is passed as ?encoding= and must match the
 // server's. Environment: CHAT_TEST_CHROMIUM (default /usr/bin/chromium),
 // CHAT_TEST_NODE_MODULES (default ./node_modules beside this file).
@@ -84,6 +89,23 @@ async function seen(page, cls, from, text) {
   );
 }
 
+/** The room messages on `page`, in the order shown: "from: text". */
+async function roomLog(page) {
+  return page.$$eval('#log li.room.msg', (lis) => lis.map((li) => `${li.dataset.from}: ${li.dataset.text}`));
+}
+
+async function statusIs(page, text) {
+  await page.waitForFunction((t) => document.getElementById('status').textContent === t, text);
+}
+
+/** Waits for a notice on `page` that contains `text`. */
+async function notice(page, text) {
+  await page.waitForFunction(
+    (t) => [...document.querySelectorAll('#log li.notice')].some((li) => li.textContent.includes(t)),
+    text,
+  );
+}
+
 async function logOf(page) {
   return page.$$eval('#log li', (lis) => lis.map((li) => `${li.className}: ${li.textContent}`));
 }
@@ -123,13 +145,55 @@ try {
   const leaked = await b.$$eval('#log li.private.msg', (lis) => lis.map((li) => li.dataset.to));
   check(leaked.every((to) => to === String(B)), `private messages on B are to B (${leaked})`);
 
+  // A's socket drops, and the network stays down for a while: A shows "reconnecting…".
+  await a.evaluate(() => window.chatClient.dropConnection({ offlineMs: 2500 }));
+  await statusIs(a, 'reconnecting…');
+  await notice(a, 'reconnecting…');
+  // Meanwhile B talks (the server keeps it for A) and A types (A's page keeps it).
+  const away = [1, 2, 3, 4, 5].map((i) => `while ${A} is away #${i} (${encoding})`);
+  for (const t of away) await say(b, t);
+  await seen(b, 'room', B, away[away.length - 1]);
+  const typed = `typed by ${A} while reconnecting`;
+  await say(a, typed);
+  const stillAway = await a.textContent('#status');
+  check(stillAway === 'reconnecting…', `A still reconnecting while B talked (${stillAway})`);
+  // A resumes: B's messages replayed, A's own sent, nothing twice.
+  await statusIs(a, `logged in as ${A}`);
+  await notice(a, 'session resumed');
+  await seen(a, 'room', B, away[away.length - 1]);
+  await seen(b, 'room', A, typed);
+  await seen(a, 'room', A, typed);
+  const [logA, logB] = [await roomLog(a), await roomLog(b)];
+  check(JSON.stringify(logA) === JSON.stringify(logB),
+    `A's room messages are B's, in the same order\nA: ${logA.join(' | ')}\nB: ${logB.join(' | ')}`);
+  for (const t of [...away, typed]) {
+    const n = logA.filter((line) => line.endsWith(`: ${t}`)).length;
+    check(n === 1, `A shows "${t}" once (${n} times)`);
+  }
+
+  // A session that cannot be resumed (a forged token: refused) ends in a new login.
+  await a.evaluate(() => {
+    window.chatClient.session.token = 'forged';
+    window.chatClient.dropConnection();
+  });
+  await notice(a, 'session lost (unknown): logging in again');
+  await notice(a, `logged in again as ${A} after the session was lost (unknown)`);
+  await notice(a, `watching room ${ROOM} again`);
+  await statusIs(a, `logged in as ${A}`);
+  const back = `${A} is back after a new login (${encoding})`;
+  await say(b, back);
+  await seen(a, 'room', B, back);
+  await say(a, `${back}, says ${A}`);
+  await seen(b, 'room', A, `${back}, says ${A}`);
+
   for (const [name, page] of [['A', a], ['B', b]]) {
     const errors = await page.$$eval('#log li.error', (lis) => lis.map((li) => li.textContent));
     check(errors.length === 0, `no refusals on ${name}: ${errors.join('; ')}`);
   }
   check(problems.length === 0, problems.join('\n'));
   console.log(`e2e ok (${encoding}): two pages logged in, watched room ${ROOM}, ` +
-    'exchanged room messages and a private message');
+    'exchanged room messages and a private message; A dropped, showed "reconnecting…" and ' +
+    `resumed with all ${logA.length} room messages once, in order; a lost session logged in again`);
 } catch (e) {
   console.error(`e2e failed (${encoding}): ${e.message}`);
   for (const p of problems) console.error(p);
