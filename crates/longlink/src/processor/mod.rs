@@ -41,7 +41,7 @@ use bytes::Bytes;
 
 pub use handler::{Handler, WithCtx, WithState};
 pub use longlink_wire::{Direction, MessageInfo, MessageOptions, RegistryError};
-pub(crate) use router::{Decoded, ForwardWait, Forwarder, Router};
+pub(crate) use router::{Decoded, ForwardWait, Forwarder, Pending, Router};
 
 use crate::agent::Agent;
 use crate::codec::{Codec, Encoded};

@@ -6,6 +6,7 @@ use super::{Incoming, ReadEnd};
 use crate::agent::outbox::{SessionCheck, State};
 use crate::agent::{Agent, Local};
 use crate::gate::Shared;
+use crate::gate::link::BoxFuture;
 
 use super::{FrameReader, FrameWriter};
 
@@ -86,102 +87,169 @@ async fn interrupted(local: &Local, phase: Phase, socket: u64) -> ReadEnd {
 /// The connection's loop: write out what is queued, then wait for a frame or a wake-up
 /// (new writes, close, destroy); hand each frame to the processor. Frames already buffered
 /// are all handled before the next write, so replies to pipelined requests share a write.
-pub(super) async fn drive<R: FrameReader, W: FrameWriter>(
-    reader: &mut R,
-    writer: &mut W,
-    agent: &Agent,
-    local: &Local,
-    shared: &Shared,
+///
+/// A plain function returning a block, with each frame handled by [`on_frame`] (no await):
+/// only what the loop keeps between frames lives in every idle connection's task.
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn stores its arguments twice in every idle connection's task"
+)]
+pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
+    reader: &'a mut R,
+    writer: &'a mut W,
+    agent: &'a Agent,
+    local: &'a Local,
+    shared: &'a Shared,
+    slot: &'a mut SessionSlot,
+) -> impl Future<Output = ReadEnd> + Send + 'a {
+    async move {
+        let mut bucket = shared.rate.map(Bucket::new);
+        loop {
+            if slot.socket != 0 {
+                if let Some(end) = resume::check(local, agent, shared, slot) {
+                    return end;
+                }
+            }
+            if !reader.has_buffered() {
+                let running = (Phase::Running, slot.socket);
+                if let Err(end) = flush_queue(writer, agent, local, running).await {
+                    return end;
+                }
+            }
+            if !agent.is_open() {
+                return ReadEnd::Local;
+            }
+            if shared.is_shutting_down() {
+                return ReadEnd::Draining;
+            }
+            // Unbiased: a connection that is pushed to all the time still gets its reads.
+            let frame = tokio::select! {
+                _ = local.outbox.changed() => continue,
+                frame = reader.read_frame() => frame,
+            };
+            let conn = Conn {
+                agent,
+                local,
+                shared,
+            };
+            // The rare waits are boxed: only a pointer stays in every connection's task.
+            let wait: BoxFuture<'_, Option<ReadEnd>> =
+                match on_frame(frame, conn, slot, &mut bucket) {
+                    Step::Next => continue,
+                    Step::End(end) => return end,
+                    Step::Wait(pending) => Box::pin(async move {
+                        pending.send().await;
+                        None
+                    }),
+                    Step::Resume(msg) => match shared.resume.as_ref() {
+                        Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn, slot)),
+                        None => continue,
+                    },
+                };
+            if let Some(end) = wait.await {
+                return end;
+            }
+        }
+    }
+}
+
+/// The connection a frame came on.
+#[derive(Clone, Copy)]
+pub(super) struct Conn<'a> {
+    pub(super) agent: &'a Agent,
+    pub(super) local: &'a Local,
+    pub(super) shared: &'a Shared,
+}
+
+/// What the loop does after a frame.
+pub(super) enum Step<'a> {
+    /// Read on.
+    Next,
+    /// Stop serving.
+    End(ReadEnd),
+    /// Wait for room in a module's mailbox (or a binding to a backend), then read on.
+    Wait(crate::processor::Pending<'a>),
+    /// Resume the session of this `LL_Resume` on this socket.
+    Resume(longlink_wire::resume::LlResume),
+}
+
+/// Handles one frame: liveness, the rate limit, decoding, the resume protocol, dispatch.
+fn on_frame<'a>(
+    frame: Result<Incoming, ReadEnd>,
+    Conn {
+        agent,
+        local,
+        shared,
+    }: Conn<'a>,
     slot: &mut SessionSlot,
-) -> ReadEnd {
-    let router = &shared.router;
-    let mut bucket = shared.rate.map(Bucket::new);
+    bucket: &mut Option<Bucket>,
+) -> Step<'a> {
     let metrics = crate::metrics::gate();
-    loop {
+    let payload = match frame {
+        Ok(Incoming::Payload(payload)) => payload,
+        Ok(Incoming::Control) => {
+            local.liveness.touch(shared.now_ms());
+            return Step::Next;
+        }
+        Ok(Incoming::End) => return Step::End(ReadEnd::Eof),
+        Ok(Incoming::Final) => return Step::End(ReadEnd::Finished),
+        Err(end) => return Step::End(end),
+    };
+    local.liveness.touch_message(shared.now_ms());
+    if let Some(m) = metrics {
+        m.bytes_in(agent.transport(), payload.len());
+    }
+    if let Some(bucket) = bucket {
+        if !bucket.take(shared.now_ms()) {
+            tracing::debug!("message rate over the limit, closing");
+            return Step::End(ReadEnd::RateLimited);
+        }
+    }
+    let decoded = match shared.router.decode(&payload) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            if let Some(m) = metrics {
+                m.decode_errors.increment(1);
+            }
+            return Step::End(ReadEnd::Protocol(e.to_string()));
+        }
+    };
+    if let Some(resumption) = &shared.resume {
+        if std::mem::take(&mut slot.unconfirmed) {
+            resumption.confirm(agent);
+        }
+        if resumption.is_protocol(decoded.index()) {
+            return match resumption.protocol(decoded) {
+                Some(msg) => resume::on_protocol(
+                    resumption,
+                    msg,
+                    Conn {
+                        agent,
+                        local,
+                        shared,
+                    },
+                    slot,
+                ),
+                None => Step::Next,
+            };
+        }
+        slot.fresh = false;
         if slot.socket != 0 {
-            if let Some(end) = resume::check(local, agent, shared, slot) {
-                return end;
-            }
-        }
-        if !reader.has_buffered() {
-            let running = (Phase::Running, slot.socket);
-            if let Err(end) = flush_queue(writer, agent, local, running).await {
-                return end;
-            }
-        }
-        if !agent.is_open() {
-            return ReadEnd::Local;
-        }
-        if shared.is_shutting_down() {
-            return ReadEnd::Draining;
-        }
-        // Unbiased: a connection that is pushed to all the time still gets its reads.
-        let frame = tokio::select! {
-            _ = local.outbox.changed() => continue,
-            frame = reader.read_frame() => frame,
-        };
-        let payload = match frame {
-            Ok(Incoming::Payload(payload)) => payload,
-            Ok(Incoming::Control) => {
-                local.liveness.touch(shared.now_ms());
-                continue;
-            }
-            Ok(Incoming::End) => return ReadEnd::Eof,
-            Ok(Incoming::Final) => return ReadEnd::Finished,
-            Err(end) => return end,
-        };
-        local.liveness.touch_message(shared.now_ms());
-        if let Some(m) = metrics {
-            m.bytes_in(agent.transport(), payload.len());
-        }
-        if let Some(bucket) = &mut bucket {
-            if !bucket.take(shared.now_ms()) {
-                tracing::debug!("message rate over the limit, closing");
-                return ReadEnd::RateLimited;
-            }
-        }
-        match router.decode(&payload) {
-            Ok(decoded) => {
-                if let Some(resumption) = &shared.resume {
-                    if std::mem::take(&mut slot.unconfirmed) {
-                        resumption.confirm(agent);
-                    }
-                    if resumption.is_protocol(decoded.index()) {
-                        let Some(msg) = resumption.protocol(decoded) else {
-                            continue;
-                        };
-                        match resume::on_protocol(resumption, msg, agent, local, shared, slot).await
-                        {
-                            Some(end) => return end,
-                            None => continue,
-                        }
-                    }
-                    slot.fresh = false;
-                    if slot.socket != 0 {
-                        match local.outbox.count_incoming(slot.socket) {
-                            // Another socket has the session: the client sends it again there.
-                            Err(()) => return ReadEnd::TakenOver,
-                            Ok(Some(seq)) => {
-                                if let Some(ack) = resumption.ack(seq) {
-                                    local.outbox.push_control(ack);
-                                }
-                            }
-                            Ok(None) => {}
-                        }
+            match local.outbox.count_incoming(slot.socket) {
+                // Another socket has the session: the client sends it again there.
+                Err(()) => return Step::End(ReadEnd::TakenOver),
+                Ok(Some(seq)) => {
+                    if let Some(ack) = resumption.ack(seq) {
+                        local.outbox.push_control(ack);
                     }
                 }
-                if let Some(pending) = router.dispatch(decoded, agent) {
-                    // Boxed: rare, and it keeps every idle connection small.
-                    Box::pin(pending.send()).await;
-                }
-            }
-            Err(e) => {
-                if let Some(m) = metrics {
-                    m.decode_errors.increment(1);
-                }
-                return ReadEnd::Protocol(e.to_string());
+                Ok(None) => {}
             }
         }
+    }
+    match shared.router.dispatch(decoded, agent) {
+        Some(pending) => Step::Wait(pending),
+        None => Step::Next,
     }
 }
 

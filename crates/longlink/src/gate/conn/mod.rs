@@ -163,7 +163,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         }
         shared.register(&agent);
         if let Some(events) = &shared.on_new {
-            events.send(&agent).await;
+            Box::pin(events.send(&agent)).await;
         }
         if let Some(link) = &shared.cluster {
             link.opened(&agent).await;
@@ -191,7 +191,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
                     } = *resumed;
                     // This socket's own agent merges into the session: its life ends here.
                     agent.close();
-                    farewell(&shared, &agent).await;
+                    Box::pin(farewell(&shared, &agent)).await;
                     agent = theirs;
                     // The former socket's silence or unanswered ping is not this one's.
                     if let Some(local) = agent.local() {
@@ -201,7 +201,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
                     session.guard = Some(guard);
                     session.unconfirmed = true;
                     if let Some(events) = &shared.on_resume {
-                        events.send(&agent).await;
+                        Box::pin(events.send(&agent)).await;
                     }
                 }
                 end => break end,
@@ -222,12 +222,12 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 if let Some(m) = metrics {
                     m.closed(transport);
                 }
-                match resume::wait_detached(local, &shared, resumption.window).await {
+                match Box::pin(resume::wait_detached(local, &shared, resumption.window)).await {
                     resume::Waited::Resumed => {}
                     resume::Waited::Ended(why) => {
                         tracing::debug!(reason = ?why, "session ended without its client");
                         resumption.ended(&agent, why, shared.now_ms());
-                        farewell(&shared, &agent).await;
+                        Box::pin(farewell(&shared, &agent)).await;
                     }
                 }
                 return;
@@ -264,7 +264,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
             }
             ReadEnd::RateLimited => {
                 let barrier = shared.barrier();
-                if tokio::time::timeout(shared.close_timeout, barrier)
+                if Box::pin(tokio::time::timeout(shared.close_timeout, barrier))
                     .await
                     .is_err()
                 {
@@ -286,10 +286,11 @@ fn serve<R: FrameReader, W: FrameWriter>(
             resumption.ended(&agent, None, shared.now_ms());
         }
         drop(session);
-        if tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local))
-            .await
-            .is_err()
-        {
+        // Boxed, as every wait of the end of a connection's life: an idle connection's task
+        // keeps room only for the states it can idle in.
+        let flushed =
+            tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local));
+        if Box::pin(flushed).await.is_err() {
             tracing::debug!("flush timed out, resetting");
             agent.destroy();
         }
@@ -299,7 +300,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
             // We closed first while the peer may still be sending: closing a socket with unread
             // input makes the kernel reset it, and the peer would lose what we just flushed (the
             // kick, the last replies). Read and discard until it stops sending.
-            lingering_close(&mut reader, shared.close_timeout).await;
+            Box::pin(lingering_close(&mut reader, shared.close_timeout)).await;
         }
         drop(writer);
         drop(reader);
@@ -307,7 +308,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         if let Some(m) = metrics {
             m.closed(transport);
         }
-        farewell(&shared, &agent).await;
+        Box::pin(farewell(&shared, &agent)).await;
     }
 }
 

@@ -13,6 +13,7 @@ use longlink_wire::resume::{LlResume, RefuseReason};
 use tokio::sync::OwnedMutexGuard;
 
 use super::ReadEnd;
+use super::drive::{Conn, Step};
 use crate::agent::outbox::{Detached, SessionCheck, next_socket};
 use crate::agent::{Agent, Local};
 use crate::gate::Shared;
@@ -78,39 +79,46 @@ pub(super) fn check(
     }
 }
 
-/// Handles a protocol message; `Some` ends the serving loop (a resume: serve that session).
-pub(super) async fn on_protocol(
+/// Handles a protocol message, but for the resume itself (`Step::Resume`, which awaits: see
+/// [`resume_or_refuse`]).
+pub(super) fn on_protocol<'a>(
     resumption: &Resumption,
     msg: Protocol,
-    agent: &Agent,
-    local: &Local,
-    shared: &Shared,
+    Conn { agent, local, .. }: Conn<'a>,
     slot: &mut SessionSlot,
-) -> Option<ReadEnd> {
+) -> Step<'a> {
     match msg {
-        Protocol::Ack(seq) => {
-            local.outbox.ack(seq);
-            None
-        }
-        Protocol::SessionStart => {
-            start(resumption, agent, local, slot);
-            None
-        }
+        Protocol::Ack(seq) => local.outbox.ack(seq),
+        Protocol::SessionStart => start(resumption, agent, local, slot),
         Protocol::Resume(msg) => {
             let fresh = std::mem::replace(&mut slot.fresh, false);
-            if !fresh || slot.socket != 0 || local.outbox.has_session() {
-                tracing::debug!("LL_Resume not first on its connection: refused");
-                refuse(resumption, local, RefuseReason::Unknown);
-                return None;
+            if fresh && slot.socket == 0 && !local.outbox.has_session() {
+                return Step::Resume(msg);
             }
-            // Boxed: rare, and it keeps every connection's task small.
-            match Box::pin(resume(resumption, msg, agent, shared)).await {
-                Ok(resumed) => Some(ReadEnd::Resumed(Box::new(resumed))),
-                Err(why) => {
-                    refuse(resumption, local, why);
-                    None
-                }
-            }
+            tracing::debug!("LL_Resume not first on its connection: refused");
+            refuse(resumption, local, RefuseReason::Unknown);
+        }
+    }
+    Step::Next
+}
+
+/// `LL_Resume` first on this socket: `Some` ends the serving loop (serve that session), or the
+/// refusal is queued and the socket goes on as a fresh one.
+pub(super) async fn resume_or_refuse(
+    resumption: &Resumption,
+    msg: LlResume,
+    Conn {
+        agent,
+        local,
+        shared,
+    }: Conn<'_>,
+    _slot: &mut SessionSlot,
+) -> Option<ReadEnd> {
+    match resume(resumption, msg, agent, shared).await {
+        Ok(resumed) => Some(ReadEnd::Resumed(Box::new(resumed))),
+        Err(why) => {
+            refuse(resumption, local, why);
+            None
         }
     }
 }
