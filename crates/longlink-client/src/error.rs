@@ -62,6 +62,11 @@ pub enum Error {
     /// body that does not decode into its type. The connection stays usable.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// [`ResumableClient::connect`](crate::ResumableClient::connect) could not start a
+    /// resumable session: the server did not answer `LL_SessionStart` in time, or closed the
+    /// connection first (is its `resume_window` on?).
+    #[error("no resumable session: {0}")]
+    Session(String),
     /// [`recv_as`](crate::Client::recv_as) got another message than the one asked for.
     #[error("expected {expected}, got {got}")]
     Unexpected {

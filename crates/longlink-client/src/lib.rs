@@ -31,13 +31,19 @@
 //! one payload; JSON payloads are `{"Name":{...}}`; protobuf payloads are
 //! `| id: u16 | body |`. [`Client::split`] gives a reader and a writer that work from two
 //! tasks, for pushes that arrive while the client is sending.
+//!
+//! [`ResumableClient`] reconnects by itself and resumes its session on a server with
+//! `resume_window` on: the application reads one stream of [`Event`]s, every server message
+//! once and in order across drops, and is told when the session was resumed or lost.
 
+mod backoff;
 mod config;
 mod error;
 mod io;
 mod message;
 mod messages;
 mod reader;
+mod resume;
 mod writer;
 
 use std::any::Any;
@@ -73,6 +79,7 @@ pub use longlink_wire::{DecodeError, EncodeError, ParseKindError, RegistryError}
 pub use message::Message;
 pub use messages::Messages;
 pub use reader::ClientReader;
+pub use resume::{Event, ResumableClient, ResumableSender, ResumeOptions};
 /// The rustls version the client uses, to build a [`TlsConfig::from_rustls`] configuration.
 pub use tokio_rustls::rustls;
 pub use writer::ClientWriter;

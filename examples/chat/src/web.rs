@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `/`, `/index.html` | the demo page (`web/index.html`) |
 //! | `/longlink.js` | the generic browser client (`web/longlink.js`, an ES module) |
+//! | `/wire.js` | its wire codec, which it imports (`web/wire.js`) |
 //! | `/chat.js` | the page's script (`web/chat.js`) |
 //! | `/manifest.json` | the message manifest ([`crate::manifest`]) |
 //! | `/server.json` | `{"encoding": "json"}`: the wire encoding the server speaks |
@@ -23,6 +24,8 @@ use crate::token;
 pub const INDEX_HTML: &str = include_str!("../web/index.html");
 /// `web/longlink.js`.
 pub const LONGLINK_JS: &str = include_str!("../web/longlink.js");
+/// `web/wire.js`.
+pub const WIRE_JS: &str = include_str!("../web/wire.js");
 /// `web/chat.js`.
 pub const CHAT_JS: &str = include_str!("../web/chat.js");
 
@@ -51,6 +54,7 @@ pub fn handler(
         Some(match req.path.as_str() {
             "/" | "/index.html" => HttpResponse::new(200, HTML, INDEX_HTML),
             "/longlink.js" => HttpResponse::new(200, JS, LONGLINK_JS),
+            "/wire.js" => HttpResponse::new(200, JS, WIRE_JS),
             "/chat.js" => HttpResponse::new(200, JS, CHAT_JS),
             "/manifest.json" => HttpResponse::new(200, JSON, manifest.clone()),
             "/server.json" => HttpResponse::new(200, JSON, server.clone()),

@@ -14,7 +14,7 @@
 //! and in order; and that a session that cannot be resumed ends in a new login.
 //!
 //! Also checks the plain HTTP side of the WebSocket port directly (the page, the scripts, the
-//! manifest and `/dev/token` on and off), the protobuf and JSON codecs of `web/longlink.js`
+//! manifest and `/dev/token` on and off), the protobuf and JSON codecs of `web/wire.js`
 //! (the chat messages and the session-resume `LL_` ones) against prost and serde through
 //! `tests/browser/codec.mjs`, and the client's resume logic with the node unit tests of
 //! `tests/browser/resume.mjs` (a fake WebSocket and mock timers); those two need node only.
@@ -168,6 +168,8 @@ async fn the_websocket_port_serves_the_page_scripts_manifest_and_dev_tokens() {
         assert!(body.contains("<title>longlink chat</title>"), "{body}");
         for (path, needle) in [
             ("/longlink.js", "export class Client"),
+            ("/longlink.js", "from './wire.js'"),
+            ("/wire.js", "export class Manifest"),
             ("/chat.js", "from './longlink.js'"),
         ] {
             let (status, ctype, body) = http_get(ws, path).await;

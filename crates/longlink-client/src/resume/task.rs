@@ -1,0 +1,400 @@
+//! The task behind a [`ResumableClient`](super::ResumableClient): it owns the socket and the
+//! session's numbering, reads, acknowledges, detects drops and reconnects, while the
+//! application sends commands and reads events through two channels.
+//!
+//! The connection goes through [`Link`]'s states: `Up` (serving), `Down` (waiting out the
+//! backoff), `Connecting`, `Resuming` (`LL_Resume` sent, nothing else until the answer).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until, timeout};
+
+use super::proto::{Ll, Proto};
+use super::state::Numbering;
+use super::{Cmd, Event, ResumeOptions, closed};
+use crate::backoff::Backoff;
+use crate::error::{Error, Result};
+use crate::{Client, ClientConfig, Messages};
+
+type Connect = Pin<Box<dyn Future<Output = Result<Client>> + Send>>;
+
+/// A drop being recovered from.
+struct Outage {
+    /// When the drop was seen: the window counts from here.
+    since: Instant,
+    /// The attempt being waited for or made, from 1.
+    attempt: u32,
+}
+
+enum Link {
+    Up(Client),
+    Down(Outage, Instant),
+    Connecting(Outage, Connect),
+    Resuming(Outage, Client, Instant),
+    Closed,
+}
+
+/// What an `Up` step ended with: `None` stays up, `Some` is the next state.
+type Step = Option<Link>;
+
+pub(crate) struct Task {
+    config: ClientConfig,
+    messages: Arc<Messages>,
+    proto: Proto,
+    opts: ResumeOptions,
+    cmds: mpsc::Receiver<Cmd>,
+    events: mpsc::UnboundedSender<Result<Event>>,
+    n: Numbering,
+    backoff: Backoff,
+    /// The backoff's attempt number: it goes on growing across drops of connections that
+    /// were of no use (a server that accepts and drops at once is not hammered).
+    level: u32,
+    /// When the current connection came up, and whether it has brought a message since.
+    up_at: Instant,
+    useful: bool,
+    /// Waiting for `LL_Session`.
+    starting: Vec<oneshot::Sender<Result<Duration>>>,
+}
+
+/// Starts the task over a connected `client`.
+pub(crate) fn spawn(
+    config: ClientConfig,
+    messages: Arc<Messages>,
+    opts: ResumeOptions,
+    client: Client,
+) -> (mpsc::Sender<Cmd>, mpsc::UnboundedReceiver<Result<Event>>) {
+    let (cmd_tx, cmds) = mpsc::channel(256);
+    let (events, event_rx) = mpsc::unbounded_channel();
+    let task = Task {
+        proto: Proto::new(config.encoding, config.id_little_endian),
+        backoff: Backoff::new(
+            opts.initial_backoff.max(Duration::from_millis(1)),
+            opts.max_backoff,
+        ),
+        config,
+        messages,
+        opts,
+        cmds,
+        events,
+        n: Numbering::default(),
+        level: 0,
+        up_at: Instant::now(),
+        useful: false,
+        starting: Vec::new(),
+    };
+    tokio::spawn(task.run(client));
+    (cmd_tx, event_rx)
+}
+
+impl Task {
+    async fn run(mut self, client: Client) {
+        let mut link = Link::Up(client);
+        loop {
+            link = match link {
+                Link::Up(client) => self.serve(client).await,
+                Link::Down(outage, at) => self.wait(outage, at).await,
+                Link::Connecting(outage, connect) => self.connecting(outage, connect).await,
+                Link::Resuming(outage, client, deadline) => {
+                    self.resuming(outage, client, deadline).await
+                }
+                Link::Closed => return,
+            };
+        }
+    }
+
+    fn emit(&self, event: Result<Event>) {
+        let _ = self.events.send(event);
+    }
+
+    /// Writes one payload, within `ack_timeout` (a write that does not complete is a dead
+    /// link, e.g. a half-open one whose buffers are full).
+    async fn write(&self, client: &mut Client, payload: Bytes) -> Result<()> {
+        match timeout(self.opts.ack_timeout, client.send_raw(payload)).await {
+            Ok(r) => r,
+            Err(_) => Err(closed("write timed out")),
+        }
+    }
+
+    /// Serves a working connection until it drops or the client closes.
+    async fn serve(&mut self, mut client: Client) -> Link {
+        (self.up_at, self.useful) = (Instant::now(), false);
+        loop {
+            let now = Instant::now();
+            let ack_at = self.n.ack_due;
+            let dead_at = self.n.ack_deadline(self.opts.ack_timeout);
+            let step = tokio::select! {
+                cmd = self.cmds.recv() => self.command(&mut client, cmd).await,
+                payload = client.recv_raw() => match payload {
+                    Ok(p) => self.payload(&mut client, p).await,
+                    Err(e) => Some(self.dropped(e.to_string())),
+                },
+                _ = sleep_until(ack_at.unwrap_or(now)), if ack_at.is_some() => {
+                    let ack = self.proto.ack(self.n.take_ack());
+                    match self.write(&mut client, ack).await {
+                        Ok(()) => None,
+                        Err(e) => Some(self.dropped(e.to_string())),
+                    }
+                }
+                _ = sleep_until(dead_at.unwrap_or(now)), if dead_at.is_some() => {
+                    let why = format!("no LL_Ack within {:?}", self.opts.ack_timeout);
+                    Some(self.dropped(why))
+                }
+                _ = self.events.closed() => Some(Link::Closed),
+            };
+            if let Some(link) = step {
+                return link;
+            }
+        }
+    }
+
+    async fn command(&mut self, client: &mut Client, cmd: Option<Cmd>) -> Step {
+        match cmd {
+            None => Some(Link::Closed),
+            Some(Cmd::Close(done)) => {
+                let r = timeout(self.opts.ack_timeout, client.writer.close()).await;
+                let _ = done.send(r.unwrap_or(Ok(())));
+                Some(Link::Closed)
+            }
+            Some(Cmd::Send(payload)) => {
+                self.n.outgoing(&payload, Some(Instant::now()));
+                match self.write(client, payload).await {
+                    Ok(()) => None,
+                    Err(e) => Some(self.dropped(e.to_string())),
+                }
+            }
+            Some(Cmd::StartSession(reply)) => {
+                if self.n.token.is_some() {
+                    let _ = reply.send(Ok(self.n.window));
+                    return None;
+                }
+                self.starting.push(reply);
+                if self.n.counting_out {
+                    return None; // LL_SessionStart already sent
+                }
+                self.restart(client).await
+            }
+            Some(Cmd::Reconnect) => Some(self.dropped("reconnect asked".into())),
+        }
+    }
+
+    /// A payload on a working connection.
+    async fn payload(&mut self, client: &mut Client, payload: Bytes) -> Step {
+        if !self.proto.is_protocol(&payload) {
+            self.useful = true;
+            let now = Instant::now();
+            self.n.on_received(now, self.opts.ack_interval);
+            let msg =
+                self.messages
+                    .decode(&payload, self.config.encoding, self.config.id_little_endian);
+            self.emit(msg.map(Event::Message));
+            if self.n.ack_now(now, self.opts.ack_every) {
+                let ack = self.proto.ack(self.n.take_ack());
+                if let Err(e) = self.write(client, ack).await {
+                    return Some(self.dropped(e.to_string()));
+                }
+            }
+            return None;
+        }
+        match self.proto.decode(&payload) {
+            Ok(Ll::Ack(seq)) => self.n.on_ack(seq),
+            Ok(Ll::Session { token, window_s }) => {
+                if self.n.counting_out && self.n.token.is_none() {
+                    let window = Duration::from_secs(window_s.into());
+                    self.n.on_session(token, window);
+                    for reply in self.starting.drain(..) {
+                        let _ = reply.send(Ok(window));
+                    }
+                }
+            }
+            // On a live connection: the session ended (over resume_buffer); the connection
+            // goes on, as a fresh one.
+            Ok(Ll::Refused(reason)) => {
+                if self.n.counting_out {
+                    self.lose(reason);
+                    return self.restart(client).await;
+                }
+            }
+            Ok(Ll::Resumed { .. } | Ll::Other) => {}
+            Err(e) => self.emit(Err(e)),
+        }
+        None
+    }
+
+    /// Starts a new session on `client`: `LL_SessionStart`, before anything else is sent.
+    async fn restart(&mut self, client: &mut Client) -> Step {
+        self.n.start();
+        match self.write(client, self.proto.session_start()).await {
+            Ok(()) => None,
+            Err(e) => Some(self.dropped(e.to_string())),
+        }
+    }
+
+    /// The session is gone (the connection, if any, is a fresh one): tell the application.
+    fn lose(&mut self, reason: String) {
+        let unacknowledged = self.n.lose();
+        for reply in self.starting.drain(..) {
+            let _ = reply.send(Err(Error::Session(reason.clone())));
+        }
+        self.emit(Ok(Event::SessionLost {
+            reason,
+            unacknowledged,
+        }));
+    }
+
+    /// The connection dropped: reconnect, after the first backoff.
+    fn dropped(&mut self, cause: String) -> Link {
+        for reply in self.starting.drain(..) {
+            let why = format!(
+                "the connection ended before LL_Session ({cause}): is the server's resume_window on?"
+            );
+            let _ = reply.send(Err(Error::Session(why)));
+        }
+        if self.useful || self.up_at.elapsed() >= self.opts.max_backoff {
+            self.level = 0;
+        }
+        let outage = Outage {
+            since: Instant::now(),
+            attempt: 0,
+        };
+        self.retry(outage, cause)
+    }
+
+    /// The next attempt of an outage, after its backoff.
+    fn retry(&mut self, mut outage: Outage, cause: String) -> Link {
+        outage.attempt += 1;
+        self.level += 1;
+        let at = Instant::now() + self.backoff.delay(self.level);
+        self.emit(Ok(Event::Reconnecting {
+            attempt: outage.attempt,
+            cause,
+        }));
+        Link::Down(outage, at)
+    }
+
+    /// A command while there is no working connection; `Some` ends the state.
+    fn command_while_down(&mut self, cmd: Option<Cmd>) -> Option<Link> {
+        match cmd {
+            None => Some(Link::Closed),
+            Some(Cmd::Close(done)) => {
+                let _ = done.send(Ok(()));
+                Some(Link::Closed)
+            }
+            // Kept for after the resume (and dropped if the session is lost).
+            Some(Cmd::Send(payload)) => {
+                self.n.outgoing(&payload, None);
+                None
+            }
+            Some(Cmd::StartSession(reply)) => {
+                let _ = reply.send(if self.n.token.is_some() {
+                    Ok(self.n.window)
+                } else {
+                    Err(closed("reconnecting"))
+                });
+                None
+            }
+            Some(Cmd::Reconnect) => None,
+        }
+    }
+
+    async fn wait(&mut self, outage: Outage, at: Instant) -> Link {
+        loop {
+            tokio::select! {
+                cmd = self.cmds.recv() => if let Some(link) = self.command_while_down(cmd) {
+                    return link;
+                },
+                _ = sleep_until(at) => {
+                    let connect = Client::connect(self.config.clone(), Arc::clone(&self.messages));
+                    return Link::Connecting(outage, Box::pin(connect));
+                }
+                _ = self.events.closed() => return Link::Closed,
+            }
+        }
+    }
+
+    async fn connecting(&mut self, outage: Outage, mut connect: Connect) -> Link {
+        loop {
+            tokio::select! {
+                cmd = self.cmds.recv() => if let Some(link) = self.command_while_down(cmd) {
+                    return link;
+                },
+                r = &mut connect => return match r {
+                    Ok(client) => self.connected(outage, client).await,
+                    Err(e) => self.retry(outage, e.to_string()),
+                },
+                _ = self.events.closed() => return Link::Closed,
+            }
+        }
+    }
+
+    /// A new socket: resume on it if the window allows, or start afresh.
+    async fn connected(&mut self, outage: Outage, mut client: Client) -> Link {
+        let token = self.n.token.clone();
+        let Some(token) = token.filter(|_| outage.since.elapsed() < self.n.window) else {
+            let reason = if self.n.token.is_some() {
+                "expired"
+            } else {
+                "dropped"
+            };
+            self.lose(reason.into());
+            return self.restart(&mut client).await.unwrap_or(Link::Up(client));
+        };
+        self.n.resuming();
+        let resume = self.proto.resume(&token, self.n.received);
+        match self.write(&mut client, resume).await {
+            Ok(()) => {
+                let deadline = Instant::now() + self.config.connect_timeout;
+                Link::Resuming(outage, client, deadline)
+            }
+            Err(e) => self.retry(outage, e.to_string()),
+        }
+    }
+
+    /// `LL_Resume` sent: nothing else until the answer.
+    async fn resuming(&mut self, outage: Outage, mut client: Client, deadline: Instant) -> Link {
+        loop {
+            let payload = tokio::select! {
+                cmd = self.cmds.recv() => {
+                    if let Some(link) = self.command_while_down(cmd) {
+                        return link;
+                    }
+                    continue;
+                }
+                p = client.recv_raw() => match p {
+                    Ok(p) => p,
+                    Err(e) => return self.retry(outage, e.to_string()),
+                },
+                _ = sleep_until(deadline) => {
+                    return self.retry(outage, "no answer to LL_Resume".into());
+                }
+                _ = self.events.closed() => return Link::Closed,
+            };
+            if !self.proto.is_protocol(&payload) {
+                continue; // nothing of the session's comes before the answer
+            }
+            match self.proto.decode(&payload) {
+                Ok(Ll::Resumed { token, last_seq }) => {
+                    let resend = self.n.on_resumed(token, last_seq, Instant::now());
+                    let resent = resend.len();
+                    for payload in resend {
+                        if let Err(e) = self.write(&mut client, payload).await {
+                            return self.dropped(e.to_string());
+                        }
+                    }
+                    self.emit(Ok(Event::Resumed { resent }));
+                    return Link::Up(client);
+                }
+                Ok(Ll::Refused(reason)) => {
+                    self.lose(reason);
+                    return self.restart(&mut client).await.unwrap_or(Link::Up(client));
+                }
+                Ok(_) => {}
+                Err(e) => self.emit(Err(e)),
+            }
+        }
+    }
+}
