@@ -83,6 +83,12 @@ struct Cli {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, global = true)]
     quiet: bool,
+    /// Run on tokio's current-thread runtime (tasks polled in the order they were woken)
+    /// instead of the multi-thread one, whose LIFO slot lets a just-woken task run before
+    /// older ones: with one core for the load, the multi-thread runtime serves a few
+    /// connections over and over while others wait.
+    #[arg(long, global = true)]
+    current_thread: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -231,9 +237,23 @@ struct BareFanoutArgs {
     duration: Option<u64>,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let mut runtime = if cli.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    match runtime.enable_all().build() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("longlink-bench: cannot start the runtime: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> std::process::ExitCode {
     let quiet = cli.quiet;
     let result = match cli.mode {
         Mode::Echo(a) => load::echo(a, quiet).await,
