@@ -6,12 +6,21 @@
 //! longlink-chat token --uid 42       # print a login token for uid 42 (dev secret)
 //! longlink-chat manifest             # print the message manifest (JSON) for client code
 //! ```
+//!
+//! With `--features dhat-heap` (development only) every heap allocation is tracked by dhat:
+//! `kill -USR1` writes `dhat-heap.json` (in the working directory) with the heap live at
+//! that moment by allocation site, and stops tracking; otherwise it is written at exit.
+//! View it with dhat's `dh_view.html`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use longlink_chat::{Config, token};
+
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
 
 #[derive(Parser)]
 #[command(
@@ -90,6 +99,8 @@ fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    #[cfg(feature = "dhat-heap")]
+    let _profile = runtime.block_on(heap_profile::start());
     runtime.block_on(async {
         let server = match longlink_chat::build(config).await {
             Ok(server) => server,
@@ -114,4 +125,68 @@ fn serve(config: Config) -> ExitCode {
             }
         }
     })
+}
+
+/// The `dhat-heap` feature's profiler: written at the first SIGUSR1, or else at exit.
+#[cfg(feature = "dhat-heap")]
+mod heap_profile {
+    use std::sync::Mutex;
+
+    /// Frames kept per allocation site: enough to reach the connection task's code through
+    /// the allocator, collection and tokio frames.
+    const FRAMES: usize = 32;
+
+    static PROFILER: Mutex<Option<dhat::Profiler>> = Mutex::new(None);
+
+    /// Writes the profile when dropped (at exit), unless SIGUSR1 wrote it before.
+    pub(crate) struct Guard;
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            write();
+        }
+    }
+
+    /// Starts tracking every allocation; a task waits for SIGUSR1. Call on the runtime.
+    pub(crate) async fn start() -> Guard {
+        *lock() = Some(
+            dhat::Profiler::builder()
+                .trim_backtraces(Some(FRAMES))
+                .build(),
+        );
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::user_defined1()) {
+                Ok(mut usr1) => {
+                    tokio::spawn(async move {
+                        if usr1.recv().await.is_some() {
+                            write();
+                        }
+                    });
+                }
+                Err(e) => {
+                    eprintln!("dhat: no SIGUSR1 handler ({e}); the profile is written at exit")
+                }
+            }
+        }
+        Guard
+    }
+
+    /// Writes `dhat-heap.json` once, with the heap live now, and stops tracking.
+    fn write() {
+        let profiler = lock().take();
+        if profiler.is_some() {
+            let stats = dhat::HeapStats::get();
+            eprintln!(
+                "dhat: live now: {} bytes in {} blocks",
+                stats.curr_bytes, stats.curr_blocks
+            );
+        }
+        drop(profiler);
+    }
+
+    fn lock() -> std::sync::MutexGuard<'static, Option<dhat::Profiler>> {
+        PROFILER.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
