@@ -303,6 +303,7 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
         Bytes::from(messages.encode(&C2sUserHeartBeat { ptime: 0 }, encoding, false)?)
     };
     let measure_from = Instant::now() + Duration::from_secs(warmup);
+    let own_cpu = crate::OwnCpu::start();
     let end = measure_from + Duration::from_secs(duration);
     eprintln!(
         "echo: {conns} {} connections to {addr} open ({}); warmup {warmup} s, measuring \
@@ -350,6 +351,7 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
         }
     }
     ticker.abort();
+    let client_cpu = own_cpu.percent();
     bar.finish_and_clear();
     let measured = Instant::now()
         .saturating_duration_since(measure_from)
@@ -370,7 +372,8 @@ pub(crate) async fn echo(args: EchoArgs, quiet: bool) -> Result<()> {
         "transport": config.transport.to_string(), "encoding": encoding.to_string(),
         "conns": conns, "duration_s": millis(measured), "warmup_s": warmup,
         "round_trips": hist.total, "rtt_per_sec": rate.round(), "p50_us": p50, "p90_us": p90,
-        "p99_us": p99, "max_us": hist.max, "failed_conns": errors, "first_error": first_error);
+        "p99_us": p99, "max_us": hist.max, "failed_conns": errors, "first_error": first_error,
+        "client_cpu_pct": client_cpu);
     ensure!(errors < conns as u64, "every connection failed");
     Ok(())
 }
@@ -611,6 +614,7 @@ pub(crate) async fn fanout(args: FanoutArgs, quiet: bool) -> Result<()> {
     });
 
     let bar = progress(quiet, u64::from(rounds), "fanout", "rounds");
+    let own_cpu = crate::OwnCpu::start();
     let (mut all, mut first) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let msg = C2sMessage {
@@ -640,6 +644,7 @@ pub(crate) async fn fanout(args: FanoutArgs, quiet: bool) -> Result<()> {
         first.push(earliest.unwrap_or(t0) - t0);
         bar.inc(1);
     }
+    let client_cpu = own_cpu.percent();
     bar.finish_and_clear();
     readers.abort_all();
 
@@ -657,6 +662,6 @@ pub(crate) async fn fanout(args: FanoutArgs, quiet: bool) -> Result<()> {
     print_result!("mode": "fanout", "addr": addr.to_string(),
         "transport": config.transport.to_string(), "encoding": config.encoding.to_string(),
         "watchers": n, "rounds": rounds, "p50_us": p50, "p99_us": p99, "max_us": max,
-        "first_p50_us": first_p50);
+        "first_p50_us": first_p50, "client_cpu_pct": client_cpu);
     Ok(())
 }

@@ -294,6 +294,46 @@ fn progress(quiet: bool, len: u64, prefix: &'static str, unit: &str) -> Progress
 }
 
 /// Seconds rounded to milliseconds.
+/// This process's CPU time so far (user + system), in seconds: `/proc/self/stat` counts in
+/// USER_HZ ticks, 100 a second on Linux.
+fn own_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Measures this process's own CPU use over a span: percent of one core.
+struct OwnCpu {
+    wall: std::time::Instant,
+    cpu: f64,
+}
+
+impl OwnCpu {
+    fn start() -> OwnCpu {
+        OwnCpu {
+            wall: std::time::Instant::now(),
+            cpu: own_cpu_secs(),
+        }
+    }
+
+    /// Percent of one core used since `start` (100: the load generator is the limit).
+    fn percent(&self) -> f64 {
+        let wall = self.wall.elapsed().as_secs_f64().max(1e-9);
+        ((own_cpu_secs() - self.cpu) / wall * 1000.0).round() / 10.0
+    }
+}
+
 fn millis(secs: f64) -> f64 {
     (secs * 1000.0).round() / 1000.0
 }

@@ -77,7 +77,8 @@ impl Acks {
     /// One more application message received: the acknowledgement to send, if one is due.
     pub(crate) fn received(&mut self, encoding: Encoding) -> Option<Bytes> {
         self.received += 1;
-        self.received.is_multiple_of(ACK_EVERY)
+        self.received
+            .is_multiple_of(ACK_EVERY)
             .then(|| {
                 self.encoded
                     .encode(&LlAck { seq: self.received }, encoding, false)
