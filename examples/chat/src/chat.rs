@@ -91,10 +91,9 @@ impl Chat {
     }
 }
 
-/// A connection opened.
-pub fn on_new_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
-    ctx.conns.insert(agent.id(), Conn::default());
-}
+/// A connection opened. Nothing is kept of it until it logs in (its entry in `conns` is made
+/// then): an idle connection costs the chat nothing.
+pub fn on_new_agent(_ctx: &mut Ctx<Chat>, _agent: &Agent) {}
 
 /// A connection closed: it leaves its room and, if it still holds its uid, logs out.
 pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {

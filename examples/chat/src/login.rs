@@ -50,9 +50,8 @@ pub fn login(ctx: &mut Ctx<Chat>, msg: C2sUserLogin, agent: &Agent) {
             conn.uid = None;
         }
     }
-    if let Some(conn) = ctx.conns.get_mut(&agent.id()) {
-        conn.uid = Some(uid);
-    }
+    // The entry is made at login: an idle connection that never logs in costs no entry.
+    ctx.conns.entry(agent.id()).or_default().uid = Some(uid);
     tracing::debug!(conn = agent.id(), uid, plat = msg.login_plat, "logged in");
     let _ = agent.write(&S2cUserLogin {
         ret: 1,

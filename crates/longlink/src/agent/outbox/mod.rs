@@ -252,9 +252,10 @@ impl Outbox {
                 take(item);
             }
         }
-        // A burst grew the queue: give the memory back once it is drained.
-        if q.items.is_empty() && q.items.capacity() > 64 {
-            q.items.shrink_to_fit();
+        // Drained: give the memory back (an idle connection holds no queue; a busy one
+        // allocates it again at its next write, a few tens of nanoseconds).
+        if q.items.is_empty() && q.items.capacity() > 0 {
+            q.items = VecDeque::new();
         }
         Ok(gathered)
     }

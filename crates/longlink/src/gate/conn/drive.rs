@@ -199,8 +199,8 @@ fn on_frame<'a>(
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
-    if let Some(bucket) = bucket {
-        if !bucket.take(shared.now_ms()) {
+    if let (Some(bucket), Some(rate)) = (bucket, shared.rate) {
+        if !bucket.take(rate, shared.now_ms()) {
             tracing::debug!("message rate over the limit, closing");
             return Step::End(ReadEnd::RateLimited);
         }
@@ -254,8 +254,9 @@ fn on_frame<'a>(
 }
 
 /// A token bucket: `rate` messages per second, `burst` at once.
+/// The rate itself is the gate's (`Shared::rate`): every idle connection's task holds only
+/// the bucket's level.
 struct Bucket {
-    rate: crate::gate::Rate,
     tokens: f64,
     at_ms: u64,
 }
@@ -263,17 +264,16 @@ struct Bucket {
 impl Bucket {
     fn new(rate: crate::gate::Rate) -> Self {
         Bucket {
-            rate,
             tokens: rate.burst,
             at_ms: 0,
         }
     }
 
     /// Takes one token at `now_ms`; false when the bucket is empty.
-    fn take(&mut self, now_ms: u64) -> bool {
+    fn take(&mut self, rate: crate::gate::Rate, now_ms: u64) -> bool {
         let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
         self.at_ms = now_ms;
-        self.tokens = (self.tokens + elapsed * self.rate.per_sec).min(self.rate.burst);
+        self.tokens = (self.tokens + elapsed * rate.per_sec).min(rate.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
