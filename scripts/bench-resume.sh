@@ -14,6 +14,8 @@
 # time from the new socket's connect to the replayed answer; resume on only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A run that fails half-way stops the server it started.
+trap '[ -n "${PID:-}" ] && kill -TERM "$PID" 2>/dev/null; true' EXIT
 
 ROUNDS="${ROUNDS:-3}"
 if [ -z "${BENCH_NO_BUILD:-}" ]; then

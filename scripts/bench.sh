@@ -20,6 +20,8 @@
 #            `longlink-bench bare-fanout` (tokio's chat example shape)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A run that fails half-way stops the server it started.
+trap '[ -n "${PID:-}" ] && kill -TERM "$PID" 2>/dev/null; true' EXIT
 
 ROUNDS="${ROUNDS:-3}"
 read -r -a LG <<< "${LOADGEN_FLAGS:-}"

@@ -227,7 +227,10 @@ async fn bad_protobuf_closes_the_connection() {
             // 65530 to 65535 are the resume protocol's (on in the chat's default config):
             // the id just below them is unregistered.
             ("id 65529", payload(&[0xff, 0xf9, 0x08, 0x01])),
-            ("LL_Session, which only the server sends", payload(&[0xff, 0xfb])),
+            (
+                "LL_Session, which only the server sends",
+                payload(&[0xff, 0xfb]),
+            ),
             ("id 1 little-endian (256)", payload(&[0x01, 0x00])),
             ("one byte, shorter than an id", payload(&[0x00])),
             ("truncated string", payload(&[0x00, 0x01, 0x0a, 0x05, b'a'])),
