@@ -91,8 +91,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// tokio's multi-thread runtime, or its current-thread one when this process may run on one
+/// CPU only (`taskset`, a one-CPU container). On one CPU the multi-thread scheduler served a
+/// few connections over and over while others waited: at 1,000 ping-pong connections p99 was
+/// 155 ms against 11 ms on the current-thread runtime, at the same throughput (BENCHMARKS.md,
+/// "Fairness at 1,000 connections").
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let one_cpu = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    if one_cpu {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    }
+}
+
 fn serve(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
+    let runtime = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("longlink-chat: cannot start the runtime: {e}");
