@@ -7,7 +7,9 @@
 #                                              # longlink-chat and longlink-bench), e.g. the
 #                                              # release dir of an older commit: before/after
 #   ROUNDS=5 bash scripts/bench.sh             # more rounds (default 3)
-#   LOADGEN_FLAGS=--current-thread bash ...    # flags for every longlink-bench client run
+#   LOADGEN_FLAGS= bash scripts/bench.sh       # flags for every longlink-bench client run
+#                                              # (default --current-thread; empty: tokio's
+#                                              # multi-thread runtime)
 #
 # Server on core 0, load on core 1 (taskset). Loopback only. Workloads:
 #   idle     10,000 TCP connections, each answered one heartbeat: server RSS growth / conns
@@ -24,7 +26,9 @@ cd "$(dirname "$0")/.."
 trap '[ -n "${PID:-}" ] && kill -TERM "$PID" 2>/dev/null; true' EXIT
 
 ROUNDS="${ROUNDS:-3}"
-read -r -a LG <<< "${LOADGEN_FLAGS:-}"
+# The load generator on tokio's current-thread runtime by default: on its one core the
+# multi-thread runtime is unfair and hides the server's own fairness (BENCHMARKS.md).
+read -r -a LG <<< "${LOADGEN_FLAGS---current-thread}"
 AGAINST=""
 while [ $# -gt 0 ]; do
     case "$1" in
