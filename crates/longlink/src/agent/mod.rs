@@ -9,12 +9,14 @@
 //! - `link`: `ConnLink`, the trait through which the cluster (a layer
 //!   above) hears of uid and group changes, and carries out writes to a connection that lives
 //!   on another node's gate;
-//! - [`events`](EventHandler): where new and close events go.
+//! - [`events`](EventHandler): where new and close events go;
+//! - `user_data`: the application's value stored with a connection.
 
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod liveness;
 pub(crate) mod outbox;
+mod user_data;
 
 use std::any::Any;
 use std::fmt;
@@ -367,38 +369,5 @@ impl Agent {
     /// Records the uid the gate was told about, without telling anyone.
     pub(crate) fn store_uid(&self, uid: u64) {
         self.inner.uid.store(uid, Ordering::Release);
-    }
-
-    /// Stores a value of any type with this connection, replacing what was there.
-    pub fn set_user_data<T: Any + Send + Sync>(&self, data: T) {
-        *self.lock_user_data() = Some(Box::new(data));
-    }
-
-    /// A copy of the stored value, if it is a `T`.
-    pub fn user_data<T: Any + Clone>(&self) -> Option<T> {
-        self.lock_user_data()
-            .as_ref()
-            .and_then(|d| d.downcast_ref::<T>())
-            .cloned()
-    }
-
-    /// Runs `f` on the stored value, if it is a `T`, and returns what `f` returns.
-    pub fn with_user_data<T: Any, R>(&self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
-        self.lock_user_data()
-            .as_mut()
-            .and_then(|d| d.downcast_mut::<T>())
-            .map(f)
-    }
-
-    /// Removes the stored value.
-    pub fn clear_user_data(&self) {
-        *self.lock_user_data() = None;
-    }
-
-    fn lock_user_data(&self) -> MutexGuard<'_, Option<Box<dyn Any + Send + Sync>>> {
-        self.inner
-            .user_data
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
     }
 }
