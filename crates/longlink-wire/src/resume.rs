@@ -56,6 +56,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::Encoding;
 use crate::registry::{MessageOptions, Registry, RegistryError};
 
 /// `LL_SessionStart`'s protobuf id.
@@ -74,6 +75,40 @@ pub const ACK_ID: u16 = 65535;
 /// Whether a message name is one of the protocol's (they all start with `LL_`).
 pub fn is_protocol_name(name: &str) -> bool {
     name.starts_with("LL_")
+}
+
+/// Whether a payload is one of the protocol's, from its envelope alone (the body is not
+/// read): a protobuf id of 65530 or more (in `id_little_endian` order), or a JSON object whose
+/// one key starts with `LL_`.
+///
+/// ```
+/// use longlink_wire::Encoding;
+/// use longlink_wire::resume::is_protocol_payload;
+///
+/// assert!(is_protocol_payload(br#" { "LL_Ack":{"seq":1}}"#, Encoding::Json, false));
+/// assert!(!is_protocol_payload(br#"{"Hello":{}}"#, Encoding::Json, false));
+/// assert!(is_protocol_payload(&[0xff, 0xff, 0x08, 0x01], Encoding::Protobuf, false));
+/// assert!(!is_protocol_payload(&[0x00, 0x01], Encoding::Protobuf, false));
+/// assert!(is_protocol_payload(&[0xfa, 0xff], Encoding::Protobuf, true));
+/// ```
+pub fn is_protocol_payload(payload: &[u8], encoding: Encoding, id_little_endian: bool) -> bool {
+    match encoding {
+        Encoding::Protobuf => {
+            let [a, b, ..] = *payload else {
+                return false;
+            };
+            let id = if id_little_endian {
+                u16::from_le_bytes([a, b])
+            } else {
+                u16::from_be_bytes([a, b])
+            };
+            id >= SESSION_START_ID
+        }
+        Encoding::Json => payload
+            .trim_ascii_start()
+            .strip_prefix(b"{")
+            .is_some_and(|rest| rest.trim_ascii_start().starts_with(b"\"LL_")),
+    }
 }
 
 /// Why a resume was refused (`LL_ResumeRefused.reason`).
@@ -211,7 +246,6 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Encoding;
 
     #[test]
     fn every_message_round_trips_in_both_encodings_with_its_id() {

@@ -30,12 +30,10 @@ pub(crate) fn register(m: &mut Messages) -> Result<()> {
     Ok(())
 }
 
-/// Whether a payload is one of the protocol's, by its name or id only.
+/// Whether a payload is one of the protocol's, by its envelope only (ids in big-endian order,
+/// as the chat sends them).
 pub(crate) fn is_protocol(encoding: Encoding, payload: &[u8]) -> bool {
-    match encoding {
-        Encoding::Json => payload.starts_with(br#"{"LL_"#),
-        _ => payload.len() >= 2 && u16::from_be_bytes([payload[0], payload[1]]) >= 65530,
-    }
+    longlink_wire::resume::is_protocol_payload(payload, encoding, false)
 }
 
 /// Makes the client's session resumable; its token.
@@ -117,7 +115,7 @@ pub(crate) async fn reconnect(args: ReconnectArgs, quiet: bool) -> Result<()> {
         let mut client = Client::connect(config.clone(), messages.clone()).await?;
         let resume = LlResume { token, last_seq: 0 };
         timeout(IO_TIMEOUT, client.send(&resume)).await??;
-        replayed(&mut client, encoding, addr).await?;
+        replayed(&mut client, addr).await?;
         hist.record(started.elapsed());
         bar.inc(1);
         drop(client);
@@ -136,24 +134,25 @@ pub(crate) async fn reconnect(args: ReconnectArgs, quiet: bool) -> Result<()> {
 }
 
 /// Reads the answer to `LL_Resume`, then the replayed heartbeat answer.
-async fn replayed(client: &mut Client, encoding: Encoding, addr: SocketAddr) -> Result<()> {
+async fn replayed(client: &mut Client, addr: SocketAddr) -> Result<()> {
     let mut resumed = false;
     for _ in 0..MAX_SKIPPED_FRAMES {
-        let payload = timeout(IO_TIMEOUT, client.recv_raw())
+        let msg = timeout(IO_TIMEOUT, client.recv())
             .await
             .context("timed out waiting for the replay")??;
-        if is_protocol(encoding, &payload) {
-            let refused = match encoding {
-                Encoding::Json => payload.starts_with(br#"{"LL_ResumeRefused""#),
-                _ => payload.starts_with(&[0xff, 0xfe]),
-            };
-            ensure!(!refused, "{addr} refused the resume");
-            resumed |= !payload.starts_with(br#"{"LL_Ack""#) && !payload.starts_with(&[0xff, 0xff]);
+        if msg.downcast_ref::<LlResumeRefused>().is_some() {
+            bail!("{addr} refused the resume");
+        }
+        if msg.downcast_ref::<LlResumed>().is_some() {
+            resumed = true;
+            continue;
+        }
+        if msg.downcast_ref::<LlAck>().is_some() {
             continue;
         }
         ensure!(resumed, "an application message before LL_Resumed");
         ensure!(
-            is_heartbeat(encoding, &payload),
+            msg.downcast_ref::<C2sUserHeartBeat>().is_some(),
             "not the heartbeat's answer"
         );
         return Ok(());

@@ -69,30 +69,10 @@ impl Proto {
         self.encode(&LlAck { seq })
     }
 
-    /// Whether a payload is one of the protocol's: a protobuf id of 65530 or more, or a JSON
-    /// envelope whose name starts with `LL_`. Cheap: the body is not looked at.
+    /// Whether a payload is one of the protocol's ([`resume::is_protocol_payload`]). Cheap:
+    /// the body is not looked at.
     pub(crate) fn is_protocol(&self, payload: &[u8]) -> bool {
-        match self.encoding {
-            Encoding::Protobuf => {
-                let [a, b, ..] = *payload else {
-                    return false;
-                };
-                let id = if self.id_little_endian {
-                    u16::from_le_bytes([a, b])
-                } else {
-                    u16::from_be_bytes([a, b])
-                };
-                id >= resume::SESSION_START_ID
-            }
-            Encoding::Json => {
-                let mut rest = payload.trim_ascii_start();
-                let Some(after) = rest.strip_prefix(b"{") else {
-                    return false;
-                };
-                rest = after.trim_ascii_start();
-                rest.starts_with(b"\"LL_")
-            }
-        }
+        resume::is_protocol_payload(payload, self.encoding, self.id_little_endian)
     }
 
     /// Decodes a payload [`is_protocol`](Self::is_protocol) said is one of the protocol's.

@@ -142,7 +142,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                         None
                     }),
                     Step::Resume(msg) => match shared.resume.as_ref() {
-                        Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn, slot)),
+                        Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn)),
                         None => continue,
                     },
                 };

@@ -112,7 +112,6 @@ pub(super) async fn resume_or_refuse(
         local,
         shared,
     }: Conn<'_>,
-    _slot: &mut SessionSlot,
 ) -> Option<ReadEnd> {
     match resume(resumption, msg, agent, shared).await {
         Ok(resumed) => Some(ReadEnd::Resumed(Box::new(resumed))),
