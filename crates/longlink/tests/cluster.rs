@@ -7,9 +7,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Echo, Framing, STEP, TcpClient, Wire, bounded, stops_within, wait_for};
+use common::{Echo, Framing, Running, STEP, TcpClient, Wire, bounded, run, wait_for};
 use longlink::cluster::{Backend, Cluster, ClusterConfig, ClusterError};
-use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
 use longlink_testkit::NatsServer;
 use serde::{Deserialize, Serialize};
@@ -43,27 +42,6 @@ fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
 struct Svc {
     log: Arc<Mutex<Vec<String>>>,
     sessions: Sessions,
-}
-
-struct Running {
-    stop: StopHandle,
-    task: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
-}
-
-impl Running {
-    async fn shutdown(self) {
-        self.stop.stop();
-        stops_within(STEP * 2, self.task).await;
-    }
-}
-
-fn run(app: App) -> Running {
-    let app = app.handle_signals(false);
-    let stop = app.stop_handle();
-    Running {
-        stop,
-        task: tokio::spawn(app.run()),
-    }
 }
 
 /// A backend of type "svc" that logs every event and answers pings.

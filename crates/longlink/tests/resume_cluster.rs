@@ -14,9 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use client::{Client, Link, Via};
-use common::{Echo, STEP, bounded, stops_within};
+use common::{Echo, Running, STEP, bounded, run};
 use longlink::cluster::{Backend, Cluster, ClusterConfig};
-use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
 use longlink_testkit::NatsServer;
 use serde::{Deserialize, Serialize};
@@ -43,27 +42,6 @@ fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
         node_type: node_type.into(),
         request_timeout: Duration::from_millis(1000),
         ..ClusterConfig::default()
-    }
-}
-
-struct Running {
-    stop: StopHandle,
-    task: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
-}
-
-impl Running {
-    async fn shutdown(self) {
-        self.stop.stop();
-        stops_within(STEP * 2, self.task).await;
-    }
-}
-
-fn run(app: App) -> Running {
-    let app = app.handle_signals(false);
-    let stop = app.stop_handle();
-    Running {
-        stop,
-        task: tokio::spawn(app.run()),
     }
 }
 

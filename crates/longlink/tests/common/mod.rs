@@ -27,11 +27,14 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+pub mod running;
+
 pub use longlink_testkit::http::{http_raw, status_line};
 pub use longlink_testkit::ws::{
     Ws, WsEnd, next_data, upgrade_request, upgrade_status, ws_connect, ws_over,
 };
 pub use longlink_testkit::{Framing, STEP, bounded, connect_from, stops_within, wait_for};
+pub use running::{Running, run};
 
 /// Default bound on a whole test body.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);

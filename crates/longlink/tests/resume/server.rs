@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use longlink::gate::GateHandle;
-use longlink::shutdown::StopHandle;
 use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, ModuleRef, Processor};
-use longlink_testkit::{STEP, stops_within, wait_for};
+use longlink_testkit::{STEP, wait_for};
 use serde::{Deserialize, Serialize};
 
-use crate::common::Echo;
+use crate::common::{Echo, Running, run};
 
 /// `Stream{n, from}`: the server writes `Echo{"<from>".."<from+n-1>"}`, a few at a time.
 #[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
@@ -31,8 +30,7 @@ pub struct Server {
     pub gate: GateHandle,
     pub log: Log,
     pub module: ModuleRef<Log>,
-    stop: StopHandle,
-    app: tokio::task::JoinHandle<Result<(), longlink::app::AppError>>,
+    app: Running,
 }
 
 pub fn config(encoding: Encoding, window: Duration, buffer: usize) -> GateConfig {
@@ -92,28 +90,23 @@ pub async fn start(config: GateConfig) -> Server {
         .expect("gate binds");
     let (tcp, ws) = (gate.tcp_addr().unwrap(), gate.ws_addr().unwrap());
     let handle = gate.handle();
-    let app = App::new()
+    let app = run(App::new()
         .module(module)
         .gate(gate)
-        .handle_signals(false)
-        .shutdown_timeout(Duration::from_secs(5));
-    let stop = app.stop_handle();
-    let app = tokio::spawn(app.run());
+        .shutdown_timeout(Duration::from_secs(5)));
     Server {
         tcp,
         ws,
         gate: handle,
         log,
         module: m,
-        stop,
         app,
     }
 }
 
 impl Server {
     pub async fn shutdown(self) {
-        self.stop.stop();
-        stops_within(STEP * 2, self.app).await;
+        self.app.shutdown().await;
     }
 
     /// The events of agent `id`, in order.
