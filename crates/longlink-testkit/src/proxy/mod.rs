@@ -20,8 +20,8 @@
 //!
 //! Every wait inside the proxy is bounded: the connect to the target
 //! ([`STEP`](crate::STEP)), and the wait for the client to close after a counted cut (`STEP`,
-//! then a reset). Dropping the
-//! proxy closes its listener and resets every connection it still holds.
+//! then a reset). Dropping the proxy closes its listener and resets every connection it still
+//! holds.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
