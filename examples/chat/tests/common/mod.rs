@@ -10,6 +10,7 @@
 
 #![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
+pub mod client;
 pub mod node;
 pub mod process;
 
