@@ -12,14 +12,16 @@
 #                                              # multi-thread runtime)
 #
 # Server on core 0, load on core 1 (taskset). Loopback only. Workloads:
-#   idle     10,000 TCP connections, each answered one heartbeat: server RSS growth / conns
+#   idle     10,000 TCP connections, each answered one heartbeat: server RSS growth / conns;
+#            the same, each also logged in and watching room 1; and 10,000 over WebSocket
 #   echo     heartbeat ping-pong (bare: 32-byte raw frames), 100 and 1,000 connections, 5 s
 #            after a 1 s warm-up: round trips/s, p50, p99, max, the server's CPU per round
 #            trip and the load generator's own CPU use (100%: it is the limit); over TCP in
 #            JSON, WebSocket in JSON and TCP in protobuf (bare: raw TCP, raw WebSocket)
 #   fanout   1,000 watchers of one room, 30 messages, and 5,000 watchers, 50 messages: time
 #            until all have each (p50, p99) and the server's CPU time per delivery; bare:
-#            `longlink-bench bare-fanout` (tokio's chat example shape)
+#            `longlink-bench bare-fanout` (tokio's chat example shape); deliveries/s is the
+#            watchers over the all-delivered p50
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # A run that fails half-way stops the server it started.
@@ -92,9 +94,13 @@ echo_run() { # NAME WORK PID ARGS...: one echo measurement, with the server's CP
 
 run_longlink() { # NAME DIR
     local name="$1" dir="$2" b="$HERE/longlink-bench"
-    server "$dir"
-    taskset -c 1 "$b" --quiet "${LG[@]}" idle --addr 127.0.0.1:13563 --conns 10000 --hold 1 --pid "$PID" | record "$name" idle
-    stop "$PID"
+    local idle
+    for idle in "idle" "idle_watch --watch" "idle_ws --transport ws --addr 127.0.0.1:13653"; do
+        set -- $idle
+        server "$dir"
+        taskset -c 1 "$b" --quiet "${LG[@]}" idle --addr 127.0.0.1:13563 --conns 10000 --hold 1 --pid "$PID" "${@:2}" | record "$name" "$1"
+        stop "$PID"
+    done
     server "$dir"
     for conns in 100 1000; do
         echo_run "$name" "echo$conns" "$PID" --addr 127.0.0.1:13563 --conns $conns
@@ -166,7 +172,9 @@ def echo_rows(label, work, bare_work):
             (label, "max", work, "max_us", "ms", bare_work),
             (label, "server CPU per round trip", work, "cpu_per_rtt", "us", bare_work),
             (label, "load generator CPU", work, "client_cpu_pct", "%", bare_work)]
-lines = [("idle 10k", "bytes per conn", "idle", "bytes_per_conn", "B", None)]
+lines = [("idle 10k tcp", "bytes per conn", "idle", "bytes_per_conn", "B", None),
+         ("idle 10k tcp, logged in, watching", "bytes per conn", "idle_watch", "bytes_per_conn", "B", None),
+         ("idle 10k ws", "bytes per conn", "idle_ws", "bytes_per_conn", "B", None)]
 for conns in (100, 1000):
     lines += echo_rows(f"echo tcp json {conns}", f"echo{conns}", f"echo{conns}")
     lines += echo_rows(f"echo ws json {conns}", f"ws{conns}", f"ws{conns}")
@@ -174,9 +182,13 @@ for conns in (100, 1000):
 for n, r in ((1000, 30), (5000, 50)):
     lines += [(f"fanout {n}", "all delivered p50", f"fanout{n}", "p50_us", "ms", f"fanout{n}"),
               (f"fanout {n}", "all delivered p99", f"fanout{n}", "p99_us", "ms", f"fanout{n}"),
+              (f"fanout {n}", "deliveries/s", f"fanout{n}", ("rate", n), "k/s", f"fanout{n}"),
               (f"fanout {n}", "server CPU per delivery", f"fanout{n}", (n, r), "us", f"fanout{n}"),
               (f"fanout {n}", "load generator CPU", f"fanout{n}", "client_cpu_pct", "%", f"fanout{n}")]
 def value(build, work, key):
+    if isinstance(key, tuple) and key[0] == "rate":
+        p50 = med(build, work, "p50_us")
+        return None if not p50 else key[1] * 1e6 / p50
     if isinstance(key, tuple):
         return per_delivery(build, work, *key)
     if key == "cpu_per_rtt":

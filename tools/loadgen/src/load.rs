@@ -189,6 +189,8 @@ enum Handshake {
     Watch,
     /// Log in as uid index+1.
     Login,
+    /// One heartbeat, answered; then log in as uid index+1 and watch room 1.
+    HeartbeatWatch,
 }
 
 async fn handshake(
@@ -207,12 +209,21 @@ async fn handshake(
             expect::<C2sUserHeartBeat>(client, "C2S_UserHeartBeat").await?;
         }
         Handshake::Login => login(client, secret, index as u64 + 1).await?,
-        Handshake::Watch => {
-            login(client, secret, index as u64 + 1).await?;
-            send(client, &C2sUpdateWatchRoom { room_id: 1 }).await?;
-            expect::<S2cUpdateWatchRoom>(client, "S2C_UpdateWatchRoom").await?;
+        Handshake::Watch => watch(client, secret, index).await?,
+        Handshake::HeartbeatWatch => {
+            send(client, &C2sUserHeartBeat { ptime: 0 }).await?;
+            expect::<C2sUserHeartBeat>(client, "C2S_UserHeartBeat").await?;
+            watch(client, secret, index).await?;
         }
     }
+    Ok(())
+}
+
+/// Logs in as uid index+1 and watches room 1.
+async fn watch(client: &mut Client, secret: &str, index: usize) -> Result<()> {
+    login(client, secret, index as u64 + 1).await?;
+    send(client, &C2sUpdateWatchRoom { room_id: 1 }).await?;
+    expect::<S2cUpdateWatchRoom>(client, "S2C_UpdateWatchRoom").await?;
     Ok(())
 }
 
@@ -449,6 +460,11 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
     );
     check_fd_limit(n)?;
     let messages = chat_messages()?;
+    let handshake = if args.watch {
+        Handshake::HeartbeatWatch
+    } else {
+        Handshake::Heartbeat
+    };
     let before = pid.map(rss_bytes).transpose()?;
     let started = Instant::now();
     let bar = progress(quiet, n as u64, "idle: connecting", "connections");
@@ -456,8 +472,8 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
         &config,
         &messages,
         n,
-        (Handshake::Heartbeat, args.target.resume),
-        "",
+        (handshake, args.target.resume),
+        &args.secret,
         &bar,
     )
     .await?;
@@ -528,7 +544,7 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
     }
     print_result!("mode": "idle", "addr": addr.to_string(),
         "transport": config.transport.to_string(), "encoding": encoding.to_string(),
-        "conns": n, "open_s": millis(open_s), "hold_s": hold, "rss_before": before,
+        "conns": n, "watch": args.watch, "open_s": millis(open_s), "hold_s": hold, "rss_before": before,
         "rss_after": after, "bytes_per_conn": per_conn.map(f64::round),
         "alive_after_hold": alive, "first_error": first_error);
     Ok(())

@@ -163,6 +163,12 @@ struct IdleArgs {
     /// The server's pid, to read its VmRSS before and after.
     #[arg(long)]
     pid: Option<u32>,
+    /// After its heartbeat, each connection also logs in (uid index+1) and watches room 1.
+    #[arg(long)]
+    watch: bool,
+    /// The token secret the server checks logins with (`--watch`).
+    #[arg(long, default_value = DEV_SECRET)]
+    secret: String,
 }
 
 #[derive(Args)]
