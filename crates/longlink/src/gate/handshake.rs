@@ -128,25 +128,30 @@ pub(super) async fn ws_handshake(
                 None => drop(upgrade.await),
             }
         }
+        // Boxed: a TLS handshake's state (tens of kilobytes) is no part of a plain
+        // WebSocket handshake's task.
         Some(acceptor) => {
-            let Some(tls) = bounded(&shared, remote, "tls", async {
-                acceptor
-                    .accept(stream)
-                    .await
-                    .map_err(|_| {
-                        reject(Reject::Tls);
-                    })
-                    .ok()
+            Box::pin(async move {
+                let Some(tls) = bounded(&shared, remote, "tls", async {
+                    acceptor
+                        .accept(stream)
+                        .await
+                        .map_err(|_| {
+                            reject(Reject::Tls);
+                        })
+                        .ok()
+                })
+                .await
+                else {
+                    return;
+                };
+                let upgrade = ws_upgrade(Arc::clone(&shared), tls, local, remote, admit);
+                match slot {
+                    Some(slot) => handshake_then_serve(upgrade, slot).await,
+                    None => drop(upgrade.await),
+                }
             })
             .await
-            else {
-                return;
-            };
-            let upgrade = ws_upgrade(Arc::clone(&shared), tls, local, remote, admit);
-            match slot {
-                Some(slot) => handshake_then_serve(upgrade, slot).await,
-                None => drop(upgrade.await),
-            }
         }
     }
 }

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -194,12 +194,20 @@ impl<W: AsyncWrite + Unpin + Send + 'static> FrameWriter for TcpWriter<W> {
         !self.buf.is_empty()
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
-        // `write_all` of the one slice: a `send`, where `write_all_buf` makes a `writev`.
-        self.half.write_all(&self.buf).await?;
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        // `poll_write` of the one slice (a `send`, where a vectored write makes a `writev`),
+        // advancing past what was written: an interrupted flush resends nothing.
+        while !self.buf.is_empty() {
+            let n = ready!(Pin::new(&mut self.half).poll_write(cx, &self.buf))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.buf.advance(n);
+        }
+        ready!(Pin::new(&mut self.half).poll_flush(cx))?;
         // Nothing left to write: give the buffer back while idle.
         self.buf = BytesMut::new();
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     async fn finish(&mut self, _close_code: u16) {

@@ -7,6 +7,7 @@
 //! gets close code 1009.
 
 use std::collections::VecDeque;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -215,21 +216,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for WsWrite
         !self.pending.is_empty()
     }
 
-    async fn flush(&mut self) -> std::io::Result<()> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let to_io = |e: WsError| match e {
             WsError::Io(e) => e,
             other => std::io::Error::other(other.to_string()),
         };
-        // Cancel-safe: a payload leaves `pending` only once the sink has taken it.
+        // A payload leaves `pending` only once the sink has taken it.
         while let Some(msg) = self.pending.front() {
-            self.sink.feed(msg.clone()).await.map_err(to_io)?;
+            ready!(self.sink.poll_ready_unpin(cx)).map_err(to_io)?;
+            self.sink.start_send_unpin(msg.clone()).map_err(to_io)?;
             self.pending.pop_front();
         }
-        self.sink.flush().await.map_err(to_io)?;
+        ready!(self.sink.poll_flush_unpin(cx)).map_err(to_io)?;
         if self.pending.capacity() > 16 {
             self.pending = VecDeque::new();
         }
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 
     async fn finish(&mut self, close_code: u16) {

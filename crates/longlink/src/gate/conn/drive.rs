@@ -1,6 +1,8 @@
 //! The connection's loop while it serves: write out what is queued, read and dispatch frames,
 //! a token bucket for `max_msg_rate`.
 
+use std::task::{Context, Poll, Waker};
+
 use super::resume::{self, SessionSlot};
 use super::{Incoming, ReadEnd};
 use crate::agent::outbox::{SessionCheck, State};
@@ -41,9 +43,17 @@ pub(super) async fn flush_queue<W: FrameWriter>(
         if !w.has_pending() {
             return Ok(());
         }
-        let flushed = tokio::select! {
-            flushed = w.flush() => flushed,
-            end = interrupted(local, phase, socket) => return Err(end),
+        if let Some(end) = interruption(local, phase, socket) {
+            return Err(end);
+        }
+        // Tried inline first: a socket that takes the bytes at once (the common case) needs
+        // no wait, and the wait below, boxed, takes no room in every connection's task.
+        let flushed = match try_flush(w) {
+            Poll::Ready(flushed) => flushed,
+            Poll::Pending => match Box::pin(blocked_flush(w, local, phase, socket)).await {
+                Ok(flushed) => flushed,
+                Err(end) => return Err(end),
+            },
         };
         if let Err(e) = flushed {
             // The socket is dead: drop what is queued, unless a resumable session keeps it
@@ -53,6 +63,26 @@ pub(super) async fn flush_queue<W: FrameWriter>(
             }
             return Err(ReadEnd::Io(e));
         }
+    }
+}
+
+/// One attempt at a flush, without registering for a wake-up: the wait that follows a
+/// `Pending` polls again with the task's waker.
+fn try_flush<W: FrameWriter>(w: &mut W) -> Poll<std::io::Result<()>> {
+    w.poll_flush(&mut Context::from_waker(Waker::noop()))
+}
+
+/// A flush the socket cannot take at once: waits for it, or for the state change that
+/// interrupts it.
+async fn blocked_flush<W: FrameWriter>(
+    w: &mut W,
+    local: &Local,
+    phase: Phase,
+    socket: u64,
+) -> Result<std::io::Result<()>, ReadEnd> {
+    tokio::select! {
+        flushed = std::future::poll_fn(|cx| w.poll_flush(cx)) => Ok(flushed),
+        end = interrupted(local, phase, socket) => Err(end),
     }
 }
 
@@ -69,19 +99,27 @@ pub(super) enum Phase {
 /// items) are consumed harmlessly: the queue is drained after every flush anyway.
 async fn interrupted(local: &Local, phase: Phase, socket: u64) -> ReadEnd {
     loop {
-        let state = local.outbox.state();
-        if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
-            return ReadEnd::Local;
-        }
-        if socket != 0 && phase == Phase::Running {
-            match local.outbox.check_session(socket) {
-                SessionCheck::TakenOver => return ReadEnd::TakenOver,
-                SessionCheck::DropSocket => return ReadEnd::DropSocket,
-                _ => {}
-            }
+        if let Some(end) = interruption(local, phase, socket) {
+            return end;
         }
         local.outbox.changed().await;
     }
+}
+
+/// Whether the agent's state calls for the current write to stop, and why.
+fn interruption(local: &Local, phase: Phase, socket: u64) -> Option<ReadEnd> {
+    let state = local.outbox.state();
+    if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
+        return Some(ReadEnd::Local);
+    }
+    if socket != 0 && phase == Phase::Running {
+        match local.outbox.check_session(socket) {
+            SessionCheck::TakenOver => return Some(ReadEnd::TakenOver),
+            SessionCheck::DropSocket => return Some(ReadEnd::DropSocket),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The connection's loop: write out what is queued, then wait for a frame or a wake-up

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tracing::Instrument;
@@ -84,8 +85,13 @@ pub(crate) trait FrameWriter: Send + 'static {
     fn push_ping(&mut self) {}
     /// Whether anything is gathered.
     fn has_pending(&self) -> bool;
-    /// Writes out what `push` gathered, and releases buffers it no longer needs.
-    fn flush(&mut self) -> impl Future<Output = std::io::Result<()>> + Send;
+    /// Writes out what `push` gathered, and releases buffers it no longer needs. Keeps its
+    /// progress in `self`: a flush interrupted at `Pending` resumes where it stopped, and
+    /// polling with a waker that does nothing, then again with the task's, is allowed.
+    ///
+    /// A poll function rather than an `async fn`: the connection keeps no write future in
+    /// its state, and the common flush that completes at once is tried inline.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
     /// Ends the stream gracefully after the last flush (FIN, or a WebSocket close frame
     /// with `close_code`).
     fn finish(&mut self, close_code: u16) -> impl Future<Output = ()> + Send;
@@ -148,7 +154,7 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
 )]
 fn serve<R: FrameReader, W: FrameWriter>(
     shared: Arc<Shared>,
-    agent: Agent,
+    mut agent: Agent,
     mut reader: R,
     mut writer: W,
     slot: Slot,
@@ -161,10 +167,10 @@ fn serve<R: FrameReader, W: FrameWriter>(
             return; // the gate makes only local agents
         }
         tracing::debug!("connection opened");
-        let metrics = crate::metrics::gate();
         // The socket's transport (a resumed session's agent may have had another).
         let transport = agent.transport();
-        if let Some(m) = metrics {
+        // Looked up again where needed (a static's load) rather than kept across the waits.
+        if let Some(m) = crate::metrics::gate() {
             m.opened(transport);
         }
         shared.register(&agent);
@@ -176,7 +182,6 @@ fn serve<R: FrameReader, W: FrameWriter>(
         if let Some(link) = &shared.cluster {
             link.opened(&agent).await;
         }
-        let mut agent = agent;
         let mut session = SessionSlot::new();
         shared.reading.fetch_add(1, Ordering::AcqRel);
         let end = loop {
@@ -227,7 +232,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 drop(writer);
                 drop(reader);
                 drop(slot);
-                if let Some(m) = metrics {
+                if let Some(m) = crate::metrics::gate() {
                     m.closed(transport);
                 }
                 match Box::pin(resume::wait_detached(local, &shared, resumption.window)).await {
@@ -256,7 +261,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
             drop(writer);
             drop(reader);
             drop(slot);
-            if let Some(m) = metrics {
+            if let Some(m) = crate::metrics::gate() {
                 m.closed(transport);
             }
             return;
@@ -313,7 +318,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         drop(writer);
         drop(reader);
         drop(slot);
-        if let Some(m) = metrics {
+        if let Some(m) = crate::metrics::gate() {
             m.closed(transport);
         }
         Box::pin(farewell(&shared, &agent)).await;
