@@ -22,6 +22,12 @@ use longlink_chat::{Config, token};
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
+/// jemalloc rather than glibc's malloc: every idle connection holds a few 128-byte-aligned
+/// blocks (tokio's task cell and IO entry), and glibc leaves a free fragment before each.
+#[cfg(all(feature = "jemalloc", not(feature = "dhat-heap")))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "longlink-chat",
