@@ -95,10 +95,11 @@ echo_run() { # NAME WORK PID ARGS...: one echo measurement, with the server's CP
 run_longlink() { # NAME DIR
     local name="$1" dir="$2" b="$HERE/longlink-bench"
     local idle
-    for idle in "idle" "idle_watch --watch" "idle_ws --transport ws --addr 127.0.0.1:13653"; do
+    for idle in "idle --addr 127.0.0.1:13563" "idle_watch --addr 127.0.0.1:13563 --watch" \
+                "idle_ws --addr 127.0.0.1:13653 --transport ws"; do
         set -- $idle
         server "$dir"
-        taskset -c 1 "$b" --quiet "${LG[@]}" idle --addr 127.0.0.1:13563 --conns 10000 --hold 1 --pid "$PID" "${@:2}" | record "$name" "$1"
+        taskset -c 1 "$b" --quiet "${LG[@]}" idle --conns 10000 --hold 1 --pid "$PID" "${@:2}" | record "$name" "$1"
         stop "$PID"
     done
     server "$dir"
