@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::handshake::{handshake_then_serve, tls_tcp, ws_handshake};
-use super::{Shared, conn, tcp};
+use super::stream::Halves;
+use super::{Shared, conn};
 use crate::agent::Transport;
 use crate::metrics::{Reject, reject};
 
@@ -168,9 +169,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                     continue;
                 }
                 let agent = shared.new_agent(Transport::Tcp, local, remote);
-                let (r, w) = stream.into_split();
-                let reader = tcp::TcpReader::new(r, shared.frames);
-                let writer = tcp::TcpWriter::new(w, shared.frames);
+                let (reader, writer) = stream.halves(shared.frames, shared.frames, &[]);
                 conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
             }
             Transport::Ws => {

@@ -4,15 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::accept::Slot;
-use super::{Shared, conn, tcp, ws};
+use super::stream::{Halves, TlsStream};
+use super::{Shared, conn, ws};
 use crate::agent::{Agent, Transport};
 use crate::metrics::{Reject, reject};
-
-type TlsStream = tokio_rustls::server::TlsStream<TcpStream>;
 
 /// An upgraded connection, ready to serve.
 type Ready<R, W> = Option<(Arc<Shared>, Agent, R, W)>;
@@ -59,8 +57,8 @@ pub(super) async fn tls_tcp(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Ready<
-    tcp::StreamReader<tokio::io::ReadHalf<TlsStream>>,
-    tcp::TcpWriter<tokio::io::WriteHalf<TlsStream>>,
+    <TlsStream as Halves>::Reader<longlink_wire::LenCodec>,
+    <TlsStream as Halves>::Writer<longlink_wire::LenCodec>,
 > {
     let tls = bounded(&shared, remote, "tls", async {
         acceptor
@@ -74,20 +72,18 @@ pub(super) async fn tls_tcp(
     })
     .await?;
     let agent = shared.new_agent(Transport::Tcp, local, remote);
-    let (r, w) = tokio::io::split(tls);
-    let reader = tcp::StreamReader::new(r, shared.frames);
-    let writer = tcp::TcpWriter::new(w, shared.frames);
+    let (reader, writer) = tls.halves(shared.frames, shared.frames, &[]);
     Some((shared, agent, reader, writer))
 }
 
 /// The HTTP upgrade (answering 405, 400, 503 as needed), then WebSocket messages.
-async fn ws_upgrade<S: AsyncRead + AsyncWrite + Unpin + Send>(
+async fn ws_upgrade<S: Halves>(
     shared: Arc<Shared>,
     mut stream: S,
     local: SocketAddr,
     remote: SocketAddr,
     admit: bool,
-) -> Ready<ws::WsReader<S>, ws::WsWriter<S>> {
+) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsCodec>> {
     let max_msg_len = shared.ws_settings.max_msg_len;
     let halves = bounded(&shared, remote, "websocket", async {
         match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {

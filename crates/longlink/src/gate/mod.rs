@@ -40,8 +40,8 @@ pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;
 pub(crate) mod shared;
+mod stream;
 mod sweep;
-mod tcp;
 mod tls;
 mod ws;
 
@@ -49,16 +49,12 @@ mod ws;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// Feeds `bytes` to the handshake reader as a client would send them, then to a
     /// WebSocket server stream with a `max_msg_len` limit, reading every message. Returns
     /// how many messages were read. Never panics for any input.
     pub async fn ws_bytes(bytes: &[u8], max_msg_len: usize) -> usize {
-        use futures_util::StreamExt;
-        use tokio_tungstenite::WebSocketStream;
-        use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let _ = client.write_all(bytes).await;
         let _ = client.shutdown().await;
@@ -66,14 +62,11 @@ pub mod fuzzing {
             super::ws::Handshake::Upgrade { rest, .. } => rest,
             super::ws::Handshake::Refused => return 0,
         };
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4096)
-            .max_message_size(Some(max_msg_len))
-            .max_frame_size(Some(max_msg_len));
-        let mut ws =
-            WebSocketStream::from_partially_read(server, rest, Role::Server, Some(config)).await;
+        let mut buf = bytes::BytesMut::from(&rest[..]);
+        let _ = server.read_buf(&mut buf).await;
+        let mut decoder = super::ws::frame::WsDecoder::new(max_msg_len);
         let mut n = 0;
-        while let Some(Ok(_)) = ws.next().await {
+        while let Ok(Some(_)) = decoder.decode(&mut buf) {
             n += 1;
         }
         n

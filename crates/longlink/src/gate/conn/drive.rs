@@ -165,6 +165,10 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 _ = local.outbox.changed() => continue,
                 frame = reader.read_frame() => frame,
             };
+            if let Ok(Incoming::Ping(payload)) = &frame {
+                // Answered with the next flush.
+                writer.push_pong(payload);
+            }
             let conn = Conn {
                 agent,
                 local,
@@ -225,7 +229,7 @@ fn on_frame<'a>(
     let metrics = crate::metrics::gate();
     let payload = match frame {
         Ok(Incoming::Payload(payload)) => payload,
-        Ok(Incoming::Control) => {
+        Ok(Incoming::Control | Incoming::Ping(_)) => {
             local.liveness.touch(shared.now_ms());
             return Step::Next;
         }

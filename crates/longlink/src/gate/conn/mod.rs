@@ -41,8 +41,9 @@ pub(crate) enum ReadEnd {
     RateLimited,
     /// The peer broke the protocol (bad frame, bad message).
     Protocol(String),
-    /// A WebSocket message over `max_msg_len` (closed with code 1009).
-    TooBig(String),
+    /// A WebSocket peer broke the protocol, or sent a message over `max_msg_len`: closed
+    /// with this close code (1002, 1007, or 1009).
+    WsRefused(u16, String),
     /// The socket failed.
     Io(std::io::Error),
     /// Another socket resumed this socket's session: stop serving it, quietly.
@@ -57,8 +58,10 @@ pub(crate) enum ReadEnd {
 pub(crate) enum Incoming {
     /// One application payload.
     Payload(Bytes),
-    /// A control frame (WebSocket ping or pong): the peer is alive, nothing to decode.
+    /// A control frame (WebSocket pong): the peer is alive, nothing to decode.
     Control,
+    /// A WebSocket ping, with its payload: the peer is alive and wants it back in a pong.
+    Ping(Bytes),
     /// A clean end of stream.
     End,
     /// A clean end of stream that also ends a resumable session ([`ReadEnd::Finished`]).
@@ -83,6 +86,8 @@ pub(crate) trait FrameWriter: Send + 'static {
     fn push(&mut self, payload: Bytes);
     /// Gathers a keep-alive ping (WebSocket only).
     fn push_ping(&mut self) {}
+    /// Gathers the answer to the peer's ping (WebSocket only).
+    fn push_pong(&mut self, _payload: &[u8]) {}
     /// Whether anything is gathered.
     fn has_pending(&self) -> bool;
     /// Writes out what `push` gathered, and releases buffers it no longer needs. Keeps its
@@ -105,7 +110,7 @@ async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Durat
     let discard = async {
         loop {
             match tokio::time::timeout(LINGER_QUIET, reader.read_frame()).await {
-                Ok(Ok(Incoming::Payload(_) | Incoming::Control)) => continue,
+                Ok(Ok(Incoming::Payload(_) | Incoming::Control | Incoming::Ping(_))) => continue,
                 Ok(Ok(Incoming::End | Incoming::Final) | Err(_)) | Err(_) => return,
             }
         }
@@ -286,9 +291,9 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 shared.goodbye(&agent, Goodbye::RateLimit);
             }
             ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
-            ReadEnd::TooBig(why) => {
-                tracing::debug!(reason = %why, "message too big, closing");
-                local.outbox.set_close_code(super::ws::CLOSE_TOO_BIG);
+            ReadEnd::WsRefused(code, why) => {
+                tracing::debug!(reason = %why, code, "websocket peer refused, closing");
+                local.outbox.set_close_code(*code);
             }
             ReadEnd::Io(e) => tracing::debug!(error = %e, "socket failed, closing"),
         }

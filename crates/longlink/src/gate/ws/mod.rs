@@ -1,28 +1,28 @@
 //! WebSocket transport: one WebSocket message is one payload, no length prefix inside.
 //!
-//! The HTTP handshake is read here (not by tungstenite) so the gate can answer as leaf does:
-//! any path, `405` for a method other than GET, `503` over the connection limit, `400` for a
-//! plain request (unless the `on_http` hook answers it); all within `http_timeout`. Text and
-//! binary messages are accepted; replies are binary; an incoming message over `max_msg_len`
-//! gets close code 1009.
+//! The HTTP handshake is read here so the gate can answer as leaf does: any path, `405` for a
+//! method other than GET, `503` over the connection limit, `400` for a plain request (unless
+//! the `on_http` hook answers it); all within `http_timeout`. Frames are cut and made by
+//! [`frame`] over the byte-stream halves of [`super::stream`], as TCP's are, so an idle
+//! WebSocket holds no buffer either. Text and binary messages are accepted; replies are
+//! binary; an incoming message over `max_msg_len` gets close code 1009.
 
-use std::collections::VecDeque;
-use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
-use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
+use super::conn::{Incoming, ReadEnd};
 use super::http::{HttpHandler, HttpRequest, HttpResponse};
+use super::stream::{Decode, Encode, Halves};
+
+pub(crate) mod frame;
+
+use frame::{CLOSE_BAD_DATA, CLOSE_PROTOCOL, CLOSE_TOO_BIG, WsDecoder, WsEvent};
+
+/// The close code of a normal closure.
+const CLOSE_NORMAL: u16 = 1000;
 
 /// Largest HTTP request head we read (leaf: `MaxHeaderBytes: 1024`; browsers send more).
 const MAX_HEAD: usize = 8 * 1024;
@@ -125,31 +125,19 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Sends the 101 and wraps the socket as a WebSocket.
-pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin + Send>(
+/// Sends the 101 and splits the socket into WebSocket frame halves; the reader starts with
+/// `rest`, the bytes the client sent after its request.
+pub(crate) async fn accept<S: Halves>(
     mut stream: S,
     accept: &str,
     rest: Vec<u8>,
     max_msg_len: usize,
-) -> std::io::Result<(WsReader<S>, WsWriter<S>)> {
+) -> std::io::Result<(S::Reader<WsCodec>, S::Writer<WsCodec>)> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(Some(max_msg_len))
-        .max_frame_size(Some(max_msg_len));
-    let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config)).await;
-    let (sink, stream) = ws.split();
-    Ok((
-        WsReader { stream },
-        WsWriter {
-            sink,
-            pending: VecDeque::new(),
-        },
-    ))
+    Ok(stream.halves(WsCodec::new(max_msg_len), WsCodec::new(0), &rest))
 }
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -165,88 +153,74 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, reason: &st
     let _ = stream.shutdown().await;
 }
 
-pub(crate) struct WsReader<S> {
-    stream: SplitStream<WebSocketStream<S>>,
+/// WebSocket frames for the byte-stream halves: a [`WsDecoder`] to read, server frames
+/// (never masked) to write.
+pub(crate) struct WsCodec {
+    decoder: WsDecoder,
 }
 
-/// Set by the reader when a message was too big, read by the writer's close frame.
-pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+impl WsCodec {
+    /// A codec whose decoder refuses messages over `max_msg_len`.
+    pub(crate) fn new(max_msg_len: usize) -> Self {
+        WsCodec {
+            decoder: WsDecoder::new(max_msg_len),
+        }
+    }
+}
 
-impl<S: AsyncRead + AsyncWrite + Unpin + Send> FrameReader for WsReader<S> {
-    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
-        match self.stream.next().await {
-            None => Ok(Incoming::End),
-            Some(Ok(Message::Binary(b))) => Ok(Incoming::Payload(b)),
-            Some(Ok(Message::Text(t))) => Ok(Incoming::Payload(Bytes::from(t))),
+impl Decode for WsCodec {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadEnd> {
+        let event = match self.decoder.decode(buf) {
+            Ok(Some(event)) => event,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(ReadEnd::WsRefused(e.close_code(), e.to_string())),
+        };
+        Ok(Some(match event {
+            WsEvent::Message(payload) => Incoming::Payload(payload),
+            WsEvent::Ping(payload) => Incoming::Ping(payload),
+            WsEvent::Pong => Incoming::Control,
             // A normal closure (1000) is the client's "goodbye for good"; any other close is
             // a drop (a resumable session waits).
-            Some(Ok(Message::Close(Some(frame)))) if frame.code == CloseCode::Normal => {
-                Ok(Incoming::Final)
-            }
-            Some(Ok(Message::Close(_))) => Ok(Incoming::End),
-            // Ping (tungstenite answers it itself), pong, raw frames: the peer is alive.
-            Some(Ok(_)) => Ok(Incoming::Control),
-            Some(Err(WsError::Capacity(e))) => Err(ReadEnd::TooBig(e.to_string())),
-            Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => Ok(Incoming::End),
-            Some(Err(WsError::Io(e))) => Err(ReadEnd::Io(e)),
-            // The TCP stream ended without a close frame: the socket dropped.
-            Some(Err(WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake))) => {
-                Err(ReadEnd::Io(std::io::ErrorKind::UnexpectedEof.into()))
-            }
-            Some(Err(e)) => Err(ReadEnd::Protocol(e.to_string())),
-        }
+            WsEvent::Close(Some(CLOSE_NORMAL), _) => Incoming::Final,
+            WsEvent::Close(..) => Incoming::End,
+        }))
+    }
+
+    fn has_frame(&self, buf: &BytesMut) -> bool {
+        WsDecoder::has_frame(buf)
+    }
+
+    fn wanted(&self, buf: &BytesMut) -> usize {
+        self.decoder.wanted(buf)
+    }
+
+    /// The TCP stream ended without a close frame: the socket dropped.
+    fn at_eof(&self) -> Result<Incoming, ReadEnd> {
+        Err(ReadEnd::Io(std::io::ErrorKind::UnexpectedEof.into()))
     }
 }
 
-pub(crate) struct WsWriter<S> {
-    sink: SplitSink<WebSocketStream<S>, Message>,
-    pending: VecDeque<Message>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> FrameWriter for WsWriter<S> {
-    fn push(&mut self, payload: Bytes) {
-        self.pending.push_back(Message::Binary(payload));
+impl Encode for WsCodec {
+    fn payload(&self, payload: &[u8], out: &mut BytesMut) {
+        frame::encode_binary(payload, out);
     }
 
-    fn push_ping(&mut self) {
-        self.pending.push_back(Message::Ping(Bytes::new()));
+    fn ping(&self, out: &mut BytesMut) {
+        frame::encode_ping(&[], out);
     }
 
-    fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    fn pong(&self, payload: &[u8], out: &mut BytesMut) {
+        frame::encode_pong(payload, out);
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        let to_io = |e: WsError| match e {
-            WsError::Io(e) => e,
-            other => std::io::Error::other(other.to_string()),
+    fn close(&self, code: u16, out: &mut BytesMut) {
+        let reason = match code {
+            CLOSE_TOO_BIG => "message too big",
+            CLOSE_PROTOCOL => "protocol error",
+            CLOSE_BAD_DATA => "invalid utf-8",
+            _ => "",
         };
-        // A payload leaves `pending` only once the sink has taken it.
-        while let Some(msg) = self.pending.front() {
-            ready!(self.sink.poll_ready_unpin(cx)).map_err(to_io)?;
-            self.sink.start_send_unpin(msg.clone()).map_err(to_io)?;
-            self.pending.pop_front();
-        }
-        ready!(self.sink.poll_flush_unpin(cx)).map_err(to_io)?;
-        if self.pending.capacity() > 16 {
-            self.pending = VecDeque::new();
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    async fn finish(&mut self, close_code: u16) {
-        let frame = CloseFrame {
-            code: CloseCode::from(close_code),
-            reason: match close_code {
-                CLOSE_TOO_BIG => "message too big".into(),
-                _ => "".into(),
-            },
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), async {
-            let _ = self.sink.send(Message::Close(Some(frame))).await;
-            let _ = self.sink.close().await;
-        })
-        .await;
+        frame::encode_close(code, reason, out);
     }
 }
 
