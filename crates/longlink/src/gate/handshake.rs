@@ -83,7 +83,7 @@ async fn ws_upgrade<S: Halves>(
     local: SocketAddr,
     remote: SocketAddr,
     admit: bool,
-) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsCodec>> {
+) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsEncoder>> {
     let max_msg_len = shared.ws_settings.max_msg_len;
     let halves = bounded(&shared, remote, "websocket", async {
         match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {

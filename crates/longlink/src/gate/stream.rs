@@ -1,6 +1,6 @@
 //! Frames over a byte stream, for both transports: TCP's length-prefixed frames
-//! ([`LenCodec`]) and WebSocket frames ([`super::ws::WsCodec`]), cut by a [`Decode`] and
-//! made by an [`Encode`].
+//! ([`LenCodec`]) and WebSocket frames ([`super::ws::WsCodec`] in, [`super::ws::WsEncoder`]
+//! out), cut by a [`Decode`] and made by an [`Encode`].
 //!
 //! The reader waits for readiness before it reads, reads into a stack buffer when it holds
 //! no partial frame, and gives its buffer back whenever it holds none, so an idle connection

@@ -132,12 +132,12 @@ pub(crate) async fn accept<S: Halves>(
     accept: &str,
     rest: Vec<u8>,
     max_msg_len: usize,
-) -> std::io::Result<(S::Reader<WsCodec>, S::Writer<WsCodec>)> {
+) -> std::io::Result<(S::Reader<WsCodec>, S::Writer<WsEncoder>)> {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await?;
-    Ok(stream.halves(WsCodec::new(max_msg_len), WsCodec::new(0), &rest))
+    Ok(stream.halves(WsCodec::new(max_msg_len), WsEncoder, &rest))
 }
 
 fn find_head_end(buf: &[u8]) -> Option<usize> {
@@ -153,8 +153,7 @@ async fn respond<S: AsyncWrite + Unpin>(stream: &mut S, status: u16, reason: &st
     let _ = stream.shutdown().await;
 }
 
-/// WebSocket frames for the byte-stream halves: a [`WsDecoder`] to read, server frames
-/// (never masked) to write.
+/// WebSocket frames in, for the byte-stream reader: a [`WsDecoder`].
 pub(crate) struct WsCodec {
     decoder: WsDecoder,
 }
@@ -200,7 +199,10 @@ impl Decode for WsCodec {
     }
 }
 
-impl Encode for WsCodec {
+/// WebSocket frames out, for the byte-stream writer: server frames, never masked.
+pub(crate) struct WsEncoder;
+
+impl Encode for WsEncoder {
     fn payload(&self, payload: &[u8], out: &mut BytesMut) {
         frame::encode_binary(payload, out);
     }
