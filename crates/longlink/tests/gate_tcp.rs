@@ -353,6 +353,27 @@ async fn close_gives_up_after_close_timeout_when_the_client_does_not_read() {
     .await;
 }
 
+/// close() while a write is blocked half-way through the queue: the flush that follows (in the
+/// close) resumes where the interrupted one stopped, so the client, reading at last, gets every
+/// queued message exactly once and intact, then a FIN.
+#[tokio::test]
+async fn close_during_a_blocked_write_delivers_every_message_once() {
+    bounded(Duration::from_secs(30), async {
+        let (server, mut c, agent) = blocked_writer(big_queue(Duration::from_secs(20))).await;
+        agent.close();
+        for i in 0..N {
+            let text = c.recv_echo().await;
+            assert_eq!(text.len(), SIZE as usize, "message {i} is whole");
+            assert!(text.bytes().all(|b| b == b'x'), "message {i} is intact");
+        }
+        let (extra, ended) = c.expect_closed().await;
+        assert_eq!(extra, 0, "nothing after the queued messages");
+        assert_eq!(ended, Ended::Eof);
+        server.shutdown().await;
+    })
+    .await;
+}
+
 /// Stopping the app with a client that does not read: the flush is abandoned and the
 /// connection reset once the app's shutdown timeout (5 s in these tests) has passed, even
 /// when the gate's close_timeout is longer (30 s here).
