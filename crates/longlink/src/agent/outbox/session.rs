@@ -120,6 +120,28 @@ pub(crate) fn next_socket() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
+impl Queue {
+    /// The session `socket` claims, with the client saying it has everything up to
+    /// `last_seq`: none unless the queue is open and the session is that socket's and did
+    /// not overflow. Everything kept counts as not written, save what the client has, which
+    /// is dropped: the rest goes again, in order.
+    fn claimed(
+        &mut self,
+        socket: u64,
+        last_seq: u64,
+    ) -> Option<(&mut VecDeque<Bytes>, &mut Numbering)> {
+        let open = self.state == State::Open;
+        let Queue { items, session, .. } = self;
+        let n = session
+            .as_mut()
+            .filter(|n| open && n.socket == socket && !n.overflowed)?;
+        n.sent = items.len();
+        n.ack(items, last_seq);
+        n.sent = 0;
+        Some((items, n))
+    }
+}
+
 impl Outbox {
     /// Makes the connection's session resumable, served by `socket`: `control` (the
     /// `LL_Session` answer) goes out next, then everything queued, numbered from 1. False if
@@ -304,15 +326,7 @@ impl Outbox {
         answer: impl FnOnce(u64) -> Option<Bytes>,
     ) -> Option<(u64, usize)> {
         let mut q = self.lock();
-        let open = q.state == State::Open;
-        let Queue { items, session, .. } = &mut *q;
-        let n = session
-            .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed)?;
-        // Everything kept was written or not: the client has what it says, the rest is
-        // written again, in order.
-        n.sent = items.len();
-        n.ack(items, last_seq);
+        let (items, n) = q.claimed(socket, last_seq)?;
         if last_seq + 1 < n.first_seq {
             tracing::debug!(
                 last_seq,
@@ -320,7 +334,6 @@ impl Outbox {
                 "resume: the client acknowledged more than it says it has"
             );
         }
-        n.sent = 0;
         n.control = answer(n.in_seq).into_iter().collect();
         n.acked_in = n.in_seq;
         let replayed = items.len();
@@ -335,15 +348,8 @@ impl Outbox {
     /// and the task that waited for the client stops quietly.
     pub(crate) fn hand_over(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
         let mut q = self.lock();
-        let open = q.state == State::Open;
-        let Queue { items, session, .. } = &mut *q;
-        let n = session
-            .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed)?;
-        n.sent = items.len();
-        n.ack(items, last_seq);
+        let (items, n) = q.claimed(socket, last_seq)?;
         n.handed_over = true;
-        n.sent = 0;
         n.control = Vec::new();
         let in_seq = n.in_seq;
         let kept = std::mem::take(items).into();
