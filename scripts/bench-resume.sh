@@ -24,28 +24,11 @@ fi
 BIN="${CARGO_TARGET_DIR:-$PWD/target}/release"
 OUT="$(mktemp -d)/results.jsonl"
 ADDR=127.0.0.1:13563
-PORTS=(LONGLINK_ADMIN__ADDR=127.0.0.1:0 LONGLINK_GATE__TCP_ADDR=$ADDR
-       LONGLINK_GATE__WS_ADDR=127.0.0.1:13653 LONGLINK_GATE__MAX_CONN_NUM=10100)
+source scripts/bench-lib.sh
 
-record() { python3 -c 'import json,sys; r=json.loads(sys.stdin.readline()); r["build"]=sys.argv[1]; r["work"]=sys.argv[2]; r["cpu_ms"]=float(sys.argv[3]) if len(sys.argv)>3 else None; print(json.dumps(r))' "$@" >> "$OUT"; }
-cpu_ms() { awk -v tck="$(getconf CLK_TCK)" '{print ($14 + $15) * 1000 / tck}' "/proc/$1/stat"; }
-
-server() { # WINDOW: starts longlink-chat on core 0 with that resume_window, its pid in $PID
-    if (exec 3<>/dev/tcp/127.0.0.1/13563) 2>/dev/null; then
-        echo "something already listens on $ADDR: stop it first" >&2
-        exit 1
-    fi
-    env "${PORTS[@]}" LONGLINK_GATE__RESUME_WINDOW="$1" taskset -c 0 "$BIN/longlink-chat" >/dev/null 2>&1 &
-    PID=$!
-    for _ in $(seq 50); do
-        (exec 3<>/dev/tcp/127.0.0.1/13563) 2>/dev/null && return
-        sleep 0.1
-    done
-    echo "longlink-chat did not start" >&2
-    exit 1
+server() { # WINDOW: starts longlink-chat with that resume_window, its pid in $PID
+    start_chat "$BIN" LONGLINK_GATE__RESUME_WINDOW="$1"
 }
-
-stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 run() { # NAME WINDOW FLAGS...: every workload against one server build and mode
     local name="$1" window="$2" b="$BIN/longlink-bench" before line
