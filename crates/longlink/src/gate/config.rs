@@ -11,7 +11,9 @@ use longlink_wire::Encoding;
 /// Gate settings. `Default` is golib's `service/gate` (leaf's leafserver values): 10000
 /// connections, 2000 queued writes, 8192-byte messages, 2-byte big-endian length, 10 s HTTP
 /// timeout, JSON, no listener; plus what leaf lacks: TCP keepalive 15 s (Go's default),
-/// WebSocket ping every 30 s with a 10 s pong deadline, and (off by default) an idle timeout,
+/// WebSocket ping every 30 s with a 10 s pong deadline, a 1 MiB bound on each connection's
+/// queued bytes, a 15 s deadline for a frame once started, a quarter of the places for
+/// handshakes in progress, and (off by default) an idle timeout,
 /// a per-IP connection cap and a per-connection message rate; and (off by default) session
 /// resume: `resume_window` seconds, `resume_buffer` messages (1024).
 ///
@@ -37,6 +39,10 @@ pub struct GateConfig {
     pub max_conn_num: usize,
     /// Capacity of each connection's outgoing queue, in messages.
     pub pending_write_num: usize,
+    /// Most bytes of payload waiting in one connection's outgoing queue; a message that
+    /// would go over it meets `queue_full` as one over `pending_write_num` does (an empty
+    /// queue always takes one message); 0 = off.
+    pub pending_write_bytes: usize,
     /// Largest payload in bytes, incoming and outgoing (TCP: clamped to the length field).
     pub max_msg_len: u32,
     /// Width of the TCP length field: 1, 2 or 4 bytes.
@@ -54,6 +60,11 @@ pub struct GateConfig {
     /// seconds.
     #[serde(with = "crate::config::secs")]
     pub close_timeout: Duration,
+    /// Close a connection that began a frame and has not finished it within this many
+    /// seconds; 0 = off. Unlike `idle_timeout`, a connection that sends nothing at all is
+    /// not affected.
+    #[serde(with = "crate::config::secs")]
+    pub read_timeout: Duration,
     /// Close a connection that sent nothing for this many seconds; 0 = off.
     #[serde(with = "crate::config::secs")]
     pub idle_timeout: Duration,
@@ -68,6 +79,10 @@ pub struct GateConfig {
     /// more seconds.
     #[serde(with = "crate::config::secs")]
     pub ws_pong_timeout: Duration,
+    /// Most connections, as a percentage of `max_conn_num`, that may be in their handshake
+    /// at once (TLS, or the WebSocket upgrade): sockets that connect and say nothing cannot
+    /// take every place from real clients. 1 to 100.
+    pub handshake_share: u8,
     /// Most connections open at once from one IP address; 0 = off.
     pub max_conn_per_ip: usize,
     /// Most messages per second one connection may send, sustained; 0 = off.
@@ -100,6 +115,7 @@ impl Default for GateConfig {
             ws_addr: String::new(),
             max_conn_num: 10_000,
             pending_write_num: 2_000,
+            pending_write_bytes: 1024 * 1024,
             max_msg_len: 8_192,
             len_msg_len: 2,
             little_endian: false,
@@ -107,10 +123,12 @@ impl Default for GateConfig {
             encoding: Encoding::Json,
             queue_full: QueueFullPolicy::Disconnect,
             close_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(15),
             idle_timeout: Duration::ZERO,
             tcp_keepalive: Duration::from_secs(15),
             ws_ping_interval: Duration::from_secs(30),
             ws_pong_timeout: Duration::from_secs(10),
+            handshake_share: 25,
             max_conn_per_ip: 0,
             max_msg_rate: 0,
             max_msg_burst: 0,
@@ -143,6 +161,12 @@ impl GateConfig {
         }
         if self.pending_write_num == 0 {
             return bad("pending_write_num", "must be at least 1".into());
+        }
+        if !(1..=100).contains(&self.handshake_share) {
+            return bad(
+                "handshake_share",
+                format!("must be 1 to 100 (percent), not {}", self.handshake_share),
+            );
         }
         if self.max_msg_len == 0 {
             return bad("max_msg_len", "must be at least 1".into());
