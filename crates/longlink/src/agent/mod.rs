@@ -122,6 +122,8 @@ pub(crate) struct AgentSettings {
     pub(crate) max_msg_len: usize,
     /// `pending_write_num`.
     pub(crate) capacity: usize,
+    /// `pending_write_bytes` (0: no bound).
+    pub(crate) max_bytes: usize,
     /// `queue_full`.
     pub(crate) policy: QueueFullPolicy,
     /// The gate's clock origin, for liveness.
@@ -147,7 +149,11 @@ impl Agent {
         settings: &AgentSettings,
     ) -> Self {
         let conn = Conn::Local(Local {
-            outbox: Outbox::new(settings.capacity, settings.policy, settings.max_msg_len),
+            outbox: Outbox::new(
+                (settings.capacity, settings.max_bytes),
+                settings.policy,
+                settings.max_msg_len,
+            ),
             liveness: Liveness::new(settings.now_ms()),
         });
         Self::with(

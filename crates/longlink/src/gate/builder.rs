@@ -184,6 +184,7 @@ impl GateBuilder {
                 codec: Arc::clone(&codec),
                 max_msg_len,
                 capacity: config.pending_write_num,
+                max_bytes: config.pending_write_bytes,
                 policy: config.queue_full,
                 epoch,
                 link: Some(Arc::clone(&link)),

@@ -4,12 +4,14 @@
 //! A resumable session (`session`) keeps written payloads, numbered, until the client
 //! acknowledges them, and outlives its socket.
 
+mod items;
 mod session;
+
+use items::Items;
 
 use session::Numbering;
 pub(crate) use session::{Detached, SessionCheck, next_socket};
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
@@ -40,6 +42,10 @@ pub enum WriteError {
     /// destroyed; with [`QueueFullPolicy::Drop`] only this message was dropped.
     #[error("outgoing queue full ({0} messages)")]
     QueueFull(usize),
+    /// As [`WriteError::QueueFull`], for the queue's bytes (`pending_write_bytes`): the
+    /// message would have taken it over this many.
+    #[error("outgoing queue full ({0} bytes)")]
+    QueueFullBytes(usize),
 }
 
 /// What to do when a connection's outgoing queue is full.
@@ -70,7 +76,7 @@ pub(crate) struct Destroyed;
 struct Queue {
     /// Without a session: the payloads not yet written. With one: the written ones not yet
     /// acknowledged (`Numbering::sent` of them), then the unwritten ones.
-    items: VecDeque<Bytes>,
+    items: Items,
     state: State,
     /// The resumable session's numbering, once `LL_SessionStart` made one.
     session: Option<Box<Numbering>>,
@@ -92,6 +98,8 @@ pub(crate) struct Outbox {
     wake: Notify,
     /// `pending_write_num`: most payloads queued at once.
     capacity: usize,
+    /// `pending_write_bytes`: most bytes queued at once (0: no bound).
+    max_bytes: usize,
     /// `queue_full`: what a write to a full queue does.
     policy: QueueFullPolicy,
     /// The transport's payload limit (`max_msg_len`, for TCP clamped to the length field).
@@ -103,15 +111,21 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    pub(crate) fn new(capacity: usize, policy: QueueFullPolicy, max_msg_len: usize) -> Outbox {
+    /// A queue of at most `capacity` payloads and `max_bytes` bytes (0: no byte bound).
+    pub(crate) fn new(
+        (capacity, max_bytes): (usize, usize),
+        policy: QueueFullPolicy,
+        max_msg_len: usize,
+    ) -> Outbox {
         Outbox {
             queue: Mutex::new(Queue {
-                items: VecDeque::new(),
+                items: Items::default(),
                 state: State::Open,
                 session: None,
             }),
             wake: Notify::new(),
             capacity,
+            max_bytes,
             policy,
             max_msg_len,
             dropped: AtomicU64::new(0),
@@ -134,7 +148,18 @@ impl Outbox {
             return Err(WriteError::Closed);
         }
         let attached = q.session.as_ref().is_none_or(|n| n.socket != 0);
-        if attached && q.unwritten() >= self.capacity {
+        let full = if q.unwritten() >= self.capacity {
+            Some(WriteError::QueueFull(self.capacity))
+        } else if self.max_bytes > 0
+            && !q.items.is_empty()
+            && q.items.bytes() + len > self.max_bytes
+        {
+            // Written and unacknowledged payloads of a session count too: they are held.
+            Some(WriteError::QueueFullBytes(self.max_bytes))
+        } else {
+            None
+        };
+        if let (true, Some(full)) = (attached, full) {
             drop(q);
             match self.policy {
                 QueueFullPolicy::Drop => {
@@ -147,11 +172,11 @@ impl Outbox {
                     if let Some(m) = crate::metrics::gate() {
                         m.queue_full_disconnects.increment(1);
                     }
-                    tracing::debug!(conn, "close conn: outgoing queue full");
+                    tracing::debug!(conn, error = %full, "close conn");
                     self.destroy();
                 }
             }
-            return Err(WriteError::QueueFull(self.capacity));
+            return Err(full);
         }
         let kept = q.items.len();
         if let Some(n) = q
@@ -166,7 +191,7 @@ impl Outbox {
             tracing::debug!(conn, limit, "resumable session over resume_buffer");
             if !attached {
                 q.state = State::Destroyed;
-                q.items = VecDeque::new();
+                q.items.clear();
                 drop(q);
                 self.wake.notify_one();
                 return Err(WriteError::QueueFull(limit));
@@ -197,7 +222,7 @@ impl Outbox {
         let mut q = self.lock();
         if q.state != State::Destroyed {
             q.state = State::Destroyed;
-            q.items = VecDeque::new();
+            q.items.clear();
             if let Some(n) = &mut q.session {
                 n.sent = 0;
                 n.control = Vec::new();
@@ -254,9 +279,7 @@ impl Outbox {
         }
         // Drained: give the memory back (an idle connection holds no queue; a busy one
         // allocates it again at its next write, a few tens of nanoseconds).
-        if q.items.is_empty() && q.items.capacity() > 0 {
-            q.items = VecDeque::new();
-        }
+        q.items.shrink_if_empty();
         Ok(gathered)
     }
 

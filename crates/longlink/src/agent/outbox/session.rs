@@ -8,7 +8,7 @@
 //! `first_seq ..`), then the unwritten ones. Protocol messages (`LL_Session`, `LL_Ack`, ...)
 //! go in `control`, written before anything queued and never numbered.
 
-use std::collections::VecDeque;
+use super::items::Items;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -89,13 +89,13 @@ impl Numbering {
     }
 
     /// Drops the items the client has, up to `seq` (never more than were written).
-    pub(super) fn ack(&mut self, items: &mut VecDeque<Bytes>, seq: u64) {
+    pub(super) fn ack(&mut self, items: &mut Items, seq: u64) {
         if seq < self.first_seq {
             return;
         }
         let covered = usize::try_from(seq - self.first_seq + 1).unwrap_or(usize::MAX);
         let n = covered.min(self.sent);
-        items.drain(..n);
+        items.drop_front(n);
         self.first_seq += n as u64;
         self.sent -= n;
     }
@@ -125,11 +125,7 @@ impl Queue {
     /// `last_seq`: none unless the queue is open and the session is that socket's and did
     /// not overflow. Everything kept counts as not written, save what the client has, which
     /// is dropped: the rest goes again, in order.
-    fn claimed(
-        &mut self,
-        socket: u64,
-        last_seq: u64,
-    ) -> Option<(&mut VecDeque<Bytes>, &mut Numbering)> {
+    fn claimed(&mut self, socket: u64, last_seq: u64) -> Option<(&mut Items, &mut Numbering)> {
         let open = self.state == State::Open;
         let Queue { items, session, .. } = self;
         let n = session
@@ -291,7 +287,7 @@ impl Outbox {
             return false;
         }
         q.state = State::Destroyed;
-        q.items = VecDeque::new();
+        q.items.clear();
         true
     }
 
@@ -352,7 +348,7 @@ impl Outbox {
         n.handed_over = true;
         n.control = Vec::new();
         let in_seq = n.in_seq;
-        let kept = std::mem::take(items).into();
+        let kept = items.take().into();
         drop(q);
         self.wake.notify_one();
         Some((in_seq, kept))
@@ -394,7 +390,7 @@ impl Outbox {
         let Some(n) = session.take() else {
             return false;
         };
-        items.drain(..n.sent);
+        items.drop_front(n.sent);
         for c in n.control.into_iter().chain(notice).rev() {
             items.push_front(c);
         }

@@ -1,0 +1,108 @@
+//! Hostile and careless clients against a gate with its defaults (issue 14): each test sends
+//! what such a client sends and checks what a server on the open internet must promise: a
+//! bound on memory, a deadline, replies that are not lost, other connections unharmed.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use longlink::{Encoding, GateConfig};
+use tokio::time::Instant;
+
+/// The process's resident memory, in bytes (Linux).
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// A TCP client with a small receive buffer, so that what it does not read stays on the
+/// server rather than in the kernel.
+async fn small_window_client(server: &Server) -> TcpClient {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(server.tcp).await.expect("connect");
+    stream.set_nodelay(true).unwrap();
+    TcpClient {
+        stream,
+        framing: Framing::default(),
+        wire: Wire(server.encoding),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Slow consumers are bounded in bytes, not only in messages
+
+/// Clients that never read, each sent 32 MB in 8 KB messages: far fewer than
+/// `pending_write_num` messages, far more than `pending_write_bytes` (1 MiB by default)
+/// bytes. Each is cut off once its queue holds a mebibyte; memory stays near that bound; a
+/// healthy connection is served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumers_are_cut_off_at_pending_write_bytes() {
+    const SLOW: usize = 5;
+    const FLOOD: Flood = Flood {
+        n: 4000,
+        size: 8000,
+    };
+    bounded(Duration::from_secs(60), async {
+        let config = GateConfig {
+            pending_write_num: 100_000, // not the bound under test
+            ..config(Encoding::Json)
+        };
+        assert_eq!(config.pending_write_bytes, 1024 * 1024, "the default");
+        let server = start(config).await;
+        let mut healthy = server.tcp_client().await;
+        assert_eq!(healthy.echo("before").await, "before");
+        let mut slow = Vec::new();
+        for i in 0..SLOW {
+            let mut c = small_window_client(&server).await;
+            assert_eq!(c.echo(&format!("slow {i}")).await, format!("slow {i}"));
+            slow.push(c);
+        }
+        let before = rss();
+        for c in &mut slow {
+            c.send_msg("Flood", ID_FLOOD, &FLOOD).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let floods = loop {
+            let floods = server.floods().await;
+            if floods.len() == SLOW {
+                break floods;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {SLOW} floods done",
+                floods.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let grown = rss().saturating_sub(before);
+        for r in &floods {
+            assert!(!r.open_after, "a slow consumer was kept: {r:?}");
+            assert!(
+                r.first_error.as_deref().unwrap_or("").contains("bytes"),
+                "cut off by the byte bound: {r:?}"
+            );
+            assert!(r.sent < FLOOD.n, "{r:?}");
+        }
+        // 5 × 32 MB were offered; the bound lets each hold about 1 MiB (plus a write batch).
+        assert!(
+            grown < 30 << 20,
+            "RSS grew by {} MB for {SLOW} slow consumers",
+            grown >> 20
+        );
+        assert_eq!(healthy.echo("during").await, "during");
+        server.wait_connections(1).await;
+        for c in &mut slow {
+            c.expect_closed().await;
+        }
+        assert_eq!(healthy.echo("after").await, "after");
+        server.shutdown().await;
+    })
+    .await;
+}
