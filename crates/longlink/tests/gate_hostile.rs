@@ -106,3 +106,42 @@ async fn slow_consumers_are_cut_off_at_pending_write_bytes() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 4. A TCP half-close means "no more requests", not "drop the replies"
+
+/// Clients that send their requests, shut down their write side at once
+/// (`shutdown(SHUT_WR)`) and read on get every reply, then the server's FIN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_half_close_gets_every_reply_then_eof() {
+    use tokio::io::AsyncWriteExt;
+    const TRIALS: usize = 50;
+    const REQUESTS: usize = 40;
+    bounded(Duration::from_secs(60), async {
+        let server = start(config(Encoding::Json)).await;
+        let wire = Wire(Encoding::Json);
+        for trial in 0..TRIALS {
+            let mut c = server.tcp_client().await;
+            let mut bytes = Vec::new();
+            for i in 0..REQUESTS {
+                bytes.extend(c.framing.frame(&wire.echo(&format!("{trial}.{i}"))));
+            }
+            c.send_raw(&bytes).await;
+            c.stream.shutdown().await.expect("shutdown(SHUT_WR)");
+            let mut got = Vec::new();
+            let end = loop {
+                match tokio::time::timeout(STEP, c.try_recv()).await {
+                    Ok(Ok(payload)) => got.push(wire.decode_echo(&payload)),
+                    Ok(Err(end)) => break end,
+                    Err(_) => panic!("trial {trial}: no FIN after {} replies", got.len()),
+                }
+            };
+            let want: Vec<String> = (0..REQUESTS).map(|i| format!("{trial}.{i}")).collect();
+            assert_eq!(got, want, "trial {trial}: the replies, in order");
+            assert_eq!(end, Ended::Eof, "trial {trial}: a FIN, not a reset");
+        }
+        server.wait_connections(0).await;
+        server.shutdown().await;
+    })
+    .await;
+}

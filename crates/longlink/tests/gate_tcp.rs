@@ -306,6 +306,7 @@ fn big_queue(close_timeout: Duration) -> GateConfig {
     GateConfig {
         max_msg_len: 65_535,
         pending_write_num: 10_000,
+        pending_write_bytes: 0, // the 18 MB flood is queued whole
         close_timeout,
         ..config(Encoding::Json)
     }

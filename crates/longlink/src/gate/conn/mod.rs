@@ -251,6 +251,17 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 return;
             }
         }
+        if matches!(end, ReadEnd::Eof | ReadEnd::Finished) {
+            // The peer sent its last request (a TCP half-close, a WebSocket close) and may
+            // still read: the replies being produced go out before the close. The agent stays
+            // open for them until the modules are through.
+            if Box::pin(tokio::time::timeout(shared.close_timeout, shared.barrier()))
+                .await
+                .is_err()
+            {
+                tracing::debug!("modules busy; closing without waiting for replies");
+            }
+        }
         // A socket that lost its session to another (a resume that came before this socket's
         // end was noticed) just goes: closing would end the session it no longer serves.
         // Checked and closed in one step, so that a resume cannot slip in between.
