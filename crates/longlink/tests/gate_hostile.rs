@@ -145,3 +145,68 @@ async fn tcp_half_close_gets_every_reply_then_eof() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. A frame begun and never finished has a deadline: `read_timeout`, on by default
+
+/// Connections that send half a frame and stall are closed at `read_timeout` (1 s here; 15 s
+/// by default), on both transports, while `idle_timeout` is off: a connection that sent
+/// nothing at all, and one that finishes its frames, stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_a_frame_is_closed_at_read_timeout() {
+    use tokio::io::AsyncWriteExt;
+    const STALLED: usize = 200;
+    assert_eq!(GateConfig::default().read_timeout, Duration::from_secs(15));
+    assert_eq!(GateConfig::default().idle_timeout, Duration::ZERO);
+    bounded(Duration::from_secs(30), async {
+        let config = GateConfig {
+            read_timeout: Duration::from_secs(1),
+            ..config(Encoding::Json)
+        };
+        let server = start(config).await;
+        let mut silent = server.tcp_client().await;
+        let mut healthy = server.tcp_client().await;
+        let mut stalled = Vec::new();
+        for i in 0..STALLED {
+            let mut c = server.tcp_client().await;
+            if i % 2 == 0 {
+                // A length of 100, then 10 of its bytes.
+                c.send_raw(&[0, 100]).await;
+                c.send_raw(&[b'{'; 10]).await;
+            } else {
+                // A finished frame, then the next one's first length byte only.
+                let mut bytes = c.framing.frame(&c.wire.echo("first"));
+                bytes.push(0);
+                c.send_raw(&bytes).await;
+                assert_eq!(c.recv_echo().await, "first");
+            }
+            stalled.push(c);
+        }
+        // A WebSocket that sends a frame header with a 1000-byte payload and stalls.
+        let mut ws = tokio::net::TcpStream::connect(server.ws).await.unwrap();
+        assert!(upgrade_status(&mut ws, "/").await.contains("101"));
+        ws.write_all(&[0x82, 0xFE, 0x03, 0xE8, 1, 2, 3, 4, 9])
+            .await
+            .unwrap();
+        server.wait_connections(STALLED + 3).await;
+        let started = Instant::now();
+        // The healthy connection keeps finishing its frames, each within the deadline.
+        for i in 0..8 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            assert_eq!(healthy.echo(&format!("{i}")).await, format!("{i}"));
+        }
+        server.wait_connections(2).await;
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "closed after {took:?}");
+        for c in &mut stalled {
+            c.expect_closed().await;
+        }
+        let (_, _) = tokio::time::timeout(STEP, read_to_end(&mut ws))
+            .await
+            .expect("the stalled WebSocket is closed");
+        assert_eq!(silent.echo("still here").await, "still here");
+        assert_eq!(healthy.echo("after").await, "after");
+        server.shutdown().await;
+    })
+    .await;
+}

@@ -14,6 +14,8 @@ pub(crate) struct Liveness {
     ping_wanted: AtomicBool,
     /// When the outstanding ping was asked for (0: none outstanding).
     ping_at_ms: AtomicU64,
+    /// When the frame being received was begun (0: none is): for `read_timeout`.
+    partial_at_ms: AtomicU64,
 }
 
 impl Liveness {
@@ -23,6 +25,7 @@ impl Liveness {
             last_msg_ms: AtomicU64::new(now_ms),
             ping_wanted: AtomicBool::new(false),
             ping_at_ms: AtomicU64::new(0),
+            partial_at_ms: AtomicU64::new(0),
         }
     }
 
@@ -70,6 +73,25 @@ impl Liveness {
     /// When the outstanding ping was asked for, if one is.
     pub(crate) fn ping_outstanding_since(&self) -> Option<u64> {
         match self.ping_at_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// Whether the reader holds part of a frame (`partial`), the time being `now_ms()`: the
+    /// frame's deadline starts when it is begun and ends when no frame is partial.
+    pub(crate) fn set_partial(&self, partial: bool, now_ms: impl FnOnce() -> u64) {
+        let at = self.partial_at_ms.load(Ordering::Relaxed);
+        if partial && at == 0 {
+            self.partial_at_ms.store(now_ms().max(1), Ordering::Relaxed);
+        } else if !partial && at != 0 {
+            self.partial_at_ms.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// When the frame being received was begun, if one is.
+    pub(crate) fn partial_since(&self) -> Option<u64> {
+        match self.partial_at_ms.load(Ordering::Relaxed) {
             0 => None,
             at => Some(at),
         }

@@ -209,6 +209,7 @@ impl GateBuilder {
                         burst => burst,
                     } as f64,
                 }),
+                read_timeout_ms: config.read_timeout.as_millis() as u64,
                 idle_timeout: config.idle_timeout,
                 ws_ping_interval: config.ws_ping_interval,
                 ws_pong_timeout: config.ws_pong_timeout,
@@ -309,7 +310,10 @@ impl Gate {
                     .spawn(accept_loop(l, Arc::clone(&shared), transport));
             }
         }
-        if !shared.idle_timeout.is_zero() || !shared.ws_ping_interval.is_zero() {
+        if !shared.idle_timeout.is_zero()
+            || !shared.ws_ping_interval.is_zero()
+            || shared.read_timeout_ms > 0
+        {
             shared.tracker.spawn(sweep(Arc::clone(&shared)));
         }
         if shared.resume.is_some() {

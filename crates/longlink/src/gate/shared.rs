@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) close_timeout: Duration,
     /// `max_msg_rate` and `max_msg_burst`, when on.
     pub(crate) rate: Option<Rate>,
+    /// `read_timeout` in milliseconds (0: off): the deadline of a frame once begun, kept by
+    /// the sweep.
+    pub(crate) read_timeout_ms: u64,
     /// `idle_timeout` (zero: off), read by the sweep.
     pub(crate) idle_timeout: Duration,
     /// `ws_ping_interval` (zero: off), read by the sweep.

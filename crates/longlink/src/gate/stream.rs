@@ -37,6 +37,11 @@ pub(crate) trait Decode: Send + 'static {
     fn at_eof(&self) -> Result<Incoming, ReadEnd> {
         Ok(Incoming::End)
     }
+    /// Whether the decoder itself holds part of a message (a WebSocket message's first
+    /// fragments), with nothing of it left in the buffer.
+    fn in_message(&self) -> bool {
+        false
+    }
 }
 
 /// How a transport frames what it writes.
@@ -77,9 +82,33 @@ impl Encode for LenCodec {
 struct Frames<D> {
     decoder: D,
     buf: BytesMut,
+    /// The frame begun was reported ([`Incoming::Partial`]).
+    reported: bool,
 }
 
 impl<D: Decode> Frames<D> {
+    fn new(decoder: D, buffered: &[u8]) -> Self {
+        Frames {
+            decoder,
+            buf: BytesMut::from(buffered),
+            reported: false,
+        }
+    }
+
+    /// Whether part of a frame (or of a fragmented message) is held.
+    fn partial(&self) -> bool {
+        !self.buf.is_empty() || self.decoder.in_message()
+    }
+
+    /// Before a wait for more bytes: true once for each frame begun (and not finished), so
+    /// that the connection can start the frame's deadline (`read_timeout`).
+    fn newly_begun(&mut self) -> bool {
+        let partial = self.partial();
+        let report = partial && !self.reported;
+        self.reported = partial;
+        report
+    }
+
     /// A whole frame off the buffer, if one is there.
     fn next(&mut self) -> Result<Option<Incoming>, ReadEnd> {
         self.decoder.decode(&mut self.buf)
@@ -117,10 +146,7 @@ impl<D: Decode> TcpReader<D> {
     pub(crate) fn new(half: OwnedReadHalf, decoder: D, buffered: &[u8]) -> Self {
         TcpReader {
             half,
-            frames: Frames {
-                decoder,
-                buf: BytesMut::from(buffered),
-            },
+            frames: Frames::new(decoder, buffered),
         }
     }
 
@@ -152,6 +178,9 @@ impl<D: Decode> FrameReader for TcpReader<D> {
             if let Some(frame) = self.frames.next()? {
                 return Ok(frame);
             }
+            if self.frames.newly_begun() {
+                return Ok(Incoming::Partial);
+            }
             // Idle: hold no buffer while waiting for the socket.
             if self.frames.buf.is_empty() && self.frames.buf.capacity() > 0 {
                 self.frames.buf = BytesMut::new();
@@ -171,6 +200,10 @@ impl<D: Decode> FrameReader for TcpReader<D> {
         self.frames.decoder.has_frame(&self.frames.buf)
     }
 
+    fn partial(&self) -> bool {
+        self.frames.partial()
+    }
+
     fn set_reset_on_close(&self) {
         let _ = socket2::SockRef::from(self.half.as_ref()).set_linger(Some(Duration::ZERO));
     }
@@ -188,10 +221,7 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> StreamReader<R, D> {
     pub(crate) fn new(half: R, decoder: D, buffered: &[u8]) -> Self {
         StreamReader {
             half,
-            frames: Frames {
-                decoder,
-                buf: BytesMut::from(buffered),
-            },
+            frames: Frames::new(decoder, buffered),
         }
     }
 }
@@ -201,6 +231,9 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> FrameReader for StreamReader<R, D> 
         loop {
             if let Some(frame) = self.frames.next()? {
                 return Ok(frame);
+            }
+            if self.frames.newly_begun() {
+                return Ok(Incoming::Partial);
             }
             self.frames.reserve();
             let n = self
@@ -216,6 +249,10 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> FrameReader for StreamReader<R, D> 
 
     fn has_buffered(&self) -> bool {
         self.frames.decoder.has_frame(&self.frames.buf)
+    }
+
+    fn partial(&self) -> bool {
+        self.frames.partial()
     }
 }
 

@@ -6,13 +6,16 @@ use std::time::Duration;
 use super::{Goodbye, Shared};
 use crate::agent::Transport;
 
-/// Every so often: closes connections idle past `idle_timeout` (with a goodbye), pings
+/// Every so often: closes connections idle past `idle_timeout` (with a goodbye), and those
+/// that began a frame and did not finish it within `read_timeout` (no goodbye), pings
 /// WebSocket connections silent past `ws_ping_interval`, and drops those that have not
 /// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
 /// connection carries no timer of its own.
 pub(super) async fn sweep(shared: Arc<Shared>) {
     let ping_on = !shared.ws_ping_interval.is_zero();
+    let read_ms = shared.read_timeout_ms;
     let shortest = [
+        Duration::from_millis(read_ms),
         shared.idle_timeout,
         shared.ws_ping_interval,
         if ping_on {
@@ -36,10 +39,19 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
         }
         let now = shared.now_ms();
         let (mut idle, mut ping, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+        let mut stalled = Vec::new();
         shared.for_each_agent(|agent| {
             let Some(live) = agent.local().map(|l| &l.liveness) else {
                 return;
             };
+            if read_ms > 0
+                && live
+                    .partial_since()
+                    .is_some_and(|at| now.saturating_sub(at) >= read_ms)
+            {
+                stalled.push(agent.clone());
+                return;
+            }
             // Idle counts application messages only: pongs to our own pings do not count.
             if idle_ms > 0 && now.saturating_sub(live.last_msg_ms()) >= idle_ms {
                 idle.push(agent.clone());
@@ -62,6 +74,14 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
             tracing::debug!(conn = agent.id(), "idle timeout");
             if !keeps(agent) {
                 shared.goodbye(agent, Goodbye::Idle);
+            }
+        }
+        for agent in &stalled {
+            // Half a frame and silence: a broken or hostile peer; what it still sends is
+            // discarded by the close.
+            tracing::debug!(conn = agent.id(), "frame not finished within read_timeout");
+            if !keeps(agent) {
+                agent.close();
             }
         }
         for local in ping.iter().filter_map(|a| a.local()) {

@@ -165,6 +165,11 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 _ = local.outbox.changed() => continue,
                 frame = reader.read_frame() => frame,
             };
+            if shared.read_timeout_ms > 0 && frame.is_ok() {
+                local
+                    .liveness
+                    .set_partial(reader.partial(), || shared.now_ms());
+            }
             if let Ok(Incoming::Ping(payload)) = &frame {
                 // Answered with the next flush.
                 writer.push_pong(payload);
@@ -233,6 +238,7 @@ fn on_frame<'a>(
             local.liveness.touch(shared.now_ms());
             return Step::Next;
         }
+        Ok(Incoming::Partial) => return Step::Next,
         Ok(Incoming::End) => return Step::End(ReadEnd::Eof),
         Ok(Incoming::Final) => return Step::End(ReadEnd::Finished),
         Err(end) => return Step::End(end),

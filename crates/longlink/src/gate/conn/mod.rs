@@ -62,6 +62,8 @@ pub(crate) enum Incoming {
     Control,
     /// A WebSocket ping, with its payload: the peer is alive and wants it back in a pong.
     Ping(Bytes),
+    /// Part of a frame came, and the reader waits for the rest (once per frame begun).
+    Partial,
     /// A clean end of stream.
     End,
     /// A clean end of stream that also ends a resumable session ([`ReadEnd::Finished`]).
@@ -74,6 +76,10 @@ pub(crate) trait FrameReader: Send {
     fn read_frame(&mut self) -> impl Future<Output = Result<Incoming, ReadEnd>> + Send;
     /// Whether a frame may be ready without reading the socket.
     fn has_buffered(&self) -> bool {
+        false
+    }
+    /// Whether part of a frame is held, waiting for the rest.
+    fn partial(&self) -> bool {
         false
     }
     /// Makes the close that follows a reset (linger 0), for [`Agent::destroy`].
@@ -110,7 +116,12 @@ async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Durat
     let discard = async {
         loop {
             match tokio::time::timeout(LINGER_QUIET, reader.read_frame()).await {
-                Ok(Ok(Incoming::Payload(_) | Incoming::Control | Incoming::Ping(_))) => continue,
+                Ok(Ok(
+                    Incoming::Payload(_)
+                    | Incoming::Control
+                    | Incoming::Ping(_)
+                    | Incoming::Partial,
+                )) => continue,
                 Ok(Ok(Incoming::End | Incoming::Final) | Err(_)) | Err(_) => return,
             }
         }

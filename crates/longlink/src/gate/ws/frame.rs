@@ -177,6 +177,11 @@ impl WsDecoder {
         }
     }
 
+    /// Whether a fragmented message is in progress.
+    pub(crate) fn in_message(&self) -> bool {
+        self.open.is_some()
+    }
+
     /// Takes one event off the front of `buf` if a whole one is there; `Ok(None)` when more
     /// bytes are needed. Each frame's bytes are removed from `buf` as it is consumed (the
     /// fragments of a message are moved into the decoder's own buffer on the way, so one

@@ -193,6 +193,10 @@ impl Decode for WsCodec {
         self.decoder.wanted(buf)
     }
 
+    fn in_message(&self) -> bool {
+        self.decoder.in_message()
+    }
+
     /// The TCP stream ended without a close frame: the socket dropped.
     fn at_eof(&self) -> Result<Incoming, ReadEnd> {
         Err(ReadEnd::Io(std::io::ErrorKind::UnexpectedEof.into()))
