@@ -210,3 +210,84 @@ async fn half_a_frame_is_closed_at_read_timeout() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 2. One client that does not read cannot hold up the shutdown drain of the others
+
+/// A stop while one client's socket is full (its writer blocked): every other connection
+/// still gets every reply to what the server took, then the goodbye, then a FIN; the stuck
+/// one is reset at its own `close_timeout`, and the stop takes about that long, not the
+/// whole shutdown deadline (5 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
+    const REQUESTS: usize = 500;
+    bounded(Duration::from_secs(30), async {
+        let config = GateConfig {
+            max_msg_len: 65_535,
+            pending_write_num: 10_000,
+            pending_write_bytes: 0, // the stuck client holds its flood
+            close_timeout: Duration::from_secs(1),
+            ..config(Encoding::Json)
+        };
+        let server = start_with(config, say_goodbye).await;
+        let mut healthy = server.tcp_client().await;
+        assert_eq!(healthy.echo("before").await, "before");
+        let mut stuck = small_window_client(&server).await;
+        stuck
+            .send_msg(
+                "Flood",
+                ID_FLOOD,
+                &Flood {
+                    n: 300,
+                    size: 60_000,
+                },
+            )
+            .await;
+        let deadline = Instant::now() + STEP;
+        while server.floods().await.is_empty() {
+            assert!(Instant::now() < deadline, "the flood did not finish");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let queued: usize = server.gate.agents().iter().map(|a| a.queued()).sum();
+        assert!(
+            queued > 0,
+            "precondition: the stuck client's writer is blocked"
+        );
+        let wire = healthy.wire;
+        let mut bytes = Vec::new();
+        for i in 0..REQUESTS {
+            bytes.extend(healthy.framing.frame(&wire.echo(&i.to_string())));
+        }
+        healthy.send_raw(&bytes).await;
+        assert_eq!(healthy.recv_echo().await, "0");
+        let started = Instant::now();
+        server.stop.stop();
+        let mut got = vec!["0".to_owned()];
+        let end = loop {
+            match tokio::time::timeout(Duration::from_secs(10), healthy.try_recv()).await {
+                Ok(Ok(payload)) => got.push(wire.decode_echo(&payload)),
+                Ok(Err(end)) => break end,
+                Err(_) => panic!("no end after {} messages", got.len()),
+            }
+        };
+        let goodbye = got.pop();
+        assert_eq!(
+            goodbye.as_deref(),
+            Some("goodbye:shutdown"),
+            "the last of {} messages",
+            got.len() + 1
+        );
+        let want: Vec<String> = (0..got.len()).map(|i| i.to_string()).collect();
+        assert_eq!(got, want, "every reply, in order, before the goodbye");
+        assert_eq!(end, Ended::Eof);
+        stops_within(Duration::from_secs(10), server.app).await;
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(4),
+            "the stop took {took:?} (close_timeout 1 s, deadline 5 s)"
+        );
+        let (_, ended) = stuck.expect_closed().await;
+        assert_eq!(ended, Ended::Reset, "the stuck client is reset");
+    })
+    .await;
+}

@@ -18,7 +18,8 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// Writes out everything queued, several frames per write, until the queue is empty.
 ///
 /// A write blocked by a peer that does not read is interrupted by a destroy, and, while the
-/// connection runs (`Phase::Running`), by a close too, so that the close deadline applies.
+/// connection runs (`Phase::Running`), by a close too, so that the close deadline applies,
+/// and by the gate's stop, so that one stuck socket does not hold up the drain.
 /// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush. A
 /// resumable session's write (`socket`, 0: none) is interrupted too when another socket takes
 /// the session over, or the socket is to be dropped.
@@ -26,7 +27,7 @@ pub(super) async fn flush_queue<W: FrameWriter>(
     w: &mut W,
     agent: &Agent,
     local: &Local,
-    (phase, socket): (Phase, u64),
+    (phase, socket): (Phase<'_>, u64),
 ) -> Result<(), ReadEnd> {
     let metrics = crate::metrics::gate();
     loop {
@@ -77,27 +78,34 @@ fn try_flush<W: FrameWriter>(w: &mut W) -> Poll<std::io::Result<()>> {
 async fn blocked_flush<W: FrameWriter>(
     w: &mut W,
     local: &Local,
-    phase: Phase,
+    phase: Phase<'_>,
     socket: u64,
 ) -> Result<std::io::Result<()>, ReadEnd> {
+    let stopping = async {
+        match phase {
+            Phase::Running(shutdown) => shutdown.cancelled().await,
+            Phase::Closing => std::future::pending().await,
+        }
+    };
     tokio::select! {
         flushed = std::future::poll_fn(|cx| w.poll_flush(cx)) => Ok(flushed),
         end = interrupted(local, phase, socket) => Err(end),
+        () = stopping => Err(ReadEnd::Draining),
     }
 }
 
 /// Which state changes interrupt a blocked write.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    /// Serving: a close or a destroy.
-    Running,
+#[derive(Clone, Copy)]
+pub(super) enum Phase<'a> {
+    /// Serving: a close, a destroy, or the gate's stop (this token).
+    Running(&'a tokio_util::sync::CancellationToken),
     /// Flushing before the close: only a destroy.
     Closing,
 }
 
 /// Returns once the agent's state calls for the current write to stop. Other wake-ups (new
 /// items) are consumed harmlessly: the queue is drained after every flush anyway.
-async fn interrupted(local: &Local, phase: Phase, socket: u64) -> ReadEnd {
+async fn interrupted(local: &Local, phase: Phase<'_>, socket: u64) -> ReadEnd {
     loop {
         if let Some(end) = interruption(local, phase, socket) {
             return end;
@@ -107,12 +115,13 @@ async fn interrupted(local: &Local, phase: Phase, socket: u64) -> ReadEnd {
 }
 
 /// Whether the agent's state calls for the current write to stop, and why.
-fn interruption(local: &Local, phase: Phase, socket: u64) -> Option<ReadEnd> {
+fn interruption(local: &Local, phase: Phase<'_>, socket: u64) -> Option<ReadEnd> {
     let state = local.outbox.state();
-    if state == State::Destroyed || (phase == Phase::Running && state != State::Open) {
+    let running = matches!(phase, Phase::Running(_));
+    if state == State::Destroyed || (running && state != State::Open) {
         return Some(ReadEnd::Local);
     }
-    if socket != 0 && phase == Phase::Running {
+    if socket != 0 && running {
         match local.outbox.check_session(socket) {
             SessionCheck::TakenOver => return Some(ReadEnd::TakenOver),
             SessionCheck::DropSocket => return Some(ReadEnd::DropSocket),
@@ -149,7 +158,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 }
             }
             if !reader.has_buffered() {
-                let running = (Phase::Running, slot.socket);
+                let running = (Phase::Running(&shared.shutdown), slot.socket);
                 if let Err(end) = flush_queue(writer, agent, local, running).await {
                     return end;
                 }

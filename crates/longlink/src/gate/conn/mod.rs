@@ -139,6 +139,30 @@ async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
     }
 }
 
+/// Writes out what is queued, as it comes, until `done` (or the connection is destroyed).
+async fn flush_until<W: FrameWriter>(
+    done: &tokio_util::sync::CancellationToken,
+    writer: &mut W,
+    agent: &Agent,
+    local: &Local,
+) {
+    loop {
+        tokio::select! {
+            () = done.cancelled() => return,
+            flushed = flush_queue(writer, agent, local, (Phase::Closing, 0)) => {
+                if flushed.is_err() {
+                    return;
+                }
+            }
+        }
+        // A push after the flush left a wake-up for this wait (`notify_one` keeps one).
+        tokio::select! {
+            () = done.cancelled() => return,
+            () = local.outbox.changed() => {}
+        }
+    }
+}
+
 /// Spawns a connection's task on the gate's tracker, in its own tracing span.
 pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
     shared: Arc<Shared>,
@@ -297,9 +321,10 @@ fn serve<R: FrameReader, W: FrameWriter>(
             ReadEnd::Eof | ReadEnd::Finished | ReadEnd::Local | ReadEnd::DropSocket => {}
             ReadEnd::TakenOver | ReadEnd::Resumed(_) => {}
             ReadEnd::Draining => {
-                // Replies to what this connection sent are being produced; once the modules
-                // are through, say goodbye after them.
-                shared.drained.cancelled().await;
+                // Replies to what this connection sent are being produced: written out as
+                // they come (a socket that does not take them waits here alone); once the
+                // modules are through, say goodbye after them.
+                Box::pin(flush_until(&shared.drained, &mut writer, &agent, local)).await;
                 shared.goodbye(&agent, Goodbye::Shutdown);
             }
             ReadEnd::RateLimited => {
