@@ -291,3 +291,64 @@ async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// 10. A kicked connection that keeps sending is gone for the application at once
+
+/// The application closes a connection whose client keeps sending: the close event comes at
+/// once (the application's counts, such as a room's `online`, drop), though the gate
+/// discards the client's input for up to `close_timeout` (5 s) before the socket goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_connection_that_keeps_sending_gets_its_close_event_at_once() {
+    bounded(Duration::from_secs(30), async {
+        let server = start(config(Encoding::Json)).await;
+        let mut c = server.tcp_client().await;
+        assert_eq!(c.echo("hi").await, "hi");
+        let frame = c.framing.frame(&c.wire.echo("more"));
+        let (mut rx, mut tx) = c.stream.into_split();
+        let sender = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            while tx.write_all(&frame).await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let reader = tokio::spawn(async move { read_to_end_half(&mut rx).await });
+        let agent = server.gate.agents().pop().expect("the agent");
+        let started = Instant::now();
+        agent.close();
+        let deadline = started + Duration::from_secs(10);
+        loop {
+            let events = server.events().await;
+            if events
+                .iter()
+                .any(|e| e.kind == "close" && e.conn == agent.id())
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no close event");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_secs(1),
+            "the close event took {took:?}"
+        );
+        // The socket goes once the client stops sending (or at close_timeout).
+        sender.abort();
+        server.wait_connections(0).await;
+        let _ = reader.await;
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Reads a read half until EOF or an error.
+async fn read_to_end_half(rx: &mut tokio::net::tcp::OwnedReadHalf) -> usize {
+    use tokio::io::AsyncReadExt;
+    let mut total = 0;
+    let mut buf = vec![0; 64 * 1024];
+    while let Ok(n @ 1..) = rx.read(&mut buf).await {
+        total += n;
+    }
+    total
+}

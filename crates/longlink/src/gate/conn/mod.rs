@@ -351,8 +351,14 @@ fn serve<R: FrameReader, W: FrameWriter>(
             resumption.ended(&agent, None, shared.now_ms());
         }
         drop(session);
+        // The close event now, as leaf sends it once the read loop ends: the connection is
+        // closed for the application (a room's count drops) while its socket still flushes
+        // and, for a peer that keeps sending, lingers up to close_timeout.
         // Boxed, as every wait of the end of a connection's life: an idle connection's task
         // keeps room only for the states it can idle in.
+        // It stays in the gate's table until the socket is gone: the stop's deadline finds
+        // it there.
+        Box::pin(close_event(&shared, &agent)).await;
         let flushed =
             tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local));
         if Box::pin(flushed).await.is_err() {
@@ -373,7 +379,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         if let Some(m) = crate::metrics::gate() {
             m.closed(transport);
         }
-        Box::pin(farewell(&shared, &agent)).await;
+        shared.unregister(&agent);
     }
 }
 
@@ -381,6 +387,12 @@ fn serve<R: FrameReader, W: FrameWriter>(
 /// event.
 async fn farewell(shared: &Shared, agent: &Agent) {
     shared.unregister(agent);
+    close_event(shared, agent).await;
+}
+
+/// The end of an agent's life but for the gate's table: out of the cluster's, then its close
+/// event.
+async fn close_event(shared: &Shared, agent: &Agent) {
     shared.membership.forget(agent.id());
     if let Some(link) = &shared.cluster {
         link.closed(agent);
