@@ -782,7 +782,7 @@ impl Client {
 
 impl Client {
     /// Speaks `transport` over a connected socket (the WebSocket handshake included).
-    async fn over(
+    pub async fn over(
         stream: TcpStream,
         transport: Transport,
         enc: Enc,
