@@ -342,3 +342,42 @@ async fn console_help_stats_kick_unknown_quit() {
     })
     .await;
 }
+
+/// Issue 14, item 10b: idle console sessions cannot lock the operator out. Eight sessions
+/// that read the prompt and stay silent hold every place; a ninth still gets the prompt and
+/// an answer at once (the longest-idle session makes room).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_answers_a_ninth_session_while_eight_sit_idle() {
+    in_turn(async {
+        let server = start().await;
+        let mut idle = Vec::new();
+        for _ in 0..8 {
+            idle.push(Console::connect(server.console).await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let began = std::time::Instant::now();
+        let mut ninth =
+            tokio::time::timeout(Duration::from_secs(2), Console::connect(server.console))
+                .await
+                .expect("a ninth console session gets the prompt within 2 s");
+        let stats = tokio::time::timeout(Duration::from_secs(2), ninth.run("stats"))
+            .await
+            .expect("and answers stats within 2 s");
+        assert!(stats.contains("connections: "), "{stats}");
+        eprintln!(
+            "ninth console session answered stats after {:?}",
+            began.elapsed()
+        );
+
+        // The longest-idle session (the first) was closed with a word why; the others stay.
+        let closed = idle[0]
+            .until_prompt()
+            .await
+            .expect_err("the longest-idle is closed");
+        assert!(closed.contains("too many console sessions"), "{closed}");
+        let stats = idle[7].run("stats").await;
+        assert!(stats.contains("connections: "), "{stats}");
+        server.shutdown().await;
+    })
+    .await;
+}
