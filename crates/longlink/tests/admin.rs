@@ -343,6 +343,78 @@ async fn console_help_stats_kick_unknown_quit() {
     .await;
 }
 
+/// Opens `n` connections to `addr` that each send one byte (`G`) and then stall.
+async fn stalled(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"G").await.expect("write one byte");
+        out.push(s);
+    }
+    out
+}
+
+/// `/healthz` on a fresh connection, timed; panics if it takes over `limit`.
+async fn healthz_within(addr: SocketAddr, limit: Duration, what: &str) -> Duration {
+    let began = std::time::Instant::now();
+    let answer = tokio::time::timeout(limit, get(addr, "/healthz"))
+        .await
+        .unwrap_or_else(|_| panic!("/healthz did not answer within {limit:?} {what}"))
+        .expect("/healthz answers");
+    assert_eq!(answer, (200, "ok\n".into()), "{what}");
+    began.elapsed()
+}
+
+/// Issue 14, item 3: slow clients that send one byte and stall must not keep `/healthz` from
+/// answering (a load balancer would pull a healthy node), and are closed at a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_100_and_1000_slow_sockets_stall() {
+    in_turn(async {
+        use tokio::io::AsyncReadExt;
+        let server = start().await;
+        let mut slow = stalled(server.http, 100).await;
+        let took =
+            healthz_within(server.http, Duration::from_secs(2), "with 100 slow sockets").await;
+        eprintln!("/healthz with 100 slow sockets: {took:?}");
+        slow.extend(stalled(server.http, 900).await);
+        let took = healthz_within(
+            server.http,
+            Duration::from_secs(2),
+            "with 1000 slow sockets",
+        )
+        .await;
+        eprintln!("/healthz with 1000 slow sockets: {took:?}");
+
+        let opened = std::time::Instant::now();
+
+        // Beyond 256 admin connections the oldest were closed to make room, at once.
+        let closed_by = |limit: Duration, mut s: tokio::net::TcpStream| async move {
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(limit, s.read_to_end(&mut answer))
+                .await
+                .unwrap_or_else(|_| panic!("a slow socket is closed within {limit:?}"));
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "closed with nothing or a 408: {answer}"
+            );
+        };
+        let last = slow.pop().expect("slow sockets");
+        closed_by(Duration::from_secs(1), slow.swap_remove(0)).await;
+        // The newest are closed at the head deadline (5 s), not held forever.
+        closed_by(Duration::from_secs(8), last).await;
+        let closed = opened.elapsed();
+        assert!(
+            closed >= Duration::from_secs(3),
+            "not long before the deadline: {closed:?}"
+        );
+        eprintln!("the newest slow socket closed after {closed:?}");
+        server.shutdown().await;
+    })
+    .await;
+}
+
 /// Issue 14, item 10b: idle console sessions cannot lock the operator out. Eight sessions
 /// that read the prompt and stay silent hold every place; a ninth still gets the prompt and
 /// an answer at once (the longest-idle session makes room).
