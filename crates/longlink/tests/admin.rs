@@ -1,6 +1,8 @@
 //! Black-box tests of the admin listeners: `/metrics` (Prometheus text, counters that move),
 //! `/healthz` (200 serving, 503 draining) and the console (help, stats, kick, unknown
-//! commands, long lines, quit), over real loopback sockets.
+//! commands, long lines, quit), over real loopback sockets; and what slow clients get:
+//! stalled and trickled request heads are cut at 5 s without keeping `/healthz` from
+//! answering, and idle console sessions cannot lock the operator out.
 //!
 //! The metrics recorder is process-wide and tests run in parallel, so metric checks compare
 //! before and after (deltas), and the tests of this file take turns (one lock).
@@ -387,6 +389,22 @@ async fn healthz_answers_while_100_and_1000_slow_sockets_stall() {
         eprintln!("/healthz with 1000 slow sockets: {took:?}");
 
         let opened = std::time::Instant::now();
+        // A head sent one byte every 200 ms (slowloris) is cut at the same deadline: it is
+        // one for the whole head, not per byte.
+        let trickle = {
+            use tokio::io::AsyncWriteExt;
+            let mut c = tokio::net::TcpStream::connect(server.http).await.unwrap();
+            tokio::spawn(async move {
+                let head = format!("GET /healthz HTTP/1.1\r\nX-Pad: {}", "a".repeat(200));
+                for b in head.bytes() {
+                    if c.write_all(&[b]).await.is_err() {
+                        return Some(opened.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None
+            })
+        };
 
         // Beyond 256 admin connections the oldest were closed to make room, at once.
         let closed_by = |limit: Duration, mut s: tokio::net::TcpStream| async move {
@@ -410,6 +428,12 @@ async fn healthz_answers_while_100_and_1000_slow_sockets_stall() {
             "not long before the deadline: {closed:?}"
         );
         eprintln!("the newest slow socket closed after {closed:?}");
+        let cut = trickle.await.unwrap().expect("the trickled head is cut");
+        assert!(
+            (Duration::from_secs(4)..Duration::from_secs(8)).contains(&cut),
+            "the trickled head cut at the head deadline: {cut:?}"
+        );
+        eprintln!("the trickled head was cut after {cut:?}");
         server.shutdown().await;
     })
     .await;

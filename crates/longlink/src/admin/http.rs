@@ -1,6 +1,12 @@
 //! The admin listener's HTTP, with `axum`: `GET /metrics` (Prometheus text), `GET /healthz`
 //! (`200 ok` while the app serves, `503 draining` once it stops), and, when `[admin] api_key`
 //! is set, the server API under `/api/v1` ([`api::routes`](super::api::routes)).
+//!
+//! Slow or stalled clients cannot starve it: every connection is served in its own task and
+//! must send its request head within [`HEAD_TIMEOUT`] (5 s), a request takes at most
+//! [`TIMEOUT`] (10 s) and a connection lives at most [`LIFETIME`] (30 s); of more than
+//! [`MAX_CONNECTIONS`] (256) open at once, the oldest is closed, so they cannot take every
+//! file descriptor either, and `/healthz` answers at once.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -27,6 +33,8 @@ const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most admin connections open at once; a new one beyond them closes the oldest (most
 /// likely a stalled one: a request takes milliseconds).
 const MAX_CONNECTIONS: usize = 256;
+/// Longest a connection stays open: the head, the request, and writing the answer.
+const LIFETIME: Duration = Duration::from_secs(30);
 /// How long a request in progress may still take once its connection is being closed.
 const GRACE: Duration = Duration::from_secs(1);
 
@@ -117,6 +125,8 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, token: Can
             let mut conn = std::pin::pin!(conn);
             let served = tokio::select! {
                 served = conn.as_mut() => served,
+                // A client that takes its answer this slowly (or never reads it) goes.
+                _ = tokio::time::sleep(LIFETIME) => Ok(()),
                 _ = place.close.cancelled() => {
                     // Stopping, or closed for a newer connection: a request in progress
                     // may finish (briefly); a connection still sending its head closes.
