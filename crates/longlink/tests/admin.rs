@@ -1,6 +1,8 @@
 //! Black-box tests of the admin listeners: `/metrics` (Prometheus text, counters that move),
 //! `/healthz` (200 serving, 503 draining) and the console (help, stats, kick, unknown
-//! commands, long lines, quit), over real loopback sockets.
+//! commands, long lines, quit), over real loopback sockets; and what slow clients get:
+//! stalled and trickled request heads are cut at 5 s without keeping `/healthz` from
+//! answering, and idle console sessions cannot lock the operator out.
 //!
 //! The metrics recorder is process-wide and tests run in parallel, so metric checks compare
 //! before and after (deltas), and the tests of this file take turns (one lock).
@@ -338,6 +340,139 @@ async fn console_help_stats_kick_unknown_quit() {
         let closed = long.until_prompt().await.expect_err("closed");
         assert!(closed.contains("line longer than"), "{closed}");
 
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Opens `n` connections to `addr` that each send one byte (`G`) and then stall.
+async fn stalled(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        s.write_all(b"G").await.expect("write one byte");
+        out.push(s);
+    }
+    out
+}
+
+/// `/healthz` on a fresh connection, timed; panics if it takes over `limit`.
+async fn healthz_within(addr: SocketAddr, limit: Duration, what: &str) -> Duration {
+    let began = std::time::Instant::now();
+    let answer = tokio::time::timeout(limit, get(addr, "/healthz"))
+        .await
+        .unwrap_or_else(|_| panic!("/healthz did not answer within {limit:?} {what}"))
+        .expect("/healthz answers");
+    assert_eq!(answer, (200, "ok\n".into()), "{what}");
+    began.elapsed()
+}
+
+/// Issue 14, item 3: slow clients that send one byte and stall must not keep `/healthz` from
+/// answering (a load balancer would pull a healthy node), and are closed at a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_100_and_1000_slow_sockets_stall() {
+    in_turn(async {
+        use tokio::io::AsyncReadExt;
+        let server = start().await;
+        let mut slow = stalled(server.http, 100).await;
+        let took =
+            healthz_within(server.http, Duration::from_secs(2), "with 100 slow sockets").await;
+        eprintln!("/healthz with 100 slow sockets: {took:?}");
+        slow.extend(stalled(server.http, 900).await);
+        let took = healthz_within(
+            server.http,
+            Duration::from_secs(2),
+            "with 1000 slow sockets",
+        )
+        .await;
+        eprintln!("/healthz with 1000 slow sockets: {took:?}");
+
+        let opened = std::time::Instant::now();
+        // A head sent one byte every 200 ms (slowloris) is cut at the same deadline: it is
+        // one for the whole head, not per byte.
+        let trickle = {
+            use tokio::io::AsyncWriteExt;
+            let mut c = tokio::net::TcpStream::connect(server.http).await.unwrap();
+            tokio::spawn(async move {
+                let head = format!("GET /healthz HTTP/1.1\r\nX-Pad: {}", "a".repeat(200));
+                for b in head.bytes() {
+                    if c.write_all(&[b]).await.is_err() {
+                        return Some(opened.elapsed());
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                None
+            })
+        };
+
+        // Beyond 256 admin connections the oldest were closed to make room, at once.
+        let closed_by = |limit: Duration, mut s: tokio::net::TcpStream| async move {
+            let mut answer = Vec::new();
+            let _ = tokio::time::timeout(limit, s.read_to_end(&mut answer))
+                .await
+                .unwrap_or_else(|_| panic!("a slow socket is closed within {limit:?}"));
+            let answer = String::from_utf8_lossy(&answer).into_owned();
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+                "closed with nothing or a 408: {answer}"
+            );
+        };
+        let last = slow.pop().expect("slow sockets");
+        closed_by(Duration::from_secs(1), slow.swap_remove(0)).await;
+        // The newest are closed at the head deadline (5 s), not held forever.
+        closed_by(Duration::from_secs(8), last).await;
+        let closed = opened.elapsed();
+        assert!(
+            closed >= Duration::from_secs(3),
+            "not long before the deadline: {closed:?}"
+        );
+        eprintln!("the newest slow socket closed after {closed:?}");
+        let cut = trickle.await.unwrap().expect("the trickled head is cut");
+        assert!(
+            (Duration::from_secs(4)..Duration::from_secs(8)).contains(&cut),
+            "the trickled head cut at the head deadline: {cut:?}"
+        );
+        eprintln!("the trickled head was cut after {cut:?}");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Issue 14, item 10b: idle console sessions cannot lock the operator out. Eight sessions
+/// that read the prompt and stay silent hold every place; a ninth still gets the prompt and
+/// an answer at once (the longest-idle session makes room).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_answers_a_ninth_session_while_eight_sit_idle() {
+    in_turn(async {
+        let server = start().await;
+        let mut idle = Vec::new();
+        for _ in 0..8 {
+            idle.push(Console::connect(server.console).await);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let began = std::time::Instant::now();
+        let mut ninth =
+            tokio::time::timeout(Duration::from_secs(2), Console::connect(server.console))
+                .await
+                .expect("a ninth console session gets the prompt within 2 s");
+        let stats = tokio::time::timeout(Duration::from_secs(2), ninth.run("stats"))
+            .await
+            .expect("and answers stats within 2 s");
+        assert!(stats.contains("connections: "), "{stats}");
+        eprintln!(
+            "ninth console session answered stats after {:?}",
+            began.elapsed()
+        );
+
+        // The longest-idle session (the first) was closed with a word why; the others stay.
+        let closed = idle[0]
+            .until_prompt()
+            .await
+            .expect_err("the longest-idle is closed");
+        assert!(closed.contains("too many console sessions"), "{closed}");
+        let stats = idle[7].run("stats").await;
+        assert!(stats.contains("connections: "), "{stats}");
         server.shutdown().await;
     })
     .await;

@@ -5,6 +5,9 @@
 
 mod common;
 
+use std::time::Duration;
+
+use common::process::{admin_addr, serve_via, with_ulimit};
 use common::{Enc, Reply, TEST_TIMEOUT, TestServer, Transport, bounded};
 use longlink_testkit::Console;
 use longlink_testkit::http::http_get;
@@ -77,6 +80,58 @@ async fn metrics_healthz_and_console_on_the_chat_server() {
         );
 
         server.shutdown().await;
+    })
+    .await;
+}
+
+/// Issue 14, item 3, on the real binary: with 1,024 open files (soft and hard), 1,100 sockets
+/// that send one byte to the admin port and stall held every descriptor before, and
+/// `/healthz` never answered (the accept failed, EMFILE, and the stalled sockets stayed). Now
+/// at most 256 admin connections stay open (a new one closes the oldest) and a head must
+/// come within 5 s: `/healthz` answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_while_1100_stalled_admin_sockets_would_take_every_descriptor() {
+    bounded(TEST_TIMEOUT, async {
+        use tokio::io::AsyncWriteExt;
+        let wrapper = with_ulimit("ulimit -S -H -n 1024");
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let mut s = serve_via(Enc::Json, "max_conn_num = 500", &wrapper).await;
+        let admin = admin_addr(&s.proc).await;
+        let mut slow = Vec::new();
+        for _ in 0..1100 {
+            let mut c = tokio::net::TcpStream::connect(admin)
+                .await
+                .expect("connect");
+            c.write_all(b"G").await.expect("write one byte");
+            slow.push(c);
+        }
+        let began = std::time::Instant::now();
+        let healthz = tokio::time::timeout(Duration::from_secs(2), async {
+            loop {
+                // A connection the server could not accept yet waits in its backlog.
+                if let Ok(reply) = longlink_testkit::http::try_http_get(admin, "/healthz").await {
+                    return reply;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "/healthz did not answer within 2 s of 1,100 stalled sockets; stderr:\n{}",
+                s.proc.stderr()
+            )
+        });
+        assert_eq!((healthz.status, healthz.body.as_str()), (200, "ok\n"));
+        eprintln!("/healthz answered in {:?}", began.elapsed());
+        drop(slow);
+        s.proc.signal("TERM");
+        assert_eq!(
+            s.proc.wait().await.code(),
+            Some(0),
+            "stderr:\n{}",
+            s.proc.stderr()
+        );
     })
     .await;
 }

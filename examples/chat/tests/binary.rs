@@ -368,3 +368,63 @@ async fn a_broken_room_table_exits_2_naming_its_file_line_and_column() {
     })
     .await;
 }
+
+/// The soft `Max open files` of a running process, from `/proc/<pid>/limits`.
+fn soft_nofile(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("/proc limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    line.split_whitespace()
+        .nth(3)
+        .expect("soft")
+        .parse()
+        .expect("a number")
+}
+
+/// Issue 14, item 10c: an open-file limit below what `max_conn_num` needs is named at
+/// start-up (soft and hard 256 against the default 10,000), with the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warns_at_start_when_the_open_file_limit_is_below_max_conn_num() {
+    bounded(TEST_TIMEOUT, async {
+        let wrapper = with_ulimit("ulimit -S -H -n 256");
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let mut s = serve_via(Enc::Json, "", &wrapper).await;
+        let stderr = s.proc.stderr();
+        let line = stderr
+            .lines()
+            .find(|l| l.contains("WARN") && l.contains("open files"))
+            .unwrap_or_else(|| panic!("no open-file warning; stderr:\n{stderr}"));
+        for needle in ["256", "10000", "ulimit -n", "LimitNOFILE"] {
+            assert!(
+                line.contains(needle),
+                "the warning lacks {needle:?}: {line}"
+            );
+        }
+        s.proc.signal("TERM");
+        assert_eq!(s.proc.wait().await.code(), Some(0));
+    })
+    .await;
+}
+
+/// With only the soft limit low (256) and a hard limit above what `max_conn_num = 500`
+/// needs, the binary raises its soft limit (as Go does) and says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raises_a_low_soft_open_file_limit_and_does_not_warn() {
+    bounded(TEST_TIMEOUT, async {
+        let wrapper = with_ulimit("ulimit -S -n 256");
+        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+        let mut s = serve_via(Enc::Json, "max_conn_num = 500", &wrapper).await;
+        let stderr = s.proc.stderr();
+        assert!(
+            !stderr.contains("open files"),
+            "warned although the hard limit suffices:\n{stderr}"
+        );
+        let soft = soft_nofile(s.proc.pid());
+        assert!(soft >= 564, "soft limit not raised: {soft}");
+        s.proc.signal("TERM");
+        assert_eq!(s.proc.wait().await.code(), Some(0));
+    })
+    .await;
+}

@@ -18,6 +18,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -27,9 +28,12 @@ use super::Shared;
 pub(super) const PROMPT: &str = "longlink> ";
 /// Longest command line; a longer one closes the session.
 const MAX_LINE: usize = 4096;
-/// Most console sessions at once; more wait in the backlog.
+/// Most console sessions at once; a new one beyond them closes the longest-idle one, so
+/// idle sessions never lock the operator out.
 const MAX_SESSIONS: usize = 8;
-/// A session silent this long is closed (it holds one of [`MAX_SESSIONS`]).
+/// A session that has not sent its first command this long is closed.
+const FIRST_IDLE: Duration = Duration::from_secs(60);
+/// A session silent this long after a command is closed.
 const IDLE: Duration = Duration::from_secs(15 * 60);
 
 /// The built-in commands and their help.
@@ -56,11 +60,8 @@ pub(super) async fn serve(
     token: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_SESSIONS));
+    let places = Arc::new(Places::default());
     loop {
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
-        };
         let accepted = tokio::select! {
             _ = token.cancelled() => return,
             accepted = listener.accept() => accepted,
@@ -73,17 +74,85 @@ pub(super) async fn serve(
                 continue;
             }
         };
+        let seat = Places::take(&places);
         tracing::info!(%remote, "console session opened");
         let shared = Arc::clone(&shared);
         let token = token.clone();
         tracker.spawn(async move {
-            let _permit = permit;
             tokio::select! {
                 _ = token.cancelled() => {}
-                _ = session(stream, &shared) => {}
+                _ = session(stream, &shared, &seat) => {}
             }
+            drop(seat);
             tracing::info!(%remote, "console session closed");
         });
+    }
+}
+
+/// The open sessions, at most [`MAX_SESSIONS`], each with when it last sent a command.
+#[derive(Default)]
+struct Places {
+    open: std::sync::Mutex<(u64, Vec<Place>)>,
+}
+
+struct Place {
+    id: u64,
+    active: Instant,
+    evict: CancellationToken,
+}
+
+/// A session's place: dropping it gives the place back.
+struct Seat {
+    id: u64,
+    places: Arc<Places>,
+    evict: CancellationToken,
+}
+
+impl Places {
+    /// A place for a new session; when all are taken, the longest-idle session is told to
+    /// close and its place is given to the new one.
+    fn take(places: &Arc<Places>) -> Seat {
+        let mut open = places.open.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, list) = &mut *open;
+        if list.len() >= MAX_SESSIONS {
+            if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].active) {
+                let idlest = list.swap_remove(i);
+                tracing::info!(
+                    idle_secs = idlest.active.elapsed().as_secs(),
+                    "console full: closing the longest-idle session"
+                );
+                idlest.evict.cancel();
+            }
+        }
+        *next += 1;
+        let evict = CancellationToken::new();
+        list.push(Place {
+            id: *next,
+            active: Instant::now(),
+            evict: evict.clone(),
+        });
+        Seat {
+            id: *next,
+            places: Arc::clone(places),
+            evict,
+        }
+    }
+}
+
+impl Seat {
+    /// The session sent a command (or finished one): it is not idle.
+    fn touch(&self) {
+        let mut open = self.places.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(place) = open.1.iter_mut().find(|p| p.id == self.id) {
+            place.active = Instant::now();
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let mut open = self.places.open.lock().unwrap_or_else(|e| e.into_inner());
+        open.1.retain(|p| p.id != self.id);
     }
 }
 
@@ -118,17 +187,35 @@ async fn read_line(reader: &mut BufReader<OwnedReadHalf>) -> Line {
     }
 }
 
-async fn session(stream: TcpStream, shared: &Shared) {
+async fn session(stream: TcpStream, shared: &Shared, seat: &Seat) {
     let (r, mut w) = stream.into_split();
     let mut reader = BufReader::new(r);
+    let mut idle = FIRST_IDLE;
     loop {
         if w.write_all(PROMPT.as_bytes()).await.is_err() {
             return;
         }
-        let Ok(line) = tokio::time::timeout(IDLE, read_line(&mut reader)).await else {
+        let line = tokio::select! {
+            line = tokio::time::timeout(idle, read_line(&mut reader)) => line,
+            _ = seat.evict.cancelled() => {
+                let _ = w
+                    .write_all(
+                        format!(
+                            "\ntoo many console sessions (at most {MAX_SESSIONS}): \
+                             closing this one, the longest idle\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+                return;
+            }
+        };
+        let Ok(line) = line else {
             let _ = w.write_all(b"\nidle, bye\n").await;
             return;
         };
+        seat.touch();
+        idle = IDLE;
         let line = match line {
             Line::Text(line) => line,
             Line::TooLong => {
@@ -156,6 +243,7 @@ async fn session(stream: TcpStream, shared: &Shared) {
         if w.write_all(answer.as_bytes()).await.is_err() {
             return;
         }
+        seat.touch();
     }
 }
 

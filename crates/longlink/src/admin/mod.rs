@@ -3,14 +3,18 @@
 //! - **Metrics**: an HTTP listener on `[admin] addr` (default `127.0.0.1:9090`) serves
 //!   `GET /metrics` in the Prometheus text format and `GET /healthz` (`200` while the app
 //!   serves, `503` once it is stopping). Every metric is named `longlink_*`; see
-//!   [`metrics`] for the list.
+//!   [`metrics`] for the list. Each connection has 5 s to send its request head, and of
+//!   more than 256 open at once the oldest is closed: stalled clients cannot keep
+//!   `/healthz` from answering.
 //! - **Server API**: with `[admin] api_key` set, `/api/v1/...` on the same listener (and
 //!   `<subject_prefix>.api.*` over NATS in a cluster) lets the application's other services
 //!   push, broadcast, kick and ask presence; see [`api`].
 //! - **Console**: a line protocol on `[admin] console_addr` (default off), like leaf's
 //!   console: `help`, `stats`, `kick <uid> [reason]`, `cpuprof start|stop`, `quit`, plus the
 //!   commands the application registers with
-//!   [`App::console_command`](crate::App::console_command).
+//!   [`App::console_command`](crate::App::console_command). At most 8 sessions are open: a
+//!   ninth closes the one idle longest (the operator always gets in), and a session that
+//!   sends no command within 60 s is closed (15 min after its last command).
 //!
 //! Both listen on exactly the address configured; keep them on loopback (or behind a
 //! firewall): only the API asks for a key.

@@ -35,7 +35,9 @@ pub struct GateConfig {
     pub tcp_addr: String,
     /// WebSocket listen address, `host:port`; empty turns WebSocket off.
     pub ws_addr: String,
-    /// Most connections open at once, one count across both listeners.
+    /// Most connections open at once, one count across both listeners. Each is a file
+    /// descriptor: at bind the gate raises a lower soft open-file limit (`RLIMIT_NOFILE`) to
+    /// the hard one, and warns if that is still below `max_conn_num` + 64.
     pub max_conn_num: usize,
     /// Capacity of each connection's outgoing queue, in messages.
     pub pending_write_num: usize,

@@ -33,6 +33,7 @@ mod accept;
 pub mod builder;
 pub(crate) mod config;
 mod conn;
+mod fdlimit;
 mod handshake;
 mod http;
 pub(crate) mod link;

@@ -54,11 +54,24 @@ pub struct Proc {
 impl Proc {
     /// Runs the binary with `args` and `env` (and no `LONGLINK_*` variables of ours).
     pub fn spawn(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Proc {
+        Proc::spawn_via(dir, &[], args, env)
+    }
+
+    /// As [`Proc::spawn`], run through `wrapper` (e.g. `["bash", "-c", "ulimit -n 256 &&
+    /// exec \"$@\"", "sh"]`): the wrapper's words, then the binary and `args`.
+    pub fn spawn_via(dir: &TempDir, wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Proc {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let stdout = dir.0.join(format!("stdout-{n}"));
         let stderr = dir.0.join(format!("stderr-{n}"));
-        let mut cmd = Command::new(BIN);
+        let mut cmd = match wrapper.split_first() {
+            Some((program, words)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(BIN);
+                cmd
+            }
+            None => Command::new(BIN),
+        };
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&stdout).expect("stdout file"))
@@ -189,6 +202,35 @@ pub async fn wait_serving(
     Ok(())
 }
 
+/// A [`Proc::spawn_via`] wrapper that runs the binary under `bash -c '<ulimit> && exec
+/// "$@"'`, e.g. `ulimit -S -H -n 256`.
+pub fn with_ulimit(ulimit: &str) -> [String; 4] {
+    [
+        "bash".into(),
+        "-c".into(),
+        format!("{ulimit} && exec \"$@\""),
+        "longlink-chat".into(),
+    ]
+}
+
+/// The address the binary's admin HTTP listener reports on stderr (`admin http listening
+/// addr=Some(...)`), once it does.
+pub async fn admin_addr(p: &Proc) -> SocketAddr {
+    let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
+    loop {
+        let stderr = p.stderr();
+        if let Some(rest) = stderr.split("admin http listening addr=Some(").nth(1) {
+            let addr = rest.split(')').next().unwrap_or_default();
+            return addr.parse().expect("an admin address");
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no admin address on stderr:\n{stderr}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A running binary with a config file on fresh ports.
 pub struct Served {
     pub proc: Proc,
@@ -200,6 +242,11 @@ pub struct Served {
 /// Starts the binary with a config file (`enc`, fresh ports, `extra_gate` TOML lines in
 /// `[gate]`) and waits until it serves. Retries with new ports if one was taken meanwhile.
 pub async fn serve(enc: Enc, extra_gate: &str) -> Served {
+    serve_via(enc, extra_gate, &[]).await
+}
+
+/// As [`serve`], the binary run through `wrapper` (see [`Proc::spawn_via`]).
+pub async fn serve_via(enc: Enc, extra_gate: &str, wrapper: &[&str]) -> Served {
     let encoding = match enc {
         Enc::Json => "json",
         Enc::Protobuf => "protobuf",
@@ -215,7 +262,7 @@ pub async fn serve(enc: Enc, extra_gate: &str) -> Served {
             ),
         );
         let config = config.to_str().expect("a UTF-8 temp path");
-        let mut proc = Proc::spawn(&dir, &["--config", config], &[]);
+        let mut proc = Proc::spawn_via(&dir, wrapper, &["--config", config], &[]);
         match wait_serving(&mut proc, enc, tcp, ws).await {
             Ok(()) => {
                 return Served {
