@@ -1,4 +1,4 @@
-//! 3. Graceful shutdown while a room is busy: SIGTERM to the real binary, and
+//! Section 3, a graceful shutdown while a room is busy: SIGTERM to the real binary, and
 //! `StopHandle::stop` in process; every watcher gets every message the server handled, then
 //! the kick, then the close, even with a watcher that does not read.
 
