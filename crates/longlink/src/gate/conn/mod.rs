@@ -353,11 +353,10 @@ fn serve<R: FrameReader, W: FrameWriter>(
         drop(session);
         // The close event now, as leaf sends it once the read loop ends: the connection is
         // closed for the application (a room's count drops) while its socket still flushes
-        // and, for a peer that keeps sending, lingers up to close_timeout.
+        // and, for a peer that keeps sending, lingers up to close_timeout. The agent stays in
+        // the gate's table until the socket is gone, where the stop's deadline finds it.
         // Boxed, as every wait of the end of a connection's life: an idle connection's task
         // keeps room only for the states it can idle in.
-        // It stays in the gate's table until the socket is gone: the stop's deadline finds
-        // it there.
         Box::pin(close_event(&shared, &agent)).await;
         let flushed =
             tokio::time::timeout(shared.close_timeout, finish(&mut writer, &agent, local));
