@@ -1,7 +1,9 @@
-//! The WebSocket upgrade under hostile input (issue 14, item 6): HTTP/1.0, a missing
+//! The WebSocket upgrade under hostile input (issue 14, items 6 and 7): HTTP/1.0, a missing
 //! `Host`, a bad `Sec-WebSocket-Key`, bare-LF line endings and a TLS hello on the plain port
 //! get a prompt `400`, well before `http_timeout`; valid upgrades (browser-like, bare LF) get
-//! `101`.
+//! `101`. Sockets that connect and say nothing hold at most `handshake_share` of the places
+//! (the oldest is pushed out by a newcomer), cost little memory each, and real clients still
+//! connect past them.
 
 mod common;
 
@@ -13,7 +15,7 @@ use longlink::{Encoding, GateConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The tests of this file run one at a time.
+/// The tests of this file run one at a time: the memory test reads the process's RSS.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// How fast an answer must come: far below the 10 s `http_timeout` of [`cfg`].
@@ -217,3 +219,115 @@ async fn valid_upgrades_get_101_browser_like_and_bare_lf() {
     })
     .await;
 }
+
+/// Whether the server closed `s` within `within` (a silent socket gets no bytes).
+async fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(within, s.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("a silent socket was sent bytes"),
+        Err(_) => false,
+    }
+}
+
+/// Opens `n` sockets to `addr` that say nothing.
+async fn silent(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut all = Vec::with_capacity(n);
+    for _ in 0..n {
+        all.push(TcpStream::connect(addr).await.expect("connect"));
+    }
+    all
+}
+
+#[tokio::test]
+async fn silent_sockets_hold_at_most_their_share_and_real_clients_still_connect() {
+    let _serial = SERIAL.lock().await;
+    bounded(TEST_TIMEOUT, async {
+        let server = start(GateConfig {
+            max_conn_num: 100,
+            handshake_share: 25,
+            ..cfg()
+        })
+        .await;
+        // 25 silent sockets: the whole share of handshakes.
+        let mut quiet = silent(server.ws, 25).await;
+        server.wait_connections(25).await;
+        // The 26th pushes out the oldest, at once; the others stay.
+        quiet.extend(silent(server.ws, 1).await);
+        assert!(
+            closed_within(&mut quiet[0], PROMPT).await,
+            "the oldest silent socket is closed promptly"
+        );
+        server.wait_connections(25).await;
+        for s in &mut quiet[1..] {
+            assert!(!closed_within(s, Duration::from_millis(20)).await);
+        }
+        // A real client takes the next oldest one's place for its handshake, then keeps only
+        // its connection's: 24 silent sockets and one client.
+        let mut ws = ws_connect(server.ws, "/real")
+            .await
+            .expect("a real client gets in");
+        assert_eq!(ws_echo(&mut ws, Wire(Encoding::Json), "hi").await, "hi");
+        assert!(closed_within(&mut quiet[1], PROMPT).await);
+        server.wait_connections(25).await;
+        // Its handshake place was given back: one more silent socket pushes nobody out.
+        quiet.extend(silent(server.ws, 1).await);
+        server.wait_connections(26).await;
+        assert!(!closed_within(&mut quiet[2], Duration::from_millis(200)).await);
+        assert_eq!(
+            ws_echo(&mut ws, Wire(Encoding::Json), "still").await,
+            "still"
+        );
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// The process's resident set, in bytes.
+fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
+/// Silent sockets on the WebSocket port, this many (both ends are in this process: 2 × as
+/// many descriptors).
+const SILENT: usize = 2_000;
+
+#[tokio::test]
+async fn a_silent_socket_costs_little_memory() {
+    let _serial = SERIAL.lock().await;
+    bounded(Duration::from_secs(20), async {
+        let server = start(GateConfig {
+            max_conn_num: 10_000,
+            handshake_share: 100,
+            http_timeout: Duration::from_secs(15),
+            ..cfg()
+        })
+        .await;
+        // Warm up (the runtime's and the allocator's first pages), then measure.
+        let warm = silent(server.ws, 200).await;
+        server.wait_connections(200).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let before = rss();
+        let quiet = silent(server.ws, SILENT).await;
+        server.wait_connections(200 + SILENT).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let per_socket = rss().saturating_sub(before) / SILENT;
+        eprintln!("RSS per silent socket (both ends): {per_socket} bytes");
+        assert!(
+            per_socket < BOUND,
+            "{per_socket} bytes per silent socket, over {BOUND}"
+        );
+        drop((warm, quiet));
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// The memory test's bound per silent socket, both ends.
+const BOUND: usize = 8 * 1024;
