@@ -280,3 +280,42 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_handshake_over_the_share_pushes_out_the_oldest() {
+        let shutdown = CancellationToken::new();
+        // 25 % of 8: two places.
+        let admission = Arc::new(Admission::new(8, 0, 25));
+        let a = admission.handshake(&shutdown);
+        let b = admission.handshake(&shutdown);
+        assert!(!a.token().is_cancelled() && !b.token().is_cancelled());
+        let c = admission.handshake(&shutdown);
+        assert!(a.token().is_cancelled(), "the oldest is pushed out");
+        assert!(!b.token().is_cancelled() && !c.token().is_cancelled());
+        // A finished handshake gives its place back: nobody is pushed out.
+        drop(b);
+        let d = admission.handshake(&shutdown);
+        assert!(!c.token().is_cancelled() && !d.token().is_cancelled());
+        // The gate's stop ends them all.
+        shutdown.cancel();
+        assert!(c.token().is_cancelled() && d.token().is_cancelled());
+    }
+
+    #[test]
+    fn the_share_is_at_least_one_place() {
+        let shutdown = CancellationToken::new();
+        let admission = Arc::new(Admission::new(2, 0, 25));
+        let a = admission.handshake(&shutdown);
+        let b = admission.handshake(&shutdown);
+        assert!(a.token().is_cancelled() && !b.token().is_cancelled());
+        assert_eq!(Admission::new(10_000, 0, 25).max_handshakes, 2_500);
+        assert_eq!(
+            Admission::new(usize::MAX, 0, 100).max_handshakes,
+            usize::MAX / 100
+        );
+    }
+}
