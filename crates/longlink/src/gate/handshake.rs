@@ -70,8 +70,7 @@ impl Bounds {
     }
 }
 
-/// Runs a handshake, gives its place back, then serves the connection in a task of its own:
-/// the handshake's larger state is freed.
+/// Runs a handshake, then [`serve`]s the connection.
 pub(super) async fn handshake_then_serve<R, W>(
     handshake: impl Future<Output = Ready<R, W>>,
     slot: Slot,
@@ -80,7 +79,16 @@ pub(super) async fn handshake_then_serve<R, W>(
     R: conn::FrameReader + 'static,
     W: conn::FrameWriter,
 {
-    let ready = handshake.await;
+    serve(handshake.await, slot, place);
+}
+
+/// Gives the handshake place back, then serves an upgraded connection in a task of its own:
+/// the handshake's larger state is freed.
+fn serve<R, W>(ready: Ready<R, W>, slot: Slot, place: HandshakePlace)
+where
+    R: conn::FrameReader + 'static,
+    W: conn::FrameWriter,
+{
     drop(place);
     if let Some((shared, agent, reader, writer)) = ready {
         conn::spawn(shared, agent, reader, writer, slot);
@@ -179,8 +187,10 @@ pub(super) async fn ws_handshake(
         let admit = admitted.is_ok();
         match shared.tls_ws.clone() {
             None => {
-                let upgrade = ws_upgrade(Arc::clone(&shared), stream, addrs, admit, &bounds);
-                serve_or_refuse(upgrade, admitted).await;
+                let ready = ws_upgrade(Arc::clone(&shared), stream, addrs, admit, &bounds).await;
+                if let Ok((slot, place)) = admitted {
+                    serve(ready, slot, place);
+                }
             }
             // Boxed apart: a TLS handshake's state is no part of a plain upgrade's.
             Some(acceptor) => {
@@ -189,26 +199,14 @@ pub(super) async fn ws_handshake(
                     let Some(tls) = bounds.run(remote, "tls", tls).await else {
                         return;
                     };
-                    let upgrade = ws_upgrade(Arc::clone(&shared), tls, addrs, admit, &bounds);
-                    serve_or_refuse(upgrade, admitted).await;
+                    let ready = ws_upgrade(Arc::clone(&shared), tls, addrs, admit, &bounds).await;
+                    if let Ok((slot, place)) = admitted {
+                        serve(ready, slot, place);
+                    }
                 })
                 .await
             }
         }
     })
     .await
-}
-
-/// Serves an admitted connection once upgraded; a refused one ends with its answer.
-async fn serve_or_refuse<R, W>(
-    upgrade: impl Future<Output = Ready<R, W>>,
-    admitted: Result<(Slot, HandshakePlace), Refusal>,
-) where
-    R: conn::FrameReader + 'static,
-    W: conn::FrameWriter,
-{
-    match admitted {
-        Ok((slot, place)) => handshake_then_serve(upgrade, slot, place).await,
-        Err(_refusal) => drop(upgrade.await),
-    }
 }
