@@ -180,6 +180,8 @@ pub(crate) enum Reject {
     PerIp,
     Handshake,
     Tls,
+    /// A handshake pushed out by a newer one, over `handshake_share`.
+    Handshakes,
 }
 
 /// The gate's metric handles, registered once.
@@ -188,7 +190,7 @@ pub(crate) struct GateMetrics {
     accepted: [Counter; 2],
     bytes_in: [Counter; 2],
     bytes_out: [Counter; 2],
-    rejected: [Counter; 4],
+    rejected: [Counter; 5],
     pub(crate) decode_errors: Counter,
     pub(crate) queue_full_drops: Counter,
     pub(crate) queue_full_disconnects: Counter,
@@ -225,6 +227,7 @@ impl GateMetrics {
                 counter!(CONNECTIONS_REJECTED, "reason" => "per_ip"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "handshake"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "tls"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "handshakes"),
             ],
             decode_errors: counter!(DECODE_ERRORS),
             queue_full_drops: counter!(QUEUE_FULL_DROPS),

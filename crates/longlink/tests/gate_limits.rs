@@ -15,6 +15,9 @@ use tokio::io::AsyncWriteExt;
 fn limited(max_conn_num: usize) -> GateConfig {
     GateConfig {
         max_conn_num,
+        // Every place may be in its handshake: a burst here is of real clients, and these
+        // tests are about max_conn_num alone (handshake_share: gate_ws_handshake.rs).
+        handshake_share: 100,
         ..config(Encoding::Json)
     }
 }

@@ -1,6 +1,6 @@
 //! TLS with rustls: TCP over TLS and wss with a client that verifies a certificate made at
 //! test time; `tls_tcp = false` keeps TCP plain; a missing or bad file is a start-up error
-//! naming the file.
+//! naming the file; sockets silent before their ClientHello share `handshake_share`.
 
 mod common;
 
@@ -143,6 +143,57 @@ async fn tls_tcp_false_keeps_tcp_plain_while_ws_is_wss() {
         ws.send(WsMessage::binary(Wire(Encoding::Json).echo("wss")))
             .await
             .expect("send");
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// Whether the server closed `s` within `within` (a silent socket gets no bytes).
+async fn closed_within(s: &mut TcpStream, within: std::time::Duration) -> bool {
+    let mut byte = [0u8; 1];
+    match tokio::time::timeout(within, s.read(&mut byte)).await {
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(_)) => panic!("a silent socket was sent bytes"),
+        Err(_) => false,
+    }
+}
+
+#[tokio::test]
+async fn silent_sockets_on_both_tls_listeners_share_the_handshake_places() {
+    bounded(TEST_TIMEOUT, async {
+        let cert = Cert::new("share");
+        // Two places for handshakes (25 % of 8), across both listeners.
+        let server = start(GateConfig {
+            max_conn_num: 8,
+            handshake_share: 25,
+            ..cert.config()
+        })
+        .await;
+        let prompt = std::time::Duration::from_secs(2);
+        let mut a = TcpStream::connect(server.tcp).await.expect("connect");
+        server.wait_connections(1).await;
+        let mut b = TcpStream::connect(server.ws).await.expect("connect");
+        server.wait_connections(2).await;
+        // A third pushes out the oldest at once.
+        let mut c = TcpStream::connect(server.tcp).await.expect("connect");
+        assert!(closed_within(&mut a, prompt).await, "the oldest is closed");
+        // A real client takes the next one's place, and is served.
+        let wire = Wire(Encoding::Json);
+        let mut tls = cert.connect(server.tcp).await;
+        assert!(
+            closed_within(&mut b, prompt).await,
+            "the next oldest is closed"
+        );
+        tls.write_all(&Framing::default().frame(&wire.echo("in")))
+            .await
+            .expect("write");
+        let mut reply = [0u8; 2];
+        tls.read_exact(&mut reply).await.expect("a reply");
+        // Its handshake place was given back: c keeps its own.
+        let mut d = TcpStream::connect(server.ws).await.expect("connect");
+        server.wait_connections(3).await;
+        assert!(!closed_within(&mut c, std::time::Duration::from_millis(200)).await);
+        assert!(!closed_within(&mut d, std::time::Duration::from_millis(20)).await);
         server.shutdown().await;
     })
     .await;

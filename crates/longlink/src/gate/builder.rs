@@ -220,7 +220,11 @@ impl GateBuilder {
                 tls_ws,
                 close_timeout: config.close_timeout,
                 http_timeout: config.http_timeout,
-                admission: Arc::new(Admission::new(config.max_conn_num, config.max_conn_per_ip)),
+                admission: Arc::new(Admission::new(
+                    config.max_conn_num,
+                    config.max_conn_per_ip,
+                    config.handshake_share,
+                )),
                 agents: Default::default(),
                 membership: Membership::default(),
                 shutdown: CancellationToken::new(),

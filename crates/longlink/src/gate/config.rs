@@ -81,9 +81,11 @@ pub struct GateConfig {
     /// more seconds.
     #[serde(with = "crate::config::secs")]
     pub ws_pong_timeout: Duration,
-    /// Most connections, as a percentage of `max_conn_num`, that may be in their handshake
-    /// at once (TLS, or the WebSocket upgrade): sockets that connect and say nothing cannot
-    /// take every place from real clients. 1 to 100.
+    /// Most connections, as a percentage of `max_conn_num` (at least one), that may be in
+    /// their handshake at once (TLS on either listener, or the WebSocket upgrade; plain TCP
+    /// has none). When all are taken, a new connection pushes out the oldest handshake, which
+    /// is closed: sockets that connect and say nothing cannot take every place from real
+    /// clients, nor keep them out. 1 to 100.
     pub handshake_share: u8,
     /// Most connections open at once from one IP address; 0 = off.
     pub max_conn_per_ip: usize,

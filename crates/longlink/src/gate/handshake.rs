@@ -1,12 +1,20 @@
 //! Handshakes before a connection is served: TLS (both listeners, when configured) and the
-//! WebSocket upgrade, each bounded by `http_timeout` and abandoned when the gate stops.
+//! WebSocket upgrade, each bounded by `http_timeout` from the accept and abandoned when the
+//! gate stops or a newer handshake takes the place (`handshake_share`).
+//!
+//! Until the client's first bytes arrive, a handshake's task holds only the socket, its
+//! places and its deadline: the buffers, the TLS state and the request parser are made (and
+//! boxed) once there is something to read, so a socket that connects and says nothing costs
+//! little.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use super::accept::Slot;
+use super::accept::{HandshakePlace, Refusal, Slot};
 use super::stream::{Halves, TlsStream};
 use super::{Shared, conn, ws};
 use crate::agent::{Agent, Transport};
@@ -15,37 +23,75 @@ use crate::metrics::{Reject, reject};
 /// An upgraded connection, ready to serve.
 type Ready<R, W> = Option<(Arc<Shared>, Agent, R, W)>;
 
-/// Runs a handshake (bounded by `http_timeout`, abandoned at shutdown), then serves the
-/// connection in a task of its own: the handshake's larger state is freed.
+/// What ends a handshake early: its deadline (`http_timeout` after the accept), and a token
+/// cancelled when the gate stops or the handshake is pushed out.
+pub(super) struct Bounds {
+    deadline: Instant,
+    stop: CancellationToken,
+}
+
+impl Bounds {
+    /// Starts the clock: `http_timeout` from now.
+    pub(super) fn new(shared: &Shared, stop: CancellationToken) -> Bounds {
+        Bounds {
+            deadline: Instant::now() + shared.http_timeout,
+            stop,
+        }
+    }
+
+    /// Runs `f` within the bounds; `None` if they end it first.
+    async fn run<T>(
+        &self,
+        remote: SocketAddr,
+        what: &str,
+        f: impl Future<Output = Option<T>>,
+    ) -> Option<T> {
+        tokio::select! {
+            done = tokio::time::timeout_at(self.deadline, f) => match done {
+                Ok(done) => done,
+                Err(_) => {
+                    tracing::debug!(%remote, "{what} handshake timed out");
+                    reject(Reject::Handshake);
+                    None
+                }
+            },
+            _ = self.stop.cancelled() => None,
+        }
+    }
+
+    /// Waits until the client has sent something (or left), holding no buffer. A peek, not
+    /// `readable()`: a new socket is reported readable before any byte has come.
+    async fn first_bytes(&self, stream: &TcpStream, remote: SocketAddr, what: &str) -> bool {
+        let peek = async {
+            let mut byte = [0u8; 1];
+            stream.peek(&mut byte).await.ok()
+        };
+        self.run(remote, what, peek).await.is_some()
+    }
+}
+
+/// Runs a handshake, then [`serve`]s the connection.
 pub(super) async fn handshake_then_serve<R, W>(
     handshake: impl Future<Output = Ready<R, W>>,
     slot: Slot,
+    place: HandshakePlace,
 ) where
     R: conn::FrameReader + 'static,
     W: conn::FrameWriter,
 {
-    if let Some((shared, agent, reader, writer)) = handshake.await {
-        conn::spawn(shared, agent, reader, writer, slot);
-    }
+    serve(handshake.await, slot, place);
 }
 
-/// Bounds a handshake by `http_timeout` and the gate's shutdown.
-async fn bounded<T>(
-    shared: &Shared,
-    remote: SocketAddr,
-    what: &str,
-    f: impl Future<Output = Option<T>>,
-) -> Option<T> {
-    tokio::select! {
-        done = tokio::time::timeout(shared.http_timeout, f) => match done {
-            Ok(done) => done,
-            Err(_) => {
-                tracing::debug!(%remote, "{what} handshake timed out");
-                reject(Reject::Handshake);
-                None
-            }
-        },
-        _ = shared.shutdown.cancelled() => None,
+/// Gives the handshake place back, then serves an upgraded connection in a task of its own:
+/// the handshake's larger state is freed.
+fn serve<R, W>(ready: Ready<R, W>, slot: Slot, place: HandshakePlace)
+where
+    R: conn::FrameReader + 'static,
+    W: conn::FrameWriter,
+{
+    drop(place);
+    if let Some((shared, agent, reader, writer)) = ready {
+        conn::spawn(shared, agent, reader, writer, slot);
     }
 }
 
@@ -54,100 +100,113 @@ pub(super) async fn tls_tcp(
     shared: Arc<Shared>,
     acceptor: tokio_rustls::TlsAcceptor,
     stream: TcpStream,
-    local: SocketAddr,
-    remote: SocketAddr,
+    (local, remote): (SocketAddr, SocketAddr),
+    bounds: Bounds,
 ) -> Ready<
     <TlsStream as Halves>::Reader<longlink_wire::LenCodec>,
     <TlsStream as Halves>::Writer<longlink_wire::LenCodec>,
 > {
-    let tls = bounded(&shared, remote, "tls", async {
-        acceptor
-            .accept(stream)
-            .await
-            .map_err(|e| {
-                tracing::debug!(%remote, error = %e, "tls handshake failed");
-                reject(Reject::Tls);
-            })
-            .ok()
-    })
-    .await?;
+    if !bounds.first_bytes(&stream, remote, "tls").await {
+        return None;
+    }
+    // Boxed: the TLS state (a few kilobytes) exists from the ClientHello on.
+    let tls = Box::pin(bounds.run(remote, "tls", tls_accept(acceptor, stream, remote))).await?;
     let agent = shared.new_agent(Transport::Tcp, local, remote);
     let (reader, writer) = tls.halves(shared.frames, shared.frames, &[]);
     Some((shared, agent, reader, writer))
+}
+
+/// The TLS handshake itself.
+async fn tls_accept(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    remote: SocketAddr,
+) -> Option<TlsStream> {
+    acceptor
+        .accept(stream)
+        .await
+        .map_err(|e| {
+            tracing::debug!(%remote, error = %e, "tls handshake failed");
+            reject(Reject::Tls);
+        })
+        .ok()
 }
 
 /// The HTTP upgrade (answering 405, 400, 503 as needed), then WebSocket messages.
 async fn ws_upgrade<S: Halves>(
     shared: Arc<Shared>,
     mut stream: S,
-    local: SocketAddr,
-    remote: SocketAddr,
+    (local, remote): (SocketAddr, SocketAddr),
     admit: bool,
+    bounds: &Bounds,
 ) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsEncoder>> {
     let max_msg_len = shared.ws_settings.max_msg_len;
-    let halves = bounded(&shared, remote, "websocket", async {
-        match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {
-            ws::Handshake::Upgrade { accept, rest } => {
-                ws::accept(stream, &accept, rest, max_msg_len)
-                    .await
-                    .map_err(|_| {
-                        reject(Reject::Handshake);
-                    })
-                    .ok()
+    let halves = bounds
+        .run(remote, "websocket", async {
+            match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {
+                ws::Handshake::Upgrade { accept, rest } => {
+                    ws::accept(stream, &accept, rest, max_msg_len)
+                        .await
+                        .map_err(|_| {
+                            reject(Reject::Handshake);
+                        })
+                        .ok()
+                }
+                ws::Handshake::Refused => {
+                    tracing::debug!(%remote, "websocket handshake refused");
+                    None
+                }
             }
-            ws::Handshake::Refused => {
-                tracing::debug!(%remote, "websocket handshake refused");
-                None
-            }
-        }
-    })
-    .await?;
+        })
+        .await?;
     let agent = shared.new_agent(Transport::Ws, local, remote);
     Some((shared, agent, halves.0, halves.1))
 }
 
-/// A connection on the WebSocket port: TLS first if configured, then the upgrade. Without a
-/// slot (over a limit) the upgrade is answered with 503.
+/// A connection on the WebSocket port: TLS first if configured, then the upgrade. Admitted,
+/// it holds its slot and a handshake place; else (over a limit) its upgrade is answered
+/// with 503, under the refusals' own cap.
 pub(super) async fn ws_handshake(
     shared: Arc<Shared>,
     stream: TcpStream,
     remote: SocketAddr,
-    slot: Option<Slot>,
+    admitted: Result<(Slot, HandshakePlace), Refusal>,
 ) {
-    let local = stream.local_addr().unwrap_or(remote);
-    let admit = slot.is_some();
-    match shared.tls_ws.clone() {
-        None => {
-            let upgrade = ws_upgrade(Arc::clone(&shared), stream, local, remote, admit);
-            match slot {
-                Some(slot) => handshake_then_serve(upgrade, slot).await,
-                None => drop(upgrade.await),
+    let stop = match &admitted {
+        Ok((_, place)) => place.token().clone(),
+        Err(_) => shared.shutdown.clone(),
+    };
+    let bounds = Bounds::new(&shared, stop);
+    if !bounds.first_bytes(&stream, remote, "websocket").await {
+        return;
+    }
+    // Boxed: the request's buffer and parser, and a TLS handshake's state, exist from the
+    // first bytes on.
+    Box::pin(async move {
+        let addrs = (stream.local_addr().unwrap_or(remote), remote);
+        let admit = admitted.is_ok();
+        match shared.tls_ws.clone() {
+            None => {
+                let ready = ws_upgrade(Arc::clone(&shared), stream, addrs, admit, &bounds).await;
+                if let Ok((slot, place)) = admitted {
+                    serve(ready, slot, place);
+                }
             }
-        }
-        // Boxed: a TLS handshake's state (tens of kilobytes) is no part of a plain
-        // WebSocket handshake's task.
-        Some(acceptor) => {
-            Box::pin(async move {
-                let Some(tls) = bounded(&shared, remote, "tls", async {
-                    acceptor
-                        .accept(stream)
-                        .await
-                        .map_err(|_| {
-                            reject(Reject::Tls);
-                        })
-                        .ok()
+            // Boxed apart: a TLS handshake's state is no part of a plain upgrade's.
+            Some(acceptor) => {
+                Box::pin(async move {
+                    let tls = tls_accept(acceptor, stream, remote);
+                    let Some(tls) = bounds.run(remote, "tls", tls).await else {
+                        return;
+                    };
+                    let ready = ws_upgrade(Arc::clone(&shared), tls, addrs, admit, &bounds).await;
+                    if let Ok((slot, place)) = admitted {
+                        serve(ready, slot, place);
+                    }
                 })
                 .await
-                else {
-                    return;
-                };
-                let upgrade = ws_upgrade(Arc::clone(&shared), tls, local, remote, admit);
-                match slot {
-                    Some(slot) => handshake_then_serve(upgrade, slot).await,
-                    None => drop(upgrade.await),
-                }
-            })
-            .await
+            }
         }
-    }
+    })
+    .await
 }

@@ -22,8 +22,8 @@
 //!
 //! Inside, one file per step of a connection's life:
 //! [`builder`] (settings, hooks, `bind`) → `accept` (the listeners, admission under
-//! `max_conn_num` and `max_conn_per_ip`) → `handshake` (TLS, the WebSocket upgrade, within
-//! `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
+//! `max_conn_num`, `max_conn_per_ip` and `handshake_share`) → `handshake` (TLS, the
+//! WebSocket upgrade, within `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
 //! `tcp` or `ws` → `sweep` (idle and ping deadlines) → [`running`] (the drain and stop).
 //! `resume` holds the resumable sessions (`resume_window`), whose connections' side is in
 //! `conn::resume`.
