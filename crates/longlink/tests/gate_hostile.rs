@@ -10,6 +10,10 @@ use common::*;
 use longlink::{Encoding, GateConfig};
 use tokio::time::Instant;
 
+/// One test at a time: the memory bounds are read from this process's RSS, which the other
+/// tests' floods would move.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The process's resident memory, in bytes (Linux).
 fn rss() -> usize {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -49,6 +53,7 @@ async fn slow_consumers_are_cut_off_at_pending_write_bytes() {
         n: 4000,
         size: 8000,
     };
+    let _serial = SERIAL.lock().await;
     bounded(Duration::from_secs(60), async {
         let config = GateConfig {
             pending_write_num: 100_000, // not the bound under test
@@ -117,6 +122,7 @@ async fn tcp_half_close_gets_every_reply_then_eof() {
     use tokio::io::AsyncWriteExt;
     const TRIALS: usize = 50;
     const REQUESTS: usize = 40;
+    let _serial = SERIAL.lock().await;
     bounded(Duration::from_secs(60), async {
         let server = start(config(Encoding::Json)).await;
         let wire = Wire(Encoding::Json);
@@ -158,6 +164,7 @@ async fn half_a_frame_is_closed_at_read_timeout() {
     const STALLED: usize = 200;
     assert_eq!(GateConfig::default().read_timeout, Duration::from_secs(15));
     assert_eq!(GateConfig::default().idle_timeout, Duration::ZERO);
+    let _serial = SERIAL.lock().await;
     bounded(Duration::from_secs(30), async {
         let config = GateConfig {
             read_timeout: Duration::from_secs(1),
@@ -221,6 +228,7 @@ async fn half_a_frame_is_closed_at_read_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
     const REQUESTS: usize = 500;
+    let _serial = SERIAL.lock().await;
     bounded(Duration::from_secs(30), async {
         let config = GateConfig {
             max_msg_len: 65_535,
@@ -300,6 +308,7 @@ async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
 /// discards the client's input for up to `close_timeout` (5 s) before the socket goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_connection_that_keeps_sending_gets_its_close_event_at_once() {
+    let _serial = SERIAL.lock().await;
     bounded(Duration::from_secs(30), async {
         let server = start(config(Encoding::Json)).await;
         let mut c = server.tcp_client().await;
