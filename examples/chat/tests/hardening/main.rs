@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod drain;
+mod half_close;
 
 use std::net::SocketAddr;
 use std::time::Duration;
