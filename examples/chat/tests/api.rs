@@ -295,3 +295,42 @@ async fn console_kicks_with_a_reason_and_profiles_the_cpu() {
     })
     .await;
 }
+
+/// A kicked client that keeps sending leaves its room's `online` count at once, though the
+/// gate discards its input for up to `close_timeout` (5 s) before the socket goes (issue 14,
+/// item 10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kicked_client_that_keeps_sending_leaves_the_room_count_at_once() {
+    use longlink_chat::msg::{C2sUpdateWatchRoom, C2sUserHeartBeat};
+    bounded(TIMEOUT, async {
+        let server = with_api(Enc::Json).await;
+        let admin = server.admin.expect("admin listener");
+        let mut ann = server.login(Transport::Tcp, 710).await;
+        let bob = server.login(Transport::Tcp, 711).await;
+        assert_eq!(ann.watch(9).await, 1);
+        let (mut tx, _rx) = bob.into_split();
+        tx.send(encode(Enc::Json, &C2sUpdateWatchRoom { room_id: 9 }))
+            .await
+            .expect("bob watches");
+        ann.watch_until(9, 2).await;
+        // Bob sends heartbeats every 10 ms and reads nothing, through the kick and after.
+        let sender = tokio::spawn(async move {
+            let beat = encode(Enc::Json, &C2sUserHeartBeat { ptime: now_unix() });
+            while tx.send(beat.clone()).await.is_ok() {
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+        let answer = api(admin, "POST", "/api/v1/kick", json!({"uid": 711}), 200).await;
+        assert_eq!(answer, json!({"kicked": true}));
+        let kicked = tokio::time::Instant::now();
+        ann.watch_until(9, 1).await;
+        let took = kicked.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(1),
+            "bob left the room's count {took:?} after the kick"
+        );
+        sender.abort();
+        server.shutdown().await;
+    })
+    .await;
+}
