@@ -152,6 +152,42 @@ async fn tcp_half_close_gets_every_reply_then_eof() {
     .await;
 }
 
+/// More requests before the half-close than `pending_write_num` (2000): the replies produced
+/// after the EOF are written as they come, so the queue never overflows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_half_close_after_more_requests_than_the_queue_holds() {
+    use tokio::io::AsyncWriteExt;
+    const REQUESTS: usize = 5000;
+    let _serial = SERIAL.lock().await;
+    bounded(Duration::from_secs(60), async {
+        let server = start(config(Encoding::Json)).await;
+        let wire = Wire(Encoding::Json);
+        let mut client = server.tcp_client().await;
+        let mut bytes = Vec::new();
+        for i in 0..REQUESTS {
+            bytes.extend(client.framing.frame(&wire.echo(&i.to_string())));
+        }
+        // About 150 KB: the kernel's buffers take it all before any reply is read.
+        client.send_raw(&bytes).await;
+        client.stream.shutdown().await.expect("shutdown(SHUT_WR)");
+        let mut got = 0;
+        let end = loop {
+            match tokio::time::timeout(STEP, client.try_recv()).await {
+                Ok(Ok(payload)) => {
+                    assert_eq!(wire.decode_echo(&payload), got.to_string());
+                    got += 1;
+                }
+                Ok(Err(end)) => break end,
+                Err(_) => panic!("no FIN after {got} replies"),
+            }
+        };
+        assert_eq!(got, REQUESTS, "every reply");
+        assert_eq!(end, Ended::Eof);
+        server.shutdown().await;
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 9. A frame begun and never finished has a deadline: `read_timeout`, on by default
 

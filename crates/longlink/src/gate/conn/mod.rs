@@ -139,16 +139,18 @@ async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
     }
 }
 
-/// Writes out what is queued, as it comes, until `done` (or the connection is destroyed).
+/// Writes out what is queued, as it comes, until `done` (or the connection is destroyed): the
+/// replies that modules produce while the connection waits for them do not pile up.
 async fn flush_until<W: FrameWriter>(
-    done: &tokio_util::sync::CancellationToken,
+    done: impl Future<Output = ()>,
     writer: &mut W,
     agent: &Agent,
     local: &Local,
 ) {
+    let mut done = std::pin::pin!(done);
     loop {
         tokio::select! {
-            () = done.cancelled() => return,
+            () = &mut done => return,
             flushed = flush_queue(writer, agent, local, (Phase::Closing, 0)) => {
                 if flushed.is_err() {
                     return;
@@ -157,10 +159,29 @@ async fn flush_until<W: FrameWriter>(
         }
         // A push after the flush left a wake-up for this wait (`notify_one` keeps one).
         tokio::select! {
-            () = done.cancelled() => return,
+            () = &mut done => return,
             () = local.outbox.changed() => {}
         }
     }
+}
+
+/// Waits (within `close_timeout`) until the modules have handled every message taken so far,
+/// writing out their replies meanwhile.
+async fn await_replies<W: FrameWriter>(
+    shared: &Shared,
+    writer: &mut W,
+    agent: &Agent,
+    local: &Local,
+) {
+    let modules = async {
+        if tokio::time::timeout(shared.close_timeout, shared.barrier())
+            .await
+            .is_err()
+        {
+            tracing::debug!("modules busy; closing without waiting for replies");
+        }
+    };
+    flush_until(modules, writer, agent, local).await;
 }
 
 /// Spawns a connection's task on the gate's tracker, in its own tracing span.
@@ -290,12 +311,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
             // The peer sent its last request (a TCP half-close, a WebSocket close) and may
             // still read: the replies being produced go out before the close. The agent stays
             // open for them until the modules are through.
-            if Box::pin(tokio::time::timeout(shared.close_timeout, shared.barrier()))
-                .await
-                .is_err()
-            {
-                tracing::debug!("modules busy; closing without waiting for replies");
-            }
+            Box::pin(await_replies(&shared, &mut writer, &agent, local)).await;
         }
         // A socket that lost its session to another (a resume that came before this socket's
         // end was noticed) just goes: closing would end the session it no longer serves.
@@ -324,17 +340,12 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 // Replies to what this connection sent are being produced: written out as
                 // they come (a socket that does not take them waits here alone); once the
                 // modules are through, say goodbye after them.
-                Box::pin(flush_until(&shared.drained, &mut writer, &agent, local)).await;
+                let drained = shared.drained.cancelled();
+                Box::pin(flush_until(drained, &mut writer, &agent, local)).await;
                 shared.goodbye(&agent, Goodbye::Shutdown);
             }
             ReadEnd::RateLimited => {
-                let barrier = shared.barrier();
-                if Box::pin(tokio::time::timeout(shared.close_timeout, barrier))
-                    .await
-                    .is_err()
-                {
-                    tracing::debug!("modules busy; kicking without waiting for replies");
-                }
+                Box::pin(await_replies(&shared, &mut writer, &agent, local)).await;
                 shared.goodbye(&agent, Goodbye::RateLimit);
             }
             ReadEnd::Protocol(why) => tracing::debug!(reason = %why, "protocol error, closing"),
