@@ -3,7 +3,9 @@
 //! event. One task rather than a reader and a writer keeps an idle connection small and
 //! saves a task switch per reply.
 //!
-//! Each transport supplies a [`FrameReader`] and a [`FrameWriter`]; the life cycle is shared.
+//! Each transport supplies a [`FrameReader`] and a [`FrameWriter`]; the life cycle is shared:
+//! `drive` serves (the loop and the flush), `ending` ends (the last replies, the flush before
+//! the close, the lingering close, the close event), `resume` keeps a resumable session.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,15 +15,17 @@ use bytes::Bytes;
 use tracing::Instrument;
 
 mod drive;
+mod ending;
 mod resume;
 
 pub(crate) use resume::claim;
 
 use super::accept::Slot;
 use super::{Goodbye, Shared};
+use crate::agent::Agent;
 use crate::agent::outbox::State;
-use crate::agent::{Agent, Local};
-use drive::{Phase, drive, flush_queue};
+use drive::drive;
+use ending::{await_replies, close_event, farewell, finish, flush_until, lingering_close};
 use resume::SessionSlot;
 
 /// Why the reader stopped. Peer misbehaviour is logged at debug level only.
@@ -106,82 +110,6 @@ pub(crate) trait FrameWriter: Send + 'static {
     /// Ends the stream gracefully after the last flush (FIN, or a WebSocket close frame
     /// with `close_code`).
     fn finish(&mut self, close_code: u16) -> impl Future<Output = ()> + Send;
-}
-
-/// How long the peer may stay quiet before a lingering close ends.
-const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// Discards input until the peer closes, goes quiet for [`LINGER_QUIET`], or `limit` passes.
-async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::time::Duration) {
-    let discard = async {
-        loop {
-            match tokio::time::timeout(LINGER_QUIET, reader.read_frame()).await {
-                Ok(Ok(
-                    Incoming::Payload(_)
-                    | Incoming::Control
-                    | Incoming::Ping(_)
-                    | Incoming::Partial,
-                )) => continue,
-                Ok(Ok(Incoming::End | Incoming::Final) | Err(_)) | Err(_) => return,
-            }
-        }
-    };
-    let _ = tokio::time::timeout(limit, discard).await;
-}
-
-/// Flushes what is queued, then ends the stream (FIN or a close frame).
-async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
-    if flush_queue(writer, agent, local, (Phase::Closing, 0))
-        .await
-        .is_ok()
-    {
-        writer.finish(local.outbox.close_code()).await;
-    }
-}
-
-/// Writes out what is queued, as it comes, until `done` (or the connection is destroyed): the
-/// replies that modules produce while the connection waits for them do not pile up.
-async fn flush_until<W: FrameWriter>(
-    done: impl Future<Output = ()>,
-    writer: &mut W,
-    agent: &Agent,
-    local: &Local,
-) {
-    let mut done = std::pin::pin!(done);
-    loop {
-        tokio::select! {
-            () = &mut done => return,
-            flushed = flush_queue(writer, agent, local, (Phase::Closing, 0)) => {
-                if flushed.is_err() {
-                    return;
-                }
-            }
-        }
-        // A push after the flush left a wake-up for this wait (`notify_one` keeps one).
-        tokio::select! {
-            () = &mut done => return,
-            () = local.outbox.changed() => {}
-        }
-    }
-}
-
-/// Waits (within `close_timeout`) until the modules have handled every message taken so far,
-/// writing out their replies meanwhile.
-async fn await_replies<W: FrameWriter>(
-    shared: &Shared,
-    writer: &mut W,
-    agent: &Agent,
-    local: &Local,
-) {
-    let modules = async {
-        if tokio::time::timeout(shared.close_timeout, shared.barrier())
-            .await
-            .is_err()
-        {
-            tracing::debug!("modules busy; closing without waiting for replies");
-        }
-    };
-    flush_until(modules, writer, agent, local).await;
 }
 
 /// Spawns a connection's task on the gate's tracker, in its own tracing span.
@@ -391,24 +319,4 @@ fn serve<R: FrameReader, W: FrameWriter>(
         }
         shared.unregister(&agent);
     }
-}
-
-/// The end of an agent's life: out of the gate's tables and the cluster's, then its close
-/// event.
-async fn farewell(shared: &Shared, agent: &Agent) {
-    shared.unregister(agent);
-    close_event(shared, agent).await;
-}
-
-/// The end of an agent's life but for the gate's table: out of the cluster's, then its close
-/// event.
-async fn close_event(shared: &Shared, agent: &Agent) {
-    shared.membership.forget(agent.id());
-    if let Some(link) = &shared.cluster {
-        link.closed(agent);
-    }
-    if let Some(events) = &shared.on_close {
-        events.send(agent).await;
-    }
-    tracing::debug!(conn = agent.id(), "connection closed");
 }
