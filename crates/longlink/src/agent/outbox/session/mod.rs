@@ -6,7 +6,8 @@
 //!
 //! The queue's items, oldest first: `sent` written and not yet acknowledged (numbers
 //! `first_seq ..`), then the unwritten ones. Protocol messages (`LL_Session`, `LL_Ack`, ...)
-//! go in `control`, written before anything queued and never numbered.
+//! go in `control`, written before anything queued and never numbered. A session that
+//! changes socket (a resume, a hand-over to another gate) is in `resume`.
 
 use super::items::Items;
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::{Outbox, Queue, State};
+
+mod resume;
 
 /// Every how many client messages the server acknowledges without waiting for the timer.
 pub(super) const ACK_EVERY: u64 = 16;
@@ -118,24 +121,6 @@ pub(crate) enum Detached {
 pub(crate) fn next_socket() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-impl Queue {
-    /// The session `socket` claims, with the client saying it has everything up to
-    /// `last_seq`: none unless the queue is open and the session is that socket's and did
-    /// not overflow. Everything kept counts as not written, save what the client has, which
-    /// is dropped: the rest goes again, in order.
-    fn claimed(&mut self, socket: u64, last_seq: u64) -> Option<(&mut Items, &mut Numbering)> {
-        let open = self.state == State::Open;
-        let Queue { items, session, .. } = self;
-        let n = session
-            .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed)?;
-        n.sent = items.len();
-        n.ack(items, last_seq);
-        n.sent = 0;
-        Some((items, n))
-    }
 }
 
 impl Outbox {
@@ -288,96 +273,6 @@ impl Outbox {
         }
         q.state = State::Destroyed;
         q.items.clear();
-        true
-    }
-
-    /// Claims the session for a new socket `socket`; the task that served it stops at its
-    /// next wake-up. Gives the lock to wait on until that task has stopped, or `None` if the
-    /// session has ended.
-    pub(crate) fn claim(&self, socket: u64) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        let mut q = self.lock();
-        let open = q.state == State::Open;
-        let n = q.session.as_mut().filter(|n| open && !n.overflowed)?;
-        n.socket = socket;
-        n.drop_socket = false;
-        let driving = Arc::clone(&n.driving);
-        drop(q);
-        self.wake.notify_one();
-        Some(driving)
-    }
-
-    /// The lock the task serving the session holds while it does.
-    pub(crate) fn driving(&self) -> Option<Arc<tokio::sync::Mutex<()>>> {
-        self.lock().session.as_ref().map(|n| Arc::clone(&n.driving))
-    }
-
-    /// Resumes the session on `socket` (claimed, and its former task stopped): forgets what
-    /// the client has (up to `last_seq`), queues `answer(in_seq)` (`LL_Resumed`) first and
-    /// every kept message after it. Returns `(in_seq, replayed)`, or `None` if the session
-    /// ended or another socket claimed it meanwhile.
-    pub(crate) fn resume(
-        &self,
-        socket: u64,
-        last_seq: u64,
-        answer: impl FnOnce(u64) -> Option<Bytes>,
-    ) -> Option<(u64, usize)> {
-        let mut q = self.lock();
-        let (items, n) = q.claimed(socket, last_seq)?;
-        if last_seq + 1 < n.first_seq {
-            tracing::debug!(
-                last_seq,
-                first_kept = n.first_seq,
-                "resume: the client acknowledged more than it says it has"
-            );
-        }
-        n.control = answer(n.in_seq).into_iter().collect();
-        n.acked_in = n.in_seq;
-        let replayed = items.len();
-        let in_seq = n.in_seq;
-        drop(q);
-        self.wake.notify_one();
-        Some((in_seq, replayed))
-    }
-
-    /// Hands the session over to another gate (claimed by `socket`, its former task
-    /// stopped): returns `(in_seq, every kept message after last_seq)`; nothing is kept here,
-    /// and the task that waited for the client stops quietly.
-    pub(crate) fn hand_over(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
-        let mut q = self.lock();
-        let (items, n) = q.claimed(socket, last_seq)?;
-        n.handed_over = true;
-        n.control = Vec::new();
-        let in_seq = n.in_seq;
-        let kept = items.take().into();
-        drop(q);
-        self.wake.notify_one();
-        Some((in_seq, kept))
-    }
-
-    /// A session handed over from another gate, served by `socket`: `kept` (numbered from
-    /// `last_seq + 1`) goes before anything queued since, `answer` (`LL_Resumed`) before all.
-    pub(crate) fn install(
-        &self,
-        socket: u64,
-        (last_seq, in_seq): (u64, u64),
-        kept: Vec<Bytes>,
-        answer: Option<Bytes>,
-    ) -> bool {
-        let mut q = self.lock();
-        let Queue { items, session, .. } = &mut *q;
-        let Some(n) = session.as_mut().filter(|n| n.socket == socket) else {
-            return false;
-        };
-        for item in kept.into_iter().rev() {
-            items.push_front(item);
-        }
-        n.first_seq = last_seq + 1;
-        n.sent = 0;
-        n.in_seq = in_seq;
-        n.acked_in = in_seq;
-        n.control = answer.into_iter().collect();
-        drop(q);
-        self.wake.notify_one();
         true
     }
 
