@@ -109,9 +109,13 @@ impl<D: Decode> Frames<D> {
         report
     }
 
-    /// A whole frame off the buffer, if one is there.
-    fn next(&mut self) -> Result<Option<Incoming>, ReadEnd> {
-        self.decoder.decode(&mut self.buf)
+    /// What the buffer gives without reading: a whole frame if one is there, else
+    /// [`Incoming::Partial`] once for a frame begun; `None`: read more.
+    fn ready(&mut self) -> Result<Option<Incoming>, ReadEnd> {
+        if let Some(frame) = self.decoder.decode(&mut self.buf)? {
+            return Ok(Some(frame));
+        }
+        Ok(self.newly_begun().then_some(Incoming::Partial))
     }
 
     /// Makes room for the next read.
@@ -175,11 +179,8 @@ impl<D: Decode> TcpReader<D> {
 impl<D: Decode> FrameReader for TcpReader<D> {
     async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         loop {
-            if let Some(frame) = self.frames.next()? {
+            if let Some(frame) = self.frames.ready()? {
                 return Ok(frame);
-            }
-            if self.frames.newly_begun() {
-                return Ok(Incoming::Partial);
             }
             // Idle: hold no buffer while waiting for the socket.
             if self.frames.buf.is_empty() && self.frames.buf.capacity() > 0 {
@@ -229,11 +230,8 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> StreamReader<R, D> {
 impl<R: AsyncRead + Unpin + Send, D: Decode> FrameReader for StreamReader<R, D> {
     async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
         loop {
-            if let Some(frame) = self.frames.next()? {
+            if let Some(frame) = self.frames.ready()? {
                 return Ok(frame);
-            }
-            if self.frames.newly_begun() {
-                return Ok(Incoming::Partial);
             }
             self.frames.reserve();
             let n = self
