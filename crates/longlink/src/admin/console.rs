@@ -61,19 +61,7 @@ pub(super) async fn serve(
     tracker: TaskTracker,
 ) {
     let places = Arc::new(Places::default());
-    loop {
-        let accepted = tokio::select! {
-            _ = token.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::debug!(error = %e, "console accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, remote)) = super::server::accept(&listener, &token, "console").await {
         let seat = Places::take(&places);
         tracing::info!(%remote, "console session opened");
         let shared = Arc::clone(&shared);

@@ -98,20 +98,8 @@ pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>, token: Can
     let app = router(shared);
     let tracker = TaskTracker::new();
     let open = Arc::new(Open::default());
-    loop {
-        let accepted = tokio::select! {
-            _ = token.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                // Out of descriptors, most likely: wait a little rather than spin.
-                tracing::debug!(error = %e, "admin http accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    while let Some((stream, remote)) = super::server::accept(&listener, &token, "admin http").await
+    {
         let place = Open::take(&open, &token);
         // The router takes hyper's body as it is.
         let service = TowerToHyperService::new(app.clone());

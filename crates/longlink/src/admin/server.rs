@@ -116,6 +116,28 @@ impl AdminServer {
     }
 }
 
+/// The next connection on an admin listener, or `None` once `token` is cancelled. A failed
+/// accept (out of descriptors, most likely) waits a little rather than spin.
+pub(super) async fn accept(
+    listener: &TcpListener,
+    token: &tokio_util::sync::CancellationToken,
+    what: &str,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        let accepted = tokio::select! {
+            _ = token.cancelled() => return None,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok(pair) => return Some(pair),
+            Err(e) => {
+                tracing::debug!(error = %e, "{what} accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
 async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, AdminError> {
     if addr.is_empty() {
         return Ok(None);
