@@ -14,17 +14,6 @@ use tokio::time::Instant;
 /// tests' floods would move.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The process's resident memory, in bytes (Linux).
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kb: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
-
 /// A TCP client with a small receive buffer, so that what it does not read stays on the
 /// server rather than in the kernel.
 async fn small_window_client(server: &Server) -> TcpClient {
@@ -73,19 +62,7 @@ async fn slow_consumers_are_cut_off_at_pending_write_bytes() {
         for c in &mut slow {
             c.send_msg("Flood", ID_FLOOD, &FLOOD).await;
         }
-        let deadline = Instant::now() + Duration::from_secs(40);
-        let floods = loop {
-            let floods = server.floods().await;
-            if floods.len() == SLOW {
-                break floods;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} of {SLOW} floods done",
-                floods.len()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        };
+        let floods = server.wait_floods(SLOW, Duration::from_secs(40)).await;
         let grown = rss().saturating_sub(before);
         for r in &floods {
             assert!(!r.open_after, "a slow consumer was kept: {r:?}");
@@ -134,14 +111,7 @@ async fn tcp_half_close_gets_every_reply_then_eof() {
             }
             c.send_raw(&bytes).await;
             c.stream.shutdown().await.expect("shutdown(SHUT_WR)");
-            let mut got = Vec::new();
-            let end = loop {
-                match tokio::time::timeout(STEP, c.try_recv()).await {
-                    Ok(Ok(payload)) => got.push(wire.decode_echo(&payload)),
-                    Ok(Err(end)) => break end,
-                    Err(_) => panic!("trial {trial}: no FIN after {} replies", got.len()),
-                }
-            };
+            let (got, end) = c.echoes_to_end(STEP).await;
             let want: Vec<String> = (0..REQUESTS).map(|i| format!("{trial}.{i}")).collect();
             assert_eq!(got, want, "trial {trial}: the replies, in order");
             assert_eq!(end, Ended::Eof, "trial {trial}: a FIN, not a reset");
@@ -170,18 +140,9 @@ async fn tcp_half_close_after_more_requests_than_the_queue_holds() {
         // About 150 KB: the kernel's buffers take it all before any reply is read.
         client.send_raw(&bytes).await;
         client.stream.shutdown().await.expect("shutdown(SHUT_WR)");
-        let mut got = 0;
-        let end = loop {
-            match tokio::time::timeout(STEP, client.try_recv()).await {
-                Ok(Ok(payload)) => {
-                    assert_eq!(wire.decode_echo(&payload), got.to_string());
-                    got += 1;
-                }
-                Ok(Err(end)) => break end,
-                Err(_) => panic!("no FIN after {got} replies"),
-            }
-        };
-        assert_eq!(got, REQUESTS, "every reply");
+        let (got, end) = client.echoes_to_end(STEP).await;
+        let want: Vec<String> = (0..REQUESTS).map(|i| i.to_string()).collect();
+        assert_eq!(got, want, "every reply, in order");
         assert_eq!(end, Ended::Eof);
         server.shutdown().await;
     })
@@ -287,11 +248,7 @@ async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
                 },
             )
             .await;
-        let deadline = Instant::now() + STEP;
-        while server.floods().await.is_empty() {
-            assert!(Instant::now() < deadline, "the flood did not finish");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        server.wait_floods(1, STEP).await;
         let queued: usize = server.gate.agents().iter().map(|a| a.queued()).sum();
         assert!(
             queued > 0,
@@ -306,14 +263,9 @@ async fn a_stuck_client_does_not_hold_up_the_drain_of_the_others() {
         assert_eq!(healthy.recv_echo().await, "0");
         let started = Instant::now();
         server.stop.stop();
+        let (rest, end) = healthy.echoes_to_end(Duration::from_secs(10)).await;
         let mut got = vec!["0".to_owned()];
-        let end = loop {
-            match tokio::time::timeout(Duration::from_secs(10), healthy.try_recv()).await {
-                Ok(Ok(payload)) => got.push(wire.decode_echo(&payload)),
-                Ok(Err(end)) => break end,
-                Err(_) => panic!("no end after {} messages", got.len()),
-            }
-        };
+        got.extend(rest);
         let goodbye = got.pop();
         assert_eq!(
             goodbye.as_deref(),

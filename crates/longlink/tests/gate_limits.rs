@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use longlink::agent::QueueFullPolicy;
@@ -237,16 +237,10 @@ const STRICT: Duration = Duration::from_secs(30);
 const LENIENT: Duration = Duration::from_millis(500);
 
 async fn wait_flood(server: &Server) -> FloodResult {
-    let module = server.module.clone();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let floods = module.call(STEP, |ctx| ctx.floods.clone()).await.unwrap();
-        if let Some(r) = floods.into_iter().next() {
-            return r;
-        }
-        assert!(Instant::now() < deadline, "the flood did not finish");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    server
+        .wait_floods(1, Duration::from_secs(20))
+        .await
+        .remove(0)
 }
 
 /// A client that never reads is cut off when its queue overflows; another connection keeps

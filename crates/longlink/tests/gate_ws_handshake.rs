@@ -283,17 +283,6 @@ async fn silent_sockets_hold_at_most_their_share_and_real_clients_still_connect(
     .await;
 }
 
-/// The process's resident set, in bytes.
-fn rss() -> usize {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    let kb: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
-
 /// Silent sockets on the WebSocket port, this many (both ends are in this process: 2 × as
 /// many descriptors).
 const SILENT: usize = 2_000;

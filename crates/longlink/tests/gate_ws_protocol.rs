@@ -99,7 +99,7 @@ async fn protocol_violations_close_with_1002_and_bad_utf8_with_1007() {
 async fn a_ping_flood_that_never_reads_holds_memory_to_a_bound() {
     bounded(TEST_TIMEOUT, async {
         let server = start(config(Encoding::Json)).await;
-        let before = rss_bytes();
+        let before = rss();
         let mut s = upgraded(&server).await;
         let ping = frame(0x89, &[7; 125], true);
         let burst: Vec<u8> = ping
@@ -118,7 +118,7 @@ async fn a_ping_flood_that_never_reads_holds_memory_to_a_bound() {
             }
         };
         let _ = tokio::time::timeout(std::time::Duration::from_secs(2), flood).await;
-        let grown = rss_bytes().saturating_sub(before);
+        let grown = rss().saturating_sub(before);
         assert!(grown < 32 << 20, "RSS grew by {grown} bytes");
         let mut canary = server.tcp_client().await;
         assert_eq!(canary.echo("still here").await, "still here");
@@ -126,11 +126,4 @@ async fn a_ping_flood_that_never_reads_holds_memory_to_a_bound() {
         server.shutdown().await;
     })
     .await;
-}
-
-/// This process's resident memory, from `/proc/self/statm`.
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
 }

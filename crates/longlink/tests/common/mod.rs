@@ -36,6 +36,18 @@ pub use longlink_testkit::ws::{
 pub use longlink_testkit::{Framing, STEP, bounded, connect_from, stops_within, wait_for};
 pub use running::{Running, run};
 
+/// This process's resident memory, in bytes (Linux's `VmRSS`): the memory bounds of the
+/// hostile-client tests (a test and its server share the process).
+pub fn rss() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kb * 1024
+}
+
 /// Default bound on a whole test body.
 pub const TEST_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -373,6 +385,23 @@ impl Server {
             .expect("module answers")
     }
 
+    /// Waits up to `within` until `n` floods have finished; returns their results.
+    pub async fn wait_floods(&self, n: usize, within: Duration) -> Vec<FloodResult> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let floods = self.floods().await;
+            if floods.len() >= n {
+                return floods;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{} of {n} floods finished within {within:?}",
+                floods.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Waits until `gate.connections()` is `n`.
     pub async fn wait_connections(&self, n: usize) {
         let gate = self.gate.clone();
@@ -528,6 +557,22 @@ impl TcpClient {
     pub async fn send_msg<T: Serialize + prost::Message>(&mut self, name: &str, id: u16, msg: &T) {
         let payload = self.wire.encode(name, id, msg);
         self.send(&payload).await;
+    }
+
+    /// Reads `Echo` replies until the server ends the connection, each within `within`
+    /// (panics if one does not come): their texts, and how it ended.
+    pub async fn echoes_to_end(&mut self, within: Duration) -> (Vec<String>, Ended) {
+        let mut got = Vec::new();
+        loop {
+            match tokio::time::timeout(within, self.try_recv()).await {
+                Ok(Ok(payload)) => got.push(self.wire.decode_echo(&payload)),
+                Ok(Err(end)) => return (got, end),
+                Err(_) => panic!(
+                    "no reply nor end within {within:?} after {} replies",
+                    got.len()
+                ),
+            }
+        }
     }
 
     /// Reads (and discards) until the server ends the connection; panics if it does not
