@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::process::{admin_addr, serve_via, with_ulimit};
+use common::process::{admin_addr, serve_with_ulimit};
 use common::{Enc, Reply, TEST_TIMEOUT, TestServer, Transport, bounded};
 use longlink_testkit::Console;
 use longlink_testkit::http::http_get;
@@ -93,9 +93,8 @@ async fn metrics_healthz_and_console_on_the_chat_server() {
 async fn healthz_answers_while_1100_stalled_admin_sockets_would_take_every_descriptor() {
     bounded(TEST_TIMEOUT, async {
         use tokio::io::AsyncWriteExt;
-        let wrapper = with_ulimit("ulimit -S -H -n 1024");
-        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        let mut s = serve_via(Enc::Json, "max_conn_num = 500", &wrapper).await;
+        let mut s =
+            serve_with_ulimit(Enc::Json, "max_conn_num = 500", "ulimit -S -H -n 1024").await;
         let admin = admin_addr(&s.proc).await;
         let mut slow = Vec::new();
         for _ in 0..1100 {

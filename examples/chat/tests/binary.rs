@@ -388,9 +388,7 @@ fn soft_nofile(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warns_at_start_when_the_open_file_limit_is_below_max_conn_num() {
     bounded(TEST_TIMEOUT, async {
-        let wrapper = with_ulimit("ulimit -S -H -n 256");
-        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        let mut s = serve_via(Enc::Json, "", &wrapper).await;
+        let mut s = serve_with_ulimit(Enc::Json, "", "ulimit -S -H -n 256").await;
         let stderr = s.proc.stderr();
         let line = stderr
             .lines()
@@ -413,9 +411,7 @@ async fn warns_at_start_when_the_open_file_limit_is_below_max_conn_num() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn raises_a_low_soft_open_file_limit_and_does_not_warn() {
     bounded(TEST_TIMEOUT, async {
-        let wrapper = with_ulimit("ulimit -S -n 256");
-        let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
-        let mut s = serve_via(Enc::Json, "max_conn_num = 500", &wrapper).await;
+        let mut s = serve_with_ulimit(Enc::Json, "max_conn_num = 500", "ulimit -S -n 256").await;
         let stderr = s.proc.stderr();
         assert!(
             !stderr.contains("open files"),

@@ -202,15 +202,11 @@ pub async fn wait_serving(
     Ok(())
 }
 
-/// A [`Proc::spawn_via`] wrapper that runs the binary under `bash -c '<ulimit> && exec
-/// "$@"'`, e.g. `ulimit -S -H -n 256`.
-pub fn with_ulimit(ulimit: &str) -> [String; 4] {
-    [
-        "bash".into(),
-        "-c".into(),
-        format!("{ulimit} && exec \"$@\""),
-        "longlink-chat".into(),
-    ]
+/// As [`serve`], the binary run under `bash -c '<ulimit> && exec "$@"'`, e.g.
+/// `ulimit -S -H -n 256`.
+pub async fn serve_with_ulimit(enc: Enc, extra_gate: &str, ulimit: &str) -> Served {
+    let script = format!("{ulimit} && exec \"$@\"");
+    serve_via(enc, extra_gate, &["bash", "-c", &script, "longlink-chat"]).await
 }
 
 /// The address the binary's admin HTTP listener reports on stderr (`admin http listening
