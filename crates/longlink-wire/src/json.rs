@@ -23,12 +23,66 @@ pub(crate) fn open(payload: &[u8]) -> Result<Envelope<'_>, DecodeError> {
     serde_json::from_slice::<Envelope<'_>>(payload).map_err(|e| DecodeError::Json(e.to_string()))
 }
 
+/// The name and the body of an envelope in its plain form, `{"Name":body}` (JSON whitespace
+/// allowed around each part), with a name free of escapes and control characters; `None`
+/// for any other payload, which only [`open`] can judge. Neither part is checked: the
+/// name is JSON's once it is found among the registered, the body once it decodes with
+/// [`decode_body`] (after a UTF-8 check: see [`Utf8Body`]).
+///
+/// A body that decodes is exactly the value [`open`] would have found: decoding consumes
+/// one whole JSON value and then only whitespace, so the payload was an envelope with this
+/// one key, and the value is the same as decoded from [`open`]'s body. This is the one-pass
+/// path for the common payload; every other one takes the two.
+pub(crate) fn split_plain(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    // Byte by byte: `str::trim_matches` and `find` cost more than the decode of a small body.
+    let ws = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = payload.iter().position(|b| !ws(b))?;
+    let end = payload.iter().rposition(|b| !ws(b))?;
+    if payload[start] != b'{' || payload[end] != b'}' || end == start {
+        return None;
+    }
+    let inner = &payload[start + 1..end];
+    let quote = inner.iter().position(|b| !ws(b))?;
+    if inner[quote] != b'"' {
+        return None;
+    }
+    let rest = &inner[quote + 1..];
+    let name_len = rest
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+    if rest[name_len] != b'"' {
+        return None;
+    }
+    let after = &rest[name_len + 1..];
+    let colon = after.iter().position(|b| !ws(b))?;
+    if after[colon] != b':' {
+        return None;
+    }
+    Some((&rest[..name_len], &after[colon + 1..]))
+}
+
+/// A body's bytes, known to be UTF-8: serde_json reads them as it reads a `&str` (its
+/// slice reader checks only the strings it keeps; here every byte was checked).
+#[derive(Clone, Copy)]
+pub(crate) struct Utf8Body<'a>(&'a [u8]);
+
+impl<'a> Utf8Body<'a> {
+    /// Checks `bytes`; ASCII, the common body, by the word.
+    pub(crate) fn new(bytes: &'a [u8]) -> Option<Self> {
+        (bytes.is_ascii() || std::str::from_utf8(bytes).is_ok()).then_some(Utf8Body(bytes))
+    }
+
+    pub(crate) fn from_str(text: &'a str) -> Self {
+        Utf8Body(text.as_bytes())
+    }
+}
+
 /// Decodes a body into the registered type.
 pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(
     name: &str,
-    body: &RawValue,
+    body: Utf8Body<'_>,
 ) -> Result<T, DecodeError> {
-    serde_json::from_str(body.get()).map_err(|e| DecodeError::BadBody {
+    serde_json::from_slice(body.0).map_err(|e| DecodeError::BadBody {
         name: name.to_owned(),
         reason: e.to_string(),
     })
@@ -165,6 +219,39 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    #[test]
+    fn splits_the_plain_form() {
+        assert_eq!(
+            split_plain(br#"{"Hello":{"name":"x"}}"#),
+            Some((&b"Hello"[..], &br#"{"name":"x"}"#[..]))
+        );
+        assert_eq!(
+            split_plain(b" {\t\"A\" \r\n: [1, 2] } \n"),
+            Some((&b"A"[..], &b" [1, 2] "[..]))
+        );
+        // What is not a plain envelope is left to `open`, even where the body would decode.
+        for payload in [
+            &br#"{"He\u006clo":1}"#[..],
+            b"{\"A\x01\":1}",
+            b"[1]",
+            b"{}",
+            br#"{"A" 1}"#,
+            br#"{"A":1"#,
+            br#"x{"A":1}"#,
+        ] {
+            assert_eq!(split_plain(payload), None, "{payload:?}");
+        }
+        // The body is whatever follows the colon; decoding it is what checks it.
+        let body = |payload| split_plain(payload).map(|(_, body)| body);
+        assert_eq!(body(br#"{"A":1,"B":2}"#), Some(&br#"1,"B":2"#[..]));
+        assert!(decode_body::<serde_json::Value>("A", Utf8Body::from_str(r#"1,"B":2"#)).is_err());
+        assert_eq!(body(br#"{"A":{}}}"#), Some(&b"{}}"[..]));
+        assert!(decode_body::<serde_json::Value>("A", Utf8Body::from_str("{}}")).is_err());
+        assert_eq!(body(b"{\"A\":\"\xff\"}"), Some(&b"\"\xff\""[..]));
+        assert!(Utf8Body::new(b"\"\xff\"").is_none());
+        assert!(Utf8Body::new("\"é\"".as_bytes()).is_some());
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub struct Registry {
     // id) were 6% of a ping-pong's instructions. The keys are fixed at registration, so a
     // peer cannot flood a table with colliding entries; the seed is random per process.
     by_type: HashMap<TypeId, usize, FastHash>,
-    by_name: HashMap<String, usize, FastHash>,
+    /// By the name's bytes, so that a payload's name is looked up before (and without) a
+    /// UTF-8 check: a name found is one registered.
+    by_name: HashMap<Box<[u8]>, usize, FastHash>,
     by_id: HashMap<u16, usize, FastHash>,
 }
 
@@ -200,7 +202,7 @@ impl Registry {
             return Err(RegistryError::DuplicateType(type_name::<T>()));
         }
         let name = opts.name.unwrap_or_else(|| bare_name::<T>().to_owned());
-        if self.by_name.contains_key(&name) {
+        if self.by_name.contains_key(name.as_bytes()) {
             return Err(RegistryError::DuplicateName(name));
         }
         // Registration order gives ids 0 to 65534, as leaf does; a pinned id may be any u16
@@ -221,7 +223,7 @@ impl Registry {
         }
         let index = self.entries.len();
         self.by_type.insert(type_id, index);
-        self.by_name.insert(name.clone(), index);
+        self.by_name.insert(name.as_bytes().into(), index);
         self.by_id.insert(id, index);
         self.entries.push(Entry {
             json_head: json::head(&name),
@@ -306,6 +308,10 @@ impl Registry {
 
     /// The index of the message named `name`.
     pub fn index_of_name(&self, name: &str) -> Option<usize> {
+        self.index_of_name_bytes(name.as_bytes())
+    }
+
+    fn index_of_name_bytes(&self, name: &[u8]) -> Option<usize> {
         self.by_name.get(name).copied()
     }
 

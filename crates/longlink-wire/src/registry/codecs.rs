@@ -59,7 +59,8 @@ pub(super) type Value = Box<dyn Any + Send>;
 /// so its downcast cannot fail.
 #[derive(Clone, Copy)]
 pub(super) struct JsonCodec {
-    pub(super) decode: fn(&str, &RawValue) -> Result<Value, DecodeError>,
+    /// A name (for errors) and a body.
+    pub(super) decode: fn(&str, json::Utf8Body<'_>) -> Result<Value, DecodeError>,
     pub(super) encode: fn(&[u8], &dyn Any, &mut Vec<u8>) -> serde_json::Result<()>,
 }
 
@@ -73,7 +74,7 @@ pub(super) struct ProtoCodec {
 pub(super) fn json_codec<T: Serialize + DeserializeOwned + Send + 'static>() -> JsonCodec {
     fn decode<T: DeserializeOwned + Send + 'static>(
         name: &str,
-        body: &RawValue,
+        body: json::Utf8Body<'_>,
     ) -> Result<Value, DecodeError> {
         Ok(Box::new(json::decode_body::<T>(name, body)?))
     }

@@ -67,6 +67,20 @@ pub(super) fn decode(
     payload: &Bytes,
 ) -> Result<Decoded, DecodeError> {
     let registry = codec.registry();
+    if codec.encoding() == longlink_wire::Encoding::Json {
+        // One pass where it gives the same answer (the common payload); a raw handler
+        // wants the body as it came, so it takes the two.
+        if let Some((index, value)) = registry.decode_plain_json(payload) {
+            let route = &routes[index];
+            if registry.check_incoming(index).is_ok() && route.raw.is_none() {
+                let msg = match route.forward {
+                    Some(_) => DecodedMsg::Forward(payload.clone()),
+                    None => DecodedMsg::Typed(value),
+                };
+                return Ok(Decoded { index, msg });
+            }
+        }
+    }
     let opened = registry.open(payload, codec.encoding(), codec.id_little_endian())?;
     registry.check_incoming(opened.index)?;
     let route = &routes[opened.index];

@@ -138,6 +138,58 @@ fn encode_appends_and_returns_the_index() {
     assert_eq!(out, br#"x{"Chat":{"room_id":1,"text":"t","ts":2}}"#);
 }
 
+/// The one-pass decode's answer against the two passes': where it decodes, they decode the
+/// same; where they fail, it has no answer.
+fn one_pass_agrees(r: &Registry, payload: &[u8]) -> Result<(), TestCaseError> {
+    let two = r
+        .open(payload, Encoding::Json, false)
+        .and_then(|opened| Ok((opened.index, r.decode_body(&opened)?)));
+    match (r.decode_plain_json(payload), two) {
+        (Some((i, a)), Ok((j, b))) => {
+            prop_assert_eq!(i, j);
+            prop_assert!(
+                a.downcast_ref::<Chat>() == b.downcast_ref::<Chat>()
+                    && a.downcast_ref::<StringValue>() == b.downcast_ref::<StringValue>()
+                    && a.downcast_ref::<Int32Value>() == b.downcast_ref::<Int32Value>(),
+                "different values for {:?}",
+                String::from_utf8_lossy(payload)
+            );
+        }
+        (Some(_), Err(e)) => {
+            prop_assert!(false, "one pass decodes {payload:?}, two passes say {e}")
+        }
+        (None, _) => {}
+    }
+    Ok(())
+}
+
+#[test]
+fn one_pass_leaves_every_odd_payload_to_the_two() {
+    let r = both();
+    let chat = br#"{"Chat":{"room_id":1,"text":"t","ts":2}}"#;
+    assert!(r.decode_plain_json(chat).is_some());
+    for payload in [
+        // Invalid UTF-8 in a field the type ignores: the raw value's check refuses it.
+        &b"{\"Chat\":{\"room_id\":1,\"text\":\"t\",\"ts\":2,\"x\":\"\xff\"}}"[..],
+        // A repeated key: the last one wins, in the two passes.
+        br#"{"Int32Value":{"value":1},"Int32Value":{"value":2}}"#,
+        br#"{"Int32\u0056alue":{"value":1}}"#,
+        br#"{"Int32Value":{"value":1}} x"#,
+        br#"{"Nope":{}}"#,
+    ] {
+        assert!(r.decode_plain_json(payload).is_none(), "{payload:?}");
+        one_pass_agrees(&r, payload).unwrap();
+    }
+    let (_, last) = r
+        .decode(
+            br#"{"Int32Value":{"value":1},"Int32Value":{"value":2}}"#,
+            Encoding::Json,
+            false,
+        )
+        .unwrap();
+    assert_eq!(last.downcast_ref(), Some(&Int32Value { value: 2 }));
+}
+
 fn chat_strategy() -> impl Strategy<Value = Chat> {
     (any::<u64>(), ".{0,40}", any::<i64>()).prop_map(|(room_id, text, ts)| Chat {
         room_id,
@@ -174,6 +226,22 @@ proptest! {
         }
     }
 
+    /// Envelopes of real messages, spaced, escaped, cut or with something after the body.
+    #[test]
+    fn one_pass_agrees_with_two_on_envelopes(
+        msg in chat_strategy(),
+        name in r"(Chat|Ch\\u0061t|StringValue|Nope)",
+        (pre, mid, post) in (r"[ \t\r\n]{0,2}", r"[ \t\r\n]{0,2}", r"[ \t\r\n]{0,2}"),
+        tail in prop_oneof![3 => Just(String::new()), 1 => r#"(,"Chat":\{\}|\}|x|,"ts":1)"#],
+        cut in prop_oneof![3 => Just(0usize), 1 => 1usize..4],
+    ) {
+        let r = both();
+        let body = serde_json::to_string(&msg).unwrap();
+        let mut payload = format!(r#"{pre}{{"{name}"{mid}:{mid}{body}{tail}{mid}}}{post}"#);
+        payload.truncate(payload.len().saturating_sub(cut));
+        one_pass_agrees(&r, payload.as_bytes())?;
+    }
+
     /// Payloads shaped like envelopes, with registered names and arbitrary bodies.
     #[test]
     fn envelope_shaped_garbage_never_panics(
@@ -186,5 +254,6 @@ proptest! {
             prop_assert!(payload.as_bytes().as_ptr_range().contains(&opened.body.as_bytes().as_ptr()));
             let _ = r.decode_body(&opened);
         }
+        one_pass_agrees(&r, payload.as_bytes())?;
     }
 }
