@@ -12,7 +12,7 @@ use items::Items;
 use session::Numbering;
 pub(crate) use session::{Detached, SessionCheck, next_socket};
 
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -108,6 +108,18 @@ pub(crate) struct Outbox {
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
     close_code: AtomicU16,
+    /// The connection's task is handling a frame ([`Outbox::handling`]), so it takes the
+    /// queue before it waits again: a push need not wake it.
+    handling: AtomicBool,
+}
+
+/// While it lives, the connection's task is handling a frame: see [`Outbox::handling`].
+pub(crate) struct Handling<'a>(&'a AtomicBool);
+
+impl Drop for Handling<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Outbox {
@@ -130,7 +142,22 @@ impl Outbox {
             max_msg_len,
             dropped: AtomicU64::new(0),
             close_code: AtomicU16::new(1000),
+            handling: AtomicBool::new(false),
         }
+    }
+
+    /// Marks the connection's task as handling a frame, until the guard drops: pushes made
+    /// meanwhile (by its handlers, inline, or by any other task) do not wake it, since it
+    /// takes the queue before it waits again. A handler's reply is otherwise a wake-up of
+    /// the task by itself: one more turn of its loop per message.
+    ///
+    /// Only for a span without an await, after which the queue is taken. That a push during
+    /// the span is taken is the lock's doing: the flag is cleared before the task's next
+    /// [`take_batch`](Self::take_batch), and a push that saw it set had queued its payload,
+    /// under the lock, before that.
+    pub(crate) fn handling(&self) -> Handling<'_> {
+        self.handling.store(true, Ordering::Relaxed);
+        Handling(&self.handling)
     }
 
     /// Queues one payload. `conn` names the connection in logs.
@@ -201,7 +228,7 @@ impl Outbox {
         q.items.push_back(payload.clone());
         let was_empty = q.unwritten() == 1;
         drop(q);
-        if was_empty && attached {
+        if was_empty && attached && !self.handling.load(Ordering::Relaxed) {
             self.wake.notify_one();
         }
         Ok(())
@@ -254,33 +281,23 @@ impl Outbox {
     }
 
     /// Hands queued payloads to `take`, oldest first, up to about `max_bytes` (at least one),
-    /// and returns how many bytes it took. A destroyed queue gives [`Destroyed`].
+    /// and returns how many bytes it took and whether it took all there was. A destroyed
+    /// queue gives [`Destroyed`].
     pub(crate) fn take_batch(
         &self,
         max_bytes: usize,
-        mut take: impl FnMut(Bytes),
-    ) -> Result<usize, Destroyed> {
+        take: impl FnMut(Bytes),
+    ) -> Result<(usize, bool), Destroyed> {
         let mut q = self.lock();
         if q.state == State::Destroyed {
             return Err(Destroyed);
         }
-        if q.session.is_some() {
-            return Ok(take_numbered(&mut q, max_bytes, take));
-        }
-        let mut gathered = 0;
-        while let Some(item) = q.items.front() {
-            if gathered > 0 && gathered + item.len() > max_bytes {
-                break;
-            }
-            gathered += item.len();
-            if let Some(item) = q.items.pop_front() {
-                take(item);
-            }
-        }
-        // Drained: give the memory back (an idle connection holds no queue; a busy one
-        // allocates it again at its next write, a few tens of nanoseconds).
-        q.items.shrink_if_empty();
-        Ok(gathered)
+        let gathered = if q.session.is_some() {
+            take_numbered(&mut q, max_bytes, take)
+        } else {
+            take_plain(&mut q, max_bytes, take)
+        };
+        Ok((gathered, q.unwritten() == 0))
     }
 
     /// Wakes the connection's task so it looks at the state again.
@@ -297,6 +314,24 @@ impl Outbox {
         // A panic never happens while the lock is held, but stay usable if it did.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// [`Outbox::take_batch`] without a session: the payloads leave the queue.
+fn take_plain(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
+    let mut gathered = 0;
+    while let Some(item) = q.items.front() {
+        if gathered > 0 && gathered + item.len() > max_bytes {
+            break;
+        }
+        gathered += item.len();
+        if let Some(item) = q.items.pop_front() {
+            take(item);
+        }
+    }
+    // Drained: give the memory back (an idle connection holds no queue; a busy one
+    // allocates it again at its next write, a few tens of nanoseconds).
+    q.items.shrink_if_empty();
+    gathered
 }
 
 /// [`Outbox::take_batch`] for a session: the protocol messages, then unwritten payloads (kept

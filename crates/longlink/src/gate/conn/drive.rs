@@ -31,7 +31,7 @@ pub(super) async fn flush_queue<W: FrameWriter>(
 ) -> Result<(), ReadEnd> {
     let metrics = crate::metrics::gate();
     loop {
-        let gathered = local
+        let (gathered, drained) = local
             .outbox
             .take_batch(BATCH_BYTES, |item| w.push(item))
             .map_err(|_| ReadEnd::Local)?;
@@ -49,10 +49,10 @@ pub(super) async fn flush_queue<W: FrameWriter>(
         }
         // Tried inline first: a socket that takes the bytes at once (the common case) needs
         // no wait, and the wait below, boxed, takes no room in every connection's task.
-        let flushed = match try_flush(w) {
-            Poll::Ready(flushed) => flushed,
+        let (flushed, waited) = match try_flush(w) {
+            Poll::Ready(flushed) => (flushed, false),
             Poll::Pending => match Box::pin(blocked_flush(w, local, phase, socket)).await {
-                Ok(flushed) => flushed,
+                Ok(flushed) => (flushed, true),
                 Err(end) => return Err(end),
             },
         };
@@ -63,6 +63,12 @@ pub(super) async fn flush_queue<W: FrameWriter>(
                 agent.destroy();
             }
             return Err(ReadEnd::Io(e));
+        }
+        if drained && !waited {
+            // Written out at once: a push since the batch was taken has left a wake-up (a
+            // push to an empty queue wakes the task), so the queue needs no second look
+            // now. A flush that waited may have taken that wake-up itself.
+            return Ok(());
         }
     }
 }
@@ -189,19 +195,24 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 shared,
             };
             // The rare waits are boxed: only a pointer stays in every connection's task.
-            let wait: BoxFuture<'_, Option<ReadEnd>> =
-                match on_frame(frame, conn, slot, &mut bucket) {
-                    Step::Next => continue,
-                    Step::End(end) => return end,
-                    Step::Wait(pending) => Box::pin(async move {
-                        pending.send().await;
-                        None
-                    }),
-                    Step::Resume(msg) => match shared.resume.as_ref() {
-                        Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn)),
-                        None => continue,
-                    },
-                };
+            let step = {
+                // Replies queued while the frame is handled are written at the top of the
+                // loop, without a wake-up of this task by itself.
+                let _handling = local.outbox.handling();
+                on_frame(frame, conn, slot, &mut bucket)
+            };
+            let wait: BoxFuture<'_, Option<ReadEnd>> = match step {
+                Step::Next => continue,
+                Step::End(end) => return end,
+                Step::Wait(pending) => Box::pin(async move {
+                    pending.send().await;
+                    None
+                }),
+                Step::Resume(msg) => match shared.resume.as_ref() {
+                    Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn)),
+                    None => continue,
+                },
+            };
             if let Some(end) = wait.await {
                 return end;
             }
