@@ -228,6 +228,7 @@ impl GateBuilder {
                 agents: Default::default(),
                 membership: Membership::default(),
                 shutdown: CancellationToken::new(),
+                stopping: Default::default(),
                 drained: CancellationToken::new(),
                 reading: AtomicUsize::new(0),
                 tracker: TaskTracker::new(),

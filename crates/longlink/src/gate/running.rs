@@ -102,7 +102,7 @@ impl RunningGate {
     pub async fn stop(self, timeout: Duration) {
         let shared = self.shared;
         let deadline = tokio::time::Instant::now() + timeout;
-        shared.shutdown.cancel();
+        shared.begin_stop();
         shared.tracker.close();
         shared.for_each_agent(|agent| {
             if let Some(local) = agent.local() {

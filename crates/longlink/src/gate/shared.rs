@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -78,8 +78,12 @@ pub(crate) struct Shared {
     /// The connections' named groups, for broadcasts that reach the gate itself (from the
     /// cluster or the server API).
     pub(crate) membership: Membership,
-    /// Cancelled when the gate starts stopping: accept loops end, connections stop reading.
+    /// Cancelled when the gate starts stopping ([`Shared::begin_stop`]): accept loops end,
+    /// connections stop reading.
     pub(crate) shutdown: CancellationToken,
+    /// Set with `shutdown`'s cancel: what every connection's loop looks at in every turn
+    /// (the token's own check takes a lock that every connection shares).
+    pub(crate) stopping: AtomicBool,
     /// Cancelled once the modules have handled every message read before the shutdown.
     pub(crate) drained: CancellationToken,
     /// Connections still reading (counted down as they stop at shutdown).
@@ -99,7 +103,13 @@ impl Shared {
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutdown.is_cancelled()
+        self.stopping.load(Ordering::Acquire)
+    }
+
+    /// The stop's first step: connections stop reading, accept loops end.
+    pub(crate) fn begin_stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        self.shutdown.cancel();
     }
 
     /// Closes a connection on the gate's own account: the goodbye hook's messages first,
@@ -144,7 +154,12 @@ impl Shared {
 
     /// Milliseconds since the gate was built (the clock of liveness).
     pub(crate) fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
+        self.ms_at(std::time::Instant::now())
+    }
+
+    /// [`now_ms`](Self::now_ms) at `at`.
+    pub(crate) fn ms_at(&self, at: std::time::Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_millis() as u64
     }
 
     /// The open connection with this id.

@@ -155,13 +155,21 @@ impl Router {
     /// is caught and logged. When the module's mailbox is full the job is handed back, for
     /// the connection to wait on (back-pressure on that connection only); the common path
     /// does not wait, so a connection keeps no sending state while it is idle.
-    pub(crate) fn dispatch(&self, decoded: Decoded, agent: &Agent) -> Option<Pending<'_>> {
+    ///
+    /// `decoded_at` is when the message was decoded: the start of its handler's latency (the
+    /// connection reads the clock once for this and its liveness).
+    pub(crate) fn dispatch(
+        &self,
+        decoded: Decoded,
+        agent: &Agent,
+        decoded_at: std::time::Instant,
+    ) -> Option<Pending<'_>> {
         let route = &self.routes[decoded.index];
         let name = &self.codec.registry().info(decoded.index).name;
         let metrics = self.codec.metrics(decoded.index);
         let since = metrics.map(|m| {
             m.received();
-            std::time::Instant::now()
+            decoded_at
         });
         match decoded.msg {
             DecodedMsg::Forward(payload) => {

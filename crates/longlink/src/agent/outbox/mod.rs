@@ -6,18 +6,18 @@
 
 mod items;
 mod session;
+mod signal;
 
 use items::Items;
 
 use session::Numbering;
 pub(crate) use session::{Detached, SessionCheck, next_socket};
 
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use bytes::Bytes;
-use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
+use signal::{Raised, Signal};
 
 use crate::codec::EncodeError;
 
@@ -61,6 +61,7 @@ pub enum QueueFullPolicy {
 
 /// Where a connection is in its life, as its writers see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(crate) enum State {
     Open,
     /// Flush what is queued, then close.
@@ -95,7 +96,7 @@ pub(crate) struct Outbox {
     /// a write never lands after a destroy.
     queue: Mutex<Queue>,
     /// Wakes the connection's task: something was queued, or the state changed.
-    wake: Notify,
+    wake: Signal,
     /// `pending_write_num`: most payloads queued at once.
     capacity: usize,
     /// `pending_write_bytes`: most bytes queued at once (0: no bound).
@@ -108,6 +109,9 @@ pub(crate) struct Outbox {
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
     close_code: AtomicU16,
+    /// `Queue::state`, stored with it under the lock, for readers that need no lock (the
+    /// connection's loop looks in every turn).
+    state_now: AtomicU8,
     /// The connection's task is handling a frame ([`Outbox::handling`]), so it takes the
     /// queue before it waits again: a push need not wake it.
     handling: AtomicBool,
@@ -135,7 +139,7 @@ impl Outbox {
                 state: State::Open,
                 session: None,
             }),
-            wake: Notify::new(),
+            wake: Signal::default(),
             capacity,
             max_bytes,
             policy,
@@ -143,6 +147,7 @@ impl Outbox {
             dropped: AtomicU64::new(0),
             close_code: AtomicU16::new(1000),
             handling: AtomicBool::new(false),
+            state_now: AtomicU8::new(State::Open as u8),
         }
     }
 
@@ -217,19 +222,19 @@ impl Outbox {
             let limit = n.limit;
             tracing::debug!(conn, limit, "resumable session over resume_buffer");
             if !attached {
-                q.state = State::Destroyed;
+                self.set_state(&mut q, State::Destroyed);
                 q.items.clear();
                 drop(q);
-                self.wake.notify_one();
+                self.wake.raise();
                 return Err(WriteError::QueueFull(limit));
             }
-            self.wake.notify_one();
+            self.wake.raise();
         }
         q.items.push_back(payload.clone());
         let was_empty = q.unwritten() == 1;
         drop(q);
         if was_empty && attached && !self.handling.load(Ordering::Relaxed) {
-            self.wake.notify_one();
+            self.wake.raise();
         }
         Ok(())
     }
@@ -238,9 +243,9 @@ impl Outbox {
     pub(crate) fn close(&self) {
         let mut q = self.lock();
         if q.state == State::Open {
-            q.state = State::Closing;
+            self.set_state(&mut q, State::Closing);
             drop(q);
-            self.wake.notify_one();
+            self.wake.raise();
         }
     }
 
@@ -248,19 +253,29 @@ impl Outbox {
     pub(crate) fn destroy(&self) {
         let mut q = self.lock();
         if q.state != State::Destroyed {
-            q.state = State::Destroyed;
+            self.set_state(&mut q, State::Destroyed);
             q.items.clear();
             if let Some(n) = &mut q.session {
                 n.sent = 0;
                 n.control = Vec::new();
             }
             drop(q);
-            self.wake.notify_one();
+            self.wake.raise();
         }
     }
 
     pub(crate) fn state(&self) -> State {
-        self.lock().state
+        match self.state_now.load(Ordering::Acquire) {
+            0 => State::Open,
+            1 => State::Closing,
+            _ => State::Destroyed,
+        }
+    }
+
+    /// Changes the state (the queue's lock held): the only way it changes.
+    fn set_state(&self, q: &mut Queue, state: State) {
+        q.state = state;
+        self.state_now.store(state as u8, Ordering::Release);
     }
 
     /// Payloads queued and not yet taken.
@@ -302,12 +317,18 @@ impl Outbox {
 
     /// Wakes the connection's task so it looks at the state again.
     pub(crate) fn wake(&self) {
-        self.wake.notify_one();
+        self.wake.raise();
     }
 
     /// Resolves at the next wake-up (or at once, if one came since the last).
-    pub(crate) fn changed(&self) -> Notified<'_> {
-        self.wake.notified()
+    pub(crate) fn changed(&self) -> Raised<'_> {
+        self.wake.raised()
+    }
+
+    /// As [`changed`](Self::changed), for the task of a session whose socket is gone (it
+    /// may still be waking up while a new socket's task serves the session).
+    pub(crate) fn changed_detached(&self) -> Raised<'_> {
+        self.wake.raised_detached()
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {

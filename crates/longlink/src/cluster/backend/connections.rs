@@ -177,7 +177,8 @@ impl Inner {
             }
         };
         let mailbox = self.router.mailbox_of(&decoded);
-        if let Some(pending) = self.router.dispatch(decoded, agent) {
+        let decoded_at = std::time::Instant::now();
+        if let Some(pending) = self.router.dispatch(decoded, agent, decoded_at) {
             pending.send().await;
         }
         metrics::counter!("longlink_cluster_handled_total").increment(1);

@@ -175,10 +175,13 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
             if shared.is_shutting_down() {
                 return ReadEnd::Draining;
             }
-            // Unbiased: a connection that is pushed to all the time still gets its reads.
+            // The read first: a connection that is pushed to all the time still gets its
+            // reads, and one that reads all the time still writes (at the top of the loop).
+            // No draw of a random branch order per turn.
             let frame = tokio::select! {
-                _ = local.outbox.changed() => continue,
+                biased;
                 frame = reader.read_frame() => frame,
+                () = local.outbox.changed() => continue,
             };
             if shared.read_timeout_ms > 0 && frame.is_ok() {
                 local
@@ -195,24 +198,19 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 shared,
             };
             // The rare waits are boxed: only a pointer stays in every connection's task.
-            let step = {
-                // Replies queued while the frame is handled are written at the top of the
-                // loop, without a wake-up of this task by itself.
-                let _handling = local.outbox.handling();
-                on_frame(frame, conn, slot, &mut bucket)
-            };
-            let wait: BoxFuture<'_, Option<ReadEnd>> = match step {
-                Step::Next => continue,
-                Step::End(end) => return end,
-                Step::Wait(pending) => Box::pin(async move {
-                    pending.send().await;
-                    None
-                }),
-                Step::Resume(msg) => match shared.resume.as_ref() {
-                    Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn)),
-                    None => continue,
-                },
-            };
+            let wait: BoxFuture<'_, Option<ReadEnd>> =
+                match on_frame(frame, conn, slot, &mut bucket) {
+                    Step::Next => continue,
+                    Step::End(end) => return end,
+                    Step::Wait(pending) => Box::pin(async move {
+                        pending.send().await;
+                        None
+                    }),
+                    Step::Resume(msg) => match shared.resume.as_ref() {
+                        Some(r) => Box::pin(resume::resume_or_refuse(r, msg, conn)),
+                        None => continue,
+                    },
+                };
             if let Some(end) = wait.await {
                 return end;
             }
@@ -251,6 +249,9 @@ fn on_frame<'a>(
     slot: &mut SessionSlot,
     bucket: &mut Option<Bucket>,
 ) -> Step<'a> {
+    // Replies queued while the frame is handled are written at the top of the loop, without
+    // a wake-up of this task by itself.
+    let _handling = local.outbox.handling();
     let metrics = crate::metrics::gate();
     let payload = match frame {
         Ok(Incoming::Payload(payload)) => payload,
@@ -263,7 +264,6 @@ fn on_frame<'a>(
         Ok(Incoming::Final) => return Step::End(ReadEnd::Finished),
         Err(end) => return Step::End(end),
     };
-    local.liveness.touch_message(shared.now_ms());
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
@@ -282,6 +282,9 @@ fn on_frame<'a>(
             return Step::End(ReadEnd::Protocol(e.to_string()));
         }
     };
+    // One look at the clock for the liveness and the handler's latency.
+    let decoded_at = std::time::Instant::now();
+    local.liveness.touch_message(shared.ms_at(decoded_at));
     if let Some(resumption) = &shared.resume {
         if std::mem::take(&mut slot.unconfirmed) {
             resumption.confirm(agent);
@@ -315,7 +318,7 @@ fn on_frame<'a>(
             }
         }
     }
-    match shared.router.dispatch(decoded, agent) {
+    match shared.router.dispatch(decoded, agent, decoded_at) {
         Some(pending) => Step::Wait(pending),
         None => Step::Next,
     }

@@ -291,7 +291,7 @@ pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Durati
     tokio::pin!(deadline);
     let waited = loop {
         tokio::select! {
-            _ = local.outbox.changed() => {}
+            _ = local.outbox.changed_detached() => {}
             _ = &mut deadline => {
                 if local.outbox.expire() {
                     break Waited::Ended(Some(RefuseReason::Expired));

@@ -134,7 +134,7 @@ impl Outbox {
         }
         q.session = Some(Box::new(Numbering::new(limit, socket, control)));
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         true
     }
 
@@ -155,7 +155,7 @@ impl Outbox {
             None => q.items.push_back(payload),
         }
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
     }
 
     /// What the task serving the session through `socket` must do now.
@@ -228,9 +228,9 @@ impl Outbox {
             return false;
         }
         if q.state == State::Open {
-            q.state = State::Closing;
+            self.set_state(&mut q, State::Closing);
             drop(q);
-            self.wake.notify_one();
+            self.wake.raise();
         }
         true
     }
@@ -244,7 +244,7 @@ impl Outbox {
             Some(n) if n.socket != 0 && !n.overflowed && open => {
                 n.drop_socket = true;
                 drop(q);
-                self.wake.notify_one();
+                self.wake.raise();
                 true
             }
             _ => false,
@@ -271,7 +271,7 @@ impl Outbox {
         if q.state != State::Open || q.session.as_ref().is_none_or(|n| n.socket != 0) {
             return false;
         }
-        q.state = State::Destroyed;
+        self.set_state(&mut q, State::Destroyed);
         q.items.clear();
         true
     }
@@ -290,7 +290,7 @@ impl Outbox {
             items.push_front(c);
         }
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         true
     }
 }

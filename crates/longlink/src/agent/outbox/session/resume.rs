@@ -40,7 +40,7 @@ impl Outbox {
         n.drop_socket = false;
         let driving = Arc::clone(&n.driving);
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         Some(driving)
     }
 
@@ -73,7 +73,7 @@ impl Outbox {
         let replayed = items.len();
         let in_seq = n.in_seq;
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         Some((in_seq, replayed))
     }
 
@@ -88,7 +88,7 @@ impl Outbox {
         let in_seq = n.in_seq;
         let kept = items.take().into();
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         Some((in_seq, kept))
     }
 
@@ -115,7 +115,7 @@ impl Outbox {
         n.acked_in = in_seq;
         n.control = answer.into_iter().collect();
         drop(q);
-        self.wake.notify_one();
+        self.wake.raise();
         true
     }
 }
