@@ -44,7 +44,7 @@ pub enum EnvelopeError {
 pub struct Encoded {
     payload: Bytes,
     /// `longlink_messages_out_total` of its type, counted per write.
-    sent: Option<metrics::Counter>,
+    sent: Option<crate::metrics::FastCounter>,
 }
 
 impl PartialEq for Encoded {

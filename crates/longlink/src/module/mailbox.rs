@@ -17,7 +17,7 @@ pub(crate) struct Job {
     pub(super) label: &'static str,
     pub(super) run: JobFn,
     /// When the job was made and where its run time goes (`longlink_handler_seconds`).
-    timed: Option<(std::time::Instant, metrics::Histogram)>,
+    timed: Option<(std::time::Instant, crate::metrics::FastHistogram)>,
 }
 
 impl Job {
@@ -39,7 +39,11 @@ impl Job {
     }
 
     /// Records the time from `since` to the end of the job's run in `histogram`.
-    pub(crate) fn timed(mut self, since: std::time::Instant, histogram: metrics::Histogram) -> Job {
+    pub(crate) fn timed(
+        mut self,
+        since: std::time::Instant,
+        histogram: crate::metrics::FastHistogram,
+    ) -> Job {
         self.timed = Some((since, histogram));
         self
     }
@@ -137,7 +141,7 @@ pub(super) fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
         tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
     }
     if let Some((since, histogram)) = job.timed {
-        histogram.record(since.elapsed().as_secs_f64());
+        histogram.record(since.elapsed());
     }
 }
 

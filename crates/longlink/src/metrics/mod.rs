@@ -29,13 +29,17 @@
 //! end of its handler on the module, or the call itself for a handler on the reader.
 //! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
 
+mod series;
+
 use std::sync::Mutex;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
+use metrics::{Counter, Gauge, counter, gauge};
+
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub(crate) use series::{FastCounter, FastHistogram};
 
 use longlink_wire::Transport;
 
@@ -138,18 +142,26 @@ pub fn enabled() -> bool {
 pub fn render() -> Option<String> {
     let handle = HANDLE.get()?;
     handle.run_upkeep();
-    Some(handle.render())
+    let mut text = handle.render();
+    series::render(&mut text);
+    Some(text)
 }
 
+// The per-message series, with their help texts ([`series`] keeps and renders them).
+const MESSAGES_IN_HELP: (&str, &str) = (MESSAGES_IN, "Messages received");
+const MESSAGES_OUT_HELP: (&str, &str) = (MESSAGES_OUT, "Messages queued to clients");
+const BYTES_IN_HELP: (&str, &str) = (BYTES_IN, "Payload bytes received");
+const BYTES_OUT_HELP: (&str, &str) = (BYTES_OUT, "Payload bytes written");
+const HANDLER_SECONDS_HELP: (&str, &str) = (
+    HANDLER_SECONDS,
+    "Time from dispatch to the end of the handler",
+);
+
 fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    use metrics::{describe_counter, describe_gauge};
     describe_gauge!(CONNECTIONS_OPEN, "Open connections");
     describe_counter!(CONNECTIONS_ACCEPTED, "Connections accepted");
     describe_counter!(CONNECTIONS_REJECTED, "Connections refused");
-    describe_counter!(MESSAGES_IN, "Messages received");
-    describe_counter!(MESSAGES_OUT, "Messages queued to clients");
-    describe_counter!(BYTES_IN, "Payload bytes received");
-    describe_counter!(BYTES_OUT, "Payload bytes written");
     describe_counter!(DECODE_ERRORS, "Payloads that did not decode");
     describe_counter!(
         QUEUE_FULL_DROPS,
@@ -158,11 +170,6 @@ fn describe() {
     describe_counter!(
         QUEUE_FULL_DISCONNECTS,
         "Connections closed on a full outgoing queue"
-    );
-    describe_histogram!(
-        HANDLER_SECONDS,
-        metrics::Unit::Seconds,
-        "Time from dispatch to the end of the handler"
     );
     describe_gauge!(MAILBOX_DEPTH, "Jobs waiting in a module's mailbox");
     describe_counter!(SESSIONS_STARTED, "Resumable sessions started");
@@ -188,8 +195,8 @@ pub(crate) enum Reject {
 pub(crate) struct GateMetrics {
     open: [Gauge; 2],
     accepted: [Counter; 2],
-    bytes_in: [Counter; 2],
-    bytes_out: [Counter; 2],
+    bytes_in: [FastCounter; 2],
+    bytes_out: [FastCounter; 2],
     rejected: [Counter; 5],
     pub(crate) decode_errors: Counter,
     pub(crate) queue_full_drops: Counter,
@@ -215,12 +222,12 @@ impl GateMetrics {
                 counter!(CONNECTIONS_ACCEPTED, "transport" => "ws"),
             ],
             bytes_in: [
-                counter!(BYTES_IN, "transport" => "tcp"),
-                counter!(BYTES_IN, "transport" => "ws"),
+                series::counter(BYTES_IN_HELP, ("transport", "tcp")),
+                series::counter(BYTES_IN_HELP, ("transport", "ws")),
             ],
             bytes_out: [
-                counter!(BYTES_OUT, "transport" => "tcp"),
-                counter!(BYTES_OUT, "transport" => "ws"),
+                series::counter(BYTES_OUT_HELP, ("transport", "tcp")),
+                series::counter(BYTES_OUT_HELP, ("transport", "ws")),
             ],
             rejected: [
                 counter!(CONNECTIONS_REJECTED, "reason" => "max_conn"),
@@ -306,33 +313,29 @@ pub(crate) fn resume() -> Option<&'static ResumeMetrics> {
     enabled().then(|| RESUME.get_or_init(ResumeMetrics::new))
 }
 
-/// Messages received since start-up (process-wide), for the console's rate.
-static RECEIVED: AtomicU64 = AtomicU64::new(0);
-
 /// One message type's handles.
 pub(crate) struct MsgMetrics {
-    received: Counter,
-    pub(crate) sent: Counter,
-    pub(crate) latency: Histogram,
+    received: FastCounter,
+    pub(crate) sent: FastCounter,
+    pub(crate) latency: FastHistogram,
 }
 
 impl MsgMetrics {
     fn new(name: &str) -> Self {
         MsgMetrics {
-            received: counter!(MESSAGES_IN, "msg" => name.to_owned()),
-            sent: counter!(MESSAGES_OUT, "msg" => name.to_owned()),
-            latency: histogram!(HANDLER_SECONDS, "msg" => name.to_owned()),
+            received: series::counter(MESSAGES_IN_HELP, ("msg", name)),
+            sent: series::counter(MESSAGES_OUT_HELP, ("msg", name)),
+            latency: series::histogram(HANDLER_SECONDS_HELP, ("msg", name)),
         }
     }
 
     pub(crate) fn received(&self) {
         self.received.increment(1);
-        RECEIVED.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records the time since `since`.
     pub(crate) fn handled(&self, since: Instant) {
-        self.latency.record(since.elapsed().as_secs_f64());
+        self.latency.record(since.elapsed());
     }
 }
 
@@ -363,7 +366,8 @@ impl Rate {
     /// Takes a sample of the messages-received count.
     pub(crate) fn sample(&self) {
         let now = Instant::now();
-        let count = RECEIVED.load(Ordering::Relaxed);
+        // Messages received since start-up, process-wide.
+        let count = series::total(MESSAGES_IN);
         let mut s = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((at, before)) = s.last {
             let secs = now.duration_since(at).as_secs_f64();
