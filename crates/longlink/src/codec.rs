@@ -190,13 +190,30 @@ impl Codec {
 
     /// Encodes a registered message into its payload (no TCP length prefix).
     pub fn encode<T: 'static>(&self, msg: &T) -> Result<Encoded, EncodeError> {
+        let (payload, index) = self.encode_indexed(msg)?;
+        Ok(Encoded {
+            payload,
+            sent: self.metrics(index).map(|m| m.sent.clone()),
+        })
+    }
+
+    /// Encodes a registered message: its payload and its type's index, for
+    /// [`count_sent`](Self::count_sent).
+    pub(crate) fn encode_indexed<T: 'static>(
+        &self,
+        msg: &T,
+    ) -> Result<(Bytes, usize), EncodeError> {
         let mut out = Vec::with_capacity(64);
         let index = self
             .registry
             .encode(msg, self.encoding, self.id_little_endian, &mut out)?;
-        Ok(Encoded {
-            payload: Bytes::from(out),
-            sent: self.metrics(index).map(|m| m.sent.clone()),
-        })
+        Ok((Bytes::from(out), index))
+    }
+
+    /// Counts one write of the type at `index` (`longlink_messages_out_total`).
+    pub(crate) fn count_sent(&self, index: usize) {
+        if let Some(m) = self.metrics(index) {
+            m.sent.increment(1);
+        }
     }
 }

@@ -284,15 +284,25 @@ impl Agent {
 
     /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
     pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
-        let encoded = self.inner.codec.encode(msg)?;
-        self.write_encoded(&encoded)
+        let codec = &self.inner.codec;
+        match &self.inner.conn {
+            // The payload moves into the queue and is counted through the codec: neither
+            // its handle nor the counter's is cloned, as an `Encoded` for many would be.
+            Conn::Local(local) => {
+                let (payload, index) = codec.encode_indexed(msg)?;
+                local.outbox.push(payload, self.inner.id)?;
+                codec.count_sent(index);
+                Ok(())
+            }
+            Conn::Remote(_) => self.write_encoded(&codec.encode(msg)?),
+        }
     }
 
     /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
     pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
         match &self.inner.conn {
             Conn::Local(local) => {
-                local.outbox.push(msg.bytes(), self.inner.id)?;
+                local.outbox.push(msg.bytes().clone(), self.inner.id)?;
                 msg.count_sent();
             }
             Conn::Remote(open) => {

@@ -166,7 +166,7 @@ impl Outbox {
     }
 
     /// Queues one payload. `conn` names the connection in logs.
-    pub(crate) fn push(&self, payload: &Bytes, conn: u64) -> Result<(), WriteError> {
+    pub(crate) fn push(&self, payload: Bytes, conn: u64) -> Result<(), WriteError> {
         let len = payload.len();
         if len > self.max_msg_len {
             tracing::debug!(conn, len, "write refused: message too long");
@@ -230,7 +230,7 @@ impl Outbox {
             }
             self.wake.raise();
         }
-        q.items.push_back(payload.clone());
+        q.items.push_back(payload);
         let was_empty = q.unwritten() == 1;
         drop(q);
         if was_empty && attached && !self.handling.load(Ordering::Relaxed) {
