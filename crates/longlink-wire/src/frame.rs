@@ -274,6 +274,24 @@ impl LenCodec {
         Ok(())
     }
 
+    /// The payload of `data` when `data` is exactly one whole frame with an allowed length
+    /// (the common read of a request-reply client: one message), else `None`; then
+    /// [`decode`](Self::decode) it from a buffer as usual, which also says what is wrong.
+    ///
+    /// ```
+    /// let codec = longlink_wire::LenCodec::default();
+    /// assert_eq!(codec.exactly_one(b"\x00\x02hi"), Some(&b"hi"[..]));
+    /// assert_eq!(codec.exactly_one(b"\x00\x02hi\x00"), None); // more after it
+    /// assert_eq!(codec.exactly_one(b"\x00\x02h"), None); // not all of it yet
+    /// assert_eq!(codec.exactly_one(b"\x00\x00"), None); // too short: decode says so
+    /// ```
+    pub fn exactly_one<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
+        let h = self.len_msg_len;
+        let payload = data.get(h..)?;
+        let len = self.read_len(data);
+        (len == payload.len() && self.check_len(len).is_ok()).then_some(payload)
+    }
+
     fn read_len(&self, b: &[u8]) -> usize {
         match (self.len_msg_len, self.little_endian) {
             (1, _) => b[0] as usize,

@@ -42,6 +42,12 @@ pub(crate) trait Decode: Send + 'static {
     fn in_message(&self) -> bool {
         false
     }
+    /// The frame that `data`, read with nothing buffered, is exactly, if the transport can
+    /// take it without a buffer (one allocation, of the payload, instead of a buffer and
+    /// its shared share); `None`: buffer `data` and [`decode`](Self::decode).
+    fn exactly_one(&self, _data: &[u8]) -> Option<Incoming> {
+        None
+    }
 }
 
 /// How a transport frames what it writes.
@@ -66,6 +72,11 @@ impl Decode for LenCodec {
 
     fn has_frame(&self, buf: &BytesMut) -> bool {
         self.is_complete(buf)
+    }
+
+    fn exactly_one(&self, data: &[u8]) -> Option<Incoming> {
+        let payload = LenCodec::exactly_one(self, data)?;
+        Some(Incoming::Payload(Bytes::copy_from_slice(payload)))
     }
 }
 
@@ -159,7 +170,7 @@ impl<D: Decode> TcpReader<D> {
     /// read, not a 4 KiB buffer), else onto the partial frame. A read through `poll_read`
     /// lets tokio clear the readiness after a short read, which saves the `recv` that would
     /// only say `EAGAIN` before the next wait (one per message in a ping-pong).
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<Read>> {
         let stream: &tokio::net::TcpStream = self.half.as_ref();
         ready!(stream.poll_read_ready(cx))?;
         let half = Pin::new(&mut self.half);
@@ -167,13 +178,22 @@ impl<D: Decode> TcpReader<D> {
             let mut stack = [MaybeUninit::<u8>::uninit(); READ_CHUNK];
             let mut read = ReadBuf::uninit(&mut stack);
             ready!(half.poll_read(cx, &mut read))?;
+            if let Some(frame) = self.frames.decoder.exactly_one(read.filled()) {
+                return Poll::Ready(Ok(Read::Frame(frame)));
+            }
             self.frames.buf.extend_from_slice(read.filled());
-            Poll::Ready(Ok(read.filled().len()))
+            Poll::Ready(Ok(Read::Bytes(read.filled().len())))
         } else {
             self.frames.reserve();
-            tokio_util::io::poll_read_buf(half, cx, &mut self.frames.buf)
+            tokio_util::io::poll_read_buf(half, cx, &mut self.frames.buf).map_ok(Read::Bytes)
         }
     }
+}
+
+/// What a read gave: bytes buffered, or a whole frame that needed no buffer.
+enum Read {
+    Bytes(usize),
+    Frame(Incoming),
 }
 
 impl<D: Decode> FrameReader for TcpReader<D> {
@@ -188,9 +208,11 @@ impl<D: Decode> FrameReader for TcpReader<D> {
             }
             // One `poll_fn` for the wait and the read: its future is a pointer, where
             // `readable().await` takes 168 bytes in every idle connection's task.
-            let n = std::future::poll_fn(|cx| self.poll_read(cx))
-                .await
-                .map_err(ReadEnd::Io)?;
+            let n = match std::future::poll_fn(|cx| self.poll_read(cx)).await {
+                Ok(Read::Bytes(n)) => n,
+                Ok(Read::Frame(frame)) => return Ok(frame),
+                Err(e) => return Err(ReadEnd::Io(e)),
+            };
             if let Some(end) = self.frames.after_read(n) {
                 return end;
             }
