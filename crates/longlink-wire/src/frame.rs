@@ -274,6 +274,35 @@ impl LenCodec {
         Ok(())
     }
 
+    /// Writes the whole frame of `payload` (length field, then payload) to the front of
+    /// `out` and returns its length; `None`, with nothing written, when the length is not
+    /// allowed (as [`encode`](Self::encode) refuses it) or the frame does not fit in `out`.
+    ///
+    /// ```
+    /// let codec = longlink_wire::LenCodec::default();
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(codec.encode_to_slice(b"ok", &mut out), Some(4));
+    /// assert_eq!(&out[..4], b"\x00\x02ok");
+    /// assert_eq!(codec.encode_to_slice(b"", &mut out), None);
+    /// assert_eq!(codec.encode_to_slice(&[1; 7], &mut out), None); // 9 bytes
+    /// ```
+    pub fn encode_to_slice(&self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        let len = payload.len();
+        self.check_len(len).ok()?;
+        let h = self.len_msg_len;
+        let frame = out.get_mut(..h + len)?;
+        // check_len bounds len by the field's maximum, so these casts cannot truncate.
+        match (h, self.little_endian) {
+            (1, _) => frame[0] = len as u8,
+            (2, false) => frame[..2].copy_from_slice(&(len as u16).to_be_bytes()),
+            (2, true) => frame[..2].copy_from_slice(&(len as u16).to_le_bytes()),
+            (_, false) => frame[..4].copy_from_slice(&(len as u32).to_be_bytes()),
+            (_, true) => frame[..4].copy_from_slice(&(len as u32).to_le_bytes()),
+        }
+        frame[h..].copy_from_slice(payload);
+        Some(h + len)
+    }
+
     /// The payload of `data` when `data` is exactly one whole frame with an allowed length
     /// (the common read of a request-reply client: one message), else `None`; then
     /// [`decode`](Self::decode) it from a buffer as usual, which also says what is wrong.

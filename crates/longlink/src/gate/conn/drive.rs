@@ -3,6 +3,8 @@
 
 use std::task::{Context, Poll, Waker};
 
+use bytes::Bytes;
+
 use super::resume::{self, SessionSlot};
 use super::{Incoming, ReadEnd};
 use crate::agent::outbox::{SessionCheck, State};
@@ -31,18 +33,41 @@ pub(super) async fn flush_queue<W: FrameWriter>(
 ) -> Result<(), ReadEnd> {
     let metrics = crate::metrics::gate();
     loop {
+        // A batch of one, with nothing gathered before it, is written at once (outside the
+        // queue's lock). Not for a session's socket: a write there waits for the checks
+        // below, which may find the session taken over.
+        let mut first: Option<Bytes> = None;
+        let direct = socket == 0 && !w.has_pending();
         let (gathered, drained) = local
             .outbox
-            .take_batch(BATCH_BYTES, |item| w.push(item))
+            .take_batch(BATCH_BYTES, |item| {
+                if direct && first.is_none() && !w.has_pending() {
+                    first = Some(item);
+                } else {
+                    if let Some(before) = first.take() {
+                        w.push(before);
+                    }
+                    w.push(item);
+                }
+            })
             .map_err(|_| ReadEnd::Local)?;
         if let Some(m) = metrics {
             m.bytes_out(agent.transport(), gathered);
+        }
+        if let Some(item) = first {
+            match interruption(local, phase, socket) {
+                Some(_) => w.push(item),
+                None => w.write_now(item),
+            }
         }
         if local.liveness.take_ping() {
             w.push_ping();
         }
         if !w.has_pending() {
-            return Ok(());
+            if drained || gathered == 0 {
+                return Ok(());
+            }
+            continue;
         }
         if let Some(end) = interruption(local, phase, socket) {
             return Err(end);

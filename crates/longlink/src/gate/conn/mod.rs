@@ -94,6 +94,12 @@ pub(crate) trait FrameReader: Send {
 pub(crate) trait FrameWriter: Send + 'static {
     /// Gathers one payload for the next flush.
     fn push(&mut self, payload: Bytes);
+    /// Writes one payload now, with nothing gathered before it, if the socket takes it at
+    /// once; what it does not take is gathered as [`push`](Self::push) would (so
+    /// [`has_pending`](Self::has_pending) says whether a flush must follow).
+    fn write_now(&mut self, payload: Bytes) {
+        self.push(payload);
+    }
     /// Gathers a keep-alive ping (WebSocket only).
     fn push_ping(&mut self) {}
     /// Gathers the answer to the peer's ping (WebSocket only).

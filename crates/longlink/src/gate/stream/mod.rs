@@ -65,6 +65,11 @@ pub(crate) trait Encode: Send + 'static {
     fn pong(&self, _payload: &[u8], _out: &mut BytesMut) {}
     /// Appends the frame that ends the stream with `code`, where the transport has one.
     fn close(&self, _code: u16, _out: &mut BytesMut) {}
+    /// Writes one payload's frame to the front of `out` and says how long it is, if the
+    /// transport can and it fits; `None`: [`payload`](Self::payload) it instead.
+    fn frame_into(&self, _payload: &[u8], _out: &mut [u8]) -> Option<usize> {
+        None
+    }
 }
 
 impl Decode for LenCodec {
@@ -91,6 +96,10 @@ impl Encode for LenCodec {
         if let Err(e) = self.encode(payload, out) {
             tracing::debug!(error = %e, "frame not sent");
         }
+    }
+
+    fn frame_into(&self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
+        self.encode_to_slice(payload, out)
     }
 }
 
