@@ -33,32 +33,9 @@ pub(super) async fn flush_queue<W: FrameWriter>(
 ) -> Result<(), ReadEnd> {
     let metrics = crate::metrics::gate();
     loop {
-        // A batch of one, with nothing gathered before it, is written at once (outside the
-        // queue's lock). Not for a session's socket: a write there waits for the checks
-        // below, which may find the session taken over.
-        let mut first: Option<Bytes> = None;
-        let direct = socket == 0 && !w.has_pending();
-        let (gathered, drained) = local
-            .outbox
-            .take_batch(BATCH_BYTES, |item| {
-                if direct && first.is_none() && !w.has_pending() {
-                    first = Some(item);
-                } else {
-                    if let Some(before) = first.take() {
-                        w.push(before);
-                    }
-                    w.push(item);
-                }
-            })
-            .map_err(|_| ReadEnd::Local)?;
+        let (gathered, drained) = gather(w, local, phase, socket)?;
         if let Some(m) = metrics {
             m.bytes_out(agent.transport(), gathered);
-        }
-        if let Some(item) = first {
-            match interruption(local, phase, socket) {
-                Some(_) => w.push(item),
-                None => w.write_now(item),
-            }
         }
         if local.liveness.take_ping() {
             w.push_ping();
@@ -96,6 +73,40 @@ pub(super) async fn flush_queue<W: FrameWriter>(
             return Ok(());
         }
     }
+}
+
+/// Takes the next batch into `w`: how many bytes, and whether that was all. A batch of one,
+/// with nothing gathered before it, is written at once (outside the queue's lock); not for a
+/// session's socket, whose write waits for the checks that may find the session taken over.
+/// A plain function: what it holds is not kept in the task across the flush's wait.
+fn gather<W: FrameWriter>(
+    w: &mut W,
+    local: &Local,
+    phase: Phase<'_>,
+    socket: u64,
+) -> Result<(usize, bool), ReadEnd> {
+    let mut first: Option<Bytes> = None;
+    let direct = socket == 0 && !w.has_pending();
+    let taken = local
+        .outbox
+        .take_batch(BATCH_BYTES, |item| {
+            if direct && first.is_none() && !w.has_pending() {
+                first = Some(item);
+            } else {
+                if let Some(before) = first.take() {
+                    w.push(before);
+                }
+                w.push(item);
+            }
+        })
+        .map_err(|_| ReadEnd::Local)?;
+    if let Some(item) = first {
+        match interruption(local, phase, socket) {
+            Some(_) => w.push(item),
+            None => w.write_now(item),
+        }
+    }
+    Ok(taken)
 }
 
 /// One attempt at a flush, without registering for a wake-up: the wait that follows a
