@@ -242,7 +242,13 @@ impl LenCodec {
     /// ```
     pub fn encode_header(&self, len: usize, dst: &mut BytesMut) -> Result<(), CodecError> {
         self.check_len(len)?;
-        // check_len bounds len by the field's maximum, so these casts cannot truncate.
+        self.put_header(len, dst);
+        Ok(())
+    }
+
+    /// Puts the length field of a payload of `len` bytes, `len` checked by `check_len`
+    /// (which bounds it by the field's maximum, so these casts cannot truncate).
+    fn put_header(&self, len: usize, dst: &mut impl BufMut) {
         match (self.len_msg_len, self.little_endian) {
             (1, _) => dst.put_u8(len as u8),
             (2, false) => dst.put_u16(len as u16),
@@ -250,7 +256,6 @@ impl LenCodec {
             (_, false) => dst.put_u32(len as u32),
             (_, true) => dst.put_u32_le(len as u32),
         }
-        Ok(())
     }
 
     /// Appends a whole frame (length field, then payload). Nothing is written on error. See
@@ -290,16 +295,9 @@ impl LenCodec {
         let len = payload.len();
         self.check_len(len).ok()?;
         let h = self.len_msg_len;
-        let frame = out.get_mut(..h + len)?;
-        // check_len bounds len by the field's maximum, so these casts cannot truncate.
-        match (h, self.little_endian) {
-            (1, _) => frame[0] = len as u8,
-            (2, false) => frame[..2].copy_from_slice(&(len as u16).to_be_bytes()),
-            (2, true) => frame[..2].copy_from_slice(&(len as u16).to_le_bytes()),
-            (_, false) => frame[..4].copy_from_slice(&(len as u32).to_be_bytes()),
-            (_, true) => frame[..4].copy_from_slice(&(len as u32).to_le_bytes()),
-        }
-        frame[h..].copy_from_slice(payload);
+        let (mut header, body) = out.get_mut(..h + len)?.split_at_mut(h);
+        self.put_header(len, &mut header);
+        body.copy_from_slice(payload);
         Some(h + len)
     }
 
