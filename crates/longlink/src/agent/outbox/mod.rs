@@ -78,7 +78,6 @@ struct Queue {
     /// Without a session: the payloads not yet written. With one: the written ones not yet
     /// acknowledged (`Numbering::sent` of them), then the unwritten ones.
     items: Items,
-    state: State,
     /// The resumable session's numbering, once `LL_SessionStart` made one.
     session: Option<Box<Numbering>>,
 }
@@ -92,8 +91,8 @@ impl Queue {
 
 /// The outgoing side of one local connection.
 pub(crate) struct Outbox {
-    /// Payloads not yet taken by the connection's task, and the state; one lock for both so
-    /// a write never lands after a destroy.
+    /// Payloads not yet taken by the connection's task; its lock also guards every change
+    /// of `state_now`, so that a write never lands after a destroy.
     queue: Mutex<Queue>,
     /// Wakes the connection's task: something was queued, or the state changed.
     wake: Signal,
@@ -109,8 +108,9 @@ pub(crate) struct Outbox {
     dropped: AtomicU64,
     /// WebSocket close code for a graceful close (1000 unless the reader set another).
     close_code: AtomicU16,
-    /// `Queue::state`, stored with it under the lock, for readers that need no lock (the
-    /// connection's loop looks in every turn).
+    /// Where the connection is in its life: changed only under the queue's lock
+    /// ([`Outbox::set_state`]), so that a write never lands after a destroy; read without
+    /// it too (the connection's loop looks in every turn).
     state_now: AtomicU8,
     /// The connection's task is handling a frame ([`Outbox::handling`]), so it takes the
     /// queue before it waits again: a push need not wake it.
@@ -136,7 +136,6 @@ impl Outbox {
         Outbox {
             queue: Mutex::new(Queue {
                 items: Items::default(),
-                state: State::Open,
                 session: None,
             }),
             wake: Signal::default(),
@@ -176,7 +175,7 @@ impl Outbox {
             });
         }
         let mut q = self.lock();
-        if q.state != State::Open {
+        if self.state() != State::Open {
             return Err(WriteError::Closed);
         }
         let attached = q.session.as_ref().is_none_or(|n| n.socket != 0);
@@ -242,7 +241,7 @@ impl Outbox {
     /// Closes gracefully: what is queued is still taken, later pushes fail.
     pub(crate) fn close(&self) {
         let mut q = self.lock();
-        if q.state == State::Open {
+        if self.state() == State::Open {
             self.set_state(&mut q, State::Closing);
             drop(q);
             self.wake.raise();
@@ -252,7 +251,7 @@ impl Outbox {
     /// Closes now: the queue is dropped.
     pub(crate) fn destroy(&self) {
         let mut q = self.lock();
-        if q.state != State::Destroyed {
+        if self.state() != State::Destroyed {
             self.set_state(&mut q, State::Destroyed);
             q.items.clear();
             if let Some(n) = &mut q.session {
@@ -272,9 +271,8 @@ impl Outbox {
         }
     }
 
-    /// Changes the state (the queue's lock held): the only way it changes.
-    fn set_state(&self, q: &mut Queue, state: State) {
-        q.state = state;
+    /// Changes the state, the queue's lock held (`_locked`): the only way it changes.
+    fn set_state(&self, _locked: &mut Queue, state: State) {
         self.state_now.store(state as u8, Ordering::Release);
     }
 
@@ -304,7 +302,7 @@ impl Outbox {
         take: impl FnMut(Bytes),
     ) -> Result<(usize, bool), Destroyed> {
         let mut q = self.lock();
-        if q.state == State::Destroyed {
+        if self.state() == State::Destroyed {
             return Err(Destroyed);
         }
         let gathered = if q.session.is_some() {

@@ -129,7 +129,7 @@ impl Outbox {
     /// it already is (or the connection is closing).
     pub(crate) fn start_session(&self, limit: usize, socket: u64, control: Option<Bytes>) -> bool {
         let mut q = self.lock();
-        if q.session.is_some() || q.state != State::Open {
+        if q.session.is_some() || self.state() != State::Open {
             return false;
         }
         q.session = Some(Box::new(Numbering::new(limit, socket, control)));
@@ -147,7 +147,7 @@ impl Outbox {
     /// session: at the end of the queue, past its bound: they are few).
     pub(crate) fn push_control(&self, payload: Bytes) {
         let mut q = self.lock();
-        if q.state == State::Destroyed {
+        if self.state() == State::Destroyed {
             return;
         }
         match &mut q.session {
@@ -208,7 +208,7 @@ impl Outbox {
     /// is not (or no longer) that socket's.
     pub(crate) fn detach(&self, socket: u64) -> bool {
         let mut q = self.lock();
-        let open = q.state == State::Open;
+        let open = self.state() == State::Open;
         match &mut q.session {
             Some(n) if n.socket == socket && !n.overflowed && open => {
                 n.socket = 0;
@@ -227,7 +227,7 @@ impl Outbox {
         if socket != 0 && q.session.as_ref().is_some_and(|n| n.socket != socket) {
             return false;
         }
-        if q.state == State::Open {
+        if self.state() == State::Open {
             self.set_state(&mut q, State::Closing);
             drop(q);
             self.wake.raise();
@@ -239,7 +239,7 @@ impl Outbox {
     /// timeout). False if there is no session served by a socket.
     pub(crate) fn request_drop_socket(&self) -> bool {
         let mut q = self.lock();
-        let open = q.state == State::Open;
+        let open = self.state() == State::Open;
         match &mut q.session {
             Some(n) if n.socket != 0 && !n.overflowed && open => {
                 n.drop_socket = true;
@@ -257,7 +257,7 @@ impl Outbox {
         match &q.session {
             Some(n) if n.handed_over => Detached::Resumed,
             Some(n) if n.overflowed => Detached::Overflowed,
-            _ if q.state != State::Open => Detached::Ended,
+            _ if self.state() != State::Open => Detached::Ended,
             Some(n) if n.socket == 0 => Detached::Waiting,
             Some(_) => Detached::Resumed,
             None => Detached::Ended,
@@ -268,7 +268,7 @@ impl Outbox {
     /// dropped. False if a socket took it over first (or it had ended).
     pub(crate) fn expire(&self) -> bool {
         let mut q = self.lock();
-        if q.state != State::Open || q.session.as_ref().is_none_or(|n| n.socket != 0) {
+        if self.state() != State::Open || q.session.as_ref().is_none_or(|n| n.socket != 0) {
             return false;
         }
         self.set_state(&mut q, State::Destroyed);

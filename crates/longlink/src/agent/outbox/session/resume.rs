@@ -14,9 +14,12 @@ impl Queue {
     /// The session `socket` claims, with the client saying it has everything up to
     /// `last_seq`: none unless the queue is open and the session is that socket's and did
     /// not overflow. Everything kept counts as not written, save what the client has, which
-    /// is dropped: the rest goes again, in order.
-    fn claimed(&mut self, socket: u64, last_seq: u64) -> Option<(&mut Items, &mut Numbering)> {
-        let open = self.state == State::Open;
+    /// is dropped: the rest goes again, in order. `open`: the outbox's state is `Open`.
+    fn claimed(
+        &mut self,
+        (socket, last_seq): (u64, u64),
+        open: bool,
+    ) -> Option<(&mut Items, &mut Numbering)> {
         let Queue { items, session, .. } = self;
         let n = session
             .as_mut()
@@ -34,7 +37,7 @@ impl Outbox {
     /// session has ended.
     pub(crate) fn claim(&self, socket: u64) -> Option<Arc<tokio::sync::Mutex<()>>> {
         let mut q = self.lock();
-        let open = q.state == State::Open;
+        let open = self.state() == State::Open;
         let n = q.session.as_mut().filter(|n| open && !n.overflowed)?;
         n.socket = socket;
         n.drop_socket = false;
@@ -60,7 +63,7 @@ impl Outbox {
         answer: impl FnOnce(u64) -> Option<Bytes>,
     ) -> Option<(u64, usize)> {
         let mut q = self.lock();
-        let (items, n) = q.claimed(socket, last_seq)?;
+        let (items, n) = q.claimed((socket, last_seq), self.state() == State::Open)?;
         if last_seq + 1 < n.first_seq {
             tracing::debug!(
                 last_seq,
@@ -82,7 +85,7 @@ impl Outbox {
     /// and the task that waited for the client stops quietly.
     pub(crate) fn hand_over(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
         let mut q = self.lock();
-        let (items, n) = q.claimed(socket, last_seq)?;
+        let (items, n) = q.claimed((socket, last_seq), self.state() == State::Open)?;
         n.handed_over = true;
         n.control = Vec::new();
         let in_seq = n.in_seq;
