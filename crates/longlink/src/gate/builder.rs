@@ -9,7 +9,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::accept::{Admission, accept_loop};
+use super::accept::accept_loop;
+use super::admission::Admission;
 use super::link::ClusterSetup;
 use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::accept::{HandshakePlace, Refusal, Slot};
+use super::admission::{HandshakePlace, Refusal, Slot};
 use super::stream::{Halves, TlsStream};
 use super::{Shared, conn, ws};
 use crate::agent::{Agent, Transport};

@@ -30,6 +30,7 @@
 //! `shared` is what all of them share; `link` is the trait a cluster implements to join in.
 
 mod accept;
+mod admission;
 pub mod builder;
 pub(crate) mod config;
 mod conn;

@@ -11,7 +11,7 @@ use longlink_wire::LenCodec;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::accept::Admission;
+use super::admission::Admission;
 use super::link::ClusterLink;
 use super::membership::Membership;
 use super::{Goodbye, Rate, http};

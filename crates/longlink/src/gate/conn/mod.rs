@@ -20,7 +20,7 @@ mod resume;
 
 pub(crate) use resume::claim;
 
-use super::accept::Slot;
+use super::admission::Slot;
 use super::{Goodbye, Shared};
 use crate::agent::Agent;
 use crate::agent::outbox::State;
