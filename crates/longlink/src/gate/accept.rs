@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
+use super::conn;
 use super::handshake::{Bounds, handshake_then_serve, tls_tcp, ws_handshake};
-use super::stream::Halves;
-use super::{Shared, conn};
+use super::shared::Shared;
+use super::transport::Halves;
 use crate::agent::Transport;
 
 /// Accepts until the gate stops; each connection gets its place, then its task.

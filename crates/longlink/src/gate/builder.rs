@@ -15,9 +15,10 @@ use super::link::ClusterSetup;
 use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;
 use super::running::{GateHandle, RunningGate};
-use super::shared::Farewell;
+use super::shared::{GoodbyeHook, Rate};
 use super::sweep::sweep;
-use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse, Rate, Shared, http, tls};
+use super::transport::tls;
+use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse, Shared, http};
 use crate::agent::events::{EventHandler, EventSink};
 use crate::agent::link::ConnLink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -33,7 +34,7 @@ pub struct GateBuilder {
     on_new: Option<EventSink>,
     on_resume: Option<EventSink>,
     on_close: Option<EventSink>,
-    on_goodbye: Option<Farewell>,
+    on_goodbye: Option<GoodbyeHook>,
     on_http: Option<Box<http::HttpHandler>>,
     /// What the cluster layer was given ([`GateBuilder::cluster`] is defined there).
     pub(crate) cluster: Option<Box<dyn ClusterSetup>>,
@@ -141,6 +142,10 @@ impl GateBuilder {
             (on && !config.cert_file.is_empty())
                 .then(|| tls::acceptor(&config.cert_file, &config.key_file, alpn))
                 .transpose()
+                .map_err(|e| GateError::Tls {
+                    file: e.file,
+                    message: e.message,
+                })
         };
         let tls_tcp = tls(config.tls_tcp, &[])?;
         let tls_ws = tls(config.tls_ws, &[b"http/1.1"])?;

@@ -15,8 +15,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::admission::{HandshakePlace, Refusal, Slot};
-use super::stream::{Halves, TlsStream};
-use super::{Shared, conn, ws};
+use super::conn;
+use super::shared::Shared;
+use super::transport::{FrameReader, FrameWriter, Halves, TlsStream, ws};
 use crate::agent::{Agent, Transport};
 use crate::metrics::{Reject, reject};
 
@@ -76,8 +77,8 @@ pub(super) async fn handshake_then_serve<R, W>(
     slot: Slot,
     place: HandshakePlace,
 ) where
-    R: conn::FrameReader + 'static,
-    W: conn::FrameWriter,
+    R: FrameReader + 'static,
+    W: FrameWriter,
 {
     serve(handshake.await, slot, place);
 }
@@ -86,8 +87,8 @@ pub(super) async fn handshake_then_serve<R, W>(
 /// the handshake's larger state is freed.
 fn serve<R, W>(ready: Ready<R, W>, slot: Slot, place: HandshakePlace)
 where
-    R: conn::FrameReader + 'static,
-    W: conn::FrameWriter,
+    R: FrameReader + 'static,
+    W: FrameWriter,
 {
     drop(place);
     if let Some((shared, agent, reader, writer)) = ready {

@@ -20,14 +20,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Inside, one file per step of a connection's life:
-//! [`builder`] (settings, hooks, `bind`) → `accept` (the listeners, admission under
-//! `max_conn_num`, `max_conn_per_ip` and `handshake_share`) → `handshake` (TLS, the
-//! WebSocket upgrade, within `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
-//! `tcp` or `ws` → `sweep` (idle and ping deadlines) → [`running`] (the drain and stop).
-//! `resume` holds the resumable sessions (`resume_window`), whose connections' side is in
-//! `conn::resume`.
-//! `shared` is what all of them share; `link` is the trait a cluster implements to join in.
+//! Inside, one file per step of a connection's life, each importing only the ones before it:
+//! `admission` (places under `max_conn_num`, `max_conn_per_ip` and `handshake_share`) and
+//! `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors) at the
+//! bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
+//! deadlines), `membership` and `link` (what a cluster implements to join in); `shared`
+//! (what all of them share); `conn` (one task per connection: frames in, the agent's queue
+//! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
+//! upgrade, within `http_timeout`); `accept` (the listeners); [`builder`] (settings, hooks,
+//! `bind`) and [`running`] (the drain and stop) on top.
 
 mod accept;
 mod admission;
@@ -42,16 +43,16 @@ pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;
 pub(crate) mod shared;
-mod stream;
 mod sweep;
-mod tls;
-mod ws;
+mod transport;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::transport::ws;
 
     /// Feeds `bytes` to the handshake reader as a client would send them, then to a
     /// WebSocket server stream with a `max_msg_len` limit, reading every message. Returns
@@ -60,13 +61,13 @@ pub mod fuzzing {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let _ = client.write_all(bytes).await;
         let _ = client.shutdown().await;
-        let rest = match super::ws::read_request(&mut server, true, None).await {
-            super::ws::Handshake::Upgrade { rest, .. } => rest,
-            super::ws::Handshake::Refused => return 0,
+        let rest = match ws::read_request(&mut server, true, None).await {
+            ws::Handshake::Upgrade { rest, .. } => rest,
+            ws::Handshake::Refused => return 0,
         };
         let mut buf = bytes::BytesMut::from(&rest[..]);
         let _ = server.read_buf(&mut buf).await;
-        let mut decoder = super::ws::frame::WsDecoder::new(max_msg_len);
+        let mut decoder = ws::frame::WsDecoder::new(max_msg_len);
         let mut n = 0;
         while let Ok(Some(_)) = decoder.decode(&mut buf) {
             n += 1;
@@ -147,11 +148,4 @@ impl Goodbye {
             Goodbye::Kicked(reason) => reason,
         }
     }
-}
-
-/// `max_msg_rate` and its burst, as a token bucket's parameters.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rate {
-    pub(crate) per_sec: f64,
-    pub(crate) burst: f64,
 }

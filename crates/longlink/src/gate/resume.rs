@@ -1,7 +1,8 @@
 //! [`Resumption`]: a gate's resumable sessions (`resume_window` on): their tokens, the
 //! tombstones of ended ones (so a late resume hears why), and the protocol's messages in the
-//! gate's encoding. The connection's side of it (start, resume, acknowledge, wait without a
-//! socket) is in `conn::resume`.
+//! gate's encoding, and [`claim`], which takes a session from the task that serves it. The
+//! connection's side of it (start, resume, acknowledge, wait without a socket) is in
+//! `conn::session`.
 //!
 //! A token is 48 hex digits: the session's key (the agent's id, 16 digits) and 128 bits from
 //! the operating system's random source (32 digits); in a cluster, after the id of the gate
@@ -11,6 +12,7 @@
 //! socket): a cut that loses the `LL_Resumed` answer must not lose the session.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,6 +23,7 @@ use longlink_wire::resume::{
 
 use super::Shared;
 use crate::agent::Agent;
+use crate::agent::outbox::next_socket;
 use crate::codec::Codec;
 use crate::processor::Decoded;
 
@@ -246,10 +249,40 @@ pub(crate) async fn acks(shared: Arc<Shared>) {
     }
 }
 
+/// A new number for a socket that serves a session (the outbox numbers from 1, and keeps 0
+/// for "no socket").
+pub(crate) fn new_socket() -> Option<NonZeroU64> {
+    NonZeroU64::new(next_socket())
+}
+
+/// Claims `session` for a new socket and waits until the task that served it has stopped
+/// (a half-open socket's at once; one blocked on a full module mailbox once there is room),
+/// at most `close_timeout`.
+pub(crate) async fn claim(
+    session: &Agent,
+    close_timeout: Duration,
+) -> Result<(NonZeroU64, tokio::sync::OwnedMutexGuard<()>), RefuseReason> {
+    let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    let socket = new_socket().ok_or(RefuseReason::Unknown)?;
+    let driving = theirs
+        .outbox
+        .claim(socket.get())
+        .ok_or(RefuseReason::Unknown)?;
+    let Ok(guard) = tokio::time::timeout(close_timeout, driving.lock_owned()).await else {
+        tracing::debug!(
+            conn = session.id(),
+            "resume: the former socket's task did not stop; session ended"
+        );
+        session.destroy();
+        return Err(RefuseReason::Unknown);
+    };
+    Ok((socket, guard))
+}
+
 /// A session claimed for a hand-over to another gate, the task that served it stopped.
 pub(crate) struct Claimed {
     agent: Agent,
-    socket: u64,
+    socket: NonZeroU64,
     _guard: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -267,7 +300,7 @@ pub(crate) async fn claim_for_handover(
 ) -> Result<Claimed, RefuseReason> {
     let resumption = shared.resume.as_ref().ok_or(RefuseReason::Unknown)?;
     let (agent, _) = resumption.take(token, shared.now_ms())?;
-    let (socket, guard) = super::conn::claim(&agent, shared).await?;
+    let (socket, guard) = claim(&agent, shared.close_timeout).await?;
     Ok(Claimed {
         agent,
         socket,
@@ -283,7 +316,10 @@ pub(crate) fn finish_handover(
     last_seq: u64,
 ) -> Option<(u64, Vec<Bytes>, Vec<String>)> {
     let agent = &claimed.agent;
-    let (in_seq, kept) = agent.local()?.outbox.hand_over(claimed.socket, last_seq)?;
+    let (in_seq, kept) = agent
+        .local()?
+        .outbox
+        .hand_over(claimed.socket.get(), last_seq)?;
     let groups = shared.membership.groups_of(agent.id());
     shared.membership.forget(agent.id());
     shared.unregister(agent);

@@ -14,14 +14,22 @@ use tokio_util::task::TaskTracker;
 use super::admission::Admission;
 use super::link::ClusterLink;
 use super::membership::Membership;
-use super::{Goodbye, Rate, http};
+use super::{Goodbye, http};
 use crate::agent::events::EventSink;
 use crate::agent::{Agent, AgentSettings, Transport};
 use crate::module::Mailbox;
 use crate::processor::Router;
 
-/// The application's hook for a connection the gate itself closes.
-pub(crate) type Farewell = Box<dyn Fn(&Agent, Goodbye) + Send + Sync>;
+/// The application's hook for a connection the gate itself closes
+/// ([`GateBuilder::on_goodbye`](super::GateBuilder::on_goodbye)).
+pub(crate) type GoodbyeHook = Box<dyn Fn(&Agent, Goodbye) + Send + Sync>;
+
+/// `max_msg_rate` and its burst, as a token bucket's parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rate {
+    pub(crate) per_sec: f64,
+    pub(crate) burst: f64,
+}
 
 /// What every connection of a gate shares.
 pub(crate) struct Shared {
@@ -40,7 +48,7 @@ pub(crate) struct Shared {
     /// Where resume events go (`on_resume`).
     pub(crate) on_resume: Option<EventSink>,
     /// The application's goodbye before the gate itself closes a connection.
-    pub(crate) on_goodbye: Option<Farewell>,
+    pub(crate) on_goodbye: Option<GoodbyeHook>,
     /// The cluster, when the gate is in one: hears of opens and closes, settles at drain.
     pub(crate) cluster: Option<Arc<dyn ClusterLink>>,
     /// Resumable sessions, when `resume_window` is on.
