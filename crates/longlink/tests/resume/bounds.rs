@@ -288,3 +288,34 @@ async fn rss_of_one_address_leaving_sessions_waiting() {
     println!("RSS (MB) at 0, 1000, 2000, 3000 sessions left: {rss:?}; {waiting} waiting");
     server.shutdown().await;
 }
+
+/// The second attack of issue 21, measured: 20 sessions are sent 1,000 messages of 6 KB each
+/// while their clients are away (default config, `resume_window` on). Prints the process's
+/// RSS before and after, and how many writes were taken. Run with
+/// `cargo test -p longlink --test resume rss_of -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn rss_of_sessions_sent_much_while_away() {
+    let server = start(config(Encoding::Json, Duration::from_secs(30), 1024)).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(leave_waiting(&server, 0, 0).await.0);
+    }
+    let before = common::rss() >> 20;
+    let text = "z".repeat(6_000);
+    let mut taken = 0;
+    for id in &ids {
+        let agent = server.gate.agents().into_iter().find(|a| a.id() == *id);
+        let agent = agent.expect("the waiting session's agent");
+        for _ in 0..1_000 {
+            if agent.write(&Echo { text: text.clone() }).is_ok() {
+                taken += 1;
+            }
+        }
+    }
+    server.settle().await;
+    let after = common::rss() >> 20;
+    let waiting = server.gate.agents().len();
+    println!("RSS {before} MB -> {after} MB; {taken} writes taken; {waiting} sessions left");
+    server.shutdown().await;
+}
