@@ -74,7 +74,8 @@ impl Admission {
             refusing: Arc::new(AtomicUsize::new(0)),
             max_handshakes: max_handshakes.max(1),
             handshakes: Mutex::new(Handshakes::default()),
-            waiting: Waiting::new(1),
+            // No bound of its own until `with_waiting_per_ip` sets `max_waiting_per_ip`.
+            waiting: Waiting::new(usize::MAX),
         }
     }
 

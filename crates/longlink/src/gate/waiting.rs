@@ -3,11 +3,10 @@
 //! `max_conn_num` and `max_conn_per_ip` (its [`Slot`]) while it waits, and at most
 //! `max_waiting_per_ip` of them wait for one address at once.
 //!
-//! A session past a bound is ended, never refused a place it has: the oldest waiting one from
-//! the same address first (its wait ends as if its window had lapsed, and its close event
-//! fires). A new connection that finds every place taken ends the oldest waiting session, of
-//! its own address first, rather than being refused; an attached connection is never ended
-//! here.
+//! Over a bound, a waiting session ends, never an attached connection: the oldest waiting one
+//! from the same address first. Its wait ends as if its window had lapsed (its close event
+//! fires, a late `LL_Resume` hears `"expired"`). A new connection that finds every place taken
+//! ends the oldest waiting session, of its own address first, rather than being refused.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -43,6 +42,7 @@ struct Table {
 }
 
 impl Waiting {
+    /// At most `max_per_ip` (at least 1) waiting for one address.
     pub(crate) fn new(max_per_ip: usize) -> Waiting {
         Waiting {
             max_per_ip: max_per_ip.max(1),
