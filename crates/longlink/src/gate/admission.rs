@@ -1,5 +1,6 @@
 //! [`Admission`]: the places under `max_conn_num` and `max_conn_per_ip` that every
-//! connection holds until its socket is closed ([`Slot`]), those under `handshake_share`
+//! connection holds until its socket is closed ([`Slot`]; a resumable session keeps it
+//! while it waits for its client: [`WaitPlace`]), those under `handshake_share`
 //! that a connection holds while in its handshake (TLS, the WebSocket upgrade;
 //! [`HandshakePlace`]), and the capped answers of 503 to WebSocket upgrades over the limit
 //! ([`Refusal`]).
@@ -11,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio_util::sync::CancellationToken;
 
+use super::waiting::Waiting;
 use crate::metrics::{Reject, reject};
 
 /// Most WebSocket upgrades answered with 503 at once.
@@ -32,6 +34,17 @@ pub(crate) struct Admission {
     max_handshakes: usize,
     /// The handshakes in progress.
     handshakes: Mutex<Handshakes>,
+    /// The sessions waiting for their client, each holding its connection's place.
+    waiting: Waiting<Slot>,
+}
+
+/// Which bound a new connection found full.
+#[derive(Debug, Clone, Copy)]
+enum Full {
+    /// `max_conn_num`.
+    Total,
+    /// `max_conn_per_ip`.
+    PerIp,
 }
 
 /// The handshakes in progress, oldest first, each with the token that ends it.
@@ -56,7 +69,20 @@ impl Admission {
             refusing: Arc::new(AtomicUsize::new(0)),
             max_handshakes: max_handshakes.max(1),
             handshakes: Mutex::new(Handshakes::default()),
+            // No bound of its own until `with_waiting_per_ip` sets `max_waiting_per_ip`.
+            waiting: Waiting::new(usize::MAX),
         }
+    }
+
+    /// At most `max_waiting_per_ip` sessions wait for their client from one address.
+    pub(crate) fn with_waiting_per_ip(mut self, max_waiting_per_ip: usize) -> Admission {
+        self.waiting = Waiting::new(max_waiting_per_ip);
+        self
+    }
+
+    /// The sessions waiting for their client.
+    pub(crate) fn waiting(&self) -> &Waiting<Slot> {
+        &self.waiting
     }
 
     /// A place among the handshakes in progress, ended with the gate (`shutdown`) or when
@@ -101,11 +127,31 @@ impl Admission {
     }
 
     /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
-    /// accepts race.
+    /// accepts race. When every place is taken but some by sessions waiting for their client,
+    /// the oldest of those ends (of `ip` first) and gives its place to this connection.
     pub(super) fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        // Each turn ends one waiting session; a few suffice unless other accepts race.
+        for _ in 0..4 {
+            let full = match self.try_place(ip) {
+                Ok(slot) => return Some(slot),
+                Err(full) => full,
+            };
+            let made_room = match full {
+                Full::PerIp => self.waiting.end_oldest(Some(ip)),
+                Full::Total => self.waiting.end_oldest(Some(ip)) || self.waiting.end_oldest(None),
+            };
+            if !made_room {
+                return self.refuse(ip, full);
+            }
+        }
+        self.try_place(ip)
+            .map_or_else(|full| self.refuse(ip, full), Some)
+    }
+
+    /// Takes a place under `max_conn_num` and `max_conn_per_ip`, or says which is full.
+    fn try_place(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
         if !try_increment(&self.open, self.max_conn_num) {
-            reject(Reject::MaxConn);
-            return None;
+            return Err(Full::Total);
         }
         // From here on the slot gives the global place back when dropped.
         let mut slot = Slot {
@@ -116,14 +162,36 @@ impl Admission {
             let mut per_ip = self.lock_per_ip();
             let n = per_ip.entry(ip).or_insert(0);
             if *n >= self.max_conn_per_ip {
-                tracing::debug!(%ip, "too many connections from this address");
-                reject(Reject::PerIp);
-                return None;
+                return Err(Full::PerIp);
             }
             *n += 1;
             slot.ip = Some(ip);
         }
-        Some(slot)
+        Ok(slot)
+    }
+
+    /// A new connection from `ip` is refused: `full` is taken by attached connections.
+    fn refuse(&self, ip: IpAddr, full: Full) -> Option<Slot> {
+        match full {
+            Full::Total => reject(Reject::MaxConn),
+            Full::PerIp => {
+                tracing::debug!(%ip, "too many connections from this address");
+                reject(Reject::PerIp);
+            }
+        }
+        None
+    }
+
+    /// A session from `ip` begins waiting for its client, keeping its connection's place
+    /// (`slot`). With `max_waiting_per_ip` sessions already waiting for `ip`, the oldest of
+    /// them ends first.
+    pub(crate) fn wait(self: &Arc<Self>, slot: Slot, ip: IpAddr) -> WaitPlace {
+        let (id, end) = self.waiting.insert(slot, ip);
+        WaitPlace {
+            admission: Arc::clone(self),
+            id,
+            end,
+        }
     }
 
     /// A place among the WebSocket upgrades being answered with 503, or `None` when
@@ -178,6 +246,28 @@ impl HandshakePlace {
 impl Drop for HandshakePlace {
     fn drop(&mut self) {
         self.admission.lock_handshakes().pending.remove(&self.id);
+    }
+}
+
+/// A waiting session's entry among the waiting ones; dropping it (the wait is over: resumed,
+/// expired or ended) gives its connection's place back.
+pub(crate) struct WaitPlace {
+    admission: Arc<Admission>,
+    id: u64,
+    end: CancellationToken,
+}
+
+impl WaitPlace {
+    /// Cancelled when the session must stop waiting: a newer one took its room.
+    pub(crate) fn ended(&self) -> &CancellationToken {
+        &self.end
+    }
+}
+
+impl Drop for WaitPlace {
+    fn drop(&mut self) {
+        // The slot drops after the table's lock is released.
+        drop(self.admission.waiting.remove(self.id));
     }
 }
 
@@ -241,5 +331,63 @@ mod tests {
             Admission::new(usize::MAX, 0, 100).max_handshakes,
             usize::MAX / 100
         );
+    }
+
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+
+    fn waits(admission: &Arc<Admission>, ip: IpAddr) -> WaitPlace {
+        let slot = admission.try_slot(ip).expect("a place");
+        admission.wait(slot, ip)
+    }
+
+    #[test]
+    fn one_more_than_max_waiting_per_ip_ends_the_oldest_of_that_address() {
+        let admission = Arc::new(Admission::new(100, 0, 25).with_waiting_per_ip(2));
+        let a1 = waits(&admission, A);
+        let b1 = waits(&admission, B);
+        let a2 = waits(&admission, A);
+        assert_eq!((admission.open(), admission.waiting().len()), (3, 3));
+        let a3 = waits(&admission, A);
+        assert!(a1.ended().is_cancelled(), "the oldest of A ends");
+        assert!(![&b1, &a2, &a3].iter().any(|p| p.ended().is_cancelled()));
+        // Its place is given back at once, before its task has seen the end.
+        assert_eq!((admission.open(), admission.waiting().len()), (3, 3));
+        drop(a1);
+        drop(a2);
+        assert_eq!((admission.open(), admission.waiting().len()), (2, 2));
+    }
+
+    #[test]
+    fn a_new_connection_over_max_conn_num_ends_a_waiting_session_of_its_address_first() {
+        let admission = Arc::new(Admission::new(3, 0, 25).with_waiting_per_ip(10));
+        let a1 = waits(&admission, A);
+        let b1 = waits(&admission, B);
+        let _attached = admission.try_slot(A).expect("the third place");
+        let _b = admission
+            .try_slot(B)
+            .expect("B's own waiting session makes room");
+        assert!(b1.ended().is_cancelled() && !a1.ended().is_cancelled());
+        let _c = admission.try_slot(B).expect("then any address's");
+        assert!(a1.ended().is_cancelled());
+        assert!(
+            admission.try_slot(B).is_none(),
+            "attached ones are never ended"
+        );
+        assert_eq!(admission.open(), 3);
+    }
+
+    #[test]
+    fn a_new_connection_over_max_conn_per_ip_ends_only_its_own_address_waiting_sessions() {
+        let admission = Arc::new(Admission::new(100, 2, 25).with_waiting_per_ip(10));
+        let b1 = waits(&admission, B);
+        let _a1 = admission.try_slot(A).expect("a place");
+        let a2 = waits(&admission, A);
+        let _a3 = admission
+            .try_slot(A)
+            .expect("A's waiting session makes room");
+        assert!(a2.ended().is_cancelled() && !b1.ended().is_cancelled());
+        assert!(admission.try_slot(A).is_none());
+        assert!(!b1.ended().is_cancelled());
     }
 }

@@ -21,9 +21,10 @@
 //! ```
 //!
 //! Inside, one file per step of a connection's life, each importing only the ones before it:
-//! `admission` (places under `max_conn_num`, `max_conn_per_ip` and `handshake_share`) and
-//! `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors) at the
-//! bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
+//! `waiting` (the sessions that wait for their client, oldest first), `admission` (places
+//! under `max_conn_num`, `max_conn_per_ip` and `handshake_share`, kept by waiting sessions
+//! too) and `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors)
+//! at the bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
 //! deadlines), `membership` and `link` (what a cluster implements to join in); `shared`
 //! (what all of them share); `conn` (one task per connection: frames in, the agent's queue
 //! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
@@ -45,6 +46,7 @@ pub mod running;
 pub(crate) mod shared;
 mod sweep;
 mod transport;
+mod waiting;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]

@@ -110,7 +110,8 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
 }
 
 /// Runs a connection from its new event to its close event: open, run, close, release.
-/// `slot` is its place under `max_conn_num`, given back with the socket.
+/// `slot` is its place under `max_conn_num`, given back with the socket (or kept while its
+/// session waits for its client).
 ///
 /// With `resume_window` on, a socket may resume another session (then it serves that one,
 /// and its own agent gets its close event at once), and a resumable session whose socket
@@ -171,11 +172,18 @@ fn serve<R: FrameReader, W: FrameWriter>(
             session,
         );
         let closed = Box::pin(closing).await;
-        release(writer, reader, slot, transport);
+        release(writer, reader, transport);
         match closed {
-            Closed::Done => shared.unregister(&agent),
-            Closed::Detached => Box::pin(session::wait_for_client(&shared, &agent, local)).await,
-            Closed::TakenOver => {}
+            Closed::Done => {
+                drop(slot);
+                shared.unregister(&agent);
+            }
+            Closed::TakenOver => drop(slot),
+            Closed::Detached => {
+                // The session keeps the socket's place under the limits while it waits.
+                let place = shared.admission.wait(slot, agent.remote_addr().ip());
+                Box::pin(session::wait_for_client(&shared, &agent, local, place)).await;
+            }
         }
     }
 }
@@ -198,12 +206,11 @@ async fn open(shared: &Shared, agent: &Agent) {
     }
 }
 
-/// Gives the socket and its place under `max_conn_num` back: the one release of every
-/// connection, whichever way it ended.
-fn release<R, W>(writer: W, reader: R, slot: Slot, transport: Transport) {
+/// Gives the socket back: the one release of every connection, whichever way it ended. Its
+/// place under the limits goes with it, or stays with a session that waits for its client.
+fn release<R, W>(writer: W, reader: R, transport: Transport) {
     drop(writer);
     drop(reader);
-    drop(slot);
     if let Some(m) = crate::metrics::gate() {
         m.closed(transport);
     }

@@ -19,6 +19,7 @@ use super::End;
 use super::ending::unregister_and_close_event;
 use crate::agent::outbox::{Detached, SessionCheck};
 use crate::agent::{Agent, Local};
+use crate::gate::admission::WaitPlace;
 use crate::gate::resume::{Protocol, Resumption, new_socket};
 use crate::gate::shared::Shared;
 
@@ -267,14 +268,20 @@ enum Waited {
     Ended(Option<RefuseReason>),
 }
 
-/// A session whose socket dropped waits for its client (at most `resume_window`, and not
-/// past the gate's stop); if it does not come back, the session ends here: out of the
+/// A session whose socket dropped waits for its client, keeping the socket's `place` (at
+/// most `resume_window`, not past the gate's stop, and not once a newer session or
+/// connection takes its place); if it does not come back, the session ends here: out of the
 /// gate's table, its close event sent.
-pub(super) async fn wait_for_client(shared: &Shared, agent: &Agent, local: &Local) {
+pub(super) async fn wait_for_client(
+    shared: &Shared,
+    agent: &Agent,
+    local: &Local,
+    place: WaitPlace,
+) {
     let Some(resumption) = &shared.resume else {
         return;
     };
-    match wait_detached(local, shared, resumption).await {
+    match wait_detached(local, shared, resumption, place).await {
         Waited::TakenOver => {}
         Waited::Ended(why) => {
             tracing::debug!(reason = ?why, "session ended without its client");
@@ -285,8 +292,14 @@ pub(super) async fn wait_for_client(shared: &Shared, agent: &Agent, local: &Loca
 }
 
 /// Waits, without a socket, for the client to resume the session: at most `resume_window`,
-/// and not past the gate's stop.
-async fn wait_detached(local: &Local, shared: &Shared, resumption: &Resumption) -> Waited {
+/// not past the gate's stop, and not once a newer session or connection takes its `place`
+/// (then it ends as if its window had lapsed). The place is given back when the wait ends.
+async fn wait_detached(
+    local: &Local,
+    shared: &Shared,
+    resumption: &Resumption,
+    place: WaitPlace,
+) -> Waited {
     if let Some(m) = crate::metrics::resume() {
         m.waiting.increment(1.0);
     }
@@ -296,6 +309,11 @@ async fn wait_detached(local: &Local, shared: &Shared, resumption: &Resumption) 
         tokio::select! {
             _ = local.outbox.changed_detached() => {}
             _ = &mut deadline => {
+                if local.outbox.expire() {
+                    break Waited::Ended(Some(RefuseReason::Expired));
+                }
+            }
+            _ = place.ended().cancelled() => {
                 if local.outbox.expire() {
                     break Waited::Ended(Some(RefuseReason::Expired));
                 }
@@ -321,5 +339,6 @@ async fn wait_detached(local: &Local, shared: &Shared, resumption: &Resumption) 
     if let Some(m) = crate::metrics::resume() {
         m.waiting.decrement(1.0);
     }
+    drop(place);
     waited
 }
