@@ -18,7 +18,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.live.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {
@@ -36,13 +36,13 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
             }
         };
         let _ = stream.set_nodelay(true);
-        if !shared.tcp_keepalive.is_zero() {
+        if !shared.settings.tcp_keepalive.is_zero() {
             let keepalive = socket2::TcpKeepalive::new()
-                .with_time(shared.tcp_keepalive)
-                .with_interval(shared.tcp_keepalive);
+                .with_time(shared.settings.tcp_keepalive)
+                .with_interval(shared.settings.tcp_keepalive);
             let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
         }
-        let slot = shared.admission.try_slot(remote.ip());
+        let slot = shared.services.admission.try_slot(remote.ip());
         match transport {
             Transport::Tcp => {
                 let Some(slot) = slot else {
@@ -51,9 +51,9 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                     continue;
                 };
                 let local = stream.local_addr().unwrap_or(remote);
-                if let Some(acceptor) = shared.tls_tcp.clone() {
-                    let place = shared.admission.handshake(&shared.shutdown);
-                    let bounds = Bounds::new(&shared, place.token().clone());
+                if let Some(acceptor) = shared.services.tls_tcp.clone() {
+                    let place = shared.services.admission.handshake(&shared.live.shutdown);
+                    let bounds = Bounds::new(shared.settings.http_timeout, place.token().clone());
                     let handshake = tls_tcp(
                         Arc::clone(&shared),
                         acceptor,
@@ -62,20 +62,25 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                         bounds,
                     );
                     shared
+                        .live
                         .tracker
                         .spawn(handshake_then_serve(handshake, slot, place));
                     continue;
                 }
-                let agent = shared.new_agent(Transport::Tcp, local, remote);
-                let (reader, writer) = stream.halves(shared.frames, shared.frames, &[]);
+                let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
+                let (reader, writer) =
+                    stream.halves(shared.settings.frames, shared.settings.frames, &[]);
                 conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
             }
             Transport::Ws => {
                 // Over the limit, a client gets a polite 503, but only so many at once: a
                 // flood of refused upgrades must not hold sockets open up to http_timeout.
                 let admitted = match slot {
-                    Some(slot) => Ok((slot, shared.admission.handshake(&shared.shutdown))),
-                    None => match shared.admission.refusal() {
+                    Some(slot) => Ok((
+                        slot,
+                        shared.services.admission.handshake(&shared.live.shutdown),
+                    )),
+                    None => match shared.services.admission.refusal() {
                         Some(r) => Err(r),
                         None => {
                             tracing::debug!(%remote, "too many connections");
@@ -84,7 +89,7 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                     },
                 };
                 let handshake = ws_handshake(Arc::clone(&shared), stream, remote, admitted);
-                shared.tracker.spawn(handshake);
+                shared.live.tracker.spawn(handshake);
             }
         }
     }

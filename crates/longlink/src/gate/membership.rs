@@ -110,12 +110,12 @@ impl ConnLink for GateConnLink {
         match event {
             LinkEvent::Join(group) => {
                 if let Some(shared) = self.shared.upgrade() {
-                    shared.membership.join(agent.id(), group);
+                    shared.live.membership.join(agent.id(), group);
                 }
             }
             LinkEvent::Leave(group) => {
                 if let Some(shared) = self.shared.upgrade() {
-                    shared.membership.leave(agent.id(), group);
+                    shared.live.membership.leave(agent.id(), group);
                 }
             }
             other => {

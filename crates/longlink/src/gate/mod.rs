@@ -25,8 +25,9 @@
 //! under `max_conn_num`, `max_conn_per_ip` and `handshake_share`, kept by waiting sessions
 //! too) and `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors)
 //! at the bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
-//! deadlines), `membership` and `link` (what a cluster implements to join in); `shared`
-//! (what all of them share); `conn` (one task per connection: frames in, the agent's queue
+//! deadlines), `membership` and `link` (what a cluster implements to join in), `live` (the
+//! open connections, the clock, the stop); `shared` (what all of them share: settings, hooks,
+//! services, live state); `conn` (one task per connection: frames in, the agent's queue
 //! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
 //! upgrade, within `http_timeout`); `accept` (the listeners); [`builder`] (settings, hooks,
 //! `bind`) and [`running`] (the drain and stop) on top.
@@ -40,6 +41,7 @@ mod fdlimit;
 mod handshake;
 mod http;
 pub(crate) mod link;
+mod live;
 pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;

@@ -74,7 +74,8 @@ pub(crate) struct Resumption {
 impl Resumption {
     /// `codec` has the protocol's messages registered.
     pub(crate) fn new(
-        (window, buffer): (Duration, usize),
+        window: Duration,
+        buffer: usize,
         codec: Arc<Codec>,
         node: Option<&str>,
     ) -> Option<Resumption> {
@@ -232,12 +233,12 @@ impl Resumption {
 /// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
 /// last acknowledgement.
 pub(crate) async fn acks(shared: Arc<Shared>) {
-    let Some(resumption) = &shared.resume else {
+    let Some(resumption) = &shared.services.resume else {
         return;
     };
     loop {
         tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.live.shutdown.cancelled() => return,
             _ = tokio::time::sleep(ACK_PERIOD) => {}
         }
         for agent in resumption.agents() {
@@ -298,9 +299,13 @@ pub(crate) async fn claim_for_handover(
     shared: &Shared,
     token: &str,
 ) -> Result<Claimed, RefuseReason> {
-    let resumption = shared.resume.as_ref().ok_or(RefuseReason::Unknown)?;
-    let (agent, _) = resumption.take(token, shared.now_ms())?;
-    let (socket, guard) = claim(&agent, shared.close_timeout).await?;
+    let resumption = shared
+        .services
+        .resume
+        .as_ref()
+        .ok_or(RefuseReason::Unknown)?;
+    let (agent, _) = resumption.take(token, shared.live.now_ms())?;
+    let (socket, guard) = claim(&agent, shared.settings.close_timeout).await?;
     Ok(Claimed {
         agent,
         socket,
@@ -320,11 +325,11 @@ pub(crate) fn finish_handover(
         .local()?
         .outbox
         .hand_over(claimed.socket.get(), last_seq)?;
-    let groups = shared.membership.groups_of(agent.id());
-    shared.membership.forget(agent.id());
-    shared.unregister(agent);
-    if let Some(resumption) = &shared.resume {
-        resumption.ended(agent, None, shared.now_ms());
+    let groups = shared.live.membership.groups_of(agent.id());
+    shared.live.membership.forget(agent.id());
+    shared.live.unregister(agent);
+    if let Some(resumption) = &shared.services.resume {
+        resumption.ended(agent, None, shared.live.now_ms());
     }
     tracing::debug!(
         conn = agent.id(),

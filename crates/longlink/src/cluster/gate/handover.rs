@@ -76,7 +76,7 @@ impl GateLink {
                 }
                 if let Some(shared) = self.gate() {
                     for group in &groups {
-                        shared.membership.join_token(agent.id(), group);
+                        shared.live.membership.join_token(agent.id(), group);
                     }
                 }
                 Ok(Taken { in_seq, kept })

@@ -115,14 +115,14 @@ impl GateLink {
     }
 
     fn agent(&self, conn: u64) -> Option<Agent> {
-        self.gate()?.agent(conn)
+        self.gate()?.live.agent(conn)
     }
 
     fn agents(&self) -> Vec<Agent> {
         self.shared
             .get()
             .and_then(Weak::upgrade)
-            .map(|s| s.all_agents())
+            .map(|s| s.live.all_agents())
             .unwrap_or_default()
     }
 
@@ -181,7 +181,9 @@ impl GateLink {
                         Sub::Groups => {
                             let group = msg.subject.strip_prefix(group_prefix.as_str());
                             let members: Vec<u64> = match (group, link.gate()) {
-                                (Some(g), Some(shared)) => shared.membership.members_of_token(g),
+                                (Some(g), Some(shared)) => {
+                                    shared.live.membership.members_of_token(g)
+                                }
                                 _ => Vec::new(),
                             };
                             let encoded = Encoded::from_wire(msg.payload);

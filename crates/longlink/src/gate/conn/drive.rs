@@ -28,7 +28,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
     session: &'a mut SessionSlot,
 ) -> impl Future<Output = End> + Send + 'a {
     async move {
-        let mut bucket = shared.rate.map(Bucket::new);
+        let mut bucket = shared.settings.rate.map(Bucket::new);
         loop {
             if session.socket.is_some() {
                 if let Some(end) = session::check(local, agent, shared, session) {
@@ -37,7 +37,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
             }
             if !reader.has_buffered() {
                 let phase = Phase::Serving {
-                    shutdown: &shared.shutdown,
+                    shutdown: &shared.live.shutdown,
                     socket: session.socket,
                 };
                 if let Err(end) = flush_queue(writer, agent, local, phase).await {
@@ -47,7 +47,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
             if !agent.is_open() {
                 return End::Local;
             }
-            if shared.is_shutting_down() {
+            if shared.live.is_shutting_down() {
                 return End::Draining;
             }
             // The read first: a connection that is pushed to all the time still gets its
@@ -58,10 +58,10 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 frame = reader.read_frame() => frame,
                 () = local.outbox.changed() => continue,
             };
-            if shared.read_timeout_ms > 0 && frame.is_ok() {
+            if shared.settings.read_timeout_ms > 0 && frame.is_ok() {
                 local
                     .liveness
-                    .set_partial(reader.partial(), || shared.now_ms());
+                    .set_partial(reader.partial(), || shared.live.now_ms());
             }
             if let Ok(Incoming::Ping(payload)) = &frame {
                 // Answered with the next flush.
@@ -81,7 +81,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                         pending.send().await;
                         None
                     }),
-                    Step::Resume(msg) => match shared.resume.as_ref() {
+                    Step::Resume(msg) => match shared.services.resume.as_ref() {
                         Some(r) => {
                             Box::pin(session::resume_or_refuse(r, msg, agent, local, shared))
                         }
@@ -133,7 +133,7 @@ fn on_frame<'a>(
     let payload = match frame {
         Ok(Incoming::Payload(payload)) => payload,
         Ok(Incoming::Control | Incoming::Ping(_)) => {
-            local.liveness.touch(shared.now_ms());
+            local.liveness.touch(shared.live.now_ms());
             return Step::Next;
         }
         Ok(Incoming::Partial) => return Step::Next,
@@ -144,13 +144,13 @@ fn on_frame<'a>(
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
-    if let (Some(bucket), Some(rate)) = (bucket, shared.rate) {
-        if !bucket.take(rate, shared.now_ms()) {
+    if let (Some(bucket), Some(rate)) = (bucket, shared.settings.rate) {
+        if !bucket.take(rate, shared.live.now_ms()) {
             tracing::debug!("message rate over the limit, closing");
             return Step::End(End::RateLimited);
         }
     }
-    let decoded = match shared.router.decode(&payload) {
+    let decoded = match shared.services.router.decode(&payload) {
         Ok(decoded) => decoded,
         Err(e) => {
             if let Some(m) = metrics {
@@ -161,8 +161,8 @@ fn on_frame<'a>(
     };
     // One look at the clock for the liveness and the handler's latency.
     let decoded_at = std::time::Instant::now();
-    local.liveness.touch_message(shared.ms_at(decoded_at));
-    if let Some(resumption) = &shared.resume {
+    local.liveness.touch_message(shared.live.ms_at(decoded_at));
+    if let Some(resumption) = &shared.services.resume {
         session::confirm(resumption, agent, session);
         if resumption.is_protocol(decoded.index()) {
             let Some(msg) = resumption.protocol(decoded) else {
@@ -177,14 +177,14 @@ fn on_frame<'a>(
             return Step::End(end);
         }
     }
-    match shared.router.dispatch(decoded, agent, decoded_at) {
+    match shared.services.router.dispatch(decoded, agent, decoded_at) {
         Some(pending) => Step::Wait(pending),
         None => Step::Next,
     }
 }
 
 /// A token bucket: `rate` messages per second, `burst` at once.
-/// The rate itself is the gate's (`Shared::rate`): every idle connection's task holds only
+/// The rate itself is the gate's (`Settings::rate`): every idle connection's task holds only
 /// the bucket's level.
 struct Bucket {
     tokens: f64,

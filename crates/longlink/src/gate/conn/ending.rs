@@ -72,7 +72,7 @@ pub(super) async fn await_replies<W: FrameWriter>(
     local: &Local,
 ) {
     let modules = async {
-        if tokio::time::timeout(shared.close_timeout, shared.barrier())
+        if tokio::time::timeout(shared.settings.close_timeout, shared.barrier())
             .await
             .is_err()
         {
@@ -85,18 +85,18 @@ pub(super) async fn await_replies<W: FrameWriter>(
 /// The end of an agent's life: out of the gate's tables and the cluster's, then its close
 /// event.
 pub(super) async fn unregister_and_close_event(shared: &Shared, agent: &Agent) {
-    shared.unregister(agent);
+    shared.live.unregister(agent);
     close_event(shared, agent).await;
 }
 
 /// The end of an agent's life but for the gate's table: out of the cluster's, then its close
 /// event.
 pub(super) async fn close_event(shared: &Shared, agent: &Agent) {
-    shared.membership.forget(agent.id());
-    if let Some(link) = &shared.cluster {
+    shared.live.membership.forget(agent.id());
+    if let Some(link) = &shared.services.cluster {
         link.closed(agent);
     }
-    if let Some(events) = &shared.on_close {
+    if let Some(events) = &shared.hooks.on_close {
         events.send(agent).await;
     }
     tracing::debug!(conn = agent.id(), "connection closed");

@@ -98,7 +98,7 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
     writer: W,
     slot: Slot,
 ) {
-    let tracker = shared.tracker.clone();
+    let tracker = shared.live.tracker.clone();
     // The span only when debug logging is on: a disabled span still takes 40 bytes in every
     // connection's task.
     if tracing::enabled!(tracing::Level::DEBUG) {
@@ -138,7 +138,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
         let transport = agent.transport();
         open(&shared, &agent).await;
         let mut session = SessionSlot::new();
-        shared.reading.fetch_add(1, Ordering::AcqRel);
+        shared.live.reading.fetch_add(1, Ordering::AcqRel);
         let end = loop {
             let Some(local) = agent.local() else { return };
             match drive(
@@ -158,7 +158,7 @@ fn serve<R: FrameReader, W: FrameWriter>(
                 end => break end,
             }
         };
-        shared.reading.fetch_sub(1, Ordering::AcqRel);
+        shared.live.reading.fetch_sub(1, Ordering::AcqRel);
         let Some(local) = agent.local() else { return };
         // Boxed, as every wait of the end of a connection's life: an idle connection's task
         // keeps room only for the states it can idle in.
@@ -176,12 +176,15 @@ fn serve<R: FrameReader, W: FrameWriter>(
         match closed {
             Closed::Done => {
                 drop(slot);
-                shared.unregister(&agent);
+                shared.live.unregister(&agent);
             }
             Closed::TakenOver => drop(slot),
             Closed::Detached => {
                 // The session keeps the socket's place under the limits while it waits.
-                let place = shared.admission.wait(slot, agent.remote_addr().ip());
+                let place = shared
+                    .services
+                    .admission
+                    .wait(slot, agent.remote_addr().ip());
                 Box::pin(session::wait_for_client(&shared, &agent, local, place)).await;
             }
         }
@@ -195,13 +198,13 @@ async fn open(shared: &Shared, agent: &Agent) {
     if let Some(m) = crate::metrics::gate() {
         m.opened(agent.transport());
     }
-    shared.register(agent);
-    if let Some(events) = &shared.on_new {
+    shared.live.register(agent);
+    if let Some(events) = &shared.hooks.on_new {
         // Not boxed: a short-lived box at every connect leaves holes in the heap, and this
         // state is smaller than the serving one anyway.
         events.send(agent).await;
     }
-    if let Some(link) = &shared.cluster {
+    if let Some(link) = &shared.services.cluster {
         link.opened(agent).await;
     }
 }
@@ -263,7 +266,7 @@ async fn close<R: FrameReader, W: FrameWriter>(
     // for a peer that keeps sending, lingers up to close_timeout. The agent stays in the
     // gate's table until the socket is gone, where the stop's deadline finds it.
     close_event(shared, agent).await;
-    let flushed = tokio::time::timeout(shared.close_timeout, finish(writer, agent, local));
+    let flushed = tokio::time::timeout(shared.settings.close_timeout, finish(writer, agent, local));
     if flushed.await.is_err() {
         tracing::debug!("flush timed out, resetting");
         agent.destroy();
@@ -277,7 +280,7 @@ async fn close<R: FrameReader, W: FrameWriter>(
         // The gate closes first while the peer may still be sending: closing a socket with
         // unread input makes the kernel reset it, and the peer would lose what was just
         // flushed (the kick, the last replies). Read and discard until it stops sending.
-        lingering_close(reader, shared.close_timeout).await;
+        lingering_close(reader, shared.settings.close_timeout).await;
     }
     Closed::Done
 }
@@ -298,13 +301,13 @@ async fn say_why<W: FrameWriter>(
             // Replies to what this connection sent are being produced: written out as they
             // come (a socket that does not take them waits here alone); once the modules are
             // through, say goodbye after them.
-            let drained = shared.drained.cancelled();
+            let drained = shared.live.drained.cancelled();
             flush_until(drained, writer, agent, local).await;
-            shared.goodbye(agent, Goodbye::Shutdown);
+            shared.hooks.goodbye(agent, Goodbye::Shutdown);
         }
         End::RateLimited => {
             await_replies(shared, writer, agent, local).await;
-            shared.goodbye(agent, Goodbye::RateLimit);
+            shared.hooks.goodbye(agent, Goodbye::RateLimit);
         }
         End::Protocol(why) | End::Transport(ReadError::Protocol(why)) => {
             tracing::debug!(reason = %why, "protocol error, closing")

@@ -78,11 +78,11 @@ pub(super) fn check(
         SessionCheck::DropSocket => Some(End::DropSocket),
         SessionCheck::Overflowed => {
             // Too much waited for the client: the session ends, the connection goes on.
-            let resumption = shared.resume.as_ref()?;
+            let resumption = shared.services.resume.as_ref()?;
             if let Some(m) = crate::metrics::resume() {
                 m.overflows.increment(1);
             }
-            resumption.ended(agent, Some(RefuseReason::Overflow), shared.now_ms());
+            resumption.ended(agent, Some(RefuseReason::Overflow), shared.live.now_ms());
             local
                 .outbox
                 .end_session(resumption.refused(RefuseReason::Overflow));
@@ -184,12 +184,12 @@ pub(super) async fn attach(
     *agent = theirs;
     // The former socket's silence or unanswered ping is not this one's.
     if let Some(local) = agent.local() {
-        local.liveness.reset(shared.now_ms());
+        local.liveness.reset(shared.live.now_ms());
     }
     session.socket = Some(socket);
     session.guard = Some(guard);
     session.unconfirmed = true;
-    if let Some(events) = &shared.on_resume {
+    if let Some(events) = &shared.hooks.on_resume {
         events.send(agent).await;
     }
 }
@@ -197,7 +197,7 @@ pub(super) async fn attach(
 /// The socket `socket` dropped: its session, if it has one (and it is still this socket's),
 /// waits for its client. False: no session waits.
 pub(super) fn detach(shared: &Shared, local: &Local, socket: Option<NonZeroU64>) -> bool {
-    match (&shared.resume, socket) {
+    match (&shared.services.resume, socket) {
         (Some(_), Some(socket)) => local.outbox.detach(socket.get()),
         _ => false,
     }
@@ -213,8 +213,8 @@ pub(super) fn close_from(local: &Local, socket: Option<NonZeroU64>) -> bool {
 /// The connection closes: its session, if it had one, ends (a late resume hears
 /// `"unknown"`), and a resume waiting for this task may go on.
 pub(super) fn end(shared: &Shared, agent: &Agent, session: SessionSlot) {
-    if let (Some(resumption), Some(_)) = (&shared.resume, session.socket) {
-        resumption.ended(agent, None, shared.now_ms());
+    if let (Some(resumption), Some(_)) = (&shared.services.resume, session.socket) {
+        resumption.ended(agent, None, shared.live.now_ms());
     }
     drop(session);
 }
@@ -278,14 +278,14 @@ pub(super) async fn wait_for_client(
     local: &Local,
     place: WaitPlace,
 ) {
-    let Some(resumption) = &shared.resume else {
+    let Some(resumption) = &shared.services.resume else {
         return;
     };
     match wait_detached(local, shared, resumption, place).await {
         Waited::TakenOver => {}
         Waited::Ended(why) => {
             tracing::debug!(reason = ?why, "session ended without its client");
-            resumption.ended(agent, why, shared.now_ms());
+            resumption.ended(agent, why, shared.live.now_ms());
             unregister_and_close_event(shared, agent).await;
         }
     }
@@ -318,7 +318,7 @@ async fn wait_detached(
                     break Waited::Ended(Some(RefuseReason::Expired));
                 }
             }
-            _ = shared.shutdown.cancelled() => {
+            _ = shared.live.shutdown.cancelled() => {
                 if local.outbox.expire() {
                     break Waited::Ended(None);
                 }

@@ -19,14 +19,18 @@ pub(super) async fn resume(
     shared: &Shared,
 ) -> Result<Attach, RefuseReason> {
     if let Some(holder) = resumption.holder(&msg.token).map(str::to_owned) {
-        let cluster = shared.cluster.as_ref().ok_or(RefuseReason::Unknown)?;
+        let cluster = shared
+            .services
+            .cluster
+            .as_ref()
+            .ok_or(RefuseReason::Unknown)?;
         return take_from(cluster.as_ref(), &holder, resumption, msg, agent, shared).await;
     }
-    let (session, token) = resumption.take(&msg.token, shared.now_ms())?;
+    let (session, token) = resumption.take(&msg.token, shared.live.now_ms())?;
     if session == *agent {
         return Err(RefuseReason::Unknown);
     }
-    let (socket, guard) = claim(&session, shared.close_timeout).await?;
+    let (socket, guard) = claim(&session, shared.settings.close_timeout).await?;
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
     let (in_seq, replayed) = theirs
         .outbox
@@ -66,7 +70,10 @@ async fn take_from(
     agent: &Agent,
     shared: &Shared,
 ) -> Result<Attach, RefuseReason> {
-    let fresh = shared.new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
+    let fresh =
+        shared
+            .settings
+            .new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
     let local = fresh.local().ok_or(RefuseReason::Unknown)?;
     let socket = new_socket().ok_or(RefuseReason::Unknown)?;
     local
@@ -78,7 +85,7 @@ async fn take_from(
         .and_then(|lock| lock.try_lock_owned().ok())
         .ok_or(RefuseReason::Unknown)?;
     // Registered first: the backends' writes to it may come before the hand-over's answer.
-    shared.register(&fresh);
+    shared.live.register(&fresh);
     match cluster
         .take_session(holder, &msg.token, msg.last_seq, &fresh)
         .await
@@ -101,7 +108,7 @@ async fn take_from(
         }
         Err(why) => {
             fresh.destroy();
-            shared.unregister(&fresh);
+            shared.live.unregister(&fresh);
             Err(why)
         }
     }
