@@ -20,7 +20,7 @@
 //! | `longlink_module_mailbox_depth` | gauge | `module` |
 //! | `longlink_sessions_started_total` | counter | (resumable sessions made by `LL_SessionStart`) |
 //! | `longlink_sessions_resumed_total` | counter | |
-//! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` |
+//! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` \| `retry` |
 //! | `longlink_sessions_replayed_total` | counter | (messages written again after a resume) |
 //! | `longlink_sessions_overflows_total` | counter | (sessions ended over `resume_buffer`) |
 //! | `longlink_sessions_waiting` | gauge | (sessions without a socket, waiting for their client) |
@@ -282,7 +282,7 @@ pub(crate) fn reject(why: Reject) {
 pub(crate) struct ResumeMetrics {
     pub(crate) started: Counter,
     pub(crate) resumed: Counter,
-    refused: [Counter; 4],
+    refused: [Counter; longlink_wire::resume::RefuseReason::ALL.len()],
     pub(crate) replayed: Counter,
     pub(crate) overflows: Counter,
     pub(crate) waiting: Gauge,
