@@ -1,7 +1,8 @@
-//! Sessions handed over between the gates of a cluster (a real `nats-server` on 127.0.0.1):
-//! a session of 6 MB (far over NATS's 1 MiB `max_payload`) moves whole while its backend
-//! keeps writing; a hand-over cut in the middle leaves the session where it was and tells
-//! the client to retry.
+//! Sessions handed over between the gates of a cluster (a real `nats-server` on 127.0.0.1),
+//! and what clients put into NATS subjects: a session of 6 MB (far over NATS's 1 MiB
+//! `max_payload`) moves whole; a hand-over cut in the middle leaves the session where it was
+//! and tells the client to retry; a resume token with a 5,000-character gate name, and a
+//! group named with 5,000 characters, leave every node's NATS connection up.
 
 #![allow(unreachable_pub, dead_code)]
 
@@ -10,6 +11,7 @@ mod client;
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -179,6 +181,22 @@ async fn gate(url: String) -> (Running, SocketAddr, Cluster) {
     (run(App::new().gate(gate)), addr, cluster)
 }
 
+/// How many times the node's NATS client has connected (1 while it never lost NATS).
+fn connects(cluster: &Cluster) -> u64 {
+    cluster.nats().statistics().connects.load(Ordering::Relaxed)
+}
+
+/// The next application message's text (the server's `LL_Ack`s are skipped).
+async fn echo(c: &mut Client) -> String {
+    loop {
+        match c.next(STEP).await {
+            Some(Msg::Echo(text)) => return text,
+            Some(_) => continue,
+            None => panic!("no message within {STEP:?}"),
+        }
+    }
+}
+
 const FILL: u64 = 1000;
 const SIZE: u64 = 6000;
 const STREAM: u64 = 2000;
@@ -307,6 +325,99 @@ async fn a_hand_over_cut_midway_leaves_the_session_where_it_was() {
         let session = events[0].trim_start_matches("new ").to_owned();
         assert!(!events.contains(&format!("close {session}")), "{events:?}");
         drop(c);
+        g2.shutdown().await;
+        g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_gate_name_in_a_token_leaves_the_nats_connection_up() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, _log, bc) = backend(&nats).await;
+        let (g1, addr1, c1) = gate(nats.url()).await;
+        let (g2, addr2, c2) = gate(nats.url()).await;
+        let before = [connects(&bc), connects(&c1), connects(&c2)];
+        let proto = client::Proto(Encoding::Json);
+        let secret = "0123456789abcdef".repeat(3);
+        for holder in ["g".repeat(5000), "a.b".into(), "x y".into(), String::new()] {
+            let mut link = Link::connect(Via::Tcp, addr2).await;
+            link.send(proto.resume(&format!("{holder}.{secret}"), 0))
+                .await;
+            let answer = link.recv_within(STEP).await.expect("an answer");
+            assert_eq!(proto.decode(&answer), Msg::Refused("unknown".into()));
+        }
+        // Cross-gate traffic goes on: a room on gate 1 hears a client of gate 2, and
+        // both log in through the backend.
+        let mut a = Client::start(Via::Tcp, addr1, Encoding::Json).await;
+        let mut z = Client::start(Via::Tcp, addr2, Encoding::Json).await;
+        for round in 0..5 {
+            let room = format!("r{round}");
+            a.link
+                .send(wire(&Cmd {
+                    group: room.clone(),
+                    ..cmd(2)
+                }))
+                .await;
+            assert_eq!(echo(&mut a).await, "joined");
+            let shout = Cmd {
+                group: room,
+                text: format!("hi {round}"),
+                ..cmd(3)
+            };
+            z.link.send(wire(&shout)).await;
+            assert_eq!(echo(&mut a).await, format!("hi {round}"));
+        }
+        let after = [connects(&bc), connects(&c1), connects(&c2)];
+        assert_eq!(before, after, "no node lost its NATS connection");
+        drop((a, z));
+        g2.shutdown().await;
+        g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_named_with_5000_characters_reaches_its_members_across_gates() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, _log, bc) = backend(&nats).await;
+        let (g1, addr1, c1) = gate(nats.url()).await;
+        let (g2, addr2, c2) = gate(nats.url()).await;
+        let before = [connects(&bc), connects(&c1), connects(&c2)];
+        let mut a = Client::start(Via::Tcp, addr1, Encoding::Json).await;
+        let mut z = Client::start(Via::Tcp, addr2, Encoding::Json).await;
+        for room in [
+            "é".repeat(2500),
+            String::new(),
+            "~x".into(),
+            "a.b c*>".into(),
+        ] {
+            a.link
+                .send(wire(&Cmd {
+                    group: room.clone(),
+                    ..cmd(2)
+                }))
+                .await;
+            assert_eq!(echo(&mut a).await, "joined");
+            let shout = Cmd {
+                group: room.clone(),
+                text: format!("to {} bytes", room.len()),
+                ..cmd(3)
+            };
+            z.link.send(wire(&shout)).await;
+            assert_eq!(echo(&mut a).await, format!("to {} bytes", room.len()));
+        }
+        let after = [connects(&bc), connects(&c1), connects(&c2)];
+        assert_eq!(before, after, "no node lost its NATS connection");
+        drop((a, z));
         g2.shutdown().await;
         g1.shutdown().await;
         b.shutdown().await;

@@ -57,10 +57,25 @@ fn invalid(key: &str, message: &str) -> ConfigError {
     }
 }
 
-fn is_token(s: &str) -> bool {
+/// The longest node type or subject prefix, in bytes.
+const MAX_NAME_LEN: usize = 128;
+
+/// The longest node id, in bytes: a generated one is the node type, `-` and 12 digits.
+/// Every subject the cluster builds from these names stays far below nats-server's 4 KiB
+/// control line.
+const MAX_NODE_ID_LEN: usize = MAX_NAME_LEN + 32;
+
+fn is_token(s: &str, max: usize) -> bool {
     !s.is_empty()
+        && s.len() <= max
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Whether `s` can be a node id (`[cluster] node_id`, or a generated one): what a name that
+/// came from elsewhere (a client's resume token) must be before it goes into a subject.
+pub(crate) fn is_node_name(s: &str) -> bool {
+    is_token(s, MAX_NODE_ID_LEN)
 }
 
 impl ClusterConfig {
@@ -71,16 +86,22 @@ impl ClusterConfig {
 
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !is_token(&self.node_type) {
-            return Err(invalid("node_type", "must be letters, digits, '-' or '_'"));
+        if !is_token(&self.node_type, MAX_NAME_LEN) {
+            return Err(invalid(
+                "node_type",
+                "must be 1 to 128 letters, digits, '-' or '_'",
+            ));
         }
-        if !self.node_id.is_empty() && !is_token(&self.node_id) {
-            return Err(invalid("node_id", "must be letters, digits, '-' or '_'"));
+        if !self.node_id.is_empty() && !is_node_name(&self.node_id) {
+            return Err(invalid(
+                "node_id",
+                "must be 1 to 160 letters, digits, '-' or '_'",
+            ));
         }
-        if !is_token(&self.subject_prefix) {
+        if !is_token(&self.subject_prefix, MAX_NAME_LEN) {
             return Err(invalid(
                 "subject_prefix",
-                "must be letters, digits, '-' or '_'",
+                "must be 1 to 128 letters, digits, '-' or '_'",
             ));
         }
         if self.request_timeout.is_zero() {

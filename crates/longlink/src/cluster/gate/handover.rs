@@ -28,12 +28,20 @@ use longlink_wire::resume::RefuseReason;
 use super::transfer::{Transfer, chunk_size};
 use super::{GateLink, lock};
 use crate::agent::Agent;
+use crate::cluster::config::is_node_name;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, ToBackend, ToGate,
 };
 use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
 use crate::gate::resume::claim_for_handover;
+
+/// Whether a resume token names its gate as a node id can (and its session as 48 hex digits):
+/// nothing else goes into a subject.
+fn well_formed(holder: &str, token: &str) -> bool {
+    let secret = token.rsplit_once('.').map_or("", |(_, s)| s);
+    is_node_name(holder) && secret.len() == 48 && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 impl GateLink {
     /// The new gate's side: asks `holder` for the session of `token`; on success the
@@ -45,6 +53,10 @@ impl GateLink {
         last_seq: u64,
         agent: &Agent,
     ) -> Result<Taken, RefuseReason> {
+        if !well_formed(holder, token) {
+            tracing::debug!(len = token.len(), "resume token not well formed: refused");
+            return Err(RefuseReason::Unknown);
+        }
         let request = HandoverRequest {
             token: token.to_owned(),
             last_seq,
@@ -211,5 +223,23 @@ impl GateLink {
         {
             lock(&self.barriers).remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn only_node_names_and_hex_sessions_reach_a_subject() {
+        let secret = "0123456789abcdef".repeat(3);
+        assert!(well_formed("gate-1", &format!("gate-1.{secret}")));
+        let long = "a".repeat(5000);
+        assert!(!well_formed(&long, &format!("{long}.{secret}")));
+        for bad in ["", "g.1", "g 1", "g*", "g>", "é", "g\r\nPUB x 1"] {
+            assert!(!well_formed(bad, &format!("{bad}.{secret}")), "{bad:?}");
+        }
+        assert!(!well_formed("g1", "g1.abc"));
+        assert!(!well_formed("g1", &format!("g1.{}", "z".repeat(48))));
     }
 }
