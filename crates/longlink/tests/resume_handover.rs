@@ -274,7 +274,13 @@ async fn a_session_of_6_mb_moves_between_gates_whole() {
         let (g2, addr2, _) = gate(nats.url()).await;
         let mut c = filled_and_dropped(addr1, 7).await;
         let old_token = c.token.clone();
+        let started = std::time::Instant::now();
         let handled = c.resume(addr2).await.expect("resumed on the other gate");
+        // Reported, not asserted: how long the 6 MB hand-over took (LL_Resume to LL_Resumed).
+        eprintln!(
+            "hand-over of {FILL} x {SIZE} bytes: {:?}",
+            started.elapsed()
+        );
         assert_eq!(handled, 3, "gate 1 had handled the three client messages");
         replayed_whole(&mut c, 7).await;
         let events = log.lock().unwrap().clone();
