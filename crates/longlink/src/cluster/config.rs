@@ -21,19 +21,24 @@ use crate::config::ConfigError;
 pub struct ClusterConfig {
     /// NATS server URL(s), comma separated; empty = the cluster is off.
     pub nats_url: String,
-    /// This node's type. The library treats it as a name; applications give it meaning
-    /// (the chat example: `gate`, `chat` or `all`).
+    /// This node's type: 1 to 128 letters, digits, `-` or `_`. The library treats it as a
+    /// name; applications give it meaning (the chat example: `gate`, `chat` or `all`).
     pub node_type: String,
-    /// This node's id, unique in the cluster; empty = generated.
+    /// This node's id, unique in the cluster: 1 to 160 letters, digits, `-` or `_`; empty =
+    /// generated (`<node_type>-<12 hex digits>`). It is part of subjects and of resume
+    /// tokens (a token naming anything else is refused before it reaches NATS).
     pub node_id: String,
-    /// How long a remote call or a forwarded message may take before it fails.
+    /// How long a remote call or a forwarded message may take before it fails; also each
+    /// step of a session's hand-over between gates (the gate that holds the session gives
+    /// the hand-over up after twice this without a step).
     #[serde(with = "crate::config::secs")]
     pub request_timeout: Duration,
     /// How long a directory entry lives without a refresh.
     #[serde(with = "crate::config::secs")]
     pub directory_ttl: Duration,
     /// The first token of every subject, and the directory bucket's prefix: several
-    /// clusters can share one NATS with different prefixes.
+    /// clusters can share one NATS with different prefixes. 1 to 128 letters, digits, `-`
+    /// or `_`.
     pub subject_prefix: String,
 }
 
