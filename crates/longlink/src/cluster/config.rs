@@ -141,3 +141,24 @@ fn unique_suffix() -> String {
     h.write_u32(std::process::id());
     format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_bounded_so_every_subject_fits() {
+        let with = |node_type: &str, node_id: &str| ClusterConfig {
+            node_type: node_type.into(),
+            node_id: node_id.into(),
+            ..ClusterConfig::default()
+        };
+        assert!(with(&"t".repeat(128), &"i".repeat(160)).validate().is_ok());
+        assert!(with(&"t".repeat(129), "").validate().is_err());
+        assert!(with("gate", &"i".repeat(161)).validate().is_err());
+        assert!(with("gate", "a.b").validate().is_err());
+        // A generated id from the longest type is still a node name.
+        assert!(is_node_name(&with(&"t".repeat(128), "").node_id()));
+        assert!(!is_node_name("") && !is_node_name("a b") && !is_node_name("a\r\n"));
+    }
+}
