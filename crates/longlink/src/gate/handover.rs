@@ -26,30 +26,33 @@ pub(crate) fn copy_for_handover(
 
 /// The other gate has the first `copied` messages of the claimed session: `Ok` lets the
 /// session go (the agent leaves this gate without a close event: its life goes on on the
-/// other gate), `Err` gives what reached it since (it stays). `None` if the session ended.
+/// other gate) and gives its groups as they are now, `Err` gives what reached it since (it
+/// stays). `None` if the session ended.
 pub(crate) fn let_go_or_rest(
     shared: &Shared,
     claimed: &Claimed,
     copied: usize,
-) -> Option<Result<(), Vec<Bytes>>> {
+) -> Option<Result<Vec<String>, Vec<Bytes>>> {
     let agent = claimed.agent();
     let rest = agent
         .local()?
         .outbox
         .hand_over_rest(claimed.socket(), copied)?;
-    if rest.is_ok() {
-        shared.membership.forget(agent.id());
-        shared.unregister(agent);
-        if let Some(resumption) = &shared.resume {
-            resumption.ended(agent, None, shared.now_ms());
-        }
-        tracing::debug!(
-            conn = agent.id(),
-            kept = copied,
-            "session handed over to another gate"
-        );
+    if let Err(rest) = rest {
+        return Some(Err(rest));
     }
-    Some(rest)
+    let groups = shared.membership.groups_of(agent.id());
+    shared.membership.forget(agent.id());
+    shared.unregister(agent);
+    if let Some(resumption) = &shared.resume {
+        resumption.ended(agent, None, shared.now_ms());
+    }
+    tracing::debug!(
+        conn = agent.id(),
+        kept = copied,
+        "session handed over to another gate"
+    );
+    Some(Ok(groups))
 }
 
 /// A hand-over of the claimed session failed: the session waits for its client here again

@@ -17,12 +17,13 @@ use crate::cluster::wire::{
 
 impl GateLink {
     /// The new gate's side: every step of taking the session of `request` from `holder`.
-    /// Gives the session and what reached it during the transfer.
+    /// Gives the session, with what reached it during the transfer, and its uid and groups
+    /// as they were at the end.
     pub(super) async fn fetch_session(
         &self,
         holder: &str,
         request: HandoverRequest,
-    ) -> Result<(HandoverAnswer, Vec<Bytes>), RefuseReason> {
+    ) -> Result<HandoverAnswer, RefuseReason> {
         let subject = self.cluster.subjects().handover(holder);
         // The holder may wait for the task serving the session to stop before it offers.
         let wait = self.cluster.config().request_timeout * 3;
@@ -58,24 +59,43 @@ impl GateLink {
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
-    ) -> Result<(HandoverAnswer, Vec<Bytes>), RefuseReason> {
+    ) -> Result<HandoverAnswer, RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
-        let answer = HandoverAnswer::decode(first).map_err(|e| {
+        let mut answer = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
             RefuseReason::Unknown
         })?;
-        let mut rest = Vec::new();
-        let wait = self.cluster.config().request_timeout;
+        let HandoverAnswer::Taken { bindings, .. } = &answer else {
+            return Err(RefuseReason::Unknown);
+        };
+        // The first commit waits for each backend to switch (request_timeout each, at
+        // worst), for what they wrote to land, and for what this gate sent to leave.
+        let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);
         loop {
             match self
                 .step(subject, HandoverStep::Commit { transfer }, wait)
                 .await
             {
-                Ok(HandoverReply::Done) => return Ok((answer, rest)),
+                Ok(HandoverReply::Done {
+                    uid: now_uid,
+                    at: now_at,
+                    groups: now_groups,
+                }) => {
+                    if let HandoverAnswer::Taken {
+                        uid, at, groups, ..
+                    } = &mut answer
+                    {
+                        (*uid, *at, *groups) = (now_uid, now_at, now_groups);
+                    }
+                    return Ok(answer);
+                }
                 Ok(HandoverReply::Offer { len, chunk, .. }) => {
                     *offer = (len, chunk);
                     let more = self.fetch(subject, transfer, *offer).await?;
-                    rest.extend(decode_items(more).map_err(|_| RefuseReason::Retry)?);
+                    let more = decode_items(more).map_err(|_| RefuseReason::Retry)?;
+                    if let HandoverAnswer::Taken { kept, .. } = &mut answer {
+                        kept.extend(more);
+                    }
                 }
                 Ok(HandoverReply::Refused(reason)) => {
                     return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Retry));

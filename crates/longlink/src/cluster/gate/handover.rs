@@ -66,19 +66,18 @@ impl GateLink {
             local: agent.local_addr().to_string(),
             remote: agent.remote_addr().to_string(),
         };
-        let (answer, kept_after) = self.fetch_session(holder, request).await?;
+        let answer = self.fetch_session(holder, request).await?;
         let HandoverAnswer::Taken {
             in_seq,
             uid,
             at,
             groups,
             bindings,
-            mut kept,
+            kept,
         } = answer
         else {
             return Err(RefuseReason::Unknown);
         };
-        kept.extend(kept_after);
         let bound = bindings
             .into_iter()
             .map(|(ty, node)| (ty.into(), node.into()))

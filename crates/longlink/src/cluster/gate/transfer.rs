@@ -142,12 +142,12 @@ impl GateLink {
         }
         t.last = Instant::now();
         let failed = match let_go_or_rest(&shared, &t.claimed, t.copied) {
-            Some(Ok(())) => {
+            Some(Ok(groups)) => {
                 let conn = t.claimed.agent().id();
                 *held = None;
                 lock(&self.transfers).remove(&transfer);
-                lock(&self.claims).remove(&conn);
-                return HandoverReply::Done;
+                let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
+                return HandoverReply::Done { uid, at, groups };
             }
             Some(Err(rest)) if t.rounds < MAX_ROUNDS => {
                 t.rounds += 1;

@@ -15,7 +15,8 @@
 //! 2. [`HandoverStep::Fetch`] for each chunk: [`HandoverReply::Chunk`].
 //! 3. [`HandoverStep::Commit`]: if messages reached the session at the holder meanwhile, a
 //!    new `Offer` of just those (an encoded list of payloads: fetch it, commit again);
-//!    else the holder lets the session go and answers [`HandoverReply::Done`].
+//!    else the holder lets the session go and answers [`HandoverReply::Done`] (with the
+//!    session's uid and groups as they are then).
 //! 4. [`HandoverStep::Abort`], or no step within the holder's deadline: the session stays
 //!    at the holder.
 
@@ -45,8 +46,14 @@ pub(crate) enum HandoverReply {
     Offer { transfer: u64, len: u64, chunk: u64 },
     /// One chunk's bytes.
     Chunk(Bytes),
-    /// The session is the new gate's.
-    Done,
+    /// The session is the new gate's; its uid (0: none), when it logged in, and its groups
+    /// (as tokens), as they were when the holder let it go (they may have changed since the
+    /// first offer).
+    Done {
+        uid: u64,
+        at: u64,
+        groups: Vec<String>,
+    },
 }
 
 const ASK: u8 = 1;
@@ -122,7 +129,15 @@ impl HandoverReply {
                 out.put_u8(CHUNK);
                 out.put_slice(bytes);
             }
-            HandoverReply::Done => out.put_u8(DONE),
+            HandoverReply::Done { uid, at, groups } => {
+                out.put_u8(DONE);
+                out.put_u64_le(*uid);
+                out.put_u64_le(*at);
+                out.put_u64_le(groups.len() as u64);
+                for g in groups {
+                    put_str(&mut out, g);
+                }
+            }
         }
         out.freeze()
     }
@@ -137,7 +152,11 @@ impl HandoverReply {
                 chunk: r.u64()?,
             }),
             CHUNK => Ok(HandoverReply::Chunk(r.rest())),
-            DONE => Ok(HandoverReply::Done),
+            DONE => {
+                let (uid, at) = (r.u64()?, r.u64()?);
+                let groups = (0..r.count()?).map(|_| r.str()).collect::<Result<_, _>>()?;
+                Ok(HandoverReply::Done { uid, at, groups })
+            }
             _ => Err(WireError("unknown hand-over reply")),
         }
     }
@@ -203,7 +222,11 @@ mod tests {
             },
             HandoverReply::Chunk(Bytes::from_static(b"abc")),
             HandoverReply::Chunk(Bytes::new()),
-            HandoverReply::Done,
+            HandoverReply::Done {
+                uid: 7,
+                at: 9,
+                groups: vec!["room_1".into(), "~ab".into()],
+            },
         ];
         for reply in replies {
             assert_eq!(HandoverReply::decode(reply.encode()).unwrap(), reply);
