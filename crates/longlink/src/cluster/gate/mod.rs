@@ -74,8 +74,9 @@ pub(crate) struct GateLink {
     directory_work: TaskTracker,
     /// Barriers sent to this gate itself, waiting to come back (`ToGate::Barrier`).
     barriers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
-    /// Sessions this gate is handing over, by transfer id, until the new gate has them.
-    transfers: Mutex<HashMap<u64, transfer::Slot>>,
+    /// Sessions this gate is handing over, by transfer id (with the session's agent id),
+    /// until the new gate has them.
+    transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -283,6 +284,10 @@ impl ClusterLink for GateLink {
         agent: &'a Agent,
     ) -> BoxFuture<'a, Result<Taken, RefuseReason>> {
         Box::pin(self.take(holder, token, last_seq, agent))
+    }
+
+    fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
+        Box::pin(self.give_up_transfers_of(conn))
     }
 }
 

@@ -90,8 +90,9 @@ impl GateLink {
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         transfer.chunk = chunk;
         let reply = transfer.offered(id);
+        let conn = transfer.claimed.agent().id();
         let slot = Arc::new(tokio::sync::Mutex::new(Some(transfer)));
-        lock(&self.transfers).insert(id, slot);
+        lock(&self.transfers).insert(id, (conn, slot));
         if let Some(link) = self.me.upgrade() {
             tokio::spawn(async move { link.watch(id).await });
         }
@@ -99,7 +100,21 @@ impl GateLink {
     }
 
     fn slot(&self, transfer: u64) -> Option<Slot> {
-        lock(&self.transfers).get(&transfer).cloned()
+        lock(&self.transfers)
+            .get(&transfer)
+            .map(|(_, slot)| Arc::clone(slot))
+    }
+
+    /// Gives up every transfer of the session of agent `conn` (a new resume claims it).
+    pub(super) async fn give_up_transfers_of(&self, conn: u64) {
+        let ids: Vec<u64> = lock(&self.transfers)
+            .iter()
+            .filter(|(_, (of, _))| *of == conn)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.abort(id, "the client resumed again").await;
+        }
     }
 
     /// A `Fetch`: chunk `index` of the current offer.
