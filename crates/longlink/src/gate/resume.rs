@@ -22,6 +22,7 @@ use longlink_wire::resume::{
 };
 
 use super::Shared;
+use super::link::ClusterLink;
 use crate::agent::Agent;
 use crate::agent::outbox::next_socket;
 use crate::codec::Codec;
@@ -258,12 +259,17 @@ pub(crate) fn new_socket() -> Option<NonZeroU64> {
 
 /// Claims `session` for a new socket and waits until the task that served it has stopped
 /// (a half-open socket's at once; one blocked on a full module mailbox once there is room),
-/// at most `close_timeout`.
+/// at most `close_timeout`. In a `cluster`, a hand-over of the session to another gate still
+/// under way is given up first.
 pub(crate) async fn claim(
     session: &Agent,
+    cluster: Option<&dyn ClusterLink>,
     close_timeout: Duration,
 ) -> Result<(NonZeroU64, tokio::sync::OwnedMutexGuard<()>), RefuseReason> {
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    if let Some(cluster) = cluster {
+        cluster.give_up_handover(session.id()).await;
+    }
     let socket = new_socket().ok_or(RefuseReason::Unknown)?;
     let driving = theirs
         .outbox
@@ -292,6 +298,16 @@ impl Claimed {
     pub(crate) fn agent(&self) -> &Agent {
         &self.agent
     }
+
+    /// The number of the claim (the socket that claimed the session), as the outbox counts.
+    pub(crate) fn socket(&self) -> u64 {
+        self.socket.get()
+    }
+
+    /// The agent, the claim's number (as the outbox counts), and the lock held while it lasts.
+    pub(crate) fn into_parts(self) -> (Agent, u64, tokio::sync::OwnedMutexGuard<()>) {
+        (self.agent, self.socket.get(), self._guard)
+    }
 }
 
 /// Another gate asks for the session of `token`: claims it.
@@ -305,38 +321,13 @@ pub(crate) async fn claim_for_handover(
         .as_ref()
         .ok_or(RefuseReason::Unknown)?;
     let (agent, _) = resumption.take(token, shared.live.now_ms())?;
-    let (socket, guard) = claim(&agent, shared.settings.close_timeout).await?;
+    let cluster = shared.services.cluster.as_deref();
+    let (socket, guard) = claim(&agent, cluster, shared.settings.close_timeout).await?;
     Ok(Claimed {
         agent,
         socket,
         _guard: guard,
     })
-}
-
-/// Hands a claimed session over: returns `(in_seq, the messages after last_seq, its groups)`;
-/// the agent leaves this gate without a close event (its life goes on on the other gate).
-pub(crate) fn finish_handover(
-    shared: &Shared,
-    claimed: Claimed,
-    last_seq: u64,
-) -> Option<(u64, Vec<Bytes>, Vec<String>)> {
-    let agent = &claimed.agent;
-    let (in_seq, kept) = agent
-        .local()?
-        .outbox
-        .hand_over(claimed.socket.get(), last_seq)?;
-    let groups = shared.live.membership.groups_of(agent.id());
-    shared.live.membership.forget(agent.id());
-    shared.live.unregister(agent);
-    if let Some(resumption) = &shared.services.resume {
-        resumption.ended(agent, None, shared.live.now_ms());
-    }
-    tracing::debug!(
-        conn = agent.id(),
-        kept = kept.len(),
-        "session handed over to another gate"
-    );
-    Some((in_seq, kept, groups))
 }
 
 impl Table {

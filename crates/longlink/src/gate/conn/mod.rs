@@ -21,6 +21,8 @@ mod ending;
 mod flush;
 mod session;
 
+pub(crate) use session::keep_waiting;
+
 use super::Goodbye;
 use super::admission::Slot;
 use super::shared::Shared;

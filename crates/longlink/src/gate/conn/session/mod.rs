@@ -13,7 +13,10 @@ use std::num::NonZeroU64;
 use longlink_wire::resume::{LlResume, RefuseReason};
 use tokio::sync::OwnedMutexGuard;
 
+mod handback;
 mod resume;
+
+pub(crate) use handback::keep_waiting;
 
 use super::End;
 use super::ending::unregister_and_close_event;

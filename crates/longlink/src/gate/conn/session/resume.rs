@@ -30,7 +30,8 @@ pub(super) async fn resume(
     if session == *agent {
         return Err(RefuseReason::Unknown);
     }
-    let (socket, guard) = claim(&session, shared.settings.close_timeout).await?;
+    let cluster = shared.services.cluster.as_deref();
+    let (socket, guard) = claim(&session, cluster, shared.settings.close_timeout).await?;
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
     let (in_seq, replayed) = theirs
         .outbox
