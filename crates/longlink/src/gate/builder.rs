@@ -1,6 +1,7 @@
 //! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks; `bind` checks
 //! them all and binds the listeners; `start` serves.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -8,9 +9,9 @@ use tokio::net::TcpListener;
 
 use super::accept::accept_loop;
 use super::admission::Admission;
-use super::link::ClusterSetup;
+use super::link::{BoxFuture, ClusterLink};
 use super::live::Live;
-use super::membership::GateConnLink;
+use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;
 use super::running::{GateHandle, RunningGate};
 use super::shared::{Hooks, Services, Settings, Shared};
@@ -24,6 +25,30 @@ use crate::config::ConfigError;
 use crate::module::ModuleRef;
 use crate::processor::Processor;
 use longlink_wire::LenCodec;
+
+/// What [`GateBuilder`] keeps of the cluster until `bind`.
+pub(crate) trait ClusterSetup: Send {
+    /// Subscribes and makes the link, for the forwarded `types`; `None` when the setup
+    /// has no cluster after all (only options were given).
+    fn build(
+        self: Box<Self>,
+        types: Vec<Arc<str>>,
+    ) -> BoxFuture<'static, Result<Option<ClusterBuilt>, GateError>>;
+    /// The setup itself, so the cluster layer can add options to it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Starts a gate's cluster link once the gate runs: from then on it serves its subscriptions
+/// and acts on the gate's connections through the given `Shared`.
+pub(crate) type StartCluster = Box<dyn FnOnce(&Arc<Shared>) + Send>;
+
+/// A gate's cluster, made at `bind`: its link, and what starts it once the gate runs.
+pub(crate) struct ClusterBuilt {
+    /// What the gate asks of the cluster.
+    pub(crate) link: Arc<dyn ClusterLink>,
+    /// Called when the gate starts accepting.
+    pub(crate) start: StartCluster,
+}
 
 /// Builds a [`Gate`]: settings, processor, connection events.
 pub struct GateBuilder {
@@ -127,9 +152,12 @@ impl GateBuilder {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
         }
         let forwarded = self.processor.forward_types();
-        let cluster = match self.cluster {
-            Some(setup) => setup.build(forwarded.clone()).await?,
-            None => None,
+        let (cluster, start_cluster) = match self.cluster {
+            Some(setup) => match setup.build(forwarded.clone()).await? {
+                Some(built) => (Some(built.link), Some(built.start)),
+                None => (None, None),
+            },
+            None => (None, None),
         };
         if cluster.is_none() && !forwarded.is_empty() {
             return Err(ConfigError::Invalid {
@@ -169,29 +197,33 @@ impl GateBuilder {
         };
         let hooks = self.hooks;
         let epoch = std::time::Instant::now();
-        let shared = Arc::new_cyclic(|me| {
-            let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
-                shared: me.clone(),
-                cluster: cluster_link,
-            });
-            let agent = |max_msg_len| AgentSettings {
-                codec: Arc::clone(&codec),
-                max_msg_len,
-                capacity: config.pending_write_num,
-                max_bytes: config.pending_write_bytes,
-                policy: config.queue_full,
-                epoch,
-                link: Some(Arc::clone(&link)),
-                clustered,
-            };
-            Shared {
-                settings: Settings::new(&config, frames, agent),
-                hooks,
-                services,
-                live: Live::new(epoch),
-            }
+        let membership = Arc::new(Membership::default());
+        let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
+            membership: Arc::clone(&membership),
+            cluster: cluster_link,
         });
-        Ok(Gate { shared, tcp, ws })
+        let agent = |max_msg_len| AgentSettings {
+            codec: Arc::clone(&codec),
+            max_msg_len,
+            capacity: config.pending_write_num,
+            max_bytes: config.pending_write_bytes,
+            policy: config.queue_full,
+            epoch,
+            link: Some(Arc::clone(&link)),
+            clustered,
+        };
+        let shared = Arc::new(Shared {
+            settings: Settings::new(&config, frames, agent),
+            hooks,
+            services,
+            live: Live::new(epoch, membership),
+        });
+        Ok(Gate {
+            shared,
+            tcp,
+            ws,
+            start_cluster,
+        })
     }
 }
 
@@ -258,6 +290,8 @@ pub struct Gate {
     shared: Arc<Shared>,
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    /// Starts the cluster's link, when the gate is in a cluster.
+    start_cluster: Option<StartCluster>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -297,9 +331,14 @@ impl Gate {
 
     /// Starts accepting. Used by [`App`](crate::App); call [`RunningGate::stop`] to stop.
     pub fn start(self) -> RunningGate {
-        let Gate { shared, tcp, ws } = self;
-        if let Some(link) = &shared.services.cluster {
-            Arc::clone(link).start(&shared);
+        let Gate {
+            shared,
+            tcp,
+            ws,
+            start_cluster,
+        } = self;
+        if let Some(start) = start_cluster {
+            start(&shared);
         }
         for (listener, transport) in [(tcp, Transport::Tcp), (ws, Transport::Ws)] {
             if let Some(l) = listener {
@@ -324,7 +363,7 @@ impl Gate {
             shared
                 .live
                 .tracker
-                .spawn(super::resume::acks(Arc::clone(&shared)));
+                .spawn(super::sweep::acks(Arc::clone(&shared)));
         }
         RunningGate::new(shared)
     }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::Shared;
 use super::resume::Claimed;
 use crate::agent::outbox::SessionCheck;
+use longlink_wire::resume::RefuseReason;
 
 /// A claimed session's copy for another gate: `(in_seq, the messages after last_seq, its
 /// groups)`. Nothing is let go. `None` if the session has ended.
@@ -67,4 +68,21 @@ pub(crate) fn keep_after_failed_handover(shared: &Arc<Shared>, claimed: Claimed)
     local.outbox.detach(socket);
     drop(guard);
     super::conn::keep_waiting(Arc::clone(shared), agent);
+}
+
+/// Another gate asks for the session of `token`: claims it.
+pub(crate) async fn claim_for_handover(
+    shared: &Shared,
+    token: &str,
+) -> Result<Claimed, RefuseReason> {
+    let resumption = shared
+        .services
+        .resume
+        .as_ref()
+        .ok_or(RefuseReason::Unknown)?;
+    let (agent, _) = resumption.take(token, shared.live.now_ms())?;
+    let cluster = shared.services.cluster.as_deref();
+    let (socket, guard) =
+        super::resume::claim(&agent, cluster, shared.settings.close_timeout).await?;
+    Ok(Claimed::new(agent, socket, guard))
 }

@@ -2,9 +2,9 @@
 //! liveness, and the signals and counts of its stop.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,7 +21,7 @@ pub(crate) struct Live {
     agents: Mutex<HashMap<u64, Agent>>,
     /// The connections' named groups, for broadcasts that reach the gate itself (from the
     /// cluster or the server API).
-    pub(crate) membership: Membership,
+    pub(crate) membership: Arc<Membership>,
     /// Cancelled when the gate starts stopping ([`Live::begin_stop`]): accept loops end,
     /// connections stop reading.
     pub(crate) shutdown: CancellationToken,
@@ -38,12 +38,13 @@ pub(crate) struct Live {
 }
 
 impl Live {
-    /// A gate's state before it runs, its clock started at `epoch`.
-    pub(crate) fn new(epoch: std::time::Instant) -> Live {
+    /// A gate's state before it runs, its clock started at `epoch`, its groups in
+    /// `membership` (which the agents' link shares).
+    pub(crate) fn new(epoch: std::time::Instant, membership: Arc<Membership>) -> Live {
         Live {
             epoch,
             agents: Mutex::default(),
-            membership: Membership::default(),
+            membership,
             shutdown: CancellationToken::new(),
             stopping: AtomicBool::new(false),
             drained: CancellationToken::new(),

@@ -21,16 +21,11 @@ use longlink_wire::resume::{
     LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
 };
 
-use super::Shared;
 use super::link::ClusterLink;
 use crate::agent::Agent;
 use crate::agent::outbox::next_socket;
 use crate::codec::Codec;
 use crate::processor::Decoded;
-
-/// How often the server acknowledges what clients sent, at the latest (and every
-/// `ACK_EVERY` messages sooner).
-const ACK_PERIOD: Duration = Duration::from_millis(200);
 
 /// A protocol message a client sent.
 pub(crate) enum Protocol {
@@ -231,26 +226,6 @@ impl Resumption {
     }
 }
 
-/// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
-/// last acknowledgement.
-pub(crate) async fn acks(shared: Arc<Shared>) {
-    let Some(resumption) = &shared.services.resume else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = shared.live.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(ACK_PERIOD) => {}
-        }
-        for agent in resumption.agents() {
-            let Some(local) = agent.local() else { continue };
-            if let Some(ack) = local.outbox.due_ack().and_then(|seq| resumption.ack(seq)) {
-                local.outbox.push_control(ack);
-            }
-        }
-    }
-}
-
 /// A new number for a socket that serves a session (the outbox numbers from 1, and keeps 0
 /// for "no socket").
 pub(crate) fn new_socket() -> Option<NonZeroU64> {
@@ -294,6 +269,21 @@ pub(crate) struct Claimed {
 }
 
 impl Claimed {
+    /// `agent`'s session, claimed for `socket`, the task that served it stopped (`guard`).
+    pub(crate) fn new(
+        agent: Agent,
+        socket: NonZeroU64,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Claimed {
+        Claimed {
+            agent,
+            socket,
+            _guard: guard,
+        }
+    }
+}
+
+impl Claimed {
     /// The session's agent on this gate.
     pub(crate) fn agent(&self) -> &Agent {
         &self.agent
@@ -308,26 +298,6 @@ impl Claimed {
     pub(crate) fn into_parts(self) -> (Agent, u64, tokio::sync::OwnedMutexGuard<()>) {
         (self.agent, self.socket.get(), self._guard)
     }
-}
-
-/// Another gate asks for the session of `token`: claims it.
-pub(crate) async fn claim_for_handover(
-    shared: &Shared,
-    token: &str,
-) -> Result<Claimed, RefuseReason> {
-    let resumption = shared
-        .services
-        .resume
-        .as_ref()
-        .ok_or(RefuseReason::Unknown)?;
-    let (agent, _) = resumption.take(token, shared.live.now_ms())?;
-    let cluster = shared.services.cluster.as_deref();
-    let (socket, guard) = claim(&agent, cluster, shared.settings.close_timeout).await?;
-    Ok(Claimed {
-        agent,
-        socket,
-        _guard: guard,
-    })
 }
 
 impl Table {

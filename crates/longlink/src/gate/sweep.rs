@@ -1,4 +1,5 @@
-//! The liveness sweep: idle timeouts and WebSocket pings for every connection of a gate.
+//! The gate's timed sweeps over its connections: liveness (idle timeouts, WebSocket pings,
+//! frames not finished in time), and the acknowledgements of resumable sessions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +94,30 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
             tracing::debug!(conn = agent.id(), "no pong, closing");
             if !keeps(agent) {
                 agent.destroy();
+            }
+        }
+    }
+}
+
+/// How often the server acknowledges what clients sent, at the latest (and every
+/// `ACK_EVERY` messages sooner).
+const ACK_PERIOD: Duration = Duration::from_millis(200);
+
+/// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
+/// last acknowledgement.
+pub(crate) async fn acks(shared: Arc<Shared>) {
+    let Some(resumption) = &shared.services.resume else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shared.live.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ACK_PERIOD) => {}
+        }
+        for agent in resumption.agents() {
+            let Some(local) = agent.local() else { continue };
+            if let Some(ack) = local.outbox.due_ack().and_then(|seq| resumption.ack(seq)) {
+                local.outbox.push_control(ack);
             }
         }
     }

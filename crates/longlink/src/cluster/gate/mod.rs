@@ -94,6 +94,13 @@ enum Sub {
 }
 
 impl GateLink {
+    /// The gate starts accepting: the link serves its subscriptions from now on, and acts
+    /// on the gate's connections through `shared`.
+    pub(super) fn start(self: Arc<Self>, shared: &Arc<Shared>) {
+        let _ = self.shared.set(Arc::downgrade(shared));
+        self.serve();
+    }
+
     fn new(
         cluster: Cluster,
         types: Vec<Arc<str>>,
@@ -251,11 +258,6 @@ impl ClusterLink for GateLink {
 
     fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder> {
         self
-    }
-
-    fn start(self: Arc<Self>, shared: &Arc<Shared>) {
-        let _ = self.shared.set(Arc::downgrade(shared));
-        self.serve();
     }
 
     fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
