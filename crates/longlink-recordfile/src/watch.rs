@@ -69,18 +69,7 @@ impl<T: Record + Send + Sync> Reloadable<T> {
                 Err(error) => tracing::warn!(%error, "record file watcher error"),
             })
             .map_err(|e| failed(e.to_string()))?;
-        let mut watched = BTreeSet::new();
-        for dir in &chain.dirs {
-            match watcher.watch(dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    watched.insert(dir.clone());
-                }
-                Err(e) if *dir == chain.home => return Err(failed(e.to_string())),
-                Err(error) => {
-                    tracing::warn!(dir = %dir.display(), %error, "record file: cannot watch a directory its path leads through");
-                }
-            }
-        }
+        let watched = watch_dirs(&mut watcher, &chain).map_err(|e| failed(e.to_string()))?;
         let mut follower = Follower {
             chain,
             watched,
@@ -161,6 +150,24 @@ fn concerns(event: &notify::Event, interest: &Mutex<BTreeSet<PathBuf>>) -> bool 
     }
     let interest = interest.lock().unwrap_or_else(PoisonError::into_inner);
     event.paths.iter().any(|p| interest.contains(p))
+}
+
+/// Watches the directories `chain` leads through: the path's own must be watchable; one
+/// of the others that is not (gone already) is logged and tried again after the next event.
+fn watch_dirs(watcher: &mut impl Watcher, chain: &Chain) -> notify::Result<BTreeSet<PathBuf>> {
+    let mut watched = BTreeSet::new();
+    for dir in &chain.dirs {
+        match watcher.watch(dir, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                watched.insert(dir.clone());
+            }
+            Err(error) if *dir == chain.home => return Err(error),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "record file: cannot watch a directory its path leads through");
+            }
+        }
+    }
+    Ok(watched)
 }
 
 /// The watcher thread's view of the path: what it resolved through last, and which
