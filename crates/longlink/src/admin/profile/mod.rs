@@ -15,7 +15,7 @@
 //!
 //! # Memory
 //!
-//! The first `start` costs about 80 MB that stay for the life of the process: pprof keeps
+//! The first `start` costs about 88 MB that stay for the life of the process: pprof keeps
 //! its sample table (4,096 buckets of 4 stacks of up to 128 frames, 4.2 KB each: 66 MiB, in
 //! 16.7 KB blocks the allocator rounds up) in a static, and its `stop` replaces the table
 //! with a fresh, equally large, empty one instead of freeing it; pprof has no call that
