@@ -19,6 +19,7 @@ use crate::agent::{Agent, Local};
 use crate::gate::Shared;
 use crate::gate::link::ClusterLink;
 use crate::gate::resume::{Protocol, Resumption};
+use crate::gate::waiting::WaitPlace;
 
 /// What a connection's task keeps of the session it serves.
 pub(crate) struct SessionSlot {
@@ -215,6 +216,9 @@ pub(crate) async fn claim(
     shared: &Shared,
 ) -> Result<(u64, OwnedMutexGuard<()>), RefuseReason> {
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    if let Some(cluster) = &shared.cluster {
+        cluster.give_up_handover(session.id()).await;
+    }
     let socket = next_socket();
     let driving = theirs.outbox.claim(socket).ok_or(RefuseReason::Unknown)?;
     let Ok(guard) = tokio::time::timeout(shared.close_timeout, driving.lock_owned()).await else {
@@ -282,8 +286,14 @@ pub(super) enum Waited {
 }
 
 /// Waits, without a socket, for the client to resume the session: at most `resume_window`,
-/// and not past the gate's stop.
-pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Duration) -> Waited {
+/// not past the gate's stop, and not once a newer session or connection takes its `place`
+/// (then it ends as if its window had lapsed). The place is given back when the wait ends.
+pub(super) async fn wait_detached(
+    local: &Local,
+    shared: &Shared,
+    window: Duration,
+    place: WaitPlace,
+) -> Waited {
     if let Some(m) = crate::metrics::resume() {
         m.waiting.increment(1.0);
     }
@@ -293,6 +303,11 @@ pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Durati
         tokio::select! {
             _ = local.outbox.changed_detached() => {}
             _ = &mut deadline => {
+                if local.outbox.expire() {
+                    break Waited::Ended(Some(RefuseReason::Expired));
+                }
+            }
+            _ = place.ended().cancelled() => {
                 if local.outbox.expire() {
                     break Waited::Ended(Some(RefuseReason::Expired));
                 }
@@ -318,5 +333,6 @@ pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Durati
     if let Some(m) = crate::metrics::resume() {
         m.waiting.decrement(1.0);
     }
+    drop(place);
     waited
 }
