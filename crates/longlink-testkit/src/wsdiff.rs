@@ -334,7 +334,7 @@ fn show(payloads: &[Vec<u8>]) -> String {
 
 mod generate;
 
-pub use generate::{FUZZ_MAX_MSG_LEN, generate};
+pub use generate::{FUZZ_MAX_MSG_LEN, generate, seed_inputs};
 
 #[cfg(test)]
 mod tests {

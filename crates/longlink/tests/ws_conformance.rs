@@ -22,6 +22,7 @@ mod ws_conformance {
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use longlink::processor::MessageOptions;
 use longlink::shutdown::StopHandle;
 use longlink::{App, Encoding, Gate, GateConfig, Processor};
 use longlink_testkit::ws::upgrade_status;
-use longlink_testkit::wsdiff::{self, Observed};
+use longlink_testkit::wsdiff::{self, FUZZ_MAX_MSG_LEN, Observed};
 use longlink_testkit::{STEP, bounded, stops_within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -209,4 +210,33 @@ fn tungstenite_judges_the_utf8_sequences_as_autobahn_does() {
         let r = wsdiff::reference(&input, MAX_MSG_LEN, usize::MAX);
         assert_eq!(r.end, expected, "{seq:02x?}");
     }
+}
+
+/// The seeds of the fuzz target `ws_differential` (`fuzz/seeds/ws_differential`, where the
+/// inputs it finds are kept too) replayed through a gate with the fuzz target's message
+/// limit: the fuzz target drives the gate's codec directly, this drives a connection.
+#[tokio::test]
+async fn the_fuzz_seeds_agree_through_a_gate() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/seeds/ws_differential");
+    let mut seeds: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    seeds.sort();
+    assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+    bounded(Duration::from_secs(60), async {
+        let gate = start(FUZZ_MAX_MSG_LEN).await;
+        let mut failures = Vec::new();
+        for path in &seeds {
+            let (input, read_size) = wsdiff::generate(&std::fs::read(path).unwrap());
+            let reference = wsdiff::reference(&input, FUZZ_MAX_MSG_LEN, read_size);
+            let observed = gate.observe(&input, read_size).await;
+            if let Err(e) = wsdiff::compare(&reference, &observed, true) {
+                failures.push(format!("{}: {e}", path.display()));
+            }
+        }
+        gate.stop().await;
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    })
+    .await;
 }

@@ -165,3 +165,65 @@ fn utf8_text(input: &mut Bytes<'_>, len: usize) -> Vec<u8> {
     text.resize(text.len().max(len), b'a');
     text
 }
+
+/// Named inputs for [`generate`], the seeds of the fuzz target `ws_differential` (written by
+/// `fuzz/examples/gen_seeds.rs`): each op as [`generate`] reads it.
+pub fn seed_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        // Whole: a text "a€", a ping "ping", a close 1000.
+        (
+            "text_ping_close",
+            vec![
+                0, 0x00, 4, 0, 3, 0x03, 4, b'p', b'i', b'n', b'g', 0x04, 2, 0,
+            ],
+        ),
+        // In reads of 3: a text fragment, an empty ping, a continuation, the last one, a close.
+        (
+            "fragments_ping",
+            vec![
+                2, 0x08, 2, 0, 0, 0x03, 0, 0x0A, 3, b'a', b'b', b'c', 0x02, 2, b'd', b'e', 0x04, 2,
+                0,
+            ],
+        ),
+        // A text fragment ending in a character's first byte, a fragment that makes it bad
+        // UTF-8, a ping (no pong: the connection fails first), the last fragment.
+        (
+            "bad_utf8_then_ping",
+            vec![
+                0, 0x08, 2, 0, 15, 0x0A, 1, b'z', 0x03, 1, b'x', 0x02, 1, b'y', 0x04, 2, 0,
+            ],
+        ),
+        // Close with 1014, with 1005, 1001 with a reason, with one byte, empty.
+        ("close_1014", vec![0, 0x04, 2, 12]),
+        ("close_1005", vec![0, 0x04, 2, 5]),
+        ("close_reason", vec![1, 0x04, 6, 1, 4, 1]),
+        ("close_one_byte", vec![0, 0x04, 1]),
+        ("close_empty", vec![0, 0x04, 0]),
+        // A binary over the limit (1036 bytes); a ping of 126 bytes.
+        ("too_big", vec![0, 0x01, 255, 0x04, 2, 0]),
+        ("ping_126", [&[0, 0x03, 126][..], &[b'p'; 126]].concat()),
+        // Reserved bits, a reserved opcode, a fragmented ping, unmasked, the 16- and 64-bit
+        // length forms for 5 bytes, a stray continuation.
+        (
+            "reserved_bits",
+            vec![0, 0x05, 0xC1, 2, b'h', b'i', 0x04, 2, 0],
+        ),
+        ("reserved_opcode", vec![0, 0x05, 0x83, 0, 0x04, 2, 0]),
+        ("fragmented_ping", vec![0, 0x05, 0x09, 1, b'p', 0x04, 2, 0]),
+        ("unmasked", vec![0, 0x06, 3, b'a', b'b', b'c']),
+        (
+            "length_16_bits",
+            vec![0, 0x26, 3, b'a', b'b', b'c', 0x04, 2, 0],
+        ),
+        (
+            "length_64_bits",
+            vec![0, 0x66, 3, b'a', b'b', b'c', 0x04, 2, 0],
+        ),
+        ("stray_continuation", vec![0, 0x02, 3, b'a', b'b', b'c']),
+        // In reads of 6: a text without the id ("aaa"), then 9 bytes of a frame and the end.
+        (
+            "no_id_then_truncated",
+            vec![5, 0x10, 3, 0, 0, 0, 0x07, 40, 9],
+        ),
+    ]
+}
