@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
         pongs: got.pongs.clone(),
         close: Some(got.close),
     };
-    if let Err(e) = wsdiff::compare(&reference, &observed, false) {
+    if let Err(e) = wsdiff::compare(&reference, &observed, false, || wsdiff::unlimited(&input, read_size)) {
         panic!("{e}\nreads of {read_size}, input {input:02x?}");
     }
     assert_eq!(

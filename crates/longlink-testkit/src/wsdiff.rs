@@ -264,16 +264,26 @@ pub enum Exception {
     /// frame over the limit is refused before its payload is buffered); the close code
     /// is not compared.
     InputEnded,
+    /// A frame both over the limit and invalid otherwise (a reserved bit or opcode, no
+    /// mask, a continuation with nothing to continue, a new message inside one): longlink
+    /// checks the header's protocol first and answers 1002, tungstenite checks the length
+    /// first and answers 1009. Both refuse the frame before its payload is buffered.
+    TooBigAndInvalid,
 }
 
 /// The verdict on `observed` against `reference`: `Ok(None)` when they agree, `Ok(Some(e))`
 /// when they differ as `e` allows, `Err` with what differs otherwise. With `app_level`,
 /// messages went through the gate's processor, which closes on a message that does not
-/// start with id 0 ([`Exception::Undecodable`]).
+/// start with id 0 ([`Exception::Undecodable`]). `unlimited` is how tungstenite ends on the
+/// same bytes with a limit far above the frames' lengths ([`unlimited()`]): a frame it
+/// refuses for its length (1009) and longlink for its protocol (1002) is
+/// [`Exception::TooBigAndInvalid`] only if tungstenite, not stopped by the length, refuses
+/// it too (or the input ends inside it).
 pub fn compare(
     reference: &Reference,
     observed: &Observed,
     app_level: bool,
+    unlimited: impl FnOnce() -> RefEnd,
 ) -> Result<Option<Exception>, String> {
     let mut messages = Vec::new();
     let mut pongs = Vec::new();
@@ -309,6 +319,12 @@ pub fn compare(
         RefEnd::Answered(_) => (Some(1000), Some(Exception::CloseNotEchoed)),
         RefEnd::RefusedCode(1014) => (Some(1000), Some(Exception::Code1014)),
         RefEnd::RefusedCode(_) => (Some(1002), None),
+        RefEnd::Failed(1009) if observed.close == Some(1002) => match unlimited() {
+            RefEnd::Failed(1002) | RefEnd::InputEnded => {
+                (Some(1002), Some(Exception::TooBigAndInvalid))
+            }
+            _ => (Some(1009), None),
+        },
         RefEnd::Failed(code) => (Some(code), None),
     };
     if observed.close != expected {
@@ -318,6 +334,12 @@ pub fn compare(
         ));
     }
     Ok(exception)
+}
+
+/// How tungstenite ends on `input` with a 16 MiB limit (over any length the cases and the
+/// generator write), for [`compare`].
+pub fn unlimited(input: &[u8], read_size: usize) -> RefEnd {
+    reference(input, 16 << 20, read_size).end
 }
 
 /// Payloads, shortened for a message.

@@ -153,7 +153,9 @@ async fn check(gate: &Gate_, case: &Case, failures: &mut Vec<String>) {
         };
         let reference = wsdiff::reference(&case.bytes, MAX_MSG_LEN, read_size);
         let observed = gate.observe(&case.bytes, read_size).await;
-        match wsdiff::compare(&reference, &observed, true) {
+        match wsdiff::compare(&reference, &observed, true, || {
+            wsdiff::unlimited(&case.bytes, read_size)
+        }) {
             Ok(verdict) if verdict == case.expect => {}
             Ok(verdict) => failures.push(format!(
                 "{} ({}), {reads}: expected {:?}, got {verdict:?}",
@@ -231,7 +233,9 @@ async fn the_fuzz_seeds_agree_through_a_gate() {
             let (input, read_size) = wsdiff::generate(&std::fs::read(path).unwrap());
             let reference = wsdiff::reference(&input, FUZZ_MAX_MSG_LEN, read_size);
             let observed = gate.observe(&input, read_size).await;
-            if let Err(e) = wsdiff::compare(&reference, &observed, true) {
+            if let Err(e) = wsdiff::compare(&reference, &observed, true, || {
+                wsdiff::unlimited(&input, read_size)
+            }) {
                 failures.push(format!("{}: {e}", path.display()));
             }
         }

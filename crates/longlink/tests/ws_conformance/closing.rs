@@ -181,6 +181,30 @@ pub(crate) fn limits() -> Vec<Case> {
     let parts: Vec<&[u8]> = over.chunks(64 << 10).collect();
     let what = "text of 1 MiB + 1 in fragments of 64 KiB";
     out.push(case("9.3.a", what, f().fragments(0x1, &parts).end(), None));
+    // Over the limit and invalid otherwise: each side names the check it makes first, and
+    // tungstenite checks the length before all but the opcode.
+    let big = sized(MAX_MSG_LEN + 1, b'*');
+    for (id, b0, what, expect) in [
+        (
+            "9.a",
+            0x80,
+            "continuation with nothing to continue",
+            Some(Exception::TooBigAndInvalid),
+        ),
+        ("9.b", 0x83, "reserved opcode 3", None),
+        (
+            "9.c",
+            0xC2,
+            "binary with RSV1",
+            Some(Exception::TooBigAndInvalid),
+        ),
+    ] {
+        let bytes = f().frame(b0, &big).end();
+        out.push(case(id, &format!("{what}, over the limit"), bytes, expect));
+    }
+    let bytes = f().frame(0x01, &msg(b"open")).frame(0x82, &big).end();
+    let what = "new binary inside a fragmented text, over the limit";
+    out.push(case("9.d", what, bytes, Some(Exception::TooBigAndInvalid)));
     for (id, op) in [("9.7", 0x81), ("9.8", 0x82)] {
         let mut many = f();
         for _ in 0..1000 {
