@@ -6,7 +6,7 @@
 //!
 //! - [`put_frame`], [`put_frame_with`]: client frames, masked, as an Autobahn test client
 //!   writes them;
-//! - [`reference`]: what tungstenite does with bytes;
+//! - [`reference()`]: what tungstenite does with bytes;
 //! - [`compare`]: the verdict on what the server under test did ([`Observed`]);
 //! - [`generate`]: a frame sequence from fuzz bytes (the fuzz target `ws_differential` and
 //!   the replay of its seeds).

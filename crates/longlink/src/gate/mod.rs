@@ -73,7 +73,7 @@ pub mod fuzzing {
         n
     }
 
-    /// What the gate's WebSocket reader ([`super::ws::WsCodec`], as a connection drives
+    /// What the gate's WebSocket reader (`WsCodec`, as a connection drives
     /// it) makes of a client's frames: `bytes` after the handshake, arriving `read_size`
     /// bytes at a time, with a `max_msg_len` limit.
     pub fn ws_frames(bytes: &[u8], max_msg_len: usize, read_size: usize) -> WsFrames {
