@@ -14,6 +14,7 @@
 use std::io::{self, Read, Write};
 
 use tokio_tungstenite::tungstenite::error::{Error, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocket, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
@@ -140,6 +141,8 @@ pub struct Reference {
     pub events: Vec<RefEvent>,
     /// How it ended.
     pub end: RefEnd,
+    /// The payload of the first close frame in the input, if there is one.
+    pub close_frame: Option<Vec<u8>>,
 }
 
 /// An in-memory socket: reads `input` at most `read_size` bytes at a time, then the end of
@@ -223,13 +226,33 @@ pub fn reference(input: &[u8], max_msg_len: usize, read_size: usize) -> Referenc
         Some(close) => RefEnd::Answered(close.map(|(code, _)| code)),
         None => RefEnd::InputEnded,
     });
-    Reference { events, end }
+    Reference {
+        events,
+        end,
+        close_frame: first_close(input),
+    }
+}
+
+/// The payload of the first close frame in `input`.
+fn first_close(input: &[u8]) -> Option<Vec<u8>> {
+    let (_, payload) = frames(input).into_iter().find(|(b0, _)| b0 & 0x0f == 0x8)?;
+    Some(payload)
 }
 
 /// The code of the first close frame in `input` (`None`: none, or no code).
 fn first_close_code(input: &[u8]) -> Option<u16> {
-    let (_, payload) = frames(input).into_iter().find(|(b0, _)| b0 & 0x0f == 0x8)?;
+    let payload = first_close(input)?;
     Some(u16::from_be_bytes([*payload.first()?, *payload.get(1)?]))
+}
+
+/// Whether a close payload has both a code tungstenite refuses and a reason that is not
+/// UTF-8.
+fn bad_code_and_reason(close: Option<&[u8]>) -> bool {
+    let Some([hi, lo, reason @ ..]) = close else {
+        return false;
+    };
+    let code = CloseCode::from(u16::from_be_bytes([*hi, *lo]));
+    !code.is_allowed() && std::str::from_utf8(reason).is_err()
 }
 
 /// What the server under test did with the same bytes.
@@ -269,6 +292,10 @@ pub enum Exception {
     /// checks the header's protocol first and answers 1002, tungstenite checks the length
     /// first and answers 1009. Both refuse the frame before its payload is buffered.
     TooBigAndInvalid,
+    /// A close frame with a code that is not allowed and a reason that is not UTF-8:
+    /// longlink checks the code first and answers 1002, tungstenite the reason and answers
+    /// 1007.
+    BadCodeAndReason,
 }
 
 /// The verdict on `observed` against `reference`: `Ok(None)` when they agree, `Ok(Some(e))`
@@ -325,6 +352,12 @@ pub fn compare(
             }
             _ => (Some(1009), None),
         },
+        RefEnd::Failed(1007)
+            if observed.close == Some(1002)
+                && bad_code_and_reason(reference.close_frame.as_deref()) =>
+        {
+            (Some(1002), Some(Exception::BadCodeAndReason))
+        }
         RefEnd::Failed(code) => (Some(code), None),
     };
     if observed.close != expected {

@@ -90,6 +90,14 @@ pub(crate) fn closing() -> Vec<Case> {
             None,
         ),
     ];
+    let both_bad = f().close(1005, b"\xfe\xfe").0;
+    let what = "close 1005 with a reason that is not UTF-8";
+    out.push(case(
+        "7.5.a",
+        what,
+        both_bad,
+        Some(Exception::BadCodeAndReason),
+    ));
     // 7.7 valid codes (then 1012 and 1013, which tungstenite knows too, and 1014).
     let valid = [
         1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999,
