@@ -34,6 +34,7 @@ pub mod builder;
 pub(crate) mod config;
 mod conn;
 mod fdlimit;
+pub(crate) mod handover;
 mod handshake;
 mod http;
 pub(crate) mod link;
