@@ -2,10 +2,12 @@
 
 use std::path::Path;
 
+use crate::read::{DEFAULT_MAX_BYTES, read_file};
 use crate::{Error, Location, Record, Reloadable, Table, load};
 
 /// How to read a record file. The default is leaf's: cells separated by tabs,
-/// lines starting with `#` are comments, columns map to fields by position.
+/// lines starting with `#` are comments, columns map to fields by position; and
+/// a file is at most [`DEFAULT_MAX_BYTES`] (64 MiB) and must be a regular file.
 ///
 /// ```
 /// use longlink_recordfile::{Options, Table};
@@ -29,6 +31,7 @@ pub struct Options {
     pub(crate) separator: char,
     pub(crate) comment: Option<char>,
     pub(crate) header_names: bool,
+    pub(crate) max_bytes: u64,
 }
 
 impl Default for Options {
@@ -37,6 +40,7 @@ impl Default for Options {
             separator: '\t',
             comment: Some('#'),
             header_names: false,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -97,13 +101,21 @@ impl Options {
         self
     }
 
-    /// Reads and parses the file at `path`.
+    /// The most bytes a file may hold (default [`DEFAULT_MAX_BYTES`], 64 MiB). A longer
+    /// one, or one that never ends, is refused with [`Error::TooLarge`] after reading at
+    /// most one byte past the limit; a reloaded one keeps the old table.
+    pub fn max_bytes(mut self, limit: u64) -> Self {
+        self.max_bytes = limit;
+        self
+    }
+
+    /// Reads and parses the file at `path` (symlinks followed). Anything but a regular
+    /// file (a named pipe, a device, a directory) is refused with [`Error::NotAFile`]
+    /// without blocking; a file over [`max_bytes`](Options::max_bytes) with
+    /// [`Error::TooLarge`].
     pub fn load<T: Record>(&self, path: impl AsRef<Path>) -> Result<Table<T>, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path, self.max_bytes)?;
         self.parse_bytes(&path.display().to_string(), &bytes)
     }
 
