@@ -84,9 +84,8 @@ pub mod fuzzing {
     /// it) makes of a client's frames: `bytes` after the handshake, arriving `read_size`
     /// bytes at a time, with a `max_msg_len` limit.
     pub fn ws_frames(bytes: &[u8], max_msg_len: usize, read_size: usize) -> WsFrames {
-        use super::conn::{Incoming, ReadEnd};
-        use super::stream::Decode;
-        let mut codec = super::ws::WsCodec::new(max_msg_len);
+        use super::transport::{Decode, Incoming, ReadError};
+        let mut codec = ws::WsCodec::new(max_msg_len);
         let mut buf = bytes::BytesMut::new();
         let mut out = WsFrames::default();
         for chunk in bytes.chunks(read_size.max(1)) {
@@ -99,7 +98,7 @@ pub mod fuzzing {
                     Ok(Some(Incoming::Control | Incoming::Partial)) => {}
                     // The peer's close: the connection answers with its close code, 1000.
                     Ok(Some(Incoming::End | Incoming::Final)) => return out,
-                    Err(ReadEnd::WsRefused(code, _)) => {
+                    Err(ReadError::WsRefused(code, _)) => {
                         out.close = code;
                         return out;
                     }
