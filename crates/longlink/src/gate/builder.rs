@@ -1,22 +1,23 @@
 //! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks; `bind` checks
 //! them all and binds the listeners; `start` serves.
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
-use super::accept::{Admission, accept_loop};
-use super::link::ClusterSetup;
+use super::accept::accept_loop;
+use super::admission::Admission;
+use super::link::{BoxFuture, ClusterLink};
+use super::live::Live;
 use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;
 use super::running::{GateHandle, RunningGate};
-use super::shared::Farewell;
+use super::shared::{Hooks, Services, Settings, Shared};
 use super::sweep::sweep;
-use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse, Rate, Shared, http, tls};
+use super::transport::tls;
+use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse};
 use crate::agent::events::{EventHandler, EventSink};
 use crate::agent::link::ConnLink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -25,15 +26,35 @@ use crate::module::ModuleRef;
 use crate::processor::Processor;
 use longlink_wire::LenCodec;
 
+/// What [`GateBuilder`] keeps of the cluster until `bind`.
+pub(crate) trait ClusterSetup: Send {
+    /// Subscribes and makes the link, for the forwarded `types`; `None` when the setup
+    /// has no cluster after all (only options were given).
+    fn build(
+        self: Box<Self>,
+        types: Vec<Arc<str>>,
+    ) -> BoxFuture<'static, Result<Option<ClusterBuilt>, GateError>>;
+    /// The setup itself, so the cluster layer can add options to it.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Starts a gate's cluster link once the gate runs: from then on it serves its subscriptions
+/// and acts on the gate's connections through the given `Shared`.
+pub(crate) type StartCluster = Box<dyn FnOnce(&Arc<Shared>) + Send>;
+
+/// A gate's cluster, made at `bind`: its link, and what starts it once the gate runs.
+pub(crate) struct ClusterBuilt {
+    /// What the gate asks of the cluster.
+    pub(crate) link: Arc<dyn ClusterLink>,
+    /// Called when the gate starts accepting.
+    pub(crate) start: StartCluster,
+}
+
 /// Builds a [`Gate`]: settings, processor, connection events.
 pub struct GateBuilder {
     config: GateConfig,
     processor: Processor,
-    on_new: Option<EventSink>,
-    on_resume: Option<EventSink>,
-    on_close: Option<EventSink>,
-    on_goodbye: Option<Farewell>,
-    on_http: Option<Box<http::HttpHandler>>,
+    hooks: Hooks,
     /// What the cluster layer was given ([`GateBuilder::cluster`] is defined there).
     pub(crate) cluster: Option<Box<dyn ClusterSetup>>,
 }
@@ -57,7 +78,7 @@ impl GateBuilder {
         mut self,
         f: impl Fn(&HttpRequest) -> Option<HttpResponse> + Send + Sync + 'static,
     ) -> Self {
-        self.on_http = Some(Box::new(f));
+        self.hooks.on_http = Some(Box::new(f));
         self
     }
 
@@ -66,7 +87,7 @@ impl GateBuilder {
     /// which is flushed before the socket closes. Runs on the gate's task (the connection's
     /// or the stopping one), not a module's: keep it short.
     pub fn on_goodbye(mut self, f: impl Fn(&Agent, Goodbye) + Send + Sync + 'static) -> Self {
-        self.on_goodbye = Some(Box::new(f));
+        self.hooks.on_goodbye = Some(Box::new(f));
         self
     }
 
@@ -77,7 +98,7 @@ impl GateBuilder {
         module: &ModuleRef<S>,
         f: impl EventHandler<S, M>,
     ) -> Self {
-        self.on_new = Some(EventSink::new(module, "new agent", f));
+        self.hooks.on_new = Some(EventSink::new(module, "new agent", f));
         self
     }
 
@@ -88,7 +109,7 @@ impl GateBuilder {
         module: &ModuleRef<S>,
         f: impl EventHandler<S, M>,
     ) -> Self {
-        self.on_close = Some(EventSink::new(module, "close agent", f));
+        self.hooks.on_close = Some(EventSink::new(module, "close agent", f));
         self
     }
 
@@ -106,7 +127,7 @@ impl GateBuilder {
         module: &ModuleRef<S>,
         f: impl EventHandler<S, M>,
     ) -> Self {
-        self.on_resume = Some(EventSink::new(module, "resume", f));
+        self.hooks.on_resume = Some(EventSink::new(module, "resume", f));
         self
     }
 
@@ -120,29 +141,10 @@ impl GateBuilder {
         if resume_on {
             self.processor.register_resume()?;
         }
-        if self.processor.encoding() != config.encoding {
-            return Err(ConfigError::Invalid {
-                key: "gate.encoding".into(),
-                message: format!(
-                    "is {:?} but the processor was built for {:?}",
-                    config.encoding,
-                    self.processor.encoding()
-                ),
-            }
-            .into());
-        }
-        let frames = LenCodec::new(config.len_msg_len, config.little_endian, config.max_msg_len)
-            .map_err(|e| ConfigError::Invalid {
-                key: "gate.len_msg_len".into(),
-                message: e.to_string(),
-            })?;
-        let tls = |on: bool, alpn: &[&[u8]]| {
-            (on && !config.cert_file.is_empty())
-                .then(|| tls::acceptor(&config.cert_file, &config.key_file, alpn))
-                .transpose()
-        };
-        let tls_tcp = tls(config.tls_tcp, &[])?;
-        let tls_ws = tls(config.tls_ws, &[b"http/1.1"])?;
+        check_encoding(&config, &self.processor)?;
+        let frames = framing(&config)?;
+        let tls_tcp = tls_acceptor(&config, config.tls_tcp, &[])?;
+        let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
         let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
         let ws = bind("gate.ws_addr", &config.ws_addr).await?;
         super::fdlimit::check(config.max_conn_num);
@@ -150,9 +152,12 @@ impl GateBuilder {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
         }
         let forwarded = self.processor.forward_types();
-        let cluster = match self.cluster {
-            Some(setup) => setup.build(forwarded.clone()).await?,
-            None => None,
+        let (cluster, start_cluster) = match self.cluster {
+            Some(setup) => match setup.build(forwarded.clone()).await? {
+                Some(built) => (Some(built.link), Some(built.start)),
+                None => (None, None),
+            },
+            None => (None, None),
         };
         if cluster.is_none() && !forwarded.is_empty() {
             return Err(ConfigError::Invalid {
@@ -165,80 +170,105 @@ impl GateBuilder {
         let router = self
             .processor
             .into_router(cluster.clone().map(|c| c.forwarder()));
-        let epoch = std::time::Instant::now();
         let codec = Arc::clone(router.codec());
         let node = cluster.as_ref().map(|c| c.node_id().to_owned());
         let resume = resume_on
             .then(|| {
-                let settings = (config.resume_window, config.resume_buffer);
-                Resumption::new(settings, Arc::clone(&codec), node.as_deref())
+                let (window, buffer) = (config.resume_window, config.resume_buffer);
+                Resumption::new(window, buffer, Arc::clone(&codec), node.as_deref())
             })
             .flatten();
         let cluster_link = cluster.clone().map(|c| c.conn_link());
         let clustered = cluster.is_some();
-        let shared = Arc::new_cyclic(|me| {
-            let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
-                shared: me.clone(),
-                cluster: cluster_link,
-            });
-            let settings = |max_msg_len| AgentSettings {
-                codec: Arc::clone(&codec),
-                max_msg_len,
-                capacity: config.pending_write_num,
-                max_bytes: config.pending_write_bytes,
-                policy: config.queue_full,
-                epoch,
-                link: Some(Arc::clone(&link)),
-                clustered,
-            };
-            Shared {
-                tcp_settings: settings(frames.max_msg_len()),
-                ws_settings: settings(config.max_msg_len as usize),
-                router,
-                frames,
-                on_new: self.on_new,
-                on_close: self.on_close,
-                on_resume: self.on_resume,
-                on_goodbye: self.on_goodbye,
-                cluster,
-                resume,
-                on_http: self.on_http,
-                rate: (config.max_msg_rate > 0).then_some(Rate {
-                    per_sec: config.max_msg_rate as f64,
-                    burst: match config.max_msg_burst {
-                        0 => config.max_msg_rate,
-                        burst => burst,
-                    } as f64,
-                }),
-                read_timeout_ms: config.read_timeout.as_millis() as u64,
-                idle_timeout: config.idle_timeout,
-                ws_ping_interval: config.ws_ping_interval,
-                ws_pong_timeout: config.ws_pong_timeout,
-                tcp_keepalive: config.tcp_keepalive,
-                epoch,
-                tls_tcp,
-                tls_ws,
-                close_timeout: config.close_timeout,
-                http_timeout: config.http_timeout,
-                admission: Arc::new(
-                    Admission::new(
-                        config.max_conn_num,
-                        config.max_conn_per_ip,
-                        config.handshake_share,
-                    )
-                    .with_waiting_per_ip(config.max_waiting_per_ip),
-                ),
-                agents: Default::default(),
-                membership: Membership::default(),
-                shutdown: CancellationToken::new(),
-                stopping: Default::default(),
-                drained: CancellationToken::new(),
-                reading: AtomicUsize::new(0),
-                tracker: TaskTracker::new(),
-            }
+        let services = Services {
+            router,
+            cluster,
+            resume,
+            tls_tcp,
+            tls_ws,
+            admission: Arc::new(
+                Admission::new(
+                    config.max_conn_num,
+                    config.max_conn_per_ip,
+                    config.handshake_share,
+                )
+                .with_waiting_per_ip(config.max_waiting_per_ip),
+            ),
+        };
+        let hooks = self.hooks;
+        let epoch = std::time::Instant::now();
+        let membership = Arc::new(Membership::default());
+        let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
+            membership: Arc::clone(&membership),
+            cluster: cluster_link,
         });
-        Ok(Gate { shared, tcp, ws })
+        let agent = |max_msg_len| AgentSettings {
+            codec: Arc::clone(&codec),
+            max_msg_len,
+            capacity: config.pending_write_num,
+            max_bytes: config.pending_write_bytes,
+            policy: config.queue_full,
+            epoch,
+            link: Some(Arc::clone(&link)),
+            clustered,
+        };
+        let shared = Arc::new(Shared {
+            settings: Settings::new(&config, frames, agent),
+            hooks,
+            services,
+            live: Live::new(epoch, membership),
+        });
+        Ok(Gate {
+            shared,
+            tcp,
+            ws,
+            start_cluster,
+        })
     }
+}
+
+/// The processor must encode as the gate is configured to (`encoding`).
+fn check_encoding(config: &GateConfig, processor: &Processor) -> Result<(), GateError> {
+    if processor.encoding() == config.encoding {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        key: "gate.encoding".into(),
+        message: format!(
+            "is {:?} but the processor was built for {:?}",
+            config.encoding,
+            processor.encoding()
+        ),
+    }
+    .into())
+}
+
+/// TCP framing: `len_msg_len`, `little_endian`, `max_msg_len`.
+fn framing(config: &GateConfig) -> Result<LenCodec, GateError> {
+    LenCodec::new(config.len_msg_len, config.little_endian, config.max_msg_len).map_err(|e| {
+        ConfigError::Invalid {
+            key: "gate.len_msg_len".into(),
+            message: e.to_string(),
+        }
+        .into()
+    })
+}
+
+/// TLS for one listener, when it is `on` and `cert_file` is set; `alpn` is offered.
+fn tls_acceptor(
+    config: &GateConfig,
+    on: bool,
+    alpn: &[&[u8]],
+) -> Result<Option<tokio_rustls::TlsAcceptor>, GateError> {
+    if !on || config.cert_file.is_empty() {
+        return Ok(None);
+    }
+    tls::acceptor(&config.cert_file, &config.key_file, alpn)
+        .map(Some)
+        .map_err(|e| GateError::Tls {
+            file: e.file,
+            message: e.message,
+        })
 }
 
 async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, GateError> {
@@ -260,6 +290,8 @@ pub struct Gate {
     shared: Arc<Shared>,
     tcp: Option<TcpListener>,
     ws: Option<TcpListener>,
+    /// Starts the cluster's link, when the gate is in a cluster.
+    start_cluster: Option<StartCluster>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -277,11 +309,7 @@ impl Gate {
         GateBuilder {
             config,
             processor,
-            on_new: None,
-            on_close: None,
-            on_resume: None,
-            on_goodbye: None,
-            on_http: None,
+            hooks: Hooks::default(),
             cluster: None,
         }
     }
@@ -303,9 +331,14 @@ impl Gate {
 
     /// Starts accepting. Used by [`App`](crate::App); call [`RunningGate::stop`] to stop.
     pub fn start(self) -> RunningGate {
-        let Gate { shared, tcp, ws } = self;
-        if let Some(link) = &shared.cluster {
-            Arc::clone(link).start(&shared);
+        let Gate {
+            shared,
+            tcp,
+            ws,
+            start_cluster,
+        } = self;
+        if let Some(start) = start_cluster {
+            start(&shared);
         }
         for (listener, transport) in [(tcp, Transport::Tcp), (ws, Transport::Ws)] {
             if let Some(l) = listener {
@@ -315,20 +348,22 @@ impl Gate {
                 };
                 tracing::info!(addr = ?l.local_addr().ok(), "{what} listening");
                 shared
+                    .live
                     .tracker
                     .spawn(accept_loop(l, Arc::clone(&shared), transport));
             }
         }
-        if !shared.idle_timeout.is_zero()
-            || !shared.ws_ping_interval.is_zero()
-            || shared.read_timeout_ms > 0
+        if !shared.settings.idle_timeout.is_zero()
+            || !shared.settings.ws_ping_interval.is_zero()
+            || shared.settings.read_timeout_ms > 0
         {
-            shared.tracker.spawn(sweep(Arc::clone(&shared)));
+            shared.live.tracker.spawn(sweep(Arc::clone(&shared)));
         }
-        if shared.resume.is_some() {
+        if shared.services.resume.is_some() {
             shared
+                .live
                 .tracker
-                .spawn(super::resume::acks(Arc::clone(&shared)));
+                .spawn(super::sweep::acks(Arc::clone(&shared)));
         }
         RunningGate::new(shared)
     }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use super::Shared;
 use super::resume::Claimed;
 use crate::agent::outbox::SessionCheck;
+use longlink_wire::resume::RefuseReason;
 
 /// A claimed session's copy for another gate: `(in_seq, the messages after last_seq, its
 /// groups)`. Nothing is let go. `None` if the session has ended.
@@ -21,7 +22,7 @@ pub(crate) fn copy_for_handover(
     let agent = claimed.agent();
     let outbox = &agent.local()?.outbox;
     let (in_seq, kept) = outbox.hand_over_copy(claimed.socket(), last_seq)?;
-    Some((in_seq, kept, shared.membership.groups_of(agent.id())))
+    Some((in_seq, kept, shared.live.membership.groups_of(agent.id())))
 }
 
 /// The other gate has the first `copied` messages of the claimed session: `Ok` lets the
@@ -41,11 +42,11 @@ pub(crate) fn let_go_or_rest(
     if let Err(rest) = rest {
         return Some(Err(rest));
     }
-    let groups = shared.membership.groups_of(agent.id());
-    shared.membership.forget(agent.id());
-    shared.unregister(agent);
-    if let Some(resumption) = &shared.resume {
-        resumption.ended(agent, None, shared.now_ms());
+    let groups = shared.live.membership.groups_of(agent.id());
+    shared.live.membership.forget(agent.id());
+    shared.live.unregister(agent);
+    if let Some(resumption) = &shared.services.resume {
+        resumption.ended(agent, None, shared.live.now_ms());
     }
     tracing::debug!(
         conn = agent.id(),
@@ -67,4 +68,21 @@ pub(crate) fn keep_after_failed_handover(shared: &Arc<Shared>, claimed: Claimed)
     local.outbox.detach(socket);
     drop(guard);
     super::conn::keep_waiting(Arc::clone(shared), agent);
+}
+
+/// Another gate asks for the session of `token`: claims it.
+pub(crate) async fn claim_for_handover(
+    shared: &Shared,
+    token: &str,
+) -> Result<Claimed, RefuseReason> {
+    let resumption = shared
+        .services
+        .resume
+        .as_ref()
+        .ok_or(RefuseReason::Unknown)?;
+    let (agent, _) = resumption.take(token, shared.live.now_ms())?;
+    let cluster = shared.services.cluster.as_deref();
+    let (socket, guard) =
+        super::resume::claim(&agent, cluster, shared.settings.close_timeout).await?;
+    Ok(Claimed::new(agent, socket, guard))
 }

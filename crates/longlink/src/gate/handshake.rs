@@ -9,19 +9,29 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::accept::{HandshakePlace, Refusal, Slot};
-use super::stream::{Halves, TlsStream};
-use super::{Shared, conn, ws};
+use super::admission::{HandshakePlace, Refusal, Slot};
+use super::conn;
+use super::shared::Shared;
+use super::transport::{FrameReader, FrameWriter, Halves, TlsStream, ws};
 use crate::agent::{Agent, Transport};
 use crate::metrics::{Reject, reject};
 
-/// An upgraded connection, ready to serve.
-type Ready<R, W> = Option<(Arc<Shared>, Agent, R, W)>;
+/// An upgraded connection, ready to serve (`None`: the handshake failed or was ended).
+pub(super) type Ready<R, W> = Option<Upgraded<R, W>>;
+
+/// A connection through its handshake: its agent and its transport's two halves.
+pub(super) struct Upgraded<R, W> {
+    shared: Arc<Shared>,
+    agent: Agent,
+    reader: R,
+    writer: W,
+}
 
 /// What ends a handshake early: its deadline (`http_timeout` after the accept), and a token
 /// cancelled when the gate stops or the handshake is pushed out.
@@ -32,9 +42,9 @@ pub(super) struct Bounds {
 
 impl Bounds {
     /// Starts the clock: `http_timeout` from now.
-    pub(super) fn new(shared: &Shared, stop: CancellationToken) -> Bounds {
+    pub(super) fn new(http_timeout: Duration, stop: CancellationToken) -> Bounds {
         Bounds {
-            deadline: Instant::now() + shared.http_timeout,
+            deadline: Instant::now() + http_timeout,
             stop,
         }
     }
@@ -76,8 +86,8 @@ pub(super) async fn handshake_then_serve<R, W>(
     slot: Slot,
     place: HandshakePlace,
 ) where
-    R: conn::FrameReader + 'static,
-    W: conn::FrameWriter,
+    R: FrameReader + 'static,
+    W: FrameWriter,
 {
     serve(handshake.await, slot, place);
 }
@@ -86,11 +96,17 @@ pub(super) async fn handshake_then_serve<R, W>(
 /// the handshake's larger state is freed.
 fn serve<R, W>(ready: Ready<R, W>, slot: Slot, place: HandshakePlace)
 where
-    R: conn::FrameReader + 'static,
-    W: conn::FrameWriter,
+    R: FrameReader + 'static,
+    W: FrameWriter,
 {
     drop(place);
-    if let Some((shared, agent, reader, writer)) = ready {
+    if let Some(Upgraded {
+        shared,
+        agent,
+        reader,
+        writer,
+    }) = ready
+    {
         conn::spawn(shared, agent, reader, writer, slot);
     }
 }
@@ -111,9 +127,14 @@ pub(super) async fn tls_tcp(
     }
     // Boxed: the TLS state (a few kilobytes) exists from the ClientHello on.
     let tls = Box::pin(bounds.run(remote, "tls", tls_accept(acceptor, stream, remote))).await?;
-    let agent = shared.new_agent(Transport::Tcp, local, remote);
-    let (reader, writer) = tls.halves(shared.frames, shared.frames, &[]);
-    Some((shared, agent, reader, writer))
+    let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
+    let (reader, writer) = tls.halves(shared.settings.frames, shared.settings.frames, &[]);
+    Some(Upgraded {
+        shared,
+        agent,
+        reader,
+        writer,
+    })
 }
 
 /// The TLS handshake itself.
@@ -140,10 +161,10 @@ async fn ws_upgrade<S: Halves>(
     admit: bool,
     bounds: &Bounds,
 ) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsEncoder>> {
-    let max_msg_len = shared.ws_settings.max_msg_len;
+    let max_msg_len = shared.settings.ws_agent.max_msg_len;
     let halves = bounds
         .run(remote, "websocket", async {
-            match ws::read_request(&mut stream, admit, shared.on_http.as_deref()).await {
+            match ws::read_request(&mut stream, admit, shared.hooks.on_http.as_deref()).await {
                 ws::Handshake::Upgrade { accept, rest } => {
                     ws::accept(stream, &accept, rest, max_msg_len)
                         .await
@@ -159,8 +180,14 @@ async fn ws_upgrade<S: Halves>(
             }
         })
         .await?;
-    let agent = shared.new_agent(Transport::Ws, local, remote);
-    Some((shared, agent, halves.0, halves.1))
+    let agent = shared.settings.new_agent(Transport::Ws, local, remote);
+    let (reader, writer) = halves;
+    Some(Upgraded {
+        shared,
+        agent,
+        reader,
+        writer,
+    })
 }
 
 /// A connection on the WebSocket port: TLS first if configured, then the upgrade. Admitted,
@@ -174,9 +201,9 @@ pub(super) async fn ws_handshake(
 ) {
     let stop = match &admitted {
         Ok((_, place)) => place.token().clone(),
-        Err(_) => shared.shutdown.clone(),
+        Err(_) => shared.live.shutdown.clone(),
     };
-    let bounds = Bounds::new(&shared, stop);
+    let bounds = Bounds::new(shared.settings.http_timeout, stop);
     if !bounds.first_bytes(&stream, remote, "websocket").await {
         return;
     }
@@ -185,7 +212,7 @@ pub(super) async fn ws_handshake(
     Box::pin(async move {
         let addrs = (stream.local_addr().unwrap_or(remote), remote);
         let admit = admitted.is_ok();
-        match shared.tls_ws.clone() {
+        match shared.services.tls_ws.clone() {
             None => {
                 let ready = ws_upgrade(Arc::clone(&shared), stream, addrs, admit, &bounds).await;
                 if let Ok((slot, place)) = admitted {

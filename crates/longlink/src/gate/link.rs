@@ -1,15 +1,13 @@
 //! What a gate asks of a cluster it is in. The gate knows nothing of NATS: the cluster layer
-//! (above) implements [`ClusterLink`] and hands the builder a [`ClusterSetup`]
-//! ([`GateBuilder::cluster`](super::GateBuilder::cluster) is defined there).
+//! (above) implements [`ClusterLink`] and hands the builder a `ClusterSetup` (in `builder`;
+//! [`GateBuilder::cluster`](super::GateBuilder::cluster) is defined there).
 
-use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use longlink_wire::resume::RefuseReason;
 
-use super::{GateError, Shared};
 use crate::agent::Agent;
 use crate::agent::link::ConnLink;
 use crate::processor::Forwarder;
@@ -23,9 +21,6 @@ pub(crate) trait ClusterLink: Send + Sync {
     fn conn_link(self: Arc<Self>) -> Arc<dyn ConnLink>;
     /// Where forwarded message types go.
     fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder>;
-    /// The gate starts accepting: the link serves its subscriptions from now on, and acts
-    /// on the gate's connections through `shared`.
-    fn start(self: Arc<Self>, shared: &Arc<Shared>);
     /// A connection opened (before its first message is read).
     fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()>;
     /// A connection closed (its socket is gone).
@@ -62,16 +57,4 @@ pub(crate) struct Taken {
     pub(crate) in_seq: u64,
     /// The messages the client has not acknowledged, numbered from its `last_seq + 1`.
     pub(crate) kept: Vec<bytes::Bytes>,
-}
-
-/// What [`GateBuilder`](super::GateBuilder) keeps of the cluster until `bind`.
-pub(crate) trait ClusterSetup: Send {
-    /// Subscribes and makes the link, for the forwarded `types`; `None` when the setup
-    /// has no cluster after all (only options were given).
-    fn build(
-        self: Box<Self>,
-        types: Vec<Arc<str>>,
-    ) -> BoxFuture<'static, Result<Option<Arc<dyn ClusterLink>>, GateError>>;
-    /// The setup itself, so the cluster layer can add options to it.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
 }

@@ -7,9 +7,8 @@
 //! every local agent holds; it also passes uid changes on to the cluster, when there is one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::Shared;
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
 
@@ -119,7 +118,7 @@ impl Membership {
 /// The link of every local agent of a gate: group changes go to the gate's [`Membership`],
 /// everything else (uid changes) on to the cluster's link, if the gate is in a cluster.
 pub(crate) struct GateConnLink {
-    pub(crate) shared: Weak<Shared>,
+    pub(crate) membership: Arc<Membership>,
     pub(crate) cluster: Option<Arc<dyn ConnLink>>,
 }
 
@@ -127,14 +126,10 @@ impl ConnLink for GateConnLink {
     fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
         match event {
             LinkEvent::Join(group) => {
-                if let Some(shared) = self.shared.upgrade() {
-                    shared.membership.join(agent.id(), group);
-                }
+                self.membership.join(agent.id(), group);
             }
             LinkEvent::Leave(group) => {
-                if let Some(shared) = self.shared.upgrade() {
-                    shared.membership.leave(agent.id(), group);
-                }
+                self.membership.leave(agent.id(), group);
             }
             other => {
                 if let Some(cluster) = &self.cluster {

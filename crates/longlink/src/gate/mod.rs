@@ -20,16 +20,20 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Inside, one file per step of a connection's life:
-//! [`builder`] (settings, hooks, `bind`) → `accept` (the listeners, admission under
-//! `max_conn_num`, `max_conn_per_ip` and `handshake_share`) → `handshake` (TLS, the
-//! WebSocket upgrade, within `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
-//! `tcp` or `ws` → `sweep` (idle and ping deadlines) → [`running`] (the drain and stop).
-//! `resume` holds the resumable sessions (`resume_window`), whose connections' side is in
-//! `conn::resume`; `waiting` keeps the places of those waiting for their client.
-//! `shared` is what all of them share; `link` is the trait a cluster implements to join in.
+//! Inside, one file per step of a connection's life, each importing only the ones before it:
+//! `waiting` (the sessions that wait for their client, oldest first), `admission` (places
+//! under `max_conn_num`, `max_conn_per_ip` and `handshake_share`, kept by waiting sessions
+//! too) and `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors)
+//! at the bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
+//! deadlines), `membership` and `link` (what a cluster implements to join in), `live` (the
+//! open connections, the clock, the stop); `shared` (what all of them share: settings, hooks,
+//! services, live state); `conn` (one task per connection: frames in, the agent's queue
+//! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
+//! upgrade, within `http_timeout`); `accept` (the listeners); [`builder`] (settings, hooks,
+//! `bind`) and [`running`] (the drain and stop) on top.
 
 mod accept;
+mod admission;
 pub mod builder;
 pub(crate) mod config;
 mod conn;
@@ -38,21 +42,22 @@ pub(crate) mod handover;
 mod handshake;
 mod http;
 pub(crate) mod link;
+mod live;
 pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;
 pub(crate) mod shared;
-mod stream;
 mod sweep;
-mod tls;
+mod transport;
 mod waiting;
-mod ws;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::transport::ws;
 
     /// Feeds `bytes` to the handshake reader as a client would send them, then to a
     /// WebSocket server stream with a `max_msg_len` limit, reading every message. Returns
@@ -61,13 +66,13 @@ pub mod fuzzing {
         let (mut client, mut server) = tokio::io::duplex(64 * 1024);
         let _ = client.write_all(bytes).await;
         let _ = client.shutdown().await;
-        let rest = match super::ws::read_request(&mut server, true, None).await {
-            super::ws::Handshake::Upgrade { rest, .. } => rest,
-            super::ws::Handshake::Refused => return 0,
+        let rest = match ws::read_request(&mut server, true, None).await {
+            ws::Handshake::Upgrade { rest, .. } => rest,
+            ws::Handshake::Refused => return 0,
         };
         let mut buf = bytes::BytesMut::from(&rest[..]);
         let _ = server.read_buf(&mut buf).await;
-        let mut decoder = super::ws::frame::WsDecoder::new(max_msg_len);
+        let mut decoder = ws::frame::WsDecoder::new(max_msg_len);
         let mut n = 0;
         while let Ok(Some(_)) = decoder.decode(&mut buf) {
             n += 1;
@@ -79,9 +84,8 @@ pub mod fuzzing {
     /// it) makes of a client's frames: `bytes` after the handshake, arriving `read_size`
     /// bytes at a time, with a `max_msg_len` limit.
     pub fn ws_frames(bytes: &[u8], max_msg_len: usize, read_size: usize) -> WsFrames {
-        use super::conn::{Incoming, ReadEnd};
-        use super::stream::Decode;
-        let mut codec = super::ws::WsCodec::new(max_msg_len);
+        use super::transport::{Decode, Incoming, ReadError};
+        let mut codec = ws::WsCodec::new(max_msg_len);
         let mut buf = bytes::BytesMut::new();
         let mut out = WsFrames::default();
         for chunk in bytes.chunks(read_size.max(1)) {
@@ -94,7 +98,7 @@ pub mod fuzzing {
                     Ok(Some(Incoming::Control | Incoming::Partial)) => {}
                     // The peer's close: the connection answers with its close code, 1000.
                     Ok(Some(Incoming::End | Incoming::Final)) => return out,
-                    Err(ReadEnd::WsRefused(code, _)) => {
+                    Err(ReadError::WsRefused(code, _)) => {
                         out.close = code;
                         return out;
                     }
@@ -200,11 +204,4 @@ impl Goodbye {
             Goodbye::Kicked(reason) => reason,
         }
     }
-}
-
-/// `max_msg_rate` and its burst, as a token bucket's parameters.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rate {
-    pub(crate) per_sec: f64,
-    pub(crate) burst: f64,
 }

@@ -1,7 +1,8 @@
 //! [`Resumption`]: a gate's resumable sessions (`resume_window` on): their tokens, the
 //! tombstones of ended ones (so a late resume hears why), and the protocol's messages in the
-//! gate's encoding. The connection's side of it (start, resume, acknowledge, wait without a
-//! socket) is in `conn::resume`.
+//! gate's encoding, and [`claim`], which takes a session from the task that serves it. The
+//! connection's side of it (start, resume, acknowledge, wait without a socket) is in
+//! `conn::session`.
 //!
 //! A token is 48 hex digits: the session's key (the agent's id, 16 digits) and 128 bits from
 //! the operating system's random source (32 digits); in a cluster, after the id of the gate
@@ -11,6 +12,7 @@
 //! socket): a cut that loses the `LL_Resumed` answer must not lose the session.
 
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -19,14 +21,11 @@ use longlink_wire::resume::{
     LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
 };
 
-use super::Shared;
+use super::link::ClusterLink;
 use crate::agent::Agent;
+use crate::agent::outbox::next_socket;
 use crate::codec::Codec;
 use crate::processor::Decoded;
-
-/// How often the server acknowledges what clients sent, at the latest (and every
-/// `ACK_EVERY` messages sooner).
-const ACK_PERIOD: Duration = Duration::from_millis(200);
 
 /// A protocol message a client sent.
 pub(crate) enum Protocol {
@@ -71,7 +70,8 @@ pub(crate) struct Resumption {
 impl Resumption {
     /// `codec` has the protocol's messages registered.
     pub(crate) fn new(
-        (window, buffer): (Duration, usize),
+        window: Duration,
+        buffer: usize,
         codec: Arc<Codec>,
         node: Option<&str>,
     ) -> Option<Resumption> {
@@ -226,31 +226,61 @@ impl Resumption {
     }
 }
 
-/// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
-/// last acknowledgement.
-pub(crate) async fn acks(shared: Arc<Shared>) {
-    let Some(resumption) = &shared.resume else {
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(ACK_PERIOD) => {}
-        }
-        for agent in resumption.agents() {
-            let Some(local) = agent.local() else { continue };
-            if let Some(ack) = local.outbox.due_ack().and_then(|seq| resumption.ack(seq)) {
-                local.outbox.push_control(ack);
-            }
-        }
+/// A new number for a socket that serves a session (the outbox numbers from 1, and keeps 0
+/// for "no socket").
+pub(crate) fn new_socket() -> Option<NonZeroU64> {
+    NonZeroU64::new(next_socket())
+}
+
+/// Claims `session` for a new socket and waits until the task that served it has stopped
+/// (a half-open socket's at once; one blocked on a full module mailbox once there is room),
+/// at most `close_timeout`. In a `cluster`, a hand-over of the session to another gate still
+/// under way is given up first.
+pub(crate) async fn claim(
+    session: &Agent,
+    cluster: Option<&dyn ClusterLink>,
+    close_timeout: Duration,
+) -> Result<(NonZeroU64, tokio::sync::OwnedMutexGuard<()>), RefuseReason> {
+    let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    if let Some(cluster) = cluster {
+        cluster.give_up_handover(session.id()).await;
     }
+    let socket = new_socket().ok_or(RefuseReason::Unknown)?;
+    let driving = theirs
+        .outbox
+        .claim(socket.get())
+        .ok_or(RefuseReason::Unknown)?;
+    let Ok(guard) = tokio::time::timeout(close_timeout, driving.lock_owned()).await else {
+        tracing::debug!(
+            conn = session.id(),
+            "resume: the former socket's task did not stop; session ended"
+        );
+        session.destroy();
+        return Err(RefuseReason::Unknown);
+    };
+    Ok((socket, guard))
 }
 
 /// A session claimed for a hand-over to another gate, the task that served it stopped.
 pub(crate) struct Claimed {
     agent: Agent,
-    socket: u64,
+    socket: NonZeroU64,
     _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Claimed {
+    /// `agent`'s session, claimed for `socket`, the task that served it stopped (`guard`).
+    pub(crate) fn new(
+        agent: Agent,
+        socket: NonZeroU64,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+    ) -> Claimed {
+        Claimed {
+            agent,
+            socket,
+            _guard: guard,
+        }
+    }
 }
 
 impl Claimed {
@@ -259,30 +289,15 @@ impl Claimed {
         &self.agent
     }
 
-    /// The number of the claim (the socket that claimed the session).
+    /// The number of the claim (the socket that claimed the session), as the outbox counts.
     pub(crate) fn socket(&self) -> u64 {
-        self.socket
+        self.socket.get()
     }
 
-    /// The agent, the claim's number, and the lock held while it lasts.
+    /// The agent, the claim's number (as the outbox counts), and the lock held while it lasts.
     pub(crate) fn into_parts(self) -> (Agent, u64, tokio::sync::OwnedMutexGuard<()>) {
-        (self.agent, self.socket, self._guard)
+        (self.agent, self.socket.get(), self._guard)
     }
-}
-
-/// Another gate asks for the session of `token`: claims it.
-pub(crate) async fn claim_for_handover(
-    shared: &Shared,
-    token: &str,
-) -> Result<Claimed, RefuseReason> {
-    let resumption = shared.resume.as_ref().ok_or(RefuseReason::Unknown)?;
-    let (agent, _) = resumption.take(token, shared.now_ms())?;
-    let (socket, guard) = super::conn::claim(&agent, shared).await?;
-    Ok(Claimed {
-        agent,
-        socket,
-        _guard: guard,
-    })
 }
 
 impl Table {

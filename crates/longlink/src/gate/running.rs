@@ -22,28 +22,28 @@ impl GateHandle {
 
     /// The codec the gate's connections encode with.
     pub(crate) fn codec(&self) -> &Arc<Codec> {
-        self.shared.router.codec()
+        self.shared.services.router.codec()
     }
 
     /// The open connections bound to `uid`.
     pub(crate) fn agents_of_uid(&self, uid: u64) -> Vec<Agent> {
-        self.shared.agents_of_uid(uid)
+        self.shared.live.agents_of_uid(uid)
     }
 
     /// The open connections in the named group `group` (`"room.7"`).
     pub(crate) fn group_members(&self, group: &str) -> Vec<Agent> {
-        self.shared.group_members(group)
+        self.shared.live.group_members(group)
     }
 
     /// Named groups with a member here.
     pub(crate) fn groups(&self) -> usize {
-        self.shared.membership.len()
+        self.shared.live.membership.len()
     }
 
     /// Closes `agent` on the gate's own account: the application's goodbye hook first
     /// (with `why`), then a graceful close.
     pub(crate) fn goodbye(&self, agent: &Agent, why: Goodbye) {
-        self.shared.goodbye(agent, why);
+        self.shared.hooks.goodbye(agent, why);
     }
 }
 
@@ -61,19 +61,23 @@ impl GateHandle {
     /// which hold one too.
     pub fn connections(&self) -> usize {
         let waiting = self.waiting_sessions();
-        self.shared.admission.open().saturating_sub(waiting)
+        self.shared
+            .services
+            .admission
+            .open()
+            .saturating_sub(waiting)
     }
 
     /// Resumable sessions whose socket is gone, waiting for their client (`resume_window`).
     /// Each keeps the place its connection held under `max_conn_num` and `max_conn_per_ip`,
     /// and at most `max_waiting_per_ip` wait for one address.
     pub fn waiting_sessions(&self) -> usize {
-        self.shared.admission.waiting().len()
+        self.shared.services.admission.waiting().len()
     }
 
     /// Every connection that has been announced and not yet closed.
     pub fn agents(&self) -> Vec<Agent> {
-        self.shared.all_agents()
+        self.shared.live.all_agents()
     }
 }
 
@@ -112,15 +116,17 @@ impl RunningGate {
     pub async fn stop(self, timeout: Duration) {
         let shared = self.shared;
         let deadline = tokio::time::Instant::now() + timeout;
-        shared.begin_stop();
-        shared.tracker.close();
-        shared.for_each_agent(|agent| {
+        shared.live.begin_stop();
+        shared.live.tracker.close();
+        shared.live.for_each_agent(|agent| {
             if let Some(local) = agent.local() {
                 local.outbox.wake();
             }
         });
         // 1. Every reader has handed over what it read.
-        while shared.reading.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        while shared.live.reading.load(Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         // 2. Every message taken has been handled.
@@ -131,12 +137,12 @@ impl RunningGate {
             tracing::warn!("shutdown deadline passed while the modules drained");
         }
         // 3. Goodbye, flush, close.
-        shared.drained.cancel();
-        if tokio::time::timeout_at(deadline, shared.tracker.wait())
+        shared.live.drained.cancel();
+        if tokio::time::timeout_at(deadline, shared.live.tracker.wait())
             .await
             .is_err()
         {
-            let left = shared.all_agents();
+            let left = shared.live.all_agents();
             tracing::warn!(
                 connections = left.len(),
                 "shutdown deadline passed, resetting the rest"
@@ -144,9 +150,9 @@ impl RunningGate {
             for agent in &left {
                 agent.destroy();
             }
-            shared.tracker.wait().await;
+            shared.live.tracker.wait().await;
         }
-        if let Some(link) = &shared.cluster {
+        if let Some(link) = &shared.services.cluster {
             link.stop().await;
         }
     }

@@ -1,4 +1,5 @@
-//! The liveness sweep: idle timeouts and WebSocket pings for every connection of a gate.
+//! The gate's timed sweeps over its connections: liveness (idle timeouts, WebSocket pings,
+//! frames not finished in time), and the acknowledgements of resumable sessions.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +13,14 @@ use crate::agent::Transport;
 /// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
 /// connection carries no timer of its own.
 pub(super) async fn sweep(shared: Arc<Shared>) {
-    let ping_on = !shared.ws_ping_interval.is_zero();
-    let read_ms = shared.read_timeout_ms;
+    let ping_on = !shared.settings.ws_ping_interval.is_zero();
+    let read_ms = shared.settings.read_timeout_ms;
     let shortest = [
         Duration::from_millis(read_ms),
-        shared.idle_timeout,
-        shared.ws_ping_interval,
+        shared.settings.idle_timeout,
+        shared.settings.ws_ping_interval,
         if ping_on {
-            shared.ws_pong_timeout
+            shared.settings.ws_pong_timeout
         } else {
             Duration::ZERO
         },
@@ -29,18 +30,18 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
     .min()
     .unwrap_or(Duration::from_secs(1));
     let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
-    let idle_ms = shared.idle_timeout.as_millis() as u64;
-    let ping_ms = shared.ws_ping_interval.as_millis() as u64;
-    let pong_ms = shared.ws_pong_timeout.as_millis() as u64;
+    let idle_ms = shared.settings.idle_timeout.as_millis() as u64;
+    let ping_ms = shared.settings.ws_ping_interval.as_millis() as u64;
+    let pong_ms = shared.settings.ws_pong_timeout.as_millis() as u64;
     loop {
         tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.live.shutdown.cancelled() => return,
             _ = tokio::time::sleep(tick) => {}
         }
-        let now = shared.now_ms();
+        let now = shared.live.now_ms();
         let (mut idle, mut ping, mut dead) = (Vec::new(), Vec::new(), Vec::new());
         let mut stalled = Vec::new();
-        shared.for_each_agent(|agent| {
+        shared.live.for_each_agent(|agent| {
             let Some(live) = agent.local().map(|l| &l.liveness) else {
                 return;
             };
@@ -73,7 +74,7 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
         for agent in &idle {
             tracing::debug!(conn = agent.id(), "idle timeout");
             if !keeps(agent) {
-                shared.goodbye(agent, Goodbye::Idle);
+                shared.hooks.goodbye(agent, Goodbye::Idle);
             }
         }
         for agent in &stalled {
@@ -93,6 +94,30 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
             tracing::debug!(conn = agent.id(), "no pong, closing");
             if !keeps(agent) {
                 agent.destroy();
+            }
+        }
+    }
+}
+
+/// How often the server acknowledges what clients sent, at the latest (and every
+/// `ACK_EVERY` messages sooner).
+const ACK_PERIOD: Duration = Duration::from_millis(200);
+
+/// Every [`ACK_PERIOD`]: acknowledges to each served session's client what it sent since the
+/// last acknowledgement.
+pub(crate) async fn acks(shared: Arc<Shared>) {
+    let Some(resumption) = &shared.services.resume else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = shared.live.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(ACK_PERIOD) => {}
+        }
+        for agent in resumption.agents() {
+            let Some(local) = agent.local() else { continue };
+            if let Some(ack) = local.outbox.due_ack().and_then(|seq| resumption.ack(seq)) {
+                local.outbox.push_control(ack);
             }
         }
     }

@@ -35,12 +35,12 @@ impl GateLink {
             }
             ToGate::Join { conn, group } => {
                 if let Some(shared) = self.gate() {
-                    shared.membership.join(conn, &group);
+                    shared.live.membership.join(conn, &group);
                 }
             }
             ToGate::Leave { conn, group } => {
                 if let Some(shared) = self.gate() {
-                    shared.membership.leave(conn, &group);
+                    shared.live.membership.leave(conn, &group);
                 }
             }
             ToGate::PushUid { conn, uid, payload } => {
@@ -58,7 +58,7 @@ impl GateLink {
             }
             ToGate::Goodbye { conn, uid, reason } => {
                 if let (Some(agent), Some(shared)) = (self.agent_of(conn, uid), self.gate()) {
-                    shared.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                    shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
                 }
             }
             ToGate::Barrier { id } => {
@@ -71,7 +71,7 @@ impl GateLink {
                     agent.store_uid(0);
                     lock(&self.claims).remove(&conn);
                     if let Some(shared) = self.gate() {
-                        shared.goodbye(&agent, Goodbye::Displaced);
+                        shared.hooks.goodbye(&agent, Goodbye::Displaced);
                     }
                 }
             }

@@ -32,9 +32,9 @@ use crate::cluster::config::is_node_name;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, ToBackend, ToGate,
 };
+use crate::gate::handover::claim_for_handover;
 use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
-use crate::gate::resume::claim_for_handover;
 
 /// Whether a resume token names its gate as a node id can (and its session as 48 hex digits):
 /// nothing else goes into a subject.
@@ -89,7 +89,7 @@ impl GateLink {
         }
         if let Some(shared) = self.gate() {
             for group in &groups {
-                shared.membership.join_token(agent.id(), group);
+                shared.live.membership.join_token(agent.id(), group);
             }
         }
         Ok(Taken { in_seq, kept })

@@ -94,6 +94,13 @@ enum Sub {
 }
 
 impl GateLink {
+    /// The gate starts accepting: the link serves its subscriptions from now on, and acts
+    /// on the gate's connections through `shared`.
+    pub(super) fn start(self: Arc<Self>, shared: &Arc<Shared>) {
+        let _ = self.shared.set(Arc::downgrade(shared));
+        self.serve();
+    }
+
     fn new(
         cluster: Cluster,
         types: Vec<Arc<str>>,
@@ -123,14 +130,14 @@ impl GateLink {
     }
 
     fn agent(&self, conn: u64) -> Option<Agent> {
-        self.gate()?.agent(conn)
+        self.gate()?.live.agent(conn)
     }
 
     fn agents(&self) -> Vec<Agent> {
         self.shared
             .get()
             .and_then(Weak::upgrade)
-            .map(|s| s.all_agents())
+            .map(|s| s.live.all_agents())
             .unwrap_or_default()
     }
 
@@ -189,7 +196,9 @@ impl GateLink {
                         Sub::Groups => {
                             let group = msg.subject.strip_prefix(group_prefix.as_str());
                             let members: Vec<u64> = match (group, link.gate()) {
-                                (Some(g), Some(shared)) => shared.membership.members_of_token(g),
+                                (Some(g), Some(shared)) => {
+                                    shared.live.membership.members_of_token(g)
+                                }
                                 _ => Vec::new(),
                             };
                             let encoded = Encoded::from_wire(msg.payload);
@@ -249,11 +258,6 @@ impl ClusterLink for GateLink {
 
     fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder> {
         self
-    }
-
-    fn start(self: Arc<Self>, shared: &Arc<Shared>) {
-        let _ = self.shared.set(Arc::downgrade(shared));
-        self.serve();
     }
 
     fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {

@@ -11,7 +11,8 @@ use crate::agent::Agent;
 use crate::cluster::{Cluster, ClusterError};
 use crate::gate::GateBuilder;
 use crate::gate::GateError;
-use crate::gate::link::{BoxFuture, ClusterLink, ClusterSetup};
+use crate::gate::builder::{ClusterBuilt, ClusterSetup};
+use crate::gate::link::{BoxFuture, ClusterLink};
 
 /// The builder's cluster options.
 #[derive(Default)]
@@ -24,7 +25,7 @@ impl ClusterSetup for Setup {
     fn build(
         self: Box<Self>,
         types: Vec<Arc<str>>,
-    ) -> BoxFuture<'static, Result<Option<Arc<dyn ClusterLink>>, GateError>> {
+    ) -> BoxFuture<'static, Result<Option<ClusterBuilt>, GateError>> {
         Box::pin(async move {
             let Some(cluster) = self.cluster else {
                 return Ok(None);
@@ -33,7 +34,11 @@ impl ClusterSetup for Setup {
             link.subscribe()
                 .await
                 .map_err(|e| GateError::Cluster(Box::new(e)))?;
-            Ok(Some(link as Arc<dyn ClusterLink>))
+            let started = Arc::clone(&link);
+            Ok(Some(ClusterBuilt {
+                link: link as Arc<dyn ClusterLink>,
+                start: Box::new(move |shared| started.start(shared)),
+            }))
         })
     }
 

@@ -1,10 +1,10 @@
 //! The end of a connection's life: waiting for the modules' last replies while writing them
 //! out, the flush before the close, the lingering close, and the close event.
 
-use super::drive::{Phase, flush_queue};
-use super::{FrameReader, FrameWriter, Incoming};
+use super::flush::{Phase, flush_queue};
 use crate::agent::{Agent, Local};
-use crate::gate::Shared;
+use crate::gate::shared::Shared;
+use crate::gate::transport::{FrameReader, FrameWriter, Incoming};
 
 /// How long the peer may stay quiet before a lingering close ends.
 const LINGER_QUIET: std::time::Duration = std::time::Duration::from_millis(100);
@@ -29,7 +29,7 @@ pub(super) async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::
 
 /// Flushes what is queued, then ends the stream (FIN or a close frame).
 pub(super) async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
-    if flush_queue(writer, agent, local, (Phase::Closing, 0))
+    if flush_queue(writer, agent, local, Phase::Closing)
         .await
         .is_ok()
     {
@@ -49,7 +49,7 @@ pub(super) async fn flush_until<W: FrameWriter>(
     loop {
         tokio::select! {
             () = &mut done => return,
-            flushed = flush_queue(writer, agent, local, (Phase::Closing, 0)) => {
+            flushed = flush_queue(writer, agent, local, Phase::Closing) => {
                 if flushed.is_err() {
                     return;
                 }
@@ -72,7 +72,7 @@ pub(super) async fn await_replies<W: FrameWriter>(
     local: &Local,
 ) {
     let modules = async {
-        if tokio::time::timeout(shared.close_timeout, shared.barrier())
+        if tokio::time::timeout(shared.settings.close_timeout, shared.barrier())
             .await
             .is_err()
         {
@@ -84,19 +84,19 @@ pub(super) async fn await_replies<W: FrameWriter>(
 
 /// The end of an agent's life: out of the gate's tables and the cluster's, then its close
 /// event.
-pub(super) async fn farewell(shared: &Shared, agent: &Agent) {
-    shared.unregister(agent);
+pub(super) async fn unregister_and_close_event(shared: &Shared, agent: &Agent) {
+    shared.live.unregister(agent);
     close_event(shared, agent).await;
 }
 
 /// The end of an agent's life but for the gate's table: out of the cluster's, then its close
 /// event.
 pub(super) async fn close_event(shared: &Shared, agent: &Agent) {
-    shared.membership.forget(agent.id());
-    if let Some(link) = &shared.cluster {
+    shared.live.membership.forget(agent.id());
+    if let Some(link) = &shared.services.cluster {
         link.closed(agent);
     }
-    if let Some(events) = &shared.on_close {
+    if let Some(events) = &shared.hooks.on_close {
         events.send(agent).await;
     }
     tracing::debug!(conn = agent.id(), "connection closed");

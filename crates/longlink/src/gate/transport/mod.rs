@@ -1,27 +1,105 @@
-//! Frames over a byte stream, for both transports: TCP's length-prefixed frames
-//! ([`LenCodec`]) and WebSocket frames ([`super::ws::WsCodec`] in, [`super::ws::WsEncoder`]
-//! out), cut by a [`Decode`] and made by an [`Encode`].
+//! The transport: frames over a byte stream for both listeners, TCP's length-prefixed frames
+//! ([`LenCodec`]) and WebSocket frames ([`ws::WsCodec`] in, [`ws::WsEncoder`] out), cut by a
+//! [`Decode`] and made by an [`Encode`], with TLS under either ([`tls`]). It owns what the
+//! connection task reads and writes through ([`FrameReader`], [`FrameWriter`], [`Incoming`])
+//! and its own error ([`ReadError`]), and knows nothing of agents, sessions or the gate.
 //!
 //! The reader waits for readiness before it reads, reads into a stack buffer when it holds
 //! no partial frame, and gives its buffer back whenever it holds none, so an idle connection
 //! keeps no read or write buffer.
 //!
-//! [`read`] holds the readers, [`write`] the writer; here are what both transports plug in
-//! and how a socket splits into the two.
+//! [`read`] holds the readers, [`write`] the writer, [`ws`] the WebSocket handshake and
+//! frames; here are the traits both transports plug in and how a socket splits into the two
+//! halves.
 
 mod read;
+pub(crate) mod tls;
 mod write;
+pub(crate) mod ws;
 
-use tokio::net::tcp::OwnedWriteHalf;
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::tcp::OwnedWriteHalf;
 
-use super::conn::{FrameReader, FrameWriter, Incoming, ReadEnd};
 use longlink_wire::LenCodec;
 
 pub(crate) use read::{StreamReader, TcpReader};
 pub(crate) use write::StreamWriter;
+
+/// Why a transport stopped reading. Peer misbehaviour is logged at debug level only.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// The peer broke the protocol (bad frame, end of stream inside a frame).
+    Protocol(String),
+    /// A WebSocket peer broke the protocol, or sent a message over `max_msg_len`: to be
+    /// closed with this close code (1002, 1007, or 1009).
+    WsRefused(u16, String),
+    /// The socket failed (a WebSocket's TCP stream also ends so without a close frame).
+    Io(std::io::Error),
+}
+
+/// What a transport read.
+pub(crate) enum Incoming {
+    /// One application payload.
+    Payload(Bytes),
+    /// A control frame (WebSocket pong): the peer is alive, nothing to decode.
+    Control,
+    /// A WebSocket ping, with its payload: the peer is alive and wants it back in a pong.
+    Ping(Bytes),
+    /// Part of a frame came, and the reader waits for the rest (once per frame begun).
+    Partial,
+    /// A clean end of stream.
+    End,
+    /// A clean end of stream by which the peer says goodbye for good (a WebSocket close with
+    /// code 1000, "normal closure"), where [`End`](Self::End) may be only a drop.
+    Final,
+}
+
+/// The incoming half of a transport: whole payloads, one at a time.
+pub(crate) trait FrameReader: Send {
+    /// The next payload or control frame.
+    fn read_frame(&mut self) -> impl Future<Output = Result<Incoming, ReadError>> + Send;
+    /// Whether a frame may be ready without reading the socket.
+    fn has_buffered(&self) -> bool {
+        false
+    }
+    /// Whether part of a frame is held, waiting for the rest.
+    fn partial(&self) -> bool {
+        false
+    }
+    /// Makes the close that follows a reset (linger 0), for a connection destroyed.
+    fn set_reset_on_close(&self) {}
+}
+
+/// The outgoing half of a transport. It gathers payloads, then writes them out together.
+pub(crate) trait FrameWriter: Send + 'static {
+    /// Gathers one payload for the next flush.
+    fn push(&mut self, payload: Bytes);
+    /// Writes one payload now, with nothing gathered before it, if the socket takes it at
+    /// once; what it does not take is gathered as [`push`](Self::push) would (so
+    /// [`has_pending`](Self::has_pending) says whether a flush must follow).
+    fn write_now(&mut self, payload: Bytes) {
+        self.push(payload);
+    }
+    /// Gathers a keep-alive ping (WebSocket only).
+    fn push_ping(&mut self) {}
+    /// Gathers the answer to the peer's ping (WebSocket only).
+    fn push_pong(&mut self, _payload: &[u8]) {}
+    /// Whether anything is gathered.
+    fn has_pending(&self) -> bool;
+    /// Writes out what `push` gathered, and releases buffers it no longer needs. Keeps its
+    /// progress in `self`: a flush interrupted at `Pending` resumes where it stopped, and
+    /// polling with a waker that does nothing, then again with the task's, is allowed.
+    ///
+    /// A poll function rather than an `async fn`: the connection keeps no write future in
+    /// its state, and the common flush that completes at once is tried inline.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+    /// Ends the stream gracefully after the last flush (FIN, or a WebSocket close frame
+    /// with `close_code`).
+    fn finish(&mut self, close_code: u16) -> impl Future<Output = ()> + Send;
+}
 
 /// Room reserved for a read when no partial frame says how much is coming.
 const READ_CHUNK: usize = 4096;
@@ -30,7 +108,7 @@ const READ_CHUNK: usize = 4096;
 pub(crate) trait Decode: Send + 'static {
     /// Takes the next payload or control frame off the front of `buf`, if a whole one is
     /// there.
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadEnd>;
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadError>;
     /// Whether `buf` holds a whole frame.
     fn has_frame(&self, buf: &BytesMut) -> bool;
     /// How many more bytes the frame begun in `buf` needs at least (0: unknown), so that a
@@ -39,7 +117,7 @@ pub(crate) trait Decode: Send + 'static {
         0
     }
     /// What the end of the stream means with nothing buffered.
-    fn at_eof(&self) -> Result<Incoming, ReadEnd> {
+    fn at_eof(&self) -> Result<Incoming, ReadError> {
         Ok(Incoming::End)
     }
     /// Whether the decoder itself holds part of a message (a WebSocket message's first
@@ -73,10 +151,10 @@ pub(crate) trait Encode: Send + 'static {
 }
 
 impl Decode for LenCodec {
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadEnd> {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadError> {
         match LenCodec::decode(self, buf) {
             Ok(frame) => Ok(frame.map(Incoming::Payload)),
-            Err(e) => Err(ReadEnd::Protocol(e.to_string())),
+            Err(e) => Err(ReadError::Protocol(e.to_string())),
         }
     }
 

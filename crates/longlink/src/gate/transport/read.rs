@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::net::tcp::OwnedReadHalf;
 
-use super::{Decode, FrameReader, Incoming, READ_CHUNK, ReadEnd};
+use super::{Decode, FrameReader, Incoming, READ_CHUNK, ReadError};
 use longlink_wire::LenCodec;
 
 /// Frames being assembled from a byte stream: the part both readers share.
@@ -46,7 +46,7 @@ impl<D: Decode> Frames<D> {
 
     /// What the buffer gives without reading: a whole frame if one is there, else
     /// [`Incoming::Partial`] once for a frame begun; `None`: read more.
-    fn ready(&mut self) -> Result<Option<Incoming>, ReadEnd> {
+    fn ready(&mut self) -> Result<Option<Incoming>, ReadError> {
         if let Some(frame) = self.decoder.decode(&mut self.buf)? {
             return Ok(Some(frame));
         }
@@ -65,10 +65,10 @@ impl<D: Decode> Frames<D> {
     }
 
     /// What a read of `n` bytes means: `Some` at the end of the stream.
-    fn after_read(&self, n: usize) -> Option<Result<Incoming, ReadEnd>> {
+    fn after_read(&self, n: usize) -> Option<Result<Incoming, ReadError>> {
         match n {
             0 if self.buf.is_empty() => Some(self.decoder.at_eof()),
-            0 => Some(Err(ReadEnd::Protocol("eof inside a frame".into()))),
+            0 => Some(Err(ReadError::Protocol("eof inside a frame".into()))),
             _ => None,
         }
     }
@@ -121,7 +121,7 @@ enum Read {
 }
 
 impl<D: Decode> FrameReader for TcpReader<D> {
-    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
+    async fn read_frame(&mut self) -> Result<Incoming, ReadError> {
         loop {
             if let Some(frame) = self.frames.ready()? {
                 return Ok(frame);
@@ -135,7 +135,7 @@ impl<D: Decode> FrameReader for TcpReader<D> {
             let n = match std::future::poll_fn(|cx| self.poll_read(cx)).await {
                 Ok(Read::Bytes(n)) => n,
                 Ok(Read::Frame(frame)) => return Ok(frame),
-                Err(e) => return Err(ReadEnd::Io(e)),
+                Err(e) => return Err(ReadError::Io(e)),
             };
             if let Some(end) = self.frames.after_read(n) {
                 return end;
@@ -174,7 +174,7 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> StreamReader<R, D> {
 }
 
 impl<R: AsyncRead + Unpin + Send, D: Decode> FrameReader for StreamReader<R, D> {
-    async fn read_frame(&mut self) -> Result<Incoming, ReadEnd> {
+    async fn read_frame(&mut self) -> Result<Incoming, ReadError> {
         loop {
             if let Some(frame) = self.frames.ready()? {
                 return Ok(frame);
@@ -184,7 +184,7 @@ impl<R: AsyncRead + Unpin + Send, D: Decode> FrameReader for StreamReader<R, D> 
                 .half
                 .read_buf(&mut self.frames.buf)
                 .await
-                .map_err(ReadEnd::Io)?;
+                .map_err(ReadError::Io)?;
             if let Some(end) = self.frames.after_read(n) {
                 return end;
             }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use longlink_wire::resume::RefuseReason;
 
-use super::ending::farewell;
-use super::resume::{Waited, wait_detached};
+use super::super::ending::unregister_and_close_event;
+use super::{Waited, wait_detached};
 use crate::agent::Agent;
 use crate::agent::outbox::Detached;
-use crate::gate::Shared;
+use crate::gate::shared::Shared;
 
 /// Waits, in a task of the gate's, for the client of `agent`'s session (detached) to resume
 /// it, at most `resume_window`; the close event runs if it does not. The session takes a
@@ -19,27 +19,27 @@ use crate::gate::Shared;
 /// oldest waiting session to make room; if there is none to take, it ends at once
 /// (`"expired"`).
 pub(crate) fn keep_waiting(shared: Arc<Shared>, agent: Agent) {
-    let tracker = shared.tracker.clone();
+    let tracker = shared.live.tracker.clone();
     tracker.spawn(async move {
-        let (Some(resumption), Some(local)) = (&shared.resume, agent.local()) else {
+        let (Some(resumption), Some(local)) = (&shared.services.resume, agent.local()) else {
             return;
         };
         let ip = agent.remote_addr().ip();
-        let waited = match shared.admission.try_slot(ip) {
+        let waited = match shared.services.admission.try_slot(ip) {
             Some(slot) => {
-                let place = shared.admission.wait(slot, ip);
-                wait_detached(local, &shared, resumption.window, place).await
+                let place = shared.services.admission.wait(slot, ip);
+                wait_detached(local, &shared, resumption, place).await
             }
             None => match local.outbox.detached() {
-                Detached::Resumed => Waited::Resumed,
+                Detached::Resumed => Waited::TakenOver,
                 _ if local.outbox.expire() => Waited::Ended(Some(RefuseReason::Expired)),
                 _ => Waited::Ended(None),
             },
         };
         if let Waited::Ended(why) = waited {
             tracing::debug!(reason = ?why, "session ended without its client");
-            resumption.ended(&agent, why, shared.now_ms());
-            farewell(&shared, &agent).await;
+            resumption.ended(&agent, why, shared.live.now_ms());
+            unregister_and_close_event(&shared, &agent).await;
         }
     });
 }

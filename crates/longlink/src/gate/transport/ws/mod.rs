@@ -4,15 +4,14 @@
 //! `405` for a method other than GET, `503` over the connection limit, `400` for a plain
 //! request (unless the `on_http` hook answers it) or a bad upgrade; all within
 //! `http_timeout`. Frames are cut and made by [`frame`] over the byte-stream halves of
-//! [`super::stream`], as TCP's are, so an idle WebSocket holds no buffer either. Text and
+//! the transport ([`super`]), as TCP's are, so an idle WebSocket holds no buffer either. Text and
 //! binary messages are accepted; replies are binary; an incoming message over `max_msg_len`
 //! gets close code 1009.
 
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
-use super::conn::{Incoming, ReadEnd};
-use super::stream::{Decode, Encode, Halves};
+use super::{Decode, Encode, Halves, Incoming, ReadError};
 
 pub(crate) mod frame;
 mod request;
@@ -54,11 +53,11 @@ impl WsCodec {
 }
 
 impl Decode for WsCodec {
-    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadEnd> {
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Incoming>, ReadError> {
         let event = match self.decoder.decode(buf) {
             Ok(Some(event)) => event,
             Ok(None) => return Ok(None),
-            Err(e) => return Err(ReadEnd::WsRefused(e.close_code(), e.to_string())),
+            Err(e) => return Err(ReadError::WsRefused(e.close_code(), e.to_string())),
         };
         Ok(Some(match event {
             WsEvent::Message(payload) => Incoming::Payload(payload),
@@ -84,8 +83,8 @@ impl Decode for WsCodec {
     }
 
     /// The TCP stream ended without a close frame: the socket dropped.
-    fn at_eof(&self) -> Result<Incoming, ReadEnd> {
-        Err(ReadEnd::Io(std::io::ErrorKind::UnexpectedEof.into()))
+    fn at_eof(&self) -> Result<Incoming, ReadError> {
+        Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()))
     }
 }
 

@@ -10,15 +10,22 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::crypto::ring;
 
-use super::GateError;
+/// A certificate or key file that cannot be used.
+#[derive(Debug)]
+pub(crate) struct TlsFileError {
+    /// The file named by `cert_file` or `key_file`.
+    pub(crate) file: String,
+    /// What is wrong with it.
+    pub(crate) message: String,
+}
 
 /// Loads the certificate chain and key and builds an acceptor; `alpn` is offered to clients.
 pub(crate) fn acceptor(
     cert_file: &str,
     key_file: &str,
     alpn: &[&[u8]],
-) -> Result<TlsAcceptor, GateError> {
-    let bad = |file: &str, message: String| GateError::Tls {
+) -> Result<TlsAcceptor, TlsFileError> {
+    let bad = |file: &str, message: String| TlsFileError {
         file: file.to_owned(),
         message,
     };

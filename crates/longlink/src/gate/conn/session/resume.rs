@@ -1,0 +1,116 @@
+//! `LL_Resume` first on a fresh socket: the session it names is taken over, from the task
+//! that serves it on this gate ([`claim`]) or, in a cluster, from the gate that holds it; the
+//! socket then serves it ([`Attach`]).
+
+use longlink_wire::resume::{LlResume, RefuseReason};
+
+use super::Attach;
+use crate::agent::Agent;
+use crate::gate::link::ClusterLink;
+use crate::gate::resume::{Resumption, claim, new_socket};
+use crate::gate::shared::Shared;
+
+/// `LL_Resume` on a fresh connection (`agent`): takes the session over, from this gate or,
+/// in a cluster, from the gate the token names.
+pub(super) async fn resume(
+    resumption: &Resumption,
+    msg: LlResume,
+    agent: &Agent,
+    shared: &Shared,
+) -> Result<Attach, RefuseReason> {
+    if let Some(holder) = resumption.holder(&msg.token).map(str::to_owned) {
+        let cluster = shared
+            .services
+            .cluster
+            .as_ref()
+            .ok_or(RefuseReason::Unknown)?;
+        return take_from(cluster.as_ref(), &holder, resumption, msg, agent, shared).await;
+    }
+    let (session, token) = resumption.take(&msg.token, shared.live.now_ms())?;
+    if session == *agent {
+        return Err(RefuseReason::Unknown);
+    }
+    let cluster = shared.services.cluster.as_deref();
+    let (socket, guard) = claim(&session, cluster, shared.settings.close_timeout).await?;
+    let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    let (in_seq, replayed) = theirs
+        .outbox
+        .resume(socket.get(), msg.last_seq, |in_seq| {
+            resumption.resumed(token, in_seq)
+        })
+        .ok_or(RefuseReason::Unknown)?;
+    session.set_socket(agent.transport(), (agent.local_addr(), agent.remote_addr()));
+    resumed_metrics(replayed);
+    tracing::debug!(
+        conn = session.id(),
+        from = agent.id(),
+        in_seq,
+        replayed,
+        "session resumed"
+    );
+    Ok(Attach {
+        agent: session,
+        socket,
+        guard,
+    })
+}
+
+fn resumed_metrics(replayed: usize) {
+    if let Some(m) = crate::metrics::resume() {
+        m.resumed.increment(1);
+        m.replayed.increment(replayed as u64);
+    }
+}
+
+/// A resume of a session held by another gate (`holder`): a new agent here takes it over.
+async fn take_from(
+    cluster: &dyn ClusterLink,
+    holder: &str,
+    resumption: &Resumption,
+    msg: LlResume,
+    agent: &Agent,
+    shared: &Shared,
+) -> Result<Attach, RefuseReason> {
+    let fresh =
+        shared
+            .settings
+            .new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
+    let local = fresh.local().ok_or(RefuseReason::Unknown)?;
+    let socket = new_socket().ok_or(RefuseReason::Unknown)?;
+    local
+        .outbox
+        .start_session(resumption.buffer, socket.get(), None);
+    let guard = local
+        .outbox
+        .driving()
+        .and_then(|lock| lock.try_lock_owned().ok())
+        .ok_or(RefuseReason::Unknown)?;
+    // Registered first: the backends' writes to it may come before the hand-over's answer.
+    shared.live.register(&fresh);
+    match cluster
+        .take_session(holder, &msg.token, msg.last_seq, &fresh)
+        .await
+    {
+        Ok(taken) => {
+            let token = resumption.start(&fresh);
+            let answer = resumption.resumed(token, taken.in_seq);
+            let replayed = taken.kept.len();
+            let numbers = (msg.last_seq, taken.in_seq);
+            local
+                .outbox
+                .install(socket.get(), numbers, taken.kept, answer);
+            resumed_metrics(replayed);
+            tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
+            Ok(Attach {
+                agent: fresh,
+                socket,
+                guard,
+            })
+        }
+        Err(why) => {
+            fresh.destroy();
+            shared.live.unregister(&fresh);
+            Err(why)
+        }
+    }
+}
