@@ -32,16 +32,11 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
     async move {
         let mut bucket = shared.settings.rate.map(Bucket::new);
         loop {
-            if session.socket.is_some() {
-                if let Some(end) = session::check(local, agent, shared, session) {
-                    return end;
-                }
+            if let Some(end) = session_ended(local, agent, shared, session) {
+                return end;
             }
             if !reader.has_buffered() {
-                let phase = Phase::Serving {
-                    shutdown: &shared.live.shutdown,
-                    socket: session.socket,
-                };
+                let phase = serving_phase(shared, session);
                 if let Err(end) = flush_queue(writer, agent, local, phase).await {
                     return end;
                 }
@@ -63,8 +58,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 local,
                 shared,
             };
-            let step = on_frame(frame, serving, session, &mut bucket);
-            match wait_for(step, serving) {
+            match wait_for(on_frame(frame, serving, session, &mut bucket), serving) {
                 Ok(None) => {}
                 Ok(Some(wait)) => {
                     if let Some(end) = wait.await {
@@ -74,6 +68,29 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 Err(end) => return end,
             }
         }
+    }
+}
+
+/// At a wake-up of a task serving a session: whether the session calls for an end.
+#[inline]
+fn session_ended(
+    local: &Local,
+    agent: &Agent,
+    shared: &Shared,
+    session: &mut SessionSlot,
+) -> Option<End> {
+    if session.socket.is_some() {
+        return session::check(local, agent, shared, session);
+    }
+    None
+}
+
+/// What a flush while serving stops for: the gate's stop and the session's socket.
+#[inline]
+fn serving_phase<'a>(shared: &'a Shared, session: &SessionSlot) -> Phase<'a> {
+    Phase::Serving {
+        shutdown: &shared.live.shutdown,
+        socket: session.socket,
     }
 }
 
