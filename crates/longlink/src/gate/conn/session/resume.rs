@@ -2,11 +2,13 @@
 //! that serves it on this gate ([`claim`]) or, in a cluster, from the gate that holds it; the
 //! socket then serves it ([`Attach`]).
 
+use std::num::NonZeroU64;
+
 use longlink_wire::resume::{LlResume, RefuseReason};
 
 use super::Attach;
-use crate::agent::Agent;
-use crate::gate::link::ClusterLink;
+use crate::agent::{Agent, Local};
+use crate::gate::link::{ClusterLink, Taken};
 use crate::gate::resume::{Resumption, claim, new_socket};
 use crate::gate::shared::Shared;
 
@@ -92,14 +94,7 @@ async fn take_from(
         .await
     {
         Ok(taken) => {
-            let token = resumption.start(&fresh);
-            let answer = resumption.resumed(token, taken.in_seq);
-            let replayed = taken.kept.len();
-            let numbers = (msg.last_seq, taken.in_seq);
-            local
-                .outbox
-                .install(socket.get(), numbers, taken.kept, answer);
-            resumed_metrics(replayed);
+            let replayed = install(resumption, &msg, &fresh, local, socket, taken);
             tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
             Ok(Attach {
                 agent: fresh,
@@ -113,4 +108,26 @@ async fn take_from(
             Err(why)
         }
     }
+}
+
+/// What another gate handed over goes into the fresh agent's outbox: the kept messages, the
+/// sequence numbers, the `LL_Resumed` answer with the session's new token. Returns how many
+/// messages are replayed.
+fn install(
+    resumption: &Resumption,
+    msg: &LlResume,
+    fresh: &Agent,
+    local: &Local,
+    socket: NonZeroU64,
+    taken: Taken,
+) -> usize {
+    let token = resumption.start(fresh);
+    let answer = resumption.resumed(token, taken.in_seq);
+    let replayed = taken.kept.len();
+    let numbers = (msg.last_seq, taken.in_seq);
+    local
+        .outbox
+        .install(socket.get(), numbers, taken.kept, answer);
+    resumed_metrics(replayed);
+    replayed
 }
