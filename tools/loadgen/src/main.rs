@@ -54,6 +54,7 @@ mod bare;
 mod bare_fanout;
 mod load;
 mod resume;
+mod session;
 mod soak;
 
 use load::{Target, TransportArg};
