@@ -16,7 +16,7 @@ use super::resume::Resumption;
 use super::running::{GateHandle, RunningGate};
 use super::shared::Farewell;
 use super::sweep::sweep;
-use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse, Rate, Shared, http, tls};
+use super::{GateConfig, GateError, Goodbye, Rate, Shared, http, tls};
 use crate::agent::events::{EventHandler, EventSink};
 use crate::agent::link::ConnLink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -52,10 +52,15 @@ impl GateBuilder {
     /// `Upgrade: websocket`), e.g. to serve a page or a health check beside the WebSocket;
     /// `None` keeps the usual `400`. Upgrades on any path, other methods (`405`) and bad
     /// requests are answered as without it. Runs on the connection's task, within
-    /// `http_timeout`: keep it short and non-blocking. See [`HttpRequest`].
+    /// `http_timeout`: keep it short and non-blocking. The request and the response are the
+    /// `http` crate's types; [`query_param`](super::query_param) reads the query, and its
+    /// example shows a hook.
     pub fn on_http(
         mut self,
-        f: impl Fn(&HttpRequest) -> Option<HttpResponse> + Send + Sync + 'static,
+        f: impl Fn(&::http::Request<()>) -> Option<::http::Response<bytes::Bytes>>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.on_http = Some(Box::new(f));
         self

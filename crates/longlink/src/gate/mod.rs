@@ -76,7 +76,7 @@ pub mod fuzzing {
 
 pub use builder::{Gate, GateBuilder};
 pub use config::GateConfig;
-pub use http::{HttpRequest, HttpResponse};
+pub use http::query_param;
 pub use running::{GateHandle, RunningGate};
 pub(crate) use shared::Shared;
 
