@@ -46,6 +46,17 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo publish --dry-run (the four library crates, packaged and built together)"
+# Packaged together, so the unpublished path dependencies resolve through cargo's local
+# overlay (cargo >= 1.90). --allow-dirty: the run checks the working tree as it is.
+cargo publish --dry-run --locked --allow-dirty \
+    -p longlink-wire -p longlink -p longlink-client -p longlink-recordfile
+echo "== longlink's optional features: none, then each alone"
+# `cargo check`, not a build: the same compile errors, without linking four more libraries.
+cargo check --locked -p longlink --no-default-features
+for feature in cluster admin profiler tls; do
+    cargo check --locked -p longlink --no-default-features --features "$feature"
+done
 echo "== cargo doc (the libraries' docs and their links)"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p longlink -p longlink-wire -p longlink-client -p longlink-recordfile -p longlink-testkit
 echo "== cargo test"

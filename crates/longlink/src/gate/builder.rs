@@ -150,6 +150,7 @@ impl GateBuilder {
         let tls_ws = tls(config.tls_ws, &[b"http/1.1"])?;
         let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
         let ws = bind("gate.ws_addr", &config.ws_addr).await?;
+        #[cfg(unix)]
         super::fdlimit::check(config.max_conn_num);
         if tcp.is_none() && ws.is_none() {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");

@@ -33,6 +33,7 @@ mod accept;
 pub mod builder;
 pub(crate) mod config;
 mod conn;
+#[cfg(unix)]
 mod fdlimit;
 mod handshake;
 mod http;

@@ -65,9 +65,9 @@ pub(crate) struct Shared {
     /// The clock of liveness: milliseconds since the gate was built.
     pub(crate) epoch: std::time::Instant,
     /// TLS on the TCP listener, if configured.
-    pub(crate) tls_tcp: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) tls_tcp: Option<super::tls::TlsAcceptor>,
     /// TLS on the WebSocket listener (wss), if configured.
-    pub(crate) tls_ws: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) tls_ws: Option<super::tls::TlsAcceptor>,
     /// Bounds every handshake (TLS, WebSocket upgrade).
     pub(crate) http_timeout: Duration,
     /// Places under `max_conn_num` and `max_conn_per_ip`, and the 503 answers' own cap.

@@ -194,10 +194,10 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
     async move {
         let mut bucket = shared.rate.map(Bucket::new);
         loop {
-            if slot.socket != 0 {
-                if let Some(end) = resume::check(local, agent, shared, slot) {
-                    return end;
-                }
+            if slot.socket != 0
+                && let Some(end) = resume::check(local, agent, shared, slot)
+            {
+                return end;
             }
             if !reader.has_buffered() {
                 let running = (Phase::Running(&shared.shutdown), slot.socket);
@@ -303,11 +303,11 @@ fn on_frame<'a>(
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
-    if let (Some(bucket), Some(rate)) = (bucket, shared.rate) {
-        if !bucket.take(rate, shared.now_ms()) {
-            tracing::debug!("message rate over the limit, closing");
-            return Step::End(ReadEnd::RateLimited);
-        }
+    if let (Some(bucket), Some(rate)) = (bucket, shared.rate)
+        && !bucket.take(rate, shared.now_ms())
+    {
+        tracing::debug!("message rate over the limit, closing");
+        return Step::End(ReadEnd::RateLimited);
     }
     let decoded = match shared.router.decode(&payload) {
         Ok(decoded) => decoded,

@@ -218,28 +218,29 @@ fn serve<R: FrameReader, W: FrameWriter>(
         shared.reading.fetch_sub(1, Ordering::AcqRel);
         let Some(local) = agent.local() else { return };
         let dropped = matches!(end, ReadEnd::Eof | ReadEnd::Io(_) | ReadEnd::DropSocket);
-        if let (true, Some(resumption)) = (dropped, &shared.resume) {
-            if session.socket != 0 && local.outbox.detach(session.socket) {
-                // The socket is gone, the session stays: no close event unless the client
-                // does not come back in time.
-                tracing::debug!("socket dropped; the session waits for its client");
-                drop(session);
-                drop(writer);
-                drop(reader);
-                drop(slot);
-                if let Some(m) = crate::metrics::gate() {
-                    m.closed(transport);
-                }
-                match Box::pin(resume::wait_detached(local, &shared, resumption.window)).await {
-                    resume::Waited::Resumed => {}
-                    resume::Waited::Ended(why) => {
-                        tracing::debug!(reason = ?why, "session ended without its client");
-                        resumption.ended(&agent, why, shared.now_ms());
-                        Box::pin(farewell(&shared, &agent)).await;
-                    }
-                }
-                return;
+        if let (true, Some(resumption)) = (dropped, &shared.resume)
+            && session.socket != 0
+            && local.outbox.detach(session.socket)
+        {
+            // The socket is gone, the session stays: no close event unless the client
+            // does not come back in time.
+            tracing::debug!("socket dropped; the session waits for its client");
+            drop(session);
+            drop(writer);
+            drop(reader);
+            drop(slot);
+            if let Some(m) = crate::metrics::gate() {
+                m.closed(transport);
             }
+            match Box::pin(resume::wait_detached(local, &shared, resumption.window)).await {
+                resume::Waited::Resumed => {}
+                resume::Waited::Ended(why) => {
+                    tracing::debug!(reason = ?why, "session ended without its client");
+                    resumption.ended(&agent, why, shared.now_ms());
+                    Box::pin(farewell(&shared, &agent)).await;
+                }
+            }
+            return;
         }
         if matches!(end, ReadEnd::Eof | ReadEnd::Finished) {
             // The peer sent its last request (a TCP half-close, a WebSocket close) and may
