@@ -1,9 +1,5 @@
 //! How a record file is read: leaf's `Comma` and `Comment`, and header mapping.
 
-use std::path::Path;
-
-use crate::{Error, Location, Record, Reloadable, Table, load};
-
 /// How to read a record file. The default is leaf's: cells separated by tabs,
 /// lines starting with `#` are comments, columns map to fields by position.
 ///
@@ -95,48 +91,5 @@ impl Options {
     pub fn header_names(mut self, on: bool) -> Self {
         self.header_names = on;
         self
-    }
-
-    /// Reads and parses the file at `path`.
-    pub fn load<T: Record>(&self, path: impl AsRef<Path>) -> Result<Table<T>, Error> {
-        let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.parse_bytes(&path.display().to_string(), &bytes)
-    }
-
-    /// Parses a file's content; `name` is the file name error messages show.
-    pub fn parse<T: Record>(&self, name: &str, text: &str) -> Result<Table<T>, Error> {
-        load::build(self, name, text)
-    }
-
-    /// Loads the file at `path` into a handle that reloads it; see [`Reloadable`].
-    pub fn reloadable<T>(&self, path: impl AsRef<Path>) -> Result<Reloadable<T>, Error>
-    where
-        T: Record + Send + Sync,
-    {
-        Reloadable::with_options(path, self.clone())
-    }
-
-    /// Parses raw bytes, which must be UTF-8.
-    pub(crate) fn parse_bytes<T: Record>(
-        &self,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<Table<T>, Error> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let before = &bytes[..e.valid_up_to()];
-            Error::Encoding {
-                at: Location {
-                    file: name.to_owned(),
-                    line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
-                    column: None,
-                    header: None,
-                },
-            }
-        })?;
-        self.parse(name, text)
     }
 }

@@ -41,7 +41,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use ctx::{Ctx, Linear};
-use mailbox::run_job;
 pub(crate) use mailbox::{Job, Mailbox, panic_message};
 
 /// Default mailbox capacity (leaf's `ChanRPCLen` in leafserver is 10000).
