@@ -40,7 +40,8 @@ fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
-echo "== layers (scripts/check-layers.py: imports inside crates/longlink go one way)"
+echo "== layers (scripts/check-layers.py: imports go one way, between longlink's modules and between the files of every crate)"
+python3 scripts/test_file_imports.py
 python3 scripts/check-layers.py
 echo "== cargo fmt --check"
 cargo fmt --all --check
