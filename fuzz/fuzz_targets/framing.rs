@@ -22,10 +22,10 @@ use libfuzzer_sys::fuzz_target;
 use longlink::wire::LenCodec;
 
 /// How far the buffer may grow beyond what has arrived, as a multiple of the stream length
-/// plus a fixed step. `LenCodec::decode` once reserved the whole payload a length field
-/// announced (up to 4 GiB on 4 bytes: `out-of-memory (malloc(2054847102))`, see
-/// `crates/longlink/tests/fuzz_regressions.rs`); it now reserves at most 64 KiB at a time,
-/// and the buffer grows with what arrives (doubling when it reallocates).
+/// plus a fixed step. `LenCodec::decode` reserves at most 64 KiB at a time, never the whole
+/// payload a length field announces (up to 4 GiB on 4 bytes: `out-of-memory
+/// (malloc(2054847102))`, see `crates/longlink/tests/fuzz_regressions.rs`), and the buffer
+/// grows with what arrives (doubling when it reallocates).
 const GROWTH_FACTOR: usize = 4;
 const GROWTH_STEP: usize = 64 * 1024;
 

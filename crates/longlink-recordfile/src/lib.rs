@@ -1,7 +1,7 @@
+#![doc = include_str!("../README.md")]
+//!
 //! leaf's record files for Rust: config tables (items, levels, rooms, drop
-//! rates) kept as tab-separated text exported from spreadsheets, loaded into
-//! typed records with unique indexes, and reloaded while the server runs.
-//! Usable without the rest of longlink.
+//! rates) kept as tab-separated text exported from spreadsheets.
 //!
 //! # The format (leaf's, unchanged)
 //!

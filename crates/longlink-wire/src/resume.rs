@@ -1,41 +1,8 @@
-//! The session-resume protocol: six messages that let a client which lost its connection come
-//! back within a window and lose nothing, both ways. A client that never sends them sees
-//! exactly leaf's traffic.
+#![doc = include_str!("resume.md")]
 //!
-//! | id | name | fields | direction and meaning |
-//! |---|---|---|---|
-//! | 65530 | `LL_SessionStart` | (none) | client → server, any time: make this connection's session resumable |
-//! | 65531 | `LL_Session` | token: string, window_s: u32 | server → client: the answer; the next application message the server sends is number 1 |
-//! | 65532 | `LL_Resume` | token: string, last_seq: u64 | client → server, first on a new connection: resume; `last_seq` = the last server message received |
-//! | 65533 | `LL_Resumed` | token: string, last_seq: u64 | server → client: resumed with a new token; `last_seq` = the last client message the server handled; then the server replays every message after the client's `last_seq` |
-//! | 65534 | `LL_ResumeRefused` | reason: string | server → client: `"unknown"`, `"expired"`, `"replaced"` or `"overflow"`; the connection stays open as a fresh one |
-//! | 65535 | `LL_Ack` | seq: u64 | both ways, cumulative: "I have everything up to `seq`" |
+//! # The messages in code
 //!
-//! The ids sit at the top of the u16 range, where leaf's registration-order ids never reach;
-//! the JSON names are the envelope keys (`{"LL_Ack":{"seq":12}}`), the fields are in
-//! protobuf field-number order (1, 2).
-//!
-//! # Numbering
-//!
-//! Nothing is wrapped: each side counts the application messages (every message but the
-//! `LL_` ones) it sends. The server counts from its `LL_Session` (its next application
-//! message is number 1); the client counts from its `LL_SessionStart` (its next application
-//! message is number 1: the server reads in order, so it counts the same ones). After a
-//! resume both go on from where the session left off.
-//!
-//! # A client, step by step
-//!
-//! 1. Send `LL_SessionStart` (usually first); keep the token of the `LL_Session` answer.
-//! 2. Count the server's application messages as they arrive (`received`), and send
-//!    `LL_Ack{seq: received}` every 32 messages or 200 ms, whichever comes first; keep every
-//!    application message you send until the server's `LL_Ack` covers it.
-//! 3. On a drop, reconnect (with a jittered backoff) and send `LL_Resume{token, last_seq:
-//!    received}` first, then wait: send nothing else until the answer.
-//! 4. On `LL_Resumed{token, last_seq}`: keep the new token (the old one is dead), drop your
-//!    kept messages up to `last_seq`, resend the rest in order, then go on. The server replays
-//!    what you missed before anything new.
-//! 5. On `LL_ResumeRefused{reason}` (now or at any time): the session is gone; the connection
-//!    is a fresh one: log in again.
+//! [`register`] adds the six to a registry, in both encodings:
 //!
 //! ```
 //! use longlink_wire::resume::{self, LlAck, LlSession};

@@ -16,12 +16,12 @@ const RESERVE_BOUND: usize = 1 << 20;
 /// Fuzz input (base64 `enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6enp6
 /// enp6enp6enp6enp6enp6enp6enp6enp6el2CCQEAAAAAAAAAAAAAZTIJMg==`): `LenCodec::new(4, false,
 /// 0x7a7a7a7a)` fed a stream starting with the length field `7a 7a 7a 7a` (2_054_847_098 bytes,
-/// within the limit). `LenCodec::decode` (then in `crates/longlink/src/codec/mod.rs`, now `crates/longlink-wire/src/frame.rs`) then called
-/// `src.reserve(h + len - src.len())`: it allocated the whole announced payload, 2 GiB, on
-/// four bytes from the peer. The TCP gate's reader calls `decode` on every read, so with
-/// `len_msg_len = 4` and a large `max_msg_len` (the config accepts up to `u32::MAX`) each
-/// connection could make the server allocate up to 4 GiB with a 4-byte packet, and a failed
-/// allocation aborts the whole process. Fixed by capping each reservation at 64 KiB.
+/// within the limit). A decoder that called `src.reserve(h + len - src.len())` here would
+/// allocate the whole announced payload, 2 GiB, on four bytes from the peer. The TCP gate's
+/// reader calls `decode` on every read, so with `len_msg_len = 4` and a large `max_msg_len`
+/// (the config accepts up to `u32::MAX`) each connection could make the server allocate up
+/// to 4 GiB with a 4-byte packet, and a failed allocation aborts the whole process.
+/// `LenCodec::decode` (`crates/longlink-wire/src/frame.rs`) caps each reservation at 64 KiB.
 #[test]
 fn a_length_field_alone_does_not_reserve_the_announced_payload() {
     let codec = LenCodec::new(4, false, 0x7a7a_7a7a).unwrap();

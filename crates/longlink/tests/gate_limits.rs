@@ -287,8 +287,8 @@ async fn queue_full_disconnects_only_the_slow_client() {
     bounded(Duration::from_secs(30), tcp_slow_client_is_cut_off(STRICT)).await;
 }
 
-/// The same with a short close_timeout, so that it passes despite the bug above: the slow
-/// client is cut off, the other keeps working.
+/// The same with a short close_timeout, so that the rest is checked even if an overflow
+/// waited for the flush deadline: the slow client is cut off, the other keeps working.
 #[tokio::test]
 async fn queue_full_disconnects_only_the_slow_client_short_close_timeout() {
     bounded(Duration::from_secs(30), tcp_slow_client_is_cut_off(LENIENT)).await;

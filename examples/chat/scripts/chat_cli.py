@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""A terminal chat client for longlink-chat over WebSocket + JSON (for the README's cluster
-walk-through). Gets a token from the server's /dev/token (needs [chat] dev_tokens = true),
+"""A terminal chat client for longlink-chat over WebSocket + JSON (for the cluster walk-through
+of docs/cluster.md). Gets a token from the server's /dev/token (needs [chat] dev_tokens = true),
 logs in, watches a room, then sends every line typed as a room message ("@UID text" sends a
 private message) and prints what arrives.
 

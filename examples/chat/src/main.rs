@@ -98,8 +98,8 @@ fn main() -> ExitCode {
 }
 
 /// tokio's multi-thread runtime, or its current-thread one when this process may run on one
-/// CPU only (`taskset`, a one-CPU container). On one CPU the multi-thread scheduler served a
-/// few connections over and over while others waited: at 1,000 ping-pong connections p99 was
+/// CPU only (`taskset`, a one-CPU container). On one CPU the multi-thread scheduler serves a
+/// few connections over and over while others wait: at 1,000 ping-pong connections its p99 is
 /// 155 ms against 11 ms on the current-thread runtime, at the same throughput (BENCHMARKS.md,
 /// "Fairness at 1,000 connections").
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

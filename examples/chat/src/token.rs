@@ -72,9 +72,9 @@ pub enum TokenError {
 }
 
 /// The header of every token [`sign`] makes, serialised as
-/// `{"alg":"HS256","typ":"JWT"}`: the crate's own `typ` field comes before
-/// `alg`, so `typ` goes in the extras (written after `alg`) and the tokens
-/// stay byte for byte those of the earlier hand-written signer.
+/// `{"alg":"HS256","typ":"JWT"}` byte for byte (`tests/token.rs` pins a known
+/// token): the crate's own `typ` field comes before `alg`, so `typ` goes in
+/// the extras (written after `alg`).
 static HEADER: LazyLock<Header> = LazyLock::new(|| {
     let mut header = Header::new(Algorithm::HS256);
     header.typ = None;
@@ -85,7 +85,7 @@ static HEADER: LazyLock<Header> = LazyLock::new(|| {
 /// HS256 only; no claim required and no time checked by the crate: it
 /// reads the system clock and lets `exp == now` pass, while [`verify`] takes
 /// the time from its caller and refuses `exp <= now`. `aud` is not checked
-/// either, so that, as before, claims other than `uid` and `exp` are ignored.
+/// either: claims other than `uid` and `exp` are ignored.
 static VALIDATION: LazyLock<Validation> = LazyLock::new(|| {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.required_spec_claims.clear();

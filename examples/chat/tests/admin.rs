@@ -85,10 +85,10 @@ async fn metrics_healthz_and_console_on_the_chat_server() {
 }
 
 /// Issue 14, item 3, on the real binary: with 1,024 open files (soft and hard), 1,100 sockets
-/// that send one byte to the admin port and stall held every descriptor before, and
-/// `/healthz` never answered (the accept failed, EMFILE, and the stalled sockets stayed). Now
-/// at most 256 admin connections stay open (a new one closes the oldest) and a head must
-/// come within 5 s: `/healthz` answers at once.
+/// that send one byte to the admin port and stall would hold every descriptor if all were
+/// kept, and `/healthz` would never answer (the accept fails, EMFILE). At most 256 admin
+/// connections stay open (a new one closes the oldest) and a head must come within 5 s:
+/// `/healthz` answers at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_answers_while_1100_stalled_admin_sockets_would_take_every_descriptor() {
     bounded(TEST_TIMEOUT, async {

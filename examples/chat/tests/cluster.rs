@@ -2,9 +2,10 @@
 //! free port): gate nodes hold the clients, chat nodes run the chat module, and the clients
 //! see one chat service.
 //!
-//! Two layouts: the README's (two `gate` nodes and `chat` nodes) and two `all` nodes, where
-//! each gate has its own chat module, so that only the cluster (group subjects, the uid
-//! directory) can carry a message or a kick from one to the other.
+//! Two layouts: the cluster walk-through's (docs/cluster.md: two `gate` nodes and `chat`
+//! nodes) and two `all` nodes, where each gate has its own chat module, so that only the
+//! cluster (group subjects, the uid directory) can carry a message or a kick from one to the
+//! other.
 
 mod common;
 

@@ -22,8 +22,8 @@ type Row = (
     &'static [(&'static str, &'static str)],
 );
 
-/// The protocol table (shared/protocol/chat.md), then the session-resume protocol's (the
-/// README's "Session resume"; package `longlink`).
+/// The protocol table (shared/protocol/chat.md), then the session-resume protocol's
+/// (`crates/longlink-wire/src/resume.md`; package `longlink`).
 const TABLE: &[Row] = &[
     (0, "C2S_UserHeartBeat", "incoming", &[("ptime", "int64")]),
     (

@@ -75,8 +75,8 @@ const tokenSeq = [
 ];
 
 /**
- * longlink's session-resume protocol (its README, "Session resume"): JSON names, protobuf ids
- * at the top of the u16 range, fields in field-number order, as manifest entries.
+ * longlink's session-resume protocol (crates/longlink-wire/src/resume.md): JSON names,
+ * protobuf ids at the top of the u16 range, fields in field-number order, as manifest entries.
  */
 export const RESUME_MESSAGES = Object.freeze([
   { name: 'LL_SessionStart', id: 65530, direction: 'incoming', fields: [] },

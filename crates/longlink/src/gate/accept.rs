@@ -1,5 +1,6 @@
 //! Accepting: one loop per listener, and [`Admission`], the places under `max_conn_num` and
-//! `max_conn_per_ip` that every connection holds until its socket is closed, and those under
+//! `max_conn_per_ip` that every connection holds until its socket is closed (or, for a
+//! resumable session, until it stops waiting for its client: see `waiting`), and those under
 //! `handshake_share` that a connection holds while in its handshake (TLS, the WebSocket
 //! upgrade).
 
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::handshake::{Bounds, handshake_then_serve, tls_tcp, ws_handshake};
 use super::stream::Halves;
+use super::waiting::Waiting;
 use super::{Shared, conn};
 use crate::agent::Transport;
 use crate::metrics::{Reject, reject};
@@ -37,6 +39,17 @@ pub(crate) struct Admission {
     max_handshakes: usize,
     /// The handshakes in progress.
     handshakes: Mutex<Handshakes>,
+    /// The sessions waiting for their client, each holding its connection's place.
+    waiting: Waiting,
+}
+
+/// Which bound a new connection found full.
+#[derive(Debug, Clone, Copy)]
+enum Full {
+    /// `max_conn_num`.
+    Total,
+    /// `max_conn_per_ip`.
+    PerIp,
 }
 
 /// The handshakes in progress, oldest first, each with the token that ends it.
@@ -61,7 +74,20 @@ impl Admission {
             refusing: Arc::new(AtomicUsize::new(0)),
             max_handshakes: max_handshakes.max(1),
             handshakes: Mutex::new(Handshakes::default()),
+            // No bound of its own until `with_waiting_per_ip` sets `max_waiting_per_ip`.
+            waiting: Waiting::new(usize::MAX),
         }
+    }
+
+    /// At most `max_waiting_per_ip` sessions wait for their client from one address.
+    pub(crate) fn with_waiting_per_ip(mut self, max_waiting_per_ip: usize) -> Admission {
+        self.waiting = Waiting::new(max_waiting_per_ip);
+        self
+    }
+
+    /// The sessions waiting for their client.
+    pub(crate) fn waiting(&self) -> &Waiting {
+        &self.waiting
     }
 
     /// A place among the handshakes in progress, ended with the gate (`shutdown`) or when
@@ -106,11 +132,31 @@ impl Admission {
     }
 
     /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
-    /// accepts race.
-    fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+    /// accepts race. When every place is taken but some by sessions waiting for their client,
+    /// the oldest of those ends (of `ip` first) and gives its place to this connection.
+    pub(super) fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+        // Each turn ends one waiting session; a few suffice unless other accepts race.
+        for _ in 0..4 {
+            let full = match self.try_place(ip) {
+                Ok(slot) => return Some(slot),
+                Err(full) => full,
+            };
+            let made_room = match full {
+                Full::PerIp => self.waiting.end_oldest(Some(ip)),
+                Full::Total => self.waiting.end_oldest(Some(ip)) || self.waiting.end_oldest(None),
+            };
+            if !made_room {
+                return self.refuse(ip, full);
+            }
+        }
+        self.try_place(ip)
+            .map_or_else(|full| self.refuse(ip, full), Some)
+    }
+
+    /// Takes a place under `max_conn_num` and `max_conn_per_ip`, or says which is full.
+    fn try_place(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
         if !try_increment(&self.open, self.max_conn_num) {
-            reject(Reject::MaxConn);
-            return None;
+            return Err(Full::Total);
         }
         // From here on the slot gives the global place back when dropped.
         let mut slot = Slot {
@@ -121,14 +167,24 @@ impl Admission {
             let mut per_ip = self.lock_per_ip();
             let n = per_ip.entry(ip).or_insert(0);
             if *n >= self.max_conn_per_ip {
-                tracing::debug!(%ip, "too many connections from this address");
-                reject(Reject::PerIp);
-                return None;
+                return Err(Full::PerIp);
             }
             *n += 1;
             slot.ip = Some(ip);
         }
-        Some(slot)
+        Ok(slot)
+    }
+
+    /// A new connection from `ip` is refused: `full` is taken by attached connections.
+    fn refuse(&self, ip: IpAddr, full: Full) -> Option<Slot> {
+        match full {
+            Full::Total => reject(Reject::MaxConn),
+            Full::PerIp => {
+                tracing::debug!(%ip, "too many connections from this address");
+                reject(Reject::PerIp);
+            }
+        }
+        None
     }
 
     fn lock_per_ip(&self) -> MutexGuard<'_, HashMap<IpAddr, usize>> {

@@ -226,11 +226,14 @@ impl GateBuilder {
                 tls_ws,
                 close_timeout: config.close_timeout,
                 http_timeout: config.http_timeout,
-                admission: Arc::new(Admission::new(
-                    config.max_conn_num,
-                    config.max_conn_per_ip,
-                    config.handshake_share,
-                )),
+                admission: Arc::new(
+                    Admission::new(
+                        config.max_conn_num,
+                        config.max_conn_per_ip,
+                        config.handshake_share,
+                    )
+                    .with_waiting_per_ip(config.max_waiting_per_ip),
+                ),
                 agents: Default::default(),
                 membership: Membership::default(),
                 shutdown: CancellationToken::new(),

@@ -15,7 +15,8 @@ use longlink_wire::Encoding;
 /// queued bytes, a 15 s deadline for a frame once started, a quarter of the places for
 /// handshakes in progress, and (off by default) an idle timeout,
 /// a per-IP connection cap and a per-connection message rate; and (off by default) session
-/// resume: `resume_window` seconds, `resume_buffer` messages (1024).
+/// resume: `resume_window` seconds, `resume_buffer` messages (1024), at most 64 sessions
+/// waiting for their client per address (`max_waiting_per_ip`).
 ///
 /// ```
 /// use longlink::GateConfig;
@@ -44,6 +45,15 @@ pub struct GateConfig {
     /// Most bytes of payload waiting in one connection's outgoing queue; a message that
     /// would go over it meets `queue_full` as one over `pending_write_num` does (an empty
     /// queue always takes one message); 0 = off.
+    ///
+    /// For a resumable session (`resume_window`), what counts is every application payload
+    /// it holds: those queued and not yet written, and those written and kept until the
+    /// client acknowledges them (for a replay after a resume); the protocol's own messages
+    /// (`LL_Session`, `LL_Ack`, ...) do not count. The bound holds whether a socket is
+    /// attached or not. Over it, while the session waits for its client, `queue_full =
+    /// "disconnect"` ends the session (its memory is released at once, its close event
+    /// fires, and a later `LL_Resume` hears `"overflow"`), as an attached connection is cut;
+    /// `"drop"` drops the message and keeps the session.
     pub pending_write_bytes: usize,
     /// Largest payload in bytes, incoming and outgoing (TCP: clamped to the length field).
     pub max_msg_len: u32,
@@ -87,7 +97,10 @@ pub struct GateConfig {
     /// is closed: sockets that connect and say nothing cannot take every place from real
     /// clients, nor keep them out. 1 to 100.
     pub handshake_share: u8,
-    /// Most connections open at once from one IP address; 0 = off.
+    /// Most connections open at once from one IP address; 0 = off. A resumable session
+    /// waiting for its client keeps its connection's place (under `max_conn_num` too); a new
+    /// connection that finds every place taken ends the oldest waiting session of its
+    /// address (else, for `max_conn_num`, of any address) instead of being refused.
     pub max_conn_per_ip: usize,
     /// Most messages per second one connection may send, sustained; 0 = off.
     pub max_msg_rate: u32,
@@ -109,7 +122,16 @@ pub struct GateConfig {
     pub resume_window: Duration,
     /// Most outgoing messages a resumable session keeps unacknowledged (written and not yet
     /// acknowledged, plus those queued while it has no socket); over it, the session ends.
+    /// Their bytes are bounded by `pending_write_bytes`.
     pub resume_buffer: usize,
+    /// Most resumable sessions waiting for their client (socket gone, within
+    /// `resume_window`) from one IP address at once, whether `max_conn_per_ip` is on or not.
+    /// When one more begins waiting, the oldest waiting one from that address ends (its close
+    /// event fires; a later `LL_Resume` hears `"expired"`); attached connections are never
+    /// ended for it. One address can thus make the gate hold at most this many sessions (and
+    /// `max_conn_per_ip`, when on, bounds waiting and attached ones together), each bounded by
+    /// `pending_write_bytes`. At least 1 while `resume_window` is on.
+    pub max_waiting_per_ip: usize,
 }
 
 impl Default for GateConfig {
@@ -142,6 +164,7 @@ impl Default for GateConfig {
             tls_ws: true,
             resume_window: Duration::ZERO,
             resume_buffer: 1024,
+            max_waiting_per_ip: 64,
         }
     }
 }
@@ -192,6 +215,12 @@ impl GateConfig {
         if !self.resume_window.is_zero() && self.resume_buffer == 0 {
             return bad(
                 "resume_buffer",
+                "must be at least 1 while resume_window is on".into(),
+            );
+        }
+        if !self.resume_window.is_zero() && self.max_waiting_per_ip == 0 {
+            return bad(
+                "max_waiting_per_ip",
                 "must be at least 1 while resume_window is on".into(),
             );
         }

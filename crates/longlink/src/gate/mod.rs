@@ -26,7 +26,7 @@
 //! WebSocket upgrade, within `http_timeout`) → `conn` (one task per connection: frames in, the agent's queue out) over
 //! `tcp` or `ws` → `sweep` (idle and ping deadlines) → [`running`] (the drain and stop).
 //! `resume` holds the resumable sessions (`resume_window`), whose connections' side is in
-//! `conn::resume`.
+//! `conn::resume`; `waiting` keeps the places of those waiting for their client.
 //! `shared` is what all of them share; `link` is the trait a cluster implements to join in.
 
 mod accept;
@@ -45,6 +45,7 @@ pub(crate) mod shared;
 mod stream;
 mod sweep;
 mod tls;
+mod waiting;
 mod ws;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).

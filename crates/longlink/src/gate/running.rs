@@ -56,9 +56,19 @@ impl std::fmt::Debug for GateHandle {
 }
 
 impl GateHandle {
-    /// Connections holding a place under `max_conn_num` (including handshakes in progress).
+    /// Connections holding a place under `max_conn_num` (including handshakes in progress),
+    /// but for the sessions waiting for their client ([`waiting_sessions`](Self::waiting_sessions)),
+    /// which hold one too.
     pub fn connections(&self) -> usize {
-        self.shared.admission.open()
+        let waiting = self.waiting_sessions();
+        self.shared.admission.open().saturating_sub(waiting)
+    }
+
+    /// Resumable sessions whose socket is gone, waiting for their client (`resume_window`).
+    /// Each keeps the place its connection held under `max_conn_num` and `max_conn_per_ip`,
+    /// and at most `max_waiting_per_ip` wait for one address.
+    pub fn waiting_sessions(&self) -> usize {
+        self.shared.admission.waiting().len()
     }
 
     /// Every connection that has been announced and not yet closed.

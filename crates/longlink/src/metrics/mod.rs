@@ -22,7 +22,8 @@
 //! | `longlink_sessions_resumed_total` | counter | |
 //! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` |
 //! | `longlink_sessions_replayed_total` | counter | (messages written again after a resume) |
-//! | `longlink_sessions_overflows_total` | counter | (sessions ended over `resume_buffer`) |
+//! | `longlink_sessions_overflows_total` | counter | (sessions ended over `resume_buffer`, or over `pending_write_bytes` while waiting) |
+//! | `longlink_sessions_evicted_total` | counter | (waiting sessions ended to make room: `max_waiting_per_ip`, or a new connection over `max_conn_num` or `max_conn_per_ip`) |
 //! | `longlink_sessions_waiting` | gauge | (sessions without a socket, waiting for their client) |
 //!
 //! `longlink_handler_seconds` is the time from dispatch (the message read and decoded) to the
@@ -78,6 +79,8 @@ pub const SESSIONS_REFUSED: &str = "longlink_sessions_refused_total";
 pub const SESSIONS_REPLAYED: &str = "longlink_sessions_replayed_total";
 /// Counter: sessions ended because more than `resume_buffer` messages waited.
 pub const SESSIONS_OVERFLOWS: &str = "longlink_sessions_overflows_total";
+/// Counter: waiting sessions ended to make room for newer ones or for new connections.
+pub const SESSIONS_EVICTED: &str = "longlink_sessions_evicted_total";
 /// Gauge: sessions without a socket, waiting for their client.
 pub const SESSIONS_WAITING: &str = "longlink_sessions_waiting";
 
@@ -177,6 +180,10 @@ fn describe() {
     describe_counter!(SESSIONS_REFUSED, "Resumes refused");
     describe_counter!(SESSIONS_REPLAYED, "Messages written again after a resume");
     describe_counter!(SESSIONS_OVERFLOWS, "Sessions ended over resume_buffer");
+    describe_counter!(
+        SESSIONS_EVICTED,
+        "Waiting sessions ended to make room for newer ones"
+    );
     describe_gauge!(SESSIONS_WAITING, "Sessions waiting for their client");
 }
 
@@ -285,6 +292,7 @@ pub(crate) struct ResumeMetrics {
     refused: [Counter; 4],
     pub(crate) replayed: Counter,
     pub(crate) overflows: Counter,
+    pub(crate) evicted: Counter,
     pub(crate) waiting: Gauge,
 }
 
@@ -297,6 +305,7 @@ impl ResumeMetrics {
             refused: RefuseReason::ALL.map(|r| counter!(SESSIONS_REFUSED, "reason" => r.as_str())),
             replayed: counter!(SESSIONS_REPLAYED),
             overflows: counter!(SESSIONS_OVERFLOWS),
+            evicted: counter!(SESSIONS_EVICTED),
             waiting: gauge!(SESSIONS_WAITING),
         }
     }

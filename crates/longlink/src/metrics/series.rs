@@ -2,11 +2,11 @@
 //! `longlink_messages_out_total`, `longlink_bytes_in_total`, `longlink_bytes_out_total` and
 //! `longlink_handler_seconds`, rendered after the exporter's text at `GET /metrics`.
 //!
-//! Each of these moves with every message. Through the exporter, a counter's increment was
+//! Each of these moves with every message. Through the exporter, a counter's increment is
 //! two atomic adds (its value and its generation, kept for idle timeouts nobody here sets)
 //! and a histogram's sample a clock read, an epoch pin and a push of the raw sample, drained
-//! later: a tenth of a ping-pong's user time. Here a counter is one relaxed add, a sample
-//! two (its bucket and the sum), with the same buckets ([`BUCKETS`](super::BUCKETS)).
+//! later. Here a counter is one relaxed add, a sample two (its bucket and the sum), with the
+//! same buckets ([`BUCKETS`](super::BUCKETS)).
 
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,6 +1,6 @@
-//! A resumable client written from the protocol's table (README, "Session resume"), not with
-//! the library's code: raw TCP frames or WebSocket binary messages, JSON or protobuf, the
-//! `LL_` messages encoded by hand.
+//! A resumable client written from the protocol's table (`crates/longlink-wire/src/resume.md`),
+//! not with the library's code: raw TCP frames or WebSocket binary messages, JSON or protobuf,
+//! the `LL_` messages encoded by hand.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -5,6 +5,7 @@
 
 #![allow(unreachable_pub, dead_code)]
 
+mod bounds;
 mod client;
 #[path = "../common/mod.rs"]
 mod common;

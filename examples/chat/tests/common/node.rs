@@ -1,5 +1,5 @@
 //! Nodes of a chat cluster in this process, over a real `nats-server`: one [`Node`] per
-//! `longlink-chat` role, and the README's [`Layout`] (one chat node, two gates).
+//! `longlink-chat` role, and the cluster walk-through's [`Layout`] (one chat node, two gates).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -127,7 +127,7 @@ pub async fn login_until_served(c: &mut Client, uid: u64) {
     }
 }
 
-/// The README's layout: one chat node, two gate nodes.
+/// The layout of the cluster walk-through (docs/cluster.md): one chat node, two gate nodes.
 pub struct Layout {
     pub chat: Node,
     pub g1: Node,

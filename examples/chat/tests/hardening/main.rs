@@ -327,8 +327,8 @@ async fn idle_timeout_kicks_a_silent_client_but_not_a_busy_one_protobuf() {
     bounded(TEST_TIMEOUT, idle_timeout_kicks_the_silent(Enc::Protobuf)).await;
 }
 
-// Regressions: bugs these tests found (lingering close, ping deadline), now fixed
-// (idle vs pongs: in `idle_timeout_kicks_the_silent`)
+// Regression tests: the ping deadline with a short pong timeout, and the close after a
+// rate-limit kick (idle against pongs is in `idle_timeout_kicks_the_silent`)
 
 /// Reads a WebSocket logged in as `uid` for `window` (tungstenite answers every ping while
 /// polled). Ok with the pings seen if still open at the end; Err if the server dropped it.
@@ -373,10 +373,10 @@ async fn ws_answering_pings(
 }
 
 /// With `ws_pong_timeout` shorter than the sweeper's tick (a quarter of `ws_ping_interval`,
-/// clamped to 50 ms..1 s), a client that answers every ping is dropped: the first tick that
-/// finds it silent for `ws_ping_interval` often finds it silent for `ws_ping_interval +
-/// ws_pong_timeout` too, and destroys it before any ping was sent. Clients logging in at
-/// different phases of the tick: most are dropped, with 0 pings seen.
+/// clamped to 50 ms..1 s), a client that answers every ping stays: a sweep that looked at
+/// silence alone would find it, at the first tick past `ws_ping_interval`, often silent for
+/// `ws_ping_interval + ws_pong_timeout` too, and destroy it before any ping was sent. Clients
+/// log in at different phases of the tick; none may be dropped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ws_ping_with_a_short_pong_timeout_keeps_clients_that_answer() {
     bounded(TEST_TIMEOUT, async {
@@ -408,11 +408,11 @@ async fn ws_ping_with_a_short_pong_timeout_keeps_clients_that_answer() {
     .await;
 }
 
-/// After the rate-limit kick the gate shuts the socket's writing side and closes it while
-/// the rest of the flood is still unread in the kernel: Linux then sends RST and discards
-/// whatever output the peer's window had not taken yet. A client that reads a little slower
-/// than the gate writes (here: a 4 KiB receive buffer, reading 0.3 s later, well within
-/// `close_timeout`) loses the answers to its admitted messages and the kick.
+/// A socket closed while input is still unread in the kernel makes Linux send RST and
+/// discard whatever output the peer's window has not taken yet. After the rate-limit kick,
+/// with the rest of the flood unread, a client that reads a little slower than the gate
+/// writes (here: a 4 KiB receive buffer, reading 0.3 s later, well within `close_timeout`)
+/// still gets the answers to its admitted messages and the kick.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_kick_reaches_a_client_with_a_small_window() {
     bounded(TEST_TIMEOUT, async {

@@ -4,6 +4,7 @@
 //! A resumable session (`session`) keeps written payloads, numbered, until the client
 //! acknowledges them, and outlives its socket.
 
+mod full;
 mod items;
 mod session;
 mod signal;
@@ -179,35 +180,17 @@ impl Outbox {
             return Err(WriteError::Closed);
         }
         let attached = q.session.as_ref().is_none_or(|n| n.socket != 0);
-        let full = if q.unwritten() >= self.capacity {
-            Some(WriteError::QueueFull(self.capacity))
-        } else if self.max_bytes > 0
-            && !q.items.is_empty()
-            && q.items.bytes() + len > self.max_bytes
-        {
-            // Written and unacknowledged payloads of a session count too: they are held.
-            Some(WriteError::QueueFullBytes(self.max_bytes))
-        } else {
-            None
-        };
-        if let (true, Some(full)) = (attached, full) {
-            drop(q);
-            match self.policy {
-                QueueFullPolicy::Drop => {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
-                    if let Some(m) = crate::metrics::gate() {
-                        m.queue_full_drops.increment(1);
-                    }
-                }
-                QueueFullPolicy::Disconnect => {
-                    if let Some(m) = crate::metrics::gate() {
-                        m.queue_full_disconnects.increment(1);
-                    }
-                    tracing::debug!(conn, error = %full, "close conn");
-                    self.destroy();
-                }
+        match (attached, self.full(&q, len)) {
+            (true, Some(full)) => {
+                drop(q);
+                return Err(self.queue_full(full, conn));
             }
-            return Err(full);
+            // A session waiting for its client: its kept bytes are bounded as an attached
+            // one's are (its message count by `resume_buffer`, below).
+            (false, Some(full @ WriteError::QueueFullBytes(_))) => {
+                return Err(self.waiting_full(q, full, conn));
+            }
+            _ => {}
         }
         let kept = q.items.len();
         if let Some(n) = q

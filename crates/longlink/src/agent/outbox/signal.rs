@@ -2,13 +2,13 @@
 //! close, a destroy, a session claimed): a flag and a waker, for each of the two tasks that
 //! can wait on one outbox.
 //!
-//! tokio's `Notify` did this before, at a mutex lock to register a waiter and another to
-//! drop it, in every turn of every connection's loop. The task that serves the outbox waits
-//! in [`Signal::raised`]. A resumable session's former task, whose socket is gone, waits in
-//! [`Signal::raised_detached`] until the session is resumed or ends, and may still be
-//! waking up when the new socket's task already serves the session: with one slot, its
-//! late registration would take the serving task's place, and the serving task would sleep
-//! through its writes.
+//! A flag and a waker take no lock, where tokio's `Notify` would take a mutex lock to register
+//! a waiter and another to drop it, in every turn of every connection's loop. The task that
+//! serves the outbox waits in [`Signal::raised`]. A resumable session's former task, whose
+//! socket is gone, waits in [`Signal::raised_detached`] until the session is resumed or ends,
+//! and may still be waking up when the new socket's task already serves the session: with one
+//! slot, its late registration would take the serving task's place, and the serving task would
+//! sleep through its writes.
 
 use std::future::Future;
 use std::pin::Pin;

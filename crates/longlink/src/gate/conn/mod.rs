@@ -223,16 +223,23 @@ fn serve<R: FrameReader, W: FrameWriter>(
             && local.outbox.detach(session.socket)
         {
             // The socket is gone, the session stays: no close event unless the client
-            // does not come back in time.
+            // does not come back in time. It keeps the socket's place under the limits.
             tracing::debug!("socket dropped; the session waits for its client");
             drop(session);
             drop(writer);
             drop(reader);
-            drop(slot);
+            let place = shared.admission.wait(slot, agent.remote_addr().ip());
             if let Some(m) = crate::metrics::gate() {
                 m.closed(transport);
             }
-            match Box::pin(resume::wait_detached(local, &shared, resumption.window)).await {
+            match Box::pin(resume::wait_detached(
+                local,
+                &shared,
+                resumption.window,
+                place,
+            ))
+            .await
+            {
                 resume::Waited::Resumed => {}
                 resume::Waited::Ended(why) => {
                     tracing::debug!(reason = ?why, "session ended without its client");

@@ -19,6 +19,7 @@ use crate::agent::{Agent, Local};
 use crate::gate::Shared;
 use crate::gate::link::ClusterLink;
 use crate::gate::resume::{Protocol, Resumption};
+use crate::gate::waiting::WaitPlace;
 
 /// What a connection's task keeps of the session it serves.
 pub(crate) struct SessionSlot {
@@ -282,8 +283,14 @@ pub(super) enum Waited {
 }
 
 /// Waits, without a socket, for the client to resume the session: at most `resume_window`,
-/// and not past the gate's stop.
-pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Duration) -> Waited {
+/// not past the gate's stop, and not once a newer session or connection takes its `place`
+/// (then it ends as if its window had lapsed). The place is given back when the wait ends.
+pub(super) async fn wait_detached(
+    local: &Local,
+    shared: &Shared,
+    window: Duration,
+    place: WaitPlace,
+) -> Waited {
     if let Some(m) = crate::metrics::resume() {
         m.waiting.increment(1.0);
     }
@@ -293,6 +300,11 @@ pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Durati
         tokio::select! {
             _ = local.outbox.changed_detached() => {}
             _ = &mut deadline => {
+                if local.outbox.expire() {
+                    break Waited::Ended(Some(RefuseReason::Expired));
+                }
+            }
+            _ = place.ended().cancelled() => {
                 if local.outbox.expire() {
                     break Waited::Ended(Some(RefuseReason::Expired));
                 }
@@ -318,5 +330,6 @@ pub(super) async fn wait_detached(local: &Local, shared: &Shared, window: Durati
     if let Some(m) = crate::metrics::resume() {
         m.waiting.decrement(1.0);
     }
+    drop(place);
     waited
 }
