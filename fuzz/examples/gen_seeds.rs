@@ -128,5 +128,10 @@ fn main() {
         b"POST /ws HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
     );
 
+    let diff = root.join("ws_differential");
+    for (name, input) in longlink_testkit::wsdiff::seed_inputs() {
+        write(&diff, name, &input);
+    }
+
     println!("seeds written under {}", root.display());
 }

@@ -11,6 +11,7 @@
 //! - [`NatsServer`]: a real `nats-server` on a free port;
 //! - [`frame`]: the length prefix; [`envelope`]: leaf's JSON and protobuf envelopes;
 //! - [`ws`]: a WebSocket client (tungstenite) and the raw upgrade request;
+//! - [`wsdiff`]: a differential check of a server's WebSocket reading against tungstenite's;
 //! - [`http`], [`prometheus`], [`console`]: the admin listeners seen from outside;
 //! - [`Proxy`] ([`proxy`]): a loopback TCP proxy that cuts (at a byte count, too), stalls and
 //!   counts the connections it forwards, for the tests of session resume.
@@ -24,6 +25,7 @@ mod nats;
 pub mod prometheus;
 pub mod proxy;
 pub mod ws;
+pub mod wsdiff;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -89,6 +89,10 @@ pub enum RefuseReason {
     Replaced,
     /// More messages waited for the client than `resume_buffer` allows.
     Overflow,
+    /// The session is still there but could not be resumed just now: it is held by another
+    /// gate of the cluster and moving it failed (a timeout, a lost chunk, NATS away). It
+    /// stays where it was: resume again (on any gate), after a backoff, within the window.
+    Retry,
 }
 
 impl RefuseReason {
@@ -99,18 +103,32 @@ impl RefuseReason {
             RefuseReason::Expired => "expired",
             RefuseReason::Replaced => "replaced",
             RefuseReason::Overflow => "overflow",
+            RefuseReason::Retry => "retry",
         }
     }
 
     /// Every reason, for metrics labels.
-    pub const ALL: [RefuseReason; 4] = [
+    pub const ALL: [RefuseReason; 5] = [
         RefuseReason::Unknown,
         RefuseReason::Expired,
         RefuseReason::Replaced,
         RefuseReason::Overflow,
+        RefuseReason::Retry,
     ];
 
-    /// The reason named `s`, if it is one of the four.
+    /// Whether the session is gone (log in again); false for [`RefuseReason::Retry`]
+    /// (resume again).
+    ///
+    /// ```
+    /// use longlink_wire::resume::RefuseReason;
+    /// assert!(RefuseReason::Expired.is_final());
+    /// assert!(!RefuseReason::Retry.is_final());
+    /// ```
+    pub fn is_final(self) -> bool {
+        self != RefuseReason::Retry
+    }
+
+    /// The reason named `s`, if it is one of [`RefuseReason::ALL`].
     pub fn parse(s: &str) -> Option<RefuseReason> {
         RefuseReason::ALL.into_iter().find(|r| r.as_str() == s)
     }

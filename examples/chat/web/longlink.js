@@ -25,7 +25,9 @@
 // when it lacks them): it numbers the server's application messages and acknowledges them
 // (LL_Ack every 32 messages or 200 ms), keeps what it sends until the server's LL_Ack covers
 // it, and on a drop reconnects by itself (full-jitter backoff, 100 ms doubling to 3 s) and
-// sends LL_Resume first; on LL_Resumed it resends what the server had not handled. Sends while disconnected are kept and go out after the resume. If the session
+// sends LL_Resume first; on LL_Resumed it resends what the server had not handled. Sends while disconnected are kept and go out after the resume. On
+// LL_ResumeRefused{reason: "retry"} (the session is still there, moving it between gates
+// failed) it drops that socket and tries again after its backoff. If the session
 // cannot be resumed (LL_ResumeRefused, or `window_s` passed since the drop) it tells the app
 // with 'sessionLost' and goes on with a fresh resumable session, on a new connection when
 // needed. Without `resume` the client never sends an LL_ message: leaf's traffic, byte for
@@ -412,6 +414,13 @@ export class Client {
         return;
       }
       case 'LL_ResumeRefused':
+        // "retry": the session is still there (moving it between gates failed): drop this
+        // socket and resume again after the backoff, while the window lasts.
+        if (rs.state === 'resuming' && body.reason === 'retry') {
+          this.#socketGone(ws, 1006);
+          try { ws.close(); } catch { /* already closing */ }
+          return;
+        }
         if (rs.state === 'resuming' || rs.state === 'live') this.#loseSession(String(body.reason || 'unknown'));
         return;
       case 'LL_Ack': {

@@ -121,7 +121,8 @@ pub enum Event {
         resent: usize,
     },
     /// The session is gone: the server refused the resume (`reason` is `"unknown"`,
-    /// `"expired"`, `"replaced"` or `"overflow"`, the last one also on a live connection),
+    /// `"expired"`, `"replaced"` or `"overflow"`, the last one also on a live connection;
+    /// `"retry"` is not a loss: the client reconnects after its backoff and resumes again),
     /// or the window passed before a connection could be made (`"expired"`), or the
     /// connection dropped before the server had answered `LL_SessionStart` (`"dropped"`).
     /// The client is now on a fresh connection, and has already asked for a new resumable

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use longlink_wire::resume::RefuseReason;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout};
 
@@ -387,6 +388,11 @@ impl Task {
                     }
                     self.emit(Ok(Event::Resumed { resent }));
                     return Link::Up(client);
+                }
+                // The session is still there (moving it between gates failed): drop this
+                // connection and resume again after the backoff, while the window lasts.
+                Ok(Ll::Refused(reason)) if reason == RefuseReason::Retry.as_str() => {
+                    return self.retry(outage, "resume refused: retry".into());
                 }
                 Ok(Ll::Refused(reason)) => {
                     self.lose(reason);

@@ -67,6 +67,14 @@ impl Cluster {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
+        if !super::subjects::fits(&subject) {
+            // A name with a space, or so long that nats-server would drop this node's
+            // connection (its control line is 4 KiB), never reaches NATS.
+            return Err(ClusterError::Codec(format!(
+                "not a valid subject ({} bytes): check the node type, node id and method",
+                subject.len()
+            )));
+        }
         let body = serde_json::to_vec(req).map_err(|e| ClusterError::Codec(e.to_string()))?;
         let timeout = self.config().request_timeout;
         let started = Instant::now();

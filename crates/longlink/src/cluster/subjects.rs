@@ -113,6 +113,18 @@ impl Subjects {
     }
 }
 
+/// The longest subject this node publishes to on behalf of a caller, in bytes: far below
+/// nats-server's 4 KiB control line (subject, reply inbox and size on one line).
+const MAX_SUBJECT_LEN: usize = 1024;
+
+/// Whether `subject` may go to NATS: not too long, no empty token, nothing that would end
+/// or split the protocol line (spaces, tabs, control characters).
+pub(crate) fn fits(subject: &str) -> bool {
+    subject.len() <= MAX_SUBJECT_LEN
+        && subject.split('.').all(|t| !t.is_empty())
+        && !subject.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The directory key of a uid.
 pub(crate) fn uid_key(uid: u64) -> String {
     format!("uid.{uid}")
@@ -138,5 +150,16 @@ mod tests {
         assert_eq!(s.group("room.1"), "ll.grp.room_1");
         assert_eq!(s.rpc_node("n1", "online"), "ll.rpcn.n1.online");
         assert_eq!(s.bucket(), "ll_sessions");
+    }
+
+    #[test]
+    fn only_subjects_that_fit_a_control_line_go_out() {
+        let s = Subjects::new("ll");
+        assert!(fits(&s.rpc("chat", "online")));
+        assert!(fits(&s.group(&"x".repeat(5000))));
+        assert!(!fits(&s.rpc("chat", &"m".repeat(5000))));
+        for bad in ["", "a b", "a\r\nPUB", "a..b", "a.", "a\u{0}b"] {
+            assert!(!fits(&s.rpc("chat", bad)), "{bad:?}");
+        }
     }
 }

@@ -47,6 +47,13 @@ pub(crate) trait ClusterLink: Send + Sync {
         last_seq: u64,
         agent: &'a Agent,
     ) -> BoxFuture<'a, Result<Taken, RefuseReason>>;
+    /// A socket is about to claim the session of agent `conn` (a resume, here or from another
+    /// gate): a hand-over of it to another gate still under way is given up first (the
+    /// latest resume wins, and its claim does not wait for the older one's deadline).
+    fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
+        let _ = conn;
+        Box::pin(async {})
+    }
 }
 
 /// A session taken over from another gate: where its numbering stands.

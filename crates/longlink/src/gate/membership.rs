@@ -13,16 +13,34 @@ use super::Shared;
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
 
+/// The longest group token used as it is, in bytes; a longer one is hashed.
+const MAX_GROUP_TOKEN: usize = 200;
+
 /// A group name as one NATS subject token (and this table's key): dots, spaces and
-/// wildcards become `_`.
+/// wildcards become `_`. A name whose token would be empty, longer than 200 bytes, or
+/// start with `~` becomes `~` and the SHA-256 of the name in hex (65 bytes): every group
+/// name gives a token that fits in a subject (nats-server drops a connection whose
+/// control line passes 4 KiB), and a hashed token never equals a plain one.
 pub(crate) fn group_token(group: &str) -> String {
-    group
+    let token: String = group
         .chars()
         .map(|c| match c {
             '.' | ' ' | '*' | '>' | '\t' | '\r' | '\n' => '_',
             c => c,
         })
-        .collect()
+        .collect();
+    if token.is_empty() || token.len() > MAX_GROUP_TOKEN || token.starts_with('~') {
+        use sha2::Digest;
+        use std::fmt::Write;
+        let digest = sha2::Sha256::digest(group.as_bytes());
+        let mut hashed = String::with_capacity(65);
+        hashed.push('~');
+        for b in digest {
+            let _ = write!(hashed, "{b:02x}");
+        }
+        return hashed;
+    }
+    token
 }
 
 /// Group (as a token) -> the connections of this gate in it.
@@ -146,5 +164,26 @@ mod tests {
         m.forget(1);
         assert_eq!(m.len(), 0);
         assert_eq!(group_token("a b*>.c"), "a_b___c");
+    }
+
+    #[test]
+    fn every_group_name_gives_a_short_token_of_its_own() {
+        let long = "x".repeat(5000);
+        let tokens = [
+            group_token(""),
+            group_token(&long),
+            group_token(&format!("{long}y")),
+            group_token("~a"),
+        ];
+        for t in &tokens {
+            assert_eq!(t.len(), 65, "{t}");
+            assert!(t.starts_with('~') && t[1..].bytes().all(|b| b.is_ascii_hexdigit()));
+        }
+        let distinct: HashSet<&String> = tokens.iter().collect();
+        assert_eq!(distinct.len(), tokens.len());
+        // A plain name that looks like a hashed token is hashed too: never equal to one.
+        assert_ne!(group_token(&tokens[1]), tokens[1]);
+        assert_eq!(group_token(&"y".repeat(200)), "y".repeat(200));
+        assert_eq!(group_token(&"é".repeat(101)).len(), 65);
     }
 }

@@ -35,6 +35,7 @@ pub(crate) mod config;
 mod conn;
 #[cfg(unix)]
 mod fdlimit;
+pub(crate) mod handover;
 mod handshake;
 mod http;
 pub(crate) mod link;
@@ -73,6 +74,58 @@ pub mod fuzzing {
             n += 1;
         }
         n
+    }
+
+    /// What the gate's WebSocket reader (`WsCodec`, as a connection drives
+    /// it) makes of a client's frames: `bytes` after the handshake, arriving `read_size`
+    /// bytes at a time, with a `max_msg_len` limit.
+    pub fn ws_frames(bytes: &[u8], max_msg_len: usize, read_size: usize) -> WsFrames {
+        use super::conn::{Incoming, ReadEnd};
+        use super::stream::Decode;
+        let mut codec = super::ws::WsCodec::new(max_msg_len);
+        let mut buf = bytes::BytesMut::new();
+        let mut out = WsFrames::default();
+        for chunk in bytes.chunks(read_size.max(1)) {
+            buf.extend_from_slice(chunk);
+            loop {
+                match codec.decode(&mut buf) {
+                    Ok(None) => break,
+                    Ok(Some(Incoming::Payload(message))) => out.messages.push(message.to_vec()),
+                    Ok(Some(Incoming::Ping(payload))) => out.pongs.push(payload.to_vec()),
+                    Ok(Some(Incoming::Control | Incoming::Partial)) => {}
+                    // The peer's close: the connection answers with its close code, 1000.
+                    Ok(Some(Incoming::End | Incoming::Final)) => return out,
+                    Err(ReadEnd::WsRefused(code, _)) => {
+                        out.close = code;
+                        return out;
+                    }
+                    Err(_) => return out,
+                }
+            }
+        }
+        out
+    }
+
+    /// What [`ws_frames`] saw the reader do.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct WsFrames {
+        /// The messages delivered, in order.
+        pub messages: Vec<Vec<u8>>,
+        /// The payloads of the pongs answered, in order.
+        pub pongs: Vec<Vec<u8>>,
+        /// The code of the close frame the connection ends with: 1000 after the peer's
+        /// close or the end of the input, else the refusal's (1002, 1007, 1009).
+        pub close: u16,
+    }
+
+    impl Default for WsFrames {
+        fn default() -> Self {
+            WsFrames {
+                messages: Vec::new(),
+                pongs: Vec::new(),
+                close: 1000,
+            }
+        }
     }
 }
 

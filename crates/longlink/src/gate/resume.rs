@@ -259,6 +259,16 @@ impl Claimed {
     pub(crate) fn agent(&self) -> &Agent {
         &self.agent
     }
+
+    /// The number of the claim (the socket that claimed the session).
+    pub(crate) fn socket(&self) -> u64 {
+        self.socket
+    }
+
+    /// The agent, the claim's number, and the lock held while it lasts.
+    pub(crate) fn into_parts(self) -> (Agent, u64, tokio::sync::OwnedMutexGuard<()>) {
+        (self.agent, self.socket, self._guard)
+    }
 }
 
 /// Another gate asks for the session of `token`: claims it.
@@ -274,29 +284,6 @@ pub(crate) async fn claim_for_handover(
         socket,
         _guard: guard,
     })
-}
-
-/// Hands a claimed session over: returns `(in_seq, the messages after last_seq, its groups)`;
-/// the agent leaves this gate without a close event (its life goes on on the other gate).
-pub(crate) fn finish_handover(
-    shared: &Shared,
-    claimed: Claimed,
-    last_seq: u64,
-) -> Option<(u64, Vec<Bytes>, Vec<String>)> {
-    let agent = &claimed.agent;
-    let (in_seq, kept) = agent.local()?.outbox.hand_over(claimed.socket, last_seq)?;
-    let groups = shared.membership.groups_of(agent.id());
-    shared.membership.forget(agent.id());
-    shared.unregister(agent);
-    if let Some(resumption) = &shared.resume {
-        resumption.ended(agent, None, shared.now_ms());
-    }
-    tracing::debug!(
-        conn = agent.id(),
-        kept = kept.len(),
-        "session handed over to another gate"
-    );
-    Some((in_seq, kept, groups))
 }
 
 impl Table {

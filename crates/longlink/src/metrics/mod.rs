@@ -20,7 +20,7 @@
 //! | `longlink_module_mailbox_depth` | gauge | `module` |
 //! | `longlink_sessions_started_total` | counter | (resumable sessions made by `LL_SessionStart`) |
 //! | `longlink_sessions_resumed_total` | counter | |
-//! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` |
+//! | `longlink_sessions_refused_total` | counter | `reason` = `unknown` \| `expired` \| `replaced` \| `overflow` \| `retry` |
 //! | `longlink_sessions_replayed_total` | counter | (messages written again after a resume) |
 //! | `longlink_sessions_overflows_total` | counter | (sessions ended over `resume_buffer`, or over `pending_write_bytes` while waiting) |
 //! | `longlink_sessions_evicted_total` | counter | (waiting sessions ended to make room: `max_waiting_per_ip`, or a new connection over `max_conn_num` or `max_conn_per_ip`) |
@@ -289,7 +289,7 @@ pub(crate) fn reject(why: Reject) {
 pub(crate) struct ResumeMetrics {
     pub(crate) started: Counter,
     pub(crate) resumed: Counter,
-    refused: [Counter; 4],
+    refused: [Counter; longlink_wire::resume::RefuseReason::ALL.len()],
     pub(crate) replayed: Counter,
     pub(crate) overflows: Counter,
     pub(crate) evicted: Counter,

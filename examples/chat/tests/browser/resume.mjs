@@ -297,6 +297,32 @@ for (const mode of MODES) {
     assert.deepEqual(s3.fresh(), [{ name: 'LL_Resume', body: { token: 'n1', last_seq: 32 } }]);
   });
 
+  test(`${mode.label}: a "retry" refusal keeps the session: a new socket after the backoff resumes it`, async () => {
+    const { client, s, events } = await started(mode);
+    for (let n = 1; n <= 3; n += 1) say(s, n);
+    client.send('C2S_Message', { room_id: 1, text: 'kept' });
+    s.ws.drop();
+    mock.timers.tick(100);
+    const s2 = last()(mode);
+    s2.ws.open();
+    assert.deepEqual(s2.fresh(), [{ name: 'LL_Resume', body: { token: 't1', last_seq: 3 } }]);
+    s2.deliver('LL_ResumeRefused', { reason: 'retry' });
+    assert.deepEqual(named(events, 'sessionLost'), [], 'not a loss');
+    assert.deepEqual(client.session, { token: 't1', windowS: 30 });
+    assert.deepEqual(s2.fresh(), [], 'nothing more on the refused socket');
+    assert.equal(s2.ws.readyState, 3, 'the refused socket is closed');
+    assert.equal(named(events, 'reconnecting').length, 2, 'a second attempt, after its backoff');
+    mock.timers.tick(3000);
+    const s3 = last()(mode);
+    assert.notEqual(s3.ws, s2.ws);
+    s3.ws.open();
+    assert.deepEqual(s3.fresh(), [{ name: 'LL_Resume', body: { token: 't1', last_seq: 3 } }]);
+    s3.deliver('LL_Resumed', { token: 't2', last_seq: 0 });
+    assert.deepEqual(s3.fresh().map((m) => [m.name, m.body.text]), [['C2S_Message', 'kept']]);
+    assert.equal(named(events, 'resumed').length, 1);
+    assert.deepEqual(named(events, 'sessionLost'), []);
+  });
+
   test(`${mode.label}: an unsolicited LL_ResumeRefused ends the live session`, async () => {
     const { client, s, events } = await started(mode);
     client.send('C2S_Message', { room_id: 1, text: 'x' });

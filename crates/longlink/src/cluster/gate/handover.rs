@@ -2,27 +2,46 @@
 //! on another gate (its token names this one), or the other way round.
 //!
 //! The new gate asks the holder (`P.handover.<holder>`). The holder claims the session (its
-//! socket's task, if any, stops), tells each backend bound to the connection to reach the
-//! new gate's connection from now on (the backend's agent goes on: no close event, no new
-//! one) and waits for their answers, then for whatever they wrote before they switched to
-//! reach it (a barrier through its own command subject), and answers with the session: its
-//! numbering, the messages the client has not acknowledged, its uid, groups and backends.
-//! The new gate claims the uid in the directory under its new connection, joins the groups,
-//! keeps the bindings, and replays.
+//! socket's task, if any, stops) and offers a copy of it (its numbering, the messages the
+//! client has not acknowledged, its uid, groups and backends), which the new gate fetches in
+//! chunks of any number (`transfer`: the steps and why). At the new gate's first commit the
+//! holder tells each backend bound to the connection to reach the new gate's connection from
+//! now on (the backend's agent goes on: no close event, no new one), waits for their answers,
+//! then for whatever they wrote before they switched to reach it (a barrier through its own
+//! command subject); what reached the session since the copy is offered in turn, and the
+//! holder lets the session go only once the new gate has all of it. The new gate claims the
+//! uid in the directory under its new connection, joins the groups, keeps the bindings, and
+//! replays.
 //!
-//! A holder that is gone (a gate that died or stopped) does not answer: the resume is
-//! refused (`"unknown"`) and the client logs in afresh. If NATS fails in the middle, the
-//! session is lost the same way.
-
-use std::sync::atomic::{AtomicU64, Ordering};
+//! A hand-over that fails before the end (a step unanswered within `request_timeout`, a
+//! chunk lost, NATS away) leaves the session with the holder, waiting for its client, and
+//! the client hears `"retry"` and resumes again. Before the first commit nothing but the
+//! claim has changed; after it the backends are switched back, and what they wrote to the
+//! new gate in between (the time of one small offer, at most) is lost. A holder that is
+//! gone (a gate that died or stopped: nobody listens on its subject) takes its sessions with
+//! it: the resume is refused (`"unknown"`) and the client logs in afresh. The one step that
+//! can still lose a session is the last answer (`Done`): lost in NATS after the holder let
+//! go, the session is on neither gate.
 
 use longlink_wire::resume::RefuseReason;
 
+use super::transfer::{Transfer, chunk_size};
 use super::{GateLink, lock};
 use crate::agent::Agent;
-use crate::cluster::wire::{HandoverAnswer, HandoverRequest, ToBackend, ToGate};
+use crate::cluster::config::is_node_name;
+use crate::cluster::wire::{
+    HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, ToBackend, ToGate,
+};
+use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
-use crate::gate::resume::{claim_for_handover, finish_handover};
+use crate::gate::resume::claim_for_handover;
+
+/// Whether a resume token names its gate as a node id can (and its session as 48 hex digits):
+/// nothing else goes into a subject.
+fn well_formed(holder: &str, token: &str) -> bool {
+    let secret = token.rsplit_once('.').map_or("", |(_, s)| s);
+    is_node_name(holder) && secret.len() == 48 && secret.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 impl GateLink {
     /// The new gate's side: asks `holder` for the session of `token`; on success the
@@ -34,80 +53,72 @@ impl GateLink {
         last_seq: u64,
         agent: &Agent,
     ) -> Result<Taken, RefuseReason> {
-        let c = &self.cluster;
+        if !well_formed(holder, token) {
+            tracing::debug!(len = token.len(), "resume token not well formed: refused");
+            return Err(RefuseReason::Unknown);
+        }
         let request = HandoverRequest {
             token: token.to_owned(),
             last_seq,
-            to_gate: c.node_id().to_owned(),
+            to_gate: self.cluster.node_id().to_owned(),
             to_conn: agent.id(),
             transport: agent.transport().code(),
             local: agent.local_addr().to_string(),
             remote: agent.remote_addr().to_string(),
         };
-        // The holder waits for each backend (request_timeout each, at worst) before it answers.
-        let timeout = c.config().request_timeout * 3;
-        let subject = c.subjects().handover(holder);
-        let asked = c.nats().request(subject, request.encode());
-        let reply = match tokio::time::timeout(timeout, asked).await {
-            Ok(Ok(reply)) => reply,
-            Ok(Err(e)) => {
-                tracing::debug!(holder, error = %e, "session hand-over: no answer");
-                return Err(RefuseReason::Unknown);
-            }
-            Err(_) => return Err(RefuseReason::Unknown),
+        let answer = self.fetch_session(holder, request).await?;
+        let HandoverAnswer::Taken {
+            in_seq,
+            uid,
+            at,
+            groups,
+            bindings,
+            kept,
+        } = answer
+        else {
+            return Err(RefuseReason::Unknown);
         };
-        match HandoverAnswer::decode(reply.payload) {
-            Ok(HandoverAnswer::Taken {
-                in_seq,
-                uid,
-                at,
-                groups,
-                bindings,
-                kept,
-            }) => {
-                let bound = bindings
-                    .into_iter()
-                    .map(|(ty, node)| (ty.into(), node.into()))
-                    .collect();
-                lock(&self.bindings).insert(agent.id(), bound);
-                if uid != 0 {
-                    agent.store_uid(uid);
-                    self.bind_uid(agent, uid, at);
-                }
-                if let Some(shared) = self.gate() {
-                    for group in &groups {
-                        shared.membership.join_token(agent.id(), group);
-                    }
-                }
-                Ok(Taken { in_seq, kept })
+        let bound = bindings
+            .into_iter()
+            .map(|(ty, node)| (ty.into(), node.into()))
+            .collect();
+        lock(&self.bindings).insert(agent.id(), bound);
+        if uid != 0 {
+            agent.store_uid(uid);
+            self.bind_uid(agent, uid, at);
+        }
+        if let Some(shared) = self.gate() {
+            for group in &groups {
+                shared.membership.join_token(agent.id(), group);
             }
-            Ok(HandoverAnswer::Refused(reason)) => {
-                Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown))
+        }
+        Ok(Taken { in_seq, kept })
+    }
+
+    /// The holder's side: serves one step of a hand-over.
+    pub(super) async fn hand_over(&self, msg: async_nats::Message) {
+        let step = HandoverStep::decode(msg.payload);
+        let answer = match step {
+            Ok(HandoverStep::Ask(request)) => self.give(request).await,
+            Ok(HandoverStep::Fetch { transfer, index }) => self.chunk(transfer, index).await,
+            Ok(HandoverStep::Commit { transfer }) => self.commit(transfer).await,
+            Ok(HandoverStep::Abort { transfer }) => {
+                self.abort(transfer, "the new gate gave up").await;
+                return;
             }
             Err(e) => {
-                tracing::warn!(holder, error = %e, "session hand-over: bad answer");
-                Err(RefuseReason::Unknown)
+                tracing::warn!(error = %e, "bad session hand-over request");
+                HandoverReply::Refused(RefuseReason::Unknown.as_str().into())
             }
+        };
+        if let Some(reply) = msg.reply {
+            self.cluster.send(reply.to_string(), None, answer.encode());
         }
     }
 
-    /// The holder's side: serves one request for a session.
-    pub(super) async fn hand_over(&self, msg: async_nats::Message) {
-        let Some(reply) = msg.reply else {
-            return;
-        };
-        let answer = match HandoverRequest::decode(msg.payload) {
-            Ok(request) => self.give(request).await,
-            Err(e) => {
-                tracing::warn!(error = %e, "bad session hand-over request");
-                HandoverAnswer::Refused(RefuseReason::Unknown.as_str().into())
-            }
-        };
-        self.cluster.send(reply.to_string(), None, answer.encode());
-    }
-
-    async fn give(&self, request: HandoverRequest) -> HandoverAnswer {
-        let refused = |why: RefuseReason| HandoverAnswer::Refused(why.as_str().into());
+    /// An `Ask`: claims the session and offers a copy of it; nothing else changes yet.
+    async fn give(&self, request: HandoverRequest) -> HandoverReply {
+        let refused = |why: RefuseReason| HandoverReply::Refused(why.as_str().into());
         let Some(shared) = self.gate() else {
             return refused(RefuseReason::Unknown);
         };
@@ -116,53 +127,89 @@ impl GateLink {
             Err(why) => return refused(why),
         };
         let conn = claimed.agent().id();
+        let copy = copy_for_handover(&shared, &claimed, request.last_seq);
+        let Some((in_seq, kept, groups)) = copy else {
+            keep_after_failed_handover(&shared, claimed);
+            return refused(RefuseReason::Unknown);
+        };
+        let (uid, at) = lock(&self.claims).get(&conn).copied().unwrap_or((0, 0));
+        let bindings = lock(&self.bindings)
+            .get(&conn)
+            .map(|bound| {
+                bound
+                    .iter()
+                    .map(|(ty, node)| (ty.to_string(), node.to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut transfer = Transfer::new(claimed, request);
+        transfer.copied = kept.len();
+        transfer.offer = HandoverAnswer::Taken {
+            in_seq,
+            uid,
+            at,
+            groups,
+            bindings,
+            kept,
+        }
+        .encode();
+        self.offer(transfer, chunk_size(&self.cluster))
+    }
+
+    /// The first `Commit`: the session's backends reach the new gate from now on; what they
+    /// wrote here before they switched has landed when this returns.
+    pub(super) async fn switch(&self, conn: u64, request: &HandoverRequest) -> super::Bound {
         let bound = lock(&self.bindings).remove(&conn).unwrap_or_default();
         let c = &self.cluster;
         // What this gate forwarded for the connection goes first (the backends handle their
         // subject in order), then the switch.
         c.flush_outgoing().await;
-        for node in bound.values() {
-            let rebind = ToBackend::Rebind {
-                gate: c.node_id().to_owned(),
-                conn,
-                to_gate: request.to_gate.clone(),
-                to_conn: request.to_conn,
-                transport: request.transport,
-                local: request.local.clone(),
-                remote: request.remote.clone(),
-            };
-            let asked = c.nats().request(c.subjects().node(node), rebind.encode());
-            if tokio::time::timeout(c.config().request_timeout, asked)
-                .await
-                .is_err()
-            {
-                tracing::warn!(node = %node, conn, "backend did not confirm the move; it may still write to this gate");
-            }
-        }
+        let to = (request.to_gate.as_str(), request.to_conn);
+        let socket = (
+            request.transport,
+            request.local.as_str(),
+            request.remote.as_str(),
+        );
+        self.rebind(&bound, (c.node_id(), conn), to, socket).await;
         // The backends wrote to this gate until they switched: let that land first.
         self.barrier().await;
-        let claim = lock(&self.claims).remove(&conn);
-        let Some((in_seq, kept, groups)) = finish_handover(&shared, claimed, request.last_seq)
-        else {
-            return refused(RefuseReason::Unknown);
-        };
-        let (uid, at) = claim.unwrap_or((0, 0));
-        HandoverAnswer::Taken {
-            in_seq,
-            uid,
-            at,
-            groups,
-            bindings: bound
-                .into_iter()
-                .map(|(ty, node)| (ty.to_string(), node.to_string()))
-                .collect(),
-            kept,
+        bound
+    }
+
+    /// Tells each backend in `bound` that the connection `from` is `to` from now on (with
+    /// the client's socket `(transport, local, remote)` there), and waits for their answers.
+    pub(super) async fn rebind(
+        &self,
+        bound: &super::Bound,
+        from: (&str, u64),
+        to: (&str, u64),
+        (transport, local, remote): (u8, &str, &str),
+    ) {
+        let c = &self.cluster;
+        for node in bound.values() {
+            let rebind = ToBackend::Rebind {
+                gate: from.0.to_owned(),
+                conn: from.1,
+                to_gate: to.0.to_owned(),
+                to_conn: to.1,
+                transport,
+                local: local.to_owned(),
+                remote: remote.to_owned(),
+            };
+            let asked = c.nats().request(c.subjects().node(node), rebind.encode());
+            if !matches!(
+                tokio::time::timeout(c.config().request_timeout, asked).await,
+                Ok(Ok(_))
+            ) {
+                tracing::warn!(node = %node, conn = from.1, to_gate = to.0, "backend did not confirm the move; it may still write to the former gate");
+            }
         }
     }
 
     /// Returns once everything other nodes sent to this gate before now has been applied:
     /// a barrier sent to itself comes back through the same subscription, after them.
     async fn barrier(&self) {
+        use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let (done, back) = tokio::sync::oneshot::channel();
@@ -175,5 +222,23 @@ impl GateLink {
         {
             lock(&self.barriers).remove(&id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::well_formed;
+
+    #[test]
+    fn only_node_names_and_hex_sessions_reach_a_subject() {
+        let secret = "0123456789abcdef".repeat(3);
+        assert!(well_formed("gate-1", &format!("gate-1.{secret}")));
+        let long = "a".repeat(5000);
+        assert!(!well_formed(&long, &format!("{long}.{secret}")));
+        for bad in ["", "g.1", "g 1", "g*", "g>", "é", "g\r\nPUB x 1"] {
+            assert!(!well_formed(bad, &format!("{bad}.{secret}")), "{bad:?}");
+        }
+        assert!(!well_formed("g1", "g1.abc"));
+        assert!(!well_formed("g1", &format!("g1.{}", "z".repeat(48))));
     }
 }

@@ -7,14 +7,18 @@
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
+//! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
+//! - `fetch`: a hand-over's steps at the new gate;
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
 mod commands;
 mod directory;
+mod fetch;
 mod forward;
 mod handover;
 mod setup;
+mod transfer;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -70,6 +74,9 @@ pub(crate) struct GateLink {
     directory_work: TaskTracker,
     /// Barriers sent to this gate itself, waiting to come back (`ToGate::Barrier`).
     barriers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
+    /// Sessions this gate is handing over, by transfer id (with the session's agent id),
+    /// until the new gate has them.
+    transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -106,6 +113,7 @@ impl GateLink {
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
+            transfers: Mutex::new(HashMap::new()),
         })
     }
 
@@ -276,6 +284,10 @@ impl ClusterLink for GateLink {
         agent: &'a Agent,
     ) -> BoxFuture<'a, Result<Taken, RefuseReason>> {
         Box::pin(self.take(holder, token, last_seq, agent))
+    }
+
+    fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
+        Box::pin(self.give_up_transfers_of(conn))
     }
 }
 

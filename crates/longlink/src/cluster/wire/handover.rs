@@ -139,7 +139,7 @@ impl HandoverAnswer {
 impl Reader {
     /// A count of items that follow; each takes at least one byte, so a count larger than
     /// what is left is malformed (and never allocates).
-    fn count(&mut self) -> Result<u64, WireError> {
+    pub(super) fn count(&mut self) -> Result<u64, WireError> {
         let n = self.u64()?;
         if n > self.0.remaining() as u64 {
             return Err(WireError("count larger than the envelope"));
@@ -147,7 +147,7 @@ impl Reader {
         Ok(n)
     }
 
-    fn bytes(&mut self) -> Result<Bytes, WireError> {
+    pub(super) fn bytes(&mut self) -> Result<Bytes, WireError> {
         let n = self.count()? as usize;
         Ok(self.0.split_to(n))
     }

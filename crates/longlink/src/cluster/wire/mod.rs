@@ -379,5 +379,7 @@ pub(crate) fn now_micros() -> u64 {
 mod handover;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
+pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};

@@ -16,8 +16,10 @@ use tracing::Instrument;
 
 mod drive;
 mod ending;
+mod handback;
 mod resume;
 
+pub(crate) use handback::keep_waiting;
 pub(crate) use resume::claim;
 
 use super::accept::Slot;

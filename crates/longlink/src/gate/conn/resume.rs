@@ -216,6 +216,9 @@ pub(crate) async fn claim(
     shared: &Shared,
 ) -> Result<(u64, OwnedMutexGuard<()>), RefuseReason> {
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
+    if let Some(cluster) = &shared.cluster {
+        cluster.give_up_handover(session.id()).await;
+    }
     let socket = next_socket();
     let driving = theirs.outbox.claim(socket).ok_or(RefuseReason::Unknown)?;
     let Ok(guard) = tokio::time::timeout(shared.close_timeout, driving.lock_owned()).await else {

@@ -165,6 +165,10 @@ pub(crate) struct WsDecoder {
     open: Option<Op>,
     /// The fragmented message's payload so far; empty (no allocation) otherwise.
     assembly: BytesMut,
+    /// How many bytes at the front of a fragmented text's `assembly` are checked UTF-8
+    /// (what follows them may be a character that the next fragment finishes). A `u32`, in
+    /// the room the struct's alignment leaves anyway (the limit is a `u32` setting).
+    checked: u32,
 }
 
 impl WsDecoder {
@@ -174,6 +178,7 @@ impl WsDecoder {
             max_msg_len,
             open: None,
             assembly: BytesMut::new(),
+            checked: 0,
         }
     }
 
@@ -294,7 +299,9 @@ impl WsDecoder {
         Ok((op, header.len as usize))
     }
 
-    /// Takes a data frame's (unmasked) payload: a whole message if this completes one.
+    /// Takes a data frame's (unmasked) payload: a whole message if this completes one. A
+    /// fragmented text is checked fragment by fragment, so bad UTF-8 fails the connection
+    /// as soon as it has arrived (RFC 6455 8.1), not once the message ends.
     fn data(&mut self, op: Op, fin: bool, payload: BytesMut) -> Result<Option<Bytes>, WsError> {
         if op != Op::Continuation {
             if fin {
@@ -303,11 +310,30 @@ impl WsDecoder {
             self.open = Some(op);
         }
         self.assembly.extend_from_slice(&payload);
+        if self.open == Some(Op::Text) {
+            self.check_utf8(fin)?;
+        }
         if !fin {
             return Ok(None);
         }
-        let kind = self.open.take().unwrap_or(Op::Binary);
-        finish(kind, std::mem::take(&mut self.assembly)).map(Some)
+        self.open = None;
+        self.checked = 0;
+        Ok(Some(std::mem::take(&mut self.assembly).freeze()))
+    }
+
+    /// Checks the text assembled past what is checked already: a byte that cannot be UTF-8
+    /// fails now; a character left unfinished at the end waits for the next fragment,
+    /// unless this was the last.
+    fn check_utf8(&mut self, fin: bool) -> Result<(), WsError> {
+        let from = (self.checked as usize).min(self.assembly.len());
+        let valid = match std::str::from_utf8(&self.assembly[from..]) {
+            Ok(_) => self.assembly.len() - from,
+            Err(e) if e.error_len().is_none() && !fin => e.valid_up_to(),
+            Err(_) => return Err(WsError::BadUtf8("text message".into())),
+        };
+        // Past u32::MAX (not with the gate's u32 limit), the next check starts over.
+        self.checked = u32::try_from(from + valid).unwrap_or(0);
+        Ok(())
     }
 }
 

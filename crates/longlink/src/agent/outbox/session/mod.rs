@@ -7,7 +7,8 @@
 //! The queue's items, oldest first: `sent` written and not yet acknowledged (numbers
 //! `first_seq ..`), then the unwritten ones. Protocol messages (`LL_Session`, `LL_Ack`, ...)
 //! go in `control`, written before anything queued and never numbered. A session that
-//! changes socket (a resume, a hand-over to another gate) is in `resume`.
+//! changes socket (a resume, a hand-over to another gate) is in `resume`; a hand-over's
+//! copy, and the letting go once the other gate has all of it, in `transfer`.
 
 use super::items::Items;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use bytes::Bytes;
 use super::{Outbox, Queue, State};
 
 mod resume;
+mod transfer;
 
 /// Every how many client messages the server acknowledges without waiting for the timer.
 pub(super) const ACK_EVERY: u64 = 16;

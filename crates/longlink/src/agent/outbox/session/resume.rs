@@ -13,9 +13,9 @@ use super::Numbering;
 impl Queue {
     /// The session `socket` claims, with the client saying it has everything up to
     /// `last_seq`: none unless the queue is open and the session is that socket's and did
-    /// not overflow. Everything kept counts as not written, save what the client has, which
+    /// not overflow nor move to another gate. Everything kept counts as not written, save what the client has, which
     /// is dropped: the rest goes again, in order. `open`: the outbox's state is `Open`.
-    fn claimed(
+    pub(super) fn claimed(
         &mut self,
         (socket, last_seq): (u64, u64),
         open: bool,
@@ -23,7 +23,7 @@ impl Queue {
         let Queue { items, session, .. } = self;
         let n = session
             .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed)?;
+            .filter(|n| open && n.socket == socket && !n.overflowed && !n.handed_over)?;
         n.sent = items.len();
         n.ack(items, last_seq);
         n.sent = 0;
@@ -34,11 +34,14 @@ impl Queue {
 impl Outbox {
     /// Claims the session for a new socket `socket`; the task that served it stops at its
     /// next wake-up. Gives the lock to wait on until that task has stopped, or `None` if the
-    /// session has ended.
+    /// session has ended (or moved to another gate).
     pub(crate) fn claim(&self, socket: u64) -> Option<Arc<tokio::sync::Mutex<()>>> {
         let mut q = self.lock();
         let open = self.state() == State::Open;
-        let n = q.session.as_mut().filter(|n| open && !n.overflowed)?;
+        let n = q
+            .session
+            .as_mut()
+            .filter(|n| open && !n.overflowed && !n.handed_over)?;
         n.socket = socket;
         n.drop_socket = false;
         let driving = Arc::clone(&n.driving);
@@ -78,21 +81,6 @@ impl Outbox {
         drop(q);
         self.wake.raise();
         Some((in_seq, replayed))
-    }
-
-    /// Hands the session over to another gate (claimed by `socket`, its former task
-    /// stopped): returns `(in_seq, every kept message after last_seq)`; nothing is kept here,
-    /// and the task that waited for the client stops quietly.
-    pub(crate) fn hand_over(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
-        let mut q = self.lock();
-        let (items, n) = q.claimed((socket, last_seq), self.state() == State::Open)?;
-        n.handed_over = true;
-        n.control = Vec::new();
-        let in_seq = n.in_seq;
-        let kept = items.take().into();
-        drop(q);
-        self.wake.raise();
-        Some((in_seq, kept))
     }
 
     /// A session handed over from another gate, served by `socket`: `kept` (numbered from

@@ -114,6 +114,16 @@ fn bad_utf8_in_text_or_a_close_reason_is_1007() {
     let mut bytes = frame(false, 0x1, b"ab", KEY);
     bytes.extend(frame(true, 0x0, b"\xc3", KEY));
     assert!(matches!(decode_err(100, &bytes), WsError::BadUtf8(_)));
+    // Fail-fast: the fragment that cannot be UTF-8 is refused before the message ends,
+    // whether it is bad alone or only after the bytes before it.
+    for (first, second) in [(&b"ab"[..], &b"\xff"[..]), (b"a\xf4", b"\x90\x80\x80")] {
+        let mut bytes = frame(false, 0x1, first, KEY);
+        bytes.extend(frame(false, 0x0, second, KEY));
+        assert!(
+            matches!(decode_err(100, &bytes), WsError::BadUtf8(_)),
+            "{first:?} {second:?}"
+        );
+    }
     // Binary messages are not checked.
     assert_eq!(decode_one(100, &whole(0x2, b"\xff")), Ok(message(b"\xff")));
 }

@@ -1,0 +1,170 @@
+//! The new gate's side of a hand-over: every step of taking a session from the gate that
+//! holds it (the steps are in `cluster::wire::transfer`): the offer, its chunks in order,
+//! and the commits, each a request answered within its timeout. Any step that fails gives
+//! the hand-over up (the holder is told, and keeps the session) and the client is told to
+//! retry; a holder nobody listens for is gone, with its sessions (`"unknown"`).
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use longlink_wire::resume::RefuseReason;
+
+use super::GateLink;
+use super::transfer::MAX_CHUNK;
+use crate::cluster::wire::{
+    HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, decode_items,
+};
+
+impl GateLink {
+    /// The new gate's side: every step of taking the session of `request` from `holder`.
+    /// Gives the session, with what reached it during the transfer, and its uid and groups
+    /// as they were at the end.
+    pub(super) async fn fetch_session(
+        &self,
+        holder: &str,
+        request: HandoverRequest,
+    ) -> Result<HandoverAnswer, RefuseReason> {
+        let subject = self.cluster.subjects().handover(holder);
+        // The holder may wait for the task serving the session to stop before it offers.
+        let wait = self.cluster.config().request_timeout * 3;
+        let step = HandoverStep::Ask(request);
+        let (transfer, mut offer) = match self.step(&subject, step, wait).await {
+            Ok(HandoverReply::Offer {
+                transfer,
+                len,
+                chunk,
+            }) => (transfer, (len, chunk)),
+            Ok(HandoverReply::Refused(reason)) => {
+                return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown));
+            }
+            Ok(_) => return Err(RefuseReason::Unknown),
+            Err(Step::Gone) => return Err(RefuseReason::Unknown),
+            Err(Step::Failed(e)) => {
+                tracing::warn!(holder, error = %e, "session hand-over: no offer; the client is told to retry");
+                return Err(RefuseReason::Retry);
+            }
+        };
+        let fetched = self.fetch_all(&subject, transfer, &mut offer).await;
+        if let Err(e) = &fetched {
+            tracing::warn!(holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
+            let abort = HandoverStep::Abort { transfer };
+            self.cluster.send(subject, None, abort.encode());
+        }
+        fetched
+    }
+
+    /// Fetches the first offer and every one after it, and commits.
+    async fn fetch_all(
+        &self,
+        subject: &str,
+        transfer: u64,
+        offer: &mut (u64, u64),
+    ) -> Result<HandoverAnswer, RefuseReason> {
+        let first = self.fetch(subject, transfer, *offer).await?;
+        let mut answer = HandoverAnswer::decode(first).map_err(|e| {
+            tracing::warn!(error = %e, "session hand-over: the session does not decode");
+            RefuseReason::Unknown
+        })?;
+        let HandoverAnswer::Taken { bindings, .. } = &answer else {
+            return Err(RefuseReason::Unknown);
+        };
+        // The first commit waits for each backend to switch (request_timeout each, at
+        // worst), for what they wrote to land, and for what this gate sent to leave.
+        let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);
+        loop {
+            match self
+                .step(subject, HandoverStep::Commit { transfer }, wait)
+                .await
+            {
+                Ok(HandoverReply::Done {
+                    uid: now_uid,
+                    at: now_at,
+                    groups: now_groups,
+                }) => {
+                    if let HandoverAnswer::Taken {
+                        uid, at, groups, ..
+                    } = &mut answer
+                    {
+                        (*uid, *at, *groups) = (now_uid, now_at, now_groups);
+                    }
+                    return Ok(answer);
+                }
+                Ok(HandoverReply::Offer { len, chunk, .. }) => {
+                    *offer = (len, chunk);
+                    let more = self.fetch(subject, transfer, *offer).await?;
+                    let more = decode_items(more).map_err(|_| RefuseReason::Retry)?;
+                    if let HandoverAnswer::Taken { kept, .. } = &mut answer {
+                        kept.extend(more);
+                    }
+                }
+                Ok(HandoverReply::Refused(reason)) => {
+                    return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Retry));
+                }
+                Ok(HandoverReply::Chunk(_)) | Err(_) => return Err(RefuseReason::Retry),
+            }
+        }
+    }
+
+    /// Fetches one offer of `len` bytes, chunk by chunk.
+    async fn fetch(
+        &self,
+        subject: &str,
+        transfer: u64,
+        (len, chunk): (u64, u64),
+    ) -> Result<Bytes, RefuseReason> {
+        let (Ok(len), Ok(chunk)) = (usize::try_from(len), usize::try_from(chunk)) else {
+            return Err(RefuseReason::Unknown);
+        };
+        if chunk == 0 && len > 0 {
+            return Err(RefuseReason::Unknown);
+        }
+        let wait = self.cluster.config().request_timeout;
+        let mut whole = BytesMut::with_capacity(len.min(64 * MAX_CHUNK));
+        let mut index = 0;
+        while whole.len() < len {
+            let want = chunk.min(len - whole.len());
+            let step = HandoverStep::Fetch { transfer, index };
+            match self.step(subject, step, wait).await {
+                Ok(HandoverReply::Chunk(bytes)) if bytes.len() == want => {
+                    whole.extend_from_slice(&bytes);
+                }
+                Ok(HandoverReply::Refused(reason)) => {
+                    return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Retry));
+                }
+                _ => return Err(RefuseReason::Retry),
+            }
+            index += 1;
+        }
+        Ok(whole.freeze())
+    }
+
+    /// One step: a request to the holder within `wait`.
+    async fn step(
+        &self,
+        subject: &str,
+        step: HandoverStep,
+        wait: Duration,
+    ) -> Result<HandoverReply, Step> {
+        let asked = self
+            .cluster
+            .nats()
+            .request(subject.to_owned(), step.encode());
+        let reply = match tokio::time::timeout(wait, asked).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Err(Step::Gone);
+            }
+            Ok(Err(e)) => return Err(Step::Failed(e.to_string())),
+            Err(_) => return Err(Step::Failed(format!("no answer within {wait:?}"))),
+        };
+        HandoverReply::decode(reply.payload).map_err(|e| Step::Failed(e.to_string()))
+    }
+}
+
+/// Why a step got no answer.
+enum Step {
+    /// Nobody listens on the holder's subject: the gate is gone.
+    Gone,
+    /// A timeout, or NATS failed.
+    Failed(String),
+}

@@ -1,0 +1,248 @@
+//! A session's hand-over in chunks (the steps are in `cluster::wire::transfer`, with why
+//! they are requests over core NATS), at the holder: its table of transfers under way, the
+//! steps it serves, and what it does when one fails (the new gate's side is `fetch`).
+//!
+//! The holder keeps the session claimed while the new gate fetches; a transfer whose new gate
+//! says nothing for twice `request_timeout` is given up, as is one aborted: the backends
+//! are switched back (if the first commit had switched them) and the session waits here for
+//! its client again.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use longlink_wire::resume::RefuseReason;
+
+use super::{Bound, GateLink, lock};
+use crate::cluster::Cluster;
+use crate::cluster::wire::{HandoverReply, HandoverRequest, encode_items};
+use crate::gate::handover::{keep_after_failed_handover, let_go_or_rest};
+use crate::gate::resume::Claimed;
+
+/// The largest chunk, in bytes: well under NATS's default `max_payload` (1 MiB).
+pub(super) const MAX_CHUNK: usize = 256 * 1024;
+
+/// How many times a commit may find that messages reached the session meanwhile (each time
+/// they are offered too) before the hand-over is given up (a session written to faster than
+/// it moves).
+const MAX_ROUNDS: u32 = 16;
+
+/// A session being handed over, held by this gate until the new gate has all of it.
+pub(super) struct Transfer {
+    claimed: Claimed,
+    /// The new gate's request: where the session goes.
+    request: HandoverRequest,
+    /// The connection's backends, once switched to the new gate (at the first commit).
+    bound: Option<Bound>,
+    /// What the new gate fetches now.
+    pub(super) offer: Bytes,
+    chunk: usize,
+    /// How many of the session's messages have been offered.
+    pub(super) copied: usize,
+    rounds: u32,
+    /// The new gate's last step.
+    last: Instant,
+}
+
+/// One transfer's place in the table: its steps take turns (a commit that switches the
+/// backends waits on NATS; an abort or the watch waits for it); `None` once it has ended.
+pub(super) type Slot = Arc<tokio::sync::Mutex<Option<Transfer>>>;
+
+impl Transfer {
+    pub(super) fn new(claimed: Claimed, request: HandoverRequest) -> Transfer {
+        Transfer {
+            claimed,
+            request,
+            bound: None,
+            offer: Bytes::new(),
+            chunk: MAX_CHUNK,
+            copied: 0,
+            rounds: 0,
+            last: Instant::now(),
+        }
+    }
+
+    fn offered(&self, transfer: u64) -> HandoverReply {
+        HandoverReply::Offer {
+            transfer,
+            len: self.offer.len() as u64,
+            chunk: self.chunk as u64,
+        }
+    }
+}
+
+/// The chunk size for this cluster's NATS server: at most half its `max_payload`.
+pub(super) fn chunk_size(cluster: &Cluster) -> usize {
+    let max = cluster.nats().server_info().max_payload;
+    (max / 2).clamp(4 * 1024, MAX_CHUNK)
+}
+
+fn retry() -> HandoverReply {
+    HandoverReply::Refused(RefuseReason::Retry.as_str().into())
+}
+
+impl GateLink {
+    /// Keeps `transfer` for the new gate's next steps and gives its first offer; watches
+    /// that the steps keep coming.
+    pub(super) fn offer(&self, mut transfer: Transfer, chunk: usize) -> HandoverReply {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        transfer.chunk = chunk;
+        let reply = transfer.offered(id);
+        let conn = transfer.claimed.agent().id();
+        let slot = Arc::new(tokio::sync::Mutex::new(Some(transfer)));
+        lock(&self.transfers).insert(id, (conn, slot));
+        if let Some(link) = self.me.upgrade() {
+            tokio::spawn(async move { link.watch(id).await });
+        }
+        reply
+    }
+
+    fn slot(&self, transfer: u64) -> Option<Slot> {
+        lock(&self.transfers)
+            .get(&transfer)
+            .map(|(_, slot)| Arc::clone(slot))
+    }
+
+    /// Gives up every transfer of the session of agent `conn` (a new resume claims it).
+    pub(super) async fn give_up_transfers_of(&self, conn: u64) {
+        let ids: Vec<u64> = lock(&self.transfers)
+            .iter()
+            .filter(|(_, (of, _))| *of == conn)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.abort(id, "the client resumed again").await;
+        }
+    }
+
+    /// A `Fetch`: chunk `index` of the current offer.
+    pub(super) async fn chunk(&self, transfer: u64, index: u64) -> HandoverReply {
+        let Some(slot) = self.slot(transfer) else {
+            return retry();
+        };
+        let mut held = slot.lock().await;
+        let Some(t) = held.as_mut() else {
+            return retry();
+        };
+        t.last = Instant::now();
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(t.chunk))
+            .filter(|&s| s < t.offer.len());
+        match start {
+            Some(start) => {
+                let end = (start + t.chunk).min(t.offer.len());
+                HandoverReply::Chunk(t.offer.slice(start..end))
+            }
+            None => HandoverReply::Refused(RefuseReason::Unknown.as_str().into()),
+        }
+    }
+
+    /// A `Commit`: the first switches the session's backends to the new gate; then the
+    /// session is let go if nothing reached it since the last offer, else what did is
+    /// offered.
+    pub(super) async fn commit(&self, transfer: u64) -> HandoverReply {
+        let (Some(shared), Some(slot)) = (self.gate(), self.slot(transfer)) else {
+            return retry();
+        };
+        let mut held = slot.lock().await;
+        let Some(t) = held.as_mut() else {
+            return retry();
+        };
+        if t.bound.is_none() {
+            let conn = t.claimed.agent().id();
+            t.bound = Some(self.switch(conn, &t.request).await);
+        }
+        t.last = Instant::now();
+        let failed = match let_go_or_rest(&shared, &t.claimed, t.copied) {
+            Some(Ok(groups)) => {
+                let conn = t.claimed.agent().id();
+                *held = None;
+                lock(&self.transfers).remove(&transfer);
+                let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
+                return HandoverReply::Done { uid, at, groups };
+            }
+            Some(Err(rest)) if t.rounds < MAX_ROUNDS => {
+                t.rounds += 1;
+                t.copied += rest.len();
+                t.offer = encode_items(&rest);
+                return t.offered(transfer);
+            }
+            Some(Err(_)) => "messages kept coming faster than the session moved",
+            None => "the session ended or was resumed elsewhere",
+        };
+        let t = held.take();
+        lock(&self.transfers).remove(&transfer);
+        if let Some(t) = t {
+            self.give_back(t, failed).await;
+        }
+        retry()
+    }
+
+    /// Gives up transfer `transfer`, if it is still under way (after the step being
+    /// served, if one is): the session stays here.
+    pub(super) async fn abort(&self, transfer: u64, why: &str) {
+        let Some(slot) = self.slot(transfer) else {
+            return;
+        };
+        let taken = slot.lock().await.take();
+        lock(&self.transfers).remove(&transfer);
+        if let Some(t) = taken {
+            self.give_back(t, why).await;
+        }
+    }
+
+    /// Gives up a transfer once the new gate has not taken a step for twice
+    /// `request_timeout` (looked at every `request_timeout`; a step being served counts as
+    /// one), or when the gate stops.
+    async fn watch(&self, transfer: u64) {
+        let every = self.cluster.config().request_timeout;
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => {}
+                _ = tokio::time::sleep(every) => {}
+            }
+            let Some(slot) = self.slot(transfer) else {
+                return;
+            };
+            let quiet = match slot.try_lock() {
+                Err(_) => false,
+                Ok(held) => match held.as_ref() {
+                    None => return,
+                    Some(t) => t.last.elapsed() >= every * 2 || self.stop.is_cancelled(),
+                },
+            };
+            if quiet {
+                self.abort(transfer, "the new gate went quiet").await;
+                return;
+            }
+        }
+    }
+
+    /// A hand-over failed: the backends are switched back to this gate (if they had been
+    /// switched), and the session waits for its client here again.
+    async fn give_back(&self, t: Transfer, why: &str) {
+        let agent = t.claimed.agent().clone();
+        let (conn, to_gate) = (agent.id(), t.request.to_gate.as_str());
+        tracing::warn!(
+            conn,
+            to_gate,
+            reason = why,
+            "session hand-over failed; the session stays here"
+        );
+        if let Some(bound) = t.bound {
+            let local = agent.local_addr().to_string();
+            let remote = agent.remote_addr().to_string();
+            let socket = (agent.transport().code(), local.as_str(), remote.as_str());
+            let here = (self.cluster.node_id(), conn);
+            let there = (to_gate, t.request.to_conn);
+            self.rebind(&bound, there, here, socket).await;
+            lock(&self.bindings).insert(conn, bound);
+        }
+        if let Some(shared) = self.gate() {
+            keep_after_failed_handover(&shared, t.claimed);
+        }
+    }
+}
