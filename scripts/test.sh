@@ -50,6 +50,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo publish --dry-run (the four library crates, packaged and built together)"
 # Packaged together, so the unpublished path dependencies resolve through cargo's local
 # overlay (cargo >= 1.90). --allow-dirty: the run checks the working tree as it is.
+# Cargo unpacks the overlay's crates under $CARGO_HOME/registry/src/-<hash>/, and takes a
+# registry crate it has built once as built for good: while the version stays the same, a
+# second run would check longlink against yesterday's longlink-wire. Remove both, so that the
+# run checks today's code (the crates' own fingerprints only; dependencies stay built).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/longlink-*
+rm -rf "${CARGO_TARGET_DIR:-target}"/debug/.fingerprint/longlink-*
 cargo publish --dry-run --locked --allow-dirty \
     -p longlink-wire -p longlink -p longlink-client -p longlink-recordfile
 echo "== longlink's optional features: none, then each alone"

@@ -47,8 +47,8 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// Connects to `config.addr`: TCP, then TLS if configured, then the WebSocket handshake
-    /// for [`Transport::Ws`], all within `config.connect_timeout`. `messages` may be a
-    /// [`Messages`] or an `Arc<Messages>` shared by many clients.
+    /// for [`Transport::Ws`](crate::Transport::Ws), all within `config.connect_timeout`.
+    /// `messages` may be a [`Messages`] or an `Arc<Messages>` shared by many clients.
     ///
     /// ```no_run
     /// use std::sync::Arc;
@@ -112,8 +112,8 @@ impl Client {
     }
 
     /// The next message, decoded. An unknown or undecodable message is an error that leaves
-    /// the connection usable; [`Error::is_closed`] tells the ones that do not. Cancel safe:
-    /// wrap it in `tokio::time::timeout` freely.
+    /// the connection usable; [`Error::is_closed`](crate::Error::is_closed) tells the ones that
+    /// do not. Cancel safe: wrap it in `tokio::time::timeout` freely.
     ///
     /// ```no_run
     /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
@@ -130,8 +130,8 @@ impl Client {
         self.reader.recv().await
     }
 
-    /// The next message, which must be a `T` (otherwise [`Error::Unexpected`], and that
-    /// message is gone).
+    /// The next message, which must be a `T` (otherwise
+    /// [`Error::Unexpected`](crate::Error::Unexpected), and that message is gone).
     ///
     /// ```no_run
     /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
