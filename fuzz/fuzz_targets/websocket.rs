@@ -1,4 +1,4 @@
-//! The WebSocket path: the HTTP handshake reader, then a tungstenite server stream with an
+//! The WebSocket path: the HTTP handshake reader, then the gate's own frame decoder with an
 //! 8192-byte message limit, fed the input as one client's bytes. Never a panic, never a hang.
 #![no_main]
 

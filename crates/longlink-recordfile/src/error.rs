@@ -50,6 +50,25 @@ pub enum Error {
         /// The operating system's error.
         source: std::io::Error,
     },
+    /// The path names something other than a regular file (a named pipe, a device such as
+    /// `/dev/zero`, a directory, a socket), directly or through symlinks. It is refused
+    /// without being read, and opening it does not block (a FIFO with no writer).
+    #[error("{}: not a regular file ({kind}); a record file must be one", path.display())]
+    NotAFile {
+        /// The path as given.
+        path: PathBuf,
+        /// What it is instead: `"a named pipe (FIFO)"`, `"a character device"`, ...
+        kind: &'static str,
+    },
+    /// The file holds more than [`Options::max_bytes`](crate::Options::max_bytes) bytes; at
+    /// most one byte past the limit is read.
+    #[error("{}: larger than the limit of {limit} bytes (Options::max_bytes)", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// The file is not UTF-8 (spreadsheets may export GBK or UTF-16: save as UTF-8).
     #[error("{at}: not valid UTF-8 (save the file as UTF-8)")]
     Encoding {
@@ -133,7 +152,11 @@ impl Error {
             | Error::FieldCount { at, .. }
             | Error::Cell { at, .. }
             | Error::DuplicateKey { at, .. } => Some(at),
-            Error::Io { .. } | Error::RecordType { .. } | Error::Watch { .. } => None,
+            Error::Io { .. }
+            | Error::NotAFile { .. }
+            | Error::TooLarge { .. }
+            | Error::RecordType { .. }
+            | Error::Watch { .. } => None,
         }
     }
 }

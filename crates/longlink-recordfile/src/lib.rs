@@ -103,13 +103,22 @@
 //! all its indexes at once, an invalid one is logged and the old one stays, and
 //! [`Reloadable::on_reload`] callbacks hear of each new version.
 //!
+//! The path may be a symlink, or a chain of them: the watcher follows what the
+//! path resolves to (a target edited in another directory, Kubernetes'
+//! ConfigMap layout `rooms.txt -> ..data/rooms.txt` with `..data` swapped by
+//! rename). What is read must be a regular file of at most
+//! [`Options::max_bytes`]: a named pipe or a device put at the path is refused
+//! without blocking, and the old table stays.
+//!
 //! # Layout
 //!
 //! `csv` (Go's reader), `strconv` and `float` (Go's number and bool rules),
 //! `shape` and `de` (the record's fields; the serde deserializer over a row),
 //! `index` ([`Record`], [`Index`], [`Key`]), `load`
-//! (text to table, with error locations), `table`, `options`, `reload` and
-//! `watch` (the handle, the file watcher and SIGHUP), `error`.
+//! (text to table, with error locations), `table`, `options`, `read` (a
+//! regular file only, opened without blocking, size-capped), `reload`,
+//! `resolve` (what a path resolves through) and `watch` (the handle, the file
+//! watcher and SIGHUP), `error`.
 
 mod csv;
 mod de;
@@ -118,7 +127,9 @@ mod float;
 mod index;
 mod load;
 mod options;
+mod read;
 mod reload;
+mod resolve;
 mod shape;
 mod strconv;
 mod table;
@@ -127,5 +138,6 @@ mod watch;
 pub use error::{Error, Location};
 pub use index::{Index, IndexDef, IndexKey, IndexView, Key, Record};
 pub use options::Options;
+pub use read::DEFAULT_MAX_BYTES;
 pub use reload::{Reloadable, TableGuard};
 pub use table::Table;

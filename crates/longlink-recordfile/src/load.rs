@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::csv::{CsvError, CsvReader};
 use crate::de;
+use crate::read::read_file;
 use crate::shape::{self, Shape};
 use crate::table::Slot;
 use crate::{Error, Location, Options, Record, Table};
@@ -177,13 +178,13 @@ fn map_columns(
 
 /// Reading a table: from a file, from text, from bytes.
 impl Options {
-    /// Reads and parses the file at `path`.
+    /// Reads and parses the file at `path` (symlinks followed). Anything but a regular
+    /// file (a named pipe, a device, a directory) is refused with [`Error::NotAFile`]
+    /// without blocking; a file over [`max_bytes`](Options::max_bytes) with
+    /// [`Error::TooLarge`].
     pub fn load<T: Record>(&self, path: impl AsRef<Path>) -> Result<Table<T>, Error> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let bytes = read_file(path, self.max_bytes)?;
         self.parse_bytes(&path.display().to_string(), &bytes)
     }
 

@@ -1,7 +1,10 @@
 //! How a record file is read: leaf's `Comma` and `Comment`, and header mapping.
 
+use crate::read::DEFAULT_MAX_BYTES;
+
 /// How to read a record file. The default is leaf's: cells separated by tabs,
-/// lines starting with `#` are comments, columns map to fields by position.
+/// lines starting with `#` are comments, columns map to fields by position; and
+/// a file is at most [`DEFAULT_MAX_BYTES`] (64 MiB) and must be a regular file.
 ///
 /// ```
 /// use longlink_recordfile::{Options, Table};
@@ -25,6 +28,7 @@ pub struct Options {
     pub(crate) separator: char,
     pub(crate) comment: Option<char>,
     pub(crate) header_names: bool,
+    pub(crate) max_bytes: u64,
 }
 
 impl Default for Options {
@@ -33,6 +37,7 @@ impl Default for Options {
             separator: '\t',
             comment: Some('#'),
             header_names: false,
+            max_bytes: DEFAULT_MAX_BYTES,
         }
     }
 }
@@ -90,6 +95,15 @@ impl Options {
     /// (leaf maps by position and its headers are free text).
     pub fn header_names(mut self, on: bool) -> Self {
         self.header_names = on;
+        self
+    }
+
+    /// The most bytes a file may hold (default [`DEFAULT_MAX_BYTES`], 64 MiB). A longer
+    /// one, or one that never ends, is refused with
+    /// [`Error::TooLarge`](crate::Error::TooLarge) after reading at most one byte past the
+    /// limit; a reloaded one keeps the old table.
+    pub fn max_bytes(mut self, limit: u64) -> Self {
+        self.max_bytes = limit;
         self
     }
 }

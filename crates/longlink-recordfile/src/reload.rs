@@ -6,10 +6,12 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use arc_swap::ArcSwap;
 
+use crate::read::read_file;
 use crate::{Error, Options, Record, Table};
 
 /// What runs after a new version is in force.
@@ -68,8 +70,12 @@ pub(crate) struct Shared<T> {
     options: Options,
     /// Told of each new version.
     callbacks: RwLock<Vec<Callback<T>>>,
-    /// Held while a reload reads, parses and swaps, so versions land in order.
-    reload_lock: Mutex<Fingerprint>,
+    /// Held only to compare and swap in a version read and parsed outside it (a read may
+    /// wait on the file system; nothing else should wait on that).
+    reload_lock: Mutex<InForce>,
+    /// Numbers the reads as they begin, so that of two reloads that overlap the one that
+    /// began reading later is the one left in force.
+    reads: AtomicU64,
     /// The file watcher, once [`Reloadable::watch`] started it.
     pub(crate) watcher: Mutex<Option<notify::RecommendedWatcher>>,
     /// The SIGHUP task, once [`Reloadable::reload_on_sighup`] started it.
@@ -77,10 +83,15 @@ pub(crate) struct Shared<T> {
     pub(crate) signal_task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
-/// A hash of the bytes in force, so a watcher event that changed nothing
-/// (a `touch`, an editor saving twice) does not reload.
+/// What the version in force was read from.
 #[derive(Default)]
-struct Fingerprint(u64);
+struct InForce {
+    /// A hash of its bytes, so a watcher event that changed nothing (a `touch`, an editor
+    /// saving twice) does not reload.
+    print: u64,
+    /// The number of the read it came from (see `Shared::reads`).
+    read: u64,
+}
 
 /// Why a reload runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +128,7 @@ impl<T: Record + Send + Sync> Reloadable<T> {
     /// Loads `path` with `options` (also [`Options::reloadable`]).
     pub fn with_options(path: impl AsRef<Path>, options: Options) -> Result<Self, Error> {
         let path = path.as_ref().to_owned();
-        let bytes = read(&path)?;
+        let bytes = read_file(&path, options.max_bytes)?;
         let table = options.parse_bytes(&path.display().to_string(), &bytes)?;
         Ok(Reloadable {
             shared: Arc::new(Shared {
@@ -125,7 +136,11 @@ impl<T: Record + Send + Sync> Reloadable<T> {
                 path,
                 options,
                 callbacks: RwLock::new(Vec::new()),
-                reload_lock: Mutex::new(Fingerprint(fingerprint(&bytes))),
+                reload_lock: Mutex::new(InForce {
+                    print: fingerprint(&bytes),
+                    read: 0,
+                }),
+                reads: AtomicU64::new(0),
                 watcher: Mutex::new(None),
                 #[cfg(all(unix, feature = "sighup"))]
                 signal_task: Mutex::new(None),
@@ -195,33 +210,27 @@ impl<T> std::fmt::Debug for Reloadable<T> {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, Error> {
-    std::fs::read(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })
-}
-
 impl<T: Record + Send + Sync> Shared<T> {
     /// Reads, parses and swaps in the file; `Ok(None)` if a watch event found
-    /// the same bytes. Callbacks run after the swap, outside the lock.
+    /// the same bytes, or a read begun later is already in force. Reading and
+    /// parsing happen outside the lock; callbacks run after the swap, outside it.
     pub(crate) fn reload(&self, trigger: Trigger) -> Result<Option<Arc<Table<T>>>, Error> {
-        let table = {
-            let mut last = self
-                .reload_lock
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let bytes = read(&self.path)?;
-            let print = fingerprint(&bytes);
-            if trigger == Trigger::Watch && print == last.0 {
+        let read = self.reads.fetch_add(1, Ordering::SeqCst) + 1;
+        let bytes = read_file(&self.path, self.options.max_bytes)?;
+        let print = fingerprint(&bytes);
+        if trigger == Trigger::Watch && print == self.in_force().print {
+            return Ok(None);
+        }
+        let name = self.path.display().to_string();
+        let table = Arc::new(self.options.parse_bytes::<T>(&name, &bytes)?);
+        {
+            let mut in_force = self.in_force();
+            if in_force.read > read {
                 return Ok(None);
             }
-            let name = self.path.display().to_string();
-            let table = Arc::new(self.options.parse_bytes::<T>(&name, &bytes)?);
             self.current.store(table.clone());
-            last.0 = print;
-            table
-        };
+            *in_force = InForce { print, read };
+        }
         tracing::info!(path = %self.path.display(), records = table.len(), "record file reloaded");
         let callbacks = self
             .callbacks
@@ -235,6 +244,13 @@ impl<T: Record + Send + Sync> Shared<T> {
             }
         }
         Ok(Some(table))
+    }
+
+    /// The lock that orders the swaps, and what is in force.
+    fn in_force(&self) -> std::sync::MutexGuard<'_, InForce> {
+        self.reload_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A reload from the watcher or a signal: errors are logged, not returned.

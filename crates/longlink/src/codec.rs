@@ -37,6 +37,11 @@ pub enum EnvelopeError {
     /// The type has no codec for the gate's encoding.
     #[error(transparent)]
     Encode(#[from] EncodeError),
+    /// One of the gate's own protocol messages (`LL_*`, session resume): the gate alone
+    /// sends them, numbered and in order; one pushed from outside would break the client's
+    /// count.
+    #[error("{0} is one of the gate's protocol messages (LL_*), not the application's")]
+    Protocol(String),
 }
 
 /// A message already encoded for one gate's wire: encode once, write to many agents.
@@ -171,9 +176,14 @@ impl Codec {
 
     /// Encodes a message given in leaf's JSON envelope (`{"S2C_Message":{..}}`, checked
     /// against the registry) in this codec's encoding: a service that speaks only JSON can
-    /// push to protobuf clients. For the server API.
+    /// push to protobuf clients. For the server API, which refuses the gate's own `LL_*`
+    /// messages ([`EnvelopeError::Protocol`]).
     pub fn encode_envelope(&self, json: &[u8]) -> Result<Encoded, EnvelopeError> {
         let (index, value) = self.registry.decode(json, Encoding::Json, false)?;
+        let name = &self.registry.info(index).name;
+        if longlink_wire::resume::is_protocol_name(name) {
+            return Err(EnvelopeError::Protocol(name.clone()));
+        }
         let mut out = Vec::with_capacity(json.len());
         self.registry.encode_value(
             index,

@@ -55,9 +55,21 @@ pub struct ChatConfig {
     /// the demo page. Development only: anyone who can reach the port can log in as anyone.
     #[serde(default)]
     pub dev_tokens: bool,
-    /// The room table (a leaf record file, see [`rooms`]); `""`: every room is open.
+    /// The room table (a leaf record file, see [`rooms`]); `""`: every room is open. It
+    /// may be a symlink (a Kubernetes ConfigMap's layout included): changes to what it
+    /// resolves to are watched too.
     #[serde(default)]
     pub rooms_file: String,
+    /// The most bytes the room table may hold (default 64 MiB). A longer file, or one that
+    /// never ends, is refused at start-up, and on a reload is logged while the old table
+    /// stays; at most this many bytes (plus one) are read. Anything but a regular file at
+    /// `rooms_file` (a named pipe, a device) is refused the same way, whatever its size.
+    #[serde(default = "default_rooms_file_max_bytes")]
+    pub rooms_file_max_bytes: u64,
+}
+
+fn default_rooms_file_max_bytes() -> u64 {
+    longlink_recordfile::DEFAULT_MAX_BYTES
 }
 
 /// The whole configuration file.
@@ -132,6 +144,12 @@ impl Config {
             return Err(longlink::config::ConfigError::Invalid {
                 key: "chat.token_secret".into(),
                 message: "must not be empty".into(),
+            });
+        }
+        if self.chat.rooms_file_max_bytes == 0 {
+            return Err(longlink::config::ConfigError::Invalid {
+                key: "chat.rooms_file_max_bytes".into(),
+                message: "must be at least 1".into(),
             });
         }
         if self.chat.max_text_len == 0 {
@@ -209,7 +227,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     if role != Role::Gate {
         let rooms = match config.chat.rooms_file.as_str() {
             "" => rooms::Rooms::open(),
-            file => rooms::Rooms::load(Path::new(file))?,
+            file => rooms::Rooms::load(Path::new(file), config.chat.rooms_file_max_bytes)?,
         };
         let state = Chat::new(&config.chat, cluster.as_ref()).with_rooms(rooms.clone());
         let module = Module::new("chat", state);

@@ -28,6 +28,15 @@ static ALLOC: dhat::Alloc = dhat::Alloc;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options (its `malloc_conf`, a C string): a background thread returns freed
+/// pages to the system once they have been free for the decay time (10 s), also while the
+/// server is idle. Without it, jemalloc returns pages only while that arena allocates, so
+/// memory freed after a burst (a `cpuprof` report: about 150 MB; a flood of large messages)
+/// stays resident in an idle server. `_RJEM_MALLOC_CONF` in the environment overrides it.
+#[cfg(all(feature = "jemalloc", not(feature = "dhat-heap")))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &u8 = &b"background_thread:true\0"[0];
+
 #[derive(Parser)]
 #[command(
     name = "longlink-chat",

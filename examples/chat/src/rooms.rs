@@ -15,11 +15,18 @@
 //! (`S2C_Error{code: 6}`), and a room message with a banned word is not delivered
 //! (`S2C_Error{code: 7}`); a refused watch keeps the previous one. A change to the file is in
 //! force within two seconds; a broken new version is logged and the old table stays.
+//!
+//! The path may be a symlink: a change to the file it leads to (in another directory) or
+//! to the links on the way (a Kubernetes ConfigMap, `rooms.txt -> ..data/rooms.txt` with
+//! `..data` swapped by a rename) is seen as well. What is read must be a regular file of at
+//! most `[chat] rooms_file_max_bytes` (64 MiB): a named pipe, a device (`/dev/zero`) or a
+//! longer file is refused with an error logged, without blocking, and the old table stays;
+//! a good version after it loads as usual. SIGHUP reloads it too.
 
 use std::path::Path;
 
 use longlink::ModuleRef;
-use longlink_recordfile::{Index, IndexDef, Record, Reloadable};
+use longlink_recordfile::{Index, IndexDef, Options, Record, Reloadable};
 
 use crate::chat::Chat;
 
@@ -79,10 +86,10 @@ impl Rooms {
         Rooms::default()
     }
 
-    /// Loads `path` (an error names its file, line and column), watches it for changes and
-    /// reloads on SIGHUP too. Needs a tokio runtime.
-    pub fn load(path: &Path) -> Result<Rooms, longlink_recordfile::Error> {
-        let table = Reloadable::open(path)?;
+    /// Loads `path`, at most `max_bytes` of it (an error names its file, line and column),
+    /// watches it for changes and reloads on SIGHUP too. Needs a tokio runtime.
+    pub fn load(path: &Path, max_bytes: u64) -> Result<Rooms, longlink_recordfile::Error> {
+        let table = Options::new().max_bytes(max_bytes).reloadable(path)?;
         table.watch()?;
         table.reload_on_sighup()?;
         Ok(Rooms { table: Some(table) })

@@ -242,6 +242,62 @@ async fn bad_requests_get_400_with_the_reason() {
     .await;
 }
 
+/// The gate's own protocol messages (`LL_*`: session resume) are the gate's to send: the API
+/// refuses them as payloads, to a uid or a group or everyone, with 400 naming the message,
+/// in either encoding (issue 21). Nothing reaches the client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ll_protocol_messages_are_refused_as_payloads_with_400() {
+    bounded(TIMEOUT, async {
+        for enc in Enc::ALL {
+            let server = with_api(enc).await;
+            let admin = server.admin.unwrap();
+            let mut ann = server.login(Transport::Tcp, 810).await;
+            assert_eq!(ann.watch(8).await, 1);
+            let protocol = [
+                ("LL_Ack", json!({"seq": 1})),
+                ("LL_Session", json!({"token": "t", "window_s": 30})),
+                ("LL_Resumed", json!({"token": "t", "last_seq": 0})),
+                ("LL_ResumeRefused", json!({"reason": "unknown"})),
+            ];
+            for (name, body) in protocol {
+                let message = json!({ name: body });
+                for (path, request) in [
+                    ("/api/v1/push", json!({"uid": 810, "message": message})),
+                    ("/api/v1/broadcast", json!({"message": message})),
+                    (
+                        "/api/v1/broadcast",
+                        json!({"group": "room", "key": 8, "message": message}),
+                    ),
+                ] {
+                    let answer = api(admin, "POST", path, request.clone(), 400).await;
+                    let reason = answer["error"].as_str().unwrap_or_default();
+                    assert!(
+                        reason.contains(name) && reason.contains("protocol"),
+                        "{path} {request}: {reason}"
+                    );
+                }
+            }
+            // The name spelled with a JSON escape is the same name.
+            let escaped = r#"{"uid": 810, "message": {"LL_Ack": {"seq": 1}}}"#;
+            let reply = call(admin, "POST", "/api/v1/push", Some(KEY), escaped).await;
+            assert_eq!(reply.status, 400, "{reply:?}");
+            ann.expect_quiet().await;
+            // An application message still goes through.
+            api(
+                admin,
+                "POST",
+                "/api/v1/push",
+                json!({"uid": 810, "message": message("still here")}),
+                200,
+            )
+            .await;
+            assert_eq!(ann.expect_message().await.text, "still here");
+            server.shutdown().await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_kicks_with_a_reason_and_profiles_the_cpu() {
     bounded(TIMEOUT, async {

@@ -6,7 +6,8 @@
 //!
 //! A message is always given in leaf's JSON envelope (`{"S2C_Message": {...}}`), checked
 //! against the registry and encoded in the gate's encoding, so a service without protobuf
-//! can push to protobuf clients. In a cluster any node answers for the whole cluster: push
+//! can push to protobuf clients. The gate's own protocol messages (`LL_*`, session resume)
+//! are refused with 400: the gate alone sends them, numbered. In a cluster any node answers for the whole cluster: push
 //! and kick go through the directory to the gate holding the uid, broadcasts through NATS to
 //! every gate, stats gather every node's numbers.
 
