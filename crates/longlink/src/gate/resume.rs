@@ -20,6 +20,7 @@ use bytes::Bytes;
 use longlink_wire::resume::{
     LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
 };
+use subtle::ConstantTimeEq;
 
 use super::link::ClusterLink;
 use crate::agent::Agent;
@@ -333,10 +334,9 @@ fn parse(token: &str) -> Option<(u64, [u8; 16])> {
     Some((key, secret))
 }
 
-/// Constant-time equality: the time does not depend on where the secrets differ.
+/// Constant-time equality (`subtle`'s): the time does not depend on where the secrets differ.
 fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
     async move {
         let mut bucket = shared.settings.rate.map(Bucket::new);
         loop {
-            if session.socket.is_some() {
-                if let Some(end) = session::check(local, agent, shared, session) {
-                    return end;
-                }
+            if session.socket.is_some()
+                && let Some(end) = session::check(local, agent, shared, session)
+            {
+                return end;
             }
             if !reader.has_buffered() {
                 let phase = Phase::Serving {
@@ -144,11 +144,11 @@ fn on_frame<'a>(
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
-    if let (Some(bucket), Some(rate)) = (bucket, shared.settings.rate) {
-        if !bucket.take(rate, shared.live.now_ms()) {
-            tracing::debug!("message rate over the limit, closing");
-            return Step::End(End::RateLimited);
-        }
+    if let (Some(bucket), Some(rate)) = (bucket, shared.settings.rate)
+        && !bucket.take(rate, shared.live.now_ms())
+    {
+        tracing::debug!("message rate over the limit, closing");
+        return Step::End(End::RateLimited);
     }
     let decoded = match shared.services.router.decode(&payload) {
         Ok(decoded) => decoded,
