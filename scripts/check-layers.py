@@ -1,15 +1,28 @@
 #!/usr/bin/env python3
-"""Checks that the modules of the `longlink` library import one way only.
+"""Checks that imports go one way: between the modules of the `longlink` library, and between
+the files inside every crate of crates/.
 
-Every top-level module of crates/longlink/src (a file `x.rs` or a folder `x/`) has a place in
-LAYERS, lowest first. A module may name (`crate::name`, in any code that is not a comment)
-only modules below it; a name of a module above it, or an import cycle between modules, makes
-this script fail with the offending lines. Run it with `python3 scripts/check-layers.py`; the
-test command (scripts/test.sh) runs it too.
+Modules: every top-level module of crates/longlink/src (a file `x.rs` or a folder `x/`) has a
+place in LAYERS, lowest first. A module may name (`crate::name`, in any code that is not a
+comment) only modules below it; a name of a module above it, or an import cycle between
+modules, makes this script fail with the offending lines.
+
+Files: in each crates/*/src, every path a file names (`use crate::…`, `use super::…`,
+`use self::…`, grouped `use crate::{a::b, c}` forms, a child module's name, and the same paths
+written inline without `use`, e.g. `crate::gate::x::f()`) is followed to the file that defines
+the item, through re-exports (`pub use`). An import cycle between files fails the check with
+the circle's files and the lines that close it. A child module's use of its own parent (through
+`super::` or a full path) does not count: it implements what the parent declares. A cycle
+through siblings or further does.
+
+Run it with `python3 scripts/check-layers.py`; the test command (scripts/test.sh) runs it too.
 """
 import pathlib
 import re
 import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from file_imports import Crate, cycles as file_cycles  # noqa: E402
 
 # Lowest first. Modules on one line are one layer: they may not import each other.
 LAYERS = [
@@ -26,7 +39,8 @@ LAYERS = [
     ["app"],                            # runs it all
 ]
 
-SRC = pathlib.Path(__file__).resolve().parent.parent / "crates" / "longlink" / "src"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SRC = ROOT / "crates" / "longlink" / "src"
 RANK = {m: i for i, layer in enumerate(LAYERS) for m in layer}
 
 
@@ -116,6 +130,12 @@ def main() -> int:
         visit(m)
     for c in cycles:
         problems.append("import cycle: " + " -> ".join(c))
+    files = 0
+    for lib in sorted(ROOT.glob("crates/*/src/lib.rs")):
+        crate = Crate(lib.parent)
+        files += len(crate.module_of)
+        for lines in file_cycles(crate):
+            problems.append("\n".join(lines))
     if problems:
         print("layer check failed:", file=sys.stderr)
         for p in problems:
@@ -123,6 +143,7 @@ def main() -> int:
         return 1
     order = " -> ".join("/".join(layer) for layer in LAYERS)
     print(f"layers ok: {sum(1 for _ in SRC.rglob('*.rs'))} files, imports go one way ({order})")
+    print(f"files ok: {files} files in crates/*/src, no import cycle between files")
     return 0
 
 

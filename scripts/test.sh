@@ -40,12 +40,30 @@ fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
-echo "== layers (scripts/check-layers.py: imports inside crates/longlink go one way)"
+echo "== layers (scripts/check-layers.py: imports go one way, between longlink's modules and between the files of every crate)"
+python3 scripts/test_file_imports.py
 python3 scripts/check-layers.py
 echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo publish --dry-run (the four library crates, packaged and built together)"
+# Packaged together, so the unpublished path dependencies resolve through cargo's local
+# overlay (cargo >= 1.90). --allow-dirty: the run checks the working tree as it is.
+# Cargo unpacks the overlay's crates under $CARGO_HOME/registry/src/-<hash>/, and takes a
+# registry crate it has built once as built for good: while the version stays the same, a
+# second run would check longlink against yesterday's longlink-wire. Remove both, so that the
+# run checks today's code (the crates' own fingerprints only; dependencies stay built).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/longlink-*
+rm -rf "${CARGO_TARGET_DIR:-target}"/debug/.fingerprint/longlink-*
+cargo publish --dry-run --locked --allow-dirty \
+    -p longlink-wire -p longlink -p longlink-client -p longlink-recordfile
+echo "== longlink's optional features: none, then each alone"
+# `cargo check`, not a build: the same compile errors, without linking four more libraries.
+cargo check --locked -p longlink --no-default-features
+for feature in cluster admin profiler tls; do
+    cargo check --locked -p longlink --no-default-features --features "$feature"
+done
 echo "== cargo doc (the libraries' docs and their links)"
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -p longlink -p longlink-wire -p longlink-client -p longlink-recordfile -p longlink-testkit
 echo "== cargo test"

@@ -6,10 +6,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::codec::Codec;
 use crate::error::{Error, Result};
+use crate::io;
 use crate::message::Message;
 use crate::messages::Messages;
-use crate::{Codec, io};
 
 /// The reading half of a [`Client`](crate::Client), from [`Client::split`](crate::Client::split).
 ///

@@ -5,8 +5,9 @@ use std::any::Any;
 use bytes::Bytes;
 use longlink_wire::Transport;
 
+use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::{Codec, io};
+use crate::io;
 
 /// The writing half of a [`Client`](crate::Client), from [`Client::split`](crate::Client::split).
 ///

@@ -1,8 +1,11 @@
 //! From text to a [`Table`]: the header, the rows, the cells, the indexes, and
 //! an error that says where when any of them is wrong.
 
+use std::path::Path;
+
 use crate::csv::{CsvError, CsvReader};
 use crate::de;
+use crate::read::read_file;
 use crate::shape::{self, Shape};
 use crate::table::Slot;
 use crate::{Error, Location, Options, Record, Table};
@@ -171,4 +174,42 @@ fn map_columns(
         }
     }
     Ok((columns, "as many as the header has".to_owned()))
+}
+
+/// Reading a table: from a file, from text, from bytes.
+impl Options {
+    /// Reads and parses the file at `path` (symlinks followed). Anything but a regular
+    /// file (a named pipe, a device, a directory) is refused with [`Error::NotAFile`]
+    /// without blocking; a file over [`max_bytes`](Options::max_bytes) with
+    /// [`Error::TooLarge`].
+    pub fn load<T: Record>(&self, path: impl AsRef<Path>) -> Result<Table<T>, Error> {
+        let path = path.as_ref();
+        let bytes = read_file(path, self.max_bytes)?;
+        self.parse_bytes(&path.display().to_string(), &bytes)
+    }
+
+    /// Parses a file's content; `name` is the file name error messages show.
+    pub fn parse<T: Record>(&self, name: &str, text: &str) -> Result<Table<T>, Error> {
+        build(self, name, text)
+    }
+
+    /// Parses raw bytes, which must be UTF-8.
+    pub(crate) fn parse_bytes<T: Record>(
+        &self,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<Table<T>, Error> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            let before = &bytes[..e.valid_up_to()];
+            Error::Encoding {
+                at: Location {
+                    file: name.to_owned(),
+                    line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
+                    column: None,
+                    header: None,
+                },
+            }
+        })?;
+        self.parse(name, text)
+    }
 }

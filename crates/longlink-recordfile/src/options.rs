@@ -1,9 +1,6 @@
 //! How a record file is read: leaf's `Comma` and `Comment`, and header mapping.
 
-use std::path::Path;
-
-use crate::read::{DEFAULT_MAX_BYTES, read_file};
-use crate::{Error, Location, Record, Reloadable, Table, load};
+use crate::read::DEFAULT_MAX_BYTES;
 
 /// How to read a record file. The default is leaf's: cells separated by tabs,
 /// lines starting with `#` are comments, columns map to fields by position; and
@@ -102,53 +99,11 @@ impl Options {
     }
 
     /// The most bytes a file may hold (default [`DEFAULT_MAX_BYTES`], 64 MiB). A longer
-    /// one, or one that never ends, is refused with [`Error::TooLarge`] after reading at
-    /// most one byte past the limit; a reloaded one keeps the old table.
+    /// one, or one that never ends, is refused with
+    /// [`Error::TooLarge`](crate::Error::TooLarge) after reading at most one byte past the
+    /// limit; a reloaded one keeps the old table.
     pub fn max_bytes(mut self, limit: u64) -> Self {
         self.max_bytes = limit;
         self
-    }
-
-    /// Reads and parses the file at `path` (symlinks followed). Anything but a regular
-    /// file (a named pipe, a device, a directory) is refused with [`Error::NotAFile`]
-    /// without blocking; a file over [`max_bytes`](Options::max_bytes) with
-    /// [`Error::TooLarge`].
-    pub fn load<T: Record>(&self, path: impl AsRef<Path>) -> Result<Table<T>, Error> {
-        let path = path.as_ref();
-        let bytes = read_file(path, self.max_bytes)?;
-        self.parse_bytes(&path.display().to_string(), &bytes)
-    }
-
-    /// Parses a file's content; `name` is the file name error messages show.
-    pub fn parse<T: Record>(&self, name: &str, text: &str) -> Result<Table<T>, Error> {
-        load::build(self, name, text)
-    }
-
-    /// Loads the file at `path` into a handle that reloads it; see [`Reloadable`].
-    pub fn reloadable<T>(&self, path: impl AsRef<Path>) -> Result<Reloadable<T>, Error>
-    where
-        T: Record + Send + Sync,
-    {
-        Reloadable::with_options(path, self.clone())
-    }
-
-    /// Parses raw bytes, which must be UTF-8.
-    pub(crate) fn parse_bytes<T: Record>(
-        &self,
-        name: &str,
-        bytes: &[u8],
-    ) -> Result<Table<T>, Error> {
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let before = &bytes[..e.valid_up_to()];
-            Error::Encoding {
-                at: Location {
-                    file: name.to_owned(),
-                    line: 1 + before.iter().filter(|&&b| b == b'\n').count(),
-                    column: None,
-                    header: None,
-                },
-            }
-        })?;
-        self.parse(name, text)
     }
 }

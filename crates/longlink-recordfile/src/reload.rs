@@ -108,6 +108,16 @@ fn fingerprint(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+impl Options {
+    /// Loads the file at `path` into a handle that reloads it; see [`Reloadable`].
+    pub fn reloadable<T>(&self, path: impl AsRef<Path>) -> Result<Reloadable<T>, Error>
+    where
+        T: Record + Send + Sync,
+    {
+        Reloadable::with_options(path, self.clone())
+    }
+}
+
 impl<T: Record + Send + Sync> Reloadable<T> {
     /// Loads `path` with leaf's default [`Options`]. Fails if this first
     /// version is invalid.

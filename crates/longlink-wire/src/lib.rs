@@ -47,9 +47,7 @@
 //! ```
 
 pub mod frame;
-mod json;
 mod kind;
-mod protobuf;
 pub mod registry;
 pub mod resume;
 

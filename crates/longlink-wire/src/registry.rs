@@ -22,8 +22,10 @@
 
 mod codecs;
 mod error;
+mod json;
 mod message;
 mod payload;
+mod protobuf;
 #[cfg(test)]
 mod tests;
 
@@ -39,8 +41,6 @@ pub use error::{DecodeError, EncodeError, RegistryError};
 pub use message::{Direction, MessageInfo, MessageOptions};
 
 use codecs::{JsonCodec, ProtoCodec, bare_name, json_codec, proto_codec};
-
-use crate::json;
 
 /// One registered type.
 struct Entry {

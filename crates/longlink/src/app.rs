@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "cluster")]
 use crate::cluster::{Backend, ClusterError, RunningBackend};
 use crate::gate::{Gate, RunningGate};
 use crate::module::{AnyModule, Module, ModuleError, RunningModule};
@@ -29,6 +30,7 @@ pub enum AppError {
     #[error(transparent)]
     Module(#[from] ModuleError),
     /// A cluster backend could not subscribe.
+    #[cfg(feature = "cluster")]
     #[error(transparent)]
     Cluster(#[from] ClusterError),
     /// Signal handlers could not be installed.
@@ -43,7 +45,9 @@ pub struct App {
     stop: StopHandle,
     shutdown_timeout: Duration,
     signals: bool,
+    #[cfg(feature = "admin")]
     admin: crate::admin::AppAdmin,
+    #[cfg(feature = "cluster")]
     backends: Vec<Backend>,
 }
 
@@ -71,7 +75,9 @@ impl App {
             stop: StopHandle::default(),
             shutdown_timeout: Duration::from_secs(10),
             signals: true,
+            #[cfg(feature = "admin")]
             admin: crate::admin::AppAdmin::default(),
+            #[cfg(feature = "cluster")]
             backends: Vec::new(),
         }
     }
@@ -108,6 +114,7 @@ impl App {
 
     /// Serves `/metrics`, `/healthz` and the console (see [`admin`](crate::admin)) while the
     /// app runs; `/healthz` answers 503 from the moment stop begins.
+    #[cfg(feature = "admin")]
     pub fn admin(mut self, server: crate::admin::AdminServer) -> Self {
         self.admin.server = Some(server);
         self
@@ -125,6 +132,7 @@ impl App {
     ///     });
     /// # drop(app);
     /// ```
+    #[cfg(feature = "admin")]
     pub fn console_command<F, Fut>(mut self, name: &str, help: &str, f: F) -> Self
     where
         F: Fn(Vec<String>) -> Fut + Send + Sync + 'static,
@@ -143,6 +151,7 @@ impl App {
     /// let app = App::new().console_stats(|| async { vec![("sessions".to_string(), "0".to_string())] });
     /// # drop(app);
     /// ```
+    #[cfg(feature = "admin")]
     pub fn console_stats<F, Fut>(mut self, f: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -154,6 +163,7 @@ impl App {
 
     /// Adds a cluster backend (see [`cluster`](crate::cluster)): it starts after the modules
     /// and stops before them, after the gates.
+    #[cfg(feature = "cluster")]
     pub fn backend(mut self, backend: Backend) -> Self {
         self.backends.push(backend);
         self
@@ -168,7 +178,9 @@ impl App {
             stop,
             shutdown_timeout,
             signals,
+            #[cfg(feature = "admin")]
             admin,
+            #[cfg(feature = "cluster")]
             backends,
         } = self;
         // Install signal handlers first, so a signal during start-up is not lost either.
@@ -191,6 +203,7 @@ impl App {
             })
         });
 
+        #[cfg(feature = "admin")]
         let mailboxes: Vec<_> = modules.iter().map(|m| m.mailbox()).collect();
         let mut running: Vec<RunningModule> = Vec::new();
         let mut failure = None;
@@ -205,8 +218,11 @@ impl App {
             }
         }
         let mut started: Vec<RunningGate> = Vec::new();
+        #[cfg(feature = "admin")]
         let mut running_admin = None;
+        #[cfg(feature = "cluster")]
         let mut serving: Vec<RunningBackend> = Vec::new();
+        #[cfg(feature = "cluster")]
         if failure.is_none() {
             for backend in backends {
                 match backend.start().await {
@@ -220,13 +236,16 @@ impl App {
             }
         }
         if failure.is_none() {
-            let handles: Vec<_> = gates.iter().map(Gate::handle).collect();
-            // The API's messages in the gates' encoding (a cluster's nodes share it).
-            let codec = handles
-                .first()
-                .map(|h| std::sync::Arc::clone(h.codec()))
-                .or_else(|| serving.first().map(|b| std::sync::Arc::clone(b.codec())));
-            running_admin = admin.start(handles, mailboxes, stop.clone(), codec);
+            #[cfg(feature = "admin")]
+            {
+                let handles: Vec<_> = gates.iter().map(Gate::handle).collect();
+                // The API's messages in the gates' encoding (a cluster's nodes share it).
+                let codec = handles
+                    .first()
+                    .map(|h| std::sync::Arc::clone(h.codec()))
+                    .or_else(|| serving.first().map(|b| std::sync::Arc::clone(b.codec())));
+                running_admin = admin.start(handles, mailboxes, stop.clone(), codec);
+            }
             started = gates.into_iter().map(Gate::start).collect();
             stop_token.cancelled().await;
         }
@@ -234,12 +253,14 @@ impl App {
         for gate in started {
             gate.stop(shutdown_timeout).await;
         }
+        #[cfg(feature = "cluster")]
         for backend in serving {
             backend.stop(shutdown_timeout).await;
         }
         while let Some(module) = running.pop() {
             module.stop(shutdown_timeout).await;
         }
+        #[cfg(feature = "admin")]
         if let Some(admin) = running_admin {
             admin.stop().await;
         }
@@ -254,11 +275,14 @@ impl App {
     }
 }
 
+/// SIGINT and SIGTERM (Unix only).
+#[cfg(unix)]
 struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
 }
 
+#[cfg(unix)]
 impl Signals {
     async fn recv(&mut self) -> &'static str {
         tokio::select! {
@@ -268,10 +292,28 @@ impl Signals {
     }
 }
 
+#[cfg(unix)]
 fn signal_listener() -> std::io::Result<Signals> {
     use tokio::signal::unix::{SignalKind, signal};
     Ok(Signals {
         int: signal(SignalKind::interrupt())?,
         term: signal(SignalKind::terminate())?,
     })
+}
+
+/// Ctrl-C, where there are no Unix signals (not built or tested by the test command).
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    async fn recv(&mut self) -> &'static str {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
+    }
+}
+
+#[cfg(not(unix))]
+fn signal_listener() -> std::io::Result<Signals> {
+    Ok(Signals)
 }

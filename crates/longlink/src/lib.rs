@@ -31,6 +31,24 @@
 //! The root re-exports the names a server needs; everything else is reached through its
 //! module (`longlink::gate::Goodbye`, `longlink::agent::Transport`, ...).
 //!
+//! ## Features
+//!
+//! All on by default; without them the gate, modules, sessions and metrics remain.
+//!
+//! - `cluster`: [`cluster`] on NATS (async-nats), `App::backend`, `Groups::in_cluster`.
+//! - `admin`: [`admin`]: `/metrics`, `/healthz`, the server API and the console (axum,
+//!   hyper); takes `cluster` with it, as its API reaches across the cluster.
+//! - `profiler`: the console's `cpuprof` (pprof); takes `admin` with it.
+//! - `tls`: TLS on the listeners (rustls with ring); without it, `tls_tcp` or `tls_ws` is an
+//!   error at bind.
+//!
+//! ## Platforms
+//!
+//! Linux, where it is built and tested; other Unix systems should work but are not tested.
+//! Two parts are Unix only (`cfg(unix)`): raising the open-file limit to `max_conn_num` at
+//! bind (`RLIMIT_NOFILE`), and stopping on SIGTERM (elsewhere [`App`] stops on Ctrl-C only).
+//! Nothing is built or tested on Windows.
+//!
 //! ## A server in a few lines
 //!
 //! ```no_run
@@ -58,9 +76,18 @@
 //! }
 //! ```
 
+// Without the cluster or the admin console, what only they call is unused; the default
+// build (every feature) is the one the lints hold to.
+#![cfg_attr(
+    not(all(feature = "cluster", feature = "admin")),
+    allow(dead_code, unused_imports)
+)]
+
+#[cfg(feature = "admin")]
 pub mod admin;
 pub mod agent;
 pub mod app;
+#[cfg(feature = "cluster")]
 pub mod cluster;
 pub mod codec;
 pub mod config;

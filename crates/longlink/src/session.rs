@@ -25,6 +25,7 @@ use std::hash::Hash;
 
 use crate::agent::Agent;
 use crate::agent::link::LinkEvent;
+#[cfg(feature = "cluster")]
 use crate::cluster::Cluster;
 use crate::codec::Encoded;
 
@@ -47,10 +48,10 @@ impl Sessions {
         if uid == 0 {
             return None;
         }
-        if let Some(prev_uid) = agent.uid() {
-            if prev_uid != uid {
-                self.unbind(prev_uid, agent);
-            }
+        if let Some(prev_uid) = agent.uid()
+            && prev_uid != uid
+        {
+            self.unbind(prev_uid, agent);
         }
         agent.set_uid(uid);
         match self.by_uid.insert(uid, agent.clone()) {
@@ -164,6 +165,7 @@ pub struct Groups<K> {
 struct Named<K> {
     name: String,
     /// Where a broadcast goes when the groups span a cluster.
+    #[cfg(feature = "cluster")]
     cluster: Option<Cluster>,
     key: fn(&K) -> String,
 }
@@ -186,15 +188,13 @@ impl<K: Hash + Eq + std::fmt::Display> Groups<K> {
     /// let rooms: longlink::Groups<u64> = longlink::Groups::in_cluster("room", cluster);
     /// # }
     /// ```
+    #[cfg(feature = "cluster")]
     pub fn in_cluster(name: &str, cluster: Option<&Cluster>) -> Self {
-        Groups {
-            groups: HashMap::new(),
-            named: Some(Named {
-                name: name.to_owned(),
-                cluster: cluster.cloned(),
-                key: <K as ToString>::to_string,
-            }),
+        let mut groups = Self::named(name);
+        if let Some(named) = &mut groups.named {
+            named.cluster = cluster.cloned();
         }
+        groups
     }
 
     /// Groups known to their members' gates as `"<name>.<key>"`, so that a broadcast from
@@ -205,7 +205,15 @@ impl<K: Hash + Eq + std::fmt::Display> Groups<K> {
     /// assert!(rooms.is_empty());
     /// ```
     pub fn named(name: &str) -> Self {
-        Self::in_cluster(name, None)
+        Groups {
+            groups: HashMap::new(),
+            named: Some(Named {
+                name: name.to_owned(),
+                #[cfg(feature = "cluster")]
+                cluster: None,
+                key: <K as ToString>::to_string,
+            }),
+        }
     }
 }
 
@@ -280,13 +288,26 @@ impl<K: Hash + Eq> Groups<K> {
     /// Broadcasts to group `key`; returns how many members took the message (in a
     /// cluster: how many members this module knows; the gates deliver).
     pub fn broadcast(&self, key: &K, msg: &Encoded) -> usize {
-        let Some((n, cluster)) = self
+        #[cfg(feature = "cluster")]
+        if let Some((n, cluster)) = self
             .named
             .as_ref()
             .and_then(|n| n.cluster.as_ref().map(|c| (n, c)))
-        else {
-            return self.groups.get(key).map_or(0, |g| g.broadcast(msg));
-        };
+        {
+            return self.broadcast_in_cluster(n, cluster, key, msg);
+        }
+        self.groups.get(key).map_or(0, |g| g.broadcast(msg))
+    }
+
+    /// [`broadcast`](Self::broadcast) when the groups span a cluster: one NATS message.
+    #[cfg(feature = "cluster")]
+    fn broadcast_in_cluster(
+        &self,
+        n: &Named<K>,
+        cluster: &Cluster,
+        key: &K,
+        msg: &Encoded,
+    ) -> usize {
         let group = self.groups.get(key);
         // Members on a gate outside the cluster (none, in practice) are written to here.
         for agent in group.into_iter().flat_map(Group::members) {

@@ -3,29 +3,37 @@
 
 mod common;
 
+use bytes::Bytes;
 use common::*;
+use http::header::{CONTENT_TYPE, USER_AGENT};
+use http::{Request, Response};
 use longlink::Encoding;
-use longlink::gate::{HttpRequest, HttpResponse};
+use longlink::gate::query_param;
+
+/// A 200 with a content type and a body.
+fn ok(content_type: &str, body: impl Into<Bytes>) -> Option<Response<Bytes>> {
+    let page = Response::builder().header(CONTENT_TYPE, content_type);
+    Some(page.body(body.into()).unwrap())
+}
 
 /// The hook under test: `/` is a page, `/echo` repeats the query, `/boom` panics, anything
 /// else is declined.
-fn hook(req: &HttpRequest) -> Option<HttpResponse> {
-    match req.path.as_str() {
-        "/" => Some(HttpResponse::new(
-            200,
-            "text/html; charset=utf-8",
-            "<h1>hi</h1>",
-        )),
-        "/echo" => Some(HttpResponse::text(
-            200,
+fn hook(req: &Request<()>) -> Option<Response<Bytes>> {
+    match req.uri().path() {
+        "/" => ok("text/html; charset=utf-8", "<h1>hi</h1>"),
+        "/echo" => ok(
+            "text/plain; charset=utf-8",
             format!(
                 "{} {} q={} ua={}",
-                req.method,
-                req.path,
-                req.query_param("q").unwrap_or_default(),
-                req.header("user-agent").unwrap_or_default()
+                req.method(),
+                req.uri().path(),
+                query_param(req.uri(), "q").unwrap_or_default(),
+                req.headers()
+                    .get(USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
             ),
-        )),
+        ),
         "/boom" => panic!("hook panics"),
         _ => None,
     }

@@ -14,8 +14,11 @@
 //! Any other path gets the gate's usual `400`, and WebSocket upgrades work on every path.
 //! The files are embedded in the binary.
 
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use http::{Request, Response, StatusCode};
 use longlink::Encoding;
-use longlink::gate::{HttpRequest, HttpResponse};
+use longlink::gate::query_param;
 
 use crate::ChatConfig;
 use crate::token;
@@ -35,12 +38,26 @@ pub const DEV_TOKEN_TTL: i64 = 86_400;
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
 const JSON: &str = "application/json";
+const TEXT: &str = "text/plain; charset=utf-8";
+
+/// An answer with a status, a content type and a body.
+fn answer(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Bytes> {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    let content_type = http::HeaderValue::from_static(content_type);
+    response.headers_mut().insert(CONTENT_TYPE, content_type);
+    response
+}
 
 /// The hook for [`GateBuilder::on_http`](longlink::gate::GateBuilder::on_http).
 pub fn handler(
     chat: &ChatConfig,
     encoding: Encoding,
-) -> impl Fn(&HttpRequest) -> Option<HttpResponse> + Send + Sync + 'static {
+) -> impl Fn(&Request<()>) -> Option<Response<Bytes>> + Send + Sync + 'static {
     let manifest = crate::manifest::to_json(&crate::manifest::chat());
     let server = format!(
         "{{\"encoding\":\"{}\"}}\n",
@@ -50,14 +67,16 @@ pub fn handler(
         }
     );
     let dev_secret = chat.dev_tokens.then(|| chat.token_secret.clone());
-    move |req: &HttpRequest| {
-        Some(match req.path.as_str() {
-            "/" | "/index.html" => HttpResponse::new(200, HTML, INDEX_HTML),
-            "/longlink.js" => HttpResponse::new(200, JS, LONGLINK_JS),
-            "/wire.js" => HttpResponse::new(200, JS, WIRE_JS),
-            "/chat.js" => HttpResponse::new(200, JS, CHAT_JS),
-            "/manifest.json" => HttpResponse::new(200, JSON, manifest.clone()),
-            "/server.json" => HttpResponse::new(200, JSON, server.clone()),
+    let (manifest, server) = (Bytes::from(manifest), Bytes::from(server));
+    move |req: &Request<()>| {
+        let ok = StatusCode::OK;
+        Some(match req.uri().path() {
+            "/" | "/index.html" => answer(ok, HTML, INDEX_HTML),
+            "/longlink.js" => answer(ok, JS, LONGLINK_JS),
+            "/wire.js" => answer(ok, JS, WIRE_JS),
+            "/chat.js" => answer(ok, JS, CHAT_JS),
+            "/manifest.json" => answer(ok, JSON, manifest.clone()),
+            "/server.json" => answer(ok, JSON, server.clone()),
             "/dev/token" => dev_token(dev_secret.as_deref(), req),
             _ => return None,
         })
@@ -65,21 +84,28 @@ pub fn handler(
 }
 
 /// `/dev/token?uid=N`: a token for N, signed with the configured secret.
-fn dev_token(secret: Option<&str>, req: &HttpRequest) -> HttpResponse {
+fn dev_token(secret: Option<&str>, req: &Request<()>) -> Response<Bytes> {
     let Some(secret) = secret else {
-        return HttpResponse::text(404, "Not Found (set [chat] dev_tokens = true)\n");
+        let body = "Not Found (set [chat] dev_tokens = true)\n";
+        return answer(StatusCode::NOT_FOUND, TEXT, body);
     };
-    let uid = req
-        .query_param("uid")
-        .and_then(|u| u.trim().parse::<u64>().ok());
+    let uid = query_param(req.uri(), "uid").and_then(|u| u.trim().parse::<u64>().ok());
     match uid {
         Some(uid) if uid > 0 => {
             let claims = token::Claims {
                 uid,
                 exp: crate::chat::now_unix().saturating_add(DEV_TOKEN_TTL),
             };
-            HttpResponse::text(200, token::sign(secret.as_bytes(), &claims))
+            answer(
+                StatusCode::OK,
+                TEXT,
+                token::sign(secret.as_bytes(), &claims),
+            )
         }
-        _ => HttpResponse::text(400, "uid must be a positive integer\n"),
+        _ => answer(
+            StatusCode::BAD_REQUEST,
+            TEXT,
+            "uid must be a positive integer\n",
+        ),
     }
 }

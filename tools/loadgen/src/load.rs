@@ -107,7 +107,7 @@ pub(crate) fn chat_messages() -> Result<Arc<Messages>> {
         .register_with::<S2cMessage>("S2C_Message", 6)?
         .register_with::<S2cKick>("S2C_Kick", 7)?
         .register_with::<S2cError>("S2C_Error", 8)?;
-    crate::resume::register(&mut m)?;
+    crate::session::register(&mut m)?;
     Ok(Arc::new(m))
 }
 
@@ -200,7 +200,7 @@ async fn handshake(
     secret: &str,
 ) -> Result<()> {
     if resume {
-        crate::resume::start_session(client).await?;
+        crate::session::start_session(client).await?;
     }
     match kind {
         Handshake::Plain => {}
@@ -406,7 +406,7 @@ async fn ping_loop(
     done: Arc<AtomicU64>,
 ) -> Result<Histogram> {
     let mut hist = Histogram::new();
-    let mut acks = crate::resume::Acks::new()?;
+    let mut acks = crate::session::Acks::new()?;
     for _ in 0..MAX_FRAMES_PER_CONN {
         let sent = Instant::now();
         if sent >= end {
@@ -420,7 +420,7 @@ async fn ping_loop(
             .context("timed out waiting for the answer")??;
         if resume {
             // The server's acknowledgements come between the answers.
-            while crate::resume::is_protocol(encoding, &answer) {
+            while crate::session::is_protocol(encoding, &answer) {
                 answer = timeout(IO_TIMEOUT, client.recv_raw())
                     .await
                     .context("timed out waiting for the answer")??;
@@ -524,7 +524,7 @@ pub(crate) async fn idle(args: IdleArgs, quiet: bool) -> Result<()> {
         let mut answer = timeout_at(deadline, client.recv_raw()).await;
         // With --resume, the server's acknowledgements may come first.
         while let Ok(Ok(payload)) = &answer
-            && crate::resume::is_protocol(encoding, payload)
+            && crate::session::is_protocol(encoding, payload)
         {
             answer = timeout_at(deadline, client.recv_raw()).await;
         }

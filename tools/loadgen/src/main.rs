@@ -34,12 +34,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::{Args, Parser, Subcommand};
-use hmac::{Hmac, Mac};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use sha2::Sha256;
 
 /// Prints one JSON object on a line to stdout, its keys in the order given.
 macro_rules! print_result {
@@ -54,6 +50,7 @@ mod bare;
 mod bare_fanout;
 mod load;
 mod resume;
+mod session;
 mod soak;
 
 use load::{Target, TransportArg};
@@ -379,16 +376,9 @@ fn check_fd_limit(conns: usize) -> Result<()> {
     Ok(())
 }
 
-/// An HS256 JWT with claims `uid` and `exp`, as the chat example's `token::sign` makes it.
+/// An HS256 JWT with claims `uid` and `exp`, signed by the chat example's `token::sign`.
 fn sign_token(secret: &[u8], uid: u64, exp: i64) -> String {
-    let mut token = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(format!(r#"{{"uid":{uid},"exp":{exp}}}"#), &mut token);
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC takes any key length");
-    mac.update(token.as_bytes());
-    token.push('.');
-    URL_SAFE_NO_PAD.encode_string(mac.finalize().into_bytes(), &mut token);
-    token
+    longlink_chat::token::sign(secret, &longlink_chat::token::Claims { uid, exp })
 }
 
 /// A process's resident set size in bytes, from `/proc/PID/status`.

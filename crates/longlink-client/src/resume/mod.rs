@@ -14,8 +14,9 @@ use bytes::Bytes;
 use longlink_wire::Transport;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec::Codec;
 use crate::error::{Error, Result};
-use crate::{Client, ClientConfig, Codec, Message, Messages};
+use crate::{Client, ClientConfig, Message, Messages};
 
 /// What the application asks of the task.
 enum Cmd {

@@ -7,8 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
-use super::DecodeError;
-use crate::{json, protobuf};
+use super::{DecodeError, json, protobuf};
 
 /// The entry a payload names, and its body still undecoded: from [`Registry::open`](crate::Registry::open).
 #[derive(Debug, Clone, Copy)]

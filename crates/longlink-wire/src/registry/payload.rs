@@ -3,9 +3,8 @@
 
 use std::any::{Any, type_name};
 
-use super::{Body, DecodeError, Direction, EncodeError, Opened, Registry};
+use super::{Body, DecodeError, Direction, EncodeError, Opened, Registry, json, protobuf};
 use crate::kind::Encoding;
-use crate::{json, protobuf};
 
 impl Registry {
     /// Appends the payload of `msg` (no TCP length prefix) to `out` and returns the index of

@@ -102,15 +102,15 @@ impl Places {
     fn take(places: &Arc<Places>) -> Seat {
         let mut open = places.open.lock().unwrap_or_else(|e| e.into_inner());
         let (next, list) = &mut *open;
-        if list.len() >= MAX_SESSIONS {
-            if let Some(i) = (0..list.len()).min_by_key(|&i| list[i].active) {
-                let idlest = list.swap_remove(i);
-                tracing::info!(
-                    idle_secs = idlest.active.elapsed().as_secs(),
-                    "console full: closing the longest-idle session"
-                );
-                idlest.evict.cancel();
-            }
+        if list.len() >= MAX_SESSIONS
+            && let Some(i) = (0..list.len()).min_by_key(|&i| list[i].active)
+        {
+            let idlest = list.swap_remove(i);
+            tracing::info!(
+                idle_secs = idlest.active.elapsed().as_secs(),
+                "console full: closing the longest-idle session"
+            );
+            idlest.evict.cancel();
         }
         *next += 1;
         let evict = CancellationToken::new();
@@ -238,15 +238,15 @@ async fn session(stream: TcpStream, shared: &Shared, seat: &Seat) {
 /// Runs one command; a command the application registered replaces a built-in of the same
 /// name (except `help` and `quit`).
 async fn run(shared: &Shared, name: &str, args: Vec<String>) -> String {
-    if name != "help" {
-        if let Some(cmd) = shared.commands.get(name) {
-            let run = Arc::clone(&cmd.run);
-            // A panicking command answers with an error; the console keeps serving.
-            return match tokio::spawn(async move { run(args).await }).await {
-                Ok(answer) => answer,
-                Err(_) => format!("error: command {name} failed"),
-            };
-        }
+    if name != "help"
+        && let Some(cmd) = shared.commands.get(name)
+    {
+        let run = Arc::clone(&cmd.run);
+        // A panicking command answers with an error; the console keeps serving.
+        return match tokio::spawn(async move { run(args).await }).await {
+            Ok(answer) => answer,
+            Err(_) => format!("error: command {name} failed"),
+        };
     }
     match name {
         "help" => help(shared),
@@ -323,7 +323,14 @@ async fn kick(shared: &Shared, args: &[String]) -> String {
     }
 }
 
+/// `cpuprof` without the profiler: says so.
+#[cfg(not(feature = "profiler"))]
+async fn cpuprof(_: &Shared, _: &[String]) -> String {
+    "error: this server is built without longlink's `profiler` feature".into()
+}
+
 /// `cpuprof start` / `cpuprof stop` (leaf's console has the same).
+#[cfg(feature = "profiler")]
 async fn cpuprof(shared: &Shared, args: &[String]) -> String {
     match args.first().map(String::as_str) {
         Some("start") => match shared.profiler.start() {

@@ -150,13 +150,11 @@ impl Open {
     fn take(open: &Arc<Open>, token: &CancellationToken) -> Place {
         let mut list = open.list.lock().unwrap_or_else(|e| e.into_inner());
         let (next, conns) = &mut *list;
-        if conns.len() >= MAX_CONNECTIONS {
-            if let Some((_, oldest)) = conns.pop_front() {
-                tracing::debug!(
-                    "admin http: {MAX_CONNECTIONS} connections open, closing the oldest"
-                );
-                oldest.cancel();
-            }
+        if conns.len() >= MAX_CONNECTIONS
+            && let Some((_, oldest)) = conns.pop_front()
+        {
+            tracing::debug!("admin http: {MAX_CONNECTIONS} connections open, closing the oldest");
+            oldest.cancel();
         }
         *next += 1;
         let close = token.child_token();

@@ -43,6 +43,7 @@
 pub mod api;
 mod console;
 mod http;
+#[cfg(feature = "profiler")]
 pub(crate) mod profile;
 mod server;
 
@@ -62,6 +63,7 @@ use crate::metrics;
 use crate::module::Mailbox;
 use crate::shutdown::StopHandle;
 use api::Api;
+#[cfg(feature = "profiler")]
 use profile::Profiler;
 
 /// The future a console command or the stats hook returns.
@@ -130,6 +132,7 @@ impl AppAdmin {
             rate: metrics::Rate::default(),
             api_key: (!server.api_key.is_empty()).then(|| server.api_key.clone()),
             api: Arc::clone(&api),
+            #[cfg(feature = "profiler")]
             profiler: Arc::new(Profiler::new(server.profile_dir.clone())),
         });
         let token = CancellationToken::new();
@@ -188,6 +191,7 @@ pub(crate) struct Shared {
     /// The server API's operations (the console's `kick` uses them too).
     api: Arc<Api>,
     /// The console's `cpuprof`.
+    #[cfg(feature = "profiler")]
     profiler: Arc<Profiler>,
 }
 

@@ -1,7 +1,6 @@
 //! `[admin]` settings and the bound admin listeners.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -75,7 +74,8 @@ pub struct AdminServer {
     /// `[admin] api_key` (empty: no API).
     pub(super) api_key: String,
     /// `[admin] profile_dir`.
-    pub(super) profile_dir: PathBuf,
+    #[cfg(feature = "profiler")]
+    pub(super) profile_dir: std::path::PathBuf,
     /// The cluster the API answers for, if this node is in one.
     pub(super) cluster: Option<Cluster>,
 }
@@ -98,7 +98,8 @@ impl AdminServer {
             http: bind("admin.addr", &config.addr).await?,
             console: bind("admin.console_addr", &config.console_addr).await?,
             api_key: config.api_key.clone(),
-            profile_dir: PathBuf::from(&config.profile_dir),
+            #[cfg(feature = "profiler")]
+            profile_dir: std::path::PathBuf::from(&config.profile_dir),
             cluster: None,
         })
     }

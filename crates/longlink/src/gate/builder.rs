@@ -17,7 +17,7 @@ use super::running::{GateHandle, RunningGate};
 use super::shared::{Hooks, Services, Settings, Shared};
 use super::sweep::sweep;
 use super::transport::tls;
-use super::{GateConfig, GateError, Goodbye, HttpRequest, HttpResponse};
+use super::{GateConfig, GateError, Goodbye};
 use crate::agent::events::{EventHandler, EventSink};
 use crate::agent::link::ConnLink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -73,10 +73,15 @@ impl GateBuilder {
     /// `Upgrade: websocket`), e.g. to serve a page or a health check beside the WebSocket;
     /// `None` keeps the usual `400`. Upgrades on any path, other methods (`405`) and bad
     /// requests are answered as without it. Runs on the connection's task, within
-    /// `http_timeout`: keep it short and non-blocking. See [`HttpRequest`].
+    /// `http_timeout`: keep it short and non-blocking. The request and the response are the
+    /// `http` crate's types; [`query_param`](super::query_param) reads the query, and its
+    /// example shows a hook.
     pub fn on_http(
         mut self,
-        f: impl Fn(&HttpRequest) -> Option<HttpResponse> + Send + Sync + 'static,
+        f: impl Fn(&::http::Request<()>) -> Option<::http::Response<bytes::Bytes>>
+        + Send
+        + Sync
+        + 'static,
     ) -> Self {
         self.hooks.on_http = Some(Box::new(f));
         self
@@ -147,6 +152,7 @@ impl GateBuilder {
         let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
         let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
         let ws = bind("gate.ws_addr", &config.ws_addr).await?;
+        #[cfg(unix)]
         super::fdlimit::check(config.max_conn_num);
         if tcp.is_none() && ws.is_none() {
             tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
@@ -259,7 +265,7 @@ fn tls_acceptor(
     config: &GateConfig,
     on: bool,
     alpn: &[&[u8]],
-) -> Result<Option<tokio_rustls::TlsAcceptor>, GateError> {
+) -> Result<Option<tls::TlsAcceptor>, GateError> {
     if !on || config.cert_file.is_empty() {
         return Ok(None);
     }

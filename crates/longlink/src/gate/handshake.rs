@@ -114,7 +114,7 @@ where
 /// TLS for a TCP connection, then length-prefixed frames over it.
 pub(super) async fn tls_tcp(
     shared: Arc<Shared>,
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: super::transport::tls::TlsAcceptor,
     stream: TcpStream,
     (local, remote): (SocketAddr, SocketAddr),
     bounds: Bounds,
@@ -139,7 +139,7 @@ pub(super) async fn tls_tcp(
 
 /// The TLS handshake itself.
 async fn tls_accept(
-    acceptor: tokio_rustls::TlsAcceptor,
+    acceptor: super::transport::tls::TlsAcceptor,
     stream: TcpStream,
     remote: SocketAddr,
 ) -> Option<TlsStream> {

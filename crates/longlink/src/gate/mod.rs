@@ -37,6 +37,7 @@ mod admission;
 pub mod builder;
 pub(crate) mod config;
 mod conn;
+#[cfg(unix)]
 mod fdlimit;
 pub(crate) mod handover;
 mod handshake;
@@ -134,7 +135,7 @@ pub mod fuzzing {
 
 pub use builder::{Gate, GateBuilder};
 pub use config::GateConfig;
-pub use http::{HttpRequest, HttpResponse};
+pub use http::query_param;
 pub use running::{GateHandle, RunningGate};
 pub(crate) use shared::Shared;
 

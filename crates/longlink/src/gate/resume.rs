@@ -20,6 +20,7 @@ use bytes::Bytes;
 use longlink_wire::resume::{
     LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
 };
+use subtle::ConstantTimeEq;
 
 use super::link::ClusterLink;
 use crate::agent::Agent;
@@ -226,12 +227,6 @@ impl Resumption {
     }
 }
 
-/// A new number for a socket that serves a session (the outbox numbers from 1, and keeps 0
-/// for "no socket").
-pub(crate) fn new_socket() -> Option<NonZeroU64> {
-    NonZeroU64::new(next_socket())
-}
-
 /// Claims `session` for a new socket and waits until the task that served it has stopped
 /// (a half-open socket's at once; one blocked on a full module mailbox once there is room),
 /// at most `close_timeout`. In a `cluster`, a hand-over of the session to another gate still
@@ -245,11 +240,8 @@ pub(crate) async fn claim(
     if let Some(cluster) = cluster {
         cluster.give_up_handover(session.id()).await;
     }
-    let socket = new_socket().ok_or(RefuseReason::Unknown)?;
-    let driving = theirs
-        .outbox
-        .claim(socket.get())
-        .ok_or(RefuseReason::Unknown)?;
+    let socket = next_socket();
+    let driving = theirs.outbox.claim(socket).ok_or(RefuseReason::Unknown)?;
     let Ok(guard) = tokio::time::timeout(close_timeout, driving.lock_owned()).await else {
         tracing::debug!(
             conn = session.id(),
@@ -289,14 +281,14 @@ impl Claimed {
         &self.agent
     }
 
-    /// The number of the claim (the socket that claimed the session), as the outbox counts.
-    pub(crate) fn socket(&self) -> u64 {
-        self.socket.get()
+    /// The number of the claim (the socket that claimed the session).
+    pub(crate) fn socket(&self) -> NonZeroU64 {
+        self.socket
     }
 
-    /// The agent, the claim's number (as the outbox counts), and the lock held while it lasts.
-    pub(crate) fn into_parts(self) -> (Agent, u64, tokio::sync::OwnedMutexGuard<()>) {
-        (self.agent, self.socket.get(), self._guard)
+    /// The agent, the claim's number, and the lock held while it lasts.
+    pub(crate) fn into_parts(self) -> (Agent, NonZeroU64, tokio::sync::OwnedMutexGuard<()>) {
+        (self.agent, self.socket, self._guard)
     }
 }
 
@@ -342,10 +334,9 @@ fn parse(token: &str) -> Option<(u64, [u8; 16])> {
     Some((key, secret))
 }
 
-/// Constant-time equality: the time does not depend on where the secrets differ.
+/// Constant-time equality (`subtle`'s): the time does not depend on where the secrets differ.
 fn same(a: &[u8; 16], b: &[u8; 16]) -> bool {
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 #[cfg(test)]

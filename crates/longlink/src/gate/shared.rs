@@ -159,9 +159,9 @@ pub(crate) struct Services {
     /// Resumable sessions, when `resume_window` is on.
     pub(crate) resume: Option<Resumption>,
     /// TLS on the TCP listener, if configured.
-    pub(crate) tls_tcp: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) tls_tcp: Option<super::transport::tls::TlsAcceptor>,
     /// TLS on the WebSocket listener (wss), if configured.
-    pub(crate) tls_ws: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) tls_ws: Option<super::transport::tls::TlsAcceptor>,
     /// Places under `max_conn_num` and `max_conn_per_ip`, and the 503 answers' own cap.
     pub(crate) admission: Arc<Admission>,
 }

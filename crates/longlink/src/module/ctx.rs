@@ -1,6 +1,7 @@
 //! [`Ctx`]: a module's state plus what a handler may do from the module's task: timers, cron,
 //! background jobs, and calls to other modules whose replies come back here.
 
+use std::any::Any;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallError, Job, Mailbox, ModuleRef, panic_message, run_job};
+use super::{CallError, Job, Mailbox, ModuleRef, panic_message};
 use crate::timer::{CronExpr, TimerId, TimerKind, Timers, until_next};
 
 /// A module's state and its handle to the module's own task.
@@ -351,5 +352,36 @@ pub(super) async fn serve<S: Send + 'static>(
     rx.close();
     while let Ok(job) = rx.try_recv() {
         run_job(ctx, job);
+    }
+}
+
+impl Job {
+    /// A job for a module whose state is `S`; `label` names it in panic logs.
+    pub(crate) fn new<S: Send + 'static>(
+        label: &'static str,
+        f: impl FnOnce(&mut Ctx<S>) + Send + 'static,
+    ) -> Job {
+        Job {
+            label,
+            run: Box::new(move |any: &mut dyn Any| {
+                // A mailbox is only reachable through a ModuleRef<S>, so the type matches.
+                if let Some(ctx) = any.downcast_mut::<Ctx<S>>() {
+                    f(ctx)
+                }
+            }),
+            timed: None,
+        }
+    }
+}
+
+/// Runs one job, catching and logging a panic.
+fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
+    let label = job.label;
+    let run = job.run;
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
+        tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
+    }
+    if let Some((since, histogram)) = job.timed {
+        histogram.record(since.elapsed());
     }
 }

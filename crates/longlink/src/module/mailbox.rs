@@ -2,42 +2,25 @@
 //! the sending side without the state's type (what gates, processors and timers hold).
 
 use std::any::Any;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallError, Ctx};
+use super::CallError;
 
 /// A job's body; its argument is the module's `Ctx<S>`, type-erased.
 type JobFn = Box<dyn FnOnce(&mut dyn Any) + Send>;
 
-/// One unit of work for a module: runs on its task with its [`Ctx`].
+/// One unit of work for a module: runs on its task with its [`Ctx`](super::Ctx) (made and
+/// run by ctx.rs, which knows the state's type).
 pub(crate) struct Job {
     pub(super) label: &'static str,
     pub(super) run: JobFn,
     /// When the job was made and where its run time goes (`longlink_handler_seconds`).
-    timed: Option<(std::time::Instant, crate::metrics::FastHistogram)>,
+    pub(super) timed: Option<(std::time::Instant, crate::metrics::FastHistogram)>,
 }
 
 impl Job {
-    /// A job for a module whose state is `S`; `label` names it in panic logs.
-    pub(crate) fn new<S: Send + 'static>(
-        label: &'static str,
-        f: impl FnOnce(&mut Ctx<S>) + Send + 'static,
-    ) -> Job {
-        Job {
-            label,
-            run: Box::new(move |any: &mut dyn Any| {
-                // A mailbox is only reachable through a ModuleRef<S>, so the type matches.
-                if let Some(ctx) = any.downcast_mut::<Ctx<S>>() {
-                    f(ctx)
-                }
-            }),
-            timed: None,
-        }
-    }
-
     /// Records the time from `since` to the end of the job's run in `histogram`.
     pub(crate) fn timed(
         mut self,
@@ -130,18 +113,6 @@ impl Mailbox {
     /// Jobs waiting in the mailbox.
     pub(crate) fn depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
-    }
-}
-
-/// Runs one job, catching and logging a panic.
-pub(super) fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
-    let label = job.label;
-    let run = job.run;
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
-        tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
-    }
-    if let Some((since, histogram)) = job.timed {
-        histogram.record(since.elapsed());
     }
 }
 

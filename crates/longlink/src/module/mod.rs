@@ -41,7 +41,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use ctx::{Ctx, Linear};
-use mailbox::run_job;
 pub(crate) use mailbox::{Job, Mailbox, panic_message};
 
 /// Default mailbox capacity (leaf's `ChanRPCLen` in leafserver is 10000).
@@ -216,18 +215,18 @@ impl<S: Send + 'static> Module<S> {
         };
         let mut ctx = Ctx::new(state, mailbox);
         let join = tokio::spawn(async move {
-            if let Some(init) = on_init {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&mut ctx))) {
-                    let _ = ready_tx.send(Err(panic_message(&panic)));
-                    return;
-                }
+            if let Some(init) = on_init
+                && let Err(panic) = catch_unwind(AssertUnwindSafe(|| init(&mut ctx)))
+            {
+                let _ = ready_tx.send(Err(panic_message(&panic)));
+                return;
             }
             let _ = ready_tx.send(Ok(()));
             ctx::serve(&mut ctx, rx, stop_rx).await;
-            if let Some(destroy) = on_destroy {
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| destroy(&mut ctx))) {
-                    tracing::error!(module = %ctx.name(), panic = %panic_message(&panic), "on_destroy panicked");
-                }
+            if let Some(destroy) = on_destroy
+                && let Err(panic) = catch_unwind(AssertUnwindSafe(|| destroy(&mut ctx)))
+            {
+                tracing::error!(module = %ctx.name(), panic = %panic_message(&panic), "on_destroy panicked");
             }
         });
         match ready_rx.await {

@@ -288,7 +288,7 @@ impl Client {
             Msg::Echo(text) => {
                 self.received += 1;
                 self.texts.push(text.clone());
-                if self.received % self.ack_every == 0 {
+                if self.received.is_multiple_of(self.ack_every) {
                     let ack = self.proto.ack(self.received);
                     let _ = self.link.send(ack).await;
                 }

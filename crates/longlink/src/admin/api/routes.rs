@@ -25,6 +25,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
 
 use super::{Api, ApiError, BODY_LIMIT, Broadcast, Kick, Push};
 
@@ -81,9 +82,10 @@ async fn stats(State(api): State<Arc<Api>>) -> Json<super::Stats> {
     Json(api.stats().await)
 }
 
-/// Whether two byte strings are equal, in a time that depends only on their lengths.
+/// Whether two byte strings are equal, in a time that depends only on their lengths
+/// (`subtle`'s comparison).
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 /// Refuses a request without `Authorization: Bearer <key>`.

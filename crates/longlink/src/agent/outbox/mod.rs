@@ -179,7 +179,7 @@ impl Outbox {
         if self.state() != State::Open {
             return Err(WriteError::Closed);
         }
-        let attached = q.session.as_ref().is_none_or(|n| n.socket != 0);
+        let attached = q.session.as_ref().is_none_or(|n| n.socket.is_some());
         match (attached, self.full(&q, len)) {
             (true, Some(full)) => {
                 drop(q);

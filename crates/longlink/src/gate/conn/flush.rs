@@ -173,7 +173,7 @@ fn interruption(local: &Local, phase: Phase<'_>) -> Option<End> {
         return Some(End::Local);
     }
     if let Some(socket) = phase.socket() {
-        match local.outbox.check_session(socket.get()) {
+        match local.outbox.check_session(socket) {
             SessionCheck::TakenOver => return Some(End::TakenOver),
             SessionCheck::DropSocket => return Some(End::DropSocket),
             _ => {}

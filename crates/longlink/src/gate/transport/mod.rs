@@ -215,8 +215,7 @@ impl Halves for tokio::net::TcpStream {
     }
 }
 
-/// A TLS stream over TCP.
-pub(crate) type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+pub(crate) use tls::TlsStream;
 
 impl Halves for TlsStream {
     type Reader<D: Decode> = StreamReader<tokio::io::ReadHalf<TlsStream>, D>;

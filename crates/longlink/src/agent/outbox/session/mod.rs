@@ -11,6 +11,7 @@
 //! copy, and the letting go once the other gate has all of it, in `transfer`.
 
 use super::items::Items;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -33,8 +34,9 @@ pub(super) struct Numbering {
     pub(super) limit: usize,
     /// Protocol messages: written before the queue, never numbered.
     pub(super) control: Vec<Bytes>,
-    /// The socket that serves the session (a number unique in the process); 0: none.
-    pub(super) socket: u64,
+    /// The socket that serves the session (a number unique in the process); `None` while
+    /// the session waits for its client.
+    pub(super) socket: Option<NonZeroU64>,
     /// Client application messages handled.
     pub(super) in_seq: u64,
     /// The last `in_seq` acknowledged to the client.
@@ -65,13 +67,13 @@ pub(crate) enum SessionCheck {
 }
 
 impl Numbering {
-    pub(super) fn new(limit: usize, socket: u64, control: Option<Bytes>) -> Numbering {
+    pub(super) fn new(limit: usize, socket: NonZeroU64, control: Option<Bytes>) -> Numbering {
         Numbering {
             first_seq: 1,
             sent: 0,
             limit,
             control: control.into_iter().collect(),
-            socket,
+            socket: Some(socket),
             in_seq: 0,
             acked_in: 0,
             overflowed: false,
@@ -81,8 +83,8 @@ impl Numbering {
         }
     }
 
-    pub(super) fn check(&self, socket: u64) -> SessionCheck {
-        if self.socket != socket {
+    pub(super) fn check(&self, socket: NonZeroU64) -> SessionCheck {
+        if self.socket != Some(socket) {
             SessionCheck::TakenOver
         } else if self.overflowed {
             SessionCheck::Overflowed
@@ -119,17 +121,24 @@ pub(crate) enum Detached {
     Overflowed,
 }
 
-/// A number for each socket that serves a session, unique in the process (0: none).
-pub(crate) fn next_socket() -> u64 {
+/// A number for each socket that serves a session, unique in the process.
+pub(crate) fn next_socket() -> NonZeroU64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    // Counting up from 1, a u64 does not come back to 0 in the life of a process.
+    NonZeroU64::new(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        .unwrap_or(NonZeroU64::MAX)
 }
 
 impl Outbox {
     /// Makes the connection's session resumable, served by `socket`: `control` (the
     /// `LL_Session` answer) goes out next, then everything queued, numbered from 1. False if
     /// it already is (or the connection is closing).
-    pub(crate) fn start_session(&self, limit: usize, socket: u64, control: Option<Bytes>) -> bool {
+    pub(crate) fn start_session(
+        &self,
+        limit: usize,
+        socket: NonZeroU64,
+        control: Option<Bytes>,
+    ) -> bool {
         let mut q = self.lock();
         if q.session.is_some() || self.state() != State::Open {
             return false;
@@ -161,7 +170,7 @@ impl Outbox {
     }
 
     /// What the task serving the session through `socket` must do now.
-    pub(crate) fn check_session(&self, socket: u64) -> SessionCheck {
+    pub(crate) fn check_session(&self, socket: NonZeroU64) -> SessionCheck {
         self.lock()
             .session
             .as_ref()
@@ -171,12 +180,12 @@ impl Outbox {
     /// Counts one client application message read from `socket`. `Err(())`: the socket no
     /// longer serves the session (drop the message: the client sends it again). `Ok(Some(seq))`:
     /// an acknowledgement is due, up to `seq`.
-    pub(crate) fn count_incoming(&self, socket: u64) -> Result<Option<u64>, ()> {
+    pub(crate) fn count_incoming(&self, socket: NonZeroU64) -> Result<Option<u64>, ()> {
         let mut q = self.lock();
         let Some(n) = &mut q.session else {
             return Ok(None);
         };
-        if n.socket != socket {
+        if n.socket != Some(socket) {
             return Err(());
         }
         n.in_seq += 1;
@@ -190,7 +199,7 @@ impl Outbox {
     /// An acknowledgement of client messages, if one is due (for the timer).
     pub(crate) fn due_ack(&self) -> Option<u64> {
         let mut q = self.lock();
-        let n = q.session.as_mut().filter(|n| n.socket != 0)?;
+        let n = q.session.as_mut().filter(|n| n.socket.is_some())?;
         (n.in_seq > n.acked_in).then(|| {
             n.acked_in = n.in_seq;
             n.in_seq
@@ -208,12 +217,12 @@ impl Outbox {
 
     /// The socket `socket` is gone; the session waits for its client. False if the session
     /// is not (or no longer) that socket's.
-    pub(crate) fn detach(&self, socket: u64) -> bool {
+    pub(crate) fn detach(&self, socket: NonZeroU64) -> bool {
         let mut q = self.lock();
         let open = self.state() == State::Open;
         match &mut q.session {
-            Some(n) if n.socket == socket && !n.overflowed && open => {
-                n.socket = 0;
+            Some(n) if n.socket == Some(socket) && !n.overflowed && open => {
+                n.socket = None;
                 n.drop_socket = false;
                 n.control = Vec::new();
                 true
@@ -222,11 +231,11 @@ impl Outbox {
         }
     }
 
-    /// Closes gracefully, unless another socket took the session over from `socket` (0: the
-    /// connection has no session): then it leaves the session alone and says false.
-    pub(crate) fn close_from(&self, socket: u64) -> bool {
+    /// Closes gracefully, unless another socket took the session over from `socket` (`None`:
+    /// the connection has no session): then it leaves the session alone and says false.
+    pub(crate) fn close_from(&self, socket: Option<NonZeroU64>) -> bool {
         let mut q = self.lock();
-        if socket != 0 && q.session.as_ref().is_some_and(|n| n.socket != socket) {
+        if socket.is_some() && q.session.as_ref().is_some_and(|n| n.socket != socket) {
             return false;
         }
         if self.state() == State::Open {
@@ -243,7 +252,7 @@ impl Outbox {
         let mut q = self.lock();
         let open = self.state() == State::Open;
         match &mut q.session {
-            Some(n) if n.socket != 0 && !n.overflowed && open => {
+            Some(n) if n.socket.is_some() && !n.overflowed && open => {
                 n.drop_socket = true;
                 drop(q);
                 self.wake.raise();
@@ -260,7 +269,7 @@ impl Outbox {
             Some(n) if n.handed_over => Detached::Resumed,
             Some(n) if n.overflowed => Detached::Overflowed,
             _ if self.state() != State::Open => Detached::Ended,
-            Some(n) if n.socket == 0 => Detached::Waiting,
+            Some(n) if n.socket.is_none() => Detached::Waiting,
             Some(_) => Detached::Resumed,
             None => Detached::Ended,
         }
@@ -270,7 +279,7 @@ impl Outbox {
     /// dropped. False if a socket took it over first (or it had ended).
     pub(crate) fn expire(&self) -> bool {
         let mut q = self.lock();
-        if self.state() != State::Open || q.session.as_ref().is_none_or(|n| n.socket != 0) {
+        if self.state() != State::Open || q.session.as_ref().is_none_or(|n| n.socket.is_some()) {
             return false;
         }
         self.set_state(&mut q, State::Destroyed);

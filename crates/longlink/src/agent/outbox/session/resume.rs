@@ -2,6 +2,7 @@
 //! to stop), resumed on it, or handed over to another gate and installed there. Everything
 //! the client has not acknowledged goes again, in order.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -17,13 +18,14 @@ impl Queue {
     /// is dropped: the rest goes again, in order. `open`: the outbox's state is `Open`.
     pub(super) fn claimed(
         &mut self,
-        (socket, last_seq): (u64, u64),
+        socket: NonZeroU64,
+        last_seq: u64,
         open: bool,
     ) -> Option<(&mut Items, &mut Numbering)> {
         let Queue { items, session, .. } = self;
         let n = session
             .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed && !n.handed_over)?;
+            .filter(|n| open && n.socket == Some(socket) && !n.overflowed && !n.handed_over)?;
         n.sent = items.len();
         n.ack(items, last_seq);
         n.sent = 0;
@@ -35,14 +37,14 @@ impl Outbox {
     /// Claims the session for a new socket `socket`; the task that served it stops at its
     /// next wake-up. Gives the lock to wait on until that task has stopped, or `None` if the
     /// session has ended (or moved to another gate).
-    pub(crate) fn claim(&self, socket: u64) -> Option<Arc<tokio::sync::Mutex<()>>> {
+    pub(crate) fn claim(&self, socket: NonZeroU64) -> Option<Arc<tokio::sync::Mutex<()>>> {
         let mut q = self.lock();
         let open = self.state() == State::Open;
         let n = q
             .session
             .as_mut()
             .filter(|n| open && !n.overflowed && !n.handed_over)?;
-        n.socket = socket;
+        n.socket = Some(socket);
         n.drop_socket = false;
         let driving = Arc::clone(&n.driving);
         drop(q);
@@ -61,12 +63,12 @@ impl Outbox {
     /// ended or another socket claimed it meanwhile.
     pub(crate) fn resume(
         &self,
-        socket: u64,
+        socket: NonZeroU64,
         last_seq: u64,
         answer: impl FnOnce(u64) -> Option<Bytes>,
     ) -> Option<(u64, usize)> {
         let mut q = self.lock();
-        let (items, n) = q.claimed((socket, last_seq), self.state() == State::Open)?;
+        let (items, n) = q.claimed(socket, last_seq, self.state() == State::Open)?;
         if last_seq + 1 < n.first_seq {
             tracing::debug!(
                 last_seq,
@@ -84,17 +86,19 @@ impl Outbox {
     }
 
     /// A session handed over from another gate, served by `socket`: `kept` (numbered from
-    /// `last_seq + 1`) goes before anything queued since, `answer` (`LL_Resumed`) before all.
+    /// `last_seq + 1`) goes before anything queued since, `answer` (`LL_Resumed`) before all;
+    /// `in_seq` is the client messages the other gate had handled.
     pub(crate) fn install(
         &self,
-        socket: u64,
-        (last_seq, in_seq): (u64, u64),
+        socket: NonZeroU64,
+        last_seq: u64,
+        in_seq: u64,
         kept: Vec<Bytes>,
         answer: Option<Bytes>,
     ) -> bool {
         let mut q = self.lock();
         let Queue { items, session, .. } = &mut *q;
-        let Some(n) = session.as_mut().filter(|n| n.socket == socket) else {
+        let Some(n) = session.as_mut().filter(|n| n.socket == Some(socket)) else {
             return false;
         };
         for item in kept.into_iter().rev() {

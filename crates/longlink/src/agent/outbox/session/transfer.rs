@@ -2,6 +2,8 @@
 //! what reached it meanwhile, and let go only once the other gate has all of it. A hand-over
 //! that fails leaves the session as it was.
 
+use std::num::NonZeroU64;
+
 use bytes::Bytes;
 
 use super::super::{Outbox, Queue, State};
@@ -10,9 +12,13 @@ impl Outbox {
     /// A copy of what the session claimed by `socket` keeps for a hand-over: `(in_seq, every
     /// kept message after last_seq)`. What the client has (up to `last_seq`) is dropped; the
     /// rest stays here. `None` if the session ended or another socket claimed it.
-    pub(crate) fn hand_over_copy(&self, socket: u64, last_seq: u64) -> Option<(u64, Vec<Bytes>)> {
+    pub(crate) fn hand_over_copy(
+        &self,
+        socket: NonZeroU64,
+        last_seq: u64,
+    ) -> Option<(u64, Vec<Bytes>)> {
         let mut q = self.lock();
-        let (items, n) = q.claimed((socket, last_seq), self.state() == State::Open)?;
+        let (items, n) = q.claimed(socket, last_seq, self.state() == State::Open)?;
         let kept = (0..items.len())
             .filter_map(|i| items.get(i).cloned())
             .collect();
@@ -25,7 +31,7 @@ impl Outbox {
     /// `None` if the session ended or another socket claimed it.
     pub(crate) fn hand_over_rest(
         &self,
-        socket: u64,
+        socket: NonZeroU64,
         copied: usize,
     ) -> Option<Result<(), Vec<Bytes>>> {
         let mut q = self.lock();
@@ -33,7 +39,7 @@ impl Outbox {
         let Queue { items, session, .. } = &mut *q;
         let n = session
             .as_mut()
-            .filter(|n| open && n.socket == socket && !n.overflowed && !n.handed_over)?;
+            .filter(|n| open && n.socket == Some(socket) && !n.overflowed && !n.handed_over)?;
         if items.len() > copied {
             let rest = (copied..items.len())
                 .filter_map(|i| items.get(i).cloned())

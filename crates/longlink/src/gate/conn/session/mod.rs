@@ -20,10 +20,11 @@ pub(crate) use handback::keep_waiting;
 
 use super::End;
 use super::ending::unregister_and_close_event;
+use crate::agent::outbox::next_socket;
 use crate::agent::outbox::{Detached, SessionCheck};
 use crate::agent::{Agent, Local};
 use crate::gate::admission::WaitPlace;
-use crate::gate::resume::{Protocol, Resumption, new_socket};
+use crate::gate::resume::{Protocol, Resumption};
 use crate::gate::shared::Shared;
 
 /// What a connection's task keeps of the session it serves.
@@ -75,7 +76,7 @@ pub(super) fn check(
     session: &mut SessionSlot,
 ) -> Option<End> {
     let socket = session.socket?;
-    match local.outbox.check_session(socket.get()) {
+    match local.outbox.check_session(socket) {
         SessionCheck::None | SessionCheck::Mine => None,
         SessionCheck::TakenOver => Some(End::TakenOver),
         SessionCheck::DropSocket => Some(End::DropSocket),
@@ -106,7 +107,7 @@ pub(super) fn on_message(
 ) -> Option<End> {
     session.fresh = false;
     let socket = session.socket?;
-    match local.outbox.count_incoming(socket.get()) {
+    match local.outbox.count_incoming(socket) {
         // Another socket has the session: the client sends it again there.
         Err(()) => return Some(End::TakenOver),
         Ok(Some(seq)) => {
@@ -201,7 +202,7 @@ pub(super) async fn attach(
 /// waits for its client. False: no session waits.
 pub(super) fn detach(shared: &Shared, local: &Local, socket: Option<NonZeroU64>) -> bool {
     match (&shared.services.resume, socket) {
-        (Some(_), Some(socket)) => local.outbox.detach(socket.get()),
+        (Some(_), Some(socket)) => local.outbox.detach(socket),
         _ => false,
     }
 }
@@ -209,8 +210,7 @@ pub(super) fn detach(shared: &Shared, local: &Local, socket: Option<NonZeroU64>)
 /// Closes the connection gracefully, unless another socket took its session over from
 /// `socket`: then false, and the session is left alone.
 pub(super) fn close_from(local: &Local, socket: Option<NonZeroU64>) -> bool {
-    // The outbox's own numbering: 0 for a connection without a session.
-    local.outbox.close_from(socket.map_or(0, NonZeroU64::get))
+    local.outbox.close_from(socket)
 }
 
 /// The connection closes: its session, if it had one, ends (a late resume hears
@@ -233,12 +233,10 @@ fn start(resumption: &Resumption, agent: &Agent, local: &Local, session: &mut Se
     let Some(answer) = resumption.session(token) else {
         return;
     };
-    let Some(socket) = new_socket() else {
-        return;
-    };
+    let socket = next_socket();
     if !local
         .outbox
-        .start_session(resumption.buffer, socket.get(), Some(answer))
+        .start_session(resumption.buffer, socket, Some(answer))
     {
         return;
     }

@@ -7,9 +7,10 @@ use std::num::NonZeroU64;
 use longlink_wire::resume::{LlResume, RefuseReason};
 
 use super::Attach;
+use crate::agent::outbox::next_socket;
 use crate::agent::{Agent, Local};
 use crate::gate::link::{ClusterLink, Taken};
-use crate::gate::resume::{Resumption, claim, new_socket};
+use crate::gate::resume::{Resumption, claim};
 use crate::gate::shared::Shared;
 
 /// `LL_Resume` on a fresh connection (`agent`): takes the session over, from this gate or,
@@ -37,7 +38,7 @@ pub(super) async fn resume(
     let theirs = session.local().ok_or(RefuseReason::Unknown)?;
     let (in_seq, replayed) = theirs
         .outbox
-        .resume(socket.get(), msg.last_seq, |in_seq| {
+        .resume(socket, msg.last_seq, |in_seq| {
             resumption.resumed(token, in_seq)
         })
         .ok_or(RefuseReason::Unknown)?;
@@ -78,10 +79,8 @@ async fn take_from(
             .settings
             .new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
     let local = fresh.local().ok_or(RefuseReason::Unknown)?;
-    let socket = new_socket().ok_or(RefuseReason::Unknown)?;
-    local
-        .outbox
-        .start_session(resumption.buffer, socket.get(), None);
+    let socket = next_socket();
+    local.outbox.start_session(resumption.buffer, socket, None);
     let guard = local
         .outbox
         .driving()
@@ -124,10 +123,9 @@ fn install(
     let token = resumption.start(fresh);
     let answer = resumption.resumed(token, taken.in_seq);
     let replayed = taken.kept.len();
-    let numbers = (msg.last_seq, taken.in_seq);
     local
         .outbox
-        .install(socket.get(), numbers, taken.kept, answer);
+        .install(socket, msg.last_seq, taken.in_seq, taken.kept, answer);
     resumed_metrics(replayed);
     replayed
 }

@@ -5,11 +5,12 @@
 
 use std::time::Duration;
 
+use ::http::StatusCode;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use crate::gate::http::{HttpHandler, HttpRequest, HttpResponse};
+use crate::gate::http::{self, HttpHandler};
 
 /// Largest HTTP request head we read (leaf: `MaxHeaderBytes: 1024`; browsers send more).
 const MAX_HEAD: usize = 8 * 1024;
@@ -74,25 +75,23 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     let has_token = |name: &str, token: &str| {
         header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
     };
-    if let Some(http) = http.filter(|_| !has_token("upgrade", "websocket")) {
-        let request = HttpRequest::new(
-            "GET",
-            req.path.unwrap_or("/"),
-            req.headers
-                .iter()
-                .map(|h| {
-                    let value = String::from_utf8_lossy(h.value).into_owned();
-                    (h.name.to_owned(), value)
-                })
-                .collect(),
-        );
+    let plain = http.filter(|_| !has_token("upgrade", "websocket"));
+    let asked = plain.zip(http::request(
+        req.path.unwrap_or("/"),
+        req.version.unwrap_or(1),
+        req.headers,
+    ));
+    if let Some((http, request)) = asked {
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http(&request)))
             .unwrap_or_else(|_| {
-                tracing::error!(path = %request.path, "on_http hook panicked");
-                Some(HttpResponse::text(500, "Internal Server Error"))
+                tracing::error!(path = %request.uri().path(), "on_http hook panicked");
+                Some(http::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal Server Error",
+                ))
             });
         if let Some(response) = answer {
-            let bytes = response.to_bytes();
+            let bytes = http::to_bytes(&response);
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
             let _ = stream.shutdown().await;
             return Handshake::Refused;

@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::registry::DecodeError;
+use super::error::DecodeError;
 
 /// The envelope of one JSON message, borrowed from the payload.
 pub(crate) struct Envelope<'a> {

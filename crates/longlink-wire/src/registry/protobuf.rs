@@ -1,7 +1,7 @@
 //! leaf's protobuf payload: `| id: u16 | protobuf body |`, the id big-endian unless the
 //! registry is told the id is little-endian (independent of the TCP length's byte order).
 
-use crate::registry::DecodeError;
+use super::error::DecodeError;
 
 /// Reads the id off the front of a payload; the body is what follows (maybe nothing: an
 /// empty body is a valid, default message).
