@@ -27,8 +27,11 @@
 //!
 //! If the day-of-month field is `*` (or `?`), only the day-of-week field is used, and vice
 //! versa; if both are restricted, a day matches when *either* field matches, as in standard
-//! cron, unless the day-of-week field starts with `+`. (leaf itself requires both to match.)
-//! Every other expression leaf accepts gives the same schedule here.
+//! cron and in leaf, unless the day-of-week field starts with `+` (then both must match).
+//! One schedule differs from leaf's: leaf counts a day field that lists every value (`1-31`,
+//! `0-6`) as unrestricted, where here only `*` and `?` are, so `0 0 12 1-31 * 5` fires every
+//! day here and on Fridays only in leaf. Every other expression leaf accepts gives the same
+//! schedule here.
 //!
 //! Names are the only letters accepted (`@daily` and other nicknames are not), an item may not
 //! be empty (`1,,2`), and a step needs a start (`/5` is an error; `*/5` is meant).
