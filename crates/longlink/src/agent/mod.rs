@@ -49,7 +49,7 @@ pub(crate) struct AgentInner {
     /// The application's value for this connection ([`Agent::set_user_data`]).
     user_data: Mutex<Option<Box<dyn Any + Send + Sync>>>,
     /// Where the connection is: here, or on another node's gate.
-    conn: Conn,
+    whereabouts: Whereabouts,
     /// Who hears of uid and group changes (and, for a remote connection, carries out every
     /// write): the gate (which tells the cluster, when there is one), or the cluster.
     link: Option<Arc<dyn ConnLink>>,
@@ -58,7 +58,7 @@ pub(crate) struct AgentInner {
 }
 
 /// Where an agent's connection is.
-pub(crate) enum Conn {
+pub(crate) enum Whereabouts {
     /// On this node's gate: its queue and liveness, used by the connection's task.
     Local(Local),
     /// On another node's gate: writes go through the link. Holds whether it is still open.
@@ -148,7 +148,7 @@ impl Agent {
         (local, remote): (SocketAddr, SocketAddr),
         settings: &AgentSettings,
     ) -> Self {
-        let conn = Conn::Local(Local {
+        let whereabouts = Whereabouts::Local(Local {
             outbox: Outbox::new(
                 (settings.capacity, settings.max_bytes),
                 settings.policy,
@@ -161,7 +161,7 @@ impl Agent {
             transport,
             (local, remote),
             Arc::clone(&settings.codec),
-            conn,
+            whereabouts,
             (settings.link.clone(), settings.clustered),
         )
     }
@@ -180,7 +180,7 @@ impl Agent {
             transport,
             addrs,
             codec,
-            Conn::Remote(AtomicBool::new(true)),
+            Whereabouts::Remote(AtomicBool::new(true)),
             (Some(link), true),
         )
     }
@@ -190,7 +190,7 @@ impl Agent {
         transport: Transport,
         (local, remote): (SocketAddr, SocketAddr),
         codec: Arc<Codec>,
-        conn: Conn,
+        whereabouts: Whereabouts,
         (link, clustered): (Option<Arc<dyn ConnLink>>, bool),
     ) -> Self {
         Agent {
@@ -201,7 +201,7 @@ impl Agent {
                 codec,
                 uid: AtomicU64::new(0),
                 user_data: Mutex::new(None),
-                conn,
+                whereabouts,
                 link,
                 clustered,
             }),
@@ -210,9 +210,9 @@ impl Agent {
 
     /// The queue and liveness of a connection on this node (`None` for a remote one).
     pub(crate) fn local(&self) -> Option<&Local> {
-        match &self.inner.conn {
-            Conn::Local(local) => Some(local),
-            Conn::Remote(_) => None,
+        match &self.inner.whereabouts {
+            Whereabouts::Local(local) => Some(local),
+            Whereabouts::Remote(_) => None,
         }
     }
 
@@ -237,7 +237,7 @@ impl Agent {
 
     /// A remote connection, once closed by its gate: later writes fail.
     pub(crate) fn mark_remote_closed(&self) {
-        if let Conn::Remote(open) = &self.inner.conn {
+        if let Whereabouts::Remote(open) = &self.inner.whereabouts {
             open.store(false, Ordering::Release);
         }
     }
@@ -285,27 +285,27 @@ impl Agent {
     /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
     pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
         let codec = &self.inner.codec;
-        match &self.inner.conn {
+        match &self.inner.whereabouts {
             // The payload moves into the queue and is counted through the codec: neither
             // its handle nor the counter's is cloned, as an `Encoded` for many would be.
-            Conn::Local(local) => {
+            Whereabouts::Local(local) => {
                 let (payload, index) = codec.encode_indexed(msg)?;
                 local.outbox.push(payload, self.inner.id)?;
                 codec.count_sent(index);
                 Ok(())
             }
-            Conn::Remote(_) => self.write_encoded(&codec.encode(msg)?),
+            Whereabouts::Remote(_) => self.write_encoded(&codec.encode(msg)?),
         }
     }
 
     /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
     pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
-        match &self.inner.conn {
-            Conn::Local(local) => {
+        match &self.inner.whereabouts {
+            Whereabouts::Local(local) => {
                 local.outbox.push(msg.bytes().clone(), self.inner.id)?;
                 msg.count_sent();
             }
-            Conn::Remote(open) => {
+            Whereabouts::Remote(open) => {
                 if !open.load(Ordering::Acquire) {
                     return Err(WriteError::Closed);
                 }
@@ -325,9 +325,9 @@ impl Agent {
     /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later
     /// writes fail with [`WriteError::Closed`].
     pub fn close(&self) {
-        match &self.inner.conn {
-            Conn::Local(local) => local.outbox.close(),
-            Conn::Remote(open) => {
+        match &self.inner.whereabouts {
+            Whereabouts::Local(local) => local.outbox.close(),
+            Whereabouts::Remote(open) => {
                 if open.swap(false, Ordering::AcqRel) {
                     self.tell(LinkEvent::Close);
                 }
@@ -337,9 +337,9 @@ impl Agent {
 
     /// Closes now: the queue is dropped and the socket reset.
     pub fn destroy(&self) {
-        match &self.inner.conn {
-            Conn::Local(local) => local.outbox.destroy(),
-            Conn::Remote(open) => {
+        match &self.inner.whereabouts {
+            Whereabouts::Local(local) => local.outbox.destroy(),
+            Whereabouts::Remote(open) => {
                 open.store(false, Ordering::Release);
                 self.tell(LinkEvent::Destroy);
             }
@@ -348,9 +348,9 @@ impl Agent {
 
     /// Whether the connection is still open for writes.
     pub fn is_open(&self) -> bool {
-        match &self.inner.conn {
-            Conn::Local(local) => local.outbox.state() == State::Open,
-            Conn::Remote(open) => open.load(Ordering::Acquire),
+        match &self.inner.whereabouts {
+            Whereabouts::Local(local) => local.outbox.state() == State::Open,
+            Whereabouts::Remote(open) => open.load(Ordering::Acquire),
         }
     }
 

@@ -1,29 +1,48 @@
-//! Cron expressions, modelled on leaf's `timer/cronexpr.go`.
+//! Cron expressions in leaf's form (`timer/cronexpr.go`), parsed and searched by [`croner`].
 //!
-//! An expression has five or six whitespace-separated fields; with five
-//! fields the seconds field is `0`:
+//! An expression has five or six whitespace-separated fields; with five fields the seconds
+//! field is `0` (leaf requires all six; five is the common crontab form):
 //!
 //! ```text
 //! [second] minute hour day-of-month month day-of-week
-//!   0-59    0-59  0-23     1-31     1-12     0-6 (0 = Sunday)
+//!   0-59    0-59  0-23     1-31     1-12     0-7 (0 and 7 = Sunday)
 //! ```
 //!
-//! Each field is a comma-separated list of items, and each item is one of
-//! `*`, `n`, `n-m`, `*/k`, `n/k` (from `n` to the field's maximum, every
-//! `k`) or `n-m/k`. Names (`JAN`, `MON`) and the `?`, `L`, `W` and `#`
-//! extensions are not supported.
+//! Each field is a comma-separated list of items, and each item is one of `*`, `n`, `n-m`,
+//! `*/k`, `n/k` (from `n` to the field's maximum, every `k`; in the day-of-week field the
+//! maximum is 6, Saturday) or `n-m/k`, as in leaf. Beyond leaf's syntax, croner's extensions
+//! are accepted, each with its usual meaning:
 //!
-//! If the day-of-month field covers every day (1-31), only the day-of-week
-//! field is used, and vice versa; if both are restricted, a day matches when
-//! *either* field matches, as in standard cron. (leaf itself requires both to
-//! match in that case.)
+//! - names, in any case: `JAN`-`DEC` in the month field, `SUN`-`SAT` in the day-of-week field;
+//! - `?` in the day-of-month or day-of-week field, the same as `*`;
+//! - `L` in the day-of-month field, the last day of the month; `nL` in the day-of-week field,
+//!   the last such weekday of the month (`5L`, the last Friday);
+//! - `nW` in the day-of-month field, the weekday (Monday-Friday) nearest day `n` within the
+//!   month, and `LW`, the last weekday of the month;
+//! - `n#i` in the day-of-week field, the `i`-th such weekday of the month (`1#2`, the second
+//!   Monday);
+//! - `7` in the day-of-week field, Sunday (leaf rejects it);
+//! - a `+` before the day-of-week field, which makes a day match only when both day fields
+//!   match (see below).
+//!
+//! If the day-of-month field is `*` (or `?`), only the day-of-week field is used, and vice
+//! versa; if both are restricted, a day matches when *either* field matches, as in standard
+//! cron and in leaf, unless the day-of-week field starts with `+` (then both must match).
+//! One schedule differs from leaf's: leaf counts a day field that lists every value (`1-31`,
+//! `0-6`) as unrestricted, where here only `*` and `?` are, so `0 0 12 1-31 * 5` fires every
+//! day here and on Fridays only in leaf. Every other expression leaf accepts gives the same
+//! schedule here.
+//!
+//! Names are the only letters accepted (`@daily` and other nicknames are not), an item may not
+//! be empty (`1,,2`), and a step needs a start (`/5` is an error; `*/5` is meant).
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{
-    DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Timelike,
-};
+use chrono::{DateTime, NaiveDateTime, Offset, TimeZone};
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
 
 /// Error returned when a cron expression cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,7 +62,7 @@ pub enum CronError {
         expr: String,
         /// The field's name, e.g. `"minute"` or `"day-of-week"`.
         field: &'static str,
-        /// The offending item.
+        /// The offending item (the whole field when no single item is at fault).
         item: String,
         /// What is wrong with the item.
         reason: String,
@@ -57,15 +76,25 @@ const FIELDS: [(&str, u32, u32); 6] = [
     ("hour", 0, 23),
     ("day-of-month", 1, 31),
     ("month", 1, 12),
-    ("day-of-week", 0, 6),
+    ("day-of-week", 0, 7),
 ];
 
-/// Day-of-month mask with every day 1-31 set.
-const ALL_DOM: u64 = 0xFFFF_FFFE;
-/// Day-of-week mask with every day 0-6 set.
-const ALL_DOW: u64 = 0x7F;
+/// The field index of the day of the week, whose `n/k` ends at 6 rather than at 7.
+const DOW: usize = 5;
 
-/// A parsed cron expression; each field is kept as a bitmask.
+/// The letters each field accepts: names, or croner's `L` and `W`.
+const LETTERS: [&[&str]; 6] = [
+    &[],
+    &[],
+    &[],
+    &["L", "W", "LW"],
+    &[
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ],
+    &["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT", "L"],
+];
+
+/// A parsed cron expression (see the [module docs](self) for the syntax).
 ///
 /// # Example
 ///
@@ -79,17 +108,17 @@ const ALL_DOW: u64 = 0x7F;
 /// let next = Utc.with_ymd_and_hms(2000, 1, 1, 21, 0, 0).unwrap();
 /// assert_eq!(expr.next(&after), Some(next));
 /// assert_eq!(expr.to_string(), "0 * * * *");
+///
+/// // Noon on the last day of every month.
+/// let expr: CronExpr = "0 0 12 L * *".parse()?;
+/// let next = Utc.with_ymd_and_hms(2000, 1, 31, 12, 0, 0).unwrap();
+/// assert_eq!(expr.next(&after), Some(next));
 /// # Ok::<(), longlink::timer::cron::CronError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CronExpr {
     source: String,
-    sec: u64,
-    min: u64,
-    hour: u64,
-    dom: u64,
-    month: u64,
-    dow: u64,
+    cron: Cron,
 }
 
 impl CronExpr {
@@ -106,88 +135,50 @@ impl CronExpr {
                 });
             }
         }
-        let field = |i: usize| {
-            let (name, min, max) = FIELDS[i];
-            parse_field(fields[i], min, max).map_err(|(item, reason)| CronError::InvalidItem {
-                expr: expr.to_owned(),
-                field: name,
-                item: item.to_owned(),
-                reason,
-            })
+        let invalid = |i: usize, item: &str, reason: String| CronError::InvalidItem {
+            expr: expr.to_owned(),
+            field: FIELDS[i].0,
+            item: item.to_owned(),
+            reason,
         };
-        Ok(Self {
-            source: expr.to_owned(),
-            sec: field(0)?,
-            min: field(1)?,
-            hour: field(2)?,
-            dom: field(3)?,
-            month: field(4)?,
-            dow: field(5)?,
-        })
+        for (i, field) in fields.iter().enumerate() {
+            check_letters(i, field).map_err(|(item, reason)| invalid(i, item, reason))?;
+        }
+        let pattern: Vec<String> = (0..6).map(|i| leaf_field(i, fields[i])).collect();
+        match parser().parse(&pattern.join(" ")) {
+            Ok(cron) => Ok(Self {
+                source: expr.to_owned(),
+                cron,
+            }),
+            Err(err) => {
+                let (i, item, reason) = locate(&fields, &err);
+                Err(invalid(i, item, reason))
+            }
+        }
     }
 
-    /// Returns the first instant strictly after `after` that matches, searched
-    /// in `after`'s time zone, or `None` if there is none before the end of
-    /// the year following the one the search starts in.
+    /// Returns the first instant strictly after `after` that matches, searched in `after`'s
+    /// time zone, or `None` if there is none (croner searches up to the year 5000).
     ///
-    /// Local times skipped by a DST transition never match; for local times
-    /// that occur twice, the earliest one after `after` is returned.
+    /// Local times skipped by a DST transition never match; for local times that occur
+    /// twice, the earliest one after `after` is returned.
     pub fn next<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         let tz = after.timezone();
-        let mut t = local_time(after)?
-            .with_nanosecond(0)?
-            .checked_add_signed(TimeDelta::seconds(1))?;
-        let last_year = t.year() + 1;
+        let mut wall = local_time(after)?;
         loop {
-            if t.year() > last_year {
-                return None;
+            wall = self.cron.find_next_occurrence(&wall, false).ok()?;
+            let local = tz.from_local_datetime(&wall);
+            let instants = [local.clone().earliest(), local.latest()];
+            if let Some(dt) = instants.into_iter().flatten().find(|dt| dt > after) {
+                return Some(dt);
             }
-            let date = t.date();
-            t = if !has(self.month, t.month()) {
-                first_of_next_month(date)?.and_time(NaiveTime::MIN)
-            } else if !self.day_matches(date) {
-                date.succ_opt()?.and_time(NaiveTime::MIN)
-            } else if !has(self.hour, t.hour()) {
-                date.and_hms_opt(t.hour(), 0, 0)?
-                    .checked_add_signed(TimeDelta::hours(1))?
-            } else if !has(self.min, t.minute()) {
-                date.and_hms_opt(t.hour(), t.minute(), 0)?
-                    .checked_add_signed(TimeDelta::minutes(1))?
-            } else if !has(self.sec, t.second()) {
-                t.checked_add_signed(TimeDelta::seconds(1))?
-            } else {
-                let local = tz.from_local_datetime(&t);
-                let instants = [local.clone().earliest(), local.latest()];
-                if let Some(dt) = instants.into_iter().flatten().find(|dt| dt > after) {
-                    return Some(dt);
-                }
-                t.checked_add_signed(TimeDelta::seconds(1))?
-            };
         }
     }
 
-    /// Reports whether `t`, read in its own time zone, matches every field
-    /// (the sub-second part is ignored).
+    /// Reports whether `t`, read in its own time zone, matches every field (the sub-second
+    /// part is ignored).
     pub fn matches<Tz: TimeZone>(&self, t: &DateTime<Tz>) -> bool {
-        local_time(t).is_some_and(|t| {
-            has(self.month, t.month())
-                && self.day_matches(t.date())
-                && has(self.hour, t.hour())
-                && has(self.min, t.minute())
-                && has(self.sec, t.second())
-        })
-    }
-
-    fn day_matches(&self, date: NaiveDate) -> bool {
-        let dom = has(self.dom, date.day());
-        let dow = has(self.dow, date.weekday().num_days_from_sunday());
-        if self.dom == ALL_DOM {
-            dow
-        } else if self.dow == ALL_DOW {
-            dom
-        } else {
-            dom || dow
-        }
+        local_time(t).is_some_and(|t| self.cron.is_time_matching(&t).unwrap_or(false))
     }
 }
 
@@ -205,70 +196,113 @@ impl fmt::Display for CronExpr {
     }
 }
 
-fn has(mask: u64, value: u32) -> bool {
-    value < 64 && mask & (1 << value) != 0
+/// croner set to leaf's form: six fields with seconds, no year, and a day matching either
+/// day field when both are restricted.
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Required)
+        .year(Year::Disallowed)
+        .dom_and_dow(false)
+        .build()
 }
 
-/// The wall-clock time of `t` in its time zone, without panicking at the
-/// edges of chrono's range.
+/// The wall-clock time of `t` in its time zone, without panicking at the edges of chrono's
+/// range.
 fn local_time<Tz: TimeZone>(t: &DateTime<Tz>) -> Option<NaiveDateTime> {
     t.naive_utc().checked_add_offset(t.offset().fix())
 }
 
-fn first_of_next_month(date: NaiveDate) -> Option<NaiveDate> {
-    match date.month() {
-        12 => NaiveDate::from_ymd_opt(date.year() + 1, 1, 1),
-        m => NaiveDate::from_ymd_opt(date.year(), m + 1, 1),
+/// Checks what croner does not: that no item is empty or starts with its step, and that the
+/// only letters are the field's names, `L` and `W`. On error returns the item and why.
+fn check_letters(i: usize, field: &str) -> Result<(), (&str, String)> {
+    for item in field.split(',') {
+        if item.is_empty() {
+            return Err((item, "empty item".to_owned()));
+        }
+        if item.starts_with('/') {
+            return Err((item, "a step needs a start, as in */k or n/k".to_owned()));
+        }
+        let words = item
+            .split(|c: char| !c.is_alphabetic())
+            .filter(|w| !w.is_empty());
+        for word in words {
+            if !LETTERS[i]
+                .iter()
+                .any(|name| name.eq_ignore_ascii_case(word))
+            {
+                let reason = match LETTERS[i] {
+                    [] => format!("expected a number, got {item:?}"),
+                    names => format!("unknown name {word:?} (this field takes {names:?})"),
+                };
+                return Err((item, reason));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Field `i` as croner reads it: leaf's `n/k` becomes `n-max/k`.
+fn leaf_field(i: usize, field: &str) -> String {
+    let items: Vec<Cow<'_, str>> = field.split(',').map(|item| leaf_item(i, item)).collect();
+    items.join(",")
+}
+
+/// Item `item` of field `i` as croner reads it: leaf's `n/k` becomes `n-max/k`.
+fn leaf_item(i: usize, item: &str) -> Cow<'_, str> {
+    match item.split_once('/') {
+        Some((start, step)) if !start.is_empty() && start.bytes().all(|b| b.is_ascii_digit()) => {
+            let max = if i == DOW { 6 } else { FIELDS[i].2 };
+            Cow::Owned(format!("{start}-{max}/{step}"))
+        }
+        _ => Cow::Borrowed(item),
     }
 }
 
-/// Parses one field into a bitmask; on error returns the bad item and why.
-fn parse_field(text: &str, min: u32, max: u32) -> Result<u64, (&str, String)> {
-    text.split(',').try_fold(0, |mask, item| {
-        parse_item(item, min, max)
-            .map(|bits| mask | bits)
-            .map_err(|reason| (item, reason))
+/// Finds the field and item croner rejects, by parsing each field alone (croner checks each
+/// field on its own), and says why.
+fn locate<'a>(fields: &[&'a str], err: &croner::errors::CronError) -> (usize, &'a str, String) {
+    let rejects = |i: usize, text: &str| {
+        let pattern: Vec<&str> = (0..6).map(|j| if j == i { text } else { "*" }).collect();
+        parser().parse(&pattern.join(" ")).err()
+    };
+    for (i, field) in fields.iter().enumerate() {
+        let Some(field_err) = rejects(i, &leaf_field(i, field)) else {
+            continue;
+        };
+        for item in field.split(',') {
+            if let Some(item_err) = rejects(i, &leaf_item(i, item)) {
+                return (i, item, reason(i, item, &item_err));
+            }
+        }
+        return (i, field, reason(i, field, &field_err));
+    }
+    (DOW, fields[DOW], reason(DOW, fields[DOW], err))
+}
+
+/// Why croner rejects `item` of field `i`: a number outside the field's range if it holds
+/// one, else croner's own words.
+fn reason(i: usize, item: &str, err: &croner::errors::CronError) -> String {
+    use croner::errors::CronError as E;
+    let (_, min, max) = FIELDS[i];
+    if let Some(value) = values(item).find(|v| !v.parse().is_ok_and(|v| (min..=max).contains(&v))) {
+        return format!("value {value} out of range {min}-{max}");
+    }
+    match err {
+        E::InvalidPattern(msg) | E::IllegalCharacters(msg) | E::ComponentError(msg) => {
+            msg.trim_end_matches('.').to_owned()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The numbers of an item that stand for field values: not a step (after `/`) or an
+/// occurrence (after `#`).
+fn values(item: &str) -> impl Iterator<Item = &str> {
+    item.split(['-', ',']).filter_map(|part| {
+        let value = part.split(['/', '#']).next()?;
+        let value = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        (!value.is_empty() && value.bytes().all(|b| b.is_ascii_digit())).then_some(value)
     })
-}
-
-/// Parses one item (`*`, `n`, `n-m`, `*/k`, `n/k` or `n-m/k`) into a bitmask.
-fn parse_item(item: &str, min: u32, max: u32) -> Result<u64, String> {
-    if item.is_empty() {
-        return Err("empty item".to_owned());
-    }
-    let (range, step) = match item.split_once('/') {
-        Some((range, step)) => (range, Some(parse_number(step)?)),
-        None => (item, None),
-    };
-    let (start, end) = if range == "*" {
-        (min, max)
-    } else if let Some((start, end)) = range.split_once('-') {
-        (parse_number(start)?, parse_number(end)?)
-    } else {
-        let start = parse_number(range)?;
-        (start, if step.is_some() { max } else { start })
-    };
-    if let Some(bad) = [start, end].into_iter().find(|v| !(min..=max).contains(v)) {
-        return Err(format!("value {bad} out of range {min}-{max}"));
-    }
-    if start > end {
-        return Err(format!("range start {start} is greater than end {end}"));
-    }
-    let step = match step {
-        Some(0) => return Err("step must be at least 1".to_owned()),
-        Some(step) => usize::try_from(step).unwrap_or(usize::MAX),
-        None => 1,
-    };
-    Ok((start..=end).step_by(step).fold(0, |mask, v| mask | 1 << v))
-}
-
-/// Parses a plain decimal number; overlong numbers saturate so that they are
-/// reported as out of range.
-fn parse_number(text: &str) -> Result<u32, String> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("expected a number, got {text:?}"));
-    }
-    Ok(text.parse().unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]

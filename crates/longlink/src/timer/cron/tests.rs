@@ -1,6 +1,6 @@
 //! Cron parsing and scheduling, checked against hand-computed times.
 use super::*;
-use chrono::{FixedOffset, LocalResult, Utc};
+use chrono::{FixedOffset, LocalResult, NaiveDate, NaiveTime, TimeDelta, Utc};
 
 fn cron(expr: &str) -> CronExpr {
     CronExpr::parse(expr).unwrap()
@@ -45,24 +45,31 @@ fn check_invalid(rows: &[&str]) {
 }
 
 #[test]
-fn parses_masks() {
-    let e = cron("* * * * * *");
-    let all_60 = (1 << 60) - 1;
-    let want = [all_60, all_60, (1 << 24) - 1, ALL_DOM, 0x1FFE, ALL_DOW];
-    assert_eq!([e.sec, e.min, e.hour, e.dom, e.month, e.dow], want);
+fn parses_steps_lists_and_ranges() {
+    check_next(&[
+        "* * * * * * | 2024-02-29 23:59:59 | 2024-03-01 00:00:00, 2024-03-01 00:00:01",
+        "*/100 * * * *  | 2024-01-01 00:00:00 | 2024-01-01 01:00:00, 2024-01-01 02:00:00",
+        "0 59 23 31 12 6 | 2024-12-28 23:59:00 | 2024-12-31 23:59:00, 2025-12-06 23:59:00",
+        // Seconds 1,3,4,5; minutes 0,20,40; hours 10,15,20; days 1,4,7,10 or Sundays; February.
+        "  1,3-5  */20 10/5 1-10/3 2,2 0  | 2024-01-01 00:00:00 | \
+         2024-02-01 10:00:01, 2024-02-01 10:00:03, 2024-02-01 10:00:04, \
+         2024-02-01 10:00:05, 2024-02-01 10:20:01",
+        "  1,3-5  */20 10/5 1-10/3 2,2 0  | 2024-02-01 20:40:05 | 2024-02-04 10:00:01",
+        // With five fields, seconds is 0 and the others shift right.
+        "5 4 3 2 1   | 2024-01-01 00:00:00 | 2024-02-03 04:05:00, 2024-02-05 04:05:00",
+        "0 5 4 3 2 1 | 2024-01-01 00:00:00 | 2024-02-03 04:05:00, 2024-02-05 04:05:00",
+    ]);
     let e = cron("  1,3-5  */20 10/5 1-10/3 2,2 0  ");
-    assert_eq!([e.sec, e.min], [0b11_1010, 1 | 1 << 20 | 1 << 40]);
-    assert_eq!(
-        [e.hour, e.dom],
-        [1 << 10 | 1 << 15 | 1 << 20, 0b100_1001_0010]
+    assert!(e.matches(&at("2024-02-04 20:40:05")));
+    assert!(e.matches(&at("2024-02-11 15:20:03")), "a Sunday");
+    assert!(
+        !e.matches(&at("2024-02-13 10:00:01")),
+        "a Tuesday, not day 1-10/3"
     );
-    assert_eq!([e.month, e.dow], [1 << 2, 1]);
-    assert_eq!(cron("0 59 23 31 12 6").dom, 1 << 31);
-    assert_eq!(cron("*/100 * * * *").min, 1, "step larger than the range");
-    // With five fields, seconds is 0 and the others shift right.
-    let mut five = cron("5 4 3 2 1");
-    five.source = "0 5 4 3 2 1".into();
-    assert_eq!(five, cron("0 5 4 3 2 1"));
+    assert!(!e.matches(&at("2024-02-10 10:00:02")));
+    assert!(!e.matches(&at("2024-02-10 10:01:01")));
+    assert!(!e.matches(&at("2024-02-10 11:00:01")));
+    assert!(!e.matches(&at("2025-03-01 10:00:01")));
 }
 
 #[test]
@@ -84,7 +91,7 @@ fn rejects_out_of_range_values() {
         "* * 32 * *          | day-of-month | 32          | out of range 1-31",
         "* * * 0 *           | month        | 0           | out of range 1-12",
         "* * * 13 *          | month        | 13          | out of range 1-12",
-        "* * * * 1,1-7       | day-of-week  | 1-7         | value 7 out of range 0-6",
+        "* * * * 1,1-8       | day-of-week  | 1-8         | value 8 out of range 0-7",
         "99999999999 * * * * | minute       | 99999999999 | out of range",
         "60/5 * * * *        | minute       | 60/5        | out of range",
     ]);
@@ -96,21 +103,53 @@ fn rejects_out_of_range_values() {
 #[test]
 fn rejects_malformed_items() {
     check_invalid(&[
-        "5-3 * * * *   | minute      | 5-3   | start 5 is greater than end 3",
-        "*/0 * * * *   | minute      | */0   | step must be at least 1",
-        "0 1-5/0 * * * | hour        | 1-5/0 | step must be at least 1",
-        "1,,2 * * * *  | minute      |       | empty item",
-        "* * * 1, *    | month       |       | empty item",
-        "x * * * *     | minute      | x     | expected a number, got \"x\"",
-        "* * * JAN *   | month       | JAN   | expected a number",
-        "* * * * MON   | day-of-week | MON   | expected a number",
+        "5-3 * * * *     | minute      | 5-3   | Range out of bounds",
+        "*/0 * * * *     | minute      | */0   | Step cannot be zero",
+        "0 1-5/0 * * *   | hour        | 1-5/0 | Step cannot be zero",
+        "1,,2 * * * *    | minute      |       | empty item",
+        "* * * 1, *      | month       |       | empty item",
+        "x * * * *       | minute      | x     | expected a number, got \"x\"",
+        "JAN * * * * *   | second      | JAN   | expected a number",
+        "* * * MON *     | month       | MON   | unknown name \"MON\"",
+        "* * * * JAN     | day-of-week | JAN   | unknown name \"JAN\"",
+        "* * * * 1,MONDAY | day-of-week | MONDAY | unknown name",
+        "* * W * *       | day-of-month | W    | ",
+        "@daily * * * *  | minute      | @daily | ",
     ]);
-    let junk = "? L 15W 1#2 *-5 1-2-3 1/2/3 1/* -1 +1 /5 5/ 5- 1.5 0x1 ٣";
+    let junk = "1#2 *-5 1-2-3 1/2/3 1/* -1 +1 /5 5/ 5- 1.5 0x1 ٣ 1L L5 W15";
     for item in junk.split(' ') {
-        check_invalid(&[&format!(
-            "* * {item} * * | day-of-month | {item} | expected a number"
-        )]);
+        check_invalid(&[&format!("* * {item} * * | day-of-month | {item} | ")]);
     }
+}
+
+#[test]
+fn names_and_croner_extensions() {
+    // 2024-01-01 and 2024-09-02 are Mondays, 2024-06-15 a Saturday, 2024-09-15 a Sunday.
+    check_next(&[
+        "0 0 12 * JAN MON | 2024-01-01 00:00:00 | 2024-01-01 12:00:00, 2024-01-08 12:00:00",
+        "0 0 12 * JAN MON | 2024-01-29 12:00:00 | 2025-01-06 12:00:00",
+        "0 0 12 * jan mon | 2024-01-01 00:00:00 | 2024-01-01 12:00:00, 2024-01-08 12:00:00",
+        "0 0 0 * * MON-SUN | 2024-09-01 00:00:00 | 2024-09-02 00:00:00, 2024-09-03 00:00:00",
+        "0 0 0 L * *      | 2024-01-15 00:00:00 | 2024-01-31 00:00:00, 2024-02-29 00:00:00, \
+                                                  2024-03-31 00:00:00, 2024-04-30 00:00:00",
+        "0 0 0 ? * 1      | 2024-09-01 00:00:00 | 2024-09-02 00:00:00, 2024-09-09 00:00:00",
+        "0 0 0 15W * *    | 2024-06-01 00:00:00 | 2024-06-14 00:00:00, 2024-07-15 00:00:00, \
+                                                  2024-08-15 00:00:00, 2024-09-16 00:00:00",
+        "0 0 0 * * 1#2    | 2024-09-01 00:00:00 | 2024-09-09 00:00:00, 2024-10-14 00:00:00",
+        "0 0 0 * * 5L     | 2024-09-01 00:00:00 | 2024-09-27 00:00:00, 2024-10-25 00:00:00",
+        // A `+` before the day of the week: both day fields must match (Friday the 13th).
+        "0 0 12 13 * +5   | 2024-09-01 00:00:00 | 2024-09-13 12:00:00, 2024-12-13 12:00:00",
+        // leaf's `n/k` in the day of the week ends at Saturday, not at 7 (Sunday).
+        "0 0 0 * * 1/2    | 2024-09-01 00:00:00 | 2024-09-02 00:00:00, 2024-09-04 00:00:00, \
+                                                  2024-09-06 00:00:00, 2024-09-09 00:00:00",
+    ]);
+    // 7 is Sunday, the same as 0.
+    let (seven, zero) = (cron("0 0 0 * * 7"), cron("0 0 0 * * 0"));
+    let sunday = at("2024-09-01 00:00:00");
+    assert_eq!(seven.next(&sunday), Some(at("2024-09-08 00:00:00")));
+    assert_eq!(seven.next(&sunday), zero.next(&sunday));
+    assert!(seven.matches(&sunday) && zero.matches(&sunday));
+    assert!(!seven.matches(&at("2024-09-02 00:00:00")));
 }
 
 #[test]
@@ -166,11 +205,13 @@ fn day_of_month_or_day_of_week() {
 }
 
 #[test]
-fn none_beyond_next_year() {
+fn leap_days_and_impossible_dates() {
     check_next(&[
-        "0 0 0 29 2 *        | 2001-03-01 00:00:00 | -",
-        "0 0 0 29 2 *        | 2002-03-01 00:00:00 | -",
-        "0 0 0 29 2 *        | 2003-03-01 00:00:00 | 2004-02-29 00:00:00, -",
+        "0 0 0 29 2 *        | 2001-03-01 00:00:00 | 2004-02-29 00:00:00",
+        "0 0 0 29 2 *        | 2002-03-01 00:00:00 | 2004-02-29 00:00:00",
+        "0 0 0 29 2 *        | 2003-03-01 00:00:00 | 2004-02-29 00:00:00, 2008-02-29 00:00:00",
+        "0 0 0 29 2 *        | 2096-03-01 00:00:00 | 2104-02-29 00:00:00",
+        "0 0 0 30 2 *        | 2024-01-01 00:00:00 | -",
         "0 0 0 31 2 *        | 2024-01-01 00:00:00 | -",
         "0 0 0 31 4,6,9,11 * | 2024-01-01 00:00:00 | -",
     ]);
