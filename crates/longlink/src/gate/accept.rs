@@ -2,11 +2,13 @@
 //! connection limits ([`Admission`](super::admission::Admission)), then goes on to its
 //! handshake or straight to its connection task.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
+use super::admission::Slot;
 use super::conn;
 use super::handshake::{Bounds, handshake_then_serve, tls_tcp, ws_handshake};
 use super::shared::Shared;
@@ -35,62 +37,73 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        if !shared.settings.tcp_keepalive.is_zero() {
-            let keepalive = socket2::TcpKeepalive::new()
-                .with_time(shared.settings.tcp_keepalive)
-                .with_interval(shared.settings.tcp_keepalive);
-            let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
-        }
+        keep_alive(&stream, &shared);
         let slot = shared.services.admission.try_slot(remote.ip());
         match transport {
-            Transport::Tcp => {
-                let Some(slot) = slot else {
-                    tracing::debug!(%remote, "too many connections");
-                    drop(stream);
-                    continue;
-                };
-                let local = stream.local_addr().unwrap_or(remote);
-                if let Some(acceptor) = shared.services.tls_tcp.clone() {
-                    let place = shared.services.admission.handshake(&shared.live.shutdown);
-                    let bounds = Bounds::new(shared.settings.http_timeout, place.token().clone());
-                    let handshake = tls_tcp(
-                        Arc::clone(&shared),
-                        acceptor,
-                        stream,
-                        (local, remote),
-                        bounds,
-                    );
-                    shared
-                        .live
-                        .tracker
-                        .spawn(handshake_then_serve(handshake, slot, place));
-                    continue;
-                }
-                let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
-                let (reader, writer) =
-                    stream.halves(shared.settings.frames, shared.settings.frames, &[]);
-                conn::spawn(Arc::clone(&shared), agent, reader, writer, slot);
-            }
-            Transport::Ws => {
-                // Over the limit, a client gets a polite 503, but only so many at once: a
-                // flood of refused upgrades must not hold sockets open up to http_timeout.
-                let admitted = match slot {
-                    Some(slot) => Ok((
-                        slot,
-                        shared.services.admission.handshake(&shared.live.shutdown),
-                    )),
-                    None => match shared.services.admission.refusal() {
-                        Some(r) => Err(r),
-                        None => {
-                            tracing::debug!(%remote, "too many connections");
-                            continue;
-                        }
-                    },
-                };
-                let handshake = ws_handshake(Arc::clone(&shared), stream, remote, admitted);
-                shared.live.tracker.spawn(handshake);
-            }
+            Transport::Tcp => serve_tcp(&shared, stream, remote, slot),
+            Transport::Ws => upgrade_ws(&shared, stream, remote, slot),
         }
     }
+}
+
+/// The socket's options: no delay, and TCP keepalive where the settings ask for it.
+fn keep_alive(stream: &TcpStream, shared: &Shared) {
+    let _ = stream.set_nodelay(true);
+    if !shared.settings.tcp_keepalive.is_zero() {
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(shared.settings.tcp_keepalive)
+            .with_interval(shared.settings.tcp_keepalive);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+    }
+}
+
+/// A TCP connection with its place (`slot`): its TLS handshake in a task of its own, or its
+/// connection task at once. Without a place, the socket is closed.
+fn serve_tcp(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr, slot: Option<Slot>) {
+    let Some(slot) = slot else {
+        tracing::debug!(%remote, "too many connections");
+        drop(stream);
+        return;
+    };
+    let local = stream.local_addr().unwrap_or(remote);
+    if let Some(acceptor) = shared.services.tls_tcp.clone() {
+        let place = shared.services.admission.handshake(&shared.live.shutdown);
+        let bounds = Bounds::new(shared.settings.http_timeout, place.token().clone());
+        let handshake = tls_tcp(
+            Arc::clone(shared),
+            acceptor,
+            stream,
+            (local, remote),
+            bounds,
+        );
+        shared
+            .live
+            .tracker
+            .spawn(handshake_then_serve(handshake, slot, place));
+        return;
+    }
+    let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
+    let (reader, writer) = stream.halves(shared.settings.frames, shared.settings.frames, &[]);
+    conn::spawn(Arc::clone(shared), agent, reader, writer, slot);
+}
+
+/// A WebSocket connection: its upgrade in a task of its own. Over the limit, a client gets a
+/// polite 503, but only so many at once: a flood of refused upgrades must not hold sockets
+/// open up to http_timeout.
+fn upgrade_ws(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr, slot: Option<Slot>) {
+    let admitted = match slot {
+        Some(slot) => Ok((
+            slot,
+            shared.services.admission.handshake(&shared.live.shutdown),
+        )),
+        None => match shared.services.admission.refusal() {
+            Some(r) => Err(r),
+            None => {
+                tracing::debug!(%remote, "too many connections");
+                return;
+            }
+        },
+    };
+    let handshake = ws_handshake(Arc::clone(shared), stream, remote, admitted);
+    shared.live.tracker.spawn(handshake);
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Goodbye, Shared};
-use crate::agent::Transport;
+use crate::agent::{Agent, Transport};
 
 /// Every so often: closes connections idle past `idle_timeout` (with a goodbye), and those
 /// that began a frame and did not finish it within `read_timeout` (no goodbye), pings
@@ -13,23 +13,8 @@ use crate::agent::Transport;
 /// answered within `ws_pong_timeout` after that. One task for the whole gate: an idle
 /// connection carries no timer of its own.
 pub(super) async fn sweep(shared: Arc<Shared>) {
-    let ping_on = !shared.settings.ws_ping_interval.is_zero();
     let read_ms = shared.settings.read_timeout_ms;
-    let shortest = [
-        Duration::from_millis(read_ms),
-        shared.settings.idle_timeout,
-        shared.settings.ws_ping_interval,
-        if ping_on {
-            shared.settings.ws_pong_timeout
-        } else {
-            Duration::ZERO
-        },
-    ]
-    .into_iter()
-    .filter(|d| !d.is_zero())
-    .min()
-    .unwrap_or(Duration::from_secs(1));
-    let tick = (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let tick = tick(&shared);
     let idle_ms = shared.settings.idle_timeout.as_millis() as u64;
     let ping_ms = shared.settings.ws_ping_interval.as_millis() as u64;
     let pong_ms = shared.settings.ws_pong_timeout.as_millis() as u64;
@@ -68,35 +53,69 @@ pub(super) async fn sweep(shared: Arc<Shared>) {
                 }
             }
         });
-        // A resumable session keeps through a timeout: only its socket goes.
-        let keeps =
-            |a: &crate::agent::Agent| a.local().is_some_and(|l| l.outbox.request_drop_socket());
-        for agent in &idle {
-            tracing::debug!(conn = agent.id(), "idle timeout");
-            if !keeps(agent) {
-                shared.hooks.goodbye(agent, Goodbye::Idle);
-            }
-        }
-        for agent in &stalled {
-            // Half a frame and silence: a broken or hostile peer; what it still sends is
-            // discarded by the close.
-            tracing::debug!(conn = agent.id(), "frame not finished within read_timeout");
-            if !keeps(agent) {
-                agent.close();
-            }
-        }
-        for local in ping.iter().filter_map(|a| a.local()) {
-            if local.liveness.request_ping(now) {
-                local.outbox.wake();
-            }
-        }
-        for agent in &dead {
-            tracing::debug!(conn = agent.id(), "no pong, closing");
-            if !keeps(agent) {
-                agent.destroy();
-            }
+        act(&shared, now, idle, stalled, ping, dead);
+    }
+}
+
+/// What the sweep found, done: a goodbye to the idle, a close of the stalled, a ping asked
+/// for, a destroy of the dead.
+fn act(
+    shared: &Shared,
+    now: u64,
+    idle: Vec<Agent>,
+    stalled: Vec<Agent>,
+    ping: Vec<Agent>,
+    dead: Vec<Agent>,
+) {
+    // A resumable session keeps through a timeout: only its socket goes.
+    let keeps = |a: &Agent| a.local().is_some_and(|l| l.outbox.request_drop_socket());
+    for agent in &idle {
+        tracing::debug!(conn = agent.id(), "idle timeout");
+        if !keeps(agent) {
+            shared.hooks.goodbye(agent, Goodbye::Idle);
         }
     }
+    for agent in &stalled {
+        // Half a frame and silence: a broken or hostile peer; what it still sends is
+        // discarded by the close.
+        tracing::debug!(conn = agent.id(), "frame not finished within read_timeout");
+        if !keeps(agent) {
+            agent.close();
+        }
+    }
+    for local in ping.iter().filter_map(|a| a.local()) {
+        if local.liveness.request_ping(now) {
+            local.outbox.wake();
+        }
+    }
+    for agent in &dead {
+        tracing::debug!(conn = agent.id(), "no pong, closing");
+        if !keeps(agent) {
+            agent.destroy();
+        }
+    }
+}
+
+/// How often the sweep looks: a quarter of the shortest timeout it keeps, between 10 ms
+/// and 1 s.
+fn tick(shared: &Shared) -> Duration {
+    let ping_on = !shared.settings.ws_ping_interval.is_zero();
+    let read_ms = shared.settings.read_timeout_ms;
+    let shortest = [
+        Duration::from_millis(read_ms),
+        shared.settings.idle_timeout,
+        shared.settings.ws_ping_interval,
+        if ping_on {
+            shared.settings.ws_pong_timeout
+        } else {
+            Duration::ZERO
+        },
+    ]
+    .into_iter()
+    .filter(|d| !d.is_zero())
+    .min()
+    .unwrap_or(Duration::from_secs(1));
+    (shortest / 4).clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// How often the server acknowledges what clients sent, at the latest (and every

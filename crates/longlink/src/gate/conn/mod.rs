@@ -11,6 +11,7 @@
 //! socket to a session, detaches a dropped one, and stops a socket whose session another took
 //! over.
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -25,6 +26,7 @@ pub(crate) use session::keep_waiting;
 
 use super::Goodbye;
 use super::admission::Slot;
+use super::link::BoxFuture;
 use super::shared::Shared;
 use super::transport::{FrameReader, FrameWriter, ReadError};
 use crate::agent::outbox::State;
@@ -122,6 +124,9 @@ pub(crate) fn spawn<R: FrameReader + 'static, W: FrameWriter>(
     clippy::manual_async_fn,
     reason = "an async fn stores its arguments twice in every idle connection's task"
 )]
+// A block rather than an `async fn`: the arguments of an `async fn` are moved into its body
+// and take room in the task's state twice (rust-lang/rust#62958); the block uses them in
+// place. Every idle connection holds this state.
 fn serve<R: FrameReader, W: FrameWriter>(
     shared: Arc<Shared>,
     mut agent: Agent,
@@ -129,18 +134,12 @@ fn serve<R: FrameReader, W: FrameWriter>(
     mut writer: W,
     slot: Slot,
 ) -> impl Future<Output = ()> + Send {
-    // A block rather than an `async fn`: the arguments of an `async fn` are moved into its
-    // body and take room in the task's state twice (rust-lang/rust#62958); the block uses
-    // them in place. Every idle connection holds this state.
     async move {
-        if agent.local().is_none() {
-            return; // the gate makes only local agents
-        }
+        let Some(_) = agent.local() else { return }; // the gate makes only local agents
         // The socket's transport (a resumed session's agent may have had another).
         let transport = agent.transport();
         open(&shared, &agent).await;
         let mut session = SessionSlot::new();
-        shared.live.reading.fetch_add(1, Ordering::AcqRel);
         let end = loop {
             let Some(local) = agent.local() else { return };
             match drive(
@@ -154,16 +153,14 @@ fn serve<R: FrameReader, W: FrameWriter>(
             .await
             {
                 End::Attach(attach) => {
-                    let attached = session::attach(&shared, &mut agent, &mut session, *attach);
-                    Box::pin(attached).await;
+                    Box::pin(session::attach(&shared, &mut agent, &mut session, *attach)).await
                 }
                 end => break end,
             }
         };
         shared.live.reading.fetch_sub(1, Ordering::AcqRel);
         let Some(local) = agent.local() else { return };
-        // Boxed, as every wait of the end of a connection's life: an idle connection's task
-        // keeps room only for the states it can idle in.
+        // Boxed: an idle connection's task keeps room only for the states it can idle in.
         let closing = close(
             &shared,
             &agent,
@@ -175,25 +172,47 @@ fn serve<R: FrameReader, W: FrameWriter>(
         );
         let closed = Box::pin(closing).await;
         release(writer, reader, transport);
-        match closed {
-            Closed::Done => {
-                drop(slot);
-                shared.live.unregister(&agent);
-            }
-            Closed::TakenOver => drop(slot),
-            Closed::Detached => {
-                // The session keeps the socket's place under the limits while it waits.
-                let place = shared
-                    .services
-                    .admission
-                    .wait(slot, agent.remote_addr().ip());
-                Box::pin(session::wait_for_client(&shared, &agent, local, place)).await;
-            }
+        if let Some(waiting) = after_close(closed, slot, &shared, &agent, local) {
+            waiting.await;
         }
     }
 }
 
-/// The connection opens: counted, in the gate's table, its new event sent, the cluster told.
+/// What follows a connection's close and the release of its socket: it leaves the gate's
+/// table and gives its place back, or its session keeps the place and waits for its client
+/// (the wait, boxed: an idle connection's task keeps room only for a pointer to it).
+fn after_close<'a>(
+    closed: Closed,
+    slot: Slot,
+    shared: &'a Shared,
+    agent: &'a Agent,
+    local: &'a Local,
+) -> Option<BoxFuture<'a, ()>> {
+    match closed {
+        Closed::Done => {
+            drop(slot);
+            shared.live.unregister(agent);
+            None
+        }
+        Closed::TakenOver => {
+            drop(slot);
+            None
+        }
+        Closed::Detached => {
+            // The session keeps the socket's place under the limits while it waits.
+            let place = shared
+                .services
+                .admission
+                .wait(slot, agent.remote_addr().ip());
+            Some(Box::pin(session::wait_for_client(
+                shared, agent, local, place,
+            )))
+        }
+    }
+}
+
+/// The connection opens: counted, in the gate's table, its new event sent, the cluster told;
+/// then it reads.
 async fn open(shared: &Shared, agent: &Agent) {
     tracing::debug!("connection opened");
     // Looked up again where needed (a static's load) rather than kept across the waits.
@@ -209,6 +228,7 @@ async fn open(shared: &Shared, agent: &Agent) {
     if let Some(link) = &shared.services.cluster {
         link.opened(agent).await;
     }
+    shared.live.reading.fetch_add(1, Ordering::AcqRel);
 }
 
 /// Gives the socket back: the one release of every connection, whichever way it ended. Its
@@ -245,15 +265,7 @@ async fn close<R: FrameReader, W: FrameWriter>(
         // out before the close. The agent stays open for them until the modules are through.
         await_replies(shared, writer, agent, local).await;
     }
-    // A socket that lost its session to another (a resume that came before this socket's
-    // end was noticed) just goes: closing would end the session it no longer serves.
-    // Checked and closed in one step, so that a resume cannot slip in between.
-    let taken_over = match &end {
-        End::TakenOver => true,
-        End::Draining | End::RateLimited => false,
-        _ => !session::close_from(local, session.socket),
-    };
-    if taken_over {
+    if taken_over(&end, local, session.socket) {
         tracing::debug!("session taken over by another socket");
         reader.set_reset_on_close();
         return Closed::TakenOver;
@@ -268,6 +280,32 @@ async fn close<R: FrameReader, W: FrameWriter>(
     // for a peer that keeps sending, lingers up to close_timeout. The agent stays in the
     // gate's table until the socket is gone, where the stop's deadline finds it.
     close_event(shared, agent).await;
+    flush_and_close(shared, agent, local, &end, reader, writer).await;
+    Closed::Done
+}
+
+/// Whether the socket lost its session to another (a resume that came before this socket's
+/// end was noticed): then it just goes, as closing would end the session it no longer
+/// serves. Otherwise the connection is closed, checked and closed in one step, so that a
+/// resume cannot slip in between.
+fn taken_over(end: &End, local: &Local, socket: Option<NonZeroU64>) -> bool {
+    match end {
+        End::TakenOver => true,
+        End::Draining | End::RateLimited => false,
+        _ => !session::close_from(local, socket),
+    }
+}
+
+/// Flushes what is queued, then closes the socket: after close_timeout (a peer that does not
+/// read) it resets instead, and a socket the gate closes first lingers while the peer sends.
+async fn flush_and_close<R: FrameReader, W: FrameWriter>(
+    shared: &Shared,
+    agent: &Agent,
+    local: &Local,
+    end: &End,
+    reader: &mut R,
+    writer: &mut W,
+) {
     let flushed = tokio::time::timeout(shared.settings.close_timeout, finish(writer, agent, local));
     if flushed.await.is_err() {
         tracing::debug!("flush timed out, resetting");
@@ -284,7 +322,6 @@ async fn close<R: FrameReader, W: FrameWriter>(
         // flushed (the kick, the last replies). Read and discard until it stops sending.
         lingering_close(reader, shared.settings.close_timeout).await;
     }
-    Closed::Done
 }
 
 /// What the end calls for before the close: the gate's goodbye after the last replies (at

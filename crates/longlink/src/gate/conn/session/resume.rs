@@ -2,12 +2,14 @@
 //! that serves it on this gate ([`claim`]) or, in a cluster, from the gate that holds it; the
 //! socket then serves it ([`Attach`]).
 
+use std::num::NonZeroU64;
+
 use longlink_wire::resume::{LlResume, RefuseReason};
 
 use super::Attach;
-use crate::agent::Agent;
 use crate::agent::outbox::next_socket;
-use crate::gate::link::ClusterLink;
+use crate::agent::{Agent, Local};
+use crate::gate::link::{ClusterLink, Taken};
 use crate::gate::resume::{Resumption, claim};
 use crate::gate::shared::Shared;
 
@@ -91,13 +93,7 @@ async fn take_from(
         .await
     {
         Ok(taken) => {
-            let token = resumption.start(&fresh);
-            let answer = resumption.resumed(token, taken.in_seq);
-            let replayed = taken.kept.len();
-            local
-                .outbox
-                .install(socket, msg.last_seq, taken.in_seq, taken.kept, answer);
-            resumed_metrics(replayed);
+            let replayed = install(resumption, &msg, &fresh, local, socket, taken);
             tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
             Ok(Attach {
                 agent: fresh,
@@ -111,4 +107,25 @@ async fn take_from(
             Err(why)
         }
     }
+}
+
+/// What another gate handed over goes into the fresh agent's outbox: the kept messages, the
+/// sequence numbers, the `LL_Resumed` answer with the session's new token. Returns how many
+/// messages are replayed.
+fn install(
+    resumption: &Resumption,
+    msg: &LlResume,
+    fresh: &Agent,
+    local: &Local,
+    socket: NonZeroU64,
+    taken: Taken,
+) -> usize {
+    let token = resumption.start(fresh);
+    let answer = resumption.resumed(token, taken.in_seq);
+    let replayed = taken.kept.len();
+    local
+        .outbox
+        .install(socket, msg.last_seq, taken.in_seq, taken.kept, answer);
+    resumed_metrics(replayed);
+    replayed
 }
