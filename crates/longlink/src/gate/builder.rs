@@ -150,42 +150,19 @@ impl GateBuilder {
         let frames = framing(&config)?;
         let tls_tcp = tls_acceptor(&config, config.tls_tcp, &[])?;
         let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
-        let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
-        let ws = bind("gate.ws_addr", &config.ws_addr).await?;
-        #[cfg(unix)]
-        super::fdlimit::check(config.max_conn_num);
-        if tcp.is_none() && ws.is_none() {
-            tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
-        }
+        let (tcp, ws) = listen(&config).await?;
         let forwarded = self.processor.forward_types();
-        let (cluster, start_cluster) = match self.cluster {
-            Some(setup) => match setup.build(forwarded.clone()).await? {
-                Some(built) => (Some(built.link), Some(built.start)),
-                None => (None, None),
-            },
-            None => (None, None),
-        };
-        if cluster.is_none() && !forwarded.is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "cluster.nats_url".into(),
-                message: "messages are forwarded to other nodes, but the gate is not in a cluster"
-                    .into(),
-            }
-            .into());
-        }
+        let (cluster, start_cluster) = join_cluster(self.cluster, forwarded).await?;
         let router = self
             .processor
             .into_router(cluster.clone().map(|c| c.forwarder()));
-        let codec = Arc::clone(router.codec());
         let node = cluster.as_ref().map(|c| c.node_id().to_owned());
         let resume = resume_on
             .then(|| {
                 let (window, buffer) = (config.resume_window, config.resume_buffer);
-                Resumption::new(window, buffer, Arc::clone(&codec), node.as_deref())
+                Resumption::new(window, buffer, Arc::clone(router.codec()), node.as_deref())
             })
             .flatten();
-        let cluster_link = cluster.clone().map(|c| c.conn_link());
-        let clustered = cluster.is_some();
         let services = Services {
             router,
             cluster,
@@ -201,35 +178,78 @@ impl GateBuilder {
                 .with_waiting_per_ip(config.max_waiting_per_ip),
             ),
         };
-        let hooks = self.hooks;
-        let epoch = std::time::Instant::now();
-        let membership = Arc::new(Membership::default());
-        let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
-            membership: Arc::clone(&membership),
-            cluster: cluster_link,
-        });
-        let agent = |max_msg_len| AgentSettings {
-            codec: Arc::clone(&codec),
-            max_msg_len,
-            capacity: config.pending_write_num,
-            max_bytes: config.pending_write_bytes,
-            policy: config.queue_full,
-            epoch,
-            link: Some(Arc::clone(&link)),
-            clustered,
-        };
-        let shared = Arc::new(Shared {
-            settings: Settings::new(&config, frames, agent),
-            hooks,
-            services,
-            live: Live::new(epoch, membership),
-        });
         Ok(Gate {
-            shared,
+            shared: Arc::new(shared(&config, frames, self.hooks, services)),
             tcp,
             ws,
             start_cluster,
         })
+    }
+}
+
+/// The gate's `Shared`: its settings (with what each new agent is made with: the codec, the
+/// queue's bounds, the link that hears of uid and group changes), hooks, services and a live
+/// state that starts now.
+fn shared(config: &GateConfig, frames: LenCodec, hooks: Hooks, services: Services) -> Shared {
+    let codec = Arc::clone(services.router.codec());
+    let epoch = std::time::Instant::now();
+    let membership = Arc::new(Membership::default());
+    let link: Arc<dyn ConnLink> = Arc::new(GateConnLink {
+        membership: Arc::clone(&membership),
+        cluster: services.cluster.clone().map(|c| c.conn_link()),
+    });
+    let clustered = services.cluster.is_some();
+    let agent = |max_msg_len| AgentSettings {
+        codec: Arc::clone(&codec),
+        max_msg_len,
+        capacity: config.pending_write_num,
+        max_bytes: config.pending_write_bytes,
+        policy: config.queue_full,
+        epoch,
+        link: Some(Arc::clone(&link)),
+        clustered,
+    };
+    Shared {
+        settings: Settings::new(config, frames, agent),
+        hooks,
+        services,
+        live: Live::new(epoch, membership),
+    }
+}
+
+/// The listeners of `config` (either may be off), bound; the open-file limit checked.
+async fn listen(
+    config: &GateConfig,
+) -> Result<(Option<TcpListener>, Option<TcpListener>), GateError> {
+    let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
+    let ws = bind("gate.ws_addr", &config.ws_addr).await?;
+    #[cfg(unix)]
+    super::fdlimit::check(config.max_conn_num);
+    if tcp.is_none() && ws.is_none() {
+        tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
+    }
+    Ok((tcp, ws))
+}
+
+/// The cluster the builder was given, joined for the `forwarded` types: its link and what
+/// starts it. Forwarded types without a cluster are a configuration error.
+async fn join_cluster(
+    setup: Option<Box<dyn ClusterSetup>>,
+    forwarded: Vec<Arc<str>>,
+) -> Result<(Option<Arc<dyn ClusterLink>>, Option<StartCluster>), GateError> {
+    let built = match setup {
+        Some(setup) => setup.build(forwarded.clone()).await?,
+        None => None,
+    };
+    match built {
+        Some(built) => Ok((Some(built.link), Some(built.start))),
+        None if !forwarded.is_empty() => Err(ConfigError::Invalid {
+            key: "cluster.nats_url".into(),
+            message: "messages are forwarded to other nodes, but the gate is not in a cluster"
+                .into(),
+        }
+        .into()),
+        None => Ok((None, None)),
     }
 }
 

@@ -34,114 +34,189 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     http: Option<&HttpHandler>,
 ) -> Handshake {
     let mut head = BytesMut::with_capacity(1024);
-    // Parsed after every read: a head is complete at its first empty line, whatever its
-    // line endings, and bytes that are not HTTP are answered at once, not at http_timeout.
-    let end = loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match httparse::Request::new(&mut headers).parse(&head) {
-            Ok(httparse::Status::Complete(end)) => break end,
-            Ok(httparse::Status::Partial) => {}
-            Err(e) => {
-                let body = format!("malformed HTTP request: {e}");
-                respond(stream, 400, "Bad Request", &body).await;
-                return Handshake::Refused;
-            }
-        }
-        if head.len() >= MAX_HEAD {
-            respond(stream, 431, "Request Header Fields Too Large", "").await;
-            return Handshake::Refused;
-        }
-        match stream.read_buf(&mut head).await {
-            Ok(0) | Err(_) => return Handshake::Refused,
-            Ok(_) => {}
-        }
+    let end = match read_head(stream, &mut head).await {
+        Ok(end) => end,
+        Err(answer) => return refuse(stream, answer).await,
     };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(&head[..end]), Ok(httparse::Status::Complete(_))) {
-        respond(stream, 400, "Bad Request", "malformed HTTP request").await;
-        return Handshake::Refused;
+        return refuse(stream, Answer::bad_request("malformed HTTP request")).await;
     }
-    if req.method != Some("GET") {
-        respond(stream, 405, "Method Not Allowed", "Method not allowed").await;
-        return Handshake::Refused;
+    match check_upgrade(&req, admit, http) {
+        Ok(key) => Handshake::Upgrade {
+            accept: derive_accept_key(key.as_bytes()),
+            rest: head[end..].to_vec(),
+        },
+        Err(answer) => refuse(stream, answer).await,
     }
-    let header = |name: &str| {
-        req.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).into_owned())
-    };
-    let has_token = |name: &str, token: &str| {
-        header(name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-    };
-    let plain = http.filter(|_| !has_token("upgrade", "websocket"));
-    let asked = plain.zip(http::request(
-        req.path.unwrap_or("/"),
-        req.version.unwrap_or(1),
-        req.headers,
-    ));
-    if let Some((http, request)) = asked {
-        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http(&request)))
-            .unwrap_or_else(|_| {
-                tracing::error!(path = %request.uri().path(), "on_http hook panicked");
-                Some(http::text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error",
-                ))
-            });
-        if let Some(response) = answer {
-            let bytes = http::to_bytes(&response);
+}
+
+/// How a request that is not upgraded is answered; then the write side closes.
+enum Answer {
+    /// A status with a short text body: the code, its reason phrase, the body.
+    Text(u16, &'static str, String),
+    /// `426`, naming the version this server speaks.
+    UpgradeRequired,
+    /// What the `on_http` hook answered, as bytes.
+    Hook(Vec<u8>),
+    /// Nothing: the peer left.
+    None,
+}
+
+impl Answer {
+    fn bad_request(body: impl Into<String>) -> Answer {
+        Answer::Text(400, "Bad Request", body.into())
+    }
+}
+
+/// Writes `answer` (bounded in time), closes the write side, and gives the refusal.
+async fn refuse<S: AsyncWrite + Unpin>(stream: &mut S, answer: Answer) -> Handshake {
+    match answer {
+        Answer::Text(status, reason, body) => respond(stream, status, reason, &body).await,
+        Answer::UpgradeRequired => {
+            let msg = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(msg.as_bytes()))
+                .await;
+            let _ = stream.shutdown().await;
+        }
+        Answer::Hook(bytes) => {
             let _ = tokio::time::timeout(Duration::from_secs(5), stream.write_all(&bytes)).await;
             let _ = stream.shutdown().await;
-            return Handshake::Refused;
+        }
+        Answer::None => {}
+    }
+    Handshake::Refused
+}
+
+/// Reads until `head` holds a whole request head; gives its length. Parsed after every read:
+/// a head is complete at its first empty line, whatever its line endings, and bytes that are
+/// not HTTP are answered at once, not at `http_timeout`.
+async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    head: &mut BytesMut,
+) -> Result<usize, Answer> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match httparse::Request::new(&mut headers).parse(head) {
+            Ok(httparse::Status::Complete(end)) => return Ok(end),
+            Ok(httparse::Status::Partial) => {}
+            Err(e) => return Err(Answer::bad_request(format!("malformed HTTP request: {e}"))),
+        }
+        if head.len() >= MAX_HEAD {
+            return Err(Answer::Text(
+                431,
+                "Request Header Fields Too Large",
+                String::new(),
+            ));
+        }
+        match stream.read_buf(head).await {
+            Ok(0) | Err(_) => return Err(Answer::None),
+            Ok(_) => {}
         }
     }
-    if !has_token("upgrade", "websocket") || !has_token("connection", "upgrade") {
-        respond(stream, 400, "Bad Request", "This is a WebSocket endpoint").await;
-        return Handshake::Refused;
+}
+
+/// Checks a whole request head against RFC 6455 4.2.1, in the order the answers are due
+/// (`405`, the `on_http` hook for a plain GET, `400`, `426`, `400`, `503`); gives the
+/// `Sec-WebSocket-Key` of an upgrade to make.
+fn check_upgrade(
+    req: &httparse::Request<'_, '_>,
+    admit: bool,
+    http: Option<&HttpHandler>,
+) -> Result<String, Answer> {
+    if req.method != Some("GET") {
+        return Err(Answer::Text(
+            405,
+            "Method Not Allowed",
+            "Method not allowed".into(),
+        ));
     }
-    // RFC 6455 4.2.1: an HTTP/1.1 GET with a Host and a 16-byte nonce.
+    let upgrade = has_token(req, "upgrade", "websocket");
+    if let Some(bytes) = http
+        .filter(|_| !upgrade)
+        .and_then(|http| ask_hook(req, http))
+    {
+        return Err(Answer::Hook(bytes));
+    }
+    if !upgrade || !has_token(req, "connection", "upgrade") {
+        return Err(Answer::bad_request("This is a WebSocket endpoint"));
+    }
+    if let Some(wrong) = version_and_host(req) {
+        return Err(Answer::bad_request(wrong));
+    }
+    if header(req, "sec-websocket-version")
+        .as_deref()
+        .map(str::trim)
+        != Some("13")
+    {
+        return Err(Answer::UpgradeRequired);
+    }
+    let Some(key) = header(req, "sec-websocket-key") else {
+        return Err(Answer::bad_request("missing Sec-WebSocket-Key"));
+    };
+    let key = key.trim();
+    if !is_nonce(key) {
+        return Err(Answer::bad_request(
+            "Sec-WebSocket-Key must be 16 bytes in base64",
+        ));
+    }
+    if !admit {
+        return Err(Answer::Text(
+            503,
+            "Service Unavailable",
+            "too many connections".into(),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The first value of header `name`, any case.
+fn header(req: &httparse::Request<'_, '_>, name: &str) -> Option<String> {
+    req.headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case(name))
+        .map(|h| String::from_utf8_lossy(h.value).into_owned())
+}
+
+/// Whether header `name`'s comma-separated list holds `token`, any case.
+fn has_token(req: &httparse::Request<'_, '_>, name: &str, token: &str) -> bool {
+    header(req, name).is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// What is wrong with an upgrade's version and `Host` (RFC 6455 4.2.1: HTTP/1.1 and one Host).
+fn version_and_host(req: &httparse::Request<'_, '_>) -> Option<&'static str> {
     let hosts = req
         .headers
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case("host"))
         .count();
-    let wrong = match (req.version, hosts) {
+    match (req.version, hosts) {
         (Some(1), 1) => None,
         (Some(1), 0) => Some("missing Host header"),
         (Some(1), _) => Some("more than one Host header"),
         _ => Some("a WebSocket upgrade needs HTTP/1.1"),
-    };
-    if let Some(wrong) = wrong {
-        respond(stream, 400, "Bad Request", wrong).await;
-        return Handshake::Refused;
     }
-    if header("sec-websocket-version").as_deref().map(str::trim) != Some("13") {
-        let msg = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-        let _ =
-            tokio::time::timeout(Duration::from_secs(1), stream.write_all(msg.as_bytes())).await;
-        let _ = stream.shutdown().await;
-        return Handshake::Refused;
-    }
-    let Some(key) = header("sec-websocket-key") else {
-        respond(stream, 400, "Bad Request", "missing Sec-WebSocket-Key").await;
-        return Handshake::Refused;
-    };
-    let key = key.trim();
-    if !is_nonce(key) {
-        let body = "Sec-WebSocket-Key must be 16 bytes in base64";
-        respond(stream, 400, "Bad Request", body).await;
-        return Handshake::Refused;
-    }
-    if !admit {
-        respond(stream, 503, "Service Unavailable", "too many connections").await;
-        return Handshake::Refused;
-    }
-    Handshake::Upgrade {
-        accept: derive_accept_key(key.as_bytes()),
-        rest: head[end..].to_vec(),
-    }
+}
+
+/// The `on_http` hook's answer to a plain GET, as bytes; `None` keeps the usual `400` (and a
+/// request the `http` crate cannot hold is not shown to the hook). A panic in the hook is
+/// logged and answered `500`.
+fn ask_hook(req: &httparse::Request<'_, '_>, http: &HttpHandler) -> Option<Vec<u8>> {
+    let request = http::request(
+        req.path.unwrap_or("/"),
+        req.version.unwrap_or(1),
+        req.headers,
+    )?;
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| http(&request)))
+        .unwrap_or_else(|_| {
+            tracing::error!(path = %request.uri().path(), "on_http hook panicked");
+            Some(http::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+            ))
+        });
+    answer.map(|response| http::to_bytes(&response))
 }
 
 /// Whether `key` is base64 of 16 bytes: 22 characters of the alphabet, then `==`.
