@@ -155,6 +155,39 @@ async fn config_check_exits_0_for_a_good_file_and_2_with_the_errors() {
             &["gate.max_conn_num", "line 2"],
         )
         .await;
+        // Every bad value at once, each with its origin, one a line.
+        let many = dir.write(
+            "many.toml",
+            "[gate]\ntcp_addr = 5\nbogus = 1\n[chat]\nmax_text_len = \"x\"\n[log]\nformat = \"xml\"\n",
+        );
+        let many = many.to_str().unwrap();
+        let (code, stdout, stderr) = run(
+            &dir,
+            &["config", "check", many],
+            &[("LONGLINK_GATE__IDLE_TIMEOUT", "soon")],
+        )
+        .await;
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        for (key, origin) in [
+            ("gate.tcp_addr", format!("(from {many}, line 2)")),
+            ("gate.bogus", format!("(from {many}, line 3)")),
+            ("chat.max_text_len", format!("(from {many}, line 5)")),
+            ("log.format", format!("(from {many}, line 7)")),
+            (
+                "gate.idle_timeout",
+                "(from environment variable LONGLINK_GATE__IDLE_TIMEOUT)".into(),
+            ),
+        ] {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l.contains(&format!(" {key}: ")) && l.ends_with(&origin)),
+                "no line names {key} {origin}:\n{stderr}"
+            );
+        }
+        assert_eq!(lines.len(), 5, "{stderr}");
         let missing = dir.0.join("missing.toml");
         let (code, stdout, stderr) =
             run(&dir, &["config", "check", missing.to_str().unwrap()], &[]).await;

@@ -32,9 +32,10 @@ pub mod secs;
 use std::fmt;
 use std::path::Path;
 
-use figment::Figment;
 use figment::error::Kind;
-use figment::providers::{Env, Format, Toml};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
+use figment::{Figment, Profile, Provider};
 use serde::de::DeserializeOwned;
 
 pub use origin::{Origin, Origins};
@@ -167,6 +168,7 @@ pub fn load_traced<T: DeserializeOwned>(
             &Origin::Embedded { layer },
         ));
     }
+    let base = figment.clone();
     let mut origins = Origins::new(env_prefix);
     if let Some(path) = file {
         for (layer, text) in under_file.iter().enumerate() {
@@ -192,11 +194,76 @@ pub fn load_traced<T: DeserializeOwned>(
         &Origin::Env { var: String::new() },
     ));
     origins.figment = figment;
-    match origins.figment.extract() {
+    match extract_all(&origins, &base) {
         Ok(value) => Ok(Loaded { value, origins }),
-        Err(e) => Err(ConfigError::Bad(
-            e.into_iter().map(|e| problem(e, &origins)).collect(),
-        )),
+        Err(problems) => Err(ConfigError::Bad(problems)),
+    }
+}
+
+/// Most bad values named by one load.
+const MAX_PROBLEMS: usize = 32;
+
+/// The configuration, or every bad value in it (up to [`MAX_PROBLEMS`]). Deserializing stops
+/// at the first bad value, so each one found is put back to its value in `base` (the
+/// embedded layers), or taken out where `base` has none, and the whole is read again.
+fn extract_all<T: DeserializeOwned>(origins: &Origins, base: &Figment) -> Result<T, Vec<Problem>> {
+    let first = match origins.figment.extract() {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let mut problems: Vec<Problem> = first.into_iter().map(|e| problem(e, origins)).collect();
+    let Some(mut data) = origins
+        .figment
+        .data()
+        .ok()
+        .and_then(|mut map| map.remove(&Profile::Default))
+    else {
+        return Err(problems);
+    };
+    let mut looked_at = 0;
+    while problems.len() < MAX_PROBLEMS {
+        let fresh = &problems[looked_at..];
+        let put_back =
+            |data: &mut Dict, p: &Problem| replace(data, &p.key, base.find_value(&p.key).ok());
+        if fresh.is_empty() || !fresh.iter().all(|p| put_back(&mut data, p)) {
+            break;
+        }
+        looked_at = problems.len();
+        let Err(e) = Figment::from(Serialized::defaults(&data)).extract::<T>() else {
+            break;
+        };
+        let more: Vec<Problem> = e
+            .into_iter()
+            .map(|e| problem(e, origins))
+            .filter(|p| problems.iter().all(|known| known.key != p.key))
+            .collect();
+        problems.extend(more);
+    }
+    problems.truncate(MAX_PROBLEMS);
+    Err(problems)
+}
+
+/// Sets the value at `key` (`gate.max_conn_num`) in `data` to `value`, or takes it out;
+/// false if `data` has no value there.
+fn replace(data: &mut Dict, key: &str, value: Option<Value>) -> bool {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut dict = data;
+    for part in parts {
+        match dict.get_mut(part) {
+            Some(Value::Dict(_, inner)) => dict = inner,
+            _ => return false,
+        }
+    }
+    match (dict.get_mut(last), value) {
+        (None, _) => false,
+        (Some(slot), Some(value)) => {
+            *slot = value;
+            true
+        }
+        (Some(_), None) => dict.remove(last).is_some(),
     }
 }
 
