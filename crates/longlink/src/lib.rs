@@ -41,7 +41,7 @@
 //! - `admin`: [`admin`]: `/metrics`, `/healthz`, the server API and the console (axum,
 //!   hyper); takes `cluster` with it, as its API reaches across the cluster.
 //! - `profiler`: the console's `cpuprof` (pprof); takes `admin` with it.
-//! - `log`: `longlink::log`, `[log]` settings and [`log::init`](crate::log::init), the
+//! - `log`: `longlink::log`, `[log]` settings and [`log::init`], the
 //!   subscriber for a binary (text or JSON lines on stderr), on tracing-subscriber.
 //! - `tls`: TLS on the listeners (rustls with ring); without it, `tls_tcp` or `tls_ws` is an
 //!   error at bind.
