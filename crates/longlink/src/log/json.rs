@@ -152,3 +152,75 @@ impl Visit for Fields {
         self.put(field, Value::from(format!("{value:?}")));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What the subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines_of(log: impl FnOnce()) -> Vec<Value> {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || writer.clone())
+            .fmt_fields(JsonFields)
+            .event_format(JsonEvent)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    #[test]
+    fn an_event_carries_its_spans_fields_and_its_own() {
+        let lines = lines_of(|| {
+            let conn = tracing::debug_span!("conn", id = 7u64, remote = %"10.0.0.1:5", uid = tracing::field::Empty);
+            let _entered = conn.enter();
+            conn.record("uid", 42u64);
+            let inner = tracing::debug_span!("login", id = "inner wins");
+            inner.in_scope(|| {
+                tracing::info!(ok = true, ratio = 0.5, why = ?Some("x"), "logged \"in\"\nnow");
+            });
+            tracing::warn!("bare");
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let first = &lines[0];
+        assert_eq!(first["level"], "INFO");
+        assert_eq!(first["message"], "logged \"in\"\nnow");
+        assert_eq!(
+            first["fields"],
+            serde_json::json!({
+                "id": "inner wins", "remote": "10.0.0.1:5", "uid": 42,
+                "ok": true, "ratio": 0.5, "why": "Some(\"x\")",
+            })
+        );
+        assert_eq!(first["spans"], serde_json::json!(["conn", "login"]));
+        assert!(first["timestamp"].as_str().unwrap().ends_with('Z'));
+        let second = &lines[1];
+        assert_eq!(second["message"], "bare");
+        assert_eq!(
+            second["fields"],
+            serde_json::json!({"id": 7, "remote": "10.0.0.1:5", "uid": 42})
+        );
+        assert_eq!(second["spans"], serde_json::json!(["conn"]));
+    }
+}
