@@ -153,13 +153,14 @@ fn children(pid: u32) -> Vec<u32> {
     found
 }
 
-/// Runs the binary on a terminal (`script` gives it one) until it serves, stops it with
-/// SIGTERM, and returns what the terminal showed.
+/// Runs the binary on a terminal (`script` gives it one) until it serves (answers a
+/// heartbeat), stops it with SIGTERM, and returns what the terminal showed.
 async fn on_a_terminal(no_color: Option<&str>) -> String {
     let dir = TempDir::new("tty");
+    let (tcp, ws) = (free_addr(), free_addr());
     let config = dir.write(
         "chat.toml",
-        "[gate]\ntcp_addr = \"127.0.0.1:0\"\nws_addr = \"127.0.0.1:0\"\n",
+        &format!("[gate]\ntcp_addr = \"{tcp}\"\nws_addr = \"{ws}\"\n"),
     );
     let env = match no_color {
         Some(v) => format!("NO_COLOR={v}"),
@@ -174,20 +175,9 @@ async fn on_a_terminal(no_color: Option<&str>) -> String {
         &["--config", config.to_str().unwrap()],
         &[],
     );
-    let deadline = tokio::time::Instant::now() + PROCESS_TIMEOUT;
-    while !p.stdout().contains("longlink-chat serving") {
-        assert!(
-            p.try_wait().is_none(),
-            "exited:\n{}{}",
-            p.stdout(),
-            p.stderr()
-        );
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not serving: {:?}",
-            p.stdout()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // Serving (answering heartbeats), so its signal handlers are in place.
+    if let Err(why) = wait_serving(&mut p, Enc::Json, tcp, ws).await {
+        panic!("{why}\n{}", p.stdout());
     }
     let server = children(p.pid());
     assert_eq!(server.len(), 1, "script's children: {server:?}");
@@ -199,6 +189,7 @@ async fn on_a_terminal(no_color: Option<&str>) -> String {
     let status = p.wait().await;
     let shown = p.stdout();
     assert_eq!(status.code(), Some(0), "{shown:?}\n{}", p.stderr());
+    assert!(shown.contains("longlink-chat serving"), "{shown:?}");
     shown
 }
 
