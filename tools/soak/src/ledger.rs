@@ -73,6 +73,8 @@ pub(crate) struct Tally {
     pub(crate) out_of_order: u64,
     /// Messages received that were never sent, or malformed.
     pub(crate) strays: u64,
+    /// Payloads the client could not decode (a message it does not know).
+    pub(crate) undecodable: u64,
     /// The client's task ended with an error.
     pub(crate) failures: u64,
 }

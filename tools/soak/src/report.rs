@@ -53,6 +53,8 @@ pub struct Figures {
     pub other_errors: u64,
     /// Messages received that were never sent, or garbled.
     pub strays: u64,
+    /// Payloads a client could not decode.
+    pub undecodable: u64,
     /// Clients whose task failed.
     pub failures: u64,
     /// The restarts of the phase.
@@ -70,6 +72,7 @@ impl Figures {
         self.resumes += t.resumes;
         self.other_errors += t.other_errors;
         self.strays += t.strays;
+        self.undecodable += t.undecodable;
         self.out_of_order += t.out_of_order;
         self.failures += t.failures;
     }
@@ -170,7 +173,7 @@ impl Report {
         let mut s = String::from(
             "| phase | sent (room + private) | room: all once, in order | private: once | \
              refused (error) | silent loss | missed | duplicated | out of order | sessions lost | \
-             logins repeated | drops / resumes | kicks | verdict |\n\
+             logins repeated | drops / resumes | kicks / other errors / undecodable | verdict |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for f in &self.phases {
@@ -182,7 +185,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} |",
+                "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} / {} | {} |",
                 f.phase.map_or("start", Phase::name),
                 f.sent_room,
                 f.sent_private,
@@ -198,6 +201,8 @@ impl Report {
                 f.drops,
                 f.resumes,
                 f.kicks,
+                f.other_errors,
+                f.undecodable,
                 verdict
             );
         }

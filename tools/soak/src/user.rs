@@ -231,7 +231,7 @@ impl Me {
             }
             Ok(_) => {}
             Err(e) if e.is_closed() => bail!("the client ended: {e}"),
-            Err(_) => self.ledger.note(uid, |t| t.strays += 1),
+            Err(_) => self.ledger.note(uid, |t| t.undecodable += 1),
         }
         Ok(())
     }
