@@ -50,7 +50,12 @@ async fn answer(api: &Api, op: &str, body: &[u8]) -> Result<serde_json::Value, A
             serde_json::to_value(api.online(req.uid).await?).unwrap_or_default()
         }
         "stats" => serde_json::to_value(api.stats().await).unwrap_or_default(),
-        other => return Err(ApiError::bad_request(format!("no operation {other:?}"))),
+        other => {
+            return Err(ApiError::bad_request(
+                "unknown_command",
+                format!("no operation {other:?}"),
+            ));
+        }
     };
     Ok(value)
 }
@@ -94,10 +99,11 @@ pub(crate) async fn serve(
                 } else {
                     match answer(&api, op, &msg.payload).await {
                         Ok(v) => serde_json::to_vec(&v).unwrap_or_default(),
-                        Err(e) => serde_json::to_vec(
-                            &serde_json::json!({ "error": e.reason, "status": e.status }),
-                        )
-                        .unwrap_or_default(),
+                        Err(e) => {
+                            let mut answer = e.to_json();
+                            answer["status"] = e.status.into();
+                            serde_json::to_vec(&answer).unwrap_or_default()
+                        }
                     }
                 };
                 cluster.send(reply.to_string(), None, Bytes::from(body));
