@@ -359,3 +359,49 @@ async fn console_addr(p: &common::process::Proc) -> SocketAddr {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_cluster_stats_json_lists_every_node_with_its_type_and_connections() {
+    let Some(nats) = longlink_testkit::NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(TEST_TIMEOUT, async {
+        // No api_key anywhere: the page's node list does not need the API.
+        let l = common::node::Layout::start(&nats).await;
+        let _ann = common::node::login_when_ready(&l.g1, 4101).await;
+        let id = |n: &common::node::Node| n.cluster.as_ref().unwrap().node_id().to_owned();
+        let g1 = id(&l.g1);
+        let admin = l.g2.admin.expect("admin listener");
+        longlink_testkit::wait_for("g2's stats.json lists the three nodes", || async {
+            let s = stats(admin).await;
+            let nodes = s["nodes"].as_array().cloned().unwrap_or_default();
+            nodes.len() == 3
+                && nodes
+                    .iter()
+                    .any(|n| n["node"] == g1.as_str() && n["connections"] == 1)
+        })
+        .await;
+        let s = stats(admin).await;
+        let mut seen: Vec<(String, String)> = s["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["node_type"].as_str().unwrap().into(),
+                    n["node"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        seen.sort();
+        let mut want = vec![
+            ("chat".to_owned(), id(&l.chat)),
+            ("gate".to_owned(), g1.clone()),
+            ("gate".to_owned(), id(&l.g2)),
+        ];
+        want.sort();
+        assert_eq!(seen, want, "{s}");
+        l.shutdown().await;
+    })
+    .await;
+}

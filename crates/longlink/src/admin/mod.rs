@@ -150,10 +150,11 @@ impl AppAdmin {
             tracing::info!(addr = ?listener.local_addr().ok(), api = shared.api_key.is_some(), "admin http listening");
             tracker.spawn(http::serve(listener, Arc::clone(&shared), token.clone()));
         }
-        if let (Some(cluster), Some(_)) = (&server.cluster, &shared.api_key) {
+        if let Some(cluster) = &server.cluster {
             tracker.spawn(api::nats::serve(
                 Arc::clone(&api),
                 cluster.clone(),
+                shared.api_key.is_some(),
                 token.clone(),
                 tracker.clone(),
             ));
