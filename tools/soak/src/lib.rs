@@ -126,7 +126,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// A small run's options: 24 users in 4 rooms, 3 gates, 2 chat nodes, JSON, every phase.
+    /// A small run's options: 24 users in 4 rooms, 3 gates, 2 chat nodes, JSON, every phase,
+    /// 4 s each; random cuts after 500 to 4,000 bytes.
     pub fn new(chat_bin: PathBuf, nats_bin: PathBuf) -> Options {
         Options {
             chat_bin,
@@ -140,7 +141,7 @@ impl Options {
             private_share: 0.3,
             phase_time: Duration::from_secs(4),
             phases: Phase::ALL.to_vec(),
-            cut_bytes: (2_000, 20_000),
+            cut_bytes: (500, 4_000),
             cuts_throughout: false,
             nats_outage: Duration::from_secs(2),
             settle: Duration::from_secs(6),
