@@ -40,6 +40,13 @@ fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
+# Debian's Mono (mcs, mono), for the C# client's tests (examples/chat/tests/csharp_client.rs).
+if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
+    echo "installing mono-devel" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mono-devel
+fi
+
 echo "== layers (scripts/check-layers.py: imports go one way, between longlink's modules and between the files of every crate)"
 python3 scripts/test_file_imports.py
 python3 scripts/check-layers.py
