@@ -180,6 +180,8 @@ namespace Longlink
         }
         /// <summary>A float.</summary>
         public static float Float(object v) { return (float)Double(v); }
+        /// <summary>A nested message, read into <paramref name="m"/>, which it returns.</summary>
+        public static T Message<T>(T m, object v) where T : IMessage { m.ReadJson(Obj(v)); return m; }
         /// <summary>A bool.</summary>
         public static bool Bool(object v) { return v is bool && (bool)v; }
         /// <summary>A string ("" for null).</summary>

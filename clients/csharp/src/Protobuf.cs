@@ -70,6 +70,10 @@ namespace Longlink
         public void String(string v) { LengthDelimited(Encoding.UTF8.GetBytes(v ?? "")); }
         /// <summary>bytes (length-delimited).</summary>
         public void Bytes(byte[] v) { LengthDelimited(v ?? new byte[0]); }
+        /// <summary>A nested message (length-delimited).</summary>
+        public void Message(IMessage m) { LengthDelimited(Body(m)); }
+        /// <summary>A message's protobuf body.</summary>
+        public static byte[] Body(IMessage m) { var w = new ProtoWriter(); m.WriteProto(w); return w.ToArray(); }
     }
 
     /// <summary>Reads protobuf fields from a byte range.</summary>
@@ -171,6 +175,8 @@ namespace Longlink
         public double Double() { return BitConverter.Int64BitsToDouble((long)Fixed64()); }
         /// <summary>string.</summary>
         public string String() { int n = Length(); var s = Encoding.UTF8.GetString(buf, pos, n); pos += n; return s; }
+        /// <summary>A nested message into <paramref name="m"/>, which it returns.</summary>
+        public T Message<T>(T m) where T : IMessage { m.ReadProto(Sub()); return m; }
         /// <summary>bytes.</summary>
         public byte[] Bytes() { int n = Length(); var b = new byte[n]; Buffer.BlockCopy(buf, pos, b, 0, n); pos += n; return b; }
     }
