@@ -132,6 +132,7 @@ namespace Longlink
                 {
                     kept.Add(new Kept { Seq = ++sent, Payload = payload });
                     t = state == State.Live || state == State.Starting ? transport : null;
+                    if (t != null && state == State.Starting) startedWrites = true;
                 }
             }
             if (t != null) Write(t, payload);

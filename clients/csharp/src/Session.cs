@@ -10,6 +10,8 @@ namespace Longlink
     {
         DateTime dropAt;
         int attempt;
+        // Something went out after LL_SessionStart on a connection not yet answered.
+        bool startedWrites;
 
         void Run()
         {
@@ -138,6 +140,35 @@ namespace Longlink
             }
         }
 
+        /// <summary>
+        /// The first payload on a new connection (LL_Resume, or LL_SessionStart followed by
+        /// what the game sent meanwhile, numbered from 1 in the new session).
+        /// </summary>
+        void Begin(ITransport t, byte[] first)
+        {
+            lock (writeLock)
+            {
+                List<byte[]> pending = null;
+                lock (sync)
+                {
+                    if (state == State.Starting)
+                    {
+                        pending = kept.ConvertAll(k => k.Payload);
+                        startedWrites = pending.Count > 0;
+                    }
+                }
+                try
+                {
+                    t.Send(first);
+                    if (pending != null) foreach (var p in pending) t.Send(p);
+                }
+                catch (Exception)
+                {
+                    t.Close(false);
+                }
+            }
+        }
+
         /// <summary>The session is gone: forget it; start a fresh one on <paramref name="t"/> if open.</summary>
         void LoseSession(string reason, ITransport t)
         {
@@ -149,7 +180,7 @@ namespace Longlink
                 moveAt = DateTime.MaxValue;
                 state = t != null ? State.Starting : State.Down;
             }
-            if (t != null) Write(t, codec.Encode(new LL_SessionStart()));
+            if (t != null) Begin(t, codec.Encode(new LL_SessionStart()));
             inbox.Enqueue(new SessionLostEvent { Reason = reason });
         }
 
@@ -173,11 +204,11 @@ namespace Longlink
             {
                 if (state == State.Live) dropAt = DateTime.UtcNow;
                 else if (state == State.Resuming) at = (at + 1) % addresses.Length;
-                if (state == State.Starting && kept.Count > 0) token = null;
                 quick = moving;
                 moving = false;
                 moveAt = DateTime.MaxValue;
-                bool lost = state == State.Starting && kept.Count > 0;
+                // A fresh session that was never answered: what went out in it may be lost.
+                bool lost = state == State.Starting && startedWrites;
                 state = State.Down;
                 if (lost) { kept.Clear(); sent = 0; inbox.Enqueue(new SessionLostEvent { Reason = "unknown" }); }
             }
@@ -221,7 +252,7 @@ namespace Longlink
                         first = codec.Encode(new LL_SessionStart());
                     }
                 }
-                Write(t, first);
+                Begin(t, first);
                 return true;
             }
         }

@@ -1,0 +1,273 @@
+//! The C# client (`clients/csharp`, for Unity): built with Mono's C# compiler (`mcs`, C#
+//! 7.2) together with the code `longlink-codegen --lang csharp` writes from the golden
+//! manifest (`clients/typescript/test/golden/kinds.json`) and its test program
+//! (`clients/csharp/tests`), then run under `mono`:
+//!
+//! - the generated classes decode the Rust server's golden bytes (every chat message, every
+//!   kind of field) and encode them back exactly, protobuf and JSON;
+//! - against this crate's chat server (in process): JSON and protobuf over TCP and
+//!   WebSocket, login, rooms, private messages; a dead first address; 2,000 room messages
+//!   to a resumable client behind `longlink_testkit::Proxy` cutting at random points
+//!   (TCP + JSON, WebSocket + protobuf), each once and in order, with private messages
+//!   sent around the cuts each handled once; `SessionLost` after a 1-second window.
+//!
+//! The C# program asks for the proxy's cuts with lines on its stdout (`CTL cuts NAME`,
+//! `CTL calm NAME`, `CTL down NAME`) and waits for `OK` on its stdin.
+//!
+//! Needs `mcs` and `mono` (Debian's `mono-devel`, which scripts/test.sh installs), and node
+//! with `clients/typescript/node_modules` for the generator: when one is missing the test
+//! fails and says so.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::{Enc, TestServer, Transport};
+use longlink_testkit::Proxy;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const CSHARP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/csharp");
+const TYPESCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/typescript");
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A tool that must run, or the test fails with what to do.
+fn require(tool: &str, arg: &str) {
+    let ok = std::process::Command::new(tool)
+        .arg(arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "cannot run `{tool}`: the C# client's tests need Debian's mono-devel and node with \
+         clients/typescript/node_modules; run scripts/test.sh (it installs them)"
+    );
+}
+
+fn run(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| Some(e.ok()?.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "cs"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Generates Messages.cs from the golden manifest and compiles the test program; returns
+/// the scratch directory (with ChatTests.exe and kinds.json).
+fn build() -> tempdir::Scratch {
+    // One build at a time: both tests write clients/typescript/dist.
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    require("mcs", "--version");
+    require("mono", "--version");
+    let node = std::env::var("CHAT_TEST_NODE").unwrap_or_else(|_| "node".into());
+    require(&node, "--version");
+    let tsc = Path::new(TYPESCRIPT).join("node_modules/typescript/bin/tsc");
+    assert!(
+        tsc.is_file(),
+        "no {}: run scripts/test.sh (npm ci in clients/typescript)",
+        tsc.display()
+    );
+    run(
+        std::process::Command::new(&node)
+            .arg(&tsc)
+            .args(["-p", "tsconfig.json"])
+            .current_dir(TYPESCRIPT),
+        "tsc -p clients/typescript",
+    );
+    let dir = tempdir::Scratch::new("longlink-csharp");
+    let golden = Path::new(TYPESCRIPT).join("test/golden/kinds.json");
+    let doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&golden).expect("golden file")).expect("json");
+    let manifest = dir.0.join("manifest.json");
+    std::fs::write(&manifest, doc["manifest"].to_string()).expect("write manifest");
+    run(
+        std::process::Command::new(&node)
+            .arg(Path::new(TYPESCRIPT).join("dist/codegen/cli.js"))
+            .args(["--manifest".as_ref(), manifest.as_os_str()])
+            .args(["--lang", "csharp", "--namespace", "Chat", "--out"])
+            .arg(&dir.0),
+        "longlink-codegen --lang csharp",
+    );
+    let mut mcs = std::process::Command::new("mcs");
+    mcs.args(["-langversion:7.2", "-warnaserror", "-nologo"])
+        .arg(format!("-out:{}", dir.0.join("ChatTests.exe").display()))
+        .args(sources(&Path::new(CSHARP).join("src")))
+        .arg(dir.0.join("Messages.cs"))
+        .args(sources(&Path::new(CSHARP).join("tests")));
+    run(
+        &mut mcs,
+        "mcs (the library, the generated messages, the test program)",
+    );
+    std::fs::copy(&golden, dir.0.join("kinds.json")).expect("copy golden");
+    dir
+}
+
+mod tempdir {
+    use std::path::PathBuf;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A directory removed when dropped.
+    pub(crate) struct Scratch(pub(crate) PathBuf);
+
+    impl Scratch {
+        pub(crate) fn new(prefix: &str) -> Scratch {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[test]
+fn the_library_uses_no_reflection_and_no_dynamic() {
+    for file in sources(&Path::new(CSHARP).join("src")) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for word in ["System.Reflection", "dynamic ", "Activator", "GetType()"] {
+            assert!(!text.contains(word), "{} uses {word}", file.display());
+        }
+    }
+}
+
+#[test]
+fn generated_csharp_round_trips_the_servers_golden_bytes() {
+    let dir = build();
+    let out = run(
+        std::process::Command::new("mono")
+            .arg(dir.0.join("ChatTests.exe"))
+            .arg("golden")
+            .arg(dir.0.join("kinds.json")),
+        "mono ChatTests.exe golden",
+    );
+    eprintln!("{out}");
+    assert!(out.contains("round-trip"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_client_against_the_chat_server() {
+    let dir = build();
+    let json = TestServer::start(Enc::Json).await;
+    let pb = TestServer::start(Enc::Protobuf).await;
+    let short = TestServer::start_with(Enc::Json, |c| {
+        c.gate.resume_window = Duration::from_secs(1);
+    })
+    .await;
+    let mut proxies = HashMap::new();
+    proxies.insert(
+        "stream_tcp_json",
+        Proxy::start(json.tcp).await.expect("proxy"),
+    );
+    proxies.insert("stream_ws_pb", Proxy::start(pb.ws).await.expect("proxy"));
+    proxies.insert("short", Proxy::start(short.tcp).await.expect("proxy"));
+    let mut args = vec![
+        "chat".to_string(),
+        format!("json_tcp=tcp://{}", json.addr(Transport::Tcp)),
+        format!("json_ws=ws://{}/", json.addr(Transport::Ws)),
+        format!("pb_tcp=tcp://{}", pb.addr(Transport::Tcp)),
+        format!("pb_ws=ws://{}/", pb.addr(Transport::Ws)),
+        format!("http={}", json.ws),
+    ];
+    args.push(format!(
+        "stream_tcp_json=tcp://{}",
+        proxies["stream_tcp_json"].addr()
+    ));
+    args.push(format!(
+        "stream_ws_pb=ws://{}/",
+        proxies["stream_ws_pb"].addr()
+    ));
+    args.push(format!("short=tcp://{}", proxies["short"].addr()));
+
+    let mut child = tokio::process::Command::new("mono")
+        .arg(dir.0.join("ChatTests.exe"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mono runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr = child.stderr.take().expect("stderr");
+    let errors = tokio::spawn(async move {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
+            .await
+            .ok();
+        s
+    });
+    let mut log = String::new();
+    let talk = async {
+        let mut seed = 7;
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            let Some(ctl) = line.strip_prefix("CTL ") else {
+                eprintln!("{line}");
+                log.push_str(&line);
+                log.push('\n');
+                continue;
+            };
+            let (verb, name) = ctl.split_once(' ').expect("CTL verb name");
+            let proxy = &proxies[name];
+            seed += 1;
+            match verb {
+                // Cut each connection after a random 0..8 KiB, mid frame too.
+                "cuts" => {
+                    proxy.random_cuts(seed, 0, 8 * 1024);
+                    proxy.cut_after(2 * 1024);
+                }
+                "calm" => {
+                    proxy.no_random_cuts();
+                    proxy.cut_all();
+                }
+                // Every connection cut at once: the client cannot resume.
+                "down" => {
+                    proxy.random_cuts(seed, 0, 1);
+                    proxy.cut_all();
+                }
+                other => panic!("CTL {other}?"),
+            }
+            stdin.write_all(b"OK\n").await.expect("answer");
+            stdin.flush().await.expect("answer");
+        }
+    };
+    tokio::time::timeout(RUN_TIMEOUT, talk)
+        .await
+        .expect("the C# tests end in time");
+    let status = child.wait().await.expect("mono exits");
+    let errors = errors.await.expect("stderr");
+    assert!(
+        status.success(),
+        "mono ChatTests.exe chat: {status}\n{log}\n{errors}"
+    );
+    assert!(log.contains("chat: all passed"), "{log}\n{errors}");
+    for server in [json, pb, short] {
+        server.shutdown().await;
+    }
+}
