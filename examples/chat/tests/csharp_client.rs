@@ -9,7 +9,8 @@
 //!   WebSocket, login, rooms, private messages; a dead first address; 2,000 room messages
 //!   to a resumable client behind `longlink_testkit::Proxy` cutting at random points
 //!   (TCP + JSON, WebSocket + protobuf), each once and in order, with private messages
-//!   sent around the cuts each handled once; `SessionLost` after a 1-second window.
+//!   sent around the cuts each handled once; `SessionLost` after a 1-second window;
+//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back.
 //!
 //! The C# program asks for the proxy's cuts with lines on its stdout (`CTL cuts NAME`,
 //! `CTL calm NAME`, `CTL down NAME`) and waits for `OK` on its stdin.
@@ -117,6 +118,14 @@ fn build() -> tempdir::Scratch {
         &mut mcs,
         "mcs (the library, the generated messages, the test program)",
     );
+    let mut sample = std::process::Command::new("mcs");
+    sample
+        .args(["-langversion:7.2", "-warnaserror", "-nologo"])
+        .arg(format!("-out:{}", dir.0.join("ChatSample.exe").display()))
+        .args(sources(&Path::new(CSHARP).join("src")))
+        .arg(dir.0.join("Messages.cs"))
+        .args(sources(&Path::new(CSHARP).join("samples/Chat")));
+    run(&mut sample, "mcs (the console sample)");
     std::fs::copy(&golden, dir.0.join("kinds.json")).expect("copy golden");
     dir
 }
@@ -267,6 +276,29 @@ async fn the_csharp_client_against_the_chat_server() {
         "mono ChatTests.exe chat: {status}\n{log}\n{errors}"
     );
     assert!(log.contains("chat: all passed"), "{log}\n{errors}");
+    // The console sample: logs in, watches room 1, says hello and reads it back.
+    let out = tokio::process::Command::new("mono")
+        .arg(dir.0.join("ChatSample.exe"))
+        .arg(format!("ws://{}/", json.ws))
+        .arg(common::token(77))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(RUN_TIMEOUT, out)
+        .await
+        .expect("the sample ends in time")
+        .expect("mono runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the sample: {:?}\n{said}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("logged in as 77") && said.contains("77: hello from C#"),
+        "{said}"
+    );
     for server in [json, pb, short] {
         server.shutdown().await;
     }
