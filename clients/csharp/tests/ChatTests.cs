@@ -82,6 +82,7 @@ static class ChatTests
         Stream("stream_tcp_json", WireEncoding.Json, arg["json_tcp"]);
         Stream("stream_ws_pb", WireEncoding.Protobuf, arg["pb_ws"]);
         Lost();
+        Move();
         Console.WriteLine("chat: all passed");
     }
 
@@ -239,6 +240,21 @@ static class ChatTests
         Check.That(got < total, "a private message past the last: " + s.Text);
         Check.Equal(s.Text, "p" + got, "private message " + got);
         return got + 1;
+    }
+
+    /// LL_Move from a scripted server: the client acknowledges, moves to the next address
+    /// after the delay, resumes there and resends what the first server had not handled.
+    static void Move()
+    {
+        var a = Connect(WireEncoding.Json, true, arg["move_a"], arg["move_b"]);
+        a.C.Send(new C2S_Message { Text = "x" });
+        a.Expect<S2C_Message>(m => m.Text == "before", "the first server's message");
+        a.Expect<S2C_Message>(m => m.Text == "after", "the second server's message");
+        Check.Equal(a.Resumed, 1, "one resume");
+        Check.Equal(a.C.Address, arg["move_b"], "the address moved to");
+        Check.Equal(a.C.SessionToken, "t2", "the new token");
+        a.C.Close();
+        Console.WriteLine("LL_Move: moved to the next address, resumed, resent");
     }
 
     /// The window lapses while the client cannot reach the server: SessionLost, then a
