@@ -61,12 +61,17 @@ fn run(cmd: &mut std::process::Command, what: &str) -> String {
     stdout
 }
 
+/// The `.cs` files under `dir`, its folders' too.
 fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|e| Some(e.ok()?.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "cs"))
-        .collect();
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(sources(&path));
+        } else if path.extension().is_some_and(|x| x == "cs") {
+            files.push(path);
+        }
+    }
     files.sort();
     files
 }
@@ -163,6 +168,35 @@ fn the_library_uses_no_reflection_and_no_dynamic() {
             assert!(!text.contains(word), "{} uses {word}", file.display());
         }
     }
+}
+
+/// A package installed from a git URL is read-only to Unity, which ignores any asset without
+/// its `.meta` file (scripts/unity-meta.py writes them).
+#[test]
+fn every_asset_of_the_unity_package_has_its_meta_file() {
+    fn walk(dir: &Path, missing: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".meta") {
+                continue;
+            }
+            let mut meta = path.clone().into_os_string();
+            meta.push(".meta");
+            if !Path::new(&meta).is_file() {
+                missing.push(path.clone());
+            }
+            if path.is_dir() {
+                walk(&path, missing);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    walk(Path::new(CSHARP), &mut missing);
+    assert!(
+        missing.is_empty(),
+        "no .meta file for {missing:?}: run scripts/unity-meta.py"
+    );
 }
 
 #[test]
