@@ -242,13 +242,17 @@ static class ChatTests
         return got + 1;
     }
 
-    /// LL_Move from a scripted server: the client acknowledges, moves to the next address
+    /// LL_Move from a scripted server (which also sends volatile messages, which are not
+    /// counted: its LL_Ack says 1): the client acknowledges, moves to the next address
     /// after the delay, resumes there and resends what the first server had not handled.
     static void Move()
     {
-        var a = Connect(WireEncoding.Json, true, arg["move_a"], arg["move_b"]);
+        var registry = Messages.Registry.Add("S2C_Noise", 200, Delivery.Volatile, () => new S2C_Noise());
+        var o = new ClientOptions { Addresses = new[] { arg["move_a"], arg["move_b"] }, Resume = true };
+        var a = new Peer(Client.Connect(o, registry));
         a.C.Send(new C2S_Message { Text = "x" });
         a.Expect<S2C_Message>(m => m.Text == "before", "the first server's message");
+        a.Expect<S2C_Noise>(m => true, "a volatile message");
         a.Expect<S2C_Message>(m => m.Text == "after", "the second server's message");
         Check.Equal(a.Resumed, 1, "one resume");
         Check.Equal(a.C.Address, arg["move_b"], "the address moved to");
@@ -273,4 +277,14 @@ static class ChatTests
         a.C.Close();
         Console.WriteLine("session lost after the window (" + a.LostReason + "), then a fresh session and a new login");
     }
+}
+
+/// A volatile message of the scripted server's (no fields).
+sealed class S2C_Noise : IMessage
+{
+    string IMessage.MessageName { get { return "S2C_Noise"; } }
+    void IMessage.WriteJson(JsonWriter w) { w.BeginObject(); w.EndObject(); }
+    void IMessage.ReadJson(JsonObject o) { }
+    void IMessage.WriteProto(ProtoWriter w) { }
+    void IMessage.ReadProto(ProtoReader r) { }
 }

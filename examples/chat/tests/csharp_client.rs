@@ -364,7 +364,7 @@ fn said(text: &str) -> serde_json::Value {
 }
 
 /// Two scripted leaf servers (TCP, JSON) for LL_Move: the first starts a session, sends one
-/// message and `LL_Move{after_ms: 100}`, and must see the client's `C2S_Message{"x"}` and its
+/// message, three volatile ones (not counted) and `LL_Move{after_ms: 100}`, and must see the client's `C2S_Message{"x"}` and its
 /// `LL_Ack{seq: 1}` before it leaves; the second must see `LL_Resume{t1, last_seq: 1}` first,
 /// answers `LL_Resumed{t2, last_seq: 0}`, must get `"x"` again (never handled), and sends one
 /// more message.
@@ -391,6 +391,9 @@ async fn scripted_move() -> (
         )
         .await;
         write_frame(&mut s, said("before")).await;
+        for _ in 0..3 {
+            write_frame(&mut s, json!({"S2C_Noise": {}})).await;
+        }
         write_frame(&mut s, json!({"LL_Move": {"after_ms": 100}})).await;
         let mut seen = Vec::new();
         while let Some(f) = read_frame(&mut s).await {
