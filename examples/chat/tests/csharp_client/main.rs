@@ -19,146 +19,24 @@
 //! with `clients/typescript/node_modules` for the generator: when one is missing the test
 //! fails and says so.
 
+mod build;
+#[path = "../common/mod.rs"]
 mod common;
+mod scripted;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use build::{CSHARP, build, run, sources};
+use scripted::scripted_move;
+
 use common::{Enc, TestServer, Transport};
 use longlink_testkit::Proxy;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-const CSHARP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/csharp");
-const TYPESCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../clients/typescript");
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
-
-/// A tool that must run, or the test fails with what to do.
-fn require(tool: &str, arg: &str) {
-    let ok = std::process::Command::new(tool)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "cannot run `{tool}`: the C# client's tests need Debian's mono-devel and node with \
-         clients/typescript/node_modules; run scripts/test.sh (it installs them)"
-    );
-}
-
-fn run(cmd: &mut std::process::Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{what}: {:?}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// The `.cs` files under `dir`, its folders' too.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            files.extend(sources(&path));
-        } else if path.extension().is_some_and(|x| x == "cs") {
-            files.push(path);
-        }
-    }
-    files.sort();
-    files
-}
-
-/// Generates Messages.cs from the golden manifest and compiles the test program; returns
-/// the scratch directory (with ChatTests.exe and kinds.json).
-fn build() -> tempdir::Scratch {
-    // One build at a time: both tests write clients/typescript/dist.
-    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _one = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
-    require("mcs", "--version");
-    require("mono", "--version");
-    let node = std::env::var("CHAT_TEST_NODE").unwrap_or_else(|_| "node".into());
-    require(&node, "--version");
-    let tsc = Path::new(TYPESCRIPT).join("node_modules/typescript/bin/tsc");
-    assert!(
-        tsc.is_file(),
-        "no {}: run scripts/test.sh (npm ci in clients/typescript)",
-        tsc.display()
-    );
-    run(
-        std::process::Command::new(&node)
-            .arg(&tsc)
-            .args(["-p", "tsconfig.json"])
-            .current_dir(TYPESCRIPT),
-        "tsc -p clients/typescript",
-    );
-    let dir = tempdir::Scratch::new("longlink-csharp");
-    let golden = Path::new(TYPESCRIPT).join("test/golden/kinds.json");
-    let doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&golden).expect("golden file")).expect("json");
-    let manifest = dir.0.join("manifest.json");
-    std::fs::write(&manifest, doc["manifest"].to_string()).expect("write manifest");
-    run(
-        std::process::Command::new(&node)
-            .arg(Path::new(TYPESCRIPT).join("dist/codegen/cli.js"))
-            .args(["--manifest".as_ref(), manifest.as_os_str()])
-            .args(["--lang", "csharp", "--namespace", "Chat", "--out"])
-            .arg(&dir.0),
-        "longlink-codegen --lang csharp",
-    );
-    let mut mcs = std::process::Command::new("mcs");
-    mcs.args(["-langversion:7.2", "-warnaserror", "-nologo"])
-        .arg(format!("-out:{}", dir.0.join("ChatTests.exe").display()))
-        .args(sources(&Path::new(CSHARP).join("src")))
-        .arg(dir.0.join("Messages.cs"))
-        .args(sources(&Path::new(CSHARP).join("tests")));
-    run(
-        &mut mcs,
-        "mcs (the library, the generated messages, the test program)",
-    );
-    let mut sample = std::process::Command::new("mcs");
-    sample
-        .args(["-langversion:7.2", "-warnaserror", "-nologo"])
-        .arg(format!("-out:{}", dir.0.join("ChatSample.exe").display()))
-        .args(sources(&Path::new(CSHARP).join("src")))
-        .arg(dir.0.join("Messages.cs"))
-        .args(sources(&Path::new(CSHARP).join("samples/Chat")));
-    run(&mut sample, "mcs (the console sample)");
-    std::fs::copy(&golden, dir.0.join("kinds.json")).expect("copy golden");
-    dir
-}
-
-mod tempdir {
-    use std::path::PathBuf;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A directory removed when dropped.
-    pub(crate) struct Scratch(pub(crate) PathBuf);
-
-    impl Scratch {
-        pub(crate) fn new(prefix: &str) -> Scratch {
-            static NEXT: AtomicUsize = AtomicUsize::new(0);
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("{prefix}-{}-{n}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("scratch dir");
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
 
 #[test]
 fn the_library_uses_no_reflection_and_no_dynamic() {
@@ -341,89 +219,4 @@ async fn the_csharp_client_against_the_chat_server() {
     for server in [json, pb, short] {
         server.shutdown().await;
     }
-}
-
-async fn read_frame(s: &mut tokio::net::TcpStream) -> Option<serde_json::Value> {
-    use tokio::io::AsyncReadExt;
-    let mut header = [0u8; 2];
-    s.read_exact(&mut header).await.ok()?;
-    let mut body = vec![0; usize::from(u16::from_be_bytes(header))];
-    s.read_exact(&mut body).await.ok()?;
-    Some(serde_json::from_slice(&body).expect("the client writes JSON"))
-}
-
-async fn write_frame(s: &mut tokio::net::TcpStream, v: serde_json::Value) {
-    let body = v.to_string().into_bytes();
-    let len = u16::try_from(body.len()).expect("short");
-    s.write_all(&len.to_be_bytes()).await.expect("write");
-    s.write_all(&body).await.expect("write");
-}
-
-fn said(text: &str) -> serde_json::Value {
-    serde_json::json!({"S2C_Message": {"room_id": 0, "from_uid": 1, "to_uid": 0, "text": text, "ts": 0}})
-}
-
-/// Two scripted leaf servers (TCP, JSON) for LL_Move: the first starts a session, sends one
-/// message, three volatile ones (not counted) and `LL_Move{after_ms: 100}`, and must see the client's `C2S_Message{"x"}` and its
-/// `LL_Ack{seq: 1}` before it leaves; the second must see `LL_Resume{t1, last_seq: 1}` first,
-/// answers `LL_Resumed{t2, last_seq: 0}`, must get `"x"` again (never handled), and sends one
-/// more message.
-async fn scripted_move() -> (
-    std::net::SocketAddr,
-    std::net::SocketAddr,
-    tokio::task::JoinHandle<()>,
-) {
-    use serde_json::json;
-    let a = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let b = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let (addr_a, addr_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
-    let task = tokio::spawn(async move {
-        let (mut s, _) = a.accept().await.expect("accept");
-        let first = read_frame(&mut s).await.expect("a first frame");
-        assert!(first.get("LL_SessionStart").is_some(), "{first}");
-        write_frame(
-            &mut s,
-            json!({"LL_Session": {"token": "t1", "window_s": 30}}),
-        )
-        .await;
-        write_frame(&mut s, said("before")).await;
-        for _ in 0..3 {
-            write_frame(&mut s, json!({"S2C_Noise": {}})).await;
-        }
-        write_frame(&mut s, json!({"LL_Move": {"after_ms": 100}})).await;
-        let mut seen = Vec::new();
-        while let Some(f) = read_frame(&mut s).await {
-            seen.push(f);
-        }
-        assert!(
-            seen.contains(&json!({"C2S_Message": {"room_id": 0, "to_uid": 0, "text": "x"}})),
-            "{seen:?}"
-        );
-        assert_eq!(
-            seen.last(),
-            Some(&json!({"LL_Ack": {"seq": 1}})),
-            "{seen:?}"
-        );
-
-        let (mut s, _) = b.accept().await.expect("accept");
-        let resume = read_frame(&mut s).await.expect("LL_Resume");
-        assert_eq!(resume, json!({"LL_Resume": {"token": "t1", "last_seq": 1}}));
-        write_frame(
-            &mut s,
-            json!({"LL_Resumed": {"token": "t2", "last_seq": 0}}),
-        )
-        .await;
-        let again = read_frame(&mut s).await.expect("the resend");
-        assert_eq!(
-            again,
-            json!({"C2S_Message": {"room_id": 0, "to_uid": 0, "text": "x"}})
-        );
-        write_frame(&mut s, said("after")).await;
-        while read_frame(&mut s).await.is_some() {}
-    });
-    (addr_a, addr_b, task)
 }
