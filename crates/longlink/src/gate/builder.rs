@@ -54,7 +54,9 @@ pub(crate) struct ClusterBuilt {
 pub struct GateBuilder {
     config: GateConfig,
     processor: Processor,
-    hooks: Hooks,
+    pub(super) hooks: Hooks,
+    /// The descriptors of [`GateBuilder::serve_manifest`] (`/manifest.json`), if asked.
+    pub(super) manifest: Option<longlink_wire::manifest::FileDescriptorSet>,
     /// What the cluster layer was given ([`GateBuilder::cluster`] is defined there).
     pub(crate) cluster: Option<Box<dyn ClusterSetup>>,
 }
@@ -147,6 +149,7 @@ impl GateBuilder {
             self.processor.register_resume()?;
         }
         check_encoding(&config, &self.processor)?;
+        super::http::serve_manifest(&mut self.hooks, self.manifest.take(), &self.processor);
         let frames = framing(&config)?;
         let tls_tcp = tls_acceptor(&config, config.tls_tcp, &[])?;
         let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
@@ -336,6 +339,7 @@ impl Gate {
             config,
             processor,
             hooks: Hooks::default(),
+            manifest: None,
             cluster: None,
         }
     }
