@@ -170,7 +170,7 @@ async fn the_websocket_port_serves_the_page_scripts_manifest_and_dev_tokens() {
             ("/longlink.js", "export class Client"),
             ("/longlink.js", "from './wire.js'"),
             ("/wire.js", "export class Manifest"),
-            ("/chat.js", "from './longlink.js'"),
+            ("/chat.js", "from './longlink-client/index.js'"),
         ] {
             let (status, ctype, body) = http_get(ws, path).await;
             assert_eq!(status, 200, "{path}");

@@ -8,7 +8,7 @@
 // server restarted), the page logs in again with its token and watches its room again.
 // ?resume=0 turns it off (a leaf-style client: a drop is a disconnect).
 
-import { Client, Manifest, defaultUrl } from './longlink.js';
+import { Client, Manifest, defaultUrl } from './longlink-client/index.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
