@@ -414,7 +414,7 @@ export class Client<M extends AnyMessages = AnyMessages> {
         const attempts = rs.attempt;
         rs.attempt = 0;
         for (const k of rs.kept) sock.send(k.payload);
-        this.#emit('resumed', { attempts, lastSeq, resent: rs.kept.length, url: this.url });
+        this.#emit('resumed', { attempts, lastSeq, resent: rs.kept.length });
         return;
       }
       case 'LL_ResumeRefused':

@@ -50,8 +50,8 @@ export interface ClientOptions extends TcpOptions {
 export interface SessionEvent { token: string; windowS: number }
 /** `'reconnecting'`: the socket dropped; attempt `attempt` comes after `delayMs`, to `url`. */
 export interface ReconnectingEvent { attempt: number; delayMs: number; code: number; url: string }
-/** `'resumed'`: back, nothing lost; `resent` of ours went again. */
-export interface ResumedEvent { attempts: number; lastSeq: number; resent: number; url: string }
+/** `'resumed'`: back (on `client.url`), nothing lost; `resent` of ours went again. */
+export interface ResumedEvent { attempts: number; lastSeq: number; resent: number }
 /** `'sessionLost'`: the session is gone (`'unknown'`, `'expired'`, `'replaced'`, `'overflow'`): log in again. */
 export interface SessionLostEvent { reason: string }
 /** `'moving'`: the server asked this client to move (`LL_Move`): it reconnects to `url` after `afterMs`. */

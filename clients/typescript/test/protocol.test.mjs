@@ -80,7 +80,7 @@ test('LL_Move: after after_ms the client moves to the next address and resumes t
     await started;
     const events = [];
     client.on('moving', (e) => events.push(['moving', e.afterMs, e.url]));
-    client.on('resumed', (e) => events.push(['resumed', e.url, e.lastSeq, e.resent]));
+    client.on('resumed', (e) => events.push(['resumed', client.url, e.lastSeq, e.resent]));
     client.on('sessionLost', (e) => events.push(['lost', e.reason]));
     for (let n = 1; n <= 3; n++) first.send({ S2C_Tick: { n } });
     client.send('C2S_Say', { text: 'before the move' });

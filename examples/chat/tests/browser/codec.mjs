@@ -1,4 +1,4 @@
-// The protobuf and JSON codecs of web/longlink.js, from the command line, so that
+// The protobuf and JSON codecs of the demo page's client (longlink.mjs), from the command line, so that
 // tests/browser.rs can check them against prost and serde (no browser needed):
 //
 //   node codec.mjs MANIFEST decode HEX          -> {"Name":{...}} (64-bit integers exact)
@@ -10,7 +10,7 @@
 // a resumable client has it.
 
 import { readFileSync } from 'node:fs';
-import { Manifest, encodeProtobuf, decodeProtobuf, encodeJson } from '../../web/longlink.js';
+import { Manifest, encodeProtobuf, decodeProtobuf, encodeJson } from './longlink.mjs';
 
 const [file, op, ...rest] = process.argv.slice(2);
 const manifest = new Manifest(JSON.parse(readFileSync(file, 'utf8'))).withResume();

@@ -1,4 +1,4 @@
-// Unit tests of web/longlink.js's session resume, in node (no browser, no server): a fake
+// Unit tests of the demo page client's session resume (longlink.mjs), in node (no browser, no server): a fake
 // WebSocket plays the server, node's mock timers play the clock. Run by tests/browser.rs:
 //
 //   node --test resume.mjs
@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   Client, Manifest, RESUME_MESSAGES, encodeJson, decodeJson, encodeProtobuf, decodeProtobuf,
-} from '../../web/longlink.js';
+} from './longlink.mjs';
 
 // The pinned manifest lists the LL_ messages; `chat` is it without them (a server's from
 // before session resume, or another app's), which the client completes by itself.
