@@ -269,7 +269,7 @@ fn numbers_as_strings(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// `msg` through longlink.js both ways, in protobuf and JSON, against prost and serde.
+/// `msg` through the page's client (tests/browser/codec.mjs) both ways, in protobuf and JSON, against prost and serde.
 fn agrees<M>(node: &str, name: &str, id: u16, msg: &M)
 where
     M: prost::Message
@@ -280,13 +280,13 @@ where
         + std::fmt::Debug,
 {
     let expected = serde_json::json!({ name: msg });
-    // prost encodes, longlink.js decodes.
+    // prost encodes, the JS client decodes.
     let mut payload = id.to_be_bytes().to_vec();
     payload.extend(msg.encode_to_vec());
     let decoded: serde_json::Value =
         serde_json::from_str(&codec(node, &["decode", &hex(&payload)])).expect("JSON");
     assert_eq!(decoded, expected, "JS decode of prost's {msg:?}");
-    // longlink.js encodes, prost decodes.
+    // the JS client encodes, prost decodes.
     let body = numbers_as_strings(serde_json::to_value(msg).expect("serialize")).to_string();
     let bytes = unhex(&codec(node, &["encode", name, &body]));
     assert_eq!(bytes[..2], id.to_be_bytes(), "{name}: id");
@@ -295,7 +295,7 @@ where
         *msg,
         "prost decode of the JS encoding"
     );
-    // longlink.js's JSON, read by serde.
+    // the JS client's JSON, read by serde.
     let json: serde_json::Value =
         serde_json::from_str(&codec(node, &["json", name, &body])).expect("JSON");
     let back: M = serde_json::from_value(json[name].clone()).expect("serde reads it");

@@ -4,7 +4,7 @@
 //   node codec.mjs MANIFEST decode HEX          -> {"Name":{...}} (64-bit integers exact)
 //   node codec.mjs MANIFEST encode NAME JSON    -> HEX of | id | body | (JSON numbers may be
 //                                                  strings, for exact 64-bit values)
-//   node codec.mjs MANIFEST json NAME JSON      -> the JSON payload longlink.js would send
+//   node codec.mjs MANIFEST json NAME JSON      -> the JSON payload the client would send
 //
 // The manifest is taken with the session-resume messages (LL_*, ids 65530..65535) added, as
 // a resumable client has it.

@@ -30,7 +30,7 @@ const hex = (bytes) => Buffer.from(bytes).toString('hex');
 const text = (bytes) => new TextDecoder().decode(bytes);
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A browser WebSocket as far as longlink.js uses it; the test is the server. */
+/** A browser WebSocket as far as the client uses it; the test is the server. */
 class FakeWs {
   static all = [];
   constructor(url) {
@@ -157,7 +157,7 @@ test('withResume adds the six messages once and refuses a clash', () => {
   assert.equal(pinned.withResume(), pinned, 'the server\'s manifest has them already');
   for (const m of RESUME_MESSAGES) {
     const { name, id, direction, fields } = pinned.message(m.name);
-    assert.deepEqual({ name, id, direction, fields }, m, `the server's ${m.name} is longlink.js's`);
+    assert.deepEqual({ name, id, direction, fields }, m, `the server's ${m.name} is the client's`);
   }
   assert.equal(chat.byName.has('LL_Ack'), false, 'the original is untouched');
   assert.equal(withLl.byId.get(65535).name, 'LL_Ack');
