@@ -23,8 +23,14 @@ fn node() -> Result<String, String> {
         _ => return Err(format!("cannot run {node}")),
     }
     for needed in ["typescript/bin/tsc", "ws/package.json"] {
-        if !Path::new(PACKAGE).join("node_modules").join(needed).is_file() {
-            return Err(format!("no {needed} in {PACKAGE}/node_modules (run `npm ci` there)"));
+        if !Path::new(PACKAGE)
+            .join("node_modules")
+            .join(needed)
+            .is_file()
+        {
+            return Err(format!(
+                "no {needed} in {PACKAGE}/node_modules (run `npm ci` there)"
+            ));
         }
     }
     Ok(node)

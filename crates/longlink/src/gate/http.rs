@@ -13,61 +13,8 @@ use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, Uri, Version};
 
-use crate::processor::Processor;
-
 /// The hook's type as stored in the gate.
 pub(crate) type HttpHandler = dyn Fn(&Request<()>) -> Option<Response<Bytes>> + Send + Sync;
-
-impl super::GateBuilder {
-    /// Serves the message manifest ([`Processor::manifest`] of this gate's processor, with
-    /// the `LL_` messages when `resume_window` is on) as `GET /manifest.json` on the
-    /// WebSocket port, `application/json`, for clients and their code generator
-    /// (`longlink-codegen --manifest http://host:port/manifest.json`). `descriptors` are the
-    /// application's compiled `.proto` files, which give the fields. Other paths go to the
-    /// [`on_http`](super::GateBuilder::on_http) hook as before.
-    ///
-    /// ```no_run
-    /// # async fn example(descriptors: longlink::wire::manifest::FileDescriptorSet) -> Result<(), longlink::gate::GateError> {
-    /// use longlink::{Encoding, Gate, GateConfig, Processor};
-    ///
-    /// let config = GateConfig { ws_addr: "127.0.0.1:3653".into(), ..GateConfig::default() };
-    /// let gate = Gate::builder(config, Processor::new(Encoding::Json))
-    ///     .serve_manifest(descriptors)
-    ///     .bind()
-    ///     .await?;
-    /// # Ok(()) }
-    /// ```
-    pub fn serve_manifest(
-        mut self,
-        descriptors: longlink_wire::manifest::FileDescriptorSet,
-    ) -> Self {
-        self.manifest = Some(descriptors);
-        self
-    }
-}
-
-/// Puts `/manifest.json` (the manifest of `processor`'s messages, fields from `descriptors`)
-/// in front of the application's hook, when `descriptors` were given.
-pub(crate) fn serve_manifest(
-    hooks: &mut super::shared::Hooks,
-    descriptors: Option<longlink_wire::manifest::FileDescriptorSet>,
-    processor: &Processor,
-) {
-    let Some(descriptors) = descriptors else {
-        return;
-    };
-    let json = Bytes::from(processor.manifest(&descriptors).to_json());
-    let app = hooks.on_http.take();
-    hooks.on_http = Some(Box::new(move |req: &Request<()>| {
-        if req.uri().path() == "/manifest.json" {
-            let mut response = Response::new(json.clone());
-            let kind = HeaderValue::from_static("application/json");
-            response.headers_mut().insert(CONTENT_TYPE, kind);
-            return Some(response);
-        }
-        app.as_ref().and_then(|hook| hook(req))
-    }));
-}
 
 /// The first value of query parameter `name` in `uri`, with `%XX` escapes and `+` decoded
 /// (`None` when absent, when an escape is not `%` and two hex digits, or when the value is not
