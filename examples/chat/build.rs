@@ -46,6 +46,7 @@ fn kinds(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
 /// the files. Without node or the package's `node_modules` (`npm ci` there; scripts/test.sh
 /// does it) the list is empty and the page says how to build it.
 fn web_client(out: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-env-changed=CHAT_TEST_NODE");
     let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../clients/typescript");
     for watched in [
         "src",
