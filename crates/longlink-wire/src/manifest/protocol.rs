@@ -21,9 +21,10 @@ const PROTOCOL: &[(&str, &[(&str, Type)])] = &[
     ),
     ("LL_ResumeRefused", &[("reason", Type::String)]),
     ("LL_Ack", &[("seq", Type::Uint64)]),
+    ("LL_Move", &[("after_ms", Type::Uint32)]),
 ];
 
-/// The `LL_` messages (`longlink_wire::resume`) as one file of package `longlink`, as
+/// The `LL_` messages (`longlink_wire::resume`, and `LL_Move{after_ms}` of a draining gate) as one file of package `longlink`, as
 /// `protoc` would compile them.
 ///
 /// ```
