@@ -24,8 +24,8 @@ const PROTOCOL: &[(&str, &[(&str, Type)])] = &[
     ("LL_Move", &[("after_ms", Type::Uint32)]),
 ];
 
-/// The `LL_` messages (`longlink_wire::resume`, and `LL_Move{after_ms}` of a draining gate) as one file of package `longlink`, as
-/// `protoc` would compile them.
+/// The `LL_` messages (`longlink_wire::resume`, and a draining gate's `LL_Move{after_ms}`)
+/// as one file of package `longlink`, as `protoc` would compile them.
 ///
 /// ```
 /// let set = longlink_wire::manifest::protocol_descriptors();
