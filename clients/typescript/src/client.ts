@@ -285,6 +285,8 @@ export class Client<M extends AnyMessages = AnyMessages> {
     if (sock !== this.#sock || this.closed) return;
     this.#sock = null;
     this.#open = false;
+    // Dropped while asked to move (LL_Move): this server is going away, go on to the next.
+    if (rs.moveTimer && delayMs === undefined) this.#at = (this.#at + 1) % this.#urls.length;
     for (const t of [rs.connectTimer, rs.ackTimer, rs.moveTimer]) if (t) clearTimeout(t);
     rs.ackTimer = rs.moveTimer = null;
     if (rs.state === 'live') {

@@ -110,6 +110,30 @@ test('LL_Move: after after_ms the client moves to the next address and resumes t
   }
 });
 
+test('LL_Move then a drop before after_ms: the client goes straight to the next address', async () => {
+  const first = await fakeServer();
+  const second = await fakeServer();
+  try {
+    const client = await Client.connect(first.url, { manifest, WebSocket, addresses: [second.url] });
+    const started = client.startSession();
+    await until(() => first.got.length === 1, 'LL_SessionStart');
+    first.send({ LL_Session: { token: 't1', window_s: 30 } });
+    await started;
+    first.send({ S2C_Tick: { n: 1 } });
+    first.send({ LL_Move: { after_ms: 60000 } });
+    await new Promise((r) => setTimeout(r, 50));
+    const connectsBefore = first.conns.length;
+    first.conns[0].terminate();
+    await until(() => second.got.length === 1, 'LL_Resume on the second server', 5000);
+    assert.deepEqual(second.got[0], { LL_Resume: { token: 't1', last_seq: 1 } });
+    assert.equal(first.conns.length, connectsBefore, 'no attempt on the server that asked us to move');
+    client.close();
+  } finally {
+    await first.close();
+    await second.close();
+  }
+});
+
 test('without resume, the LL_ messages never reach the application and none is sent', async () => {
   const server = await fakeServer();
   try {
