@@ -23,13 +23,14 @@ function chatBin() {
 }
 
 /**
- * Starts a chat server: `encoding` 'json' or 'protobuf', `gate` more TOML lines for [gate].
+ * Starts a chat server: `encoding` 'json' or 'protobuf', `gate` more TOML lines for [gate],
+ * `extra` more TOML sections.
  * Resolves with `{ ws, tcp, wsUrl, tcpUrl, http, token(uid), stop() }`.
  */
-export async function startChat({ encoding = 'json', gate = '' } = {}) {
+export async function startChat({ encoding = 'json', gate = '', extra = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'longlink-ts-chat-'));
   const config = path.join(dir, 'chat.toml');
-  writeFileSync(config, `[gate]\ntcp_addr = "127.0.0.1:0"\nws_addr = "127.0.0.1:0"\nencoding = "${encoding}"\n${gate}\n[chat]\ndev_tokens = true\n[admin]\naddr = ""\n`);
+  writeFileSync(config, `[gate]\ntcp_addr = "127.0.0.1:0"\nws_addr = "127.0.0.1:0"\nencoding = "${encoding}"\n${gate}\n[chat]\ndev_tokens = true\n[admin]\naddr = ""\n${extra}\n`);
   const child = spawn(chatBin(), ['--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },
@@ -58,6 +59,8 @@ export async function startChat({ encoding = 'json', gate = '' } = {}) {
       return (await res.text()).trim();
     },
     get log() { return stderr; },
+    /** SIGTERM: the gate drains (in a cluster, its resumable clients hear LL_Move). */
+    terminate() { child.kill('SIGTERM'); return new Promise((resolve) => { if (child.exitCode !== null) resolve(child.exitCode); else child.once('exit', resolve); }); },
     async stop() {
       if (child.exitCode === null) {
         const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -117,4 +120,29 @@ export async function until(cond, what, ms = 20000) {
     if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A nats-server (LONGLINK_NATS_SERVER) on a free 127.0.0.1 port, or null when there is none. */
+export async function startNats() {
+  const bin = process.env.LONGLINK_NATS_SERVER;
+  if (!bin || !existsSync(bin)) return null;
+  const probe = net.createServer();
+  await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = probe.address().port;
+  await new Promise((resolve) => probe.close(resolve));
+  const child = spawn(bin, ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const up = await new Promise((resolve) => {
+      const s = net.createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+      s.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) { child.kill('SIGKILL'); throw new Error('nats-server did not start'); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    stop() { child.kill('SIGTERM'); return new Promise((resolve) => { if (child.exitCode !== null) resolve(); else child.once('exit', resolve); }); },
+  };
 }
