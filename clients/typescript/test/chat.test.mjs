@@ -32,7 +32,7 @@ async function login(server, encoding, transport, manifest) {
 
 for (const encoding of ['json', 'protobuf']) {
   for (const transport of ['ws', 'tcp']) {
-    test(`${encoding} over ${transport}: login, a room, a private message`, async () => {
+    test(`${encoding} over ${transport}: login, a room, a private message`, { timeout: 60000 }, async () => {
       const server = servers[encoding];
       const manifest = await Manifest.load(`${server.http}/manifest.json`);
       const a = await login(server, encoding, transport, manifest);
@@ -76,13 +76,13 @@ for (const encoding of ['json', 'protobuf']) {
   }
 }
 
-test('a client with no manifest speaks JSON; protobuf without one is refused', async () => {
+test('a client with no manifest speaks JSON; protobuf without one is refused', { timeout: 60000 }, async () => {
   const { client } = await login(servers.json, 'json', 'ws', null);
   client.close();
   await assert.rejects(Client.connect(servers.protobuf.wsUrl, { encoding: 'protobuf', WebSocket }), /manifest/);
 });
 
-test('a server that is not there: connect rejects; the next address is tried', async () => {
+test('a server that is not there: connect rejects; the next address is tried', { timeout: 60000 }, async () => {
   const dead = 'tcp://127.0.0.1:1';
   await assert.rejects(Client.connect(dead, {}), /cannot connect/);
   const client = await Client.connect(dead, { addresses: [servers.json.tcpUrl] });

@@ -31,7 +31,7 @@ before(async () => {
 
 after(() => work.done());
 
-test('the golden file covers every chat message and every kind of field', () => {
+test('the golden file covers every chat message and every kind of field', { timeout: 120000 }, () => {
   const names = new Set(golden.samples.map((s) => s.name));
   for (const m of golden.manifest.messages) if (!m.name.startsWith('LL_')) assert.ok(names.has(m.name), m.name);
   const kinds = new Set(golden.manifest.messages.flatMap((m) => m.fields.map((f) => f.type)));
@@ -58,7 +58,7 @@ test('generated JSON conversions agree with the server\'s JSON and with its prot
   }
 });
 
-test('the manifest-driven codec (no generated code) agrees with the server in both encodings', () => {
+test('the manifest-driven codec (no generated code) agrees with the server in both encodings', { timeout: 120000 }, () => {
   const manifest = new Manifest(golden.manifest);
   const pb = new Codec('protobuf', manifest);
   const js = new Codec('json', manifest);
@@ -73,7 +73,7 @@ test('the manifest-driven codec (no generated code) agrees with the server in bo
   }
 });
 
-test('a client given generated codecs speaks the same bytes as the server', () => {
+test('a client given generated codecs speaks the same bytes as the server', { timeout: 120000 }, () => {
   const codec = new Codec('protobuf', null, gen.codecs);
   for (const { name, protobuf } of golden.samples) {
     const { name: got, body } = codec.decode(unhex(protobuf));
@@ -84,7 +84,7 @@ test('a client given generated codecs speaks the same bytes as the server', () =
   assert.equal(hex(codec.encode('LL_Ack', { seq: 12 })), 'ffff080c');
 });
 
-test('64-bit integers are exact: numbers when safe, bigints beyond 2^53', () => {
+test('64-bit integers are exact: numbers when safe, bigints beyond 2^53', { timeout: 120000 }, () => {
   const login = golden.samples.find((s) => s.name === 'S2C_UserLogin');
   const body = gen.codecs.S2C_UserLogin.decode(unhex(login.protobuf).subarray(2));
   assert.equal(body.uid, 9007199254740993n);
@@ -92,7 +92,7 @@ test('64-bit integers are exact: numbers when safe, bigints beyond 2^53', () => 
   assert.equal(gen.MESSAGES.find((m) => m.name === 'S2C_UserLogin').id, 2);
 });
 
-test('tsc --noEmit type-checks an example using the generated types, and refuses wrong uses', () => {
+test('tsc --noEmit type-checks an example using the generated types, and refuses wrong uses', { timeout: 120000 }, () => {
   const ex = scratch('example');
   try {
     const chat = path.join(PACKAGE, '../../examples/chat/tests/manifest.json');
@@ -113,7 +113,7 @@ test('tsc --noEmit type-checks an example using the generated types, and refuses
   }
 });
 
-test('the generator refuses a bad manifest with a clear error', () => {
+test('the generator refuses a bad manifest with a clear error', { timeout: 120000 }, () => {
   const bad = scratch('bad');
   try {
     writeFileSync(path.join(bad.dir, 'm.json'), '{"format":"longlink-manifest/9","messages":[]}');

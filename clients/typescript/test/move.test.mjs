@@ -21,7 +21,7 @@ after(async () => {
 const MESSAGES = 300;
 
 for (const transport of ['ws', 'tcp']) {
-  test(`${transport}: a stopping gate moves its client to the next address, nothing lost`, async (t) => {
+  test(`${transport}: a stopping gate moves its client to the next address, nothing lost`, { timeout: 180000 }, async (t) => {
     const nats = await startNats();
     if (!nats) { t.skip('no nats-server (LONGLINK_NATS_SERVER)'); return; }
     cleanup.push(() => nats.stop());
@@ -37,6 +37,7 @@ for (const transport of ['ws', 'tcp']) {
 
     const a = await Client.connect(url(one), { manifest, WebSocket, resume: true, addresses: [url(two)] });
     const b = await Client.connect(url(two), { manifest, WebSocket });
+    cleanup.push(() => { a.close(); b.close(); });
     const login = async (c, uid, srv) => {
       const reply = c.next('S2C_UserLogin');
       c.send('C2S_UserLogin', { token: await srv.token(uid), login_plat: 0 });

@@ -13,7 +13,7 @@ import { startChat } from './server.mjs';
 
 const npm = (args, cwd) => execFileSync('npm', [...args, '--no-audit', '--no-fund', '--loglevel=error'], { cwd, encoding: 'utf8' });
 
-test('the packed package installs into an empty directory and talks to the server', async () => {
+test('the packed package installs into an empty directory and talks to the server', { timeout: 180000 }, async () => {
   const packed = outside('pack');
   const app = outside('app');
   const server = await startChat({ encoding: 'protobuf' });

@@ -30,7 +30,12 @@ async function fakeServer() {
     conns: [],
     got: [],
     send(obj) { s.conns.at(-1).send(JSON.stringify(obj)); },
-    close: () => new Promise((resolve) => { for (const c of wss.clients) c.terminate(); wss.close(resolve); }),
+    clients: [],
+    close: () => new Promise((resolve) => {
+      for (const c of s.clients) c.close();
+      wss.close(resolve);
+      for (const c of wss.clients) c.terminate();
+    }),
   };
   wss.on('connection', (ws) => {
     s.conns.push(ws);
@@ -40,10 +45,11 @@ async function fakeServer() {
   return s;
 }
 
-test('volatile messages are not counted: LL_Ack and LL_Resume number the reliable ones only', async () => {
+test('volatile messages are not counted: LL_Ack and LL_Resume number the reliable ones only', { timeout: 60000 }, async () => {
   const server = await fakeServer();
   try {
     const client = await Client.connect(server.url, { manifest, WebSocket, resume: false });
+    server.clients.push(client);
     const started = client.startSession({ ackEvery: 32, ackDelayMs: 60000 });
     await until(() => server.got.length === 1, 'LL_SessionStart');
     assert.deepEqual(server.got[0], { LL_SessionStart: {} });
@@ -59,7 +65,7 @@ test('volatile messages are not counted: LL_Ack and LL_Resume number the reliabl
     await until(() => seen.length === 84, `${seen.length} messages`);
     // 40 ticks + 4 boards are numbered (44); 40 typing messages are not. One LL_Ack at 32.
     const acks = server.got.filter((m) => m.LL_Ack).map((m) => m.LL_Ack.seq);
-    assert.deepEqual(acks, [32]);
+    assert.deepEqual(acks, [32], JSON.stringify(server.got));
     server.conns[0].terminate(); // a drop: the client resumes with what it numbered
     await until(() => server.got.some((m) => m.LL_Resume), 'LL_Resume');
     assert.deepEqual(server.got.find((m) => m.LL_Resume).LL_Resume, { token: 't1', last_seq: 44 });
@@ -69,11 +75,12 @@ test('volatile messages are not counted: LL_Ack and LL_Resume number the reliabl
   }
 });
 
-test('LL_Move: after after_ms the client moves to the next address and resumes there', async () => {
+test('LL_Move: after after_ms the client moves to the next address and resumes there', { timeout: 60000 }, async () => {
   const first = await fakeServer();
   const second = await fakeServer();
   try {
     const client = await Client.connect(first.url, { manifest, WebSocket, addresses: [second.url] });
+    first.clients.push(client);
     const started = client.startSession();
     await until(() => first.got.length === 1, 'LL_SessionStart');
     first.send({ LL_Session: { token: 't1', window_s: 30 } });
@@ -110,11 +117,12 @@ test('LL_Move: after after_ms the client moves to the next address and resumes t
   }
 });
 
-test('LL_Move then a drop before after_ms: the client goes straight to the next address', async () => {
+test('LL_Move then a drop before after_ms: the client goes straight to the next address', { timeout: 60000 }, async () => {
   const first = await fakeServer();
   const second = await fakeServer();
   try {
     const client = await Client.connect(first.url, { manifest, WebSocket, addresses: [second.url] });
+    first.clients.push(client);
     const started = client.startSession();
     await until(() => first.got.length === 1, 'LL_SessionStart');
     first.send({ LL_Session: { token: 't1', window_s: 30 } });
@@ -134,10 +142,11 @@ test('LL_Move then a drop before after_ms: the client goes straight to the next 
   }
 });
 
-test('without resume, the LL_ messages never reach the application and none is sent', async () => {
+test('without resume, the LL_ messages never reach the application and none is sent', { timeout: 60000 }, async () => {
   const server = await fakeServer();
   try {
     const client = await Client.connect(server.url, { manifest, WebSocket });
+    server.clients.push(client);
     const seen = [];
     client.on('*', (_b, name) => seen.push(name));
     server.send({ LL_Move: { after_ms: 0 } });
@@ -153,7 +162,7 @@ test('without resume, the LL_ messages never reach the application and none is s
   }
 });
 
-test('browsers and Cocos Creator load no node: module: TCP imports node:net only when used', async () => {
+test('browsers and Cocos Creator load no node: module: TCP imports node:net only when used', { timeout: 60000 }, async () => {
   const { readdirSync, readFileSync } = await import('node:fs');
   const dist = new URL('../dist/', import.meta.url);
   for (const file of readdirSync(dist).filter((f) => f.endsWith('.js'))) {

@@ -36,7 +36,7 @@ async function watch(client, room) {
 }
 
 for (const [encoding, transport] of [['json', 'ws'], ['protobuf', 'tcp'], ['protobuf', 'ws'], ['json', 'tcp']]) {
-  test(`${encoding} over ${transport}: cut at random points, every message once and in order, both ways`, async () => {
+  test(`${encoding} over ${transport}: cut at random points, every message once and in order, both ways`, { timeout: 180000 }, async () => {
     const server = await startChat({ encoding, gate: 'resume_buffer = 8192\nmax_msg_rate = 0' });
     cleanup.push(() => server.stop());
     const proxy = await startProxy(transport === 'ws' ? server.ws : server.tcp);
@@ -47,6 +47,7 @@ for (const [encoding, transport] of [['json', 'ws'], ['protobuf', 'tcp'], ['prot
 
     const a = await Client.connect(url, { encoding, manifest, WebSocket, resume: { maxDelayMs: 300 } });
     const b = await Client.connect(direct, { encoding, manifest, WebSocket });
+    cleanup.push(() => { a.close(); b.close(); });
     const uidA = await loggedIn(a, server);
     const uidB = await loggedIn(b, server);
     const room = 7;
@@ -67,6 +68,7 @@ for (const [encoding, transport] of [['json', 'ws'], ['protobuf', 'tcp'], ['prot
     const cutter = setInterval(() => {
       if (proxy.open > 0 && Math.random() < 0.5) { proxy.cut(); cuts += 1; }
     }, 40);
+    cleanup.push(() => clearInterval(cutter));
     for (let i = 0; i < ROOM_MESSAGES; i += 20) {
       for (let j = i; j < i + 20; j++) b.send('C2S_Message', { room_id: room, text: `m${j}` });
       const k = i / 10;
@@ -90,12 +92,13 @@ for (const [encoding, transport] of [['json', 'ws'], ['protobuf', 'tcp'], ['prot
   });
 }
 
-test('sessionLost after the window, then a fresh session; failed handshakes are just attempts', async () => {
+test('sessionLost after the window, then a fresh session; failed handshakes are just attempts', { timeout: 180000 }, async () => {
   const server = await startChat({ encoding: 'json', gate: 'resume_window = 1' });
   cleanup.push(() => server.stop());
   const proxy = await startProxy(server.ws);
   cleanup.push(() => proxy.close());
   const a = await Client.connect(`ws://${proxy.addr}/`, { WebSocket, resume: { initialDelayMs: 50, maxDelayMs: 200 } });
+  cleanup.push(() => a.close());
   assert.equal(a.session.windowS, 1);
   await loggedIn(a, server);
   const events = [];

@@ -84,10 +84,11 @@ export async function startProxy(target) {
   const pairs = new Set();
   let downUntil = 0;
   let accepted = 0;
+  let closing = false;
   const server = net.createServer((client) => {
     accepted += 1;
     client.on('error', () => undefined);
-    if (Date.now() < downUntil) { client.resetAndDestroy(); return; }
+    if (closing || Date.now() < downUntil) { client.resetAndDestroy(); return; }
     const upstream = net.createConnection({ host, port });
     upstream.on('error', () => undefined);
     const pair = { client, upstream };
@@ -109,7 +110,8 @@ export async function startProxy(target) {
       for (const { client, upstream } of [...pairs]) { client.resetAndDestroy(); upstream.destroy(); }
     },
     down(ms) { downUntil = Date.now() + ms; this.cut(); },
-    close() { this.cut(); return new Promise((resolve) => server.close(resolve)); },
+    /** Stops listening and resets everything (a client still reconnecting is refused). */
+    close() { closing = true; this.cut(); return new Promise((resolve) => server.close(resolve)); },
   };
 }
 
@@ -117,7 +119,7 @@ export async function startProxy(target) {
 export async function until(cond, what, ms = 20000) {
   const deadline = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out: ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
 }
