@@ -64,6 +64,8 @@ test('volatile messages are not counted: LL_Ack and LL_Resume number the reliabl
     }
     await until(() => seen.length === 84, `${seen.length} messages`);
     // 40 ticks + 4 boards are numbered (44); 40 typing messages are not. One LL_Ack at 32.
+    await until(() => server.got.some((m) => m.LL_Ack), 'an LL_Ack');
+    await new Promise((r) => setTimeout(r, 100)); // a wrong second one would be here by now
     const acks = server.got.filter((m) => m.LL_Ack).map((m) => m.LL_Ack.seq);
     assert.deepEqual(acks, [32], JSON.stringify(server.got));
     server.conns[0].terminate(); // a drop: the client resumes with what it numbered
