@@ -55,6 +55,8 @@ pub struct GateBuilder {
     config: GateConfig,
     processor: Processor,
     hooks: Hooks,
+    /// The descriptors of [`GateBuilder::serve_manifest`] (`/manifest.json`), if asked.
+    manifest: Option<longlink_wire::manifest::FileDescriptorSet>,
     /// What the cluster layer was given ([`GateBuilder::cluster`] is defined there).
     pub(crate) cluster: Option<Box<dyn ClusterSetup>>,
 }
@@ -84,6 +86,19 @@ impl GateBuilder {
         + 'static,
     ) -> Self {
         self.hooks.on_http = Some(Box::new(f));
+        self
+    }
+
+    /// Serves the message manifest ([`Processor::manifest`] of this gate's processor, with
+    /// the `LL_` messages when `resume_window` is on) as `GET /manifest.json` on the
+    /// WebSocket port, for clients and their code generator (`longlink-codegen --manifest
+    /// http://host:port/manifest.json`). `descriptors` are the application's compiled
+    /// `.proto` files, which give the fields; other paths go to [`on_http`](Self::on_http).
+    pub fn serve_manifest(
+        mut self,
+        descriptors: longlink_wire::manifest::FileDescriptorSet,
+    ) -> Self {
+        self.manifest = Some(descriptors);
         self
     }
 
@@ -147,6 +162,7 @@ impl GateBuilder {
             self.processor.register_resume()?;
         }
         check_encoding(&config, &self.processor)?;
+        super::manifest::serve_manifest(&mut self.hooks, self.manifest.take(), &self.processor);
         let frames = framing(&config)?;
         let tls_tcp = tls_acceptor(&config, config.tls_tcp, &[])?;
         let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
@@ -336,6 +352,7 @@ impl Gate {
             config,
             processor,
             hooks: Hooks::default(),
+            manifest: None,
             cluster: None,
         }
     }

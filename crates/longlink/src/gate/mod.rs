@@ -44,6 +44,7 @@ mod handshake;
 mod http;
 pub(crate) mod link;
 mod live;
+mod manifest;
 pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;

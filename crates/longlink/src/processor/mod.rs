@@ -160,6 +160,29 @@ impl Processor {
         self.codec.registry().messages()
     }
 
+    /// The message manifest of every registered message ([`longlink_wire::manifest`]): names,
+    /// ids, directions, and fields from `descriptors` (the application's compiled `.proto`
+    /// files), with the `LL_` messages described when they are registered (the gate
+    /// registers them at `bind` when `resume_window` is on; [`Processor::register_resume`]
+    /// does it beforehand).
+    ///
+    /// ```
+    /// use longlink::{Encoding, Processor};
+    ///
+    /// let mut p = Processor::new(Encoding::Protobuf);
+    /// p.register_resume()?;
+    /// let doc = p.manifest(&Default::default());
+    /// assert_eq!(doc.messages[0].name, "LL_SessionStart");
+    /// assert_eq!(doc.messages[1].fields[1].name, "window_s");
+    /// # Ok::<(), longlink::processor::ProcessorError>(())
+    /// ```
+    pub fn manifest(
+        &self,
+        descriptors: &longlink_wire::manifest::FileDescriptorSet,
+    ) -> longlink_wire::manifest::Manifest {
+        longlink_wire::manifest::Manifest::build(self.messages(), descriptors)
+    }
+
     /// Encodes a registered message into its payload (no TCP length prefix).
     pub fn encode<T: 'static>(&self, msg: &T) -> Result<Encoded, EncodeError> {
         self.codec.encode(msg)
