@@ -2,8 +2,10 @@
 // longlink-codegen: typed messages from a longlink manifest.
 //
 //   npx longlink-codegen --manifest FILE|URL --lang ts --out DIR [--runtime PACKAGE]
+//   npx longlink-codegen --manifest FILE|URL --lang csharp --out DIR [--namespace NS]
 //
-// Writes DIR/<the language's file> (messages.ts for `ts`). `--runtime` names the package
+// Writes DIR/<the language's file> (messages.ts for `ts`, Messages.cs for `csharp`, whose
+// classes are in namespace NS, default `Messages`). `--runtime` names the package
 // the generated code imports its reader and writer from (default `longlink-client`).
 // A language is one module of this folder with `file` and `emit(model, source, runtime)`.
 
@@ -12,12 +14,13 @@ import path from 'node:path';
 
 import type { ManifestDoc } from '../manifest.js';
 import { model } from './model.js';
+import * as csharp from './csharp.js';
 import * as ts from './ts.js';
 
 /** The languages, by `--lang` name. */
-const LANGUAGES: Record<string, { file: string; emit(m: ReturnType<typeof model>, source: string, runtime?: string): string }> = { ts };
+const LANGUAGES: Record<string, { file: string; emit(m: ReturnType<typeof model>, source: string, runtime?: string): string }> = { ts, csharp };
 
-const USAGE = 'usage: longlink-codegen --manifest FILE|URL --lang ts --out DIR [--runtime PACKAGE]';
+const USAGE = 'usage: longlink-codegen --manifest FILE|URL --lang ts|csharp --out DIR [--runtime PACKAGE] [--namespace NS]';
 
 function args(argv: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -30,7 +33,7 @@ function args(argv: string[]): Record<string, string> {
     if (value === undefined) throw new Error(`--${m[1]} needs a value\n${USAGE}`);
     out[m[1]] = value;
   }
-  for (const k of Object.keys(out)) if (!['manifest', 'lang', 'out', 'runtime'].includes(k)) throw new Error(`--${k}?\n${USAGE}`);
+  for (const k of Object.keys(out)) if (!['manifest', 'lang', 'out', 'runtime', 'namespace'].includes(k)) throw new Error(`--${k}?\n${USAGE}`);
   return out;
 }
 
@@ -55,7 +58,7 @@ async function main(): Promise<void> {
   const doc = await load(a.manifest);
   await mkdir(a.out, { recursive: true });
   const target = path.join(a.out, lang.file);
-  await writeFile(target, lang.emit(model(doc), path.basename(a.manifest), a.runtime));
+  await writeFile(target, lang.emit(model(doc), path.basename(a.manifest), a.lang === 'csharp' ? a.namespace : a.runtime));
   console.log(`wrote ${target}`);
 }
 

@@ -1,7 +1,7 @@
 // What every language's generator starts from: the manifest's messages and the types they
 // use, each with a name that is an identifier, and each field resolved (its kind, the name
 // of its message or enum type, its protobuf wire type, whether it is packed). A language
-// (ts.ts; csharp.cs.ts later) only prints this.
+// (ts.ts, csharp.ts) only prints this.
 
 import type { FieldDoc, ManifestDoc } from '../manifest.js';
 import { LEN, wireOf } from '../runtime.js';
