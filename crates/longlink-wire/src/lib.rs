@@ -12,7 +12,7 @@
 //! - [`registry`]: [`Registry`] maps Rust types to message names and protobuf ids, encodes a
 //!   value into a payload and opens a payload into its entry and [`Body`], then decodes it.
 //!   Its envelopes are leaf's: JSON `{"Name":{...}}`, protobuf `| id: u16 | body |`.
-//! - [`resume`]: the session-resume protocol's six `LL_` messages (ids 65530 to 65535), how
+//! - [`resume`]: the session-resume protocol's seven `LL_` messages (ids 65529 to 65535), how
 //!   each side numbers and acknowledges, and [`resume::register`].
 //!
 //! # A message, end to end

@@ -76,7 +76,7 @@ pub struct FieldEntry {
 }
 
 /// The chat server's manifest: every chat message ([`crate::msg::register_all`]) with the
-/// fields of `proto/chat.proto`, and the session-resume messages (ids 65530 to 65535,
+/// fields of `proto/chat.proto`, and the session-resume messages (ids 65529 to 65535,
 /// `proto/resume.proto`), which the gate registers with `resume_window` on (the default).
 pub fn chat() -> Manifest {
     let mut p = Processor::new(Encoding::Json);
