@@ -39,6 +39,7 @@
 mod backend;
 mod config;
 mod gate;
+pub(crate) mod groupseq;
 mod rpc;
 pub mod subjects;
 mod wire;
@@ -106,6 +107,8 @@ pub(crate) struct Out {
     pub(crate) subject: String,
     pub(crate) reply: Option<String>,
     pub(crate) payload: Bytes,
+    /// A numbered group broadcast's headers ([`groupseq`]).
+    pub(crate) headers: Option<async_nats::HeaderMap>,
 }
 
 struct Inner {
@@ -116,6 +119,8 @@ struct Inner {
     subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
+    /// The numbering of this node's group broadcasts.
+    group_seq: groupseq::GroupSeq,
 }
 
 /// A connection to the cluster: this node's identity, and the operations any node can do
@@ -186,6 +191,7 @@ impl Cluster {
                 node_id,
                 out: tx,
                 directory: OnceCell::new(),
+                group_seq: groupseq::GroupSeq::new(),
             }),
         })
     }
@@ -216,16 +222,16 @@ impl Cluster {
 
     /// Publishes in order with every other publish of this node (never waits).
     pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
-        if self
-            .inner
-            .out
-            .send(Outgoing::Publish(Out {
-                subject,
-                reply,
-                payload,
-            }))
-            .is_err()
-        {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+        });
+    }
+
+    fn queue(&self, out: Out) {
+        if self.inner.out.send(Outgoing::Publish(out)).is_err() {
             tracing::debug!("cluster publisher stopped, message dropped");
         }
     }
@@ -349,8 +355,19 @@ impl Cluster {
     /// Sends `msg` to every member of a cluster group (see
     /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message; each gate gets
     /// one copy and writes it to its own members.
+    ///
+    /// Each broadcast is numbered ([`groupseq`]): a member whose session moves between
+    /// gates meanwhile gets it exactly once.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
-        self.send(self.subjects().group(group), None, msg.bytes().clone());
+        let subject = self.subjects().group(group);
+        self.inner.group_seq.stamp(|headers| {
+            self.queue(Out {
+                subject,
+                reply: None,
+                payload: msg.bytes().clone(),
+                headers: Some(headers),
+            })
+        });
     }
 
     /// Sends `msg` to every connection of every gate.
@@ -371,13 +388,18 @@ async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceive
                 continue;
             }
         };
-        let result = match out.reply {
-            Some(reply) => {
+        let result = match (out.reply, out.headers) {
+            (Some(reply), _) => {
                 client
                     .publish_with_reply(out.subject, reply, out.payload)
                     .await
             }
-            None => client.publish(out.subject, out.payload).await,
+            (None, Some(headers)) => {
+                client
+                    .publish_with_headers(out.subject, headers, out.payload)
+                    .await
+            }
+            (None, None) => client.publish(out.subject, out.payload).await,
         };
         if let Err(e) = result {
             tracing::debug!(error = %e, "nats publish failed");
