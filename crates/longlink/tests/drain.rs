@@ -127,7 +127,8 @@ async fn backend(nats: &NatsServer) -> Running {
 
 /// A gate's settings: TCP and WebSocket on `tcp` and `ws` (port 0 for any), resume on, a
 /// drain spread over 1 s and bounded by 4 s (the sessions of clients a test dropped keep a
-/// stopping gate that long).
+/// stopping gate that long); one session waiting per address (every client here is
+/// 127.0.0.1: the clients moving away must not push each other's sessions out).
 fn gate_config(tcp: SocketAddr, ws: SocketAddr, reuse_port: bool) -> GateConfig {
     GateConfig {
         tcp_addr: tcp.to_string(),
@@ -138,6 +139,7 @@ fn gate_config(tcp: SocketAddr, ws: SocketAddr, reuse_port: bool) -> GateConfig 
         pending_write_num: 8192,
         drain_spread: Duration::from_secs(1),
         drain_timeout: Duration::from_secs(4),
+        max_waiting_per_ip: 1,
         reuse_port,
         ..GateConfig::default()
     }

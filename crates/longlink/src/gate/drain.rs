@@ -7,7 +7,8 @@
 //! keeping what the client has not acknowledged) until another gate takes it over through
 //! the hand-over of a resume. A socket still here a second after the spread (a client that
 //! ignores `LL_Move`) is dropped and its session kept: the client resumes on another gate, as
-//! after any drop. The drain ends when no session is left, or after `drain_timeout`; the stop
+//! after any drop. Sessions waiting for their client are not pushed out by
+//! `max_waiting_per_ip` meanwhile (clients behind one address all move at once). The drain ends when no session is left, or after `drain_timeout`; the stop
 //! then goes on as without it (what is left ends; plain connections get their goodbye). A gate
 //! none of whose sessions has a socket at its stop has no client to tell, and no drain.
 
@@ -47,6 +48,7 @@ pub(super) async fn hand_over_sessions(shared: &Shared) {
         return;
     }
     shared.live.listening.cancel();
+    shared.services.admission.waiting().unbound();
     let started = Instant::now();
     let deadline = started + settings.drain_timeout;
     let drop_at = started + settings.drain_spread + GRACE;
