@@ -40,6 +40,7 @@ mod backend;
 mod config;
 mod gate;
 pub(crate) mod groupseq;
+mod publish;
 mod rpc;
 pub mod subjects;
 mod wire;
@@ -55,6 +56,7 @@ use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
+use publish::{Out, Outgoing, publish_loop};
 use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 
@@ -93,22 +95,6 @@ pub(crate) fn request_error(
         RequestErrorKind::TimedOut => ClusterError::Timeout(timeout),
         _ => ClusterError::Nats(e.to_string()),
     }
-}
-
-/// What the publisher task takes, in order.
-enum Outgoing {
-    Publish(Out),
-    /// Everything before it has been handed to the NATS client.
-    Barrier(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Something to publish, in order with everything else this node publishes.
-pub(crate) struct Out {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
-    /// A numbered group broadcast's headers ([`groupseq`]).
-    pub(crate) headers: Option<async_nats::HeaderMap>,
 }
 
 struct Inner {
@@ -373,36 +359,5 @@ impl Cluster {
     /// Sends `msg` to every connection of every gate.
     pub fn broadcast_all(&self, msg: &Encoded) {
         self.send(self.subjects().all(), None, msg.bytes().clone());
-    }
-}
-
-/// Publishes everything this node sends, one at a time, so the order of `send` calls is the
-/// order on the wire. A publish fails only when the client is closed; while NATS is away,
-/// async-nats buffers and sends after reconnecting.
-async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(next) = rx.recv().await {
-        let out = match next {
-            Outgoing::Publish(out) => out,
-            Outgoing::Barrier(done) => {
-                let _ = done.send(());
-                continue;
-            }
-        };
-        let result = match (out.reply, out.headers) {
-            (Some(reply), _) => {
-                client
-                    .publish_with_reply(out.subject, reply, out.payload)
-                    .await
-            }
-            (None, Some(headers)) => {
-                client
-                    .publish_with_headers(out.subject, headers, out.payload)
-                    .await
-            }
-            (None, None) => client.publish(out.subject, out.payload).await,
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "nats publish failed");
-        }
     }
 }

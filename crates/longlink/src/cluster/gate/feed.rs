@@ -20,7 +20,7 @@
 //! A's held messages to the session, in order, and the cut ends. Broadcasts without numbers
 //! (from an older node) are delivered as before, without these guarantees.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -40,10 +40,12 @@ struct Logged {
 #[derive(Default)]
 struct State {
     marks: Marks,
-    /// Every broadcast heard while `stagers` > 0; `base` is the index of its first.
-    log: Vec<Logged>,
+    /// Every broadcast heard since the oldest staging session began (while one stages);
+    /// `base` is the index of its first.
+    log: VecDeque<Logged>,
     base: usize,
-    stagers: usize,
+    /// Where each staging session's part of the log begins: index -> how many.
+    stagers: BTreeMap<usize, usize>,
     /// New connections taking a session over: live deliveries skip them.
     staging: HashSet<u64>,
     /// Sessions being handed away: their broadcasts are held here.
@@ -87,8 +89,8 @@ impl Feed {
             let mark = s.marks.entry(src).or_default();
             *mark = (*mark).max(seq);
         }
-        if s.stagers > 0 {
-            s.log.push(Logged {
+        if !s.stagers.is_empty() {
+            s.log.push_back(Logged {
                 token: token.to_owned(),
                 num,
                 msg: msg.clone(),
@@ -114,11 +116,12 @@ impl Feed {
     /// Step 1, at the new gate: `conn` stages.
     pub(super) fn stage(&self, conn: u64) -> Stage {
         let mut s = self.lock();
-        s.stagers += 1;
+        let from = s.base + s.log.len();
+        *s.stagers.entry(from).or_default() += 1;
         s.staging.insert(conn);
         Stage {
             conn,
-            from: s.base + s.log.len(),
+            from,
             after: s.marks.iter().map(|(a, b)| (*a, *b)).collect(),
         }
     }
@@ -155,24 +158,30 @@ impl Feed {
         if !marks.is_empty() {
             s.filters.insert(stage.conn, marks);
         }
-        unstage(&mut s, stage.conn);
+        unstage(&mut s, &stage);
     }
 
     /// The new gate's hand-over failed (or was refused): `stage` ends.
     pub(super) fn unstage(&self, stage: Stage) {
-        unstage(&mut self.lock(), stage.conn);
+        unstage(&mut self.lock(), &stage);
     }
 
     /// Step 2, at the holder: waits (at most `wait`) until this gate has delivered as far as
-    /// `after`, then cuts `conn` off its groups. Gives the marks of the cut.
+    /// `after` (for the publishers it has heard from), then cuts `conn` off its groups.
+    /// Gives the marks of the cut.
     pub(super) async fn cut(&self, conn: u64, after: &[(u64, u64)], wait: Duration) -> Marks {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             {
                 let mut s = self.lock();
+                // A publisher this gate has never heard from has sent nothing since it
+                // subscribed (what came before reached the session where it was then), or
+                // its first messages since are still on their way here: not waited for, as
+                // a gate younger than the new one would otherwise wait for every publisher
+                // that fell silent before it started.
                 let behind = after
                     .iter()
-                    .any(|(src, seq)| s.marks.get(src).copied().unwrap_or(0) < *seq);
+                    .any(|(src, seq)| s.marks.get(src).is_some_and(|mark| mark < seq));
                 if !behind || tokio::time::Instant::now() >= deadline {
                     if behind {
                         tracing::warn!(
@@ -206,13 +215,24 @@ impl Feed {
     }
 }
 
-fn unstage(s: &mut State, conn: u64) {
-    s.staging.remove(&conn);
-    s.stagers = s.stagers.saturating_sub(1);
-    if s.stagers == 0 {
-        s.base += s.log.len();
-        s.log = Vec::new();
+/// `stage` is over; the log keeps only what a session still staging may need.
+fn unstage(s: &mut State, stage: &Stage) {
+    s.staging.remove(&stage.conn);
+    if let Some(n) = s.stagers.get_mut(&stage.from) {
+        *n -= 1;
+        if *n == 0 {
+            s.stagers.remove(&stage.from);
+        }
     }
+    let keep_from = s
+        .stagers
+        .keys()
+        .next()
+        .copied()
+        .unwrap_or(s.base + s.log.len());
+    let drop = keep_from.saturating_sub(s.base).min(s.log.len());
+    s.log.drain(..drop);
+    s.base += drop;
 }
 
 /// Whether the filter of `conn` drops broadcast `num` (numbered up to its publisher's mark);
