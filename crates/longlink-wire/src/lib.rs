@@ -14,7 +14,7 @@
 //!   Its envelopes are leaf's: JSON `{"Name":{...}}`, protobuf `| id: u16 | body |`.
 //! - [`manifest`]: the registered messages fully described (fields, nested types, enums,
 //!   maps, `oneof`), as the JSON document clients generate code from.
-//! - [`resume`]: the session-resume protocol's six `LL_` messages (ids 65530 to 65535), how
+//! - [`resume`]: the session-resume protocol's seven `LL_` messages (ids 65529 to 65535), how
 //!   each side numbers and acknowledges, and [`resume::register`].
 //!
 //! # A message, end to end

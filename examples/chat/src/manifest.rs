@@ -16,7 +16,7 @@ use prost::Message as _;
 const CHAT_DESCRIPTORS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/chat.fds"));
 
 /// The chat server's manifest: every chat message ([`crate::msg::register_all`]) with the
-/// fields of `proto/chat.proto`, and the session-resume messages (ids 65530 to 65535), which
+/// fields of `proto/chat.proto`, and the session-resume messages (ids 65529 to 65535), which
 /// the gate registers with `resume_window` on (the default).
 pub fn chat() -> Manifest {
     let mut p = Processor::new(Encoding::Json);

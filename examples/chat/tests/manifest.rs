@@ -79,6 +79,7 @@ const TABLE: &[Row] = &[
         "outgoing",
         &[("code", "int32"), ("msg", "string")],
     ),
+    (65529, "LL_Move", "outgoing", &[("after_ms", "uint32")]),
     (65530, "LL_SessionStart", "incoming", &[]),
     (
         65531,

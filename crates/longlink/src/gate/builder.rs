@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use super::accept::accept_loop;
 use super::admission::Admission;
 use super::link::{BoxFuture, ClusterLink};
+use super::listen::listen;
 use super::live::Live;
 use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;
@@ -233,20 +234,6 @@ fn shared(config: &GateConfig, frames: LenCodec, hooks: Hooks, services: Service
     }
 }
 
-/// The listeners of `config` (either may be off), bound; the open-file limit checked.
-async fn listen(
-    config: &GateConfig,
-) -> Result<(Option<TcpListener>, Option<TcpListener>), GateError> {
-    let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
-    let ws = bind("gate.ws_addr", &config.ws_addr).await?;
-    #[cfg(unix)]
-    super::fdlimit::check(config.max_conn_num);
-    if tcp.is_none() && ws.is_none() {
-        tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
-    }
-    Ok((tcp, ws))
-}
-
 /// The cluster the builder was given, joined for the `forwarded` types: its link and what
 /// starts it. Forwarded types without a cluster are a configuration error.
 async fn join_cluster(
@@ -310,20 +297,6 @@ fn tls_acceptor(
         .map_err(|e| GateError::Tls {
             file: e.file,
             message: e.message,
-        })
-}
-
-async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, GateError> {
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    TcpListener::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|error| GateError::Bind {
-            key,
-            addr: addr.to_owned(),
-            error,
         })
 }
 

@@ -308,9 +308,7 @@ impl Processor {
         types
     }
 
-    /// The processor, done with registration, as the read-only router connections share;
-    /// forwarded types go to `forwarder`.
-    /// Registers the session-resume protocol's six `LL_` messages (ids 65530 to 65535,
+    /// Registers the session-resume protocol's seven `LL_` messages (ids 65529 to 65535,
     /// [`longlink_wire::resume`]); they go to the gate, not a module. A gate with
     /// `resume_window` on does this itself at `bind`; call it to list them, e.g. in a
     /// manifest. Registering them twice is a no-op.
@@ -321,7 +319,7 @@ impl Processor {
     /// let mut p = Processor::new(Encoding::Protobuf);
     /// p.register_resume()?.register_resume()?;
     /// let ids: Vec<u16> = p.messages().map(|m| m.id).collect();
-    /// assert_eq!(ids, [65530, 65531, 65532, 65533, 65534, 65535]);
+    /// assert_eq!(ids, [65530, 65531, 65532, 65533, 65534, 65535, 65529]);
     /// # Ok::<(), longlink::processor::ProcessorError>(())
     /// ```
     pub fn register_resume(&mut self) -> Result<&mut Self, ProcessorError> {
@@ -336,6 +334,8 @@ impl Processor {
         Ok(self)
     }
 
+    /// The processor, done with registration, as the read-only router connections share;
+    /// forwarded types go to `forwarder`.
     pub(crate) fn into_router(self, forwarder: Option<Arc<dyn Forwarder>>) -> Router {
         Router::new(Arc::new(self.codec), self.routes, forwarder)
     }
