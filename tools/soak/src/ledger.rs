@@ -65,6 +65,8 @@ pub(crate) struct Tally {
     pub(crate) relogins: u64,
     /// `S2C_Kick`s.
     pub(crate) kicks: u64,
+    /// `LL_Move`s heard (a stopping gate asked the client to move).
+    pub(crate) moves: u64,
     /// Connections dropped (the first reconnection attempt of each drop).
     pub(crate) drops: u64,
     /// Sessions resumed.

@@ -112,6 +112,13 @@ fn start_users(
             Transport::Ws
         };
         let addr = cluster.addr(slot, transport).to_string();
+        let others = (1..cluster.gates())
+            .map(|k| {
+                cluster
+                    .addr((slot + k) % cluster.gates(), transport)
+                    .to_string()
+            })
+            .collect();
         let config = match transport {
             Transport::Ws => ClientConfig::ws(addr),
             _ => ClientConfig::tcp(addr),
@@ -119,7 +126,12 @@ fn start_users(
         .with_encoding(opts.encoding);
         let room = 1 + (i % opts.rooms.max(1)) as u64;
         *ledger.lock().members.entry(room).or_default() += 1;
-        let user = User { uid, room, config };
+        let user = User {
+            uid,
+            room,
+            config,
+            others,
+        };
         set.spawn(user::run(
             user,
             Arc::clone(&plan),

@@ -45,6 +45,8 @@ pub struct Figures {
     pub relogins: u64,
     /// `S2C_Kick`s.
     pub kicks: u64,
+    /// `LL_Move`s heard.
+    pub moves: u64,
     /// Connections dropped.
     pub drops: u64,
     /// Sessions resumed.
@@ -68,6 +70,7 @@ impl Figures {
         self.unacked_lost += t.unacked_lost;
         self.relogins += t.relogins;
         self.kicks += t.kicks;
+        self.moves += t.moves;
         self.drops += t.drops;
         self.resumes += t.resumes;
         self.other_errors += t.other_errors;
@@ -173,7 +176,7 @@ impl Report {
         let mut s = String::from(
             "| phase | sent (room + private) | room: all once, in order | private: once | \
              refused (error) | silent loss | missed | duplicated | out of order | sessions lost | \
-             logins repeated | drops / resumes | kicks / other errors / undecodable | verdict |\n\
+             logins repeated | moves / drops / resumes | kicks / other errors / undecodable | verdict |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for f in &self.phases {
@@ -185,7 +188,7 @@ impl Report {
             };
             let _ = writeln!(
                 s,
-                "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} / {} | {} |",
+                "| {} | {} + {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} / {} | {} |",
                 f.phase.map_or("start", Phase::name),
                 f.sent_room,
                 f.sent_private,
@@ -198,6 +201,7 @@ impl Report {
                 f.out_of_order,
                 f.sessions_lost,
                 f.relogins,
+                f.moves,
                 f.drops,
                 f.resumes,
                 f.kicks,

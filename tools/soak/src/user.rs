@@ -48,6 +48,8 @@ pub(crate) struct User {
     pub(crate) uid: u64,
     pub(crate) room: u64,
     pub(crate) config: ClientConfig,
+    /// The other gates' addresses (their proxies, the same transport), for `LL_Move`.
+    pub(crate) others: Vec<String>,
 }
 
 /// A small deterministic generator (xorshift64*), one per user.
@@ -112,6 +114,7 @@ async fn session(
     let permit = connects.acquire_owned().await?;
     let options = ResumeOptions {
         max_backoff: Duration::from_secs(1),
+        addresses: user.others.clone(),
         ..ResumeOptions::default()
     };
     let mut client = connect(&user.config, options).await?;
@@ -220,6 +223,7 @@ impl Me {
         let uid = self.user.uid;
         match event {
             Ok(Event::Message(msg)) => self.on_message(client, msg).await?,
+            Ok(Event::Moving { .. }) => self.ledger.note(uid, |t| t.moves += 1),
             Ok(Event::Reconnecting { attempt: 1, .. }) => self.ledger.note(uid, |t| t.drops += 1),
             Ok(Event::Resumed { .. }) => self.ledger.note(uid, |t| t.resumes += 1),
             Ok(Event::SessionLost { unacknowledged, .. }) => {
