@@ -87,6 +87,61 @@ impl GateBuilder {
         self
     }
 
+    /// Lets `f` see each WebSocket upgrade request before it is made: its method, path,
+    /// query and headers, and the client's real address
+    /// ([`UpgradeRequest::remote_addr`](super::UpgradeRequest::remote_addr), after
+    /// `proxy_protocol` and `trusted_proxies`). `f` accepts it ([`Accept`](super::Accept),
+    /// perhaps attaching values to the new agent, e.g. the uid of a verified token, read
+    /// later with [`Agent::attached`]) or refuses it ([`Refuse`](super::Refuse), answered
+    /// with that HTTP status, `Connection: close`). It runs after the checks of RFC 6455,
+    /// the connection limits and `ws_origins`, and before the `101`: a refused upgrade never
+    /// becomes a connection (no new event, no message); an accepted one gets its new event
+    /// with the values already attached. A panic is logged and answered `500`.
+    ///
+    /// Runs on the connection's task within `http_timeout`: keep it short and
+    /// non-blocking (verify a signed token; do not call a database).
+    ///
+    /// ```no_run
+    /// use http::StatusCode;
+    /// use longlink::gate::{Accept, Refuse, UpgradeRequest};
+    /// use longlink::{Agent, Encoding, Gate, GateConfig, Processor};
+    ///
+    /// #[derive(Clone)]
+    /// struct Uid(u64);
+    ///
+    /// fn verify(token: &str) -> Option<u64> {
+    ///     token.strip_prefix("uid-")?.parse().ok() // a real server checks a signature
+    /// }
+    ///
+    /// # async fn example() -> Result<(), longlink::gate::GateError> {
+    /// let config = GateConfig { ws_addr: "127.0.0.1:3653".into(), ..GateConfig::default() };
+    /// let gate = Gate::builder(config, Processor::new(Encoding::Json))
+    ///     .on_upgrade(|req: &UpgradeRequest| {
+    ///         let Some(token) = req.query_param("token").or(req.cookie("token").map(str::to_owned))
+    ///         else {
+    ///             return Ok(Accept::new()); // logs in later, with a message
+    ///         };
+    ///         match verify(&token) {
+    ///             Some(uid) => Ok(Accept::new().attach(Uid(uid))),
+    ///             None => Err(Refuse::status(StatusCode::UNAUTHORIZED)),
+    ///         }
+    ///     })
+    ///     .bind()
+    ///     .await?;
+    /// # let _ = |agent: &Agent| agent.attached::<Uid>().map(|uid| uid.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_upgrade(
+        mut self,
+        f: impl Fn(&super::UpgradeRequest) -> Result<super::Accept, super::Refuse>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.hooks.on_upgrade = Some(Box::new(f));
+        self
+    }
+
     /// Runs `f` just before the gate itself closes a connection (shutdown, idle timeout,
     /// rate limit): the place to queue a goodbye such as a kick with [`Goodbye::reason`],
     /// which is flushed before the socket closes. Runs on the gate's task (the connection's

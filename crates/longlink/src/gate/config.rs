@@ -132,6 +132,27 @@ pub struct GateConfig {
     /// `max_conn_per_ip`, when on, bounds waiting and attached ones together), each bounded by
     /// `pending_write_bytes`. At least 1 while `resume_window` is on.
     pub max_waiting_per_ip: usize,
+    /// Every connection, on both listeners, starts with a PROXY protocol header (v1 text or
+    /// v2 binary, as HAProxy, nginx's `proxy_protocol` and cloud load balancers send it)
+    /// whose source address becomes the connection's remote address
+    /// ([`Agent::remote_addr`](crate::Agent::remote_addr), `max_conn_per_ip`, the logs); a
+    /// connection without a valid one, within `http_timeout`, is closed. A header that names
+    /// no address (v1 `UNKNOWN`, v2 `LOCAL`: a balancer's health check) keeps the socket's
+    /// peer. With `trusted_proxies` set, a header is believed only from a peer in it; any
+    /// other peer is closed at once.
+    pub proxy_protocol: bool,
+    /// Addresses (`"10.0.0.7"`) or blocks (`"10.0.0.0/8"`, `"fd00::/8"`) of the proxies in
+    /// front of the gate. A WebSocket upgrade from one of them takes its client's address
+    /// from `X-Forwarded-For` (else `Forwarded`), read from the right: the first address
+    /// that is not itself a trusted proxy (port 0 unless the header gives one). Empty: no
+    /// forwarded header is believed. With `proxy_protocol` on, "from" means the PROXY
+    /// header's source, and only peers listed here may send a PROXY header.
+    pub trusted_proxies: Vec<String>,
+    /// Origins (`"https://chat.example.com"`, scheme, host and port as a browser sends
+    /// them) whose pages may open a WebSocket; an upgrade with an `Origin` header not listed
+    /// is refused with `403`. Empty: any. An upgrade with no `Origin` (not from a browser)
+    /// is not refused by it.
+    pub ws_origins: Vec<String>,
 }
 
 impl Default for GateConfig {
@@ -165,6 +186,9 @@ impl Default for GateConfig {
             resume_window: Duration::ZERO,
             resume_buffer: 1024,
             max_waiting_per_ip: 64,
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
+            ws_origins: Vec::new(),
         }
     }
 }
@@ -222,6 +246,19 @@ impl GateConfig {
             return bad(
                 "max_waiting_per_ip",
                 "must be at least 1 while resume_window is on".into(),
+            );
+        }
+        if let Err(message) = super::forwarded::TrustedProxies::parse(&self.trusted_proxies) {
+            return bad("trusted_proxies", message);
+        }
+        if let Some(origin) = self
+            .ws_origins
+            .iter()
+            .find(|o| !super::upgrade::is_origin(o))
+        {
+            return bad(
+                "ws_origins",
+                format!("{origin:?} is not an origin (scheme://host or scheme://host:port)"),
             );
         }
         if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {

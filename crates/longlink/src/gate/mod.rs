@@ -39,6 +39,7 @@ pub(crate) mod config;
 mod conn;
 #[cfg(unix)]
 mod fdlimit;
+mod forwarded;
 pub(crate) mod handover;
 mod handshake;
 mod http;
@@ -50,7 +51,9 @@ pub mod running;
 pub(crate) mod shared;
 mod sweep;
 mod transport;
+mod upgrade;
 mod waiting;
+mod ws_handshake;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]
@@ -138,6 +141,7 @@ pub use config::GateConfig;
 pub use http::query_param;
 pub use running::{GateHandle, RunningGate};
 pub(crate) use shared::Shared;
+pub use upgrade::{Accept, Refuse, UpgradeRequest};
 
 use std::sync::Arc;
 
