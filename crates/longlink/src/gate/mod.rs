@@ -113,6 +113,16 @@ pub mod fuzzing {
         out
     }
 
+    /// What the gate makes of `bytes` at the front of a connection with `proxy_protocol` on:
+    /// `Ok(Some((length, source)))` for a whole PROXY header (`source` `None` when it names
+    /// no address), `Ok(None)` while more bytes could complete one, `Err` for a refusal.
+    /// Never panics for any input.
+    pub fn proxy_header(
+        bytes: &[u8],
+    ) -> Result<Option<(usize, Option<std::net::SocketAddr>)>, String> {
+        super::transport::proxy::parse(bytes).map_err(|e| e.to_string())
+    }
+
     /// What [`ws_frames`] saw the reader do.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct WsFrames {

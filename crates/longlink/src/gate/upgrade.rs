@@ -145,7 +145,8 @@ impl Accept {
 /// closes) and no connection is made.
 #[derive(Debug)]
 pub struct Refuse {
-    response: Response<Bytes>,
+    /// Boxed: a hook's `Result` stays small.
+    response: Box<Response<Bytes>>,
 }
 
 impl Refuse {
@@ -154,14 +155,16 @@ impl Refuse {
     pub fn status(status: StatusCode) -> Refuse {
         let reason = status.canonical_reason().unwrap_or("Refused");
         Refuse {
-            response: super::http::text(status, reason),
+            response: Box::new(super::http::text(status, reason)),
         }
     }
 
     /// Refuses with a response of the application's own (headers such as
     /// `WWW-Authenticate`, a body); `Content-Length` and `Connection: close` are the gate's.
     pub fn response(response: Response<Bytes>) -> Refuse {
-        Refuse { response }
+        Refuse {
+            response: Box::new(response),
+        }
     }
 
     /// The response, as bytes on the wire.

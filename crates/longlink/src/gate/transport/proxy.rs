@@ -287,6 +287,29 @@ mod tests {
             }
         }
 
+        /// A header followed by anything is found whole, and every cut of it waits for
+        /// more: where the stream is cut does not matter.
+        #[test]
+        fn a_header_is_found_whatever_follows_and_wherever_it_is_cut(
+            a in any::<[u8; 4]>(),
+            port in 1u16..,
+            v2_form in any::<bool>(),
+            after in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let source = SocketAddr::from((a, port));
+            let dest: SocketAddr = "10.0.0.1:3563".parse().unwrap();
+            let header = match v2_form {
+                true => v2(source, dest),
+                false => ppp::v1::Addresses::from((source, dest)).to_string().into_bytes(),
+            };
+            let data = [&header[..], &after].concat();
+            let found = parse(&data).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(found, Some((header.len(), Some(source))));
+            for cut in 0..header.len() {
+                prop_assert!(matches!(parse(&data[..cut]), Ok(None)), "cut at {}", cut);
+            }
+        }
+
         /// A v2 header with random bytes after its signature.
         #[test]
         fn arbitrary_v2_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..300)) {
