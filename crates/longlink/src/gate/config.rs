@@ -16,7 +16,8 @@ use longlink_wire::Encoding;
 /// handshakes in progress, and (off by default) an idle timeout,
 /// a per-IP connection cap and a per-connection message rate; and (off by default) session
 /// resume: `resume_window` seconds, `resume_buffer` messages (1024), at most 64 sessions
-/// waiting for their client per address (`max_waiting_per_ip`).
+/// waiting for their client per address (`max_waiting_per_ip`); and (off by default) what a
+/// gate behind a load balancer needs: `proxy_protocol`, `trusted_proxies`, `ws_origins`.
 ///
 /// ```
 /// use longlink::GateConfig;

@@ -1,6 +1,9 @@
-//! Handshakes before a connection is served: TLS (both listeners, when configured) and the
-//! WebSocket upgrade, each bounded by `http_timeout` from the accept and abandoned when the
-//! gate stops or a newer handshake takes the place (`handshake_share`).
+//! Handshakes before a connection is served: the PROXY header (`proxy_protocol`), TLS (both
+//! listeners, when configured) and the WebSocket upgrade ([`ws_handshake`](super::ws_handshake)),
+//! each bounded by `http_timeout` from the accept and abandoned when the gate stops or a
+//! newer handshake takes the place (`handshake_share`). Here: the bounds, the TCP
+//! listener's handshakes, and the hand-over of a connection through its handshake to its
+//! task.
 //!
 //! Until the client's first bytes arrive, a handshake's task holds only the socket, its
 //! places and its deadline: the buffers, the TLS state and the request parser are made (and

@@ -23,14 +23,17 @@
 //! Inside, one file per step of a connection's life, each importing only the ones before it:
 //! `waiting` (the sessions that wait for their client, oldest first), `admission` (places
 //! under `max_conn_num`, `max_conn_per_ip` and `handshake_share`, kept by waiting sessions
-//! too) and `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors)
-//! at the bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
-//! deadlines), `membership` and `link` (what a cluster implements to join in), `live` (the
-//! open connections, the clock, the stop); `shared` (what all of them share: settings, hooks,
-//! services, live state); `conn` (one task per connection: frames in, the agent's queue
-//! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
-//! upgrade, within `http_timeout`); `accept` (the listeners); [`builder`] (settings, hooks,
-//! `bind`) and [`running`] (the drain and stop) on top.
+//! too), `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors; the
+//! PROXY protocol header), `forwarded` (`trusted_proxies`, the client a proxy forwarded) and
+//! `upgrade` (the `on_upgrade` hook's types, `ws_origins`) at the bottom; `resume` (the
+//! resumable sessions of `resume_window`), `sweep` (idle and ping deadlines), `membership`
+//! and `link` (what a cluster implements to join in), `live` (the open connections, the
+//! clock, the stop); `shared` (what all of them share: settings, hooks, services, live
+//! state); `conn` (one task per connection: frames in, the agent's queue out; its `session`
+//! side keeps a resumable session); `handshake` (the PROXY header and TLS, within
+//! `http_timeout`) and `ws_handshake` (the WebSocket listener's: the upgrade, the client's
+//! real address, `ws_origins`, the hook); `accept` (the listeners); [`builder`] (settings,
+//! hooks, `bind`) and [`running`] (the drain and stop) on top.
 
 mod accept;
 mod admission;
