@@ -275,20 +275,6 @@ impl Agent {
         self.lock_addrs().1
     }
 
-    /// The value of type `T` the application attached to this connection when it accepted
-    /// its WebSocket upgrade ([`Accept::attach`](crate::gate::Accept::attach)); `None` for
-    /// another type, a TCP connection, or a connection held by another node's gate (values
-    /// do not cross the cluster). A resumed session keeps the values of the connection that
-    /// began it.
-    pub fn attached<T: Send + Sync + 'static>(&self) -> Option<&T> {
-        self.inner.attached.get::<T>()
-    }
-
-    /// Every value attached at the upgrade.
-    pub(crate) fn attached_values(&self) -> &http::Extensions {
-        &self.inner.attached
-    }
-
     /// A resumed session's new socket: its transport and addresses.
     pub(crate) fn set_socket(&self, transport: Transport, addrs: (SocketAddr, SocketAddr)) {
         self.inner
