@@ -92,8 +92,11 @@ impl Chat {
 }
 
 /// A connection opened. Nothing is kept of it until it logs in (its entry in `conns` is made
-/// then): an idle connection costs the chat nothing.
-pub fn on_new_agent(_ctx: &mut Ctx<Chat>, _agent: &Agent) {}
+/// then): an idle connection costs the chat nothing. One that brought a token in its upgrade
+/// (`?token=`) logs in now ([`login::at_upgrade`](crate::login::at_upgrade)).
+pub fn on_new_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    crate::login::at_upgrade(ctx, agent);
+}
 
 /// A connection closed: it leaves its room and, if it still holds its uid, logs out.
 pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {

@@ -286,8 +286,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .on_goodbye(chat::on_goodbye);
     if let Some(chat_ref) = &chat {
         gate = gate
+            .on_upgrade(login::on_upgrade(config.chat.token_secret.as_bytes()))
             .on_new_agent(chat_ref, chat::on_new_agent)
             .on_close_agent(chat_ref, chat::on_close_agent);
+    } else {
+        gate = gate.on_upgrade(login::refuse_upgrade_login);
     }
     if let Some(cluster) = &cluster {
         gate = gate

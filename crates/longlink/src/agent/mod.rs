@@ -55,6 +55,9 @@ pub(crate) struct AgentInner {
     link: Option<Arc<dyn ConnLink>>,
     /// Whether a cluster hears of it (its group broadcasts go through NATS).
     clustered: bool,
+    /// What the application attached at the WebSocket upgrade
+    /// ([`GateBuilder::on_upgrade`](crate::gate::GateBuilder::on_upgrade)); fixed from then on.
+    attached: http::Extensions,
 }
 
 /// Where an agent's connection is.
@@ -147,6 +150,7 @@ impl Agent {
         transport: Transport,
         (local, remote): (SocketAddr, SocketAddr),
         settings: &AgentSettings,
+        attached: http::Extensions,
     ) -> Self {
         let whereabouts = Whereabouts::Local(Local {
             outbox: Outbox::new(
@@ -163,6 +167,7 @@ impl Agent {
             Arc::clone(&settings.codec),
             whereabouts,
             (settings.link.clone(), settings.clustered),
+            attached,
         )
     }
 
@@ -182,6 +187,7 @@ impl Agent {
             codec,
             Whereabouts::Remote(AtomicBool::new(true)),
             (Some(link), true),
+            http::Extensions::new(),
         )
     }
 
@@ -192,6 +198,7 @@ impl Agent {
         codec: Arc<Codec>,
         whereabouts: Whereabouts,
         (link, clustered): (Option<Arc<dyn ConnLink>>, bool),
+        attached: http::Extensions,
     ) -> Self {
         Agent {
             inner: Arc::new(AgentInner {
@@ -204,6 +211,7 @@ impl Agent {
                 whereabouts,
                 link,
                 clustered,
+                attached,
             }),
         }
     }
@@ -258,8 +266,11 @@ impl Agent {
         self.lock_addrs().0
     }
 
-    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For;
-    /// the latest socket's, for a resumed session).
+    /// The client's address (the latest socket's, for a resumed session): the socket's
+    /// peer, or, behind a load balancer, the client it names: the PROXY protocol header's
+    /// source (`[gate] proxy_protocol`), or for a WebSocket upgrade from one of
+    /// `[gate] trusted_proxies`, the address in `X-Forwarded-For` / `Forwarded` (port 0 when
+    /// the header gives none).
     pub fn remote_addr(&self) -> SocketAddr {
         self.lock_addrs().1
     }

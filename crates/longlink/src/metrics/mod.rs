@@ -202,6 +202,13 @@ pub(crate) enum Reject {
     Tls,
     /// A handshake pushed out by a newer one, over `handshake_share`.
     Handshakes,
+    /// No valid PROXY protocol header (`proxy_protocol`), or one from a peer not among
+    /// `trusted_proxies`.
+    Proxy,
+    /// A WebSocket upgrade from an `Origin` not in `ws_origins`.
+    Origin,
+    /// A WebSocket upgrade the application's `on_upgrade` hook refused.
+    Upgrade,
 }
 
 /// The gate's metric handles, registered once.
@@ -210,7 +217,7 @@ pub(crate) struct GateMetrics {
     accepted: [Counter; 2],
     bytes_in: [FastCounter; 2],
     bytes_out: [FastCounter; 2],
-    rejected: [Counter; 5],
+    rejected: [Counter; 8],
     pub(crate) decode_errors: Counter,
     pub(crate) queue_full_drops: Counter,
     pub(crate) queue_full_disconnects: Counter,
@@ -248,6 +255,9 @@ impl GateMetrics {
                 counter!(CONNECTIONS_REJECTED, "reason" => "handshake"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "tls"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "handshakes"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "proxy"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "origin"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "upgrade"),
             ],
             decode_errors: counter!(DECODE_ERRORS),
             queue_full_drops: counter!(QUEUE_FULL_DROPS),

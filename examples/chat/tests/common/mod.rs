@@ -683,6 +683,14 @@ impl TestServer {
         Client::connect(transport, self.enc, self.addr(transport)).await
     }
 
+    /// A new WebSocket connection upgraded on `path` (`/chat?token=...`).
+    pub async fn connect_ws_path(&self, path: &str) -> Client {
+        let stream = TcpStream::connect(self.ws).await.expect("connect");
+        Client::over_path(stream, Transport::Ws, self.enc, self.ws, path)
+            .await
+            .expect("upgrade")
+    }
+
     /// A new connection logged in as `uid`.
     pub async fn login(&self, transport: Transport, uid: u64) -> Client {
         let mut c = self.connect(transport).await;
@@ -788,11 +796,22 @@ impl Client {
         enc: Enc,
         addr: SocketAddr,
     ) -> Result<Client, String> {
+        Client::over_path(stream, transport, enc, addr, "/chat").await
+    }
+
+    /// Like [`Client::over`], with a WebSocket upgrade for `path` (`/chat?token=...`).
+    pub async fn over_path(
+        stream: TcpStream,
+        transport: Transport,
+        enc: Enc,
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Client, String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let io = match transport {
             Transport::Tcp => Io::Tcp(stream),
             Transport::Ws => {
-                let ws = ws_over(stream, addr, "/chat")
+                let ws = ws_over(stream, addr, path)
                     .await
                     .map_err(|e| format!("WebSocket handshake: {e}"))?;
                 Io::Ws(Box::new(ws))
