@@ -14,7 +14,7 @@ use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
 use crate::cluster::wire::{ToBackend, ToGate, now_micros};
-use crate::module::Job;
+use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
 /// write, close and uid or group change is a command to that gate.
@@ -202,8 +202,11 @@ impl Inner {
         agent
     }
 
-    /// Runs one forwarded message through the processor; acknowledges it once its module
-    /// has handled it (or at once when nothing more is queued).
+    /// Runs one forwarded message through the processor; acknowledges it once it has been
+    /// handled: by its module, and by the callbacks of the background work its handler
+    /// started there (a private message pushed through the directory, say). A message that
+    /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
+    /// an error.
     async fn deliver(&self, agent: &Agent, payload: Bytes, reply: Option<String>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
@@ -214,26 +217,18 @@ impl Inner {
                 return;
             }
         };
-        let mailbox = self.router.mailbox_of(&decoded);
+        let handled = reply.map(|reply| {
+            let cluster = self.cluster.clone();
+            Handled::new(move || cluster.send(reply, None, Bytes::new()))
+        });
         let decoded_at = std::time::Instant::now();
-        if let Some(pending) = self.router.dispatch(decoded, agent, decoded_at) {
+        if let Some(pending) = self
+            .router
+            .dispatch_handled(decoded, agent, decoded_at, handled)
+        {
             pending.send().await;
         }
         metrics::counter!("longlink_cluster_handled_total").increment(1);
-        match (mailbox, reply) {
-            (Some(mailbox), Some(reply)) => {
-                let cluster = self.cluster.clone();
-                let job = Job::untyped("cluster ack", move || {
-                    cluster.send(reply, None, Bytes::new());
-                });
-                if let Err(job) = mailbox.send(job).await {
-                    drop(job);
-                    tracing::debug!("module stopped before acknowledging");
-                }
-            }
-            (None, reply) => self.ack(reply),
-            (Some(_), None) => {}
-        }
     }
 
     /// Every third of `directory_ttl`: a gate whose "alive" key is missing three times in

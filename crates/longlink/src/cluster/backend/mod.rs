@@ -8,6 +8,7 @@
 
 mod connections;
 mod moving;
+mod user_data;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +23,7 @@ use crate::agent::Agent;
 use crate::agent::events::{EventHandler, EventSink};
 use crate::module::ModuleRef;
 use crate::processor::{Processor, ProcessorError, Router};
-use moving::UserDataCodec;
+use user_data::UserDataCodec;
 
 /// Builds a [`Backend`]: the node type it serves, its processor, its connection events.
 pub struct BackendBuilder {
