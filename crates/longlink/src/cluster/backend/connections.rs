@@ -267,7 +267,7 @@ impl Inner {
         }
     }
 
-    async fn reap(&self, gate: &Arc<str>) {
+    pub(super) async fn reap(&self, gate: &Arc<str>) {
         let gone = lock(&self.agents).remove(gate).unwrap_or_default();
         tracing::warn!(gate = %gate, connections = gone.len(), "gate node gone without goodbye; closing its connections here");
         for agent in gone.values() {

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use super::connections::addr;
 use super::{Inner, lock};
 use crate::agent::{Agent, Transport};
+use crate::cluster::subjects::node_key;
 use crate::cluster::wire::{Adopt, AgentState, ToBackend, ToGate};
 use crate::module::Job;
 
@@ -26,6 +27,7 @@ impl Inner {
     /// The stop's first part: moves this node's connections to another node of its type,
     /// if one serves, within `timeout`. Its queue-group subscription is already gone.
     pub(super) async fn move_away(&self, timeout: Duration) {
+        self.reap_gone_gates().await;
         let conns: Vec<(Arc<str>, u64)> = lock(&self.agents)
             .iter()
             .flat_map(|(gate, conns)| conns.keys().map(|c| (Arc::clone(gate), *c)))
@@ -62,6 +64,23 @@ impl Inner {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Closes the connections of gates whose "alive" key is gone from the directory: no
+    /// gate would move them, and the stop would wait for them in vain. While the directory
+    /// cannot be read, nothing is closed.
+    async fn reap_gone_gates(&self) {
+        let Ok(store) = self.cluster.directory().await else {
+            return;
+        };
+        let gates: Vec<Arc<str>> = lock(&self.agents).keys().cloned().collect();
+        let timeout = self.cluster.config().request_timeout;
+        for gate in gates {
+            let alive = tokio::time::timeout(timeout, store.get(node_key(&gate))).await;
+            if let Ok(Ok(None)) = alive {
+                self.reap(&gate).await;
+            }
         }
     }
 
