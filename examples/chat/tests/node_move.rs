@@ -36,14 +36,17 @@ fn chat_process(nats: &NatsServer) -> (Proc, TempDir) {
 }
 
 /// A cluster of one gate and two chat nodes, the first a process: `first` users logged in
-/// while only the process serves (so they are its users), then more until the in-process
-/// chat node holds `second` of them; all watch [`ROOM`].
+/// while only the process serves (so they are its users), then `second` more on the
+/// in-process chat node (those the process takes until that node serves stay idle); the
+/// `first + second` watch [`ROOM`] and chat.
 struct Cluster {
     process: Proc,
     _dir: TempDir,
     chat: Node,
     gate: Node,
     clients: Vec<Client>,
+    /// Logged in, connected, silent.
+    idle: Vec<Client>,
 }
 
 impl Cluster {
@@ -56,14 +59,18 @@ impl Cluster {
         }
         // Until it serves (it joins NATS in the background), new users go to the process.
         let chat = Node::start(nats, "chat").await;
-        let mut uid = first;
+        let (mut uid, mut idle) = (first, Vec::new());
         while (chat.online().await as u64) < second {
             uid += 1;
-            assert!(
-                uid < first + 20 * second,
-                "the in-process chat node never served"
-            );
-            clients.push(login_when_ready(&gate, uid).await);
+            assert!(uid < first + 200, "the in-process chat node never served");
+            let before = chat.online().await;
+            let c = login_when_ready(&gate, uid).await;
+            // Users the process took meanwhile stay connected, but do not chat.
+            if chat.online().await > before {
+                clients.push(c);
+            } else {
+                idle.push(c);
+            }
         }
         for c in &mut clients {
             c.watch(ROOM).await;
@@ -74,6 +81,7 @@ impl Cluster {
             chat,
             gate,
             clients,
+            idle,
         }
     }
 }
@@ -139,6 +147,46 @@ async fn drain(clients: &mut [Client], quiet: Duration) -> Vec<Received> {
     all
 }
 
+/// Every client got no error, every room message once (each sender's in order) and every
+/// private message to it once.
+fn check_all_handled_once(sent: &[Sent], received: &[Received]) {
+    let n = received.len();
+    for (j, got) in received.iter().enumerate() {
+        assert!(
+            got.errors.is_empty(),
+            "client {j} got errors {:?}",
+            got.errors
+        );
+        // Every room message once, each sender's in order; every private one once.
+        for sender in (0..n).step_by(2) {
+            let of_sender: Vec<&str> = sent
+                .iter()
+                .filter(|s| s.from == sender)
+                .map(|s| s.text.as_str())
+                .collect();
+            let arrived: Vec<&str> = got
+                .texts
+                .iter()
+                .map(String::as_str)
+                .filter(|t| of_sender.contains(t))
+                .collect();
+            assert_eq!(
+                arrived, of_sender,
+                "client {j}: the room messages of {sender}"
+            );
+        }
+        let mut want: Vec<&str> = sent
+            .iter()
+            .filter(|s| s.to.is_none() || s.to == Some(j))
+            .map(|s| s.text.as_str())
+            .collect();
+        let mut have: Vec<&str> = got.texts.iter().map(String::as_str).collect();
+        want.sort_unstable();
+        have.sort_unstable();
+        assert_eq!(have, want, "client {j}: every message exactly once");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_chat_node_hands_its_users_to_another() {
     let Some(nats) = NatsServer::start_or_skip() else {
@@ -174,45 +222,12 @@ async fn a_stopping_chat_node_hands_its_users_to_another() {
             "the chat node stopped cleanly: {status:?}"
         );
 
-        let received = drain(&mut l.clients, Duration::from_millis(500)).await;
-        for (j, got) in received.iter().enumerate() {
-            assert!(
-                got.errors.is_empty(),
-                "client {j} got errors {:?}",
-                got.errors
-            );
-            // Every room message once, each sender's in order; every private one once.
-            for sender in (0..n).step_by(2) {
-                let of_sender: Vec<&str> = sent
-                    .iter()
-                    .filter(|s| s.from == sender)
-                    .map(|s| s.text.as_str())
-                    .collect();
-                let arrived: Vec<&str> = got
-                    .texts
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|t| of_sender.contains(t))
-                    .collect();
-                assert_eq!(
-                    arrived, of_sender,
-                    "client {j}: the room messages of {sender}"
-                );
-            }
-            let mut want: Vec<&str> = sent
-                .iter()
-                .filter(|s| s.to.is_none() || s.to == Some(j))
-                .map(|s| s.text.as_str())
-                .collect();
-            let mut have: Vec<&str> = got.texts.iter().map(String::as_str).collect();
-            want.sort_unstable();
-            have.sort_unstable();
-            assert_eq!(have, want, "client {j}: every message exactly once");
-        }
+        let received = drain(&mut l.clients, Duration::from_millis(300)).await;
+        check_all_handled_once(&sent, &received);
         // Still logged in and in the room, on the node that remains: no login again.
         assert_eq!(
             l.chat.online().await,
-            n,
+            n + l.idle.len(),
             "every user is logged in on the other node"
         );
         let watchers = l
@@ -230,8 +245,46 @@ async fn a_stopping_chat_node_hands_its_users_to_another() {
             "the stopping node moved its connections:\n{}",
             l.process.stderr()
         );
+
+        // The rolling restart goes on: a new chat node comes, the one in this process stops.
+        let (mut next, _next_dir) = chat_process(&nats);
+        let mut probes = Vec::new();
+        loop {
+            let before = l.chat.online().await;
+            let uid = 1000 + probes.len() as u64;
+            probes.push(login_when_ready(&l.gate, uid).await);
+            if l.chat.online().await == before {
+                break; // served by the new node: it serves
+            }
+            assert!(probes.len() < 100, "the new chat node never served");
+        }
+        let stopping = tokio::spawn(l.chat.shutdown());
+        let mut sent = Vec::new();
+        let mut after_stop = 0;
+        while after_stop < 5 {
+            sent.extend(send_round(round, &mut l.clients).await);
+            round += 1;
+            if stopping.is_finished() {
+                after_stop += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stopping.await.expect("the node stops");
+        let received = drain(&mut l.clients, Duration::from_millis(300)).await;
+        check_all_handled_once(&sent, &received);
+        for c in l.clients.iter_mut().chain(&mut probes).chain(&mut l.idle) {
+            c.expect_quiet().await;
+        }
+
+        // The last chat node has nowhere to hand its users: it stops as it always did.
+        next.signal("TERM");
+        assert!(next.wait().await.success());
+        assert!(
+            next.stderr().contains("no other node of this type"),
+            "{}",
+            next.stderr()
+        );
         l.gate.shutdown().await;
-        l.chat.shutdown().await;
     })
     .await;
 }
