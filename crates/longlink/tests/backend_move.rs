@@ -54,8 +54,12 @@ fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
 }
 
 /// A backend of type "svc" that counts each connection's pings and answers each with
-/// `"<node> <n> <count>"`; the count moves with the connection.
-async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<&'static str>>>, Cluster) {
+/// `"<node> <n> <count>"`; the count moves with the connection. `shutdown` bounds each
+/// part of its stop (the moves, the module's drain).
+async fn backend(
+    nats: &NatsServer,
+    shutdown: Duration,
+) -> (Running, Arc<Mutex<Vec<&'static str>>>, Cluster) {
     let cluster = Cluster::connect(&config(nats, "svc")).await.unwrap();
     let svc = Svc::default();
     let log = Arc::clone(&svc.log);
@@ -104,7 +108,7 @@ async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<&'static str>>>, 
     let app = App::new()
         .module(module)
         .backend(backend)
-        .shutdown_timeout(Duration::from_millis(300));
+        .shutdown_timeout(shutdown);
     (run(app), log, cluster)
 }
 
@@ -148,13 +152,13 @@ async fn a_stopping_backend_hands_its_connection_to_another_in_order() {
     };
     bounded(STEP * 6, async {
         // The connection binds to the only backend there is; then a second one comes.
-        let (first, first_log, first_cluster) = backend(&nats).await;
+        let (first, first_log, first_cluster) = backend(&nats, Duration::from_secs(5)).await;
         let (g, addr, errors) = gate(&nats).await;
         let mut c = client(addr).await;
         ping(&mut c, 1).await;
         let answer = c.recv_echo().await;
         assert_eq!(answer, format!("{} 1 1", first_cluster.node_id()));
-        let (second, second_log, second_cluster) = backend(&nats).await;
+        let (second, second_log, second_cluster) = backend(&nats, Duration::from_secs(5)).await;
         // The second serves once a new connection binds to it.
         let mut probes = Vec::new();
         loop {
@@ -222,7 +226,7 @@ async fn work_a_stopped_backend_left_unfinished_is_answered_with_an_error() {
         return;
     };
     bounded(STEP * 6, async {
-        let (b, _log, _bc) = backend(&nats).await;
+        let (b, _log, _bc) = backend(&nats, Duration::from_millis(300)).await;
         let (g, addr, errors) = gate(&nats).await;
         let mut c = client(addr).await;
         ping(&mut c, 1).await;
@@ -244,4 +248,71 @@ async fn work_a_stopped_backend_left_unfinished_is_answered_with_an_error() {
         g.shutdown().await;
     })
     .await;
+}
+
+/// How long a backend holding `LONGLINK_MOVE_CONNS` (default 1,000) connections of one gate
+/// takes to hand them all to another, and how many answers come back after it. A measurement,
+/// not a check: `cargo test -p longlink --test backend_move -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn measure_a_stopping_backend_moving_its_connections() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    let conns: u64 = std::env::var("LONGLINK_MOVE_CONNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let (first, first_log, _fc) = backend(&nats, Duration::from_secs(5)).await;
+    let (g, addr, errors) = gate(&nats).await;
+    let mut clients = Vec::new();
+    for _ in 0..conns {
+        let mut c = client(addr).await;
+        loop {
+            ping(&mut c, 1).await;
+            let answer = tokio::time::timeout(Duration::from_millis(500), c.try_recv()).await;
+            if let Ok(Ok(_)) = answer {
+                break;
+            }
+        }
+        clients.push(c);
+    }
+    errors.lock().unwrap().clear();
+    let (second, second_log, _sc) = backend(&nats, Duration::from_secs(5)).await;
+    // The second serves once the first's stop finds it (it probes the queue group).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    first.shutdown().await;
+    let stopped = started.elapsed();
+    let handed = first_log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| **e == "hand off")
+        .count();
+    // Each connection answers on the new node, its count going on.
+    let started = std::time::Instant::now();
+    for c in &mut clients {
+        ping(c, 2).await;
+    }
+    for c in &mut clients {
+        let answer = c.recv_echo().await;
+        assert!(answer.ends_with(" 2 2"), "{answer}");
+    }
+    let answered = started.elapsed();
+    let moved = second_log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| **e == "adopt")
+        .count();
+    println!(
+        "{conns} connections: stop with moves {stopped:?} ({:.0} us each); handed off {handed}, \
+         adopted {moved}; one more ping each answered by the new node in {answered:?}; \
+         errors {}",
+        stopped.as_micros() as f64 / conns as f64,
+        errors.lock().unwrap().len()
+    );
+    g.shutdown().await;
+    second.shutdown().await;
 }

@@ -64,6 +64,8 @@ pub(crate) struct GateLink {
     /// (conn, backend type) whose binding is moving to another node: its messages wait
     /// until the token is cancelled. Locked after `bindings`, never before.
     held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
+    /// Bounds the moves under way at once (a stopping node may ask for thousands).
+    moves: tokio::sync::Semaphore,
     /// Forwarded messages not yet acknowledged, by sequence number.
     inflight: Mutex<HashMap<u64, Inflight>>,
     /// The next forwarded message's sequence number (its acknowledgement subject).
@@ -119,6 +121,7 @@ impl GateLink {
             shared: OnceLock::new(),
             bindings: Mutex::new(HashMap::new()),
             held: Mutex::new(HashMap::new()),
+            moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),
             subs: Mutex::new(Vec::new()),

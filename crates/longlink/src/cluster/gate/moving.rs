@@ -21,6 +21,9 @@ use super::{GateLink, lock};
 use crate::cluster::ClusterError;
 use crate::cluster::wire::{Adopt, AgentState, ToBackend};
 
+/// How many connections one gate moves at once; the others' messages wait meanwhile.
+pub(super) const AT_ONCE: usize = 64;
+
 /// Lets a moving connection's held messages go, whichever way the move ends.
 struct Release<'a> {
     link: &'a GateLink,
@@ -74,7 +77,10 @@ impl GateLink {
             link: self,
             key: (conn, Arc::clone(&ty)),
         };
-        let moved = self.adopt_elsewhere(conn, &ty, &from).await;
+        let moved = match self.moves.acquire().await {
+            Ok(_permit) => self.adopt_elsewhere(conn, &ty, &from).await,
+            Err(_) => Err(ClusterError::Nats("gate stopping".into())),
+        };
         let mut bindings = lock(&self.bindings);
         match (moved, bindings.get_mut(&conn)) {
             (Ok(node), Some(bound)) => {
