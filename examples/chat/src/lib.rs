@@ -253,6 +253,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             )
             .on_new_agent(&chat_ref, chat::on_new_agent)
             .on_close_agent(&chat_ref, chat::on_close_agent)
+            // A chat node that stops hands its users to another: logged in, in their rooms.
+            .user_data::<chat::Conn>()
+            .on_hand_off_agent(&chat_ref, chat::on_hand_off_agent)
+            .on_adopt_agent(&chat_ref, chat::on_adopt_agent)
             .build()?;
             app = app.backend(backend);
         }

@@ -243,6 +243,14 @@ impl Agent {
         }
     }
 
+    /// A remote connection that moved to another node: its gate hears nothing more of this
+    /// agent's uid, groups or close; its writes still reach the client.
+    pub(crate) fn detach(&self) {
+        if let Some(link) = &self.inner.link {
+            link.detach();
+        }
+    }
+
     /// A remote connection, once closed by its gate: later writes fail.
     pub(crate) fn mark_remote_closed(&self) {
         if let Whereabouts::Remote(open) = &self.inner.whereabouts {

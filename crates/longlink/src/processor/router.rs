@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::{RawMessage, Route};
 use crate::agent::Agent;
 use crate::codec::{Codec, DecodeError};
-use crate::module::{Job, Mailbox};
+use crate::module::{Handled, Job, Mailbox, Ticket};
 
 /// A future the connection's task waits on (binding it to a backend first, so its messages
 /// stay in order).
@@ -140,17 +140,6 @@ impl Router {
             .collect()
     }
 
-    /// The mailbox a decoded message is routed to, if any.
-    pub(crate) fn mailbox_of(&self, decoded: &Decoded) -> Option<Mailbox> {
-        match decoded.msg {
-            DecodedMsg::Typed(_) => self.routes[decoded.index]
-                .router
-                .as_ref()
-                .map(|r| r.mailbox.clone()),
-            _ => None,
-        }
-    }
-
     /// Delivers a decoded message: raw handler, or handler then router. A panicking handler
     /// is caught and logged. When the module's mailbox is full the job is handed back, for
     /// the connection to wait on (back-pressure on that connection only); the common path
@@ -158,11 +147,25 @@ impl Router {
     ///
     /// `decoded_at` is when the message was decoded: the start of its handler's latency (the
     /// connection reads the clock once for this and its liveness).
+    #[inline]
     pub(crate) fn dispatch(
         &self,
         decoded: Decoded,
         agent: &Agent,
         decoded_at: std::time::Instant,
+    ) -> Option<Pending<'_>> {
+        self.dispatch_handled(decoded, agent, decoded_at, None)
+    }
+
+    /// As [`dispatch`](Self::dispatch), for a message someone waits for: `handled`'s action
+    /// runs once it has been handled (by a handler on the caller, or by its module's job and
+    /// the callbacks of the background work that job starts); never if it is dropped.
+    pub(crate) fn dispatch_handled(
+        &self,
+        decoded: Decoded,
+        agent: &Agent,
+        decoded_at: std::time::Instant,
+        handled: Option<Arc<Handled>>,
     ) -> Option<Pending<'_>> {
         let route = &self.routes[decoded.index];
         let name = &self.codec.registry().info(decoded.index).name;
@@ -185,6 +188,9 @@ impl Router {
                 if let Some(f) = &route.raw {
                     guard(name, || f(raw, agent));
                 }
+                if let Some(handled) = &handled {
+                    handled.ran();
+                }
                 if let (Some(m), Some(since)) = (metrics, since) {
                     m.handled(since);
                 }
@@ -197,8 +203,13 @@ impl Router {
                         m.handled(since);
                     }
                 }
-                let router = route.router.as_ref()?;
-                let mut job = (router.make)(msg, agent.clone());
+                let Some(router) = route.router.as_ref() else {
+                    if let Some(handled) = &handled {
+                        handled.ran();
+                    }
+                    return None;
+                };
+                let mut job = (router.make)(msg, agent.clone()).handled(Ticket::new(handled));
                 if let (Some(m), Some(since)) = (metrics, since) {
                     job = job.timed(since, m.latency.clone());
                 }
