@@ -8,7 +8,7 @@
 //! ```json
 //! { "format": "longlink-manifest/1",
 //!   "messages": [
-//!     { "name": "C2S_UserHeartBeat", "id": 0, "direction": "incoming",
+//!     { "name": "C2S_UserHeartBeat", "id": 0, "direction": "incoming", "delivery": "reliable",
 //!       "proto": "chat.C2S_UserHeartBeat",
 //!       "fields": [ { "name": "ptime", "number": 1, "type": "int64", "repeated": false } ] },
 //!     ...
@@ -50,6 +50,9 @@ pub struct MessageEntry {
     pub id: u16,
     /// `"incoming"` (clients may send it) or `"outgoing"` (server to client only).
     pub direction: String,
+    /// How the server sends it: `"reliable"`, `"volatile"` (not numbered by a resumable
+    /// session: clients do not count it) or `"latest"` (numbered, as reliable).
+    pub delivery: String,
     /// The full protobuf message name (`chat.C2S_UserLogin`), when a descriptor was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<String>,
@@ -111,6 +114,7 @@ pub fn document(processor: &Processor, descriptors: Option<&FileDescriptorSet>) 
                     Direction::Outgoing => "outgoing",
                 }
                 .to_owned(),
+                delivery: info.delivery.as_str().to_owned(),
                 proto: found.map(|(package, message)| match package {
                     "" => message.name().to_owned(),
                     package => format!("{package}.{}", message.name()),

@@ -28,10 +28,11 @@ pub use events::{EventHandler, WithCtx, WithState};
 pub use longlink_wire::Transport;
 pub use outbox::{QueueFullPolicy, WriteError};
 
-use crate::codec::{Codec, Encoded};
+use crate::codec::{Class, Codec, Encoded};
+use crate::metrics::Delivered;
 use link::{ConnLink, LinkEvent};
 use liveness::Liveness;
-use outbox::{Outbox, State};
+use outbox::{Outbox, Pushed, State};
 
 pub(crate) struct AgentInner {
     /// Unique in the process: the key of every table of connections (the gate's, groups',
@@ -282,7 +283,11 @@ impl Agent {
         &self.inner.codec
     }
 
-    /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
+    /// Encodes `msg` and queues it as its type's delivery class says (see
+    /// [`MessageOptions`](crate::processor::MessageOptions)): a volatile message the queue
+    /// cannot take soon is dropped and counted, and that is no error; a latest-per-key one
+    /// replaces the one of its key that waits. Errors are returned, never panicked; see
+    /// [`WriteError`].
     pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
         let codec = &self.inner.codec;
         match &self.inner.whereabouts {
@@ -290,20 +295,41 @@ impl Agent {
             // its handle nor the counter's is cloned, as an `Encoded` for many would be.
             Whereabouts::Local(local) => {
                 let (payload, index) = codec.encode_indexed(msg)?;
-                local.outbox.push(payload, self.inner.id)?;
-                codec.count_sent(index);
+                let class = codec.classify(index, msg);
+                let pushed = local.outbox.push(payload, class.tag, self.inner.id)?;
+                self.count(class, pushed, || codec.count_sent(index));
                 Ok(())
             }
             Whereabouts::Remote(_) => self.write_encoded(&codec.encode(msg)?),
         }
     }
 
-    /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
+    /// Counts what the queue did with a payload of `class`: `sent` if it is queued.
+    #[inline]
+    fn count(&self, class: Class, pushed: Pushed, sent: impl FnOnce()) {
+        let what = match pushed {
+            Pushed::Queued => return sent(),
+            Pushed::Replaced => {
+                sent();
+                Delivered::Replaced
+            }
+            Pushed::Dropped => Delivered::Dropped,
+        };
+        if let Some(index) = class.index {
+            self.inner.codec.count_delivered(index, what);
+        }
+    }
+
+    /// Queues a payload encoded once (e.g. for a broadcast), as its type's delivery class
+    /// says (see [`write`](Self::write)); the bytes are shared, not copied.
     pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
         match &self.inner.whereabouts {
             Whereabouts::Local(local) => {
-                local.outbox.push(msg.bytes().clone(), self.inner.id)?;
-                msg.count_sent();
+                let class = msg.class(&self.inner.codec);
+                let pushed = local
+                    .outbox
+                    .push(msg.bytes().clone(), class.tag, self.inner.id)?;
+                self.count(class, pushed, || msg.count_sent());
             }
             Whereabouts::Remote(open) => {
                 if !open.load(Ordering::Acquire) {

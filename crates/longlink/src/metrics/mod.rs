@@ -14,6 +14,9 @@
 //! | `longlink_messages_out_total` | counter | `msg` |
 //! | `longlink_bytes_in_total`, `longlink_bytes_out_total` | counter | `transport` |
 //! | `longlink_decode_errors_total` | counter | |
+//! | `longlink_volatile_dropped_total` | counter | `msg` (volatile messages not queued: the queue was long, or the session had no socket) |
+//! | `longlink_latest_replaced_total` | counter | `msg` (latest-per-key messages that replaced a waiting one of their key) |
+//! | `longlink_rate_limited_total` | counter | `msg` (incoming messages over their type's rate limit, dropped or closing the connection) |
 //! | `longlink_queue_full_drops_total` | counter | |
 //! | `longlink_queue_full_disconnects_total` | counter | |
 //! | `longlink_handler_seconds` | histogram | `msg` |
@@ -54,6 +57,12 @@ pub const CONNECTIONS_REJECTED: &str = "longlink_connections_rejected_total";
 pub const MESSAGES_IN: &str = "longlink_messages_in_total";
 /// Counter: messages queued to clients, by `msg`.
 pub const MESSAGES_OUT: &str = "longlink_messages_out_total";
+/// Counter: volatile messages dropped (not queued), by `msg`.
+pub const VOLATILE_DROPPED: &str = "longlink_volatile_dropped_total";
+/// Counter: latest-per-key messages that replaced a waiting one, by `msg`.
+pub const LATEST_REPLACED: &str = "longlink_latest_replaced_total";
+/// Counter: incoming messages over their type's rate limit, by `msg`.
+pub const RATE_LIMITED: &str = "longlink_rate_limited_total";
 /// Counter: payload bytes received, by `transport`.
 pub const BYTES_IN: &str = "longlink_bytes_in_total";
 /// Counter: payload bytes written, by `transport`.
@@ -154,6 +163,12 @@ pub fn render() -> Option<String> {
 const MESSAGES_IN_HELP: (&str, &str) = (MESSAGES_IN, "Messages received");
 const MESSAGES_OUT_HELP: (&str, &str) = (MESSAGES_OUT, "Messages queued to clients");
 const BYTES_IN_HELP: (&str, &str) = (BYTES_IN, "Payload bytes received");
+const VOLATILE_DROPPED_HELP: (&str, &str) = (VOLATILE_DROPPED, "Volatile messages dropped");
+const LATEST_REPLACED_HELP: (&str, &str) = (
+    LATEST_REPLACED,
+    "Latest-per-key messages that replaced a waiting one",
+);
+const RATE_LIMITED_HELP: (&str, &str) = (RATE_LIMITED, "Messages over their type's rate limit");
 const BYTES_OUT_HELP: (&str, &str) = (BYTES_OUT, "Payload bytes written");
 const HANDLER_SECONDS_HELP: (&str, &str) = (
     HANDLER_SECONDS,
@@ -327,6 +342,22 @@ pub(crate) struct MsgMetrics {
     received: FastCounter,
     pub(crate) sent: FastCounter,
     pub(crate) latency: FastHistogram,
+    /// The delivery classes' and rate limits' counters, made at their first count (most
+    /// types never have one).
+    dropped: OnceLock<FastCounter>,
+    replaced: OnceLock<FastCounter>,
+    limited: OnceLock<FastCounter>,
+}
+
+/// What a message's delivery class or rate limit did with it, for its counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivered {
+    /// A volatile message dropped.
+    Dropped,
+    /// A latest-per-key message that replaced a waiting one.
+    Replaced,
+    /// An incoming message over its type's rate limit.
+    Limited,
 }
 
 impl MsgMetrics {
@@ -335,7 +366,21 @@ impl MsgMetrics {
             received: series::counter(MESSAGES_IN_HELP, ("msg", name)),
             sent: series::counter(MESSAGES_OUT_HELP, ("msg", name)),
             latency: series::histogram(HANDLER_SECONDS_HELP, ("msg", name)),
+            dropped: OnceLock::new(),
+            replaced: OnceLock::new(),
+            limited: OnceLock::new(),
         }
+    }
+
+    /// Counts one message of this type, `name`, that `what` happened to.
+    pub(crate) fn delivered(&self, name: &str, what: Delivered) {
+        let (slot, help) = match what {
+            Delivered::Dropped => (&self.dropped, VOLATILE_DROPPED_HELP),
+            Delivered::Replaced => (&self.replaced, LATEST_REPLACED_HELP),
+            Delivered::Limited => (&self.limited, RATE_LIMITED_HELP),
+        };
+        slot.get_or_init(|| series::counter(help, ("msg", name)))
+            .increment(1);
     }
 
     pub(crate) fn received(&self) {

@@ -108,6 +108,8 @@ pub(crate) struct Router {
     codec: Arc<Codec>,
     routes: Vec<Route>,
     forwarder: Option<Arc<dyn Forwarder>>,
+    /// Each type's rate limit, by index.
+    pub(super) limits: Box<[Option<super::limits::Limit>]>,
 }
 
 impl Router {
@@ -116,11 +118,18 @@ impl Router {
         routes: Vec<Route>,
         forwarder: Option<Arc<dyn Forwarder>>,
     ) -> Router {
+        let limits = super::limits::limits(codec.registry().messages().map(|m| m.rate_limit));
         Router {
             codec,
             routes,
             forwarder,
+            limits,
         }
+    }
+
+    /// The destinations of the type at `index`.
+    pub(super) fn route(&self, index: usize) -> &Route {
+        &self.routes[index]
     }
 
     /// The codec, for the agents of the gate.
@@ -246,7 +255,7 @@ impl Pending<'_> {
     }
 }
 
-fn guard(name: &str, f: impl FnOnce()) {
+pub(super) fn guard(name: &str, f: impl FnOnce()) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
         tracing::error!(message = %name, panic = %crate::module::panic_message(&panic), "handler panicked");
     }

@@ -8,6 +8,8 @@ mod full;
 mod items;
 mod session;
 mod signal;
+#[cfg(test)]
+mod tests;
 
 use items::Items;
 
@@ -20,7 +22,22 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use signal::{Raised, Signal};
 
-use crate::codec::EncodeError;
+use crate::codec::{EncodeError, Tag};
+
+/// Most payloads a connection's queue may hold for a volatile message to join them (fewer
+/// with a smaller `pending_write_num`): past it the volatile message is dropped.
+pub(crate) const VOLATILE_QUEUE_MAX: usize = 16;
+
+/// What became of a payload given to [`Outbox::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued.
+    Queued,
+    /// A latest-per-key payload that took the place of the one of its key that waited.
+    Replaced,
+    /// A volatile payload dropped: the queue was too long, or the session has no socket.
+    Dropped,
+}
 
 /// Why a write was refused. The connection stays open unless the error says otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -165,8 +182,8 @@ impl Outbox {
         Handling(&self.handling)
     }
 
-    /// Queues one payload. `conn` names the connection in logs.
-    pub(crate) fn push(&self, payload: Bytes, conn: u64) -> Result<(), WriteError> {
+    /// Queues one payload as its `tag` says. `conn` names the connection in logs.
+    pub(crate) fn push(&self, payload: Bytes, tag: Tag, conn: u64) -> Result<Pushed, WriteError> {
         let len = payload.len();
         if len > self.max_msg_len {
             tracing::debug!(conn, len, "write refused: message too long");
@@ -180,6 +197,15 @@ impl Outbox {
             return Err(WriteError::Closed);
         }
         let attached = q.session.as_ref().is_none_or(|n| n.socket.is_some());
+        match tag {
+            Tag::Reliable => {}
+            Tag::Volatile => return Ok(self.push_volatile(q, payload, attached)),
+            Tag::Latest { .. } => {
+                if let Some(pushed) = replace_waiting(&mut q, &payload, tag) {
+                    return Ok(pushed);
+                }
+            }
+        }
         match (attached, self.full(&q, len)) {
             (true, Some(full)) => {
                 drop(q);
@@ -212,13 +238,33 @@ impl Outbox {
             }
             self.wake.raise();
         }
-        q.items.push_back(payload);
+        q.items.push_tagged(payload, tag);
+        self.queued(q, attached);
+        Ok(Pushed::Queued)
+    }
+
+    /// A payload was queued: wake the connection's task if it may be asleep on an empty
+    /// queue.
+    fn queued(&self, q: MutexGuard<'_, Queue>, attached: bool) {
         let was_empty = q.unwritten() == 1;
         drop(q);
         if was_empty && attached && !self.handling.load(Ordering::Relaxed) {
             self.wake.raise();
         }
-        Ok(())
+    }
+
+    /// Queues a volatile payload if the socket can take it soon: there is one, and fewer
+    /// than [`VOLATILE_QUEUE_MAX`] payloads (and `pending_write_bytes`) wait before it.
+    fn push_volatile(&self, q: MutexGuard<'_, Queue>, payload: Bytes, attached: bool) -> Pushed {
+        let bound = VOLATILE_QUEUE_MAX.min(self.capacity);
+        let over_bytes = self.max_bytes > 0 && q.items.bytes() + payload.len() > self.max_bytes;
+        if !attached || q.unwritten() >= bound || over_bytes {
+            return Pushed::Dropped;
+        }
+        let mut q = q;
+        q.items.push_tagged(payload, Tag::Volatile);
+        self.queued(q, attached);
+        Pushed::Queued
     }
 
     /// Closes gracefully: what is queued is still taken, later pushes fail.
@@ -257,6 +303,11 @@ impl Outbox {
     /// Changes the state, the queue's lock held (`_locked`): the only way it changes.
     fn set_state(&self, _locked: &mut Queue, state: State) {
         self.state_now.store(state as u8, Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn is_open_for_test(&self) -> bool {
+        self.state() == State::Open
     }
 
     /// Payloads queued and not yet taken.
@@ -318,16 +369,33 @@ impl Outbox {
     }
 }
 
+/// A latest-per-key payload for which one of its type and key waits unwritten: it takes
+/// that one's place, or, when a reliable payload was queued after that one, the waiting one
+/// is withdrawn and this one queued last (it never overtakes a reliable payload queued
+/// before it). Either way the queue's length stays, and no payload the client may have
+/// counted changes. `None`: none waits.
+fn replace_waiting(q: &mut Queue, payload: &Bytes, tag: Tag) -> Option<Pushed> {
+    let from = q.session.as_ref().map_or(0, |n| n.sent);
+    let (i, reliable_after) = q.items.waiting(from, tag)?;
+    if reliable_after {
+        q.items.remove(i);
+        q.items.push_tagged(payload.clone(), tag);
+    } else {
+        q.items.replace(i, payload.clone());
+    }
+    Some(Pushed::Replaced)
+}
+
 /// [`Outbox::take_batch`] without a session: the payloads leave the queue.
 fn take_plain(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
     let mut gathered = 0;
     while let Some(item) = q.items.front() {
-        if gathered > 0 && gathered + item.len() > max_bytes {
+        if gathered > 0 && gathered + item.payload.len() > max_bytes {
             break;
         }
-        gathered += item.len();
+        gathered += item.payload.len();
         if let Some(item) = q.items.pop_front() {
-            take(item);
+            take(item.payload);
         }
     }
     // Drained: give the memory back (an idle connection holds no queue; a busy one
@@ -337,7 +405,7 @@ fn take_plain(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> u
 }
 
 /// [`Outbox::take_batch`] for a session: the protocol messages, then unwritten payloads (kept
-/// in the queue, counted as sent).
+/// in the queue, counted as sent; a volatile one leaves the queue, never numbered).
 fn take_numbered(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
     let Queue { items, session, .. } = q;
     let Some(n) = session.as_mut() else {
@@ -349,12 +417,18 @@ fn take_numbered(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -
         take(item);
     }
     while let Some(item) = items.get(n.sent) {
-        if gathered > 0 && gathered + item.len() > max_bytes {
+        if gathered > 0 && gathered + item.payload.len() > max_bytes {
             break;
         }
-        gathered += item.len();
-        take(item.clone());
-        n.sent += 1;
+        gathered += item.payload.len();
+        if item.tag == Tag::Volatile {
+            if let Some(item) = items.remove(n.sent) {
+                take(item.payload);
+            }
+        } else {
+            take(item.payload.clone());
+            n.sent += 1;
+        }
     }
     gathered
 }
