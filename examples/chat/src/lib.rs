@@ -56,6 +56,12 @@ pub struct ChatConfig {
     /// message is answered with `S2C_Error{code: 9}` and not delivered. 0: no limit.
     #[serde(default = "default_max_msgs_per_sec")]
     pub max_msgs_per_sec: u32,
+    /// Send `S2C_Typing` and `S2C_RoomInfo` as reliable messages, as every message was
+    /// before delivery classes: for comparison runs only (a reader that falls behind is then
+    /// cut off by `queue_full`, or holds its queue full). The manifest still states their
+    /// own classes.
+    #[serde(default)]
+    pub presence_reliable: bool,
     /// Serve `GET /dev/token?uid=N` (a login token for any uid) on the WebSocket port, for
     /// the demo page. Development only: anyone who can reach the port can log in as anyone.
     #[serde(default)]
@@ -196,7 +202,8 @@ pub struct Server {
 /// heartbeat is answered by the gate itself.
 pub fn processor(config: &Config, chat: Option<&ModuleRef<Chat>>) -> anyhow::Result<Processor> {
     let mut p = Processor::new(config.gate.encoding);
-    msg::register_all_with(&mut p, config.chat.max_msgs_per_sec)?;
+    let (limit, all_reliable) = (config.chat.max_msgs_per_sec, config.chat.presence_reliable);
+    msg::register_all_with(&mut p, limit, all_reliable)?;
     p.handle(login::heartbeat)?;
     if config.chat.max_msgs_per_sec > 0 {
         p.on_limited::<msg::C2sMessage>(room::too_fast)?;

@@ -17,16 +17,22 @@ pub const DEFAULT_MAX_MSGS_PER_SEC: u32 = 20;
 /// `C2S_Typing` signals a connection may send each second; more are dropped.
 pub const MAX_TYPING_PER_SEC: u32 = 5;
 
-/// Registers every chat message with the default limits (see [`register_all_with`]).
+/// Registers every chat message with the default limits and classes (see
+/// [`register_all_with`]).
 pub fn register_all(p: &mut Processor) -> Result<(), ProcessorError> {
-    register_all_with(p, DEFAULT_MAX_MSGS_PER_SEC)
+    register_all_with(p, DEFAULT_MAX_MSGS_PER_SEC, false)
 }
 
 /// Registers every chat message: ids 0..=11 in the protocol's order, names as in the table;
 /// `S2C_Typing` volatile, `S2C_RoomInfo` latest per `room_id`; `C2S_Typing` limited to
 /// [`MAX_TYPING_PER_SEC`] and `C2S_Message` to `max_msgs_per_sec` (0: no limit) per
-/// connection, both dropped over it.
-pub fn register_all_with(p: &mut Processor, max_msgs_per_sec: u32) -> Result<(), ProcessorError> {
+/// connection, both dropped over it. `all_reliable`: `S2C_Typing` and `S2C_RoomInfo` go
+/// reliable too (`[chat] presence_reliable`, for comparison runs).
+pub fn register_all_with(
+    p: &mut Processor,
+    max_msgs_per_sec: u32,
+    all_reliable: bool,
+) -> Result<(), ProcessorError> {
     fn opts(name: &str, id: u16) -> MessageOptions {
         MessageOptions::new().name(name).id(id)
     }
@@ -45,9 +51,14 @@ pub fn register_all_with(p: &mut Processor, max_msgs_per_sec: u32) -> Result<(),
     p.register_with::<S2cError>(opts("S2C_Error", 8).outgoing())?;
     let typing = RateLimit::per_second(MAX_TYPING_PER_SEC);
     p.register_with::<C2sTyping>(opts("C2S_Typing", 9).rate_limit(typing))?;
-    p.register_with::<S2cTyping>(opts("S2C_Typing", 10).outgoing().volatile())?;
-    let latest = opts("S2C_RoomInfo", 11).outgoing();
-    p.register_with::<S2cRoomInfo>(latest.latest_by(|m: &S2cRoomInfo| m.room_id))?;
+    let (typing, info) = (opts("S2C_Typing", 10).outgoing(), opts("S2C_RoomInfo", 11).outgoing());
+    if all_reliable {
+        p.register_with::<S2cTyping>(typing)?;
+        p.register_with::<S2cRoomInfo>(info)?;
+    } else {
+        p.register_with::<S2cTyping>(typing.volatile())?;
+        p.register_with::<S2cRoomInfo>(info.latest_by(|m: &S2cRoomInfo| m.room_id))?;
+    }
     Ok(())
 }
 
