@@ -1,17 +1,16 @@
 //! Rate limits per incoming type ([`RateLimit`], set at registration with
 //! [`MessageOptions::rate_limit`](super::MessageOptions::rate_limit)): the application's hook
-//! for a message over its limit ([`Processor::on_limited`]), and the router's view of the
-//! limits, which every connection's token buckets are indexed by.
+//! for a message over its limit ([`Processor::on_limited`]), and each type's place among the
+//! limited ones, which every connection's token buckets are indexed by (the router answers
+//! for them).
 
 use std::any::type_name;
 use std::sync::Arc;
 
-use longlink_wire::{OverLimit, RateLimit};
+use longlink_wire::RateLimit;
 
-use super::router::{Router, guard};
 use super::{Processor, ProcessorError};
 use crate::agent::Agent;
-use crate::metrics::Delivered;
 
 /// The hook of a type's messages over its rate limit.
 pub(super) type LimitedFn = Arc<dyn Fn(&Agent) + Send + Sync>;
@@ -59,9 +58,11 @@ pub(crate) struct Limit {
 }
 
 /// The limits of every registered type, by the registry's index: `None` for most.
-pub(super) fn limits(router_infos: impl Iterator<Item = Option<RateLimit>>) -> Box<[Option<Limit>]> {
+pub(super) fn limits(
+    per_type: impl Iterator<Item = Option<RateLimit>>,
+) -> Box<[Option<Limit>]> {
     let mut slot = 0;
-    router_infos
+    per_type
         .map(|limit| {
             limit.map(|limit| {
                 slot += 1;
@@ -81,35 +82,4 @@ pub(crate) enum Over {
     Dropped,
     /// Close the connection once the messages already read are answered.
     Close,
-}
-
-impl Router {
-    /// How many types have a rate limit (the buckets a connection needs).
-    pub(crate) fn limited_types(&self) -> usize {
-        self.limits.iter().flatten().count()
-    }
-
-    /// The rate limit of the type at `index`, if it has one.
-    #[inline]
-    pub(crate) fn limit(&self, index: usize) -> Option<Limit> {
-        self.limits.get(index).copied().flatten()
-    }
-
-    /// A message of the type at `index` from `agent` is over its limit: counts it, and with
-    /// [`OverLimit::Drop`] runs the type's hook.
-    pub(crate) fn over_limit(&self, index: usize, limit: RateLimit, agent: &Agent) -> Over {
-        let codec = self.codec();
-        codec.count_delivered(index, Delivered::Limited);
-        let name = &codec.registry().info(index).name;
-        tracing::debug!(message = %name, over = ?limit.over, "message over its type's rate limit");
-        match limit.over {
-            OverLimit::Close => Over::Close,
-            OverLimit::Drop => {
-                if let Some(f) = &self.route(index).limited {
-                    guard(name, || f(agent));
-                }
-                Over::Dropped
-            }
-        }
-    }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::limits::{Limit, Over};
 use super::{RawMessage, Route};
 use crate::agent::Agent;
 use crate::codec::{Codec, DecodeError};
@@ -109,7 +110,7 @@ pub(crate) struct Router {
     routes: Vec<Route>,
     forwarder: Option<Arc<dyn Forwarder>>,
     /// Each type's rate limit, by index.
-    pub(super) limits: Box<[Option<super::limits::Limit>]>,
+    limits: Box<[Option<Limit>]>,
 }
 
 impl Router {
@@ -127,10 +128,7 @@ impl Router {
         }
     }
 
-    /// The destinations of the type at `index`.
-    pub(super) fn route(&self, index: usize) -> &Route {
-        &self.routes[index]
-    }
+
 
     /// The codec, for the agents of the gate.
     pub(crate) fn codec(&self) -> &Arc<Codec> {
@@ -255,7 +253,45 @@ impl Pending<'_> {
     }
 }
 
-pub(super) fn guard(name: &str, f: impl FnOnce()) {
+/// The rate limits per type (set with
+/// [`MessageOptions::rate_limit`](super::MessageOptions::rate_limit)).
+impl Router {
+    /// How many types have a rate limit (the buckets a connection needs).
+    pub(crate) fn limited_types(&self) -> usize {
+        self.limits.iter().flatten().count()
+    }
+
+    /// The rate limit of the type at `index`, if it has one.
+    #[inline]
+    pub(crate) fn limit(&self, index: usize) -> Option<Limit> {
+        self.limits.get(index).copied().flatten()
+    }
+
+    /// A message of the type at `index` from `agent` is over its limit: counts it, and with
+    /// [`OverLimit::Drop`] runs the type's hook.
+    pub(crate) fn over_limit(
+        &self,
+        index: usize,
+        limit: longlink_wire::RateLimit,
+        agent: &Agent,
+    ) -> Over {
+        let codec = self.codec();
+        codec.count_delivered(index, crate::metrics::Delivered::Limited);
+        let name = &codec.registry().info(index).name;
+        tracing::debug!(message = %name, over = ?limit.over, "message over its type's rate limit");
+        match limit.over {
+            longlink_wire::OverLimit::Close => Over::Close,
+            longlink_wire::OverLimit::Drop => {
+                if let Some(f) = &self.routes[index].limited {
+                    guard(name, || f(agent));
+                }
+                Over::Dropped
+            }
+        }
+    }
+}
+
+fn guard(name: &str, f: impl FnOnce()) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(f)) {
         tracing::error!(message = %name, panic = %crate::module::panic_message(&panic), "handler panicked");
     }

@@ -4,6 +4,7 @@
 //! A resumable session (`session`) keeps written payloads, numbered, until the client
 //! acknowledges them, and outlives its socket.
 
+mod classes;
 mod full;
 mod items;
 mod session;
@@ -11,6 +12,8 @@ mod signal;
 #[cfg(test)]
 mod tests;
 
+use classes::replace_waiting;
+pub(crate) use classes::Pushed;
 use items::Items;
 
 use session::Numbering;
@@ -23,21 +26,6 @@ use bytes::Bytes;
 use signal::{Raised, Signal};
 
 use crate::codec::{EncodeError, Tag};
-
-/// Most payloads a connection's queue may hold for a volatile message to join them (fewer
-/// with a smaller `pending_write_num`): past it the volatile message is dropped.
-pub(crate) const VOLATILE_QUEUE_MAX: usize = 16;
-
-/// What became of a payload given to [`Outbox::push`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Pushed {
-    /// Queued.
-    Queued,
-    /// A latest-per-key payload that took the place of the one of its key that waited.
-    Replaced,
-    /// A volatile payload dropped: the queue was too long, or the session has no socket.
-    Dropped,
-}
 
 /// Why a write was refused. The connection stays open unless the error says otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -253,20 +241,6 @@ impl Outbox {
         }
     }
 
-    /// Queues a volatile payload if the socket can take it soon: there is one, and fewer
-    /// than [`VOLATILE_QUEUE_MAX`] payloads (and `pending_write_bytes`) wait before it.
-    fn push_volatile(&self, q: MutexGuard<'_, Queue>, payload: Bytes, attached: bool) -> Pushed {
-        let bound = VOLATILE_QUEUE_MAX.min(self.capacity);
-        let over_bytes = self.max_bytes > 0 && q.items.bytes() + payload.len() > self.max_bytes;
-        if !attached || q.unwritten() >= bound || over_bytes {
-            return Pushed::Dropped;
-        }
-        let mut q = q;
-        q.items.push_tagged(payload, Tag::Volatile);
-        self.queued(q, attached);
-        Pushed::Queued
-    }
-
     /// Closes gracefully: what is queued is still taken, later pushes fail.
     pub(crate) fn close(&self) {
         let mut q = self.lock();
@@ -367,23 +341,6 @@ impl Outbox {
         // A panic never happens while the lock is held, but stay usable if it did.
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// A latest-per-key payload for which one of its type and key waits unwritten: it takes
-/// that one's place, or, when a reliable payload was queued after that one, the waiting one
-/// is withdrawn and this one queued last (it never overtakes a reliable payload queued
-/// before it). Either way the queue's length stays, and no payload the client may have
-/// counted changes. `None`: none waits.
-fn replace_waiting(q: &mut Queue, payload: &Bytes, tag: Tag) -> Option<Pushed> {
-    let from = q.session.as_ref().map_or(0, |n| n.sent);
-    let (i, reliable_after) = q.items.waiting(from, tag)?;
-    if reliable_after {
-        q.items.remove(i);
-        q.items.push_tagged(payload.clone(), tag);
-    } else {
-        q.items.replace(i, payload.clone());
-    }
-    Some(Pushed::Replaced)
 }
 
 /// [`Outbox::take_batch`] without a session: the payloads leave the queue.

@@ -3,7 +3,8 @@
 
 use bytes::Bytes;
 
-use super::{Outbox, Pushed, QueueFullPolicy, VOLATILE_QUEUE_MAX, next_socket};
+use super::classes::VOLATILE_QUEUE_MAX;
+use super::{Outbox, Pushed, QueueFullPolicy, next_socket};
 use crate::codec::Tag;
 
 const ROOM_7: Tag = Tag::Latest { index: 11, key: 7 };
