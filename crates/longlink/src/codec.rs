@@ -102,7 +102,9 @@ impl Encoded {
 
     /// Its delivery class, found by `codec` (once) for a payload from another node.
     pub(crate) fn class(&self, codec: &Codec) -> Class {
-        *self.class.get_or_init(|| codec.classify_payload(&self.payload))
+        *self
+            .class
+            .get_or_init(|| codec.classify_payload(&self.payload))
     }
 
     /// The payload bytes (without any TCP length prefix).

@@ -67,7 +67,8 @@ fn processor() -> Processor {
     .unwrap();
     p.register_with::<Slow>(MessageOptions::new().id(2).outgoing())
         .unwrap();
-    p.register_with::<Blips>(MessageOptions::new().id(3)).unwrap();
+    p.register_with::<Blips>(MessageOptions::new().id(3))
+        .unwrap();
     p.register_with::<Blip>(MessageOptions::new().id(4).outgoing().volatile())
         .unwrap();
     p.handle(|m: &Say, agent| {
@@ -150,9 +151,7 @@ async fn a_drop_type_over_its_limit_is_answered_by_its_hook_and_a_close_type_clo
         // Over the close type's limit: what was read is answered, then the close.
         let mut flood = Vec::new();
         for n in 0..20 {
-            flood.extend(
-                Framing::default().frame(&wire.encode("Move", 1, &Move { n })),
-            );
+            flood.extend(Framing::default().frame(&wire.encode("Move", 1, &Move { n })));
         }
         c.send_raw(&flood).await;
         let mut moves = 0;
@@ -167,7 +166,10 @@ async fn a_drop_type_over_its_limit_is_answered_by_its_hook_and_a_close_type_clo
             }
         }
         // One token was spent above: the rest of the burst (a token may have come back).
-        assert!((1..=LIMIT as usize).contains(&moves), "{moves} moves answered");
+        assert!(
+            (1..=LIMIT as usize).contains(&moves),
+            "{moves} moves answered"
+        );
         running.shutdown().await;
     })
     .await;

@@ -51,7 +51,10 @@ pub fn register_all_with(
     p.register_with::<S2cError>(opts("S2C_Error", 8).outgoing())?;
     let typing = RateLimit::per_second(MAX_TYPING_PER_SEC);
     p.register_with::<C2sTyping>(opts("C2S_Typing", 9).rate_limit(typing))?;
-    let (typing, info) = (opts("S2C_Typing", 10).outgoing(), opts("S2C_RoomInfo", 11).outgoing());
+    let (typing, info) = (
+        opts("S2C_Typing", 10).outgoing(),
+        opts("S2C_RoomInfo", 11).outgoing(),
+    );
     if all_reliable {
         p.register_with::<S2cTyping>(typing)?;
         p.register_with::<S2cRoomInfo>(info)?;

@@ -6,8 +6,8 @@ use crate::chat::{
     Chat, ERR_BAD_REQUEST, ERR_BANNED_WORD, ERR_NO_SUCH_ROOM, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE,
     ERR_ROOM_FULL, ERR_TEXT_TOO_LONG, ERR_TOO_FAST, ERR_UNAVAILABLE, now_unix, refuse,
 };
-use crate::presence::room_changed;
 use crate::msg::{C2sMessage, C2sUpdateWatchRoom, S2cMessage, S2cUpdateWatchRoom};
+use crate::presence::room_changed;
 use crate::rooms::Refusal;
 use longlink::cluster::ClusterError;
 

@@ -48,7 +48,12 @@ async fn watcher(server: &TestServer, uid: u64, room: u64) -> Client {
 
 /// A reader that counts typing signals: Rx skips presence messages, so this one reads its
 /// socket itself through a `Client` with presence on.
-fn count_typing(mut c: Client) -> (tokio::task::JoinHandle<usize>, tokio::sync::oneshot::Sender<()>) {
+fn count_typing(
+    mut c: Client,
+) -> (
+    tokio::task::JoinHandle<usize>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let (tx, mut stop) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let mut typing = 0;
@@ -114,7 +119,9 @@ async fn a_stuck_watcher_is_not_disconnected_and_catches_up_on_what_matters() {
         const FILL: usize = 1000;
         let text = |i: usize| format!("p{i}:{}", "x".repeat(6990));
         for i in 0..FILL {
-            s.send(encode(Enc::Json, &say(room, text(i)))).await.expect("say");
+            s.send(encode(Enc::Json, &say(room, text(i))))
+                .await
+                .expect("say");
         }
         tokio::time::sleep(SETTLE).await;
 
@@ -170,7 +177,11 @@ async fn a_stuck_watcher_is_not_disconnected_and_catches_up_on_what_matters() {
         let mut want: Vec<String> = (0..FILL).map(|i| format!("p{i}")).collect();
         want.extend(said.iter().cloned());
         let messages: Vec<&String> = got.iter().filter(|t| *t != "info").collect();
-        assert_eq!(messages, want.iter().collect::<Vec<_>>(), "every room message, in order");
+        assert_eq!(
+            messages,
+            want.iter().collect::<Vec<_>>(),
+            "every room message, in order"
+        );
         assert_eq!(
             infos,
             [S2cRoomInfo {
@@ -204,7 +215,10 @@ async fn a_stuck_watcher_is_not_disconnected_and_catches_up_on_what_matters() {
 
         let _ = healthy_stop.send(());
         let healthy_typing = healthy_typing.await.expect("healthy reader");
-        assert!(healthy_typing >= 4, "a reading watcher gets typing signals ({healthy_typing})");
+        assert!(
+            healthy_typing >= 4,
+            "a reading watcher gets typing signals ({healthy_typing})"
+        );
         let _ = s_stop.send(());
         let _ = s_drained.await;
         let _ = toggler_drained.1.send(());
@@ -221,7 +235,10 @@ async fn a_stuck_watcher_is_not_disconnected_and_catches_up_on_what_matters() {
 /// [`drain`] for a receiving half.
 fn drain_rx(
     mut r: common::Rx,
-) -> (tokio::task::JoinHandle<()>, tokio::sync::oneshot::Sender<()>) {
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
     let (tx, mut stop) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         loop {
@@ -375,8 +392,7 @@ async fn a_resumed_session_replays_the_latest_room_info_once_and_no_typing() {
 #[tokio::test]
 async fn max_msgs_per_sec_answers_the_excess_with_error_9_and_typing_over_5_is_dropped() {
     bounded(TEST_TIMEOUT, async {
-        let server =
-            TestServer::start_with(Enc::Json, |c| c.chat.max_msgs_per_sec = 3).await;
+        let server = TestServer::start_with(Enc::Json, |c| c.chat.max_msgs_per_sec = 3).await;
         let admin = server.admin.expect("admin");
         let before = scrape(admin).await;
         let room = 9;
@@ -430,4 +446,3 @@ async fn max_msgs_per_sec_answers_the_excess_with_error_9_and_typing_over_5_is_d
     })
     .await;
 }
-

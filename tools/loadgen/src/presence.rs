@@ -80,7 +80,10 @@ async fn read_healthy(
         } else if buf.starts_with(br#"{"S2C_Message""#) {
             let v: serde_json::Value = serde_json::from_slice(&buf)?;
             let text = v["S2C_Message"]["text"].as_str().unwrap_or("");
-            if let Some(us) = text.strip_prefix("lat:").and_then(|s| s.parse::<u64>().ok()) {
+            if let Some(us) = text
+                .strip_prefix("lat:")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
                 let now = t0.elapsed().as_micros() as u64;
                 hist.record(Duration::from_micros(now.saturating_sub(us)));
                 seen.messages.fetch_add(1, Ordering::Relaxed);
@@ -169,7 +172,9 @@ pub(crate) async fn presence(args: PresenceArgs) -> Result<()> {
         readers.spawn(read_healthy(r, t0, end, Arc::clone(&seen)));
         if i < args.typers as usize {
             let typing = json_frame(&json!({"C2S_Typing": {"room_id": ROOM}}));
-            writers.spawn(pace(w, Duration::from_millis(200), end, move |_| typing.clone()));
+            writers.spawn(pace(w, Duration::from_millis(200), end, move |_| {
+                typing.clone()
+            }));
         } else {
             // Kept open (dropping a writer half sends a FIN).
             writers.spawn(async move {
@@ -184,7 +189,9 @@ pub(crate) async fn presence(args: PresenceArgs) -> Result<()> {
     let every = Duration::from_secs_f64(1.0 / f64::from(args.msg_rate.max(1)));
     writers.spawn(pace(w, every, end, move |_| {
         let us = t0.elapsed().as_micros() as u64;
-        json_frame(&json!({"C2S_Message": {"room_id": ROOM, "to_uid": 0, "text": format!("lat:{us}")}}))
+        json_frame(
+            &json!({"C2S_Message": {"room_id": ROOM, "to_uid": 0, "text": format!("lat:{us}")}}),
+        )
     }));
     let (r, w) = split(toggler);
     tokio::spawn(discard(r));

@@ -101,7 +101,10 @@ impl MessageOptions {
     /// assert_eq!(registry.latest_key(0, &RoomInfo { room_id: 7 }), Some(7));
     /// # Ok::<(), longlink_wire::RegistryError>(())
     /// ```
-    pub fn latest_by<T: 'static>(mut self, key: impl Fn(&T) -> u64 + Send + Sync + 'static) -> Self {
+    pub fn latest_by<T: 'static>(
+        mut self,
+        key: impl Fn(&T) -> u64 + Send + Sync + 'static,
+    ) -> Self {
         self.class = Class::latest(key);
         self
     }

@@ -43,8 +43,8 @@ use std::time::Instant;
 
 use metrics::{Counter, Gauge, counter, gauge};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub(crate) use series::{FastCounter, FastHistogram};
 
 use longlink_wire::Transport;

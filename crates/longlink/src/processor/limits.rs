@@ -58,9 +58,7 @@ pub(crate) struct Limit {
 }
 
 /// The limits of every registered type, by the registry's index: `None` for most.
-pub(super) fn limits(
-    per_type: impl Iterator<Item = Option<RateLimit>>,
-) -> Box<[Option<Limit>]> {
+pub(super) fn limits(per_type: impl Iterator<Item = Option<RateLimit>>) -> Box<[Option<Limit>]> {
     let mut slot = 0;
     per_type
         .map(|limit| {

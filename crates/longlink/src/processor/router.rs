@@ -128,8 +128,6 @@ impl Router {
         }
     }
 
-
-
     /// The codec, for the agents of the gate.
     pub(crate) fn codec(&self) -> &Arc<Codec> {
         &self.codec

@@ -50,16 +50,20 @@ pub fn is_presence(m: &longlink_client::Message) -> bool {
 
 /// The next message that is not a presence message, which must be a `T` (as
 /// `Client::recv_as`).
-pub async fn recv_skipping<T: 'static>(c: &mut longlink_client::Client) -> longlink_client::Result<T> {
+pub async fn recv_skipping<T: 'static>(
+    c: &mut longlink_client::Client,
+) -> longlink_client::Result<T> {
     loop {
         let m = c.recv().await?;
         if is_presence(&m) {
             continue;
         }
         let name = m.name().to_owned();
-        return m.downcast::<T>().map_err(|_| longlink_client::Error::Unexpected {
-            expected: std::any::type_name::<T>().to_owned(),
-            got: name,
-        });
+        return m
+            .downcast::<T>()
+            .map_err(|_| longlink_client::Error::Unexpected {
+                expected: std::any::type_name::<T>().to_owned(),
+                got: name,
+            });
     }
 }

@@ -275,7 +275,10 @@ fn delivery_classes_and_rate_limits_are_told_at_registration() {
     let info = r
         .register::<Int32Value>(MessageOptions::new().id(1).rate_limit(limit))
         .unwrap();
-    assert_eq!((info.delivery, info.rate_limit), (Delivery::Reliable, Some(limit)));
+    assert_eq!(
+        (info.delivery, info.rate_limit),
+        (Delivery::Reliable, Some(limit))
+    );
     let json = serde_json::to_value(info).unwrap();
     assert_eq!(
         json["rate_limit"],
@@ -287,10 +290,23 @@ fn delivery_classes_and_rate_limits_are_told_at_registration() {
         .latest_by(|m: &StringValue| m.value.len() as u64);
     let info = r.register::<StringValue>(latest).unwrap();
     assert_eq!(info.delivery, Delivery::Latest);
-    let key = r.latest_key(1, &StringValue { value: "abc".into() });
+    let key = r.latest_key(
+        1,
+        &StringValue {
+            value: "abc".into(),
+        },
+    );
     assert_eq!(key, Some(3));
-    assert_eq!(r.latest_key(0, &Int32Value { value: 1 }), None, "not latest");
-    assert_eq!(r.latest_key(1, &Int32Value { value: 1 }), None, "another type");
+    assert_eq!(
+        r.latest_key(0, &Int32Value { value: 1 }),
+        None,
+        "not latest"
+    );
+    assert_eq!(
+        r.latest_key(1, &Int32Value { value: 1 }),
+        None,
+        "another type"
+    );
 }
 
 #[test]

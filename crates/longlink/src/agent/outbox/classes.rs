@@ -27,7 +27,12 @@ pub(crate) enum Pushed {
 impl Outbox {
     /// Queues a volatile payload if the socket can take it soon: there is one, and fewer
     /// than [`VOLATILE_QUEUE_MAX`] payloads (and `pending_write_bytes`) wait before it.
-    pub(super) fn push_volatile(&self, q: MutexGuard<'_, Queue>, payload: Bytes, attached: bool) -> Pushed {
+    pub(super) fn push_volatile(
+        &self,
+        q: MutexGuard<'_, Queue>,
+        payload: Bytes,
+        attached: bool,
+    ) -> Pushed {
         let bound = VOLATILE_QUEUE_MAX.min(self.capacity);
         let over_bytes = self.max_bytes > 0 && q.items.bytes() + payload.len() > self.max_bytes;
         if !attached || q.unwritten() >= bound || over_bytes {

@@ -12,8 +12,8 @@ mod signal;
 #[cfg(test)]
 mod tests;
 
-use classes::replace_waiting;
 pub(crate) use classes::Pushed;
+use classes::replace_waiting;
 use items::Items;
 
 use session::Numbering;

@@ -108,7 +108,11 @@ fn a_session_numbers_reliable_and_latest_messages_only() {
     push(&o, "m3", Tag::Reliable); // 3
     push(&o, "room8=1", ROOM_8); // 4
     assert_eq!(push(&o, "room8=2", ROOM_8), Pushed::Replaced);
-    assert_eq!(push(&o, "room7=2", ROOM_7), Pushed::Queued, "room7=1 was written");
+    assert_eq!(
+        push(&o, "room7=2", ROOM_7),
+        Pushed::Queued,
+        "room7=1 was written"
+    );
     let again = next_socket();
     o.claim(again).expect("claimed");
     // The client has everything up to 2 (m1, room7=1).

@@ -3,9 +3,9 @@
 //! ([`MessageOptions::rate_limit`](crate::processor::MessageOptions::rate_limit)), made at
 //! the first limited message.
 
+use crate::agent::Agent;
 use crate::gate::shared::Rate;
 use crate::processor::{Decoded, Over, Router};
-use crate::agent::Agent;
 
 /// A connection's buckets. An idle connection's task holds the connection's bucket and one
 /// pointer.
