@@ -315,7 +315,7 @@ async fn a_resumed_session_replays_the_latest_room_info_once_and_no_typing() {
             }
             typer.expect_quiet().await; // the chat module has handled them
             let mut typing_before = 0;
-            sender.say(room, "a1".into()).await;
+            sender.say(room, "a1").await;
             loop {
                 let m = message(&mut w).await;
                 match m.name() {
@@ -341,7 +341,7 @@ async fn a_resumed_session_replays_the_latest_room_info_once_and_no_typing() {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             for text in ["b1", "b2", "b3"] {
-                sender.say(room, text.into()).await;
+                sender.say(room, text).await;
                 let _ = sender.expect_message().await;
             }
             tokio::time::sleep(SETTLE).await;
@@ -379,7 +379,7 @@ async fn a_resumed_session_replays_the_latest_room_info_once_and_no_typing() {
                 "{enc:?}: the latest room info, once"
             );
             // The count goes on exactly: the next message is the next one.
-            sender.say(room, "c1".into()).await;
+            sender.say(room, "c1").await;
             let m: S2cMessage = message(&mut w).await.downcast().expect("S2C_Message");
             assert_eq!(m.text, "c1", "{enc:?}");
             w.close().await.expect("close");
@@ -435,7 +435,7 @@ async fn max_msgs_per_sec_answers_the_excess_with_error_9_and_typing_over_5_is_d
         assert!((5..=6).contains(&typing), "{typing} typing signals passed");
         // Still connected; the limit refills.
         tokio::time::sleep(Duration::from_millis(700)).await;
-        a.say(room, "later".into()).await;
+        a.say(room, "later").await;
         assert_eq!(a.expect_message().await.text, "later");
 
         let after = scrape(admin).await;
