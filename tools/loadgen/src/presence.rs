@@ -125,15 +125,19 @@ async fn pace(
     Ok(())
 }
 
-/// Whether a stuck watcher's connection is still open (it has unread data, or none yet).
+/// Whether a stuck watcher's connection is still open: what is buffered for it is read
+/// (without waiting) until the socket has nothing more (open) or ends (closed by the server).
 fn still_open(conn: &Conn) -> bool {
     let stream: &TcpStream = conn.get_ref();
-    let mut byte = [0u8; 1];
-    match stream.try_read(&mut byte) {
-        Ok(0) => false,
-        Ok(_) => true,
-        Err(e) => e.kind() == std::io::ErrorKind::WouldBlock,
+    let mut buf = vec![0u8; 64 * 1024];
+    for _ in 0..100_000 {
+        match stream.try_read(&mut buf) {
+            Ok(0) => return false,
+            Ok(_) => continue,
+            Err(e) => return e.kind() == std::io::ErrorKind::WouldBlock,
+        }
     }
+    true
 }
 
 pub(crate) async fn presence(args: PresenceArgs) -> Result<()> {
