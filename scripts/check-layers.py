@@ -27,6 +27,7 @@ from file_imports import Crate, cycles as file_cycles  # noqa: E402
 # Lowest first. Modules on one line are one layer: they may not import each other.
 LAYERS = [
     ["config", "metrics", "shutdown"],  # leaves
+    ["log"],                            # [log] and the subscriber binaries install
     ["timer"],                          # timer tables and cron, for modules
     ["module"],                         # actors: task, state, mailbox, calls
     ["codec"],                          # one gate's message codec (on longlink-wire)

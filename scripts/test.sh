@@ -61,7 +61,7 @@ cargo publish --dry-run --locked --allow-dirty \
 echo "== longlink's optional features: none, then each alone"
 # `cargo check`, not a build: the same compile errors, without linking four more libraries.
 cargo check --locked -p longlink --no-default-features
-for feature in cluster admin profiler tls; do
+for feature in cluster admin profiler tls log; do
     cargo check --locked -p longlink --no-default-features --features "$feature"
 done
 echo "== cargo doc (the libraries' docs and their links)"

@@ -11,8 +11,10 @@
 //! checks it with `scripts/check-layers.py`). Where a lower layer must reach a higher one, it
 //! defines a small trait that the higher one implements.
 //!
-//! - leaves: [`config`] (TOML with an embedded default and environment overrides),
-//!   [`metrics`] (Prometheus names and handles), [`shutdown`] ([`StopHandle`](shutdown::StopHandle)).
+//! - leaves: [`config`] (TOML with an embedded default and environment overrides; every
+//!   value's origin), [`metrics`] (Prometheus names and handles), [`shutdown`]
+//!   ([`StopHandle`](shutdown::StopHandle)).
+//! - `log` (feature `log`): `[log]` and the subscriber a binary installs.
 //! - [`timer`]: timer tables and cron expressions, for modules.
 //! - [`module`]: actors with their own task and state; calls between them ([`ModuleRef`]).
 //! - [`codec`]: one gate's messages as bytes: the registry of [`wire`] (`longlink-wire`, the
@@ -39,6 +41,8 @@
 //! - `admin`: [`admin`]: `/metrics`, `/healthz`, the server API and the console (axum,
 //!   hyper); takes `cluster` with it, as its API reaches across the cluster.
 //! - `profiler`: the console's `cpuprof` (pprof); takes `admin` with it.
+//! - `log`: `longlink::log`, `[log]` settings and [`log::init`], the
+//!   subscriber for a binary (text or JSON lines on stderr), on tracing-subscriber.
 //! - `tls`: TLS on the listeners (rustls with ring); without it, `tls_tcp` or `tls_ws` is an
 //!   error at bind.
 //!
@@ -92,6 +96,8 @@ pub mod cluster;
 pub mod codec;
 pub mod config;
 pub mod gate;
+#[cfg(feature = "log")]
+pub mod log;
 pub mod metrics;
 pub mod module;
 pub mod processor;

@@ -101,6 +101,9 @@ pub struct Config {
     /// `[admin]`: `/metrics` and `/healthz` on `addr`, the console on `console_addr`.
     #[serde(default)]
     pub admin: longlink::admin::AdminConfig,
+    /// `[log]`: `format` (`"text"` or `"json"`) and `level` (`RUST_LOG` wins).
+    #[serde(default)]
+    pub log: longlink::log::LogConfig,
 }
 
 /// What this process runs, from `[cluster] node_type`.
@@ -132,17 +135,25 @@ impl Config {
     ///
     /// `[chat] dev_tokens` is on in the embedded default only: with a file it is off unless
     /// the file (or `LONGLINK_CHAT__DEV_TOKENS`) turns it on.
+    ///
+    /// An error names the file and line, or the environment variable, of the bad value.
     pub fn load(file: Option<&Path>) -> Result<Config, longlink::config::ConfigError> {
-        let config: Config =
-            longlink::config::load_layers(&[DEFAULT_CONFIG], &[FILE_DEFAULTS], file, ENV_PREFIX)?;
-        config.validate()?;
-        Ok(config)
+        Ok(Config::load_traced(file)?.value)
+    }
+
+    /// [`Config::load`], keeping where each value came from (for `config print`).
+    pub fn load_traced(
+        file: Option<&Path>,
+    ) -> Result<longlink::config::Loaded<Config>, longlink::config::ConfigError> {
+        longlink::config::load_traced(&[DEFAULT_CONFIG], &[FILE_DEFAULTS], file, ENV_PREFIX)?
+            .check(Config::validate)
     }
 
     /// Checks every value; the error names the key.
     pub fn validate(&self) -> Result<(), longlink::config::ConfigError> {
         self.gate.validate()?;
         self.cluster.validate()?;
+        self.log.validate()?;
         let invalid = |message: &str| longlink::config::ConfigError::Invalid {
             key: "cluster.node_type".into(),
             message: message.into(),

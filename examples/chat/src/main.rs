@@ -5,6 +5,8 @@
 //! longlink-chat --config chat.toml   # settings from a TOML file ([gate], [chat])
 //! longlink-chat token --uid 42       # print a login token for uid 42 (dev secret)
 //! longlink-chat manifest             # print the message manifest (JSON) for client code
+//! longlink-chat config check FILE    # check a config file: exit 0, or 2 with every error
+//! longlink-chat config print         # the effective config as TOML, each key's origin after it
 //! ```
 //!
 //! With `--features dhat-heap` (development only) every heap allocation is tracked by dhat:
@@ -12,7 +14,7 @@
 //! that moment by allocation site, and stops tracking; otherwise it is written at exit.
 //! View it with dhat's `dh_view.html`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -65,17 +67,31 @@ enum Command {
     /// Print the message manifest: every message's name, protobuf id, direction and fields,
     /// as JSON, for generating client code.
     Manifest,
+    /// Check or print the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load FILE (or --config) over the embedded default and the environment, as the server
+    /// would: exit 0 if it is good, else 2 with each error (its file line or variable).
+    Check {
+        /// The TOML file to check; without it, --config.
+        file: Option<PathBuf>,
+    },
+    /// Print the effective configuration (embedded default, --config, environment) as TOML:
+    /// every key, each followed by a comment naming where its value came from.
+    Print,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if let Some(Command::Config { command }) = &cli.command {
+        return config_command(command, cli.config.as_deref());
+    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -83,6 +99,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = longlink::log::init(&config.log) {
+        eprintln!("longlink-chat: {e}");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Some(Command::Token { uid, ttl }) => {
             let claims = token::Claims {
@@ -102,7 +122,43 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        // Answered above, before the configuration is loaded (it may be the broken one).
+        Some(Command::Config { command }) => config_command(&command, cli.config.as_deref()),
         None => serve(config),
+    }
+}
+
+/// `config check` and `config print`: exit 0, or 2 with every error on a line of its own.
+fn config_command(command: &ConfigCommand, config_flag: Option<&Path>) -> ExitCode {
+    let file = match command {
+        ConfigCommand::Check { file } => file.as_deref().or(config_flag),
+        ConfigCommand::Print => config_flag,
+    };
+    let loaded = match Config::load_traced(file) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            for line in e.lines() {
+                eprintln!("longlink-chat: bad config: {line}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        ConfigCommand::Check { .. } => {
+            let what = file.map_or("the embedded default".into(), |f| f.display().to_string());
+            println!("{what}: ok");
+            ExitCode::SUCCESS
+        }
+        ConfigCommand::Print => match loaded.to_toml() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("longlink-chat: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
