@@ -17,7 +17,7 @@ pub(super) type LimitedFn = Arc<dyn Fn(&Agent) + Send + Sync>;
 
 impl Processor {
     /// Sets what a connection gets when it sends `T` over `T`'s rate limit with
-    /// [`OverLimit::Drop`]: `f` runs on the connection's task (keep it short), e.g. to
+    /// [`OverLimit::Drop`](super::OverLimit::Drop): `f` runs on the connection's task (keep it short), e.g. to
     /// answer with an error message; the message itself is dropped and counted
     /// (`longlink_rate_limited_total`).
     ///
