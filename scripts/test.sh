@@ -40,6 +40,15 @@ fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
 
+# Debian's redis-server, for the server API's Redis channel (examples/chat/tests/redis.rs):
+# each test starts its own on a free loopback port and stops it.
+if [ ! -x /usr/bin/redis-server ]; then
+    echo "installing redis-server" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server
+fi
+export CHAT_TEST_REDIS=/usr/bin/redis-server
+
 echo "== layers (scripts/check-layers.py: imports go one way, between longlink's modules and between the files of every crate)"
 python3 scripts/test_file_imports.py
 python3 scripts/check-layers.py
@@ -61,7 +70,7 @@ cargo publish --dry-run --locked --allow-dirty \
 echo "== longlink's optional features: none, then each alone"
 # `cargo check`, not a build: the same compile errors, without linking four more libraries.
 cargo check --locked -p longlink --no-default-features
-for feature in cluster admin profiler tls log; do
+for feature in cluster admin profiler tls log redis heap-profiler; do
     cargo check --locked -p longlink --no-default-features --features "$feature"
 done
 echo "== cargo doc (the libraries' docs and their links)"

@@ -34,10 +34,13 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// pages to the system once they have been free for the decay time (10 s), also while the
 /// server is idle. Without it, jemalloc returns pages only while that arena allocates, so
 /// memory freed after a burst (a `cpuprof` report: about 150 MB; a flood of large messages)
-/// stays resident in an idle server. `_RJEM_MALLOC_CONF` in the environment overrides it.
+/// stays resident in an idle server. `prof:true,prof_active:false`: the heap profiler is
+/// there but idle (no sampling, no cost) until `prof heap start` in the console or
+/// `POST /debug/pprof/heap/start`. `_RJEM_MALLOC_CONF` in the environment overrides any of
+/// them (`prof_active:true` samples from start-up).
 #[cfg(all(feature = "jemalloc", not(feature = "dhat-heap")))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
-static MALLOC_CONF: &u8 = &b"background_thread:true\0"[0];
+static MALLOC_CONF: &u8 = &b"background_thread:true,prof:true,prof_active:false\0"[0];
 
 #[derive(Parser)]
 #[command(

@@ -49,7 +49,7 @@ fn message(text: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_broadcast_kick_online_and_stats_reach_real_connections() {
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = with_api(enc).await;
             let admin = server.admin.expect("admin listener");
@@ -143,7 +143,7 @@ async fn push_broadcast_kick_online_and_stats_reach_real_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_key_is_required_and_without_one_there_is_no_api() {
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         let server = with_api(Enc::Json).await;
         let admin = server.admin.unwrap();
         for key in [None, Some("wrong"), Some("test-api-key-and-more"), Some("")] {
@@ -182,7 +182,7 @@ async fn the_key_is_required_and_without_one_there_is_no_api() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_400_with_the_reason() {
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         let server = with_api(Enc::Protobuf).await;
         let admin = server.admin.unwrap();
         let mut ann = server.login(Transport::Tcp, 800).await;
@@ -247,7 +247,7 @@ async fn bad_requests_get_400_with_the_reason() {
 /// in either encoding (issue 21). Nothing reaches the client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ll_protocol_messages_are_refused_as_payloads_with_400() {
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         for enc in Enc::ALL {
             let server = with_api(enc).await;
             let admin = server.admin.unwrap();
@@ -300,7 +300,7 @@ async fn ll_protocol_messages_are_refused_as_payloads_with_400() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn console_kicks_with_a_reason_and_profiles_the_cpu() {
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         let dir = std::env::temp_dir().join(format!("longlink-cpuprof-{}", std::process::id()));
         let profiles = dir.display().to_string();
         let server = TestServer::start_with(Enc::Json, move |c| {
@@ -358,7 +358,7 @@ async fn console_kicks_with_a_reason_and_profiles_the_cpu() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kicked_client_that_keeps_sending_leaves_the_room_count_at_once() {
     use longlink_chat::msg::{C2sUpdateWatchRoom, C2sUserHeartBeat};
-    bounded(TIMEOUT, async {
+    bounded(TEST_TIMEOUT, async {
         let server = with_api(Enc::Json).await;
         let admin = server.admin.expect("admin listener");
         let mut ann = server.login(Transport::Tcp, 710).await;

@@ -421,3 +421,67 @@ fn the_js_resume_logic_passes_its_node_tests() {
     );
     assert!(stdout.contains("pass"), "{stdout}");
 }
+
+/// The operators' live page (`GET /` on the admin address) in Chromium, through
+/// `tests/browser/admin.mjs`, while two users chat: no console error, the figures shown
+/// (connections, rates, latency, the mailbox, this node), moving, the charts drawn. Leaves a
+/// screenshot at `<target>/tmp/admin-page.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_live_page_shows_moving_figures_in_chromium() {
+    let Some(tools) = tools_or_skip("the_admin_live_page_shows_moving_figures_in_chromium") else {
+        return;
+    };
+    let work = async {
+        let server = TestServer::start(Enc::Json).await;
+        let admin = server.admin.expect("admin listener");
+        let mut ann = server.login(Transport::Tcp, 301).await;
+        let mut bob = server.login(Transport::Ws, 302).await;
+        ann.watch(9).await;
+        bob.watch_until(9, 2).await;
+        // Load while the page looks: a room message every 20 ms, until the page is done.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let talking = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 20_000 {
+                    ann.say(9, &format!("load {i}")).await;
+                    ann.expect_message().await;
+                    bob.expect_message().await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    i += 1;
+                }
+            })
+        };
+        let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("admin-page.png");
+        let _ = std::fs::remove_file(&shot);
+        let out = tokio::process::Command::new(&tools.node)
+            .arg(Path::new(BROWSER_DIR).join("admin.mjs"))
+            .arg(format!("http://{admin}/"))
+            .arg(&shot)
+            .arg("2")
+            .env("CHAT_TEST_NODE_MODULES", &tools.node_modules)
+            .env("CHAT_TEST_CHROMIUM", &tools.chromium)
+            .current_dir(BROWSER_DIR)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("node runs");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        talking.await.expect("the load ran");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("admin ok"),
+            "admin.mjs failed with {:?}\n--- stdout\n{stdout}\n--- stderr\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(shot.is_file(), "a screenshot at {}", shot.display());
+        println!("{}\nscreenshot: {}", stdout.trim(), shot.display());
+        server.shutdown().await;
+    };
+    tokio::time::timeout(Duration::from_secs(180), work)
+        .await
+        .expect("the admin page test finished within 180 s");
+}

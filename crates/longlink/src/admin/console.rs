@@ -51,6 +51,10 @@ const BUILTINS: &[(&str, &str)] = &[
         "cpuprof",
         "cpuprof start|stop: a CPU profile; stop writes a flame graph and a pprof file",
     ),
+    (
+        "prof",
+        "prof heap [start|stop]: heap sampling on or off; without an argument writes a heap profile (pprof)",
+    ),
     ("quit", "quit: closes this console session"),
 ];
 
@@ -253,6 +257,7 @@ async fn run(shared: &Shared, name: &str, args: Vec<String>) -> String {
         "stats" => stats(shared).await,
         "kick" => kick(shared, &args).await,
         "cpuprof" => cpuprof(shared, &args).await,
+        "prof" => prof(shared, &args).await,
         _ => format!("unknown command: {name} (try help)"),
     }
 }
@@ -321,6 +326,26 @@ async fn kick(shared: &Shared, args: &[String]) -> String {
         }
         Err(e) => format!("error: {}", e.reason),
     }
+}
+
+/// `prof heap [start|stop]`, leaf's other profile.
+#[cfg(feature = "heap-profiler")]
+async fn prof(shared: &Shared, args: &[String]) -> String {
+    let said = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+        ["heap"] => super::heap::write(&shared.profile_dir)
+            .await
+            .map(|path| format!("wrote {}", path.display())),
+        ["heap", "start"] => super::heap::start().await,
+        ["heap", "stop"] => super::heap::stop().await,
+        _ => return "usage: prof heap [start|stop]".into(),
+    };
+    said.unwrap_or_else(|e| format!("error: {e}"))
+}
+
+/// `prof` without the heap profiler: says so.
+#[cfg(not(feature = "heap-profiler"))]
+async fn prof(_: &Shared, _: &[String]) -> String {
+    "error: this server is built without longlink's `heap-profiler` feature".into()
 }
 
 /// `cpuprof` without the profiler: says so.

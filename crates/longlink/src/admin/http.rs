@@ -1,6 +1,11 @@
 //! The admin listener's HTTP, with `axum`: `GET /metrics` (Prometheus text), `GET /healthz`
-//! (`200 ok` while the app serves, `503 draining` once it stops), and, when `[admin] api_key`
-//! is set, the server API under `/api/v1` ([`api::routes`](super::api::routes)).
+//! (`200 ok` while the app serves, `503 draining` once it stops), the live page `GET /` and
+//! its `GET /stats.json` ([`stats`](super::stats)), and, when `[admin] api_key` is set, the
+//! server API under `/api/v1` ([`api::routes`](super::api::routes)).
+//!
+//! The page and `stats.json` are open, like `/metrics`: read-only figures, no user data,
+//! nothing they can change. What acts or reveals more (the API, the heap profile) asks for
+//! the key.
 //!
 //! Slow or stalled clients cannot starve it: every connection is served in its own task and
 //! must send its request head within [`HEAD_TIMEOUT`] (5 s), a request takes at most
@@ -58,7 +63,38 @@ async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
     }
 }
 
-async fn not_found() -> Response {
+/// The live page (`admin/stats/page.html`): self-contained, it loads nothing but
+/// `stats.json`, and its policy forbids anything else.
+async fn page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+                 connect-src 'self'; img-src data:",
+            ),
+        ],
+        include_str!("stats/page.html"),
+    )
+        .into_response()
+}
+
+async fn stats_json(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(shared.stats_json().await),
+    )
+        .into_response()
+}
+
+/// 404: JSON with its `code` under the server API's `/api/`, text elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        return super::api::ApiError::new(404, "not_found", format!("no {}", uri.path()))
+            .into_response();
+    }
     (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
 
@@ -82,10 +118,14 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/", get(page))
+        .route("/stats.json", get(stats_json))
         .fallback(not_found)
         .with_state(Arc::clone(&shared));
     if let Some(key) = &shared.api_key {
-        router = router.merge(super::api::routes::router(Arc::clone(&shared.api), key));
+        router = router
+            .merge(super::api::routes::router(Arc::clone(&shared.api), key))
+            .merge(super::debug::router(key));
     }
     router.layer(middleware::from_fn(bounded))
 }

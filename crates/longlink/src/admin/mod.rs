@@ -42,10 +42,16 @@
 
 pub mod api;
 mod console;
+mod debug;
+#[cfg(feature = "heap-profiler")]
+mod heap;
 mod http;
 #[cfg(feature = "profiler")]
 pub(crate) mod profile;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod server;
+mod stats;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -130,10 +136,13 @@ impl AppAdmin {
             commands: self.commands,
             stats: self.stats,
             rate: metrics::Rate::default(),
+            history: stats::History::default(),
+            nodes: tokio::sync::Mutex::new(None),
             api_key: (!server.api_key.is_empty()).then(|| server.api_key.clone()),
             api: Arc::clone(&api),
             #[cfg(feature = "profiler")]
             profiler: Arc::new(Profiler::new(server.profile_dir.clone())),
+            profile_dir: server.profile_dir.clone(),
         });
         let token = CancellationToken::new();
         let tracker = TaskTracker::new();
@@ -141,13 +150,18 @@ impl AppAdmin {
             tracing::info!(addr = ?listener.local_addr().ok(), api = shared.api_key.is_some(), "admin http listening");
             tracker.spawn(http::serve(listener, Arc::clone(&shared), token.clone()));
         }
-        if let (Some(cluster), Some(_)) = (&server.cluster, &shared.api_key) {
+        if let Some(cluster) = &server.cluster {
             tracker.spawn(api::nats::serve(
-                api,
+                Arc::clone(&api),
                 cluster.clone(),
+                shared.api_key.is_some(),
                 token.clone(),
                 tracker.clone(),
             ));
+        }
+        #[cfg(feature = "redis")]
+        if let Some(source) = server.redis {
+            tracker.spawn(redis::serve(Arc::clone(&api), source, token.clone()));
         }
         if let Some(listener) = server.console {
             tracing::info!(addr = ?listener.local_addr().ok(), "admin console listening");
@@ -164,7 +178,8 @@ impl AppAdmin {
     }
 }
 
-/// Every second: the message rate for `stats`, and the mailbox depth gauges.
+/// Every second: the message rate for `stats`, the mailbox depth gauges, and the live
+/// page's history.
 async fn sample(shared: Arc<Shared>, token: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -175,6 +190,7 @@ async fn sample(shared: Arc<Shared>, token: CancellationToken) {
         }
         shared.rate.sample();
         shared.sample_mailboxes();
+        shared.history.sample();
     }
 }
 
@@ -186,6 +202,10 @@ pub(crate) struct Shared {
     commands: BTreeMap<String, Command>,
     stats: Option<StatsFn>,
     rate: metrics::Rate,
+    /// The live page's per-second samples.
+    history: stats::History,
+    /// The cluster's nodes as last gathered, and when (a second's cache for `/stats.json`).
+    nodes: tokio::sync::Mutex<Option<(std::time::Instant, serde_json::Value)>>,
     /// `[admin] api_key`, when the server API is on.
     api_key: Option<String>,
     /// The server API's operations (the console's `kick` uses them too).
@@ -193,12 +213,41 @@ pub(crate) struct Shared {
     /// The console's `cpuprof`.
     #[cfg(feature = "profiler")]
     profiler: Arc<Profiler>,
+    /// `[admin] profile_dir`, where `prof heap` writes.
+    #[cfg_attr(not(feature = "heap-profiler"), allow(dead_code))]
+    profile_dir: std::path::PathBuf,
 }
 
 impl Shared {
     /// Whether the app is serving (not stopping).
     pub(crate) fn healthy(&self) -> bool {
         !self.stop.is_stopped()
+    }
+
+    /// `/stats.json`: the history's figures, the mailboxes and the nodes.
+    pub(crate) async fn stats_json(&self) -> serde_json::Value {
+        let mut answer = self.history.json();
+        answer["mailboxes"] = self
+            .mailboxes
+            .iter()
+            .map(|m| serde_json::json!({ "module": m.name(), "depth": m.depth() }))
+            .collect();
+        answer["nodes"] = self.nodes().await;
+        answer
+    }
+
+    /// Every node this one knows of (itself alone without a cluster); in a cluster
+    /// gathered over NATS at most once a second.
+    async fn nodes(&self) -> serde_json::Value {
+        let mut cached = self.nodes.lock().await;
+        if let Some((at, nodes)) = &*cached
+            && at.elapsed() < std::time::Duration::from_secs(1)
+        {
+            return nodes.clone();
+        }
+        let nodes = serde_json::to_value(self.api.stats().await.nodes).unwrap_or_default();
+        *cached = Some((std::time::Instant::now(), nodes.clone()));
+        nodes
     }
 
     /// Sets `longlink_module_mailbox_depth` for every module.

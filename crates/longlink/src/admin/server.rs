@@ -17,6 +17,8 @@ use crate::metrics;
 /// assert_eq!(config.addr, "127.0.0.1:9090");
 /// assert_eq!(config.console_addr, ""); // the console is off unless configured
 /// assert_eq!(config.api_key, ""); // and so is the server API
+/// assert_eq!(config.redis_url, ""); // and its Redis channel
+/// assert_eq!(config.redis_channel, "longlink.api");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -30,13 +32,22 @@ pub struct AdminConfig {
     /// in a cluster) answer requests with `Authorization: Bearer <api_key>`; empty (the
     /// default) turns the API off.
     pub api_key: String,
-    /// Where the console's `cpuprof stop` writes its flame graph and pprof profile.
+    /// Where the console's `cpuprof stop` writes its flame graph and pprof profile, and
+    /// `prof heap` its heap profile.
     ///
     /// The first `cpuprof start` costs about 88 MB of memory for the rest of the process's
     /// life (the sampler's table, which the `pprof` crate keeps in a static and does not
     /// free); later profiles reuse it. What a profile takes beyond that (symbols, the
     /// report) is freed when it stops.
     pub profile_dir: String,
+    /// A Redis to take server API commands from (`redis://127.0.0.1:6379/0`); empty (the
+    /// default) turns it off. Each message published on [`redis_channel`](Self::redis_channel)
+    /// is one command (`{"command": "push" | "broadcast" | "kick", ...}` with the HTTP API's
+    /// body), run without `api_key`: setting this is the choice to trust whoever can publish
+    /// there. Needs longlink's `redis` feature.
+    pub redis_url: String,
+    /// The channel the commands are published on.
+    pub redis_channel: String,
 }
 
 impl Default for AdminConfig {
@@ -46,6 +57,8 @@ impl Default for AdminConfig {
             console_addr: String::new(),
             api_key: String::new(),
             profile_dir: "profiles".into(),
+            redis_url: String::new(),
+            redis_channel: "longlink.api".into(),
         }
     }
 }
@@ -63,6 +76,14 @@ pub enum AdminError {
         /// The OS error.
         error: std::io::Error,
     },
+    /// `[admin] redis_url` is not a Redis URL, or longlink lacks its `redis` feature.
+    #[error("admin.redis_url {url:?}: {message}")]
+    Redis {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The admin listeners, bound and not yet serving; give them to
@@ -74,10 +95,12 @@ pub struct AdminServer {
     /// `[admin] api_key` (empty: no API).
     pub(super) api_key: String,
     /// `[admin] profile_dir`.
-    #[cfg(feature = "profiler")]
     pub(super) profile_dir: std::path::PathBuf,
     /// The cluster the API answers for, if this node is in one.
     pub(super) cluster: Option<Cluster>,
+    /// `[admin] redis_url` and `redis_channel`, when set.
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<super::redis::RedisSource>,
 }
 
 impl std::fmt::Debug for AdminServer {
@@ -94,13 +117,33 @@ impl AdminServer {
     /// `config` turns on.
     pub async fn bind(config: &AdminConfig) -> Result<AdminServer, AdminError> {
         metrics::install();
+        #[cfg(feature = "redis")]
+        let redis = match config.redis_url.as_str() {
+            "" => None,
+            url => Some(
+                super::redis::RedisSource::new(url, &config.redis_channel).map_err(|message| {
+                    AdminError::Redis {
+                        url: url.to_owned(),
+                        message,
+                    }
+                })?,
+            ),
+        };
+        #[cfg(not(feature = "redis"))]
+        if !config.redis_url.is_empty() {
+            return Err(AdminError::Redis {
+                url: config.redis_url.clone(),
+                message: "this server is built without longlink's `redis` feature".into(),
+            });
+        }
         Ok(AdminServer {
             http: bind("admin.addr", &config.addr).await?,
             console: bind("admin.console_addr", &config.console_addr).await?,
             api_key: config.api_key.clone(),
-            #[cfg(feature = "profiler")]
             profile_dir: std::path::PathBuf::from(&config.profile_dir),
             cluster: None,
+            #[cfg(feature = "redis")]
+            redis,
         })
     }
 

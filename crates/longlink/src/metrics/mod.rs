@@ -29,11 +29,15 @@
 //! | `longlink_sessions_evicted_total` | counter | (waiting sessions ended to make room: `max_waiting_per_ip`, or a new connection over `max_conn_num` or `max_conn_per_ip`) |
 //! | `longlink_sessions_waiting` | gauge | (sessions without a socket, waiting for their client) |
 //!
+//! Beside them, the `process_*` series (CPU, resident memory, descriptors, start time; Linux
+//! only) and `longlink_build_info{version}`: see [`BUILD_INFO`] and `process.rs`.
+//!
 //! `longlink_handler_seconds` is the time from dispatch (the message read and decoded) to the
 //! end of its handler on the module, or the call itself for a handler on the reader.
 //! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
 
 mod message;
+mod process;
 mod series;
 
 use std::sync::Mutex;
@@ -45,6 +49,7 @@ use metrics::{Counter, Gauge, counter, gauge};
 
 pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+pub use process::BUILD_INFO;
 pub(crate) use series::{FastCounter, FastHistogram};
 
 use longlink_wire::Transport;
@@ -158,6 +163,7 @@ pub fn render() -> Option<String> {
     handle.run_upkeep();
     let mut text = handle.render();
     series::render(&mut text);
+    process::render(&mut text);
     Some(text)
 }
 

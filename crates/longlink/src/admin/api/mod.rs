@@ -91,33 +91,48 @@ pub(crate) struct Stats {
     pub(crate) nodes: Vec<NodeStats>,
 }
 
-/// Why a request was refused: a status and a reason, answered as `{"error": reason}`.
+/// Why a request was refused: a status, a stable machine-readable `code` and a reason for
+/// people, answered as `{"error": reason, "code": code}`.
+///
+/// The codes are a contract (docs/server-api.md lists them): `unauthorized`, `bad_body`,
+/// `body_too_large`, `bad_uid`, `bad_message`, `no_registry`, `bad_group`,
+/// `unknown_command`, `cluster_unavailable`, `not_found`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
     pub(crate) status: u16,
+    pub(crate) code: &'static str,
     pub(crate) reason: String,
 }
 
 impl ApiError {
-    pub(crate) fn bad_request(reason: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: u16, code: &'static str, reason: impl Into<String>) -> ApiError {
         ApiError {
-            status: 400,
+            status,
+            code,
             reason: reason.into(),
         }
     }
 
+    /// A 400 with `code`.
+    pub(crate) fn bad_request(code: &'static str, reason: impl Into<String>) -> ApiError {
+        ApiError::new(400, code, reason)
+    }
+
     fn unavailable(e: &ClusterError) -> ApiError {
-        ApiError {
-            status: 503,
-            reason: format!("cluster: {e}"),
-        }
+        ApiError::new(503, "cluster_unavailable", format!("cluster: {e}"))
+    }
+
+    /// The JSON body every transport answers with (`status` only over NATS, where there is
+    /// no HTTP status).
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.reason, "code": self.code })
     }
 }
 
 /// Reads a request body as JSON; the error names the field (`uid: invalid type ...`) and
 /// refuses anything after the value.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("body: {e}"));
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request("bad_body", format!("body: {e}"));
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| bad(&e))?;
     de.end().map_err(|e| bad(&e))?;
@@ -147,13 +162,12 @@ impl Api {
     }
 
     fn encode(&self, message: &RawValue) -> Result<Encoded, ApiError> {
-        let codec = self
-            .codec
-            .as_ref()
-            .ok_or_else(|| ApiError::bad_request("this node has no message registry"))?;
+        let codec = self.codec.as_ref().ok_or_else(|| {
+            ApiError::bad_request("no_registry", "this node has no message registry")
+        })?;
         codec
             .encode_envelope(message.get().as_bytes())
-            .map_err(|e| ApiError::bad_request(format!("message: {e}")))
+            .map_err(|e| ApiError::bad_request("bad_message", format!("message: {e}")))
     }
 
     /// Queues `message` on `uid`'s connection; false when the uid is not online.
@@ -191,7 +205,12 @@ impl Api {
                     other => other.to_string(),
                 }
             )),
-            _ => return Err(ApiError::bad_request("group and key go together")),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "bad_group",
+                    "group and key go together",
+                ));
+            }
         };
         if let Some(c) = &self.cluster {
             // Every gate (this one too) gets one copy and writes it to its own members.

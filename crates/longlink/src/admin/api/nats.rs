@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Every node also answers `<subject_prefix>.api.node_stats` (no queue group) with its own
-//! numbers, which `stats` gathers.
+//! numbers, which `stats` and the live page gather: with or without `api_key`, as they are
+//! the counts the page shows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,21 +51,29 @@ async fn answer(api: &Api, op: &str, body: &[u8]) -> Result<serde_json::Value, A
             serde_json::to_value(api.online(req.uid).await?).unwrap_or_default()
         }
         "stats" => serde_json::to_value(api.stats().await).unwrap_or_default(),
-        other => return Err(ApiError::bad_request(format!("no operation {other:?}"))),
+        other => {
+            return Err(ApiError::bad_request(
+                "unknown_command",
+                format!("no operation {other:?}"),
+            ));
+        }
     };
     Ok(value)
 }
 
-/// Serves the API (and this node's `node_stats`) until `stop`.
+/// Serves this node's `node_stats` (for every node's live page) and, with `with_api` (an
+/// `api_key` is set), the API, until `stop`.
 pub(crate) async fn serve(
     api: Arc<Api>,
     cluster: Cluster,
+    with_api: bool,
     stop: CancellationToken,
     tracker: TaskTracker,
 ) {
     let nats = cluster.nats().clone();
     let mut subs = Vec::new();
-    for op in OPS {
+    let ops: &[&str] = if with_api { &OPS } else { &[] };
+    for &op in ops {
         let subject = cluster.subjects().api(op);
         match nats
             .queue_subscribe(subject.clone(), QUEUE.to_owned())
@@ -94,10 +103,11 @@ pub(crate) async fn serve(
                 } else {
                     match answer(&api, op, &msg.payload).await {
                         Ok(v) => serde_json::to_vec(&v).unwrap_or_default(),
-                        Err(e) => serde_json::to_vec(
-                            &serde_json::json!({ "error": e.reason, "status": e.status }),
-                        )
-                        .unwrap_or_default(),
+                        Err(e) => {
+                            let mut answer = e.to_json();
+                            answer["status"] = e.status.into();
+                            serde_json::to_vec(&answer).unwrap_or_default()
+                        }
                     }
                 };
                 cluster.send(reply.to_string(), None, Bytes::from(body));

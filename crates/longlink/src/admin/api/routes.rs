@@ -9,7 +9,7 @@
 //! | `GET /api/v1/stats` | `{"connections", "sessions", "groups", "nodes": [..]}` |
 //!
 //! Every request needs `Authorization: Bearer <api_key>` (compared in constant time), or it
-//! gets `401`. Bodies are read as JSON whatever their `Content-Type`. A bad request gets `400 {"error": reason}` (an unknown message name, a body
+//! gets `401`. Bodies are read as JSON whatever their `Content-Type`. A bad request gets `400 {"error": reason, "code": code}` (the codes of [`ApiError`](super::ApiError)) (an unknown message name, a body
 //! that is not the type's, malformed JSON, a body over 64 KiB); a cluster that does not
 //! answer, `503`.
 
@@ -32,7 +32,7 @@ use super::{Api, ApiError, BODY_LIMIT, Broadcast, Kick, Push};
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
-        (status, Json(serde_json::json!({ "error": self.reason }))).into_response()
+        (status, Json(self.to_json())).into_response()
     }
 }
 
@@ -40,7 +40,10 @@ impl IntoResponse for ApiError {
 /// reason it is not one: always a 400, an oversized body too.
 fn body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let bytes = body.map_err(|_| {
-        ApiError::bad_request(format!("body: over {BODY_LIMIT} bytes, or unreadable"))
+        ApiError::bad_request(
+            "body_too_large",
+            format!("body: over {BODY_LIMIT} bytes, or unreadable"),
+        )
     })?;
     super::parse_body(&bytes)
 }
@@ -74,7 +77,8 @@ async fn online(
     State(api): State<Arc<Api>>,
     uid: Result<Path<u64>, axum::extract::rejection::PathRejection>,
 ) -> Result<Json<super::Online>, ApiError> {
-    let Path(uid) = uid.map_err(|e| ApiError::bad_request(format!("uid: {}", e.body_text())))?;
+    let Path(uid) =
+        uid.map_err(|e| ApiError::bad_request("bad_uid", format!("uid: {}", e.body_text())))?;
     Ok(Json(api.online(uid).await?))
 }
 
@@ -89,7 +93,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Refuses a request without `Authorization: Bearer <key>`.
-async fn authorize(
+pub(crate) async fn authorize(
     State(key): State<Arc<str>>,
     headers: HeaderMap,
     req: Request,
@@ -101,10 +105,11 @@ async fn authorize(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if !constant_time_eq(given.trim().as_bytes(), key.as_bytes()) {
-        let mut answer = ApiError {
-            status: 401,
-            reason: "missing or wrong Authorization: Bearer <api_key>".into(),
-        }
+        let mut answer = ApiError::new(
+            401,
+            "unauthorized",
+            "missing or wrong Authorization: Bearer <api_key>",
+        )
         .into_response();
         answer.headers_mut().insert(
             header::WWW_AUTHENTICATE,
