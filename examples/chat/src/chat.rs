@@ -32,6 +32,10 @@ pub const ERR_BANNED_WORD: i32 = 7;
 /// watch stays.
 pub const ERR_NO_SUCH_ROOM: i32 = 8;
 
+/// `S2C_Error.code`: more than `[chat] max_msgs_per_sec` messages in a second; this one is
+/// not delivered.
+pub const ERR_TOO_FAST: i32 = 9;
+
 /// What the chat module knows of one connection. It moves with the connection when its
 /// chat node stops (the connection's user data on the way: see [`on_hand_off_agent`]).
 #[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -40,6 +44,8 @@ pub struct Conn {
     pub uid: Option<u64>,
     /// The room watched, 0 for none.
     pub room: u64,
+    /// The room's watcher count as this connection was last told it.
+    pub told: u32,
 }
 
 /// The chat module's state.
@@ -53,6 +59,8 @@ pub struct Chat {
     pub(crate) cluster: Option<Cluster>,
     /// The room table's rules (every room open without one).
     pub(crate) room_rules: Rooms,
+    /// Rooms whose watcher count changed since their last `S2C_RoomInfo`.
+    pub(crate) room_info_due: std::collections::HashSet<u64>,
 }
 
 impl Chat {
@@ -67,6 +75,7 @@ impl Chat {
             conns: HashMap::new(),
             cluster: cluster.cloned(),
             room_rules: Rooms::open(),
+            room_info_due: std::collections::HashSet::new(),
         }
     }
 
@@ -106,6 +115,7 @@ pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
     };
     if conn.room != 0 {
         ctx.rooms.leave(&conn.room, agent);
+        crate::presence::room_changed(ctx, conn.room);
     }
     if let Some(uid) = conn.uid {
         ctx.sessions.unbind(uid, agent);

@@ -10,13 +10,15 @@
 //!   above) hears of uid and group changes, and carries out writes to a connection that lives
 //!   on another node's gate;
 //! - [`events`](EventHandler): where new and close events go;
-//! - `user_data`: the application's value stored with a connection.
+//! - `user_data`: the application's value stored with a connection;
+//! - `write`: writes, queued as each type's delivery class says.
 
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod liveness;
 pub(crate) mod outbox;
 mod user_data;
+mod write;
 
 use std::any::Any;
 use std::fmt;
@@ -28,7 +30,7 @@ pub use events::{EventHandler, WithCtx, WithState};
 pub use longlink_wire::Transport;
 pub use outbox::{QueueFullPolicy, WriteError};
 
-use crate::codec::{Codec, Encoded};
+use crate::codec::Codec;
 use link::{ConnLink, LinkEvent};
 use liveness::Liveness;
 use outbox::{Outbox, State};
@@ -299,46 +301,6 @@ impl Agent {
     /// [`Codec::encode`], then [`write_encoded`](Self::write_encoded) it to many agents.
     pub fn codec(&self) -> &Codec {
         &self.inner.codec
-    }
-
-    /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
-    pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
-        let codec = &self.inner.codec;
-        match &self.inner.whereabouts {
-            // The payload moves into the queue and is counted through the codec: neither
-            // its handle nor the counter's is cloned, as an `Encoded` for many would be.
-            Whereabouts::Local(local) => {
-                let (payload, index) = codec.encode_indexed(msg)?;
-                local.outbox.push(payload, self.inner.id)?;
-                codec.count_sent(index);
-                Ok(())
-            }
-            Whereabouts::Remote(_) => self.write_encoded(&codec.encode(msg)?),
-        }
-    }
-
-    /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
-    pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
-        match &self.inner.whereabouts {
-            Whereabouts::Local(local) => {
-                local.outbox.push(msg.bytes().clone(), self.inner.id)?;
-                msg.count_sent();
-            }
-            Whereabouts::Remote(open) => {
-                if !open.load(Ordering::Acquire) {
-                    return Err(WriteError::Closed);
-                }
-                self.tell(LinkEvent::Push(msg));
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes `msg`, then closes: the usual way to kick a client with a reason.
-    pub fn kick<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
-        let result = self.write(msg);
-        self.close();
-        result
     }
 
     /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::limits::{Limit, Over};
 use super::{RawMessage, Route};
 use crate::agent::Agent;
 use crate::codec::{Codec, DecodeError};
@@ -108,6 +109,8 @@ pub(crate) struct Router {
     codec: Arc<Codec>,
     routes: Vec<Route>,
     forwarder: Option<Arc<dyn Forwarder>>,
+    /// Each type's rate limit, by index.
+    limits: Box<[Option<Limit>]>,
 }
 
 impl Router {
@@ -116,10 +119,12 @@ impl Router {
         routes: Vec<Route>,
         forwarder: Option<Arc<dyn Forwarder>>,
     ) -> Router {
+        let limits = super::limits::limits(codec.registry().messages().map(|m| m.rate_limit));
         Router {
             codec,
             routes,
             forwarder,
+            limits,
         }
     }
 
@@ -253,6 +258,44 @@ impl Pending<'_> {
                 }
             }
             Pending::Forward(wait) => wait.await,
+        }
+    }
+}
+
+/// The rate limits per type (set with
+/// [`MessageOptions::rate_limit`](super::MessageOptions::rate_limit)).
+impl Router {
+    /// How many types have a rate limit (the buckets a connection needs).
+    pub(crate) fn limited_types(&self) -> usize {
+        self.limits.iter().flatten().count()
+    }
+
+    /// The rate limit of the type at `index`, if it has one.
+    #[inline]
+    pub(crate) fn limit(&self, index: usize) -> Option<Limit> {
+        self.limits.get(index).copied().flatten()
+    }
+
+    /// A message of the type at `index` from `agent` is over its limit: counts it, and with
+    /// [`OverLimit::Drop`] runs the type's hook.
+    pub(crate) fn over_limit(
+        &self,
+        index: usize,
+        limit: longlink_wire::RateLimit,
+        agent: &Agent,
+    ) -> Over {
+        let codec = self.codec();
+        codec.count_delivered(index, crate::metrics::Delivered::Limited);
+        let name = &codec.registry().info(index).name;
+        tracing::debug!(message = %name, over = ?limit.over, "message over its type's rate limit");
+        match limit.over {
+            longlink_wire::OverLimit::Close => Over::Close,
+            longlink_wire::OverLimit::Drop => {
+                if let Some(f) = &self.routes[index].limited {
+                    guard(name, || f(agent));
+                }
+                Over::Dropped
+            }
         }
     }
 }
