@@ -15,6 +15,7 @@
 
 pub(crate) mod events;
 pub(crate) mod link;
+pub(crate) mod logged;
 pub(crate) mod liveness;
 pub(crate) mod outbox;
 mod user_data;

@@ -239,8 +239,9 @@ impl GateLink {
     async fn give_back(&self, t: Transfer, why: &str) {
         let agent = t.claimed.agent().clone();
         let (conn, to_gate) = (agent.id(), t.request.to_gate.as_str());
-        tracing::warn!(
-            conn,
+        crate::agent::logged::conn_event!(
+            WARN,
+            agent,
             to_gate,
             reason = why,
             "session hand-over failed; the session stays here"

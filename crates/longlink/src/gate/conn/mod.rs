@@ -309,7 +309,7 @@ async fn flush_and_close<R: FrameReader, W: FrameWriter>(
 ) {
     let flushed = tokio::time::timeout(shared.settings.close_timeout, finish(writer, agent, local));
     if flushed.await.is_err() {
-        tracing::debug!("flush timed out, resetting");
+        crate::agent::logged::conn_event!(INFO, agent, "flush timed out, resetting");
         agent.destroy();
     }
     if local.outbox.state() == State::Destroyed {
@@ -350,7 +350,7 @@ async fn say_why<W: FrameWriter>(
             shared.hooks.goodbye(agent, Goodbye::RateLimit);
         }
         End::Protocol(why) | End::Transport(ReadError::Protocol(why)) => {
-            tracing::debug!(reason = %why, "protocol error, closing")
+            crate::agent::logged::conn_event!(INFO, agent, reason = %why, "protocol error, closing")
         }
         End::Transport(ReadError::WsRefused(code, why)) => {
             tracing::debug!(reason = %why, code, "websocket peer refused, closing");
