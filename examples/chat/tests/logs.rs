@@ -142,10 +142,31 @@ async fn at_info_a_connection_closed_for_bad_input_or_idleness_is_named_by_its_f
         assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
         let lines = json_lines(&stderr);
         assert!(lines.iter().all(|l| l["level"] != "DEBUG"), "{stderr}");
-        let bad = conn_line(&lines, "INFO", "protocol error, closing", "tcp", Some(oversized_from), &stderr);
+        let bad = conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "tcp",
+            Some(oversized_from),
+            &stderr,
+        );
         assert!(bad["fields"]["reason"].is_string(), "{bad:?}");
-        conn_line(&lines, "INFO", "protocol error, closing", "ws", None, &stderr);
-        conn_line(&lines, "INFO", "idle timeout", "tcp", Some(idle_from), &stderr);
+        conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "ws",
+            None,
+            &stderr,
+        );
+        conn_line(
+            &lines,
+            "INFO",
+            "idle timeout",
+            "tcp",
+            Some(idle_from),
+            &stderr,
+        );
     })
     .await;
 }

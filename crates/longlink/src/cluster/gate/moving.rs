@@ -96,8 +96,12 @@ impl GateLink {
             (Err(e), bound) => {
                 let why = "connection not moved; it binds afresh on its next message";
                 match self.agent(conn) {
-                    Some(agent) => crate::agent::logged::conn_event!(WARN, agent, node_type = %ty, from = %from, error = %e, "{why}"),
-                    None => tracing::warn!(id = conn, node_type = %ty, from = %from, error = %e, "{why}"),
+                    Some(agent) => {
+                        crate::agent::logged::conn_event!(WARN, agent, node_type = %ty, from = %from, error = %e, "{why}")
+                    }
+                    None => {
+                        tracing::warn!(id = conn, node_type = %ty, from = %from, error = %e, "{why}")
+                    }
                 }
                 if let Some(bound) = bound.filter(|b| b.get(&ty).is_some_and(|n| **n == *from)) {
                     bound.remove(&ty);

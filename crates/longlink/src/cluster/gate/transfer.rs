@@ -155,9 +155,9 @@ impl GateLink {
             return retry();
         };
         if t.bound.is_none() {
-            let conn = t.claimed.agent().id();
-            let wait = self.cluster.config().request_timeout;
-            let marks = self.feed.cut(conn, &t.request.after, wait).await;
+            let agent = t.claimed.agent();
+            let (conn, wait) = (agent.id(), self.cluster.config().request_timeout);
+            let marks = self.feed.cut(agent, &t.request.after, wait).await;
             t.marks = marks.into_iter().collect();
             t.bound = Some(self.switch(conn, &t.request).await);
         }
