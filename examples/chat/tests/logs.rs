@@ -172,6 +172,51 @@ async fn at_info_a_connection_closed_for_bad_input_or_idleness_is_named_by_its_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_remote_in_the_log_is_the_forwarded_address() {
+    bounded(TEST_TIMEOUT, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let extra = "trusted_proxies = [\"127.0.0.1\"]\n[log]\nformat = \"json\"";
+        let mut s = serve_via(Enc::Json, extra, &[]).await;
+        // An upgrade from the trusted proxy, for 203.0.113.9; then a message that is not JSON.
+        let mut raw = tokio::net::TcpStream::connect(s.ws).await.unwrap();
+        let upgrade = format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             X-Forwarded-For: 203.0.113.9\r\n\r\n",
+            s.ws
+        );
+        raw.write_all(upgrade.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            assert_eq!(raw.read(&mut byte).await.unwrap(), 1, "{answer:?}");
+            answer.push(byte[0]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 101"), "{answer:?}");
+        // A masked text frame (mask key 0): "not json".
+        let mut frame = vec![0x81, 0x80 | 8, 0, 0, 0, 0];
+        frame.extend_from_slice(b"not json");
+        raw.write_all(&frame).await.unwrap();
+        let _ = raw.read_to_end(&mut Vec::new()).await; // the gate closes it
+        s.proc.signal("TERM");
+        let status = s.proc.wait().await;
+        let stderr = s.proc.stderr();
+        assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+        let lines = json_lines(&stderr);
+        let real = "203.0.113.9:0".parse().ok();
+        conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "ws",
+            real,
+            &stderr,
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_log_wins_over_log_level() {
     bounded(TEST_TIMEOUT, async {
         // The test runner sets RUST_LOG=info.
