@@ -37,8 +37,25 @@ if ! (cd "$BROWSER_TEST" && node -e 'const p = require("./package.json"), m = re
         process.exit(m.version === p.dependencies["playwright-core"] ? 0 : 1)') 2>/dev/null; then
     (cd "$BROWSER_TEST" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The TypeScript client's dev dependencies (typescript, ws, types; pinned in
+# clients/typescript/package-lock.json): the chat's build.rs compiles the package for the demo
+# page, and examples/chat/tests/typescript_client.rs runs its node tests.
+TS_CLIENT="$PWD/clients/typescript"
+if ! (cd "$TS_CLIENT" && node -e 'const l = require("./package-lock.json").packages;
+        for (const d of ["typescript", "ws", "@types/node", "@types/ws"]) {
+            if (require("./node_modules/" + d + "/package.json").version !== l["node_modules/" + d].version) process.exit(1);
+        }') 2>/dev/null; then
+    (cd "$TS_CLIENT" && npm ci --no-audit --no-fund --loglevel=error)
+fi
 export CHAT_TEST_CHROMIUM=/usr/bin/chromium
 export CHAT_TEST_NODE_MODULES="$BROWSER_TEST/node_modules"
+
+# Debian's Mono (mcs, mono), for the C# client's tests (examples/chat/tests/csharp_client.rs).
+if ! command -v mcs >/dev/null 2>&1 || ! command -v mono >/dev/null 2>&1; then
+    echo "installing mono-devel" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mono-devel
+fi
 
 # Debian's redis-server, for the server API's Redis channel (examples/chat/tests/redis.rs):
 # each test starts its own on a free loopback port and stops it.

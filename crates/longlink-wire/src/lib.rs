@@ -12,7 +12,9 @@
 //! - [`registry`]: [`Registry`] maps Rust types to message names and protobuf ids, encodes a
 //!   value into a payload and opens a payload into its entry and [`Body`], then decodes it.
 //!   Its envelopes are leaf's: JSON `{"Name":{...}}`, protobuf `| id: u16 | body |`.
-//! - [`resume`]: the session-resume protocol's six `LL_` messages (ids 65530 to 65535), how
+//! - [`manifest`]: the registered messages fully described (fields, nested types, enums,
+//!   maps, `oneof`), as the JSON document clients generate code from.
+//! - [`resume`]: the session-resume protocol's seven `LL_` messages (ids 65529 to 65535), how
 //!   each side numbers and acknowledges, and [`resume::register`].
 //!
 //! # A message, end to end
@@ -48,6 +50,7 @@
 
 pub mod frame;
 mod kind;
+pub mod manifest;
 pub mod registry;
 pub mod resume;
 

@@ -2,7 +2,7 @@
 //!
 //! # The messages in code
 //!
-//! [`register`] adds the six to a registry, in both encodings:
+//! [`register`] adds the seven to a registry, in both encodings:
 //!
 //! ```
 //! use longlink_wire::resume::{self, LlAck, LlSession};
@@ -20,12 +20,20 @@
 //! out.clear();
 //! registry.encode(&session, Encoding::Json, false, &mut out)?;
 //! assert_eq!(out, br#"{"LL_Session":{"token":"t","window_s":30}}"#);
+//! out.clear();
+//! registry.encode(&resume::LlMove { after_ms: 1200 }, Encoding::Json, false, &mut out)?;
+//! assert_eq!(out, br#"{"LL_Move":{"after_ms":1200}}"#);
+//! out.clear();
+//! registry.encode(&resume::LlMove { after_ms: 1200 }, Encoding::Protobuf, false, &mut out)?;
+//! assert_eq!(out, [0xff, 0xf9, 0x08, 0xb0, 0x09]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use crate::Encoding;
 use crate::registry::{MessageOptions, Registry, RegistryError};
 
+/// `LL_Move`'s protobuf id: the lowest of the protocol's.
+pub const MOVE_ID: u16 = 65529;
 /// `LL_SessionStart`'s protobuf id.
 pub const SESSION_START_ID: u16 = 65530;
 /// `LL_Session`'s protobuf id.
@@ -45,7 +53,7 @@ pub fn is_protocol_name(name: &str) -> bool {
 }
 
 /// Whether a payload is one of the protocol's, from its envelope alone (the body is not
-/// read): a protobuf id of 65530 or more (in `id_little_endian` order), or a JSON object whose
+/// read): a protobuf id of 65529 or more (in `id_little_endian` order), or a JSON object whose
 /// one key starts with `LL_`.
 ///
 /// ```
@@ -57,6 +65,8 @@ pub fn is_protocol_name(name: &str) -> bool {
 /// assert!(is_protocol_payload(&[0xff, 0xff, 0x08, 0x01], Encoding::Protobuf, false));
 /// assert!(!is_protocol_payload(&[0x00, 0x01], Encoding::Protobuf, false));
 /// assert!(is_protocol_payload(&[0xfa, 0xff], Encoding::Protobuf, true));
+/// assert!(is_protocol_payload(&[0xff, 0xf9], Encoding::Protobuf, false)); // LL_Move
+/// assert!(!is_protocol_payload(&[0xff, 0xf8], Encoding::Protobuf, false));
 /// ```
 pub fn is_protocol_payload(payload: &[u8], encoding: Encoding, id_little_endian: bool) -> bool {
     match encoding {
@@ -69,7 +79,7 @@ pub fn is_protocol_payload(payload: &[u8], encoding: Encoding, id_little_endian:
             } else {
                 u16::from_be_bytes([a, b])
             };
-            id >= SESSION_START_ID
+            id >= MOVE_ID
         }
         Encoding::Json => payload
             .trim_ascii_start()
@@ -201,17 +211,32 @@ pub struct LlAck {
     pub seq: u64,
 }
 
-/// The protocol's messages as a server registers them: `(name, id, server → client only)`.
-pub const MESSAGES: [(&str, u16, bool); 6] = [
+/// Server → client: this gate is stopping; after `after_ms` milliseconds, reconnect (to any
+/// gate of the cluster) and resume the session there (`LL_Resume`). Until then the
+/// connection goes on as before, and the gate keeps serving the session until another gate
+/// takes it over.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+pub struct LlMove {
+    /// How long to wait before reconnecting, in milliseconds: the gate spreads its clients'
+    /// reconnections over its `drain_spread`.
+    #[prost(uint32, tag = "1")]
+    #[serde(default)]
+    pub after_ms: u32,
+}
+
+/// The protocol's messages as a server registers them: `(name, id, server → client only)`,
+/// in registration order (`LL_Move`, the newest, last).
+pub const MESSAGES: [(&str, u16, bool); 7] = [
     ("LL_SessionStart", SESSION_START_ID, false),
     ("LL_Session", SESSION_ID, true),
     ("LL_Resume", RESUME_ID, false),
     ("LL_Resumed", RESUMED_ID, true),
     ("LL_ResumeRefused", RESUME_REFUSED_ID, true),
     ("LL_Ack", ACK_ID, false),
+    ("LL_Move", MOVE_ID, true),
 ];
 
-/// Registers the six messages, in both encodings, with their names and ids; the
+/// Registers the seven messages, in both encodings, with their names and ids; the
 /// server-to-client ones as outgoing (a client that sends one breaks the protocol).
 pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     fn opts(i: usize) -> MessageOptions {
@@ -225,6 +250,7 @@ pub fn register(registry: &mut Registry) -> Result<(), RegistryError> {
     registry.register::<LlResumed>(opts(3))?;
     registry.register::<LlResumeRefused>(opts(4))?;
     registry.register::<LlAck>(opts(5))?;
+    registry.register::<LlMove>(opts(6))?;
     Ok(())
 }
 
@@ -259,6 +285,21 @@ mod tests {
             .decode(br#"{"LL_SessionStart":{}}"#, Encoding::Json, false)
             .unwrap();
         assert_eq!(r.info(index).id, SESSION_START_ID);
+        let (index, value) = r
+            .decode(br#"{"LL_Move":{"after_ms":1200}}"#, Encoding::Json, false)
+            .unwrap();
+        assert_eq!(r.info(index).id, MOVE_ID);
+        assert_eq!(
+            *value.downcast::<LlMove>().unwrap(),
+            LlMove { after_ms: 1200 }
+        );
+        let (_, value) = r
+            .decode(&[0xff, 0xf9, 0x08, 0xb0, 0x09], Encoding::Protobuf, false)
+            .unwrap();
+        assert_eq!(
+            *value.downcast::<LlMove>().unwrap(),
+            LlMove { after_ms: 1200 }
+        );
     }
 
     #[test]

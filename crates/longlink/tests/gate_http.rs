@@ -94,3 +94,47 @@ async fn the_hook_answers_plain_gets_and_upgrades_still_work() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn serve_manifest_answers_manifest_json_before_the_hook() {
+    bounded(TEST_TIMEOUT, async {
+        let mut with_resume = config(Encoding::Json);
+        with_resume.resume_window = std::time::Duration::from_secs(30);
+        let server = start_with(with_resume, |gate| {
+            gate.on_http(hook)
+                .serve_manifest(longlink::wire::manifest::FileDescriptorSet::default())
+        })
+        .await;
+        let answer = http_raw(server.ws, "GET /manifest.json HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(status_line(&answer), "HTTP/1.1 200 OK", "{answer}");
+        assert!(
+            answer.contains("\r\nContent-Type: application/json\r\n"),
+            "{answer}"
+        );
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let doc: serde_json::Value = serde_json::from_str(body).expect("a JSON manifest");
+        assert_eq!(doc["format"], "longlink-manifest/2");
+        let messages = doc["messages"].as_array().unwrap();
+        // The application's messages (no descriptors given: names and ids only), then the
+        // LL_ ones the gate registered for resume, described by the library.
+        assert!(messages.len() > 6, "{doc}");
+        let ack = messages
+            .iter()
+            .find(|m| m["name"] == "LL_Ack")
+            .expect("LL_Ack");
+        assert_eq!(ack["id"], 65535);
+        assert_eq!(ack["fields"][0]["name"], "seq");
+        assert_eq!(ack["fields"][0]["type"], "uint64");
+        // The hook still answers its paths.
+        let page = http_raw(server.ws, "GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(page.ends_with("<h1>hi</h1>"), "{page}");
+        server.shutdown().await;
+
+        // Not asked: /manifest.json is the hook's to answer (here: declined, 400).
+        let server = start_with(config(Encoding::Json), |gate| gate.on_http(hook)).await;
+        let answer = http_raw(server.ws, "GET /manifest.json HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(status_line(&answer).contains(" 400"), "{answer}");
+        server.shutdown().await;
+    })
+    .await;
+}

@@ -109,6 +109,8 @@ async fn gate(nats: &NatsServer) -> (Running, SocketAddr) {
             tcp_addr: "127.0.0.1:0".into(),
             encoding: Encoding::Json,
             resume_window: Duration::from_secs(10),
+            // A stop without the drain (tests/drain.rs has it): the sessions end with it.
+            drain_timeout: Duration::ZERO,
             ..GateConfig::default()
         },
         p,

@@ -169,6 +169,8 @@ async fn gate(url: String) -> (Running, SocketAddr, Cluster) {
             pending_write_num: 4096,
             pending_write_bytes: 16 * 1024 * 1024,
             max_msg_len: 8192,
+            // A stop without the drain (tests/drain.rs has it): the sessions end with it.
+            drain_timeout: Duration::ZERO,
             ..GateConfig::default()
         },
         p,

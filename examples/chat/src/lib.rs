@@ -282,6 +282,7 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     }
     let mut gate = Gate::builder(config.gate.clone(), processor)
         .on_http(web::handler(&config.chat, config.gate.encoding))
+        .serve_manifest(manifest::chat_descriptors())
         .on_goodbye(chat::on_goodbye);
     if let Some(chat_ref) = &chat {
         gate = gate

@@ -4,10 +4,9 @@
 //! | path | answer |
 //! |---|---|
 //! | `/`, `/index.html` | the demo page (`web/index.html`) |
-//! | `/longlink.js` | the generic browser client (`web/longlink.js`, an ES module) |
-//! | `/wire.js` | its wire codec, which it imports (`web/wire.js`) |
+//! | `/longlink-client/*.js` | the client, ES modules: the npm package `longlink-client` (`clients/typescript`) as build.rs compiled it |
 //! | `/chat.js` | the page's script (`web/chat.js`) |
-//! | `/manifest.json` | the message manifest ([`crate::manifest`]) |
+//! | `/manifest.json` | the message manifest ([`crate::manifest`]), served by the gate ([`GateBuilder::serve_manifest`](longlink::gate::GateBuilder::serve_manifest)) |
 //! | `/server.json` | `{"encoding": "json"}`: the wire encoding the server speaks |
 //! | `/dev/token?uid=N` | a login token for uid N, only with `[chat] dev_tokens = true` (else 404) |
 //!
@@ -25,10 +24,7 @@ use crate::token;
 
 /// `web/index.html`.
 pub const INDEX_HTML: &str = include_str!("../web/index.html");
-/// `web/longlink.js`.
-pub const LONGLINK_JS: &str = include_str!("../web/longlink.js");
-/// `web/wire.js`.
-pub const WIRE_JS: &str = include_str!("../web/wire.js");
+include!(concat!(env!("OUT_DIR"), "/web_client.rs"));
 /// `web/chat.js`.
 pub const CHAT_JS: &str = include_str!("../web/chat.js");
 
@@ -58,7 +54,6 @@ pub fn handler(
     chat: &ChatConfig,
     encoding: Encoding,
 ) -> impl Fn(&Request<()>) -> Option<Response<Bytes>> + Send + Sync + 'static {
-    let manifest = crate::manifest::to_json(&crate::manifest::chat());
     let server = format!(
         "{{\"encoding\":\"{}\"}}\n",
         match encoding {
@@ -67,19 +62,31 @@ pub fn handler(
         }
     );
     let dev_secret = chat.dev_tokens.then(|| chat.token_secret.clone());
-    let (manifest, server) = (Bytes::from(manifest), Bytes::from(server));
+    let server = Bytes::from(server);
     move |req: &Request<()>| {
         let ok = StatusCode::OK;
         Some(match req.uri().path() {
             "/" | "/index.html" => answer(ok, HTML, INDEX_HTML),
-            "/longlink.js" => answer(ok, JS, LONGLINK_JS),
-            "/wire.js" => answer(ok, JS, WIRE_JS),
             "/chat.js" => answer(ok, JS, CHAT_JS),
-            "/manifest.json" => answer(ok, JSON, manifest.clone()),
+            path if path.starts_with("/longlink-client/") => client_file(path),
             "/server.json" => answer(ok, JSON, server.clone()),
             "/dev/token" => dev_token(dev_secret.as_deref(), req),
             _ => return None,
         })
+    }
+}
+
+/// `/longlink-client/NAME.js`: a file of the built client; a 503 saying how to build it
+/// when build.rs could not.
+fn client_file(path: &str) -> Response<Bytes> {
+    let name = &path["/longlink-client/".len()..];
+    if CLIENT_FILES.is_empty() {
+        let body = "the TypeScript client was not built: run `npm ci` in clients/typescript, then rebuild\n";
+        return answer(StatusCode::SERVICE_UNAVAILABLE, TEXT, body);
+    }
+    match CLIENT_FILES.iter().find(|(file, _)| *file == name) {
+        Some((_, text)) => answer(StatusCode::OK, JS, *text),
+        None => answer(StatusCode::NOT_FOUND, TEXT, "Not Found\n"),
     }
 }
 

@@ -224,9 +224,13 @@ async fn bad_protobuf_closes_the_connection() {
         let mut scene = Scene::new(Enc::Protobuf).await;
         let cases = [
             ("id 9, one past the table", payload(&[0x00, 0x09])),
-            // 65530 to 65535 are the resume protocol's (on in the chat's default config):
+            // 65529 to 65535 are the resume protocol's (on in the chat's default config):
             // the id just below them is unregistered.
-            ("id 65529", payload(&[0xff, 0xf9, 0x08, 0x01])),
+            ("id 65528", payload(&[0xff, 0xf8, 0x08, 0x01])),
+            (
+                "LL_Move, which only the server sends",
+                payload(&[0xff, 0xf9, 0x08, 0x01]),
+            ),
             (
                 "LL_Session, which only the server sends",
                 payload(&[0xff, 0xfb]),

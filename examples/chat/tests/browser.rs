@@ -14,10 +14,12 @@
 //! and in order; and that a session that cannot be resumed ends in a new login.
 //!
 //! Also checks the plain HTTP side of the WebSocket port directly (the page, the scripts, the
-//! manifest and `/dev/token` on and off), the protobuf and JSON codecs of `web/wire.js`
-//! (the chat messages and the session-resume `LL_` ones) against prost and serde through
-//! `tests/browser/codec.mjs`, and the client's resume logic with the node unit tests of
-//! `tests/browser/resume.mjs` (a fake WebSocket and mock timers); those two need node only.
+//! manifest and `/dev/token` on and off), the protobuf and JSON codecs of the page's client
+//! (the npm package `longlink-client` of `clients/typescript`, as build.rs compiled it for
+//! the page; [`CLIENT_DIR`]) for the chat messages and the session-resume `LL_` ones against
+//! prost and serde through `tests/browser/codec.mjs`, and the client's resume logic with the
+//! node unit tests of `tests/browser/resume.mjs` (a fake WebSocket and mock timers); those two
+//! need node only (and the package's `node_modules`, for build.rs to compile it).
 
 mod common;
 
@@ -28,6 +30,21 @@ use std::time::Duration;
 use common::*;
 
 const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+
+/// The page's client as build.rs compiled it (`tests/browser/longlink.mjs` imports it).
+const CLIENT_DIR: &str = concat!(env!("OUT_DIR"), "/longlink-client");
+
+/// Node, if it runs, and the page's client, if build.rs could compile it.
+fn find_node_and_client() -> Result<String, String> {
+    let node = find_node()?;
+    if !std::path::Path::new(CLIENT_DIR).join("index.js").is_file() {
+        return Err(format!(
+            "the TypeScript client was not compiled into {CLIENT_DIR}: run `npm ci` in \
+             clients/typescript, then rebuild"
+        ));
+    }
+    Ok(node)
+}
 
 /// node, node_modules and chromium, or why they are missing.
 struct Tools {
@@ -51,7 +68,7 @@ fn find_node() -> Result<String, String> {
 }
 
 fn find_tools() -> Result<Tools, String> {
-    let node = find_node()?;
+    let node = find_node_and_client()?;
     let node_modules = std::env::var_os("CHAT_TEST_NODE_MODULES")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(BROWSER_DIR).join("node_modules"));
@@ -167,10 +184,10 @@ async fn the_websocket_port_serves_the_page_scripts_manifest_and_dev_tokens() {
         assert_eq!((status, ctype.as_str()), (200, "text/html; charset=utf-8"));
         assert!(body.contains("<title>longlink chat</title>"), "{body}");
         for (path, needle) in [
-            ("/longlink.js", "export class Client"),
-            ("/longlink.js", "from './wire.js'"),
-            ("/wire.js", "export class Manifest"),
-            ("/chat.js", "from './longlink.js'"),
+            ("/longlink-client/index.js", "from './client.js'"),
+            ("/longlink-client/client.js", "export class Client"),
+            ("/longlink-client/manifest.js", "export class Manifest"),
+            ("/chat.js", "from './longlink-client/index.js'"),
         ] {
             let (status, ctype, body) = http_get(ws, path).await;
             assert_eq!(status, 200, "{path}");
@@ -210,6 +227,7 @@ async fn the_websocket_port_serves_the_page_scripts_manifest_and_dev_tokens() {
 /// Runs `node codec.mjs tests/manifest.json ARGS..` and returns its output line.
 fn codec(node: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(node)
+        .env("LONGLINK_CLIENT_DIR", CLIENT_DIR)
         .arg(Path::new(BROWSER_DIR).join("codec.mjs"))
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/manifest.json"))
         .args(args)
@@ -251,7 +269,7 @@ fn numbers_as_strings(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// `msg` through longlink.js both ways, in protobuf and JSON, against prost and serde.
+/// `msg` through the page's client (tests/browser/codec.mjs) both ways, in protobuf and JSON, against prost and serde.
 fn agrees<M>(node: &str, name: &str, id: u16, msg: &M)
 where
     M: prost::Message
@@ -262,13 +280,13 @@ where
         + std::fmt::Debug,
 {
     let expected = serde_json::json!({ name: msg });
-    // prost encodes, longlink.js decodes.
+    // prost encodes, the JS client decodes.
     let mut payload = id.to_be_bytes().to_vec();
     payload.extend(msg.encode_to_vec());
     let decoded: serde_json::Value =
         serde_json::from_str(&codec(node, &["decode", &hex(&payload)])).expect("JSON");
     assert_eq!(decoded, expected, "JS decode of prost's {msg:?}");
-    // longlink.js encodes, prost decodes.
+    // the JS client encodes, prost decodes.
     let body = numbers_as_strings(serde_json::to_value(msg).expect("serialize")).to_string();
     let bytes = unhex(&codec(node, &["encode", name, &body]));
     assert_eq!(bytes[..2], id.to_be_bytes(), "{name}: id");
@@ -277,7 +295,7 @@ where
         *msg,
         "prost decode of the JS encoding"
     );
-    // longlink.js's JSON, read by serde.
+    // the JS client's JSON, read by serde.
     let json: serde_json::Value =
         serde_json::from_str(&codec(node, &["json", name, &body])).expect("JSON");
     let back: M = serde_json::from_value(json[name].clone()).expect("serde reads it");
@@ -287,7 +305,10 @@ where
 #[test]
 fn the_js_codec_agrees_with_prost_and_serde() {
     use longlink_chat::msg::*;
-    let Some(node) = or_skip("the_js_codec_agrees_with_prost_and_serde", find_node()) else {
+    let Some(node) = or_skip(
+        "the_js_codec_agrees_with_prost_and_serde",
+        find_node_and_client(),
+    ) else {
         return;
     };
     agrees(
@@ -344,7 +365,7 @@ fn the_js_resume_messages_agree_with_longlink_wire() {
     use longlink::wire::resume::*;
     let Some(node) = or_skip(
         "the_js_resume_messages_agree_with_longlink_wire",
-        find_node(),
+        find_node_and_client(),
     ) else {
         return;
     };
@@ -403,11 +424,15 @@ fn the_js_resume_messages_agree_with_longlink_wire() {
 
 #[test]
 fn the_js_resume_logic_passes_its_node_tests() {
-    let Some(node) = or_skip("the_js_resume_logic_passes_its_node_tests", find_node()) else {
+    let Some(node) = or_skip(
+        "the_js_resume_logic_passes_its_node_tests",
+        find_node_and_client(),
+    ) else {
         return;
     };
     let out = std::process::Command::new(&node)
         .args(["--test", "--test-reporter=spec", "resume.mjs"])
+        .env("LONGLINK_CLIENT_DIR", CLIENT_DIR)
         .current_dir(BROWSER_DIR)
         .stdin(Stdio::null())
         .output()

@@ -79,6 +79,7 @@ const TABLE: &[Row] = &[
         "outgoing",
         &[("code", "int32"), ("msg", "string")],
     ),
+    (65529, "LL_Move", "outgoing", &[("after_ms", "uint32")]),
     (65530, "LL_SessionStart", "incoming", &[]),
     (
         65531,
@@ -141,7 +142,7 @@ fn the_manifest_is_the_committed_one_and_stable() {
 #[test]
 fn the_manifest_matches_the_protocol_table() {
     let doc: Value = serde_json::from_str(&manifest_output()).expect("the manifest is JSON");
-    assert_eq!(doc["format"], "longlink-manifest/1");
+    assert_eq!(doc["format"], "longlink-manifest/2");
     let messages = doc["messages"].as_array().expect("a message list");
     assert_eq!(messages.len(), TABLE.len(), "one entry per message");
     for (m, (id, name, direction, fields)) in messages.iter().zip(TABLE) {

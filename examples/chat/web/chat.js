@@ -1,14 +1,15 @@
 // The demo chat page: log in, watch a room, send room and private messages.
-// Served by longlink-chat at / (with /longlink.js, /manifest.json, /server.json and, with
+// Served by longlink-chat at / (with /longlink-client/*.js: the npm package longlink-client
+// of clients/typescript, built into the binary; /manifest.json, /server.json and, with
 // [chat] dev_tokens = true, /dev/token?uid=N).
 //
 // The session is resumable (the server's [gate] resume_window): when the connection drops
-// the page says "reconnecting…", longlink.js reconnects and resumes, and the room goes on
+// the page says "reconnecting…", the client reconnects and resumes, and the room goes on
 // with nothing missed or doubled. If the session cannot be resumed (the window passed, the
 // server restarted), the page logs in again with its token and watches its room again.
 // ?resume=0 turns it off (a leaf-style client: a drop is a disconnect).
 
-import { Client, Manifest, defaultUrl } from './longlink.js';
+import { Client, Manifest, defaultUrl } from './longlink-client/index.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -127,6 +128,13 @@ async function login() {
       if (attempt === 1) log(`connection lost (${code}): reconnecting…`);
       setStatus('reconnecting…', 'warn');
       document.body.dataset.state = 'reconnecting';
+    });
+    c.on('moving', ({ afterMs }) => {
+      if (client !== c) return;
+      // The server is stopping (a rolling deploy): the client reconnects elsewhere and
+      // resumes there by itself; nothing is lost.
+      log(`the server asked us to move: moving in ${afterMs} ms…`);
+      setStatus('moving…', 'warn');
     });
     c.on('resumed', ({ attempts, resent }) => {
       if (client !== c) return;

@@ -69,6 +69,13 @@ pub struct ResumeOptions {
     /// within it. The server acknowledges within about 200 ms, so an application that sends
     /// a heartbeat now and then also detects a half-open connection this way.
     pub ack_timeout: Duration,
+    /// The other gates of the cluster (`host:port`, the same transport and settings as the
+    /// [`ClientConfig`]'s `addr`), taken in turn after it: when a gate that is stopping says
+    /// `LL_Move{after_ms}`, the client waits that long (serving the connection meanwhile),
+    /// then reconnects to the next address and resumes there; after a drop, the first
+    /// attempt goes to the same address and each further one to the next. Empty: `addr`
+    /// only (a gate behind one address, e.g. `reuse_port` or a load balancer).
+    pub addresses: Vec<String>,
 }
 
 impl Default for ResumeOptions {
@@ -79,6 +86,7 @@ impl Default for ResumeOptions {
             ack_every: 32,
             ack_interval: Duration::from_millis(200),
             ack_timeout: Duration::from_secs(10),
+            addresses: Vec::new(),
         }
     }
 }
@@ -113,6 +121,14 @@ pub enum Event {
         attempt: u32,
         /// Why the connection (or the previous attempt) ended.
         cause: String,
+    },
+    /// The gate is stopping (`LL_Move`): after `after`, the client moves to the next
+    /// address and resumes there (a [`Reconnecting`](Event::Reconnecting), then
+    /// [`Resumed`](Event::Resumed)); until then the connection goes on. A page would show
+    /// "moving…".
+    Moving {
+        /// How long until the move.
+        after: Duration,
     },
     /// The session was resumed on a new connection: nothing was lost either way.
     Resumed {

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use longlink_wire::resume::{
-    self, LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart,
+    self, LlAck, LlMove, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart,
 };
 use longlink_wire::{Encoding, Registry};
 
@@ -24,6 +24,8 @@ pub(crate) enum Ll {
     },
     Refused(String),
     Ack(u64),
+    /// `LL_Move{after_ms}`: the gate is stopping; reconnect elsewhere after this long.
+    Move(u32),
     /// `LL_SessionStart` or `LL_Resume`, which only clients send.
     Other,
 }
@@ -101,6 +103,10 @@ impl Proto {
                 .map(|m| Ll::Refused(m.reason))
                 .ok(),
             resume::ACK_ID => value.downcast::<LlAck>().map(|m| Ll::Ack(m.seq)).ok(),
+            resume::MOVE_ID => value
+                .downcast::<LlMove>()
+                .map(|m| Ll::Move(m.after_ms))
+                .ok(),
             _ => Some(Ll::Other),
         };
         Ok(ll.unwrap_or(Ll::Other))
@@ -146,6 +152,14 @@ mod tests {
         assert!(!pb.is_protocol(&[0x00, 0x06, 0x08]));
         assert!(!pb.is_protocol(&[0xff]));
         assert!(pb.is_protocol(&[0xff, 0xfe]));
+        assert_eq!(
+            pb.decode(&[0xff, 0xf9, 0x08, 0xb0, 0x09]).unwrap(),
+            Ll::Move(1200)
+        );
+        assert_eq!(
+            json.decode(br#"{"LL_Move":{"after_ms":1200}}"#).unwrap(),
+            Ll::Move(1200)
+        );
         assert_eq!(
             pb.decode(&[0xff, 0xfe]).unwrap(),
             Ll::Refused(String::new())

@@ -39,6 +39,8 @@
 mod backend;
 mod config;
 mod gate;
+pub(crate) mod groupseq;
+mod publish;
 mod rpc;
 pub mod subjects;
 mod wire;
@@ -54,6 +56,7 @@ use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
+use publish::{Out, Outgoing, publish_loop};
 use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 
@@ -94,20 +97,6 @@ pub(crate) fn request_error(
     }
 }
 
-/// What the publisher task takes, in order.
-enum Outgoing {
-    Publish(Out),
-    /// Everything before it has been handed to the NATS client.
-    Barrier(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Something to publish, in order with everything else this node publishes.
-pub(crate) struct Out {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
-}
-
 struct Inner {
     client: async_nats::Client,
     config: ClusterConfig,
@@ -116,6 +105,8 @@ struct Inner {
     subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
+    /// The numbering of this node's group broadcasts.
+    group_seq: groupseq::GroupSeq,
 }
 
 /// A connection to the cluster: this node's identity, and the operations any node can do
@@ -186,6 +177,7 @@ impl Cluster {
                 node_id,
                 out: tx,
                 directory: OnceCell::new(),
+                group_seq: groupseq::GroupSeq::new(),
             }),
         })
     }
@@ -216,16 +208,16 @@ impl Cluster {
 
     /// Publishes in order with every other publish of this node (never waits).
     pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
-        if self
-            .inner
-            .out
-            .send(Outgoing::Publish(Out {
-                subject,
-                reply,
-                payload,
-            }))
-            .is_err()
-        {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+        });
+    }
+
+    fn queue(&self, out: Out) {
+        if self.inner.out.send(Outgoing::Publish(out)).is_err() {
             tracing::debug!("cluster publisher stopped, message dropped");
         }
     }
@@ -349,38 +341,23 @@ impl Cluster {
     /// Sends `msg` to every member of a cluster group (see
     /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message; each gate gets
     /// one copy and writes it to its own members.
+    ///
+    /// Each broadcast is numbered ([`groupseq`]): a member whose session moves between
+    /// gates meanwhile gets it exactly once.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
-        self.send(self.subjects().group(group), None, msg.bytes().clone());
+        let subject = self.subjects().group(group);
+        self.inner.group_seq.stamp(|headers| {
+            self.queue(Out {
+                subject,
+                reply: None,
+                payload: msg.bytes().clone(),
+                headers: Some(headers),
+            })
+        });
     }
 
     /// Sends `msg` to every connection of every gate.
     pub fn broadcast_all(&self, msg: &Encoded) {
         self.send(self.subjects().all(), None, msg.bytes().clone());
-    }
-}
-
-/// Publishes everything this node sends, one at a time, so the order of `send` calls is the
-/// order on the wire. A publish fails only when the client is closed; while NATS is away,
-/// async-nats buffers and sends after reconnecting.
-async fn publish_loop(client: async_nats::Client, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
-    while let Some(next) = rx.recv().await {
-        let out = match next {
-            Outgoing::Publish(out) => out,
-            Outgoing::Barrier(done) => {
-                let _ = done.send(());
-                continue;
-            }
-        };
-        let result = match out.reply {
-            Some(reply) => {
-                client
-                    .publish_with_reply(out.subject, reply, out.payload)
-                    .await
-            }
-            None => client.publish(out.subject, out.payload).await,
-        };
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "nats publish failed");
-        }
     }
 }

@@ -15,12 +15,12 @@ use super::shared::Shared;
 use super::transport::Halves;
 use crate::agent::Transport;
 
-/// Accepts until the gate stops; each connection gets its place, then its task.
+/// Accepts until the gate stops accepting (its drain or its stop); each connection gets its place, then its task.
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Transport) {
     let mut backoff = Duration::ZERO;
     loop {
         let accepted = tokio::select! {
-            _ = shared.live.shutdown.cancelled() => return,
+            _ = shared.live.listening.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {

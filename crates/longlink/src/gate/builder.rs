@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use super::accept::accept_loop;
 use super::admission::Admission;
 use super::link::{BoxFuture, ClusterLink};
+use super::listen::listen;
 use super::live::Live;
 use super::membership::{GateConnLink, Membership};
 use super::resume::Resumption;
@@ -55,6 +56,8 @@ pub struct GateBuilder {
     config: GateConfig,
     processor: Processor,
     hooks: Hooks,
+    /// The descriptors of [`GateBuilder::serve_manifest`] (`/manifest.json`), if asked.
+    manifest: Option<longlink_wire::manifest::FileDescriptorSet>,
     /// What the cluster layer was given ([`GateBuilder::cluster`] is defined there).
     pub(crate) cluster: Option<Box<dyn ClusterSetup>>,
 }
@@ -84,6 +87,19 @@ impl GateBuilder {
         + 'static,
     ) -> Self {
         self.hooks.on_http = Some(Box::new(f));
+        self
+    }
+
+    /// Serves the message manifest ([`Processor::manifest`] of this gate's processor, with
+    /// the `LL_` messages when `resume_window` is on) as `GET /manifest.json` on the
+    /// WebSocket port, for clients and their code generator (`longlink-codegen --manifest
+    /// http://host:port/manifest.json`). `descriptors` are the application's compiled
+    /// `.proto` files, which give the fields; other paths go to [`on_http`](Self::on_http).
+    pub fn serve_manifest(
+        mut self,
+        descriptors: longlink_wire::manifest::FileDescriptorSet,
+    ) -> Self {
+        self.manifest = Some(descriptors);
         self
     }
 
@@ -147,6 +163,7 @@ impl GateBuilder {
             self.processor.register_resume()?;
         }
         check_encoding(&config, &self.processor)?;
+        super::manifest::serve_manifest(&mut self.hooks, self.manifest.take(), &self.processor);
         let frames = framing(&config)?;
         let tls_tcp = tls_acceptor(&config, config.tls_tcp, &[])?;
         let tls_ws = tls_acceptor(&config, config.tls_ws, &[b"http/1.1"])?;
@@ -217,20 +234,6 @@ fn shared(config: &GateConfig, frames: LenCodec, hooks: Hooks, services: Service
     }
 }
 
-/// The listeners of `config` (either may be off), bound; the open-file limit checked.
-async fn listen(
-    config: &GateConfig,
-) -> Result<(Option<TcpListener>, Option<TcpListener>), GateError> {
-    let tcp = bind("gate.tcp_addr", &config.tcp_addr).await?;
-    let ws = bind("gate.ws_addr", &config.ws_addr).await?;
-    #[cfg(unix)]
-    super::fdlimit::check(config.max_conn_num);
-    if tcp.is_none() && ws.is_none() {
-        tracing::warn!("gate has neither tcp_addr nor ws_addr: it accepts no connections");
-    }
-    Ok((tcp, ws))
-}
-
 /// The cluster the builder was given, joined for the `forwarded` types: its link and what
 /// starts it. Forwarded types without a cluster are a configuration error.
 async fn join_cluster(
@@ -297,20 +300,6 @@ fn tls_acceptor(
         })
 }
 
-async fn bind(key: &'static str, addr: &str) -> Result<Option<TcpListener>, GateError> {
-    if addr.is_empty() {
-        return Ok(None);
-    }
-    TcpListener::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|error| GateError::Bind {
-            key,
-            addr: addr.to_owned(),
-            error,
-        })
-}
-
 /// A gate with its listeners bound, ready to run.
 pub struct Gate {
     shared: Arc<Shared>,
@@ -336,6 +325,7 @@ impl Gate {
             config,
             processor,
             hooks: Hooks::default(),
+            manifest: None,
             cluster: None,
         }
     }

@@ -16,7 +16,9 @@ use longlink_wire::Encoding;
 /// handshakes in progress, and (off by default) an idle timeout,
 /// a per-IP connection cap and a per-connection message rate; and (off by default) session
 /// resume: `resume_window` seconds, `resume_buffer` messages (1024), at most 64 sessions
-/// waiting for their client per address (`max_waiting_per_ip`).
+/// waiting for their client per address (`max_waiting_per_ip`); in a cluster with resume on,
+/// a stop that hands the sessions to other gates (`drain_spread` 5 s, `drain_timeout` 30 s);
+/// and (off by default) `SO_REUSEPORT` (`reuse_port`).
 ///
 /// ```
 /// use longlink::GateConfig;
@@ -132,6 +134,26 @@ pub struct GateConfig {
     /// `max_conn_per_ip`, when on, bounds waiting and attached ones together), each bounded by
     /// `pending_write_bytes`. At least 1 while `resume_window` is on.
     pub max_waiting_per_ip: usize,
+    /// In a cluster with `resume_window` on: over how many seconds a stopping gate spreads
+    /// its resumable clients' reconnections. At its stop (SIGTERM, `stop()`) the gate stops
+    /// accepting and tells each client whose session has a socket to reconnect elsewhere
+    /// (`LL_Move{after_ms}`, the delays spread evenly from 0 to this), and serves each session
+    /// until another gate takes it over (the hand-over of a resume). A socket still here a
+    /// second after the spread is dropped (its session waits, to be resumed on another gate).
+    #[serde(with = "crate::config::secs")]
+    pub drain_spread: Duration,
+    /// In a cluster with `resume_window` on: how long, in seconds, a stopping gate waits for
+    /// other gates to take its resumable sessions over; what is still here then ends as a
+    /// gate's stop ends it (its close event; a late resume hears `"unknown"`), and the gate
+    /// goes on with its stop (plain connections get their goodbye then). 0: no drain, the
+    /// stop ends every session at once.
+    #[serde(with = "crate::config::secs")]
+    pub drain_timeout: Duration,
+    /// Bind both listeners with `SO_REUSEPORT` (Linux), so that a new process can listen on
+    /// the same addresses while this one drains: start the new one, then stop the old one
+    /// (see docs/deploy.md, "Rolling restart"). Every process that binds the address must
+    /// set it.
+    pub reuse_port: bool,
 }
 
 impl Default for GateConfig {
@@ -165,6 +187,9 @@ impl Default for GateConfig {
             resume_window: Duration::ZERO,
             resume_buffer: 1024,
             max_waiting_per_ip: 64,
+            drain_spread: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(30),
+            reuse_port: false,
         }
     }
 }
@@ -222,6 +247,16 @@ impl GateConfig {
             return bad(
                 "max_waiting_per_ip",
                 "must be at least 1 while resume_window is on".into(),
+            );
+        }
+        if !self.drain_timeout.is_zero() && self.drain_spread > self.drain_timeout {
+            return bad(
+                "drain_spread",
+                format!(
+                    "must not be longer than drain_timeout ({} s), not {} s",
+                    self.drain_timeout.as_secs_f64(),
+                    self.drain_spread.as_secs_f64()
+                ),
             );
         }
         if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {

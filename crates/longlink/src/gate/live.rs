@@ -25,6 +25,9 @@ pub(crate) struct Live {
     /// Cancelled when the gate starts stopping ([`Live::begin_stop`]): accept loops end,
     /// connections stop reading.
     pub(crate) shutdown: CancellationToken,
+    /// Cancelled when the gate stops accepting: at a drain's start (see `drain`), or with
+    /// `shutdown`. The accept loops end (their listeners close).
+    pub(crate) listening: CancellationToken,
     /// Set with `shutdown`'s cancel: what every connection's loop looks at in every turn
     /// (the token's own check takes a lock that every connection shares).
     stopping: AtomicBool,
@@ -46,6 +49,7 @@ impl Live {
             agents: Mutex::default(),
             membership,
             shutdown: CancellationToken::new(),
+            listening: CancellationToken::new(),
             stopping: AtomicBool::new(false),
             drained: CancellationToken::new(),
             reading: AtomicUsize::new(0),
@@ -68,6 +72,7 @@ impl Live {
     /// The stop's first step: connections stop reading, accept loops end.
     pub(crate) fn begin_stop(&self) {
         self.stopping.store(true, Ordering::Release);
+        self.listening.cancel();
         self.shutdown.cancel();
     }
 

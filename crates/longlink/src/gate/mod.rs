@@ -29,21 +29,26 @@
 //! open connections, the clock, the stop); `shared` (what all of them share: settings, hooks,
 //! services, live state); `conn` (one task per connection: frames in, the agent's queue
 //! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
-//! upgrade, within `http_timeout`); `accept` (the listeners); [`builder`] (settings, hooks,
-//! `bind`) and [`running`] (the drain and stop) on top.
+//! upgrade, within `http_timeout`); `listen` (binding them) and `accept` (the listeners);
+//! [`builder`] (settings, hooks,
+//! `bind`), `drain` (a stopping gate's sessions moving to other gates of its cluster) and
+//! [`running`] (the drain and stop) on top.
 
 mod accept;
 mod admission;
 pub mod builder;
 pub(crate) mod config;
 mod conn;
+mod drain;
 #[cfg(unix)]
 mod fdlimit;
 pub(crate) mod handover;
 mod handshake;
 mod http;
 pub(crate) mod link;
+mod listen;
 mod live;
+mod manifest;
 pub(crate) mod membership;
 pub(crate) mod resume;
 pub mod running;

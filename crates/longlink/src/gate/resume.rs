@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use longlink_wire::resume::{
-    LlAck, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
+    LlAck, LlMove, LlResume, LlResumeRefused, LlResumed, LlSession, LlSessionStart, RefuseReason,
 };
 use subtle::ConstantTimeEq;
 
@@ -205,6 +205,11 @@ impl Resumption {
         self.encode(&LlResumeRefused {
             reason: why.as_str().to_owned(),
         })
+    }
+
+    /// `LL_Move`.
+    pub(crate) fn moving(&self, after_ms: u32) -> Option<Bytes> {
+        self.encode(&LlMove { after_ms })
     }
 
     /// `LL_Ack`.

@@ -106,6 +106,10 @@ impl RunningGate {
 
     /// Drains and stops the gate, within `timeout`:
     ///
+    /// 0. in a cluster with `resume_window` on, first hand the resumable sessions to the
+    ///    other gates: stop accepting, tell each client `LL_Move` (spread over
+    ///    `drain_spread`), serve each session until another gate takes it over, for at most
+    ///    `drain_timeout` (not counted in `timeout`); then, for what is left:
     /// 1. stop accepting, and stop reading from every connection (no new message is taken);
     /// 2. let the modules that this gate routes to finish every message already taken (a
     ///    barrier through each mailbox), so their replies are queued;
@@ -115,6 +119,7 @@ impl RunningGate {
     /// Connections still open when `timeout` runs out are reset.
     pub async fn stop(self, timeout: Duration) {
         let shared = self.shared;
+        super::drain::hand_over_sessions(&shared).await;
         let deadline = tokio::time::Instant::now() + timeout;
         shared.live.begin_stop();
         shared.live.tracker.close();

@@ -70,6 +70,10 @@ pub(crate) struct Settings {
     pub(crate) tcp_keepalive: Duration,
     /// Bounds every handshake (TLS, WebSocket upgrade).
     pub(crate) http_timeout: Duration,
+    /// `drain_spread`: over how long a stopping gate spreads its clients' moves.
+    pub(crate) drain_spread: Duration,
+    /// `drain_timeout`: how long a stopping gate waits for its sessions to be taken over.
+    pub(crate) drain_timeout: Duration,
 }
 
 impl Settings {
@@ -98,6 +102,8 @@ impl Settings {
             ws_pong_timeout: config.ws_pong_timeout,
             tcp_keepalive: config.tcp_keepalive,
             http_timeout: config.http_timeout,
+            drain_spread: config.drain_spread,
+            drain_timeout: config.drain_timeout,
         }
     }
 

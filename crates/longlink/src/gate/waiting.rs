@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use tokio_util::sync::CancellationToken;
@@ -18,6 +19,9 @@ use tokio_util::sync::CancellationToken;
 pub(crate) struct Waiting<P> {
     /// `max_waiting_per_ip`.
     max_per_ip: usize,
+    /// Set while the gate drains: it accepts nothing, so no address can add sessions, and
+    /// the clients moving away must not push each other's sessions out.
+    unbounded: AtomicBool,
     table: Mutex<Table<P>>,
 }
 
@@ -43,12 +47,18 @@ impl<P> Waiting<P> {
     pub(crate) fn new(max_per_ip: usize) -> Waiting<P> {
         Waiting {
             max_per_ip: max_per_ip.max(1),
+            unbounded: AtomicBool::new(false),
             table: Mutex::new(Table {
                 next: 0,
                 all: BTreeMap::new(),
                 per_ip: HashMap::new(),
             }),
         }
+    }
+
+    /// From now on no session is pushed out by `max_waiting_per_ip` (the gate drains).
+    pub(crate) fn unbound(&self) {
+        self.unbounded.store(true, Ordering::Release);
     }
 
     /// Sessions waiting now.
@@ -70,10 +80,11 @@ impl<P> Waiting<P> {
         let token = CancellationToken::new();
         let (id, pushed_out) = {
             let mut table = self.lock();
-            let full = table
-                .per_ip
-                .get(&ip)
-                .is_some_and(|ids| ids.len() >= self.max_per_ip);
+            let full = !self.unbounded.load(Ordering::Acquire)
+                && table
+                    .per_ip
+                    .get(&ip)
+                    .is_some_and(|ids| ids.len() >= self.max_per_ip);
             let pushed_out = if full {
                 tracing::debug!(%ip, "max_waiting_per_ip reached");
                 table.pop_oldest(Some(ip))

@@ -160,6 +160,29 @@ impl Processor {
         self.codec.registry().messages()
     }
 
+    /// The message manifest of every registered message ([`longlink_wire::manifest`]): names,
+    /// ids, directions, and fields from `descriptors` (the application's compiled `.proto`
+    /// files), with the `LL_` messages described when they are registered (the gate
+    /// registers them at `bind` when `resume_window` is on; [`Processor::register_resume`]
+    /// does it beforehand).
+    ///
+    /// ```
+    /// use longlink::{Encoding, Processor};
+    ///
+    /// let mut p = Processor::new(Encoding::Protobuf);
+    /// p.register_resume()?;
+    /// let doc = p.manifest(&Default::default());
+    /// assert_eq!(doc.messages[0].name, "LL_SessionStart");
+    /// assert_eq!(doc.messages[1].fields[1].name, "window_s");
+    /// # Ok::<(), longlink::processor::ProcessorError>(())
+    /// ```
+    pub fn manifest(
+        &self,
+        descriptors: &longlink_wire::manifest::FileDescriptorSet,
+    ) -> longlink_wire::manifest::Manifest {
+        longlink_wire::manifest::Manifest::build(self.messages(), descriptors)
+    }
+
     /// Encodes a registered message into its payload (no TCP length prefix).
     pub fn encode<T: 'static>(&self, msg: &T) -> Result<Encoded, EncodeError> {
         self.codec.encode(msg)
@@ -285,9 +308,7 @@ impl Processor {
         types
     }
 
-    /// The processor, done with registration, as the read-only router connections share;
-    /// forwarded types go to `forwarder`.
-    /// Registers the session-resume protocol's six `LL_` messages (ids 65530 to 65535,
+    /// Registers the session-resume protocol's seven `LL_` messages (ids 65529 to 65535,
     /// [`longlink_wire::resume`]); they go to the gate, not a module. A gate with
     /// `resume_window` on does this itself at `bind`; call it to list them, e.g. in a
     /// manifest. Registering them twice is a no-op.
@@ -298,7 +319,7 @@ impl Processor {
     /// let mut p = Processor::new(Encoding::Protobuf);
     /// p.register_resume()?.register_resume()?;
     /// let ids: Vec<u16> = p.messages().map(|m| m.id).collect();
-    /// assert_eq!(ids, [65530, 65531, 65532, 65533, 65534, 65535]);
+    /// assert_eq!(ids, [65530, 65531, 65532, 65533, 65534, 65535, 65529]);
     /// # Ok::<(), longlink::processor::ProcessorError>(())
     /// ```
     pub fn register_resume(&mut self) -> Result<&mut Self, ProcessorError> {
@@ -313,6 +334,8 @@ impl Processor {
         Ok(self)
     }
 
+    /// The processor, done with registration, as the read-only router connections share;
+    /// forwarded types go to `forwarder`.
     pub(crate) fn into_router(self, forwarder: Option<Arc<dyn Forwarder>>) -> Router {
         Router::new(Arc::new(self.codec), self.routes, forwarder)
     }

@@ -40,6 +40,12 @@ struct PbReason {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+struct PbMove {
+    #[prost(uint32, tag = "1")]
+    after_ms: u32,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 struct PbSeq {
     #[prost(uint64, tag = "1")]
     seq: u64,
@@ -58,6 +64,8 @@ pub enum Msg {
     },
     Refused(String),
     Ack(u64),
+    /// `LL_Move{after_ms}`: reconnect elsewhere after this long.
+    Move(u32),
     /// An application message: an `Echo`'s text.
     Echo(String),
 }
@@ -197,6 +205,7 @@ impl Proto {
                     },
                     "LL_ResumeRefused" => Msg::Refused(s("reason")),
                     "LL_Ack" => Msg::Ack(n("seq")),
+                    "LL_Move" => Msg::Move(n("after_ms") as u32),
                     "Echo" => Msg::Echo(s("text")),
                     other => panic!("unexpected message {other}: {body}"),
                 }
@@ -220,6 +229,7 @@ impl Proto {
                     }
                     65534 => Msg::Refused(PbReason::decode(body).unwrap().reason),
                     65535 => Msg::Ack(PbSeq::decode(body).unwrap().seq),
+                    65529 => Msg::Move(PbMove::decode(body).unwrap().after_ms),
                     ID_ECHO => Msg::Echo(Echo::decode(body).unwrap().text),
                     other => panic!("unexpected message id {other}"),
                 }

@@ -1,16 +1,16 @@
-// The protobuf and JSON codecs of web/longlink.js, from the command line, so that
+// The protobuf and JSON codecs of the demo page's client (longlink.mjs), from the command line, so that
 // tests/browser.rs can check them against prost and serde (no browser needed):
 //
 //   node codec.mjs MANIFEST decode HEX          -> {"Name":{...}} (64-bit integers exact)
 //   node codec.mjs MANIFEST encode NAME JSON    -> HEX of | id | body | (JSON numbers may be
 //                                                  strings, for exact 64-bit values)
-//   node codec.mjs MANIFEST json NAME JSON      -> the JSON payload longlink.js would send
+//   node codec.mjs MANIFEST json NAME JSON      -> the JSON payload the client would send
 //
 // The manifest is taken with the session-resume messages (LL_*, ids 65530..65535) added, as
 // a resumable client has it.
 
 import { readFileSync } from 'node:fs';
-import { Manifest, encodeProtobuf, decodeProtobuf, encodeJson } from '../../web/longlink.js';
+import { Manifest, encodeProtobuf, decodeProtobuf, encodeJson } from './longlink.mjs';
 
 const [file, op, ...rest] = process.argv.slice(2);
 const manifest = new Manifest(JSON.parse(readFileSync(file, 'utf8'))).withResume();

@@ -4,7 +4,7 @@
 //   node e2e.mjs ws://127.0.0.1:PORT/ [json|protobuf]
 //
 // Two pages, logged in as two users through /dev/token, watch the same room, see each
-// other's room messages and a private message. Then A's socket drops (longlink.js's
+// other's room messages and a private message. Then A's socket drops (the client's
 // dropConnection, from inside the page, with the network down for a while) while B talks and
 // A types: A shows "reconnecting…", resumes its session, and then has every room message
 // exactly once and in order (the same list as B's). Last, a session that cannot be resumed

@@ -1,4 +1,4 @@
-// Unit tests of web/longlink.js's session resume, in node (no browser, no server): a fake
+// Unit tests of the demo page client's session resume (longlink.mjs), in node (no browser, no server): a fake
 // WebSocket plays the server, node's mock timers play the clock. Run by tests/browser.rs:
 //
 //   node --test resume.mjs
@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import {
   Client, Manifest, RESUME_MESSAGES, encodeJson, decodeJson, encodeProtobuf, decodeProtobuf,
-} from '../../web/longlink.js';
+} from './longlink.mjs';
 
 // The pinned manifest lists the LL_ messages; `chat` is it without them (a server's from
 // before session resume, or another app's), which the client completes by itself.
@@ -30,7 +30,7 @@ const hex = (bytes) => Buffer.from(bytes).toString('hex');
 const text = (bytes) => new TextDecoder().decode(bytes);
 const flush = () => new Promise((resolve) => setImmediate(resolve));
 
-/** A browser WebSocket as far as longlink.js uses it; the test is the server. */
+/** A browser WebSocket as far as the client uses it; the test is the server. */
 class FakeWs {
   static all = [];
   constructor(url) {
@@ -157,7 +157,7 @@ test('withResume adds the six messages once and refuses a clash', () => {
   assert.equal(pinned.withResume(), pinned, 'the server\'s manifest has them already');
   for (const m of RESUME_MESSAGES) {
     const { name, id, direction, fields } = pinned.message(m.name);
-    assert.deepEqual({ name, id, direction, fields }, m, `the server's ${m.name} is longlink.js's`);
+    assert.deepEqual({ name, id, direction, fields }, m, `the server's ${m.name} is the client's`);
   }
   assert.equal(chat.byName.has('LL_Ack'), false, 'the original is untouched');
   assert.equal(withLl.byId.get(65535).name, 'LL_Ack');

@@ -61,6 +61,12 @@ pub(crate) struct Task {
     useful: bool,
     /// Waiting for `LL_Session`.
     starting: Vec<oneshot::Sender<Result<Duration>>>,
+    /// The gates' addresses: the config's, then the options' others.
+    addrs: Vec<String>,
+    /// The one connected to (or to connect to next).
+    at: usize,
+    /// When to move to the next address (a stopping gate's `LL_Move`).
+    move_at: Option<Instant>,
 }
 
 /// Starts the task over a connected `client`.
@@ -72,7 +78,13 @@ pub(crate) fn spawn(
 ) -> (mpsc::Sender<Cmd>, mpsc::UnboundedReceiver<Result<Event>>) {
     let (cmd_tx, cmds) = mpsc::channel(256);
     let (events, event_rx) = mpsc::unbounded_channel();
+    let addrs = std::iter::once(config.addr.clone())
+        .chain(opts.addresses.iter().cloned())
+        .collect();
     let task = Task {
+        addrs,
+        at: 0,
+        move_at: None,
         proto: Proto::new(config.encoding, config.id_little_endian),
         backoff: Backoff::new(
             opts.initial_backoff.max(Duration::from_millis(1)),
@@ -125,6 +137,7 @@ impl Task {
     /// Serves a working connection until it drops or the client closes.
     async fn serve(&mut self, mut client: Client) -> Link {
         (self.up_at, self.useful) = (Instant::now(), false);
+        self.move_at = None;
         loop {
             let now = Instant::now();
             let ack_at = self.n.ack_due;
@@ -141,6 +154,9 @@ impl Task {
                         Ok(()) => None,
                         Err(e) => Some(self.dropped(e.to_string())),
                     }
+                }
+                _ = sleep_until(self.move_at.unwrap_or(now)), if self.move_at.is_some() => {
+                    Some(self.moving())
                 }
                 _ = sleep_until(dead_at.unwrap_or(now)), if dead_at.is_some() => {
                     let why = format!("no LL_Ack within {:?}", self.opts.ack_timeout);
@@ -219,6 +235,13 @@ impl Task {
                 if self.n.counting_out {
                     self.lose(reason);
                     return self.restart(client).await;
+                }
+            }
+            Ok(Ll::Move(after_ms)) => {
+                if self.n.token.is_some() && self.move_at.is_none() {
+                    let after = Duration::from_millis(after_ms.into());
+                    self.move_at = Some(Instant::now() + after);
+                    self.emit(Ok(Event::Moving { after }));
                 }
             }
             Ok(Ll::Resumed { .. } | Ll::Other) => {}

@@ -31,9 +31,30 @@ impl Task {
         self.retry(outage, cause)
     }
 
-    /// The next attempt of an outage, after its backoff.
+    /// The gate asked the client to move (`LL_Move`) and the delay is over: drop this
+    /// connection and resume on the next address at once.
+    pub(super) fn moving(&mut self) -> Link {
+        self.move_at = None;
+        self.at = (self.at + 1) % self.addrs.len();
+        self.level = 0;
+        let outage = Outage {
+            since: Instant::now(),
+            attempt: 1,
+        };
+        self.emit(Ok(Event::Reconnecting {
+            attempt: 1,
+            cause: format!("the gate is stopping: moving to {}", self.addrs[self.at]),
+        }));
+        Link::Down(outage, Instant::now())
+    }
+
+    /// The next attempt of an outage, after its backoff: the first to the same address,
+    /// each further one to the next.
     fn retry(&mut self, mut outage: Outage, cause: String) -> Link {
         outage.attempt += 1;
+        if outage.attempt > 1 {
+            self.at = (self.at + 1) % self.addrs.len();
+        }
         self.level += 1;
         let at = Instant::now() + self.backoff.delay(self.level);
         self.emit(Ok(Event::Reconnecting {
@@ -75,7 +96,9 @@ impl Task {
                     return link;
                 },
                 _ = sleep_until(at) => {
-                    let connect = Client::connect(self.config.clone(), Arc::clone(&self.messages));
+                    let mut config = self.config.clone();
+                    config.addr = self.addrs[self.at].clone();
+                    let connect = Client::connect(config, Arc::clone(&self.messages));
                     return Link::Connecting(outage, Box::pin(connect));
                 }
                 _ = self.events.closed() => return Link::Closed,

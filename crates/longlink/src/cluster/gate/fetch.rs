@@ -18,12 +18,12 @@ use crate::cluster::wire::{
 impl GateLink {
     /// The new gate's side: every step of taking the session of `request` from `holder`.
     /// Gives the session, with what reached it during the transfer, and its uid and groups
-    /// as they were at the end.
+    /// as they were at the end; and where its group broadcasts were cut.
     pub(super) async fn fetch_session(
         &self,
         holder: &str,
         request: HandoverRequest,
-    ) -> Result<HandoverAnswer, RefuseReason> {
+    ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let subject = self.cluster.subjects().handover(holder);
         // The holder may wait for the task serving the session to stop before it offers.
         let wait = self.cluster.config().request_timeout * 3;
@@ -59,7 +59,7 @@ impl GateLink {
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
-    ) -> Result<HandoverAnswer, RefuseReason> {
+    ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
         let mut answer = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
@@ -80,6 +80,7 @@ impl GateLink {
                     uid: now_uid,
                     at: now_at,
                     groups: now_groups,
+                    marks,
                 }) => {
                     if let HandoverAnswer::Taken {
                         uid, at, groups, ..
@@ -87,7 +88,7 @@ impl GateLink {
                     {
                         (*uid, *at, *groups) = (now_uid, now_at, now_groups);
                     }
-                    return Ok(answer);
+                    return Ok((answer, marks));
                 }
                 Ok(HandoverReply::Offer { len, chunk, .. }) => {
                     *offer = (len, chunk);

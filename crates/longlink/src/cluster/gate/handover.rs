@@ -57,6 +57,7 @@ impl GateLink {
             tracing::debug!(len = token.len(), "resume token not well formed: refused");
             return Err(RefuseReason::Unknown);
         }
+        let stage = self.feed.stage(agent.id());
         let request = HandoverRequest {
             token: token.to_owned(),
             last_seq,
@@ -65,19 +66,30 @@ impl GateLink {
             transport: agent.transport().code(),
             local: agent.local_addr().to_string(),
             remote: agent.remote_addr().to_string(),
+            after: stage.after.clone(),
         };
-        let answer = self.fetch_session(holder, request).await?;
-        let HandoverAnswer::Taken {
-            in_seq,
-            uid,
-            at,
-            groups,
-            bindings,
-            kept,
-        } = answer
-        else {
-            return Err(RefuseReason::Unknown);
+        let answer = match self.fetch_session(holder, request).await {
+            Ok((
+                HandoverAnswer::Taken {
+                    in_seq,
+                    uid,
+                    at,
+                    groups,
+                    bindings,
+                    kept,
+                },
+                marks,
+            )) => (in_seq, uid, at, groups, bindings, kept, marks),
+            Ok((HandoverAnswer::Refused(_), _)) => {
+                self.feed.unstage(stage);
+                return Err(RefuseReason::Unknown);
+            }
+            Err(why) => {
+                self.feed.unstage(stage);
+                return Err(why);
+            }
         };
+        let (in_seq, uid, at, groups, bindings, kept, marks) = answer;
         let bound = bindings
             .into_iter()
             .map(|(ty, node)| (ty.into(), node.into()))
@@ -87,10 +99,14 @@ impl GateLink {
             agent.store_uid(uid);
             self.bind_uid(agent, uid, at);
         }
-        if let Some(shared) = self.gate() {
-            for group in &groups {
-                shared.live.membership.join_token(agent.id(), group);
+        match self.gate() {
+            Some(shared) => {
+                let membership = &shared.live.membership;
+                let join = |group: &str| membership.join_token(agent.id(), group);
+                let here = || membership.groups_of(agent.id());
+                self.feed.taken(stage, agent, &groups, &marks, join, here);
             }
+            None => self.feed.unstage(stage),
         }
         Ok(Taken { in_seq, kept })
     }

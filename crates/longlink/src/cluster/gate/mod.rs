@@ -14,6 +14,7 @@
 
 mod commands;
 mod directory;
+mod feed;
 mod fetch;
 mod forward;
 mod handover;
@@ -77,6 +78,8 @@ pub(crate) struct GateLink {
     /// Sessions this gate is handing over, by transfer id (with the session's agent id),
     /// until the new gate has them.
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
+    /// The group broadcasts this gate delivers, and the sessions moving in or out.
+    feed: feed::Feed,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -121,6 +124,7 @@ impl GateLink {
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
+            feed: feed::Feed::default(),
         })
     }
 
@@ -193,21 +197,7 @@ impl GateLink {
                             Ok(cmd) => link.apply(cmd),
                             Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
                         },
-                        Sub::Groups => {
-                            let group = msg.subject.strip_prefix(group_prefix.as_str());
-                            let members: Vec<u64> = match (group, link.gate()) {
-                                (Some(g), Some(shared)) => {
-                                    shared.live.membership.members_of_token(g)
-                                }
-                                _ => Vec::new(),
-                            };
-                            let encoded = Encoded::from_wire(msg.payload);
-                            for conn in members {
-                                if let Some(agent) = link.agent(conn) {
-                                    let _ = agent.write_encoded(&encoded);
-                                }
-                            }
-                        }
+                        Sub::Groups => link.group_broadcast(&group_prefix, msg),
                         Sub::All => {
                             let encoded = Encoded::from_wire(msg.payload);
                             for agent in link.agents() {
@@ -229,6 +219,20 @@ impl GateLink {
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
+    }
+
+    /// A group broadcast heard: written to the group's members here (through the feed).
+    fn group_broadcast(&self, group_prefix: &str, msg: async_nats::Message) {
+        let (Some(token), Some(shared)) = (msg.subject.strip_prefix(group_prefix), self.gate())
+        else {
+            return;
+        };
+        let num = super::groupseq::read(msg.headers.as_ref());
+        let encoded = Encoded::from_wire(msg.payload);
+        let members = || shared.live.membership.members_of_token(token);
+        self.feed.deliver(token, num, &encoded, members, |conn| {
+            shared.live.agent(conn)
+        });
     }
 
     /// The last step of the gate's stop, after its connections have closed: their directory
@@ -265,6 +269,7 @@ impl ClusterLink for GateLink {
     }
 
     fn closed(&self, agent: &Agent) {
+        self.feed.gone(agent.id());
         self.forget(agent);
     }
 

@@ -34,6 +34,8 @@ pub(super) struct Transfer {
     request: HandoverRequest,
     /// The connection's backends, once switched to the new gate (at the first commit).
     bound: Option<Bound>,
+    /// Where the session was cut off its group broadcasts (at the first commit).
+    marks: Vec<(u64, u64)>,
     /// What the new gate fetches now.
     pub(super) offer: Bytes,
     chunk: usize,
@@ -54,6 +56,7 @@ impl Transfer {
             claimed,
             request,
             bound: None,
+            marks: Vec::new(),
             offer: Bytes::new(),
             chunk: MAX_CHUNK,
             copied: 0,
@@ -153,16 +156,26 @@ impl GateLink {
         };
         if t.bound.is_none() {
             let conn = t.claimed.agent().id();
+            let wait = self.cluster.config().request_timeout;
+            let marks = self.feed.cut(conn, &t.request.after, wait).await;
+            t.marks = marks.into_iter().collect();
             t.bound = Some(self.switch(conn, &t.request).await);
         }
         t.last = Instant::now();
         let failed = match let_go_or_rest(&shared, &t.claimed, t.copied) {
             Some(Ok(groups)) => {
                 let conn = t.claimed.agent().id();
+                let marks = std::mem::take(&mut t.marks);
                 *held = None;
                 lock(&self.transfers).remove(&transfer);
                 let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
-                return HandoverReply::Done { uid, at, groups };
+                self.feed.gone(conn);
+                return HandoverReply::Done {
+                    uid,
+                    at,
+                    groups,
+                    marks,
+                };
             }
             Some(Err(rest)) if t.rounds < MAX_ROUNDS => {
                 t.rounds += 1;
@@ -241,6 +254,7 @@ impl GateLink {
             self.rebind(&bound, there, here, socket).await;
             lock(&self.bindings).insert(conn, bound);
         }
+        self.feed.uncut(&agent);
         if let Some(shared) = self.gate() {
             keep_after_failed_handover(&shared, t.claimed);
         }

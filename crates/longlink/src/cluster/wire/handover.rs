@@ -17,6 +17,11 @@ pub(crate) struct HandoverRequest {
     pub(crate) transport: u8,
     pub(crate) local: String,
     pub(crate) remote: String,
+    /// Where the new gate's numbered group broadcasts stood when it began to hold them for
+    /// the session: `(publisher, last number)` ([`crate::cluster::groupseq`]). The holder
+    /// delivers at least this far before it cuts the session off its groups. Empty from a
+    /// gate that does not number.
+    pub(crate) after: Vec<(u64, u64)>,
 }
 
 /// The holder's answer.
@@ -53,6 +58,7 @@ impl HandoverRequest {
         out.put_u8(self.transport);
         put_str(&mut out, &self.local);
         put_str(&mut out, &self.remote);
+        put_marks(&mut out, &self.after);
         out.freeze()
     }
 
@@ -66,6 +72,7 @@ impl HandoverRequest {
             transport: r.u8()?,
             local: r.str()?,
             remote: r.str()?,
+            after: r.marks()?,
         })
     }
 }
@@ -136,7 +143,26 @@ impl HandoverAnswer {
     }
 }
 
+/// Group broadcast marks, `(publisher, number)` pairs, after a count.
+pub(super) fn put_marks(out: &mut BytesMut, marks: &[(u64, u64)]) {
+    out.put_u64_le(marks.len() as u64);
+    for (src, seq) in marks {
+        out.put_u64_le(*src);
+        out.put_u64_le(*seq);
+    }
+}
+
 impl Reader {
+    /// Marks ([`put_marks`]), or none when the envelope ends here (from a gate that does not
+    /// number its group broadcasts).
+    pub(super) fn marks(&mut self) -> Result<Vec<(u64, u64)>, WireError> {
+        if self.0.remaining() == 0 {
+            return Ok(Vec::new());
+        }
+        let n = self.count()?;
+        (0..n).map(|_| Ok((self.u64()?, self.u64()?))).collect()
+    }
+
     /// A count of items that follow; each takes at least one byte, so a count larger than
     /// what is left is malformed (and never allocates).
     pub(super) fn count(&mut self) -> Result<u64, WireError> {
@@ -167,6 +193,7 @@ mod tests {
             transport: 1,
             local: "127.0.0.1:1".into(),
             remote: "127.0.0.1:2".into(),
+            after: vec![(1, 2), (u64::MAX, 0)],
         };
         assert_eq!(HandoverRequest::decode(req.encode()).unwrap(), req);
         let taken = HandoverAnswer::Taken {

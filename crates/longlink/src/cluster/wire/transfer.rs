@@ -48,11 +48,13 @@ pub(crate) enum HandoverReply {
     Chunk(Bytes),
     /// The session is the new gate's; its uid (0: none), when it logged in, and its groups
     /// (as tokens), as they were when the holder let it go (they may have changed since the
-    /// first offer).
+    /// first offer), and where its group broadcasts stood when the holder cut it off them:
+    /// `(publisher, last number delivered)`.
     Done {
         uid: u64,
         at: u64,
         groups: Vec<String>,
+        marks: Vec<(u64, u64)>,
     },
 }
 
@@ -129,7 +131,12 @@ impl HandoverReply {
                 out.put_u8(CHUNK);
                 out.put_slice(bytes);
             }
-            HandoverReply::Done { uid, at, groups } => {
+            HandoverReply::Done {
+                uid,
+                at,
+                groups,
+                marks,
+            } => {
                 out.put_u8(DONE);
                 out.put_u64_le(*uid);
                 out.put_u64_le(*at);
@@ -137,6 +144,7 @@ impl HandoverReply {
                 for g in groups {
                     put_str(&mut out, g);
                 }
+                super::handover::put_marks(&mut out, marks);
             }
         }
         out.freeze()
@@ -155,7 +163,13 @@ impl HandoverReply {
             DONE => {
                 let (uid, at) = (r.u64()?, r.u64()?);
                 let groups = (0..r.count()?).map(|_| r.str()).collect::<Result<_, _>>()?;
-                Ok(HandoverReply::Done { uid, at, groups })
+                let marks = r.marks()?;
+                Ok(HandoverReply::Done {
+                    uid,
+                    at,
+                    groups,
+                    marks,
+                })
             }
             _ => Err(WireError("unknown hand-over reply")),
         }
@@ -202,6 +216,7 @@ mod tests {
                 transport: 1,
                 local: "127.0.0.1:1".into(),
                 remote: "127.0.0.1:2".into(),
+                after: vec![(11, 12)],
             }),
             HandoverStep::Fetch {
                 transfer: 3,
@@ -226,6 +241,7 @@ mod tests {
                 uid: 7,
                 at: 9,
                 groups: vec!["room_1".into(), "~ab".into()],
+                marks: vec![(5, 6)],
             },
         ];
         for reply in replies {

@@ -154,6 +154,28 @@ impl Outbox {
         self.lock().session.is_some()
     }
 
+    /// Whether the connection has a resumable session served by a socket.
+    pub(crate) fn session_attached(&self) -> bool {
+        self.lock()
+            .session
+            .as_ref()
+            .is_some_and(|n| n.socket.is_some() && !n.handed_over)
+    }
+
+    /// Queues a protocol message for the socket serving the session, if one does (a
+    /// session waiting for its client gets nothing). False if none does.
+    pub(crate) fn push_control_attached(&self, payload: Bytes) -> bool {
+        let mut q = self.lock();
+        let open = self.state() == State::Open;
+        match &mut q.session {
+            Some(n) if open && n.socket.is_some() && !n.handed_over => n.control.push(payload),
+            _ => return false,
+        }
+        drop(q);
+        self.wake.raise();
+        true
+    }
+
     /// Queues a protocol message: before anything queued, never numbered (without a
     /// session: at the end of the queue, past its bound: they are few).
     pub(crate) fn push_control(&self, payload: Bytes) {

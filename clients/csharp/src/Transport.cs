@@ -1,0 +1,224 @@
+// The connections: TCP with leaf's length prefix (TLS through SslStream for tls://), and
+// WebSocket (ClientWebSocket; one binary message per payload). Blocking calls, made from the
+// client's background threads only.
+using System;
+using System.IO;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Threading;
+
+namespace Longlink
+{
+    /// <summary>One connection: payloads in and out.</summary>
+    public interface ITransport
+    {
+        /// <summary>Sends one payload (one call at a time).</summary>
+        void Send(byte[] payload);
+        /// <summary>The next payload; null at the end of the stream. Throws on a drop.</summary>
+        byte[] Receive();
+        /// <summary>Closes: <paramref name="goodbye"/> ends a WebSocket with code 1000 (the session ends), else the connection is dropped.</summary>
+        void Close(bool goodbye);
+    }
+
+    /// <summary>Opens connections by address.</summary>
+    public static class Transports
+    {
+        /// <summary>Connects to <c>tcp://</c>, <c>tls://</c>, <c>ws://</c> or <c>wss://</c> within the timeout.</summary>
+        public static ITransport Open(string address, ClientOptions o)
+        {
+            var uri = new Uri(address);
+            switch (uri.Scheme)
+            {
+                case "tcp": return TcpTransport.Open(uri, o, false);
+                case "tls": return TcpTransport.Open(uri, o, true);
+                case "ws":
+                case "wss": return WsTransport.Open(uri, o);
+                default: throw new ArgumentException("address " + address + ": tcp://, tls://, ws:// or wss://");
+            }
+        }
+    }
+
+    /// <summary>TCP (or TLS) with leaf's length prefix: LenMsgLen 1, 2 or 4 bytes.</summary>
+    public sealed class TcpTransport : ITransport
+    {
+        readonly TcpClient tcp;
+        readonly Stream stream;
+        readonly int lenMsgLen;
+        readonly bool littleEndian;
+        readonly byte[] header;
+
+        TcpTransport(TcpClient tcp, Stream stream, ClientOptions o)
+        {
+            this.tcp = tcp;
+            this.stream = stream;
+            lenMsgLen = o.LenMsgLen;
+            littleEndian = o.LittleEndian;
+            header = new byte[lenMsgLen];
+        }
+
+        internal static TcpTransport Open(Uri uri, ClientOptions o, bool tls)
+        {
+            if (o.LenMsgLen != 1 && o.LenMsgLen != 2 && o.LenMsgLen != 4) throw new ArgumentException("LenMsgLen is 1, 2 or 4");
+            var tcp = new TcpClient { NoDelay = true };
+            try
+            {
+                var connect = tcp.ConnectAsync(uri.Host, uri.Port);
+                if (!connect.Wait(o.ConnectTimeoutMs)) throw new TimeoutException("connect to " + uri + " timed out");
+                Stream s = tcp.GetStream();
+                if (tls)
+                {
+                    var ssl = new SslStream(s, false, o.CertificateValidation);
+                    ssl.AuthenticateAsClient(uri.Host);
+                    s = ssl;
+                }
+                return new TcpTransport(tcp, s, o);
+            }
+            catch (AggregateException e)
+            {
+                tcp.Close();
+                throw new IOException("cannot connect to " + uri + ": " + e.InnerException.Message, e.InnerException);
+            }
+            catch
+            {
+                tcp.Close();
+                throw;
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Send(byte[] payload)
+        {
+            long max = lenMsgLen == 1 ? 0xff : lenMsgLen == 2 ? 0xffff : 0xffffffffL;
+            if (payload.Length > max) throw new ArgumentException("message of " + payload.Length + " bytes is past LenMsgLen " + lenMsgLen);
+            var frame = new byte[lenMsgLen + payload.Length];
+            uint n = (uint)payload.Length;
+            for (int i = 0; i < lenMsgLen; i++)
+            {
+                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
+                frame[i] = (byte)(n >> shift);
+            }
+            Buffer.BlockCopy(payload, 0, frame, lenMsgLen, payload.Length);
+            stream.Write(frame, 0, frame.Length);
+        }
+
+        /// <inheritdoc/>
+        public byte[] Receive()
+        {
+            if (!ReadFull(header)) return null;
+            uint n = 0;
+            for (int i = 0; i < lenMsgLen; i++)
+            {
+                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
+                n |= (uint)header[i] << shift;
+            }
+            if (n > 64 * 1024 * 1024) throw new InvalidDataException("frame of " + n + " bytes");
+            var payload = new byte[n];
+            if (!ReadFull(payload)) throw new EndOfStreamException("connection ended inside a frame");
+            return payload;
+        }
+
+        bool ReadFull(byte[] b)
+        {
+            int got = 0;
+            while (got < b.Length)
+            {
+                int r = stream.Read(b, got, b.Length - got);
+                if (r <= 0)
+                {
+                    if (got == 0) return false;
+                    throw new EndOfStreamException("connection ended inside a frame");
+                }
+                got += r;
+            }
+            return true;
+        }
+
+        /// <inheritdoc/>
+        public void Close(bool goodbye)
+        {
+            try
+            {
+                if (!goodbye) tcp.Client.LingerState = new LingerOption(true, 0);
+            }
+            catch (Exception) { }
+            try { stream.Close(); } catch (Exception) { }
+            tcp.Close();
+        }
+    }
+
+    /// <summary>WebSocket through ClientWebSocket: one binary message per payload.</summary>
+    public sealed class WsTransport : ITransport
+    {
+        readonly ClientWebSocket ws;
+        readonly byte[] chunk = new byte[16 * 1024];
+
+        WsTransport(ClientWebSocket ws) { this.ws = ws; }
+
+        internal static WsTransport Open(Uri uri, ClientOptions o)
+        {
+            var ws = new ClientWebSocket();
+            if (o.CertificateValidation != null)
+            {
+                // ClientWebSocket takes the process-wide callback on .NET Standard 2.0.
+                System.Net.ServicePointManager.ServerCertificateValidationCallback = o.CertificateValidation;
+            }
+            try
+            {
+                using (var cts = new CancellationTokenSource(o.ConnectTimeoutMs))
+                {
+                    ws.ConnectAsync(uri, cts.Token).GetAwaiter().GetResult();
+                }
+                return new WsTransport(ws);
+            }
+            catch (Exception e)
+            {
+                ws.Dispose();
+                throw new IOException("cannot connect to " + uri + ": " + e.Message, e);
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Send(byte[] payload)
+        {
+            ws.SendAsync(new ArraySegment<byte>(payload), WebSocketMessageType.Binary, true, CancellationToken.None)
+                .GetAwaiter().GetResult();
+        }
+
+        /// <inheritdoc/>
+        public byte[] Receive()
+        {
+            var ms = new MemoryStream();
+            while (true)
+            {
+                WebSocketReceiveResult r = ws.ReceiveAsync(new ArraySegment<byte>(chunk), CancellationToken.None)
+                    .GetAwaiter().GetResult();
+                if (r.MessageType == WebSocketMessageType.Close)
+                {
+                    if (r.CloseStatus == WebSocketCloseStatus.NormalClosure) return null;
+                    throw new IOException("websocket closed: " + r.CloseStatus + " " + r.CloseStatusDescription);
+                }
+                ms.Write(chunk, 0, r.Count);
+                if (r.EndOfMessage) return ms.ToArray();
+            }
+        }
+
+        /// <inheritdoc/>
+        public void Close(bool goodbye)
+        {
+            try
+            {
+                if (goodbye && ws.State == WebSocketState.Open)
+                {
+                    using (var cts = new CancellationTokenSource(2000))
+                    {
+                        ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", cts.Token).GetAwaiter().GetResult();
+                    }
+                }
+            }
+            catch (Exception) { }
+            ws.Abort();
+            ws.Dispose();
+        }
+    }
+}

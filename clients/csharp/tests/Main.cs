@@ -1,0 +1,24 @@
+// The C# client's test program, run under mono by examples/chat/tests/csharp_client.rs:
+//   ChatTests.exe golden PATH/kinds.json
+//   ChatTests.exe chat KEY=VALUE...   (the servers' addresses; see Chat.cs)
+// Exits 0 when every check passes; prints what failed otherwise.
+using System;
+
+static class Program
+{
+    static int Main(string[] args)
+    {
+        try
+        {
+            if (args.Length >= 2 && args[0] == "golden") Golden.Run(args[1]);
+            else if (args.Length >= 1 && args[0] == "chat") ChatTests.Run(args);
+            else { Console.Error.WriteLine("usage: ChatTests.exe golden FILE | chat KEY=VALUE..."); return 2; }
+            return 0;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine("FAILED: " + e);
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! This node's publisher: one task publishes everything the node sends, in the order of
+//! the `send` calls (a numbered group broadcast with its headers).
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+/// What the publisher task takes, in order.
+pub(super) enum Outgoing {
+    /// A message.
+    Publish(Out),
+    /// Everything before it has been handed to the NATS client.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Something to publish, in order with everything else this node publishes.
+pub(crate) struct Out {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) payload: Bytes,
+    /// A numbered group broadcast's headers ([`super::groupseq`]).
+    pub(crate) headers: Option<async_nats::HeaderMap>,
+}
+
+/// Publishes everything this node sends, one at a time, so the order of `send` calls is the
+/// order on the wire. A publish fails only when the client is closed; while NATS is away,
+/// async-nats buffers and sends after reconnecting.
+pub(super) async fn publish_loop(
+    client: async_nats::Client,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+) {
+    while let Some(next) = rx.recv().await {
+        let out = match next {
+            Outgoing::Publish(out) => out,
+            Outgoing::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        let result = match (out.reply, out.headers) {
+            (Some(reply), _) => {
+                client
+                    .publish_with_reply(out.subject, reply, out.payload)
+                    .await
+            }
+            (None, Some(headers)) => {
+                client
+                    .publish_with_headers(out.subject, headers, out.payload)
+                    .await
+            }
+            (None, None) => client.publish(out.subject, out.payload).await,
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "nats publish failed");
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! The C# client (`clients/csharp`, for Unity): built with Mono's C# compiler (`mcs`, C#
+//! 7.2) together with the code `longlink-codegen --lang csharp` writes from the golden
+//! manifest (`clients/typescript/test/golden/kinds.json`) and its test program
+//! (`clients/csharp/tests`), then run under `mono`:
+//!
+//! - the generated classes decode the Rust server's golden bytes (every chat message, every
+//!   kind of field) and encode them back exactly, protobuf and JSON;
+//! - against this crate's chat server (in process): JSON and protobuf over TCP and
+//!   WebSocket, login, rooms, private messages; a dead first address; 2,000 room messages
+//!   to a resumable client behind `longlink_testkit::Proxy` cutting at random points
+//!   (TCP + JSON, WebSocket + protobuf), each once and in order, with private messages
+//!   sent around the cuts each handled once; `SessionLost` after a 1-second window;
+//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back.
+//!
+//! The C# program asks for the proxy's cuts with lines on its stdout (`CTL cuts NAME`,
+//! `CTL calm NAME`, `CTL down NAME`) and waits for `OK` on its stdin.
+//!
+//! Needs `mcs` and `mono` (Debian's `mono-devel`, which scripts/test.sh installs), and node
+//! with `clients/typescript/node_modules` for the generator: when one is missing the test
+//! fails and says so.
+
+mod build;
+#[path = "../common/mod.rs"]
+mod common;
+mod scripted;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use build::{CSHARP, build, run, sources};
+use scripted::scripted_move;
+
+use common::{Enc, TestServer, Transport};
+use longlink_testkit::Proxy;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+#[test]
+fn the_library_uses_no_reflection_and_no_dynamic() {
+    for file in sources(&Path::new(CSHARP).join("src")) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for word in ["System.Reflection", "dynamic ", "Activator", "GetType()"] {
+            assert!(!text.contains(word), "{} uses {word}", file.display());
+        }
+    }
+}
+
+/// A package installed from a git URL is read-only to Unity, which ignores any asset without
+/// its `.meta` file (scripts/unity-meta.py writes them).
+#[test]
+fn every_asset_of_the_unity_package_has_its_meta_file() {
+    fn walk(dir: &Path, missing: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with('.') || name.ends_with(".meta") {
+                continue;
+            }
+            let mut meta = path.clone().into_os_string();
+            meta.push(".meta");
+            if !Path::new(&meta).is_file() {
+                missing.push(path.clone());
+            }
+            if path.is_dir() {
+                walk(&path, missing);
+            }
+        }
+    }
+    let mut missing = Vec::new();
+    walk(Path::new(CSHARP), &mut missing);
+    assert!(
+        missing.is_empty(),
+        "no .meta file for {missing:?}: run scripts/unity-meta.py"
+    );
+}
+
+#[test]
+fn generated_csharp_round_trips_the_servers_golden_bytes() {
+    let dir = build();
+    let out = run(
+        std::process::Command::new("mono")
+            .arg(dir.0.join("ChatTests.exe"))
+            .arg("golden")
+            .arg(dir.0.join("kinds.json")),
+        "mono ChatTests.exe golden",
+    );
+    eprintln!("{out}");
+    assert!(out.contains("round-trip"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_client_against_the_chat_server() {
+    let dir = build();
+    let json = TestServer::start(Enc::Json).await;
+    let pb = TestServer::start(Enc::Protobuf).await;
+    let short = TestServer::start_with(Enc::Json, |c| {
+        c.gate.resume_window = Duration::from_secs(1);
+    })
+    .await;
+    let mut proxies = HashMap::new();
+    proxies.insert(
+        "stream_tcp_json",
+        Proxy::start(json.tcp).await.expect("proxy"),
+    );
+    proxies.insert("stream_ws_pb", Proxy::start(pb.ws).await.expect("proxy"));
+    proxies.insert("short", Proxy::start(short.tcp).await.expect("proxy"));
+    let mut args = vec![
+        "chat".to_string(),
+        format!("json_tcp=tcp://{}", json.addr(Transport::Tcp)),
+        format!("json_ws=ws://{}/", json.addr(Transport::Ws)),
+        format!("pb_tcp=tcp://{}", pb.addr(Transport::Tcp)),
+        format!("pb_ws=ws://{}/", pb.addr(Transport::Ws)),
+        format!("http={}", json.ws),
+    ];
+    args.push(format!(
+        "stream_tcp_json=tcp://{}",
+        proxies["stream_tcp_json"].addr()
+    ));
+    args.push(format!(
+        "stream_ws_pb=ws://{}/",
+        proxies["stream_ws_pb"].addr()
+    ));
+    args.push(format!("short=tcp://{}", proxies["short"].addr()));
+
+    let (move_a, move_b, moved) = scripted_move().await;
+    args.push(format!("move_a=tcp://{move_a}"));
+    args.push(format!("move_b=tcp://{move_b}"));
+
+    let mut child = tokio::process::Command::new("mono")
+        .arg(dir.0.join("ChatTests.exe"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("mono runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr = child.stderr.take().expect("stderr");
+    let errors = tokio::spawn(async move {
+        let mut s = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
+            .await
+            .ok();
+        s
+    });
+    let mut log = String::new();
+    let talk = async {
+        let mut seed = 7;
+        while let Some(line) = lines.next_line().await.expect("read stdout") {
+            let Some(ctl) = line.strip_prefix("CTL ") else {
+                eprintln!("{line}");
+                log.push_str(&line);
+                log.push('\n');
+                continue;
+            };
+            let (verb, name) = ctl.split_once(' ').expect("CTL verb name");
+            let proxy = &proxies[name];
+            seed += 1;
+            match verb {
+                // Cut each connection after a random 0..8 KiB, mid frame too.
+                "cuts" => {
+                    proxy.random_cuts(seed, 0, 8 * 1024);
+                    proxy.cut_after(2 * 1024);
+                }
+                "calm" => {
+                    proxy.no_random_cuts();
+                    proxy.cut_all();
+                }
+                // Every connection cut at once: the client cannot resume.
+                "down" => {
+                    proxy.random_cuts(seed, 0, 1);
+                    proxy.cut_all();
+                }
+                other => panic!("CTL {other}?"),
+            }
+            stdin.write_all(b"OK\n").await.expect("answer");
+            stdin.flush().await.expect("answer");
+        }
+    };
+    tokio::time::timeout(RUN_TIMEOUT, talk)
+        .await
+        .expect("the C# tests end in time");
+    let status = child.wait().await.expect("mono exits");
+    let errors = errors.await.expect("stderr");
+    assert!(
+        status.success(),
+        "mono ChatTests.exe chat: {status}\n{log}\n{errors}"
+    );
+    assert!(log.contains("chat: all passed"), "{log}\n{errors}");
+    moved.await.expect("the scripted servers saw the move");
+    // The console sample: logs in, watches room 1, says hello and reads it back.
+    let out = tokio::process::Command::new("mono")
+        .arg(dir.0.join("ChatSample.exe"))
+        .arg(format!("ws://{}/", json.ws))
+        .arg(common::token(77))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(RUN_TIMEOUT, out)
+        .await
+        .expect("the sample ends in time")
+        .expect("mono runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the sample: {:?}\n{said}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("logged in as 77") && said.contains("77: hello from C#"),
+        "{said}"
+    );
+    for server in [json, pb, short] {
+        server.shutdown().await;
+    }
+}
