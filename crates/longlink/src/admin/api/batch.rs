@@ -186,10 +186,10 @@ impl Api {
         let wanted: std::collections::HashSet<u64> = uids.iter().copied().collect();
         for gate in &self.gates {
             for agent in gate.agents() {
-                if let Some(uid) = agent.uid().filter(|u| wanted.contains(u)) {
-                    if agent.is_open() {
-                        found.entry(uid).or_default().push(agent);
-                    }
+                if let Some(uid) = agent.uid().filter(|u| wanted.contains(u))
+                    && agent.is_open()
+                {
+                    found.entry(uid).or_default().push(agent);
                 }
             }
         }
