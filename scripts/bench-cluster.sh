@@ -20,6 +20,8 @@ tcp_addr = "127.0.0.1:23563"
 ws_addr = ""
 [admin]
 addr = ""
+[chat]
+max_msgs_per_sec = 0
 T
 cat > gate.toml <<T
 [gate]
@@ -27,6 +29,8 @@ tcp_addr = "127.0.0.1:23564"
 ws_addr = ""
 [admin]
 addr = ""
+[chat]
+max_msgs_per_sec = 0
 [cluster]
 nats_url = "nats://127.0.0.1:24222"
 node_type = "gate"
@@ -37,6 +41,8 @@ tcp_addr = ""
 ws_addr = ""
 [admin]
 addr = ""
+[chat]
+max_msgs_per_sec = 0
 [cluster]
 nats_url = "nats://127.0.0.1:24222"
 node_type = "chat"

@@ -2,8 +2,10 @@
 # time, and starting and stopping longlink-chat on core 0 at 127.0.0.1:13563 (WebSocket 13653).
 # Expects OUT (the results file) to be set before `record` is used.
 
+# The fan-out's sender says far more than [chat] max_msgs_per_sec (20 a second): no limit.
 PORTS=(LONGLINK_ADMIN__ADDR=127.0.0.1:0 LONGLINK_GATE__TCP_ADDR=127.0.0.1:13563
-       LONGLINK_GATE__WS_ADDR=127.0.0.1:13653 LONGLINK_GATE__MAX_CONN_NUM=10100)
+       LONGLINK_GATE__WS_ADDR=127.0.0.1:13653 LONGLINK_GATE__MAX_CONN_NUM=10100
+       LONGLINK_CHAT__MAX_MSGS_PER_SEC=0)
 
 # tag the JSON line of one measurement with its build and workload (and the server's CPU
 # milliseconds, when given)

@@ -30,7 +30,7 @@ function chatBin() {
 export async function startChat({ encoding = 'json', gate = '', extra = '' } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'longlink-ts-chat-'));
   const config = path.join(dir, 'chat.toml');
-  writeFileSync(config, `[gate]\ntcp_addr = "127.0.0.1:0"\nws_addr = "127.0.0.1:0"\nencoding = "${encoding}"\n${gate}\n[chat]\ndev_tokens = true\n[admin]\naddr = ""\n${extra}\n`);
+  writeFileSync(config, `[gate]\ntcp_addr = "127.0.0.1:0"\nws_addr = "127.0.0.1:0"\nencoding = "${encoding}"\n${gate}\n[chat]\ndev_tokens = true\nmax_msgs_per_sec = 0\n[admin]\naddr = ""\n${extra}\n`);
   const child = spawn(chatBin(), ['--config', config], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, RUST_LOG: 'info', NO_COLOR: '1' },

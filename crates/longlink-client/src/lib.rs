@@ -72,7 +72,9 @@ pub use longlink_wire::Encoding;
 pub use longlink_wire::Transport;
 /// The errors that [`Error::Registry`], [`Error::Encode`] and [`Error::Decode`] carry, and
 /// the one a transport or encoding name that is not known gives.
-pub use longlink_wire::{DecodeError, EncodeError, ParseKindError, RegistryError};
+pub use longlink_wire::{
+    DecodeError, Delivery, EncodeError, MessageOptions, ParseKindError, RegistryError,
+};
 pub use message::Message;
 pub use messages::Messages;
 pub use reader::ClientReader;

@@ -29,6 +29,7 @@ pub struct Message {
     name: Arc<str>,
     id: u16,
     type_name: &'static str,
+    delivery: longlink_wire::Delivery,
     value: Box<dyn Any + Send>,
 }
 
@@ -45,17 +46,35 @@ impl fmt::Debug for Message {
 impl Message {
     /// A decoded value and what the registry knows of it.
     pub(crate) fn new(
-        name: Arc<str>,
-        id: u16,
-        type_name: &'static str,
+        (name, id, type_name): (Arc<str>, u16, &'static str),
+        delivery: longlink_wire::Delivery,
         value: Box<dyn Any + Send>,
     ) -> Message {
         Message {
             name,
             id,
             type_name,
+            delivery,
             value,
         }
+    }
+
+    /// Its type's delivery class, as registered here (the server's manifest states it): a
+    /// volatile message is not numbered by a resumable session.
+    ///
+    /// ```
+    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// # struct Typing {}
+    /// use longlink_client::{Delivery, Encoding, MessageOptions, Messages};
+    ///
+    /// let mut messages = Messages::new();
+    /// messages.register_options::<Typing>(MessageOptions::new().name("Typing").id(10).volatile())?;
+    /// let msg = messages.decode(br#"{"Typing":{}}"#, Encoding::Json, false)?;
+    /// assert_eq!(msg.delivery(), Delivery::Volatile);
+    /// # Ok::<(), longlink_client::Error>(())
+    /// ```
+    pub fn delivery(&self) -> longlink_wire::Delivery {
+        self.delivery
     }
 
     /// The registered name (the JSON envelope key).

@@ -109,6 +109,29 @@ impl Messages {
         Ok(self.added(name))
     }
 
+    /// Registers `T` with the server's own options: name, id and delivery class (a
+    /// resumable session does not count [`volatile`](MessageOptions::volatile) messages, so
+    /// register those as the server does; its manifest says which they are).
+    ///
+    /// ```
+    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// # struct S2cTyping {}
+    /// use longlink_client::{Delivery, MessageOptions, Messages};
+    ///
+    /// let mut messages = Messages::new();
+    /// messages.register_options::<S2cTyping>(MessageOptions::new().name("S2C_Typing").id(10).volatile())?;
+    /// assert_eq!(messages.id_of::<S2cTyping>(), Some(10));
+    /// # Ok::<(), longlink_client::Error>(())
+    /// ```
+    pub fn register_options<T>(&mut self, opts: MessageOptions) -> Result<&mut Self>
+    where
+        T: Serialize + DeserializeOwned + prost::Message + Default + Send + 'static,
+    {
+        let info = self.registry.register::<T>(opts)?;
+        let name = Arc::from(info.name.as_str());
+        Ok(self.added(name))
+    }
+
     /// Registers a type that only has serde impls, under an explicit name and id: it can be
     /// sent and received over a JSON connection only.
     ///
@@ -277,9 +300,8 @@ impl Messages {
         let (index, value) = self.registry.decode(payload, encoding, id_little_endian)?;
         let info: &MessageInfo = self.registry.info(index);
         Ok(Message::new(
-            Arc::clone(&self.names[index]),
-            info.id,
-            info.type_name,
+            (Arc::clone(&self.names[index]), info.id, info.type_name),
+            info.delivery,
             value,
         ))
     }

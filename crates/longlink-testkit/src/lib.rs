@@ -8,13 +8,14 @@
 //! - [`bounded`], [`wait_for`], [`stops_within`], [`STEP`]: bounds on a test body, on one
 //!   wait, on a server's stop;
 //! - [`free_port`], [`free_addr`], [`connect_from`]: loopback sockets;
-//! - [`NatsServer`]: a real `nats-server` on a free port;
+//! - [`NatsServer`]: a real `nats-server` on a free port ([`nats_server_binary`]: its binary);
 //! - [`frame`]: the length prefix; [`envelope`]: leaf's JSON and protobuf envelopes;
 //! - [`ws`]: a WebSocket client (tungstenite) and the raw upgrade request;
 //! - [`wsdiff`]: a differential check of a server's WebSocket reading against tungstenite's;
 //! - [`http`], [`prometheus`], [`console`]: the admin listeners seen from outside;
 //! - [`Proxy`] ([`proxy`]): a loopback TCP proxy that cuts (at a byte count, too), stalls and
-//!   counts the connections it forwards, for the tests of session resume.
+//!   counts the connections it forwards, and moves to a new target, for the tests of
+//!   session resume and the cluster soak.
 
 mod bounds;
 pub mod console;
@@ -34,7 +35,7 @@ use tokio::net::{TcpSocket, TcpStream};
 pub use bounds::{STEP, bounded, stops_within, wait_for};
 pub use console::Console;
 pub use frame::Framing;
-pub use nats::NatsServer;
+pub use nats::{NatsServer, find_binary as nats_server_binary};
 pub use proxy::Proxy;
 
 /// A loopback port free right now (bound, then released).

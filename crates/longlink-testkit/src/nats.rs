@@ -28,7 +28,15 @@ pub struct NatsServer {
     child: Option<Child>,
 }
 
-fn find_binary() -> Option<PathBuf> {
+/// The `nats-server` binary the tests use, if there is one: `$LONGLINK_NATS_SERVER`, else
+/// the test virtual environment's, else the one on `PATH`.
+///
+/// ```no_run
+/// if let Some(bin) = longlink_testkit::nats_server_binary() {
+///     println!("{}", bin.display());
+/// }
+/// ```
+pub fn find_binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("LONGLINK_NATS_SERVER") {
         return Some(PathBuf::from(p));
     }

@@ -57,6 +57,6 @@ pub mod resume;
 pub use frame::{CodecError, LenCodec, LenCodecBuilder};
 pub use kind::{Encoding, ParseKindError, Transport};
 pub use registry::{
-    Body, DecodeError, Direction, EncodeError, MessageInfo, MessageOptions, Opened, Registry,
-    RegistryError,
+    Body, DecodeError, Delivery, Direction, EncodeError, MessageInfo, MessageOptions, Opened,
+    OverLimit, RateLimit, Registry, RegistryError,
 };

@@ -81,11 +81,20 @@ pub struct MessageEntry {
     pub id: u16,
     /// `"incoming"` (clients may send it) or `"outgoing"` (server to client only).
     pub direction: String,
+    /// How the server sends it: `"reliable"`, `"volatile"` (not numbered by a resumable
+    /// session: clients do not count it) or `"latest"` (numbered, as reliable). A manifest
+    /// without it means `"reliable"`.
+    #[serde(default = "reliable")]
+    pub delivery: String,
     /// The full protobuf message name (`chat.C2S_UserLogin`), when a descriptor was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<String>,
     /// Its fields by number; empty when no descriptor was found.
     pub fields: Vec<FieldEntry>,
+}
+
+fn reliable() -> String {
+    "reliable".to_owned()
 }
 
 /// One field of a message.

@@ -21,6 +21,7 @@
 //!   default message.
 
 mod codecs;
+mod delivery;
 mod error;
 mod json;
 mod message;
@@ -37,6 +38,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use codecs::{Body, Opened};
+pub use delivery::{Delivery, OverLimit, RateLimit};
 pub use error::{DecodeError, EncodeError, RegistryError};
 pub use message::{Direction, MessageInfo, MessageOptions};
 
@@ -52,6 +54,8 @@ struct Entry {
     json: Option<JsonCodec>,
     /// `None`: registered without prost (JSON only).
     protobuf: Option<ProtoCodec>,
+    /// The key of a latest-per-key type.
+    latest_key: Option<delivery::KeyFn>,
 }
 
 /// The message types of one side of a protocol and their codecs. Build it at start-up, then
@@ -201,6 +205,14 @@ impl Registry {
         if self.by_type.contains_key(&type_id) {
             return Err(RegistryError::DuplicateType(type_name::<T>()));
         }
+        if let delivery::Class::Latest { of, type_name, .. } = &opts.class
+            && *of != type_id
+        {
+            return Err(RegistryError::KeyType {
+                key_of: type_name,
+                registered: std::any::type_name::<T>(),
+            });
+        }
         let name = opts.name.unwrap_or_else(|| bare_name::<T>().to_owned());
         if self.by_name.contains_key(name.as_bytes()) {
             return Err(RegistryError::DuplicateName(name));
@@ -236,11 +248,17 @@ impl Registry {
                 } else {
                     Direction::Incoming
                 },
+                delivery: opts.class.delivery(),
+                rate_limit: opts.rate_limit,
                 json: json.is_some(),
                 protobuf: protobuf.is_some(),
             },
             json,
             protobuf,
+            latest_key: match opts.class {
+                delivery::Class::Latest { key, .. } => Some(key),
+                _ => None,
+            },
         });
         Ok(&self.entries[index].info)
     }
@@ -313,6 +331,12 @@ impl Registry {
 
     fn index_of_name_bytes(&self, name: &[u8]) -> Option<usize> {
         self.by_name.get(name).copied()
+    }
+
+    /// The key of `value`, a message of the latest-per-key type at `index` (`None` for
+    /// another class, or a value of another type).
+    pub fn latest_key(&self, index: usize, value: &dyn std::any::Any) -> Option<u64> {
+        self.entries.get(index)?.latest_key.as_ref()?(value)
     }
 
     /// The index of the message with protobuf id `id`.

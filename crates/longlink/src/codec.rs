@@ -21,12 +21,15 @@
 //! # Ok(()) }
 //! ```
 
+use std::any::Any;
+use std::sync::OnceLock;
+
 use bytes::Bytes;
-use longlink_wire::{Encoding, MessageInfo, Registry};
+use longlink_wire::{Delivery, Encoding, MessageInfo, Registry};
 
 pub use longlink_wire::{DecodeError, EncodeError};
 
-use crate::metrics::{MsgMetrics, MsgSlot};
+use crate::metrics::{Delivered, MsgMetrics, MsgSlot};
 
 /// Why a message in a JSON envelope could not be encoded for the gate.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -44,12 +47,39 @@ pub enum EnvelopeError {
     Protocol(String),
 }
 
-/// A message already encoded for one gate's wire: encode once, write to many agents.
+/// How one payload is queued: its type's [`Delivery`] class, with the type and key of a
+/// latest-per-key message (at most one of a type and key waits in a queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    Reliable,
+    Volatile,
+    Latest { index: u32, key: u64 },
+}
+
+/// A payload's [`Tag`] and its type's index in the registry (`None`: not one of the
+/// registry's, as a payload from another node may be).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Class {
+    pub(crate) tag: Tag,
+    pub(crate) index: Option<usize>,
+}
+
+impl Class {
+    const UNKNOWN: Class = Class {
+        tag: Tag::Reliable,
+        index: None,
+    };
+}
+
+/// A message already encoded for one gate's wire: encode once, write to many agents. It
+/// keeps its type's delivery class, so a broadcast queues it as the type says.
 #[derive(Debug, Clone)]
 pub struct Encoded {
     payload: Bytes,
     /// `longlink_messages_out_total` of its type, counted per write.
     sent: Option<crate::metrics::FastCounter>,
+    /// Its delivery class; for a payload from another node, found at its first write.
+    class: OnceLock<Class>,
 }
 
 impl PartialEq for Encoded {
@@ -66,7 +96,15 @@ impl Encoded {
         Encoded {
             payload,
             sent: None,
+            class: OnceLock::new(),
         }
+    }
+
+    /// Its delivery class, found by `codec` (once) for a payload from another node.
+    pub(crate) fn class(&self, codec: &Codec) -> Class {
+        *self
+            .class
+            .get_or_init(|| codec.classify_payload(&self.payload))
     }
 
     /// The payload bytes (without any TCP length prefix).
@@ -195,6 +233,7 @@ impl Codec {
         Ok(Encoded {
             payload: Bytes::from(out),
             sent: self.metrics(index).map(|m| m.sent.clone()),
+            class: OnceLock::from(self.classify(index, &*value)),
         })
     }
 
@@ -204,7 +243,51 @@ impl Codec {
         Ok(Encoded {
             payload,
             sent: self.metrics(index).map(|m| m.sent.clone()),
+            class: OnceLock::from(self.classify(index, msg)),
         })
+    }
+
+    /// The class of `value`, a message of the type at `index`. A latest-per-key message
+    /// whose key cannot be taken goes as reliable.
+    pub(crate) fn classify(&self, index: usize, value: &dyn Any) -> Class {
+        let tag = match self.registry.info(index).delivery {
+            Delivery::Reliable => Tag::Reliable,
+            Delivery::Volatile => Tag::Volatile,
+            Delivery::Latest => match self.registry.latest_key(index, value) {
+                Some(key) => Tag::Latest {
+                    index: index as u32,
+                    key,
+                },
+                None => Tag::Reliable,
+            },
+        };
+        Class {
+            tag,
+            index: Some(index),
+        }
+    }
+
+    /// The class of an encoded payload (from another node): its type found by its name or
+    /// id, and for a latest-per-key type its body decoded for the key. One that does not
+    /// open goes as reliable.
+    pub(crate) fn classify_payload(&self, payload: &[u8]) -> Class {
+        let Ok(opened) = self
+            .registry
+            .open(payload, self.encoding, self.id_little_endian)
+        else {
+            return Class::UNKNOWN;
+        };
+        let index = opened.index;
+        match self.registry.info(index).delivery {
+            Delivery::Latest => match self.registry.decode_body(&opened) {
+                Ok(value) => self.classify(index, &*value),
+                Err(_) => Class {
+                    tag: Tag::Reliable,
+                    index: Some(index),
+                },
+            },
+            _ => self.classify(index, &()),
+        }
     }
 
     /// Encodes a registered message: its payload and its type's index, for
@@ -218,6 +301,13 @@ impl Codec {
             .registry
             .encode(msg, self.encoding, self.id_little_endian, &mut out)?;
         Ok((Bytes::from(out), index))
+    }
+
+    /// Counts one message of the type at `index` that its class or rate limit acted on.
+    pub(crate) fn count_delivered(&self, index: usize, what: Delivered) {
+        if let Some(m) = self.metrics(index) {
+            m.delivered(&self.registry.info(index).name, what);
+        }
     }
 
     /// Counts one write of the type at `index` (`longlink_messages_out_total`).

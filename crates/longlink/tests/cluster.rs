@@ -125,6 +125,10 @@ async fn forwarded_messages_and_events_arrive_in_order() {
     bounded(STEP * 6, async {
         let (b, log, bc) = backend(&nats).await;
         let (g, addr, _gc, errors) = gate(&nats).await;
+        // The backend starts in its own task: until it has subscribed, a forwarded message
+        // fails ("no node serves svc") and is dropped, so the stream below would lose its
+        // first messages.
+        until_served(addr, &log, &errors).await;
         let mut c = client(addr).await;
         for n in 1..=50 {
             ping(&mut c, n, 0).await;
@@ -151,6 +155,31 @@ async fn forwarded_messages_and_events_arrive_in_order() {
         b.shutdown().await;
     })
     .await;
+}
+
+/// Waits until a connection's ping is answered (the backend serves), then forgets what that
+/// connection left in the backend's log and the gate's errors.
+async fn until_served(
+    addr: std::net::SocketAddr,
+    log: &Mutex<Vec<String>>,
+    errors: &Mutex<Vec<String>>,
+) {
+    let mut probe = client(addr).await;
+    loop {
+        ping(&mut probe, 1, 0).await;
+        let answer = tokio::time::timeout(Duration::from_millis(200), probe.try_recv()).await;
+        if let Ok(Ok(_)) = answer {
+            break;
+        }
+    }
+    drop(probe);
+    wait_for("the probe's close event", || {
+        let closed = log.lock().unwrap().last().map(String::as_str) == Some("close");
+        async move { closed }
+    })
+    .await;
+    log.lock().unwrap().clear();
+    errors.lock().unwrap().clear();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,7 +65,18 @@ impl Cert {
     }
 
     async fn connect(&self, addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
+        self.connect_after(addr, b"").await
+    }
+
+    /// [`connect`](Self::connect), with `first` (a PROXY header) sent before the TLS
+    /// handshake, in the same write as its ClientHello's first bytes may follow.
+    async fn connect_after(
+        &self,
+        addr: SocketAddr,
+        first: &[u8],
+    ) -> tokio_rustls::client::TlsStream<TcpStream> {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(first).await.expect("write the header");
         let name = ServerName::try_from("localhost").expect("name");
         self.connector()
             .connect(name, tcp)
@@ -120,6 +131,61 @@ async fn tcp_over_tls_and_wss_with_a_verified_certificate() {
         let mut plain = server.tcp_client().await;
         plain.send(&wire.echo("plain")).await;
         assert!(plain.try_recv().await.is_err());
+        server.shutdown().await;
+    })
+    .await;
+}
+
+/// With `proxy_protocol` on, the PROXY header comes before TLS on both listeners (as
+/// HAProxy and nginx send it in TCP mode), and its source is the connection's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_header_comes_before_tls_on_both_listeners() {
+    bounded(TEST_TIMEOUT, async {
+        let cert = Cert::new("proxied");
+        let server = start(GateConfig {
+            proxy_protocol: true,
+            ..cert.config()
+        })
+        .await;
+        let wire = Wire(Encoding::Json);
+        let framing = Framing::default();
+        let header = |ip: &str, port: u16| format!("PROXY TCP4 {ip} 127.0.0.1 {port} 443\r\n");
+        let mut tls = cert
+            .connect_after(server.tcp, header("203.0.113.21", 2100).as_bytes())
+            .await;
+        tls.write_all(&framing.frame(&wire.echo("proxied tls")))
+            .await
+            .expect("write");
+        let mut len = [0u8; 2];
+        tls.read_exact(&mut len).await.expect("header");
+        let mut payload = vec![0; u16::from_be_bytes(len) as usize];
+        tls.read_exact(&mut payload).await.expect("payload");
+        assert_eq!(wire.decode_echo(&payload), "proxied tls");
+
+        let stream = cert
+            .connect_after(server.ws, header("203.0.113.22", 2200).as_bytes())
+            .await;
+        let (_ws, _) = tokio_tungstenite::client_async("wss://localhost/any", stream)
+            .await
+            .expect("wss upgrade");
+        server.wait_connections(2).await;
+        wait_for("both announced", || async {
+            server.gate.agents().len() == 2
+        })
+        .await;
+        let mut remotes: Vec<String> = server
+            .gate
+            .agents()
+            .iter()
+            .map(|a| a.remote_addr().to_string())
+            .collect();
+        remotes.sort();
+        assert_eq!(remotes, ["203.0.113.21:2100", "203.0.113.22:2200"]);
+        // TLS without the header first: closed.
+        let mut bare = TcpStream::connect(server.tcp).await.expect("connect");
+        let name = ServerName::try_from("localhost").expect("name");
+        let _ = bare.write_all(b"").await;
+        assert!(cert.connector().connect(name, bare).await.is_err());
         server.shutdown().await;
     })
     .await;

@@ -32,13 +32,20 @@ pub const ERR_BANNED_WORD: i32 = 7;
 /// watch stays.
 pub const ERR_NO_SUCH_ROOM: i32 = 8;
 
-/// What the chat module knows of one connection.
-#[derive(Debug, Default, Clone, Copy)]
+/// `S2C_Error.code`: more than `[chat] max_msgs_per_sec` messages in a second; this one is
+/// not delivered.
+pub const ERR_TOO_FAST: i32 = 9;
+
+/// What the chat module knows of one connection. It moves with the connection when its
+/// chat node stops (the connection's user data on the way: see [`on_hand_off_agent`]).
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Conn {
     /// The uid after login.
     pub uid: Option<u64>,
     /// The room watched, 0 for none.
     pub room: u64,
+    /// The room's watcher count as this connection was last told it.
+    pub told: u32,
 }
 
 /// The chat module's state.
@@ -52,6 +59,8 @@ pub struct Chat {
     pub(crate) cluster: Option<Cluster>,
     /// The room table's rules (every room open without one).
     pub(crate) room_rules: Rooms,
+    /// Rooms whose watcher count changed since their last `S2C_RoomInfo`.
+    pub(crate) room_info_due: std::collections::HashSet<u64>,
 }
 
 impl Chat {
@@ -66,6 +75,7 @@ impl Chat {
             conns: HashMap::new(),
             cluster: cluster.cloned(),
             room_rules: Rooms::open(),
+            room_info_due: std::collections::HashSet::new(),
         }
     }
 
@@ -92,11 +102,30 @@ impl Chat {
 }
 
 /// A connection opened. Nothing is kept of it until it logs in (its entry in `conns` is made
-/// then): an idle connection costs the chat nothing.
-pub fn on_new_agent(_ctx: &mut Ctx<Chat>, _agent: &Agent) {}
+/// then): an idle connection costs the chat nothing. One that brought a token in its upgrade
+/// (`?token=`) logs in now ([`login::at_upgrade`](crate::login::at_upgrade)).
+pub fn on_new_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    crate::login::at_upgrade(ctx, agent);
+}
 
 /// A connection closed: it leaves its room and, if it still holds its uid, logs out.
 pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    let Some(conn) = ctx.conns.remove(&agent.id()) else {
+        return;
+    };
+    if conn.room != 0 {
+        ctx.rooms.leave(&conn.room, agent);
+        crate::presence::room_changed(ctx, conn.room);
+    }
+    if let Some(uid) = conn.uid {
+        ctx.sessions.unbind(uid, agent);
+    }
+}
+
+/// This chat node stops and the connection moves to another one: what the module knows of it
+/// goes into its user data (which moves with it) and leaves the module's maps. Its gate
+/// keeps its login and room: leaving them here is not told to the gate.
+pub fn on_hand_off_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
     let Some(conn) = ctx.conns.remove(&agent.id()) else {
         return;
     };
@@ -106,6 +135,35 @@ pub fn on_close_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
     if let Some(uid) = conn.uid {
         ctx.sessions.unbind(uid, agent);
     }
+    agent.set_user_data(conn);
+}
+
+/// A connection moved here from a chat node that stops: it is logged in and in its room
+/// here, as it was there, with no new login.
+pub fn on_adopt_agent(ctx: &mut Ctx<Chat>, agent: &Agent) {
+    let Some(conn) = agent.user_data::<Conn>() else {
+        return;
+    };
+    agent.clear_user_data();
+    let mut conn = conn;
+    if let Some(uid) = conn.uid {
+        if ctx.sessions.get(uid).is_some_and(|other| other != agent) {
+            // A later login of the same uid came here meanwhile: it stays (its gate displaces
+            // this connection).
+            tracing::debug!(
+                uid,
+                conn = agent.id(),
+                "moved connection lost its login to a newer one"
+            );
+            conn.uid = None;
+        } else {
+            ctx.sessions.bind(uid, agent);
+        }
+    }
+    if conn.room != 0 {
+        ctx.rooms.join(conn.room, agent);
+    }
+    ctx.conns.insert(agent.id(), conn);
 }
 
 /// The gate is closing a connection on its own account (shutdown, idle, rate limit): it gets

@@ -17,6 +17,7 @@ pub mod chat;
 pub mod login;
 pub mod manifest;
 pub mod msg;
+pub mod presence;
 pub mod room;
 pub mod rooms;
 pub mod token;
@@ -51,6 +52,16 @@ pub struct ChatConfig {
     pub token_secret: String,
     /// Longest text of one message, in characters.
     pub max_text_len: usize,
+    /// `C2S_Message`s one connection may send each second (the burst too); over it the
+    /// message is answered with `S2C_Error{code: 9}` and not delivered. 0: no limit.
+    #[serde(default = "default_max_msgs_per_sec")]
+    pub max_msgs_per_sec: u32,
+    /// Send `S2C_Typing` and `S2C_RoomInfo` as reliable messages, as every message was
+    /// before delivery classes: for comparison runs only (a reader that falls behind is then
+    /// cut off by `queue_full`, or holds its queue full). The manifest still states their
+    /// own classes.
+    #[serde(default)]
+    pub presence_reliable: bool,
     /// Serve `GET /dev/token?uid=N` (a login token for any uid) on the WebSocket port, for
     /// the demo page. Development only: anyone who can reach the port can log in as anyone.
     #[serde(default)]
@@ -66,6 +77,10 @@ pub struct ChatConfig {
     /// `rooms_file` (a named pipe, a device) is refused the same way, whatever its size.
     #[serde(default = "default_rooms_file_max_bytes")]
     pub rooms_file_max_bytes: u64,
+}
+
+fn default_max_msgs_per_sec() -> u32 {
+    msg::DEFAULT_MAX_MSGS_PER_SEC
 }
 
 fn default_rooms_file_max_bytes() -> u64 {
@@ -198,18 +213,24 @@ pub struct Server {
 /// heartbeat is answered by the gate itself.
 pub fn processor(config: &Config, chat: Option<&ModuleRef<Chat>>) -> anyhow::Result<Processor> {
     let mut p = Processor::new(config.gate.encoding);
-    msg::register_all(&mut p)?;
+    let (limit, all_reliable) = (config.chat.max_msgs_per_sec, config.chat.presence_reliable);
+    msg::register_all_with(&mut p, limit, all_reliable)?;
     p.handle(login::heartbeat)?;
+    if config.chat.max_msgs_per_sec > 0 {
+        p.on_limited::<msg::C2sMessage>(room::too_fast)?;
+    }
     match chat {
         Some(chat) => {
             p.route(chat, login::login)?;
             p.route(chat, room::watch)?;
             p.route(chat, room::message)?;
+            p.route(chat, presence::typing)?;
         }
         None => {
             p.forward::<msg::C2sUserLogin>(CHAT_NODE_TYPE)?;
             p.forward::<msg::C2sUpdateWatchRoom>(CHAT_NODE_TYPE)?;
             p.forward::<msg::C2sMessage>(CHAT_NODE_TYPE)?;
+            p.forward::<msg::C2sTyping>(CHAT_NODE_TYPE)?;
         }
     }
     Ok(p)
@@ -253,6 +274,10 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
             )
             .on_new_agent(&chat_ref, chat::on_new_agent)
             .on_close_agent(&chat_ref, chat::on_close_agent)
+            // A chat node that stops hands its users to another: logged in, in their rooms.
+            .user_data::<chat::Conn>()
+            .on_hand_off_agent(&chat_ref, chat::on_hand_off_agent)
+            .on_adopt_agent(&chat_ref, chat::on_adopt_agent)
             .build()?;
             app = app.backend(backend);
         }
@@ -286,8 +311,11 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         .on_goodbye(chat::on_goodbye);
     if let Some(chat_ref) = &chat {
         gate = gate
+            .on_upgrade(login::on_upgrade(config.chat.token_secret.as_bytes()))
             .on_new_agent(chat_ref, chat::on_new_agent)
             .on_close_agent(chat_ref, chat::on_close_agent);
+    } else {
+        gate = gate.on_upgrade(login::refuse_upgrade_login);
     }
     if let Some(cluster) = &cluster {
         gate = gate

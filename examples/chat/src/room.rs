@@ -4,9 +4,10 @@ use longlink::{Agent, Ctx};
 
 use crate::chat::{
     Chat, ERR_BAD_REQUEST, ERR_BANNED_WORD, ERR_NO_SUCH_ROOM, ERR_NOT_LOGGED_IN, ERR_NOT_ONLINE,
-    ERR_ROOM_FULL, ERR_TEXT_TOO_LONG, ERR_UNAVAILABLE, now_unix, refuse,
+    ERR_ROOM_FULL, ERR_TEXT_TOO_LONG, ERR_TOO_FAST, ERR_UNAVAILABLE, now_unix, refuse,
 };
 use crate::msg::{C2sMessage, C2sUpdateWatchRoom, S2cMessage, S2cUpdateWatchRoom};
+use crate::presence::room_changed;
 use crate::rooms::Refusal;
 use longlink::cluster::ClusterError;
 
@@ -26,19 +27,36 @@ pub fn watch(ctx: &mut Ctx<Chat>, msg: C2sUpdateWatchRoom, agent: &Agent) {
     }
     if conn.room != 0 && conn.room != msg.room_id {
         ctx.rooms.leave(&conn.room, agent);
+        room_changed(ctx, conn.room);
     }
+    let before = ctx.rooms.len_of(&msg.room_id);
     let online = if msg.room_id == 0 {
         0
     } else {
         ctx.rooms.join(msg.room_id, agent)
     };
+    if online != before {
+        room_changed(ctx, msg.room_id);
+    }
+    let online = u32::try_from(online).unwrap_or(u32::MAX);
     if let Some(c) = ctx.conns.get_mut(&agent.id()) {
         c.room = msg.room_id;
+        c.told = online;
     }
     let _ = agent.write(&S2cUpdateWatchRoom {
         room_id: msg.room_id,
-        online: u32::try_from(online).unwrap_or(u32::MAX),
+        online,
     });
+}
+
+/// A `C2S_Message` over `[chat] max_msgs_per_sec` (on the connection's task): it is not
+/// delivered; the client hears why.
+pub fn too_fast(agent: &Agent) {
+    refuse(
+        agent,
+        ERR_TOO_FAST,
+        "too many messages a second; this one was not delivered",
+    );
 }
 
 /// A room message (to every watcher, the sender included) or a private one.

@@ -223,7 +223,7 @@ async fn bad_protobuf_closes_the_connection() {
     bounded(TEST_TIMEOUT, async {
         let mut scene = Scene::new(Enc::Protobuf).await;
         let cases = [
-            ("id 9, one past the table", payload(&[0x00, 0x09])),
+            ("id 12, one past the table", payload(&[0x00, 0x0c])),
             // 65529 to 65535 are the resume protocol's (on in the chat's default config):
             // the id just below them is unregistered.
             ("id 65528", payload(&[0xff, 0xf8, 0x08, 0x01])),

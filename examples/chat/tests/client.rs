@@ -39,7 +39,7 @@ async fn connect(config: ClientConfig) -> Client {
 
 /// `recv_as` within [`TIMEOUT`].
 async fn expect<T: 'static>(client: &mut Client) -> T {
-    tokio::time::timeout(TIMEOUT, client.recv_as::<T>())
+    tokio::time::timeout(TIMEOUT, common::client::recv_skipping::<T>(client))
         .await
         .unwrap_or_else(|_| panic!("{client:?}: nothing within {TIMEOUT:?}"))
         .unwrap_or_else(|e| panic!("{client:?}: {e}"))

@@ -179,6 +179,21 @@ fn golden() -> String {
                 msg: "no".into(),
             },
         ),
+        sample("C2S_Typing", &C2sTyping { room_id: 7 }),
+        sample(
+            "S2C_Typing",
+            &S2cTyping {
+                room_id: 7,
+                uid: 9_007_199_254_740_993,
+            },
+        ),
+        sample(
+            "S2C_RoomInfo",
+            &S2cRoomInfo {
+                room_id: 7,
+                online: 1_000,
+            },
+        ),
         sample("Point", &point(-8, 9)),
         sample("Everything", &everything()),
         sample("Everything", &Everything::default()),

@@ -3,8 +3,8 @@
 //! The binary's output must equal the committed `tests/manifest.json` byte for byte (after a
 //! protocol change, regenerate it with `cargo run -p longlink-chat -- manifest >
 //! examples/chat/tests/manifest.json` and review the diff), be the same on every run, and
-//! agree with the protocol table of the design notes (ids 0..=8, names, fields), written
-//! down here independently.
+//! agree with the protocol table of the design notes (ids 0..=11, names, fields, delivery
+//! classes), written down here independently.
 
 use std::process::Command;
 
@@ -21,6 +21,10 @@ type Row = (
     &'static str,
     &'static [(&'static str, &'static str)],
 );
+
+/// The messages not sent reliably, and their class (issue 24); every other one is
+/// `"reliable"`.
+const DELIVERY: &[(&str, &str)] = &[("S2C_Typing", "volatile"), ("S2C_RoomInfo", "latest")];
 
 /// The protocol table (shared/protocol/chat.md), then the session-resume protocol's
 /// (`crates/longlink-wire/src/resume.md`; package `longlink`).
@@ -78,6 +82,19 @@ const TABLE: &[Row] = &[
         "S2C_Error",
         "outgoing",
         &[("code", "int32"), ("msg", "string")],
+    ),
+    (9, "C2S_Typing", "incoming", &[("room_id", "uint64")]),
+    (
+        10,
+        "S2C_Typing",
+        "outgoing",
+        &[("room_id", "uint64"), ("uid", "uint64")],
+    ),
+    (
+        11,
+        "S2C_RoomInfo",
+        "outgoing",
+        &[("room_id", "uint64"), ("online", "uint32")],
     ),
     (65529, "LL_Move", "outgoing", &[("after_ms", "uint32")]),
     (65530, "LL_SessionStart", "incoming", &[]),
@@ -149,6 +166,11 @@ fn the_manifest_matches_the_protocol_table() {
         assert_eq!(m["id"], *id, "{m}");
         assert_eq!(m["name"], *name, "{m}");
         assert_eq!(m["direction"], *direction, "{m}");
+        let delivery = DELIVERY
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("reliable", |(_, d)| d);
+        assert_eq!(m["delivery"], delivery, "{m}");
         let package = if name.starts_with("LL_") {
             "longlink"
         } else {

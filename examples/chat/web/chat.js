@@ -8,6 +8,11 @@
 // with nothing missed or doubled. If the session cannot be resumed (the window passed, the
 // server restarted), the page logs in again with its token and watches its room again.
 // ?resume=0 turns it off (a leaf-style client: a drop is a disconnect).
+//
+// Keys pressed in the message box send C2S_Typing (at most one every 2 s); the room's other
+// watchers show "… is typing" for 3 s (S2C_Typing, volatile: it reaches only pages that keep
+// up, and a resumed session does not count it). The online count follows S2C_RoomInfo (latest
+// per room: a page that was behind gets the current count once).
 
 import { Client, Manifest, defaultUrl } from './longlink-client/index.js';
 
@@ -17,6 +22,21 @@ let client = null;
 let room = 0;
 let myUid = 0;
 let timers = [];
+let typingSent = 0; // when this page last said it was typing (ms)
+const typists = new Map(); // uid -> timer that clears its "… is typing"
+
+/** Shows who is typing in the watched room. */
+function showTyping() {
+  const who = [...typists.keys()];
+  $('typing').textContent = who.length === 0 ? ''
+    : `${who.join(', ')} ${who.length === 1 ? 'is' : 'are'} typing…`;
+}
+
+function typing(uid) {
+  clearTimeout(typists.get(uid));
+  typists.set(uid, setTimeout(() => { typists.delete(uid); showTyping(); }, 3000));
+  showTyping();
+}
 
 function log(text, cls = 'notice', data = {}) {
   const li = document.createElement('li');
@@ -98,7 +118,18 @@ async function login() {
         log(`watching room ${room} again`);
       }
     });
+    c.on('S2C_RoomInfo', (m) => {
+      if (m.room_id === room) $('online').textContent = String(m.online);
+    });
+    c.on('S2C_Typing', (m) => {
+      if (m.room_id === room && m.uid !== myUid) typing(m.uid);
+    });
     c.on('S2C_Message', (m) => {
+      if (m.room_id === room && typists.has(m.from_uid)) {
+        clearTimeout(typists.get(m.from_uid));
+        typists.delete(m.from_uid);
+        showTyping();
+      }
       const priv = m.to_uid !== 0;
       const where = priv ? `private ${m.from_uid} → ${m.to_uid}` : `room ${m.room_id}`;
       log(`[${where}] ${m.from_uid}: ${m.text}`, priv ? 'private msg' : 'room msg',
@@ -204,7 +235,15 @@ function send() {
 $('login').addEventListener('click', login);
 $('watch').addEventListener('click', watch);
 $('send').addEventListener('click', send);
-$('text').addEventListener('keydown', (e) => { if (e.key === 'Enter') send(); });
+$('text').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter') { send(); return; }
+  // A key typed in a watched room: say so, at most every 2 s.
+  const now = Date.now();
+  if (client && room && !$('to').value.trim().replace(/^0$/, '') && now - typingSent > 2000) {
+    typingSent = now;
+    client.send('C2S_Typing', { room_id: room });
+  }
+});
 online(false);
 encoding().then((enc) => { $('encoding').textContent = enc; });
 document.body.dataset.ready = 'true';

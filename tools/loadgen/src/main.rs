@@ -16,6 +16,7 @@
 //! longlink-bench reconnect --addr 127.0.0.1:3563 --iterations 200
 //! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
 //! longlink-bench hold --gates 127.0.0.1:3563,127.0.0.1:3564 --source 127.0.0.2 --conns 20000 --status s.json
+//! longlink-bench presence --addr 127.0.0.1:3563 --watchers 1000 --stuck 10 --pid SERVER_PID
 //! ```
 //!
 //! `echo`, `idle` and `fanout` speak the chat example's protocol through `longlink-client`:
@@ -26,7 +27,8 @@
 //! connections and, given the server's pid, reports its resident memory per connection;
 //! `fanout` measures how long one room message takes to reach every watcher; `bare-echo` is a
 //! framework-free tokio echo server (TCP, or WebSocket with tokio-tungstenite) to compare
-//! with; `soak` churns raw TCP + JSON connections. Each mode shows a progress bar on stderr
+//! with; `soak` churns raw TCP + JSON connections; `presence` holds a room with some watchers
+//! that stopped reading while typing signals and count changes flow. Each mode shows a progress bar on stderr
 //! (unless stderr is not a terminal, or with `--quiet`), prints a short summary to stderr and
 //! one JSON line of results to stdout.
 
@@ -51,6 +53,7 @@ mod bare;
 mod bare_fanout;
 mod hold;
 mod load;
+mod presence;
 mod resume;
 mod session;
 mod soak;
@@ -114,6 +117,9 @@ enum Mode {
     /// Holds many logged-in watchers from one source address over several gates and counts
     /// the broadcasts and pushes they receive, in a status file (scripts/bench-scale.sh).
     Hold(hold::HoldArgs),
+    /// A room with stuck watchers while typing signals and count changes flow (raw TCP,
+    /// JSON): the healthy watchers' latency, the stuck ones' fate, the server's memory.
+    Presence(PresenceArgs),
 }
 
 #[derive(Args)]
@@ -198,6 +204,37 @@ struct FanoutArgs {
 }
 
 #[derive(Args)]
+struct PresenceArgs {
+    /// Server address (127.0.0.0/8 or ::1 only), TCP with JSON.
+    #[arg(long, default_value = "127.0.0.1:3563", value_parser = loopback)]
+    addr: SocketAddr,
+    /// Watchers of room 1 (uids 1..=N; the sender is N+1, the toggler N+2).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=20_000))]
+    watchers: u32,
+    /// Of them, how many stop reading (the last ones).
+    #[arg(long, default_value_t = 10)]
+    stuck: u32,
+    /// Of the healthy ones, how many send C2S_Typing, 5 a second each.
+    #[arg(long, default_value_t = 20)]
+    typers: u32,
+    /// Watcher-count changes a second (a connection joining and leaving the room).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    toggles: u32,
+    /// Timestamped room messages a second (their latency is measured).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    msg_rate: u32,
+    /// Seconds of flow.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    duration: u64,
+    /// The server's pid (its VmRSS is sampled).
+    #[arg(long)]
+    pid: Option<u32>,
+    /// The token secret the server checks logins with.
+    #[arg(long, default_value = DEV_SECRET)]
+    secret: String,
+}
+
+#[derive(Args)]
 struct SoakArgs {
     /// Server address (127.0.0.0/8 or ::1 only).
     #[arg(long, default_value = "127.0.0.1:3563", value_parser = loopback)]
@@ -272,6 +309,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Mode::BareFanout(a) => bare_fanout::bare_fanout(a).await,
         Mode::Soak(a) => soak::soak(a).await,
         Mode::Hold(a) => hold::hold(a).await,
+        Mode::Presence(a) => presence::presence(a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -27,12 +27,12 @@ fn frame(payload: &[u8]) -> Vec<u8> {
 }
 
 /// A frame carrying a JSON message.
-fn json_frame(msg: &Value) -> Vec<u8> {
+pub(crate) fn json_frame(msg: &Value) -> Vec<u8> {
     frame(msg.to_string().as_bytes())
 }
 
 /// Reads one frame's payload into `buf`, waiting at most `wait`.
-async fn read_frame<R: AsyncRead + Unpin>(
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     buf: &mut Vec<u8>,
     wait: Duration,
@@ -51,7 +51,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
 }
 
 /// Writes all of `bytes`, waiting at most [`IO_TIMEOUT`].
-async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<()> {
+pub(crate) async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<()> {
     timeout(IO_TIMEOUT, w.write_all(bytes))
         .await
         .context("timed out writing")?
@@ -60,7 +60,7 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) -> Result<()> {
 
 /// Reads frames until a JSON message named `name` arrives; returns its body. An error or
 /// kick from the server, or more than [`MAX_SKIPPED_FRAMES`] other frames, is a failure.
-async fn expect_msg(conn: &mut Conn, name: &str) -> Result<Value> {
+pub(crate) async fn expect_msg(conn: &mut Conn, name: &str) -> Result<Value> {
     let mut buf = Vec::new();
     for _ in 0..MAX_SKIPPED_FRAMES {
         read_frame(conn, &mut buf, IO_TIMEOUT)
@@ -83,7 +83,7 @@ async fn expect_msg(conn: &mut Conn, name: &str) -> Result<Value> {
 }
 
 /// Logs `conn` in as `uid` (a token valid for an hour) and checks `ret == 1`.
-async fn login(conn: &mut Conn, secret: &str, uid: u64) -> Result<()> {
+pub(crate) async fn login(conn: &mut Conn, secret: &str, uid: u64) -> Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -97,9 +97,9 @@ async fn login(conn: &mut Conn, secret: &str, uid: u64) -> Result<()> {
 }
 
 /// A client connection; reads are buffered, writes go straight through.
-type Conn = BufReader<TcpStream>;
+pub(crate) type Conn = BufReader<TcpStream>;
 
-async fn connect(addr: SocketAddr) -> Result<Conn> {
+pub(crate) async fn connect(addr: SocketAddr) -> Result<Conn> {
     let stream = timeout(IO_TIMEOUT, TcpStream::connect(addr))
         .await
         .with_context(|| format!("connecting to {addr}: timed out"))?

@@ -24,7 +24,8 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
                     let (rx, registration, budget) = register(&shared);
-                    tasks.spawn(connection(client, shared.target, rx, registration, budget));
+                    let target = shared.target();
+                    tasks.spawn(connection(client, target, rx, registration, budget));
                 }
                 // Out of descriptors, or a connection reset before its accept: try again.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,

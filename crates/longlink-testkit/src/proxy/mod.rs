@@ -11,7 +11,8 @@
 //!   bytes, then EOF) and resets the server side; `n` may end mid-frame;
 //! - [`Proxy::random_cuts`] does the same to every new connection, after a number of bytes
 //!   drawn from a seed;
-//! - [`Proxy::stall`] stops forwarding without closing anything (a half-open connection).
+//! - [`Proxy::stall`] stops forwarding without closing anything (a half-open connection);
+//! - [`Proxy::retarget`] sends the connections accepted from then on to another server.
 //!
 //! Commands apply to the connections the proxy has accepted when they are given (those
 //! counted by [`Proxy::accepted`]); a test that has just connected waits for that count
@@ -76,7 +77,8 @@ pub struct Proxy {
 }
 
 struct Shared {
-    target: SocketAddr,
+    /// Where new connections go ([`Proxy::retarget`] changes it).
+    target: Mutex<SocketAddr>,
     state: Mutex<State>,
 }
 
@@ -100,6 +102,10 @@ enum Cmd {
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn target(&self) -> SocketAddr {
+        *self.target.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn send_all(&self, cmd: Cmd) {
@@ -127,16 +133,11 @@ impl Proxy {
     /// # }
     /// ```
     pub async fn start(target: SocketAddr) -> io::Result<Proxy> {
-        if !target.ip().is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("the proxy forwards to loopback only, not to {target}"),
-            ));
-        }
+        check_loopback(target)?;
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            target,
+            target: Mutex::new(target),
             state: Mutex::default(),
         });
         let accept = tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
@@ -160,6 +161,40 @@ impl Proxy {
     /// ```
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Forwards the connections accepted from now on to `target` (a loopback address; an
+    /// `InvalidInput` error otherwise); current connections stay with their server. A
+    /// server restarted on new ports (start the new one, move the proxy, stop the old one)
+    /// looks to the clients like one address that never went away.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> std::io::Result<()> {
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// let (old, new) = (
+    ///     tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    ///     tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+    /// );
+    /// let proxy = longlink_testkit::Proxy::start(old.local_addr()?).await?;
+    /// proxy.retarget(new.local_addr()?)?;
+    /// let mut client = tokio::net::TcpStream::connect(proxy.addr()).await?;
+    /// let (mut upstream, _) = new.accept().await?;
+    /// upstream.write_all(b"new").await?;
+    /// let mut buf = [0; 3];
+    /// client.read_exact(&mut buf).await?;
+    /// assert_eq!(&buf, b"new");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn retarget(&self, target: SocketAddr) -> io::Result<()> {
+        check_loopback(target)?;
+        *self
+            .shared
+            .target
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = target;
+        Ok(())
     }
 
     /// Ends every current connection at once, with a reset on both sides: the client and
@@ -324,12 +359,23 @@ impl Proxy {
     }
 }
 
+/// The proxy forwards to loopback addresses only.
+fn check_loopback(target: SocketAddr) -> io::Result<()> {
+    if target.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("the proxy forwards to loopback only, not to {target}"),
+    ))
+}
+
 impl fmt::Debug for Proxy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.state();
         f.debug_struct("Proxy")
             .field("addr", &self.addr)
-            .field("target", &self.shared.target)
+            .field("target", &self.shared.target())
             .field("connections", &state.conns.len())
             .field("accepted", &state.accepted)
             .field("random_cuts", &state.random.is_some())

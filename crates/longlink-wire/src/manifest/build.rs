@@ -183,6 +183,7 @@ impl Manifest {
                         Direction::Outgoing => "outgoing",
                     }
                     .to_owned(),
+                    delivery: info.delivery.as_str().to_owned(),
                     proto: found.map(|(package, m)| match package {
                         "" => m.name().to_owned(),
                         package => format!("{package}.{}", m.name()),

@@ -37,6 +37,14 @@ pub enum RegistryError {
     /// 65535 can only be pinned).
     #[error("too many message types (at most 65535)")]
     TooMany,
+    /// A latest-per-key type whose key function takes another type.
+    #[error("the latest-per-key function of {registered} takes {key_of}")]
+    KeyType {
+        /// The type the key function takes.
+        key_of: &'static str,
+        /// The type registered.
+        registered: &'static str,
+    },
 }
 
 /// A message that could not be encoded. Nothing is appended.

@@ -3,6 +3,8 @@
 
 use crate::kind::Encoding;
 
+use super::delivery::{Class, Delivery, RateLimit};
+
 /// Which way a registered message travels.
 ///
 /// ```
@@ -19,7 +21,8 @@ pub enum Direction {
     Outgoing,
 }
 
-/// Per-type registration options: an explicit name, a pinned protobuf id, the direction.
+/// Per-type registration options: an explicit name, a pinned protobuf id, the direction, the
+/// delivery class of what the server sends, and a rate limit on what clients send.
 ///
 /// ```
 /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
@@ -39,6 +42,10 @@ pub struct MessageOptions {
     pub(super) id: Option<u16>,
     /// Server-to-client only.
     pub(super) outgoing: bool,
+    /// How the server sends it (with the key of a latest-per-key type).
+    pub(super) class: Class,
+    /// How often one connection may send it.
+    pub(super) rate_limit: Option<RateLimit>,
 }
 
 impl MessageOptions {
@@ -61,10 +68,55 @@ impl MessageOptions {
         self.outgoing = true;
         self
     }
+    /// Sends it [`Delivery::Volatile`]: only while the connection's queue is short, else
+    /// dropped and counted; never numbered by the resume protocol, never replayed.
+    ///
+    /// ```
+    /// # #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// # struct S2cTyping {}
+    /// use longlink_wire::{Delivery, MessageOptions, Registry};
+    ///
+    /// let mut registry = Registry::new();
+    /// let info = registry.register::<S2cTyping>(MessageOptions::new().outgoing().volatile())?;
+    /// assert_eq!(info.delivery, Delivery::Volatile);
+    /// # Ok::<(), longlink_wire::RegistryError>(())
+    /// ```
+    pub fn volatile(mut self) -> Self {
+        self.class = Class::Volatile;
+        self
+    }
+    /// Sends it [`Delivery::Latest`] per `key` (a function of the message, e.g. its room):
+    /// at most one of a key waits in a connection's queue, a newer one replaces it. `T` must
+    /// be the registered type ([`RegistryError::KeyType`](crate::RegistryError::KeyType)
+    /// otherwise).
+    ///
+    /// ```
+    /// #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
+    /// struct RoomInfo { #[prost(uint64, tag = "1")] room_id: u64 }
+    /// use longlink_wire::{Delivery, MessageOptions, Registry};
+    ///
+    /// let mut registry = Registry::new();
+    /// let opts = MessageOptions::new().outgoing().latest_by(|m: &RoomInfo| m.room_id);
+    /// assert_eq!(registry.register::<RoomInfo>(opts)?.delivery, Delivery::Latest);
+    /// assert_eq!(registry.latest_key(0, &RoomInfo { room_id: 7 }), Some(7));
+    /// # Ok::<(), longlink_wire::RegistryError>(())
+    /// ```
+    pub fn latest_by<T: 'static>(
+        mut self,
+        key: impl Fn(&T) -> u64 + Send + Sync + 'static,
+    ) -> Self {
+        self.class = Class::latest(key);
+        self
+    }
+    /// Limits how often one connection may send it (see [`RateLimit`]).
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = Some(limit);
+        self
+    }
 }
 
 /// What is known of one registered message (for manifests and diagnostics). Serializes as
-/// its four public fields.
+/// its public fields (`rate_limit` only when there is one).
 ///
 /// ```
 /// # #[derive(serde::Serialize, serde::Deserialize)]
@@ -89,6 +141,11 @@ pub struct MessageInfo {
     pub type_name: &'static str,
     /// Incoming or outgoing.
     pub direction: Direction,
+    /// How the server sends it.
+    pub delivery: Delivery,
+    /// How often one connection may send it, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Registered with a JSON codec.
     #[serde(skip)]
     pub(super) json: bool,

@@ -30,4 +30,7 @@ pub(crate) trait ConnLink: Send + Sync {
     /// A remote connection's session moved to connection `conn` of gate `gate` (a resume
     /// there): reach it there from now on.
     fn retarget(&self, _gate: &str, _conn: u64) {}
+    /// A remote connection moved to another node: from now on its gate hears nothing more of
+    /// this agent's uid, groups or close (the other node has them); writes still go.
+    fn detach(&self) {}
 }

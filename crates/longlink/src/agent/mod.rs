@@ -10,13 +10,15 @@
 //!   above) hears of uid and group changes, and carries out writes to a connection that lives
 //!   on another node's gate;
 //! - [`events`](EventHandler): where new and close events go;
-//! - `user_data`: the application's value stored with a connection.
+//! - `user_data`: the application's value stored with a connection;
+//! - `write`: writes, queued as each type's delivery class says.
 
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod liveness;
 pub(crate) mod outbox;
 mod user_data;
+mod write;
 
 use std::any::Any;
 use std::fmt;
@@ -28,7 +30,7 @@ pub use events::{EventHandler, WithCtx, WithState};
 pub use longlink_wire::Transport;
 pub use outbox::{QueueFullPolicy, WriteError};
 
-use crate::codec::{Codec, Encoded};
+use crate::codec::Codec;
 use link::{ConnLink, LinkEvent};
 use liveness::Liveness;
 use outbox::{Outbox, State};
@@ -55,6 +57,9 @@ pub(crate) struct AgentInner {
     link: Option<Arc<dyn ConnLink>>,
     /// Whether a cluster hears of it (its group broadcasts go through NATS).
     clustered: bool,
+    /// What the application attached at the WebSocket upgrade
+    /// ([`GateBuilder::on_upgrade`](crate::gate::GateBuilder::on_upgrade)); fixed from then on.
+    attached: http::Extensions,
 }
 
 /// Where an agent's connection is.
@@ -147,6 +152,7 @@ impl Agent {
         transport: Transport,
         (local, remote): (SocketAddr, SocketAddr),
         settings: &AgentSettings,
+        attached: http::Extensions,
     ) -> Self {
         let whereabouts = Whereabouts::Local(Local {
             outbox: Outbox::new(
@@ -163,6 +169,7 @@ impl Agent {
             Arc::clone(&settings.codec),
             whereabouts,
             (settings.link.clone(), settings.clustered),
+            attached,
         )
     }
 
@@ -182,6 +189,7 @@ impl Agent {
             codec,
             Whereabouts::Remote(AtomicBool::new(true)),
             (Some(link), true),
+            http::Extensions::new(),
         )
     }
 
@@ -192,6 +200,7 @@ impl Agent {
         codec: Arc<Codec>,
         whereabouts: Whereabouts,
         (link, clustered): (Option<Arc<dyn ConnLink>>, bool),
+        attached: http::Extensions,
     ) -> Self {
         Agent {
             inner: Arc::new(AgentInner {
@@ -204,6 +213,7 @@ impl Agent {
                 whereabouts,
                 link,
                 clustered,
+                attached,
             }),
         }
     }
@@ -235,6 +245,14 @@ impl Agent {
         }
     }
 
+    /// A remote connection that moved to another node: its gate hears nothing more of this
+    /// agent's uid, groups or close; its writes still reach the client.
+    pub(crate) fn detach(&self) {
+        if let Some(link) = &self.inner.link {
+            link.detach();
+        }
+    }
+
     /// A remote connection, once closed by its gate: later writes fail.
     pub(crate) fn mark_remote_closed(&self) {
         if let Whereabouts::Remote(open) = &self.inner.whereabouts {
@@ -258,8 +276,11 @@ impl Agent {
         self.lock_addrs().0
     }
 
-    /// The client's end of the socket (for WebSocket, the TCP peer; no X-Forwarded-For;
-    /// the latest socket's, for a resumed session).
+    /// The client's address (the latest socket's, for a resumed session): the socket's
+    /// peer, or, behind a load balancer, the client it names: the PROXY protocol header's
+    /// source (`[gate] proxy_protocol`), or for a WebSocket upgrade from one of
+    /// `[gate] trusted_proxies`, the address in `X-Forwarded-For` / `Forwarded` (port 0 when
+    /// the header gives none).
     pub fn remote_addr(&self) -> SocketAddr {
         self.lock_addrs().1
     }
@@ -280,46 +301,6 @@ impl Agent {
     /// [`Codec::encode`], then [`write_encoded`](Self::write_encoded) it to many agents.
     pub fn codec(&self) -> &Codec {
         &self.inner.codec
-    }
-
-    /// Encodes `msg` and queues it. Errors are returned, never panicked; see [`WriteError`].
-    pub fn write<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
-        let codec = &self.inner.codec;
-        match &self.inner.whereabouts {
-            // The payload moves into the queue and is counted through the codec: neither
-            // its handle nor the counter's is cloned, as an `Encoded` for many would be.
-            Whereabouts::Local(local) => {
-                let (payload, index) = codec.encode_indexed(msg)?;
-                local.outbox.push(payload, self.inner.id)?;
-                codec.count_sent(index);
-                Ok(())
-            }
-            Whereabouts::Remote(_) => self.write_encoded(&codec.encode(msg)?),
-        }
-    }
-
-    /// Queues a payload encoded once (e.g. for a broadcast); the bytes are shared, not copied.
-    pub fn write_encoded(&self, msg: &Encoded) -> Result<(), WriteError> {
-        match &self.inner.whereabouts {
-            Whereabouts::Local(local) => {
-                local.outbox.push(msg.bytes().clone(), self.inner.id)?;
-                msg.count_sent();
-            }
-            Whereabouts::Remote(open) => {
-                if !open.load(Ordering::Acquire) {
-                    return Err(WriteError::Closed);
-                }
-                self.tell(LinkEvent::Push(msg));
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes `msg`, then closes: the usual way to kick a client with a reason.
-    pub fn kick<T: 'static>(&self, msg: &T) -> Result<(), WriteError> {
-        let result = self.write(msg);
-        self.close();
-        result
     }
 
     /// Closes gracefully: what is queued is flushed first, then the socket is closed. Later

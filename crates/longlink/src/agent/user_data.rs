@@ -1,5 +1,6 @@
-//! The application's value stored with a connection ([`Agent::set_user_data`], leaf's
-//! `SetUserData`): one value of any type, behind the agent's own lock.
+//! The application's values stored with a connection: one value of any type, behind the
+//! agent's own lock ([`Agent::set_user_data`], leaf's `SetUserData`), and those attached at
+//! the WebSocket upgrade, fixed from then on ([`Agent::attached`]).
 
 use std::any::Any;
 use std::sync::MutexGuard;
@@ -26,6 +27,20 @@ impl Agent {
             .as_mut()
             .and_then(|d| d.downcast_mut::<T>())
             .map(f)
+    }
+
+    /// The value of type `T` the application attached to this connection when it accepted
+    /// its WebSocket upgrade ([`Accept::attach`](crate::gate::Accept::attach)); `None` for
+    /// another type, a TCP connection, or a connection held by another node's gate (values
+    /// do not cross the cluster). A resumed session keeps the values of the connection that
+    /// began it.
+    pub fn attached<T: Send + Sync + 'static>(&self) -> Option<&T> {
+        self.inner.attached.get::<T>()
+    }
+
+    /// Every value attached at the upgrade.
+    pub(crate) fn attached_values(&self) -> &http::Extensions {
+        &self.inner.attached
     }
 
     /// Removes the stored value.

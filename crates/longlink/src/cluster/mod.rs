@@ -18,10 +18,13 @@
 //! `backend` (a backend node's side: [`Backend`]).
 //!
 //! **Delivery is at most once.** A message is lost if NATS or the node it is on fails while
-//! it is in flight; a forwarded client message that is not acknowledged within
-//! `request_timeout` is reported to the gate's
+//! it is in flight; a forwarded client message that is not acknowledged as handled within
+//! `request_timeout` (the node acknowledges once its handler, and the callbacks of the
+//! background work that handler started, have run) is reported to the gate's
 //! [`on_forward_error`](crate::gate::GateBuilder::on_forward_error) hook (never a hang), and
-//! the connection is bound to another backend on its next message.
+//! the connection is bound to another backend on its next message. A backend node that
+//! *stops* loses nothing: it hands its connections to another node of its type first
+//! ([`BackendBuilder::on_hand_off_agent`]).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {

@@ -90,6 +90,37 @@ impl Cluster {
         }
     }
 
+    /// A request (`target` names it in errors) published in order with everything else this
+    /// node publishes (`send`): it reaches its subject after what was sent there before it.
+    /// The answer's payload, within `request_timeout`.
+    pub(crate) async fn request_in_order(
+        &self,
+        subject: String,
+        target: &str,
+        payload: bytes::Bytes,
+    ) -> Result<bytes::Bytes, ClusterError> {
+        let timeout = self.config().request_timeout;
+        let inbox = self.nats().new_inbox();
+        let mut sub = self
+            .nats()
+            .subscribe(inbox.clone())
+            .await
+            .map_err(|e| ClusterError::Nats(e.to_string()))?;
+        // The subscription goes out on the client's connection before the publisher's
+        // message, so the answer cannot come before it.
+        self.send(subject, Some(inbox), payload);
+        let answer = tokio::time::timeout(timeout, sub.next()).await;
+        let _ = sub.unsubscribe().await;
+        match answer {
+            Err(_) => Err(ClusterError::Timeout(timeout)),
+            Ok(None) => Err(ClusterError::Nats("subscription ended".into())),
+            Ok(Some(m)) if m.status == Some(async_nats::StatusCode::NO_RESPONDERS) => {
+                Err(ClusterError::NoResponders(target.to_owned()))
+            }
+            Ok(Some(m)) => Ok(m.payload),
+        }
+    }
+
     /// Serves `method` for this node's type (and for calls addressed to this node), on
     /// `module`'s task: `f` gets the module state and the request, and returns the answer.
     /// Serving lasts as long as the process (or until the module stops, after which calls

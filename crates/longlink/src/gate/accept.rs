@@ -10,10 +10,13 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::admission::Slot;
 use super::conn;
-use super::handshake::{Bounds, handshake_then_serve, tls_tcp, ws_handshake};
+use super::handshake::{Bounds, handshake_then_serve, proxied_tcp, tls_tcp};
 use super::shared::Shared;
 use super::transport::Halves;
+use super::ws_handshake::ws_handshake;
 use crate::agent::Transport;
+use crate::metrics::{Reject, reject};
+use ::http::Extensions;
 
 /// Accepts until the gate stops accepting (its drain or its stop); each connection gets its place, then its task.
 pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, transport: Transport) {
@@ -37,8 +40,17 @@ pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, tran
                 continue;
             }
         };
+        let real = &shared.settings.real_addr;
+        if real.refuses(remote.ip()) {
+            tracing::debug!(%remote, "not a trusted proxy: closed");
+            reject(Reject::Proxy);
+            continue;
+        }
         keep_alive(&stream, &shared);
-        let slot = shared.services.admission.try_slot(remote.ip());
+        // The address counted under max_conn_per_ip: the peer's, unless the real one comes
+        // later (a PROXY header, a trusted proxy's forwarded header).
+        let ip = (!real.deferred(transport, remote.ip())).then_some(remote.ip());
+        let slot = shared.services.admission.try_slot(ip);
         match transport {
             Transport::Tcp => serve_tcp(&shared, stream, remote, slot),
             Transport::Ws => upgrade_ws(&shared, stream, remote, slot),
@@ -57,8 +69,8 @@ fn keep_alive(stream: &TcpStream, shared: &Shared) {
     }
 }
 
-/// A TCP connection with its place (`slot`): its TLS handshake in a task of its own, or its
-/// connection task at once. Without a place, the socket is closed.
+/// A TCP connection with its place (`slot`): its PROXY header and TLS handshake in a task
+/// of its own, or (with neither) its connection task at once. Without a place, the socket is closed.
 fn serve_tcp(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr, slot: Option<Slot>) {
     let Some(slot) = slot else {
         tracing::debug!(%remote, "too many connections");
@@ -66,23 +78,27 @@ fn serve_tcp(shared: &Arc<Shared>, stream: TcpStream, remote: SocketAddr, slot: 
         return;
     };
     let local = stream.local_addr().unwrap_or(remote);
-    if let Some(acceptor) = shared.services.tls_tcp.clone() {
+    let tls = shared.services.tls_tcp.clone();
+    if tls.is_some() || shared.settings.real_addr.proxy_protocol {
         let place = shared.services.admission.handshake(&shared.live.shutdown);
         let bounds = Bounds::new(shared.settings.http_timeout, place.token().clone());
-        let handshake = tls_tcp(
-            Arc::clone(shared),
-            acceptor,
-            stream,
-            (local, remote),
-            bounds,
-        );
-        shared
-            .live
-            .tracker
-            .spawn(handshake_then_serve(handshake, slot, place));
+        let (shared, addrs) = (Arc::clone(shared), (local, remote));
+        let tracker = &shared.live.tracker;
+        match tls {
+            Some(acceptor) => {
+                let handshake = tls_tcp(Arc::clone(&shared), acceptor, stream, addrs, bounds, slot);
+                tracker.spawn(handshake_then_serve(handshake, place))
+            }
+            None => {
+                let handshake = proxied_tcp(Arc::clone(&shared), stream, addrs, bounds, slot);
+                tracker.spawn(handshake_then_serve(handshake, place))
+            }
+        };
         return;
     }
-    let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
+    let agent = shared
+        .settings
+        .new_agent(Transport::Tcp, local, remote, Extensions::new());
     let (reader, writer) = stream.halves(shared.settings.frames, shared.settings.frames, &[]);
     conn::spawn(Arc::clone(shared), agent, reader, writer, slot);
 }

@@ -126,10 +126,12 @@ impl Admission {
         self.open.load(Ordering::Acquire)
     }
 
-    /// Takes a place under `max_conn_num`, or `None` when full. Never overshoots, however many
-    /// accepts race. When every place is taken but some by sessions waiting for their client,
-    /// the oldest of those ends (of `ip` first) and gives its place to this connection.
-    pub(super) fn try_slot(self: &Arc<Self>, ip: IpAddr) -> Option<Slot> {
+    /// Takes a place under `max_conn_num`, or `None` when full; and under `max_conn_per_ip`
+    /// for `ip`, unless the address is not known yet (`None`: see [`settle`](Self::settle)).
+    /// Never overshoots, however many accepts race. When every place is taken but some by
+    /// sessions waiting for their client, the oldest of those ends (of `ip` first) and gives
+    /// its place to this connection.
+    pub(super) fn try_slot(self: &Arc<Self>, ip: Option<IpAddr>) -> Option<Slot> {
         // Each turn ends one waiting session; a few suffice unless other accepts race.
         for _ in 0..4 {
             let full = match self.try_place(ip) {
@@ -137,8 +139,10 @@ impl Admission {
                 Err(full) => full,
             };
             let made_room = match full {
-                Full::PerIp => self.waiting.end_oldest(Some(ip)),
-                Full::Total => self.waiting.end_oldest(Some(ip)) || self.waiting.end_oldest(None),
+                Full::PerIp => self.waiting.end_oldest(ip),
+                Full::Total => {
+                    (ip.is_some() && self.waiting.end_oldest(ip)) || self.waiting.end_oldest(None)
+                }
             };
             if !made_room {
                 return self.refuse(ip, full);
@@ -148,8 +152,30 @@ impl Admission {
             .map_or_else(|full| self.refuse(ip, full), Some)
     }
 
-    /// Takes a place under `max_conn_num` and `max_conn_per_ip`, or says which is full.
-    fn try_place(self: &Arc<Self>, ip: IpAddr) -> Result<Slot, Full> {
+    /// Counts `slot`, taken before its address was known, under `max_conn_per_ip` for `ip`
+    /// (ending that address's oldest waiting sessions as [`try_slot`](Self::try_slot) does);
+    /// false when the address has no place left (the slot then gives back only its place
+    /// under `max_conn_num`). A slot already counted stays as it is.
+    pub(super) fn settle(&self, slot: &mut Slot, ip: IpAddr) -> bool {
+        if self.max_conn_per_ip == 0 || slot.ip.is_some() {
+            return true;
+        }
+        for _ in 0..4 {
+            if self.try_ip(ip) {
+                slot.ip = Some(ip);
+                return true;
+            }
+            if !self.waiting.end_oldest(Some(ip)) {
+                break;
+            }
+        }
+        self.refuse(Some(ip), Full::PerIp);
+        false
+    }
+
+    /// Takes a place under `max_conn_num` and (for a known `ip`) `max_conn_per_ip`, or says
+    /// which is full.
+    fn try_place(self: &Arc<Self>, ip: Option<IpAddr>) -> Result<Slot, Full> {
         if !try_increment(&self.open, self.max_conn_num) {
             return Err(Full::Total);
         }
@@ -158,24 +184,32 @@ impl Admission {
             admission: Arc::clone(self),
             ip: None,
         };
-        if self.max_conn_per_ip > 0 {
-            let mut per_ip = self.lock_per_ip();
-            let n = per_ip.entry(ip).or_insert(0);
-            if *n >= self.max_conn_per_ip {
+        if let Some(ip) = ip.filter(|_| self.max_conn_per_ip > 0) {
+            if !self.try_ip(ip) {
                 return Err(Full::PerIp);
             }
-            *n += 1;
             slot.ip = Some(ip);
         }
         Ok(slot)
     }
 
+    /// Takes a place under `max_conn_per_ip` for `ip`, if one is left.
+    fn try_ip(&self, ip: IpAddr) -> bool {
+        let mut per_ip = self.lock_per_ip();
+        let n = per_ip.entry(ip).or_insert(0);
+        if *n >= self.max_conn_per_ip {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
     /// A new connection from `ip` is refused: `full` is taken by attached connections.
-    fn refuse(&self, ip: IpAddr, full: Full) -> Option<Slot> {
+    fn refuse(&self, ip: Option<IpAddr>, full: Full) -> Option<Slot> {
         match full {
             Full::Total => reject(Reject::MaxConn),
             Full::PerIp => {
-                tracing::debug!(%ip, "too many connections from this address");
+                tracing::debug!(ip = ?ip, "too many connections from this address");
                 reject(Reject::PerIp);
             }
         }
@@ -296,98 +330,4 @@ impl Drop for Refusal {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_handshake_over_the_share_pushes_out_the_oldest() {
-        let shutdown = CancellationToken::new();
-        // 25 % of 8: two places.
-        let admission = Arc::new(Admission::new(8, 0, 25));
-        let a = admission.handshake(&shutdown);
-        let b = admission.handshake(&shutdown);
-        assert!(!a.token().is_cancelled() && !b.token().is_cancelled());
-        let c = admission.handshake(&shutdown);
-        assert!(a.token().is_cancelled(), "the oldest is pushed out");
-        assert!(!b.token().is_cancelled() && !c.token().is_cancelled());
-        // A finished handshake gives its place back: nobody is pushed out.
-        drop(b);
-        let d = admission.handshake(&shutdown);
-        assert!(!c.token().is_cancelled() && !d.token().is_cancelled());
-        // The gate's stop ends them all.
-        shutdown.cancel();
-        assert!(c.token().is_cancelled() && d.token().is_cancelled());
-    }
-
-    #[test]
-    fn the_share_is_at_least_one_place() {
-        let shutdown = CancellationToken::new();
-        let admission = Arc::new(Admission::new(2, 0, 25));
-        let a = admission.handshake(&shutdown);
-        let b = admission.handshake(&shutdown);
-        assert!(a.token().is_cancelled() && !b.token().is_cancelled());
-        assert_eq!(Admission::new(10_000, 0, 25).max_handshakes, 2_500);
-        assert_eq!(
-            Admission::new(usize::MAX, 0, 100).max_handshakes,
-            usize::MAX / 100
-        );
-    }
-
-    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
-
-    fn waits(admission: &Arc<Admission>, ip: IpAddr) -> WaitPlace {
-        let slot = admission.try_slot(ip).expect("a place");
-        admission.wait(slot, ip)
-    }
-
-    #[test]
-    fn one_more_than_max_waiting_per_ip_ends_the_oldest_of_that_address() {
-        let admission = Arc::new(Admission::new(100, 0, 25).with_waiting_per_ip(2));
-        let a1 = waits(&admission, A);
-        let b1 = waits(&admission, B);
-        let a2 = waits(&admission, A);
-        assert_eq!((admission.open(), admission.waiting().len()), (3, 3));
-        let a3 = waits(&admission, A);
-        assert!(a1.ended().is_cancelled(), "the oldest of A ends");
-        assert!(![&b1, &a2, &a3].iter().any(|p| p.ended().is_cancelled()));
-        // Its place is given back at once, before its task has seen the end.
-        assert_eq!((admission.open(), admission.waiting().len()), (3, 3));
-        drop(a1);
-        drop(a2);
-        assert_eq!((admission.open(), admission.waiting().len()), (2, 2));
-    }
-
-    #[test]
-    fn a_new_connection_over_max_conn_num_ends_a_waiting_session_of_its_address_first() {
-        let admission = Arc::new(Admission::new(3, 0, 25).with_waiting_per_ip(10));
-        let a1 = waits(&admission, A);
-        let b1 = waits(&admission, B);
-        let _attached = admission.try_slot(A).expect("the third place");
-        let _b = admission
-            .try_slot(B)
-            .expect("B's own waiting session makes room");
-        assert!(b1.ended().is_cancelled() && !a1.ended().is_cancelled());
-        let _c = admission.try_slot(B).expect("then any address's");
-        assert!(a1.ended().is_cancelled());
-        assert!(
-            admission.try_slot(B).is_none(),
-            "attached ones are never ended"
-        );
-        assert_eq!(admission.open(), 3);
-    }
-
-    #[test]
-    fn a_new_connection_over_max_conn_per_ip_ends_only_its_own_address_waiting_sessions() {
-        let admission = Arc::new(Admission::new(100, 2, 25).with_waiting_per_ip(10));
-        let b1 = waits(&admission, B);
-        let _a1 = admission.try_slot(A).expect("a place");
-        let a2 = waits(&admission, A);
-        let _a3 = admission
-            .try_slot(A)
-            .expect("A's waiting session makes room");
-        assert!(a2.ended().is_cancelled() && !b1.ended().is_cancelled());
-        assert!(admission.try_slot(A).is_none());
-        assert!(!b1.ended().is_cancelled());
-    }
-}
+mod tests;

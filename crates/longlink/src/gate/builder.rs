@@ -1,11 +1,13 @@
-//! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks; `bind` checks
-//! them all and binds the listeners; `start` serves.
+//! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks (`hooks`); `bind`
+//! checks them all and binds the listeners; `start` serves.
 
 use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
+
+mod hooks;
 
 use super::accept::accept_loop;
 use super::admission::Admission;
@@ -18,12 +20,10 @@ use super::running::{GateHandle, RunningGate};
 use super::shared::{Hooks, Services, Settings, Shared};
 use super::sweep::sweep;
 use super::transport::tls;
-use super::{GateConfig, GateError, Goodbye};
-use crate::agent::events::{EventHandler, EventSink};
+use super::{GateConfig, GateError};
 use crate::agent::link::ConnLink;
-use crate::agent::{Agent, AgentSettings, Transport};
+use crate::agent::{AgentSettings, Transport};
 use crate::config::ConfigError;
-use crate::module::ModuleRef;
 use crate::processor::Processor;
 use longlink_wire::LenCodec;
 
@@ -72,86 +72,6 @@ impl std::fmt::Debug for GateBuilder {
 }
 
 impl GateBuilder {
-    /// Lets `f` answer a plain HTTP `GET` on the WebSocket port (one without
-    /// `Upgrade: websocket`), e.g. to serve a page or a health check beside the WebSocket;
-    /// `None` keeps the usual `400`. Upgrades on any path, other methods (`405`) and bad
-    /// requests are answered as without it. Runs on the connection's task, within
-    /// `http_timeout`: keep it short and non-blocking. The request and the response are the
-    /// `http` crate's types; [`query_param`](super::query_param) reads the query, and its
-    /// example shows a hook.
-    pub fn on_http(
-        mut self,
-        f: impl Fn(&::http::Request<()>) -> Option<::http::Response<bytes::Bytes>>
-        + Send
-        + Sync
-        + 'static,
-    ) -> Self {
-        self.hooks.on_http = Some(Box::new(f));
-        self
-    }
-
-    /// Serves the message manifest ([`Processor::manifest`] of this gate's processor, with
-    /// the `LL_` messages when `resume_window` is on) as `GET /manifest.json` on the
-    /// WebSocket port, for clients and their code generator (`longlink-codegen --manifest
-    /// http://host:port/manifest.json`). `descriptors` are the application's compiled
-    /// `.proto` files, which give the fields; other paths go to [`on_http`](Self::on_http).
-    pub fn serve_manifest(
-        mut self,
-        descriptors: longlink_wire::manifest::FileDescriptorSet,
-    ) -> Self {
-        self.manifest = Some(descriptors);
-        self
-    }
-
-    /// Runs `f` just before the gate itself closes a connection (shutdown, idle timeout,
-    /// rate limit): the place to queue a goodbye such as a kick with [`Goodbye::reason`],
-    /// which is flushed before the socket closes. Runs on the gate's task (the connection's
-    /// or the stopping one), not a module's: keep it short.
-    pub fn on_goodbye(mut self, f: impl Fn(&Agent, Goodbye) + Send + Sync + 'static) -> Self {
-        self.hooks.on_goodbye = Some(Box::new(f));
-        self
-    }
-
-    /// Runs `f` on `module`'s task when a connection opens, before any of its messages
-    /// (leaf's `NewAgent`). `f` takes `&mut State` or `&mut Ctx<State>`, and the agent.
-    pub fn on_new_agent<S: Send + 'static, M>(
-        mut self,
-        module: &ModuleRef<S>,
-        f: impl EventHandler<S, M>,
-    ) -> Self {
-        self.hooks.on_new = Some(EventSink::new(module, "new agent", f));
-        self
-    }
-
-    /// Runs `f` on `module`'s task when a connection has closed, after all of its messages
-    /// (leaf's `CloseAgent`).
-    pub fn on_close_agent<S: Send + 'static, M>(
-        mut self,
-        module: &ModuleRef<S>,
-        f: impl EventHandler<S, M>,
-    ) -> Self {
-        self.hooks.on_close = Some(EventSink::new(module, "close agent", f));
-        self
-    }
-
-    /// Runs `f` on `module`'s task when a resumable session (`resume_window` on) was resumed
-    /// on a new socket: the same [`Agent`], now with the new socket's
-    /// [`remote_addr`](Agent::remote_addr) and [`transport`](Agent::transport). A session
-    /// whose socket dropped sees no close event while it waits for its client; it sees one
-    /// only if the window lapses or the session ends.
-    ///
-    /// The socket that resumed had an agent of its own from its accept to its `LL_Resume`:
-    /// that one gets its new event and, at the resume, its close event, as any short
-    /// connection would.
-    pub fn on_resume<S: Send + 'static, M>(
-        mut self,
-        module: &ModuleRef<S>,
-        f: impl EventHandler<S, M>,
-    ) -> Self {
-        self.hooks.on_resume = Some(EventSink::new(module, "resume", f));
-        self
-    }
-
     /// Checks the settings and the processor, then binds the listeners. Connections queue in
     /// the OS backlog until the gate runs (see [`App`](crate::App)).
     pub async fn bind(mut self) -> Result<Gate, GateError> {

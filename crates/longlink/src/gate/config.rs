@@ -18,7 +18,8 @@ use longlink_wire::Encoding;
 /// resume: `resume_window` seconds, `resume_buffer` messages (1024), at most 64 sessions
 /// waiting for their client per address (`max_waiting_per_ip`); in a cluster with resume on,
 /// a stop that hands the sessions to other gates (`drain_spread` 5 s, `drain_timeout` 30 s);
-/// and (off by default) `SO_REUSEPORT` (`reuse_port`).
+/// and (off by default) `SO_REUSEPORT` (`reuse_port`); and (off by default) what a gate
+/// behind a load balancer needs: `proxy_protocol`, `trusted_proxies`, `ws_origins`.
 ///
 /// ```
 /// use longlink::GateConfig;
@@ -154,6 +155,27 @@ pub struct GateConfig {
     /// (see docs/deploy.md, "Rolling restart"). Every process that binds the address must
     /// set it.
     pub reuse_port: bool,
+    /// Every connection, on both listeners, starts with a PROXY protocol header (v1 text or
+    /// v2 binary, as HAProxy, nginx's `proxy_protocol` and cloud load balancers send it)
+    /// whose source address becomes the connection's remote address
+    /// ([`Agent::remote_addr`](crate::Agent::remote_addr), `max_conn_per_ip`, the logs); a
+    /// connection without a valid one, within `http_timeout`, is closed. A header that names
+    /// no address (v1 `UNKNOWN`, v2 `LOCAL`: a balancer's health check) keeps the socket's
+    /// peer. With `trusted_proxies` set, a header is believed only from a peer in it; any
+    /// other peer is closed at once.
+    pub proxy_protocol: bool,
+    /// Addresses (`"10.0.0.7"`) or blocks (`"10.0.0.0/8"`, `"fd00::/8"`) of the proxies in
+    /// front of the gate. A WebSocket upgrade from one of them takes its client's address
+    /// from `X-Forwarded-For` (else `Forwarded`), read from the right: the first address
+    /// that is not itself a trusted proxy (port 0 unless the header gives one). Empty: no
+    /// forwarded header is believed. With `proxy_protocol` on, "from" means the PROXY
+    /// header's source, and only peers listed here may send a PROXY header.
+    pub trusted_proxies: Vec<String>,
+    /// Origins (`"https://chat.example.com"`, scheme, host and port as a browser sends
+    /// them) whose pages may open a WebSocket; an upgrade with an `Origin` header not listed
+    /// is refused with `403`. Empty: any. An upgrade with no `Origin` (not from a browser)
+    /// is not refused by it.
+    pub ws_origins: Vec<String>,
 }
 
 impl Default for GateConfig {
@@ -190,6 +212,9 @@ impl Default for GateConfig {
             drain_spread: Duration::from_secs(5),
             drain_timeout: Duration::from_secs(30),
             reuse_port: false,
+            proxy_protocol: false,
+            trusted_proxies: Vec::new(),
+            ws_origins: Vec::new(),
         }
     }
 }
@@ -257,6 +282,19 @@ impl GateConfig {
                     self.drain_timeout.as_secs_f64(),
                     self.drain_spread.as_secs_f64()
                 ),
+            );
+        }
+        if let Err(message) = super::forwarded::TrustedProxies::parse(&self.trusted_proxies) {
+            return bad("trusted_proxies", message);
+        }
+        if let Some(origin) = self
+            .ws_origins
+            .iter()
+            .find(|o| !super::upgrade::is_origin(o))
+        {
+            return bad(
+                "ws_origins",
+                format!("{origin:?} is not an origin (scheme://host or scheme://host:port)"),
             );
         }
         if !self.ws_ping_interval.is_zero() && self.ws_pong_timeout.is_zero() {

@@ -1,6 +1,9 @@
-//! Handshakes before a connection is served: TLS (both listeners, when configured) and the
-//! WebSocket upgrade, each bounded by `http_timeout` from the accept and abandoned when the
-//! gate stops or a newer handshake takes the place (`handshake_share`).
+//! Handshakes before a connection is served: the PROXY header (`proxy_protocol`), TLS (both
+//! listeners, when configured) and the WebSocket upgrade ([`ws_handshake`](super::ws_handshake)),
+//! each bounded by `http_timeout` from the accept and abandoned when the gate stops or a
+//! newer handshake takes the place (`handshake_share`). Here: the bounds, the TCP
+//! listener's handshakes, and the hand-over of a connection through its handshake to its
+//! task.
 //!
 //! Until the client's first bytes arrive, a handshake's task holds only the socket, its
 //! places and its deadline: the buffers, the TLS state and the request parser are made (and
@@ -15,22 +18,28 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::admission::{HandshakePlace, Refusal, Slot};
+use ::http::Extensions;
+use tokio::net::tcp::OwnedWriteHalf;
+
+use super::admission::{HandshakePlace, Slot};
 use super::conn;
 use super::shared::Shared;
-use super::transport::{FrameReader, FrameWriter, Halves, TlsStream, ws};
+use super::transport::proxy::{self, Prefixed};
+use super::transport::{FrameReader, FrameWriter, Halves, StreamWriter, TcpReader, TlsStream};
 use crate::agent::{Agent, Transport};
 use crate::metrics::{Reject, reject};
 
 /// An upgraded connection, ready to serve (`None`: the handshake failed or was ended).
 pub(super) type Ready<R, W> = Option<Upgraded<R, W>>;
 
-/// A connection through its handshake: its agent and its transport's two halves.
+/// A connection through its handshake: its agent, its transport's two halves, and its place
+/// (counted, by now, for its real address).
 pub(super) struct Upgraded<R, W> {
-    shared: Arc<Shared>,
-    agent: Agent,
-    reader: R,
-    writer: W,
+    pub(super) shared: Arc<Shared>,
+    pub(super) agent: Agent,
+    pub(super) reader: R,
+    pub(super) writer: W,
+    pub(super) slot: Slot,
 }
 
 /// What ends a handshake early: its deadline (`http_timeout` after the accept), and a token
@@ -50,7 +59,7 @@ impl Bounds {
     }
 
     /// Runs `f` within the bounds; `None` if they end it first.
-    async fn run<T>(
+    pub(super) async fn run<T>(
         &self,
         remote: SocketAddr,
         what: &str,
@@ -71,7 +80,12 @@ impl Bounds {
 
     /// Waits until the client has sent something (or left), holding no buffer. A peek, not
     /// `readable()`: a new socket is reported readable before any byte has come.
-    async fn first_bytes(&self, stream: &TcpStream, remote: SocketAddr, what: &str) -> bool {
+    pub(super) async fn first_bytes(
+        &self,
+        stream: &TcpStream,
+        remote: SocketAddr,
+        what: &str,
+    ) -> bool {
         let peek = async {
             let mut byte = [0u8; 1];
             stream.peek(&mut byte).await.ok()
@@ -83,18 +97,17 @@ impl Bounds {
 /// Runs a handshake, then [`serve`]s the connection.
 pub(super) async fn handshake_then_serve<R, W>(
     handshake: impl Future<Output = Ready<R, W>>,
-    slot: Slot,
     place: HandshakePlace,
 ) where
     R: FrameReader + 'static,
     W: FrameWriter,
 {
-    serve(handshake.await, slot, place);
+    serve(handshake.await, place);
 }
 
 /// Gives the handshake place back, then serves an upgraded connection in a task of its own:
 /// the handshake's larger state is freed.
-fn serve<R, W>(ready: Ready<R, W>, slot: Slot, place: HandshakePlace)
+pub(super) fn serve<R, W>(ready: Ready<R, W>, place: HandshakePlace)
 where
     R: FrameReader + 'static,
     W: FrameWriter,
@@ -105,42 +118,109 @@ where
         agent,
         reader,
         writer,
+        slot,
     }) = ready
     {
         conn::spawn(shared, agent, reader, writer, slot);
     }
 }
 
-/// TLS for a TCP connection, then length-prefixed frames over it.
+/// The PROXY header of a connection from `peer`, when `proxy_protocol` is on: the client's
+/// address it gives (else `peer`) and the bytes read past it. `None`: no valid header came
+/// within the bounds; the connection is to be closed.
+pub(super) async fn proxy_header(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+    bounds: &Bounds,
+) -> Option<(SocketAddr, Vec<u8>)> {
+    if !shared.settings.real_addr.proxy_protocol {
+        return Some((peer, Vec::new()));
+    }
+    let read = async {
+        proxy::read_header(stream)
+            .await
+            .map_err(|e| {
+                tracing::debug!(%peer, error = %e, "connection closed");
+                reject(Reject::Proxy);
+            })
+            .ok()
+    };
+    let header = bounds.run(peer, "proxy protocol", read).await?;
+    Some((header.source.unwrap_or(peer), header.rest))
+}
+
+/// A TCP connection's handshake, with a PROXY header and no TLS: the real address, then
+/// length-prefixed frames.
+pub(super) async fn proxied_tcp(
+    shared: Arc<Shared>,
+    mut stream: TcpStream,
+    (local, peer): (SocketAddr, SocketAddr),
+    bounds: Bounds,
+    mut slot: Slot,
+) -> Ready<TcpReader<longlink_wire::LenCodec>, StreamWriter<OwnedWriteHalf, longlink_wire::LenCodec>>
+{
+    if !bounds.first_bytes(&stream, peer, "proxy protocol").await {
+        return None;
+    }
+    let (remote, rest) = proxy_header(&shared, &mut stream, peer, &bounds).await?;
+    if !shared.services.admission.settle(&mut slot, remote.ip()) {
+        return None;
+    }
+    let agent = shared
+        .settings
+        .new_agent(Transport::Tcp, local, remote, Extensions::new());
+    let frames = shared.settings.frames;
+    let (reader, writer) = stream.halves(frames, frames, &rest);
+    Some(Upgraded {
+        shared,
+        agent,
+        reader,
+        writer,
+        slot,
+    })
+}
+
+/// TLS for a TCP connection (after its PROXY header, when `proxy_protocol` is on), then
+/// length-prefixed frames over it.
 pub(super) async fn tls_tcp(
     shared: Arc<Shared>,
     acceptor: super::transport::tls::TlsAcceptor,
-    stream: TcpStream,
-    (local, remote): (SocketAddr, SocketAddr),
+    mut stream: TcpStream,
+    (local, peer): (SocketAddr, SocketAddr),
     bounds: Bounds,
+    mut slot: Slot,
 ) -> Ready<
     <TlsStream as Halves>::Reader<longlink_wire::LenCodec>,
     <TlsStream as Halves>::Writer<longlink_wire::LenCodec>,
 > {
-    if !bounds.first_bytes(&stream, remote, "tls").await {
+    if !bounds.first_bytes(&stream, peer, "tls").await {
+        return None;
+    }
+    let (remote, rest) = proxy_header(&shared, &mut stream, peer, &bounds).await?;
+    if !shared.services.admission.settle(&mut slot, remote.ip()) {
         return None;
     }
     // Boxed: the TLS state (a few kilobytes) exists from the ClientHello on.
+    let stream = Prefixed::new(stream, rest);
     let tls = Box::pin(bounds.run(remote, "tls", tls_accept(acceptor, stream, remote))).await?;
-    let agent = shared.settings.new_agent(Transport::Tcp, local, remote);
+    let agent = shared
+        .settings
+        .new_agent(Transport::Tcp, local, remote, Extensions::new());
     let (reader, writer) = tls.halves(shared.settings.frames, shared.settings.frames, &[]);
     Some(Upgraded {
         shared,
         agent,
         reader,
         writer,
+        slot,
     })
 }
 
 /// The TLS handshake itself.
-async fn tls_accept(
+pub(super) async fn tls_accept(
     acceptor: super::transport::tls::TlsAcceptor,
-    stream: TcpStream,
+    stream: Prefixed<TcpStream>,
     remote: SocketAddr,
 ) -> Option<TlsStream> {
     acceptor
@@ -151,89 +231,4 @@ async fn tls_accept(
             reject(Reject::Tls);
         })
         .ok()
-}
-
-/// The HTTP upgrade (answering 405, 400, 503 as needed), then WebSocket messages.
-async fn ws_upgrade<S: Halves>(
-    shared: Arc<Shared>,
-    mut stream: S,
-    (local, remote): (SocketAddr, SocketAddr),
-    admit: bool,
-    bounds: &Bounds,
-) -> Ready<S::Reader<ws::WsCodec>, S::Writer<ws::WsEncoder>> {
-    let max_msg_len = shared.settings.ws_agent.max_msg_len;
-    let halves = bounds
-        .run(remote, "websocket", async {
-            match ws::read_request(&mut stream, admit, shared.hooks.on_http.as_deref()).await {
-                ws::Handshake::Upgrade { accept, rest } => {
-                    ws::accept(stream, &accept, rest, max_msg_len)
-                        .await
-                        .map_err(|_| {
-                            reject(Reject::Handshake);
-                        })
-                        .ok()
-                }
-                ws::Handshake::Refused => {
-                    tracing::debug!(%remote, "websocket handshake refused");
-                    None
-                }
-            }
-        })
-        .await?;
-    let agent = shared.settings.new_agent(Transport::Ws, local, remote);
-    let (reader, writer) = halves;
-    Some(Upgraded {
-        shared,
-        agent,
-        reader,
-        writer,
-    })
-}
-
-/// A connection on the WebSocket port: TLS first if configured, then the upgrade. Admitted,
-/// it holds its slot and a handshake place; else (over a limit) its upgrade is answered
-/// with 503, under the refusals' own cap.
-pub(super) async fn ws_handshake(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    remote: SocketAddr,
-    admitted: Result<(Slot, HandshakePlace), Refusal>,
-) {
-    let stop = match &admitted {
-        Ok((_, place)) => place.token().clone(),
-        Err(_) => shared.live.shutdown.clone(),
-    };
-    let bounds = Bounds::new(shared.settings.http_timeout, stop);
-    if !bounds.first_bytes(&stream, remote, "websocket").await {
-        return;
-    }
-    // Boxed: the request's buffer and parser, and a TLS handshake's state, exist from the
-    // first bytes on.
-    Box::pin(async move {
-        let addrs = (stream.local_addr().unwrap_or(remote), remote);
-        let admit = admitted.is_ok();
-        match shared.services.tls_ws.clone() {
-            None => {
-                let ready = ws_upgrade(Arc::clone(&shared), stream, addrs, admit, &bounds).await;
-                if let Ok((slot, place)) = admitted {
-                    serve(ready, slot, place);
-                }
-            }
-            // Boxed apart: a TLS handshake's state is no part of a plain upgrade's.
-            Some(acceptor) => {
-                Box::pin(async move {
-                    let tls = tls_accept(acceptor, stream, remote);
-                    let Some(tls) = bounds.run(remote, "tls", tls).await else {
-                        return;
-                    };
-                    let ready = ws_upgrade(Arc::clone(&shared), tls, addrs, admit, &bounds).await;
-                    if let Ok((slot, place)) = admitted {
-                        serve(ready, slot, place);
-                    }
-                })
-                .await
-            }
-        }
-    })
-    .await
 }

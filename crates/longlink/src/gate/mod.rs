@@ -23,16 +23,19 @@
 //! Inside, one file per step of a connection's life, each importing only the ones before it:
 //! `waiting` (the sessions that wait for their client, oldest first), `admission` (places
 //! under `max_conn_num`, `max_conn_per_ip` and `handshake_share`, kept by waiting sessions
-//! too) and `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors)
-//! at the bottom; `resume` (the resumable sessions of `resume_window`), `sweep` (idle and ping
-//! deadlines), `membership` and `link` (what a cluster implements to join in), `live` (the
-//! open connections, the clock, the stop); `shared` (what all of them share: settings, hooks,
-//! services, live state); `conn` (one task per connection: frames in, the agent's queue
-//! out; its `session` side keeps a resumable session); `handshake` (TLS, the WebSocket
-//! upgrade, within `http_timeout`); `listen` (binding them) and `accept` (the listeners);
-//! [`builder`] (settings, hooks,
-//! `bind`), `drain` (a stopping gate's sessions moving to other gates of its cluster) and
-//! [`running`] (the drain and stop) on top.
+//! too), `transport` (frames over TCP, TLS and WebSocket: readers, writers, their errors; the
+//! PROXY protocol header), `forwarded` (`trusted_proxies`, the client a proxy forwarded) and
+//! `upgrade` (the `on_upgrade` hook's types, `ws_origins`) at the bottom; `resume` (the
+//! resumable sessions of `resume_window`), `sweep` (idle and ping deadlines), `membership`
+//! and `link` (what a cluster implements to join in), `live` (the open connections, the
+//! clock, the stop); `shared` (what all of them share: settings, hooks, services, live
+//! state); `conn` (one task per connection: frames in, the agent's queue out; its `session`
+//! side keeps a resumable session); `handshake` (the PROXY header and TLS, within
+//! `http_timeout`) and `ws_handshake` (the WebSocket listener's: the upgrade, the client's
+//! real address, `ws_origins`, the hook); `listen` (binding the listeners, `reuse_port`) and
+//! `accept` (the listeners); [`builder`] (settings, hooks, `bind`), `drain` (a stopping
+//! gate's sessions moving to other gates of its cluster) and [`running`] (the drain and
+//! stop) on top.
 
 mod accept;
 mod admission;
@@ -42,6 +45,7 @@ mod conn;
 mod drain;
 #[cfg(unix)]
 mod fdlimit;
+mod forwarded;
 pub(crate) mod handover;
 mod handshake;
 mod http;
@@ -55,7 +59,9 @@ pub mod running;
 pub(crate) mod shared;
 mod sweep;
 mod transport;
+mod upgrade;
 mod waiting;
+mod ws_handshake;
 
 /// Entry points for fuzzing the WebSocket path (feature `fuzzing`; not a stable API).
 #[cfg(feature = "fuzzing")]
@@ -115,6 +121,16 @@ pub mod fuzzing {
         out
     }
 
+    /// What the gate makes of `bytes` at the front of a connection with `proxy_protocol` on:
+    /// `Ok(Some((length, source)))` for a whole PROXY header (`source` `None` when it names
+    /// no address), `Ok(None)` while more bytes could complete one, `Err` for a refusal.
+    /// Never panics for any input.
+    pub fn proxy_header(
+        bytes: &[u8],
+    ) -> Result<Option<(usize, Option<std::net::SocketAddr>)>, String> {
+        super::transport::proxy::parse(bytes).map_err(|e| e.to_string())
+    }
+
     /// What [`ws_frames`] saw the reader do.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct WsFrames {
@@ -143,6 +159,7 @@ pub use config::GateConfig;
 pub use http::query_param;
 pub use running::{GateHandle, RunningGate};
 pub(crate) use shared::Shared;
+pub use upgrade::{Accept, Refuse, UpgradeRequest};
 
 use std::sync::Arc;
 

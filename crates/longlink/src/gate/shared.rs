@@ -4,7 +4,7 @@
 //! Built once by [`GateBuilder::bind`](super::GateBuilder::bind); a task that needs one
 //! concern is given that one.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,9 +12,11 @@ use longlink_wire::LenCodec;
 
 use super::admission::Admission;
 use super::config::GateConfig;
+use super::forwarded::TrustedProxies;
 use super::link::ClusterLink;
 use super::live::Live;
 use super::resume::Resumption;
+use super::upgrade::UpgradeHook;
 use super::{Goodbye, http};
 use crate::agent::events::EventSink;
 use crate::agent::{Agent, AgentSettings, Transport};
@@ -68,12 +70,38 @@ pub(crate) struct Settings {
     pub(crate) ws_pong_timeout: Duration,
     /// `tcp_keepalive` (zero: off), set on every accepted socket.
     pub(crate) tcp_keepalive: Duration,
-    /// Bounds every handshake (TLS, WebSocket upgrade).
+    /// Bounds every handshake (TLS, WebSocket upgrade, PROXY header).
     pub(crate) http_timeout: Duration,
     /// `drain_spread`: over how long a stopping gate spreads its clients' moves.
     pub(crate) drain_spread: Duration,
     /// `drain_timeout`: how long a stopping gate waits for its sessions to be taken over.
     pub(crate) drain_timeout: Duration,
+    /// The client's real address: `proxy_protocol` and `trusted_proxies`.
+    pub(crate) real_addr: RealAddr,
+    /// `ws_origins` (empty: any).
+    pub(crate) ws_origins: Vec<String>,
+}
+
+/// Where a connection's real address comes from: `proxy_protocol`, `trusted_proxies`.
+pub(crate) struct RealAddr {
+    /// Every connection starts with a PROXY header.
+    pub(crate) proxy_protocol: bool,
+    /// Whose PROXY header and forwarded headers are believed.
+    pub(crate) trusted: TrustedProxies,
+}
+
+impl RealAddr {
+    /// Whether a connection from `peer` is closed at once: with `proxy_protocol` and
+    /// `trusted_proxies` both set, only a trusted proxy may speak first.
+    pub(crate) fn refuses(&self, peer: IpAddr) -> bool {
+        self.proxy_protocol && !self.trusted.is_empty() && !self.trusted.contains(peer)
+    }
+
+    /// Whether the address of a connection from `peer` on `transport` may be another than
+    /// `peer` (known only after its PROXY header, or its upgrade's forwarded headers).
+    pub(crate) fn deferred(&self, transport: Transport, peer: IpAddr) -> bool {
+        self.proxy_protocol || (transport == Transport::Ws && self.trusted.contains(peer))
+    }
 }
 
 impl Settings {
@@ -104,6 +132,12 @@ impl Settings {
             http_timeout: config.http_timeout,
             drain_spread: config.drain_spread,
             drain_timeout: config.drain_timeout,
+            real_addr: RealAddr {
+                proxy_protocol: config.proxy_protocol,
+                // Checked by `GateConfig::validate`.
+                trusted: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
+            },
+            ws_origins: config.ws_origins.clone(),
         }
     }
 
@@ -113,6 +147,7 @@ impl Settings {
         transport: Transport,
         local: SocketAddr,
         remote: SocketAddr,
+        attached: ::http::Extensions,
     ) -> Agent {
         let settings = match transport {
             Transport::Tcp => &self.tcp_agent,
@@ -123,6 +158,7 @@ impl Settings {
             transport,
             (local, remote),
             settings,
+            attached,
         )
     }
 }
@@ -140,6 +176,8 @@ pub(crate) struct Hooks {
     pub(crate) on_goodbye: Option<GoodbyeHook>,
     /// Answers plain GETs on the WebSocket port ([`GateBuilder::on_http`](super::GateBuilder::on_http)).
     pub(crate) on_http: Option<Box<http::HttpHandler>>,
+    /// Accepts or refuses WebSocket upgrades ([`GateBuilder::on_upgrade`](super::GateBuilder::on_upgrade)).
+    pub(crate) on_upgrade: Option<Box<UpgradeHook>>,
 }
 
 impl Hooks {

@@ -14,6 +14,9 @@
 //! | `longlink_messages_out_total` | counter | `msg` |
 //! | `longlink_bytes_in_total`, `longlink_bytes_out_total` | counter | `transport` |
 //! | `longlink_decode_errors_total` | counter | |
+//! | `longlink_volatile_dropped_total` | counter | `msg` (volatile messages not queued: the queue was long, or the session had no socket) |
+//! | `longlink_latest_replaced_total` | counter | `msg` (latest-per-key messages that replaced a waiting one of their key) |
+//! | `longlink_rate_limited_total` | counter | `msg` (incoming messages over their type's rate limit, dropped or closing the connection) |
 //! | `longlink_queue_full_drops_total` | counter | |
 //! | `longlink_queue_full_disconnects_total` | counter | |
 //! | `longlink_handler_seconds` | histogram | `msg` |
@@ -33,6 +36,7 @@
 //! end of its handler on the module, or the call itself for a handler on the reader.
 //! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
 
+mod message;
 mod process;
 mod series;
 
@@ -43,6 +47,7 @@ use std::time::Instant;
 
 use metrics::{Counter, Gauge, counter, gauge};
 
+pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use process::BUILD_INFO;
 pub(crate) use series::{FastCounter, FastHistogram};
@@ -59,6 +64,12 @@ pub const CONNECTIONS_REJECTED: &str = "longlink_connections_rejected_total";
 pub const MESSAGES_IN: &str = "longlink_messages_in_total";
 /// Counter: messages queued to clients, by `msg`.
 pub const MESSAGES_OUT: &str = "longlink_messages_out_total";
+/// Counter: volatile messages dropped (not queued), by `msg`.
+pub const VOLATILE_DROPPED: &str = "longlink_volatile_dropped_total";
+/// Counter: latest-per-key messages that replaced a waiting one, by `msg`.
+pub const LATEST_REPLACED: &str = "longlink_latest_replaced_total";
+/// Counter: incoming messages over their type's rate limit, by `msg`.
+pub const RATE_LIMITED: &str = "longlink_rate_limited_total";
 /// Counter: payload bytes received, by `transport`.
 pub const BYTES_IN: &str = "longlink_bytes_in_total";
 /// Counter: payload bytes written, by `transport`.
@@ -160,6 +171,12 @@ pub fn render() -> Option<String> {
 const MESSAGES_IN_HELP: (&str, &str) = (MESSAGES_IN, "Messages received");
 const MESSAGES_OUT_HELP: (&str, &str) = (MESSAGES_OUT, "Messages queued to clients");
 const BYTES_IN_HELP: (&str, &str) = (BYTES_IN, "Payload bytes received");
+const VOLATILE_DROPPED_HELP: (&str, &str) = (VOLATILE_DROPPED, "Volatile messages dropped");
+const LATEST_REPLACED_HELP: (&str, &str) = (
+    LATEST_REPLACED,
+    "Latest-per-key messages that replaced a waiting one",
+);
+const RATE_LIMITED_HELP: (&str, &str) = (RATE_LIMITED, "Messages over their type's rate limit");
 const BYTES_OUT_HELP: (&str, &str) = (BYTES_OUT, "Payload bytes written");
 const HANDLER_SECONDS_HELP: (&str, &str) = (
     HANDLER_SECONDS,
@@ -202,6 +219,13 @@ pub(crate) enum Reject {
     Tls,
     /// A handshake pushed out by a newer one, over `handshake_share`.
     Handshakes,
+    /// No valid PROXY protocol header (`proxy_protocol`), or one from a peer not among
+    /// `trusted_proxies`.
+    Proxy,
+    /// A WebSocket upgrade from an `Origin` not in `ws_origins`.
+    Origin,
+    /// A WebSocket upgrade the application's `on_upgrade` hook refused.
+    Upgrade,
 }
 
 /// The gate's metric handles, registered once.
@@ -210,7 +234,7 @@ pub(crate) struct GateMetrics {
     accepted: [Counter; 2],
     bytes_in: [FastCounter; 2],
     bytes_out: [FastCounter; 2],
-    rejected: [Counter; 5],
+    rejected: [Counter; 8],
     pub(crate) decode_errors: Counter,
     pub(crate) queue_full_drops: Counter,
     pub(crate) queue_full_disconnects: Counter,
@@ -248,6 +272,9 @@ impl GateMetrics {
                 counter!(CONNECTIONS_REJECTED, "reason" => "handshake"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "tls"),
                 counter!(CONNECTIONS_REJECTED, "reason" => "handshakes"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "proxy"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "origin"),
+                counter!(CONNECTIONS_REJECTED, "reason" => "upgrade"),
             ],
             decode_errors: counter!(DECODE_ERRORS),
             queue_full_drops: counter!(QUEUE_FULL_DROPS),
@@ -326,45 +353,6 @@ static RESUME: OnceLock<ResumeMetrics> = OnceLock::new();
 /// The resumable sessions' handles, once metrics are installed.
 pub(crate) fn resume() -> Option<&'static ResumeMetrics> {
     enabled().then(|| RESUME.get_or_init(ResumeMetrics::new))
-}
-
-/// One message type's handles.
-pub(crate) struct MsgMetrics {
-    received: FastCounter,
-    pub(crate) sent: FastCounter,
-    pub(crate) latency: FastHistogram,
-}
-
-impl MsgMetrics {
-    fn new(name: &str) -> Self {
-        MsgMetrics {
-            received: series::counter(MESSAGES_IN_HELP, ("msg", name)),
-            sent: series::counter(MESSAGES_OUT_HELP, ("msg", name)),
-            latency: series::histogram(HANDLER_SECONDS_HELP, ("msg", name)),
-        }
-    }
-
-    pub(crate) fn received(&self) {
-        self.received.increment(1);
-    }
-
-    /// Records the time since `since`.
-    pub(crate) fn handled(&self, since: Instant) {
-        self.latency.record(since.elapsed());
-    }
-}
-
-/// A message type's handles, registered on first use after [`install`].
-#[derive(Default)]
-pub(crate) struct MsgSlot(OnceLock<MsgMetrics>);
-
-impl MsgSlot {
-    pub(crate) fn get(&self, name: &str) -> Option<&MsgMetrics> {
-        if !enabled() {
-            return None;
-        }
-        Some(self.0.get_or_init(|| MsgMetrics::new(name)))
-    }
 }
 
 /// The messages-per-second rate over the last sampling interval.

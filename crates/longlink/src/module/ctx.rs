@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallError, Job, Mailbox, ModuleRef, panic_message};
+use super::{CallError, Handled, Job, Mailbox, ModuleRef, Ticket, panic_message};
 use crate::timer::{CronExpr, TimerId, TimerKind, Timers, until_next};
 
 /// A module's state and its handle to the module's own task.
@@ -44,6 +44,8 @@ pub struct Ctx<S> {
     timers: Timers<Ctx<S>>,
     /// Background jobs and calls whose callback has not run yet.
     pending: Arc<AtomicUsize>,
+    /// Who waits for the running job to be handled: its background work's callbacks carry it.
+    handled: Option<Arc<Handled>>,
 }
 
 impl<S> Deref for Ctx<S> {
@@ -89,6 +91,7 @@ impl<S: Send + 'static> Ctx<S> {
             mailbox,
             timers: Timers::new(),
             pending: Arc::new(AtomicUsize::new(0)),
+            handled: None,
         }
     }
 
@@ -171,7 +174,8 @@ impl<S: Send + 'static> Ctx<S> {
     ) {
         let guard = PendingGuard::new(&self.pending);
         let mailbox = self.mailbox.clone();
-        tokio::task::spawn_blocking(move || run_then_callback(mailbox, guard, f, cb));
+        let handled = Ticket::new(self.handled.clone());
+        tokio::task::spawn_blocking(move || run_then_callback(mailbox, (guard, handled), f, cb));
     }
 
     /// Runs the future `fut` on the runtime, then `cb` with its output on this module's task.
@@ -182,13 +186,14 @@ impl<S: Send + 'static> Ctx<S> {
     ) {
         let guard = PendingGuard::new(&self.pending);
         let mailbox = self.mailbox.clone();
+        let handled = Ticket::new(self.handled.clone());
         tokio::spawn(async move {
             let out = fut.await;
             let job = Job::new("spawn callback", move |ctx: &mut Ctx<S>| {
                 drop(guard);
                 cb(ctx, out)
             });
-            let _ = mailbox.send(job).await;
+            let _ = mailbox.send(job.handled(handled)).await;
         });
     }
 
@@ -215,10 +220,11 @@ impl<S: Send + 'static> Ctx<S> {
     ) {
         let guard = PendingGuard::new(&self.pending);
         let mailbox = self.mailbox.clone();
+        let handled = Ticket::new(self.handled.clone());
         // If the linear worker is gone the job (and its guard) is dropped.
-        let _ = linear
-            .tx
-            .send(Box::new(move || run_then_callback(mailbox, guard, f, cb)));
+        let _ = linear.tx.send(Box::new(move || {
+            run_then_callback(mailbox, (guard, handled), f, cb)
+        }));
     }
 
     /// Calls `f` on another module and then `cb` with the result on this module's task
@@ -233,13 +239,14 @@ impl<S: Send + 'static> Ctx<S> {
         let guard = PendingGuard::new(&self.pending);
         let mailbox = self.mailbox.clone();
         let target = target.clone();
+        let handled = Ticket::new(self.handled.clone());
         tokio::spawn(async move {
             let result = target.call(timeout, f).await;
             let job = Job::new("call callback", move |ctx: &mut Ctx<S>| {
                 drop(guard);
                 cb(ctx, result)
             });
-            let _ = mailbox.send(job).await;
+            let _ = mailbox.send(job.handled(handled)).await;
         });
     }
 
@@ -298,7 +305,7 @@ fn guarded<S: Send + 'static>(ctx: &mut Ctx<S>, what: &str, f: impl FnOnce(&mut 
 /// Runs `f` on the current (blocking) thread, then queues `cb` on the module.
 fn run_then_callback<S: Send + 'static, R: Send + 'static>(
     mailbox: Mailbox,
-    guard: PendingGuard,
+    (guard, handled): (PendingGuard, Ticket),
     f: impl FnOnce() -> R,
     cb: impl FnOnce(&mut Ctx<S>, R) + Send + 'static,
 ) {
@@ -308,7 +315,7 @@ fn run_then_callback<S: Send + 'static, R: Send + 'static>(
                 drop(guard);
                 cb(ctx, out)
             });
-            let _ = mailbox.blocking_send(job);
+            let _ = mailbox.blocking_send(job.handled(handled));
         }
         Err(panic) => {
             tracing::error!(module = %mailbox.name(), panic = %panic_message(&panic), "background job panicked");
@@ -370,18 +377,26 @@ impl Job {
                 }
             }),
             timed: None,
+            handled: Ticket::new(None),
         }
     }
 }
 
-/// Runs one job, catching and logging a panic.
+/// Runs one job, catching and logging a panic. The background work it starts carries what
+/// it carries (see `handled`).
 fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
-    let label = job.label;
-    let run = job.run;
+    let Job {
+        label,
+        run,
+        timed,
+        handled,
+    } = job;
+    ctx.handled = handled.run();
     if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
         tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
     }
-    if let Some((since, histogram)) = job.timed {
+    ctx.handled = None;
+    if let Some((since, histogram)) = timed {
         histogram.record(since.elapsed());
     }
 }

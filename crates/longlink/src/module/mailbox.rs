@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::CallError;
+use super::{CallError, Ticket};
 
 /// A job's body; its argument is the module's `Ctx<S>`, type-erased.
 type JobFn = Box<dyn FnOnce(&mut dyn Any) + Send>;
@@ -18,6 +18,8 @@ pub(crate) struct Job {
     pub(super) run: JobFn,
     /// When the job was made and where its run time goes (`longlink_handler_seconds`).
     pub(super) timed: Option<(std::time::Instant, crate::metrics::FastHistogram)>,
+    /// Who waits for it (and the background work it starts) to be handled.
+    pub(super) handled: Ticket,
 }
 
 impl Job {
@@ -30,6 +32,13 @@ impl Job {
         self.timed = Some((since, histogram));
         self
     }
+
+    /// Carries `handled`: its action waits for this job to run, and for the callbacks of the
+    /// background work it starts.
+    pub(crate) fn handled(mut self, handled: Ticket) -> Job {
+        self.handled = handled;
+        self
+    }
 }
 
 impl Job {
@@ -39,6 +48,7 @@ impl Job {
             label,
             run: Box::new(move |_: &mut dyn Any| f()),
             timed: None,
+            handled: Ticket::new(None),
         }
     }
 }
@@ -104,6 +114,7 @@ impl Mailbox {
                 let _ = tx.send(());
             }),
             timed: None,
+            handled: Ticket::new(None),
         };
         if self.send(job).await.is_ok() {
             let _ = rx.await;

@@ -27,6 +27,7 @@
 //! ```
 
 mod ctx;
+mod handled;
 mod mailbox;
 
 use std::fmt;
@@ -41,6 +42,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 pub use ctx::{Ctx, Linear};
+pub(crate) use handled::{Handled, Ticket};
 pub(crate) use mailbox::{Job, Mailbox, panic_message};
 
 /// Default mailbox capacity (leaf's `ChanRPCLen` in leafserver is 10000).

@@ -31,6 +31,7 @@
 //! ```
 
 mod handler;
+mod limits;
 mod register;
 mod router;
 
@@ -40,7 +41,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use handler::{Handler, WithCtx, WithState};
-pub use longlink_wire::{Direction, MessageInfo, MessageOptions, RegistryError};
+pub(crate) use limits::Over;
+pub use longlink_wire::{
+    Delivery, Direction, MessageInfo, MessageOptions, OverLimit, RateLimit, RegistryError,
+};
 pub(crate) use router::{Decoded, ForwardWait, Forwarder, Pending, Router};
 
 use crate::agent::Agent;
@@ -84,6 +88,9 @@ pub enum ProcessorError {
         /// The processor's encoding.
         encoding: Encoding,
     },
+    /// A hook for messages over a rate limit, on a type registered without one.
+    #[error("type {0} has no rate limit (MessageOptions::rate_limit)")]
+    NoRateLimit(&'static str),
     /// Incoming types with no handler, no router and no raw handler.
     #[error("registered messages with no handler and no router: {}", .0.join(", "))]
     Unrouted(Vec<String>),
@@ -110,6 +117,8 @@ struct Route {
     raw: Option<RawFn>,
     /// (cluster node type, message name), when the message is forwarded instead.
     forward: Option<(Arc<str>, Arc<str>)>,
+    /// What a connection gets for a message over the type's rate limit (dropped).
+    limited: Option<limits::LimitedFn>,
 }
 
 /// The message registry and the destinations of one gate. Build it, then hand it to the

@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::limits::{Limit, Over};
 use super::{RawMessage, Route};
 use crate::agent::Agent;
 use crate::codec::{Codec, DecodeError};
-use crate::module::{Job, Mailbox};
+use crate::module::{Handled, Job, Mailbox, Ticket};
 
 /// A future the connection's task waits on (binding it to a backend first, so its messages
 /// stay in order).
@@ -108,6 +109,8 @@ pub(crate) struct Router {
     codec: Arc<Codec>,
     routes: Vec<Route>,
     forwarder: Option<Arc<dyn Forwarder>>,
+    /// Each type's rate limit, by index.
+    limits: Box<[Option<Limit>]>,
 }
 
 impl Router {
@@ -116,10 +119,12 @@ impl Router {
         routes: Vec<Route>,
         forwarder: Option<Arc<dyn Forwarder>>,
     ) -> Router {
+        let limits = super::limits::limits(codec.registry().messages().map(|m| m.rate_limit));
         Router {
             codec,
             routes,
             forwarder,
+            limits,
         }
     }
 
@@ -140,17 +145,6 @@ impl Router {
             .collect()
     }
 
-    /// The mailbox a decoded message is routed to, if any.
-    pub(crate) fn mailbox_of(&self, decoded: &Decoded) -> Option<Mailbox> {
-        match decoded.msg {
-            DecodedMsg::Typed(_) => self.routes[decoded.index]
-                .router
-                .as_ref()
-                .map(|r| r.mailbox.clone()),
-            _ => None,
-        }
-    }
-
     /// Delivers a decoded message: raw handler, or handler then router. A panicking handler
     /// is caught and logged. When the module's mailbox is full the job is handed back, for
     /// the connection to wait on (back-pressure on that connection only); the common path
@@ -158,11 +152,25 @@ impl Router {
     ///
     /// `decoded_at` is when the message was decoded: the start of its handler's latency (the
     /// connection reads the clock once for this and its liveness).
+    #[inline]
     pub(crate) fn dispatch(
         &self,
         decoded: Decoded,
         agent: &Agent,
         decoded_at: std::time::Instant,
+    ) -> Option<Pending<'_>> {
+        self.dispatch_handled(decoded, agent, decoded_at, None)
+    }
+
+    /// As [`dispatch`](Self::dispatch), for a message someone waits for: `handled`'s action
+    /// runs once it has been handled (by a handler on the caller, or by its module's job and
+    /// the callbacks of the background work that job starts); never if it is dropped.
+    pub(crate) fn dispatch_handled(
+        &self,
+        decoded: Decoded,
+        agent: &Agent,
+        decoded_at: std::time::Instant,
+        handled: Option<Arc<Handled>>,
     ) -> Option<Pending<'_>> {
         let route = &self.routes[decoded.index];
         let name = &self.codec.registry().info(decoded.index).name;
@@ -185,6 +193,9 @@ impl Router {
                 if let Some(f) = &route.raw {
                     guard(name, || f(raw, agent));
                 }
+                if let Some(handled) = &handled {
+                    handled.ran();
+                }
                 if let (Some(m), Some(since)) = (metrics, since) {
                     m.handled(since);
                 }
@@ -197,8 +208,13 @@ impl Router {
                         m.handled(since);
                     }
                 }
-                let router = route.router.as_ref()?;
-                let mut job = (router.make)(msg, agent.clone());
+                let Some(router) = route.router.as_ref() else {
+                    if let Some(handled) = &handled {
+                        handled.ran();
+                    }
+                    return None;
+                };
+                let mut job = (router.make)(msg, agent.clone()).handled(Ticket::new(handled));
                 if let (Some(m), Some(since)) = (metrics, since) {
                     job = job.timed(since, m.latency.clone());
                 }
@@ -242,6 +258,44 @@ impl Pending<'_> {
                 }
             }
             Pending::Forward(wait) => wait.await,
+        }
+    }
+}
+
+/// The rate limits per type (set with
+/// [`MessageOptions::rate_limit`](super::MessageOptions::rate_limit)).
+impl Router {
+    /// How many types have a rate limit (the buckets a connection needs).
+    pub(crate) fn limited_types(&self) -> usize {
+        self.limits.iter().flatten().count()
+    }
+
+    /// The rate limit of the type at `index`, if it has one.
+    #[inline]
+    pub(crate) fn limit(&self, index: usize) -> Option<Limit> {
+        self.limits.get(index).copied().flatten()
+    }
+
+    /// A message of the type at `index` from `agent` is over its limit: counts it, and with
+    /// [`OverLimit::Drop`] runs the type's hook.
+    pub(crate) fn over_limit(
+        &self,
+        index: usize,
+        limit: longlink_wire::RateLimit,
+        agent: &Agent,
+    ) -> Over {
+        let codec = self.codec();
+        codec.count_delivered(index, crate::metrics::Delivered::Limited);
+        let name = &codec.registry().info(index).name;
+        tracing::debug!(message = %name, over = ?limit.over, "message over its type's rate limit");
+        match limit.over {
+            longlink_wire::OverLimit::Close => Over::Close,
+            longlink_wire::OverLimit::Drop => {
+                if let Some(f) = &self.routes[index].limited {
+                    guard(name, || f(agent));
+                }
+                Over::Dropped
+            }
         }
     }
 }

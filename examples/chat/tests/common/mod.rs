@@ -20,8 +20,8 @@ use std::time::Duration;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use longlink_chat::msg::{
-    C2sMessage, C2sUpdateWatchRoom, C2sUserHeartBeat, C2sUserLogin, S2cError, S2cKick, S2cMessage,
-    S2cUpdateWatchRoom, S2cUserLogin,
+    C2sMessage, C2sTyping, C2sUpdateWatchRoom, C2sUserHeartBeat, C2sUserLogin, S2cError, S2cKick,
+    S2cMessage, S2cRoomInfo, S2cTyping, S2cUpdateWatchRoom, S2cUserLogin,
 };
 use longlink_testkit::envelope;
 use longlink_testkit::ws::{Ws, WsEnd, next_data, ws_over};
@@ -51,6 +51,7 @@ pub const ERR_NOT_LOGGED_IN: i32 = 1;
 pub const ERR_TEXT_TOO_LONG: i32 = 2;
 pub const ERR_NOT_ONLINE: i32 = 3;
 pub const ERR_BAD_REQUEST: i32 = 4;
+pub const ERR_TOO_FAST: i32 = 9;
 
 /// Unix seconds now.
 pub fn now_unix() -> i64 {
@@ -142,6 +143,19 @@ wire! {
     S2cMessage => "S2C_Message", 6;
     S2cKick => "S2C_Kick", 7;
     S2cError => "S2C_Error", 8;
+    C2sTyping => "C2S_Typing", 9;
+    S2cTyping => "S2C_Typing", 10;
+    S2cRoomInfo => "S2C_RoomInfo", 11;
+}
+
+/// Whether a payload is one of the room's presence messages (`S2C_Typing`, `S2C_RoomInfo`),
+/// in either encoding: a client that does not ask for them ([`Client::presence`]) skips them,
+/// so tests written before them read what they always read.
+pub fn is_presence(payload: &[u8]) -> bool {
+    payload.starts_with(br#"{"S2C_Typing""#)
+        || payload.starts_with(br#"{"S2C_RoomInfo""#)
+        || payload.starts_with(&[0, 10])
+        || payload.starts_with(&[0, 11])
 }
 
 /// Encodes one payload (no framing).
@@ -165,6 +179,8 @@ pub enum Reply {
     Message(S2cMessage),
     Kick(S2cKick),
     Error(S2cError),
+    Typing(S2cTyping),
+    RoomInfo(S2cRoomInfo),
 }
 
 fn json_body<M: Wire + serde::de::DeserializeOwned>(body: Value) -> Result<M, String> {
@@ -191,6 +207,8 @@ pub fn decode(enc: Enc, payload: &[u8]) -> Result<Reply, String> {
                 "S2C_Message" => Reply::Message(json_body(body)?),
                 "S2C_Kick" => Reply::Kick(json_body(body)?),
                 "S2C_Error" => Reply::Error(json_body(body)?),
+                "S2C_Typing" => Reply::Typing(json_body(body)?),
+                "S2C_RoomInfo" => Reply::RoomInfo(json_body(body)?),
                 other => return Err(format!("unexpected message name {other:?}")),
             })
         }
@@ -203,6 +221,8 @@ pub fn decode(enc: Enc, payload: &[u8]) -> Result<Reply, String> {
                 6 => Reply::Message(proto_body(body)?),
                 7 => Reply::Kick(proto_body(body)?),
                 8 => Reply::Error(proto_body(body)?),
+                10 => Reply::Typing(proto_body(body)?),
+                11 => Reply::RoomInfo(proto_body(body)?),
                 other => return Err(format!("unexpected message id {other}")),
             })
         }
@@ -236,6 +256,8 @@ pub struct Client {
     pub room: u64,
     /// The uid after a successful [`Client::login`].
     pub uid: Option<u64>,
+    /// Whether reads return `S2C_Typing` and `S2C_RoomInfo` (off: they are skipped).
+    pub presence: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -316,15 +338,21 @@ impl Client {
         }
     }
 
-    /// The next payload within `within`.
+    /// The next payload within `within` (presence messages skipped unless
+    /// [`Client::presence`]).
     pub async fn recv_payload_within(&mut self, within: Duration) -> Result<Vec<u8>, End> {
         let deadline = Instant::now() + within;
-        match &mut self.io {
-            Io::Tcp(stream) => recv_tcp(stream, &mut self.buf, deadline).await,
-            Io::Ws(ws) => {
-                let (payload, text) = recv_ws(&mut **ws, deadline).await?;
-                self.last_was_text = text;
-                Ok(payload)
+        loop {
+            let payload = match &mut self.io {
+                Io::Tcp(stream) => recv_tcp(stream, &mut self.buf, deadline).await?,
+                Io::Ws(ws) => {
+                    let (payload, text) = recv_ws(&mut **ws, deadline).await?;
+                    self.last_was_text = text;
+                    payload
+                }
+            };
+            if self.presence || !is_presence(&payload) {
+                return Ok(payload);
             }
         }
     }
@@ -611,12 +639,18 @@ impl Tx {
 }
 
 impl Rx {
-    /// The next payload within `within`, as [`Client::recv_payload_within`] reads it.
+    /// The next payload within `within`, as [`Client::recv_payload_within`] reads it
+    /// (presence messages skipped).
     pub async fn recv(&mut self, within: Duration) -> Result<Vec<u8>, End> {
         let deadline = Instant::now() + within;
-        match self {
-            Rx::Tcp(r, buf) => recv_tcp(r, buf, deadline).await,
-            Rx::Ws(stream) => Ok(recv_ws(stream, deadline).await?.0),
+        loop {
+            let payload = match self {
+                Rx::Tcp(r, buf) => recv_tcp(r, buf, deadline).await?,
+                Rx::Ws(stream) => recv_ws(stream, deadline).await?.0,
+            };
+            if !is_presence(&payload) {
+                return Ok(payload);
+            }
         }
     }
 }
@@ -635,7 +669,9 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// The embedded default configuration with ephemeral ports and `enc`.
+    /// The embedded default configuration with ephemeral ports and `enc`, and no
+    /// `[chat] max_msgs_per_sec` (many tests say things in bursts; the limit's own tests set
+    /// it).
     pub async fn start(enc: Enc) -> TestServer {
         Self::start_with(enc, |_| {}).await
     }
@@ -651,6 +687,7 @@ impl TestServer {
         config.gate.encoding = enc.config();
         // Servers run in parallel: not the fixed default port.
         config.admin.addr = "127.0.0.1:0".into();
+        config.chat.max_msgs_per_sec = 0;
         tweak(&mut config);
         let server = longlink_chat::build(config).await.expect("server builds");
         let tcp = server.tcp_addr.expect("TCP listener");
@@ -681,6 +718,14 @@ impl TestServer {
     /// A new connection.
     pub async fn connect(&self, transport: Transport) -> Client {
         Client::connect(transport, self.enc, self.addr(transport)).await
+    }
+
+    /// A new WebSocket connection upgraded on `path` (`/chat?token=...`).
+    pub async fn connect_ws_path(&self, path: &str) -> Client {
+        let stream = TcpStream::connect(self.ws).await.expect("connect");
+        Client::over_path(stream, Transport::Ws, self.enc, self.ws, path)
+            .await
+            .expect("upgrade")
     }
 
     /// A new connection logged in as `uid`.
@@ -788,11 +833,22 @@ impl Client {
         enc: Enc,
         addr: SocketAddr,
     ) -> Result<Client, String> {
+        Client::over_path(stream, transport, enc, addr, "/chat").await
+    }
+
+    /// Like [`Client::over`], with a WebSocket upgrade for `path` (`/chat?token=...`).
+    pub async fn over_path(
+        stream: TcpStream,
+        transport: Transport,
+        enc: Enc,
+        addr: SocketAddr,
+        path: &str,
+    ) -> Result<Client, String> {
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let io = match transport {
             Transport::Tcp => Io::Tcp(stream),
             Transport::Ws => {
-                let ws = ws_over(stream, addr, "/chat")
+                let ws = ws_over(stream, addr, path)
                     .await
                     .map_err(|e| format!("WebSocket handshake: {e}"))?;
                 Io::Ws(Box::new(ws))
@@ -806,6 +862,7 @@ impl Client {
             last_was_text: false,
             room: 0,
             uid: None,
+            presence: false,
         })
     }
 }

@@ -41,6 +41,7 @@ impl Node {
         config.cluster.nats_url = nats.url();
         config.cluster.node_type = node_type.into();
         config.cluster.request_timeout = Duration::from_secs(1);
+        config.chat.max_msgs_per_sec = 0; // bursts, as TestServer
         tweak(&mut config);
         let server = longlink_chat::build(config).await.expect("node builds");
         let stop = server.stop.clone();

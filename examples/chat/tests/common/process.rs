@@ -236,7 +236,7 @@ pub struct Served {
 }
 
 /// Starts the binary with a config file (`enc`, fresh ports, `extra_gate` TOML lines in
-/// `[gate]`) and waits until it serves. Retries with new ports if one was taken meanwhile.
+/// `[gate]`) and no `[chat] max_msgs_per_sec`, and waits until it serves. Retries with new ports if one was taken meanwhile.
 pub async fn serve(enc: Enc, extra_gate: &str) -> Served {
     serve_via(enc, extra_gate, &[]).await
 }
@@ -258,7 +258,9 @@ pub async fn serve_via(enc: Enc, extra_gate: &str, wrapper: &[&str]) -> Served {
             ),
         );
         let config = config.to_str().expect("a UTF-8 temp path");
-        let mut proc = Proc::spawn_via(&dir, wrapper, &["--config", config], &[]);
+        // No [chat] max_msgs_per_sec, as the in-process TestServer: storms say far more.
+        let env = [("LONGLINK_CHAT__MAX_MSGS_PER_SEC", "0")];
+        let mut proc = Proc::spawn_via(&dir, wrapper, &["--config", config], &env);
         match wait_serving(&mut proc, enc, tcp, ws).await {
             Ok(()) => {
                 return Served {

@@ -205,10 +205,15 @@ impl Task {
         if !self.proto.is_protocol(&payload) {
             self.useful = true;
             let now = Instant::now();
-            self.n.on_received(now, self.opts.ack_interval);
             let msg =
                 self.messages
                     .decode(&payload, self.config.encoding, self.config.id_little_endian);
+            // Volatile messages are not numbered (one that does not decode counts: the
+            // server numbers what it does not know to be volatile).
+            let volatile = msg.as_ref().is_ok_and(|m| !m.delivery().numbered());
+            if !volatile {
+                self.n.on_received(now, self.opts.ack_interval);
+            }
             self.emit(msg.map(Event::Message));
             if self.n.ack_now(now, self.opts.ack_every) {
                 let ack = self.proto.ack(self.n.take_ack());

@@ -256,6 +256,7 @@ fn message_info_serializes_its_public_fields_only() {
             "id": 1,
             "type_name": type_name::<Int32Value>(),
             "direction": "incoming",
+            "delivery": "reliable",
         })
     );
 }
@@ -264,4 +265,55 @@ fn message_info_serializes_its_public_fields_only() {
 fn the_registry_is_shareable() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Registry>();
+}
+
+#[test]
+fn delivery_classes_and_rate_limits_are_told_at_registration() {
+    use crate::{Delivery, OverLimit, RateLimit};
+    let mut r = Registry::new();
+    let limit = RateLimit::per_second(5).over(OverLimit::Close);
+    let info = r
+        .register::<Int32Value>(MessageOptions::new().id(1).rate_limit(limit))
+        .unwrap();
+    assert_eq!(
+        (info.delivery, info.rate_limit),
+        (Delivery::Reliable, Some(limit))
+    );
+    let json = serde_json::to_value(info).unwrap();
+    assert_eq!(
+        json["rate_limit"],
+        serde_json::json!({"per_sec": 5, "burst": 5, "over": "close"})
+    );
+    let latest = MessageOptions::new()
+        .id(2)
+        .outgoing()
+        .latest_by(|m: &StringValue| m.value.len() as u64);
+    let info = r.register::<StringValue>(latest).unwrap();
+    assert_eq!(info.delivery, Delivery::Latest);
+    let key = r.latest_key(
+        1,
+        &StringValue {
+            value: "abc".into(),
+        },
+    );
+    assert_eq!(key, Some(3));
+    assert_eq!(
+        r.latest_key(0, &Int32Value { value: 1 }),
+        None,
+        "not latest"
+    );
+    assert_eq!(
+        r.latest_key(1, &Int32Value { value: 1 }),
+        None,
+        "another type"
+    );
+}
+
+#[test]
+fn a_latest_key_of_another_type_is_refused() {
+    let mut r = Registry::new();
+    let wrong = MessageOptions::new().latest_by(|m: &StringValue| m.value.len() as u64);
+    let e = r.register::<Int32Value>(wrong).unwrap_err();
+    assert!(matches!(e, RegistryError::KeyType { .. }), "{e}");
+    assert!(r.is_empty());
 }

@@ -4,11 +4,16 @@
 //! A resumable session (`session`) keeps written payloads, numbered, until the client
 //! acknowledges them, and outlives its socket.
 
+mod classes;
 mod full;
 mod items;
 mod session;
 mod signal;
+#[cfg(test)]
+mod tests;
 
+pub(crate) use classes::Pushed;
+use classes::replace_waiting;
 use items::Items;
 
 use session::Numbering;
@@ -20,7 +25,7 @@ use std::sync::{Mutex, MutexGuard};
 use bytes::Bytes;
 use signal::{Raised, Signal};
 
-use crate::codec::EncodeError;
+use crate::codec::{EncodeError, Tag};
 
 /// Why a write was refused. The connection stays open unless the error says otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -165,8 +170,8 @@ impl Outbox {
         Handling(&self.handling)
     }
 
-    /// Queues one payload. `conn` names the connection in logs.
-    pub(crate) fn push(&self, payload: Bytes, conn: u64) -> Result<(), WriteError> {
+    /// Queues one payload as its `tag` says. `conn` names the connection in logs.
+    pub(crate) fn push(&self, payload: Bytes, tag: Tag, conn: u64) -> Result<Pushed, WriteError> {
         let len = payload.len();
         if len > self.max_msg_len {
             tracing::debug!(conn, len, "write refused: message too long");
@@ -180,6 +185,15 @@ impl Outbox {
             return Err(WriteError::Closed);
         }
         let attached = q.session.as_ref().is_none_or(|n| n.socket.is_some());
+        match tag {
+            Tag::Reliable => {}
+            Tag::Volatile => return Ok(self.push_volatile(q, payload, attached)),
+            Tag::Latest { .. } => {
+                if let Some(pushed) = replace_waiting(&mut q, &payload, tag) {
+                    return Ok(pushed);
+                }
+            }
+        }
         match (attached, self.full(&q, len)) {
             (true, Some(full)) => {
                 drop(q);
@@ -212,13 +226,19 @@ impl Outbox {
             }
             self.wake.raise();
         }
-        q.items.push_back(payload);
+        q.items.push_tagged(payload, tag);
+        self.queued(q, attached);
+        Ok(Pushed::Queued)
+    }
+
+    /// A payload was queued: wake the connection's task if it may be asleep on an empty
+    /// queue.
+    fn queued(&self, q: MutexGuard<'_, Queue>, attached: bool) {
         let was_empty = q.unwritten() == 1;
         drop(q);
         if was_empty && attached && !self.handling.load(Ordering::Relaxed) {
             self.wake.raise();
         }
-        Ok(())
     }
 
     /// Closes gracefully: what is queued is still taken, later pushes fail.
@@ -257,6 +277,11 @@ impl Outbox {
     /// Changes the state, the queue's lock held (`_locked`): the only way it changes.
     fn set_state(&self, _locked: &mut Queue, state: State) {
         self.state_now.store(state as u8, Ordering::Release);
+    }
+
+    #[cfg(test)]
+    fn is_open_for_test(&self) -> bool {
+        self.state() == State::Open
     }
 
     /// Payloads queued and not yet taken.
@@ -322,12 +347,12 @@ impl Outbox {
 fn take_plain(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
     let mut gathered = 0;
     while let Some(item) = q.items.front() {
-        if gathered > 0 && gathered + item.len() > max_bytes {
+        if gathered > 0 && gathered + item.payload.len() > max_bytes {
             break;
         }
-        gathered += item.len();
+        gathered += item.payload.len();
         if let Some(item) = q.items.pop_front() {
-            take(item);
+            take(item.payload);
         }
     }
     // Drained: give the memory back (an idle connection holds no queue; a busy one
@@ -337,7 +362,7 @@ fn take_plain(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> u
 }
 
 /// [`Outbox::take_batch`] for a session: the protocol messages, then unwritten payloads (kept
-/// in the queue, counted as sent).
+/// in the queue, counted as sent; a volatile one leaves the queue, never numbered).
 fn take_numbered(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -> usize {
     let Queue { items, session, .. } = q;
     let Some(n) = session.as_mut() else {
@@ -349,12 +374,18 @@ fn take_numbered(q: &mut Queue, max_bytes: usize, mut take: impl FnMut(Bytes)) -
         take(item);
     }
     while let Some(item) = items.get(n.sent) {
-        if gathered > 0 && gathered + item.len() > max_bytes {
+        if gathered > 0 && gathered + item.payload.len() > max_bytes {
             break;
         }
-        gathered += item.len();
-        take(item.clone());
-        n.sent += 1;
+        gathered += item.payload.len();
+        if item.tag == Tag::Volatile {
+            if let Some(item) = items.remove(n.sent) {
+                take(item.payload);
+            }
+        } else {
+            take(item.payload.clone());
+            n.sent += 1;
+        }
     }
     gathered
 }

@@ -4,15 +4,17 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
 use super::{Inner, lock};
+use crate::agent::events::EventSink;
 use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
 use crate::cluster::wire::{ToBackend, ToGate, now_micros};
-use crate::module::Job;
+use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
 /// write, close and uid or group change is a command to that gate.
@@ -21,6 +23,8 @@ struct RemoteConn {
     /// The gate node holding the connection, and the connection's id there (they change
     /// when its session is resumed on another gate).
     at: std::sync::Mutex<(Arc<str>, u64)>,
+    /// The connection moved to another node: only writes still go to its gate.
+    detached: AtomicBool,
 }
 
 impl ConnLink for RemoteConn {
@@ -28,7 +32,14 @@ impl ConnLink for RemoteConn {
         *lock(&self.at) = (gate.into(), conn);
     }
 
+    fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+    }
+
     fn tell(&self, _agent: &Agent, event: LinkEvent<'_>) {
+        if self.detached.load(Ordering::Acquire) && !matches!(event, LinkEvent::Push(_)) {
+            return;
+        }
         let (gate, conn) = lock(&self.at).clone();
         let cmd = match event {
             LinkEvent::Push(msg) => ToGate::Push {
@@ -55,13 +66,13 @@ impl ConnLink for RemoteConn {
     }
 }
 
-fn addr(s: &str) -> SocketAddr {
+pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 impl Inner {
-    pub(super) async fn handle(&self, msg: async_nats::Message) {
+    pub(super) async fn handle(self: &Arc<Self>, msg: async_nats::Message) {
         let reply = msg.reply.as_ref().map(|r| r.to_string());
         match ToBackend::decode(msg.payload) {
             Ok(ToBackend::Open {
@@ -74,10 +85,7 @@ impl Inner {
                 let transport = Transport::from_code(transport).unwrap_or_default();
                 self.agent(&gate, conn, transport, addr(&local), addr(&remote))
                     .await;
-                if let Some(reply) = reply {
-                    self.cluster
-                        .send(reply, None, Bytes::from(self.cluster.node_id().to_owned()));
-                }
+                self.ack_with_id(reply);
             }
             Ok(ToBackend::Msg {
                 gate,
@@ -118,6 +126,9 @@ impl Inner {
                 // Through the ordered publisher: after every write to the old gate.
                 self.ack(reply);
             }
+            Ok(ToBackend::HandOff { gate, conn }) => self.hand_off(&gate, conn, reply).await,
+            Ok(ToBackend::Adopt(adopt)) => self.adopt(adopt, reply).await,
+            Ok(ToBackend::Probe) => self.ack_with_id(reply),
             Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
         }
     }
@@ -131,30 +142,57 @@ impl Inner {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Agent {
-        let known = |agents: &HashMap<Arc<str>, HashMap<u64, Agent>>| {
-            agents.get(gate).and_then(|conns| conns.get(&conn)).cloned()
-        };
-        if let Some(agent) = known(&lock(&self.agents)) {
+        if let Some(agent) = self.known(gate, conn) {
             return agent;
         }
-        // Made once, and visible only after its open event is queued: the open and the
-        // messages of one connection come through two subscriptions (two tasks).
+        let made = self.make(
+            gate,
+            conn,
+            transport,
+            (local, remote),
+            |_| {},
+            self.on_new.as_ref(),
+        );
+        made.await
+    }
+
+    pub(super) fn known(&self, gate: &str, conn: u64) -> Option<Agent> {
+        lock(&self.agents)
+            .get(gate)
+            .and_then(|conns| conns.get(&conn))
+            .cloned()
+    }
+
+    /// Makes the agent for a gate's connection unless it is known: `prepare` gives it its
+    /// state, `event` (if any) is queued, and only then is it visible. Made once: the open
+    /// and the messages of one connection come through two subscriptions (two tasks).
+    pub(super) async fn make(
+        &self,
+        gate: &str,
+        conn: u64,
+        transport: Transport,
+        addrs: (SocketAddr, SocketAddr),
+        prepare: impl FnOnce(&Agent),
+        event: Option<&EventSink>,
+    ) -> Agent {
         let _making = self.making.lock().await;
-        if let Some(agent) = known(&lock(&self.agents)) {
+        if let Some(agent) = self.known(gate, conn) {
             return agent;
         }
         let gate: Arc<str> = gate.into();
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,
-            (local, remote),
+            addrs,
             Arc::clone(self.router.codec()),
             Arc::new(RemoteConn {
                 cluster: self.cluster.clone(),
                 at: std::sync::Mutex::new((Arc::clone(&gate), conn)),
+                detached: AtomicBool::new(false),
             }),
         );
-        if let Some(events) = &self.on_new {
+        prepare(&agent);
+        if let Some(events) = event {
             events.send(&agent).await;
         }
         lock(&self.agents)
@@ -164,8 +202,11 @@ impl Inner {
         agent
     }
 
-    /// Runs one forwarded message through the processor; acknowledges it once its module
-    /// has handled it (or at once when nothing more is queued).
+    /// Runs one forwarded message through the processor; acknowledges it once it has been
+    /// handled: by its module, and by the callbacks of the background work its handler
+    /// started there (a private message pushed through the directory, say). A message that
+    /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
+    /// an error.
     async fn deliver(&self, agent: &Agent, payload: Bytes, reply: Option<String>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
@@ -176,26 +217,18 @@ impl Inner {
                 return;
             }
         };
-        let mailbox = self.router.mailbox_of(&decoded);
+        let handled = reply.map(|reply| {
+            let cluster = self.cluster.clone();
+            Handled::new(move || cluster.send(reply, None, Bytes::new()))
+        });
         let decoded_at = std::time::Instant::now();
-        if let Some(pending) = self.router.dispatch(decoded, agent, decoded_at) {
+        if let Some(pending) = self
+            .router
+            .dispatch_handled(decoded, agent, decoded_at, handled)
+        {
             pending.send().await;
         }
         metrics::counter!("longlink_cluster_handled_total").increment(1);
-        match (mailbox, reply) {
-            (Some(mailbox), Some(reply)) => {
-                let cluster = self.cluster.clone();
-                let job = Job::untyped("cluster ack", move || {
-                    cluster.send(reply, None, Bytes::new());
-                });
-                if let Err(job) = mailbox.send(job).await {
-                    drop(job);
-                    tracing::debug!("module stopped before acknowledging");
-                }
-            }
-            (None, reply) => self.ack(reply),
-            (Some(_), None) => {}
-        }
     }
 
     /// Every third of `directory_ttl`: a gate whose "alive" key is missing three times in
@@ -234,7 +267,7 @@ impl Inner {
         }
     }
 
-    async fn reap(&self, gate: &Arc<str>) {
+    pub(super) async fn reap(&self, gate: &Arc<str>) {
         let gone = lock(&self.agents).remove(gate).unwrap_or_default();
         tracing::warn!(gate = %gate, connections = gone.len(), "gate node gone without goodbye; closing its connections here");
         for agent in gone.values() {
@@ -243,7 +276,7 @@ impl Inner {
     }
 
     /// Removes a gate's connection (and the gate, with its last connection).
-    fn forget(&self, gate: &str, conn: u64) -> Option<Agent> {
+    pub(super) fn forget(&self, gate: &str, conn: u64) -> Option<Agent> {
         let mut agents = lock(&self.agents);
         let conns = agents.get_mut(gate)?;
         let agent = conns.remove(&conn);
@@ -261,7 +294,7 @@ impl Inner {
         }
     }
 
-    fn ack(&self, reply: Option<String>) {
+    pub(super) fn ack(&self, reply: Option<String>) {
         if let Some(reply) = reply {
             self.cluster.send(reply, None, Bytes::new());
         }

@@ -3,9 +3,12 @@
 //!
 //! This file: building, starting and stopping a [`Backend`]; `connections`: the agents it
 //! holds for gates (made on first sight, reaped with a dead gate) and the delivery of their
-//! messages.
+//! messages; `moving`: a stopping node's connections moving to another node of its type,
+//! and the adoption of those that move here.
 
 mod connections;
+mod moving;
+mod user_data;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +23,7 @@ use crate::agent::Agent;
 use crate::agent::events::{EventHandler, EventSink};
 use crate::module::ModuleRef;
 use crate::processor::{Processor, ProcessorError, Router};
+use user_data::UserDataCodec;
 
 /// Builds a [`Backend`]: the node type it serves, its processor, its connection events.
 pub struct BackendBuilder {
@@ -28,6 +32,9 @@ pub struct BackendBuilder {
     processor: Processor,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
+    on_hand_off: Option<EventSink>,
+    on_adopt: Option<EventSink>,
+    user_data: Option<UserDataCodec>,
 }
 
 impl BackendBuilder {
@@ -53,6 +60,75 @@ impl BackendBuilder {
         self
     }
 
+    /// Runs `f` on `module`'s task when this node stops and a connection bound to it moves
+    /// to another node of its type, after all of its messages here: the place to take it
+    /// out of the module's own maps (its uid and groups stay with the connection: what `f`
+    /// does to them is not told to its gate) and to put what should move with it into its
+    /// user data (see [`user_data`](Self::user_data)). Without it, the close event runs.
+    ///
+    /// ```no_run
+    /// # use longlink::{Agent, Ctx, Module, Processor};
+    /// # use longlink::cluster::{Backend, Cluster};
+    /// # use std::collections::HashMap;
+    /// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Player { uid: u64, room: u64 }
+    ///
+    /// #[derive(Default)]
+    /// struct Game { players: HashMap<u64, Player> }
+    ///
+    /// # fn build(cluster: Cluster, processor: Processor, game: Module<Game>) -> anyhow::Result<()> {
+    /// let m = game.module_ref();
+    /// let backend = Backend::builder(&cluster, "game", processor)
+    ///     .user_data::<Player>()
+    ///     // Old node: what moves goes into the user data; the module lets it go.
+    ///     .on_hand_off_agent(&m, |game: &mut Game, agent: &Agent| {
+    ///         if let Some(player) = game.players.remove(&agent.id()) {
+    ///             agent.set_user_data(player);
+    ///         }
+    ///     })
+    ///     // New node: the module takes it back, from the user data that moved.
+    ///     .on_adopt_agent(&m, |game: &mut Game, agent: &Agent| {
+    ///         if let Some(player) = agent.user_data::<Player>() {
+    ///             game.players.insert(agent.id(), player);
+    ///         }
+    ///     })
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn on_hand_off_agent<S: Send + 'static, M>(
+        mut self,
+        module: &ModuleRef<S>,
+        f: impl EventHandler<S, M>,
+    ) -> Self {
+        self.on_hand_off = Some(EventSink::new(module, "hand off agent", f));
+        self
+    }
+
+    /// Runs `f` on `module`'s task when a connection moves here from a stopping node of this
+    /// type, before any of its messages here; the agent already has its uid and the user
+    /// data that moved with it (see [`on_hand_off_agent`](Self::on_hand_off_agent)).
+    /// Without it, the new-connection event runs.
+    pub fn on_adopt_agent<S: Send + 'static, M>(
+        mut self,
+        module: &ModuleRef<S>,
+        f: impl EventHandler<S, M>,
+    ) -> Self {
+        self.on_adopt = Some(EventSink::new(module, "adopt agent", f));
+        self
+    }
+
+    /// Moves the agent's user data ([`Agent::set_user_data`]) with a connection that moves
+    /// to another node, when it is a `T` (serialized as JSON; every node of the type must
+    /// register the same `T`). User data of another type does not move. See
+    /// [`on_hand_off_agent`](Self::on_hand_off_agent) for an example.
+    pub fn user_data<T>(mut self) -> Self
+    where
+        T: serde::Serialize + serde::de::DeserializeOwned + std::any::Any + Send + Sync,
+    {
+        self.user_data = Some(UserDataCodec::new::<T>());
+        self
+    }
+
     /// Checks the processor (every incoming type needs a destination here).
     pub fn build(self) -> Result<Backend, ProcessorError> {
         self.processor.validate()?;
@@ -63,8 +139,12 @@ impl BackendBuilder {
                 router: self.processor.into_router(None),
                 on_new: self.on_new,
                 on_close: self.on_close,
+                on_hand_off: self.on_hand_off,
+                on_adopt: self.on_adopt,
+                user_data: self.user_data,
                 agents: Mutex::new(HashMap::new()),
                 making: tokio::sync::Mutex::new(()),
+                stop_svc: CancellationToken::new(),
                 stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
@@ -79,10 +159,17 @@ struct Inner {
     router: Router,
     on_new: Option<EventSink>,
     on_close: Option<EventSink>,
+    /// When a connection moves away from this node (a stop), and here from another.
+    on_hand_off: Option<EventSink>,
+    on_adopt: Option<EventSink>,
+    /// How user data moves with a connection (when its type is registered).
+    user_data: Option<UserDataCodec>,
     /// Gate node -> its connection id -> the agent here.
     agents: Mutex<HashMap<Arc<str>, HashMap<u64, Agent>>>,
     /// Held while an agent is made and announced.
     making: tokio::sync::Mutex<()>,
+    /// Stops taking connections (the queue group): the first step of a stop.
+    stop_svc: CancellationToken,
     stop: CancellationToken,
     tracker: TaskTracker,
 }
@@ -123,6 +210,9 @@ impl Backend {
             processor,
             on_new: None,
             on_close: None,
+            on_hand_off: None,
+            on_adopt: None,
+            user_data: None,
         }
     }
 
@@ -143,27 +233,40 @@ impl Backend {
         // The server has the subscriptions before anyone is told we serve.
         inner.cluster.sync().await;
         tracing::info!(node_type = %inner.node_type, node = %inner.cluster.node_id(), "backend serving");
-        for mut sub in [svc, node] {
-            let inner = Arc::clone(inner);
-            inner.tracker.clone().spawn(async move {
-                loop {
-                    let msg = tokio::select! {
-                        _ = inner.stop.cancelled() => break,
-                        msg = sub.next() => match msg { Some(m) => m, None => break },
-                    };
-                    inner.handle(msg).await;
-                }
-                let _ = sub.unsubscribe().await;
-            });
-        }
+        let svc_done = serve(inner, svc, inner.stop_svc.clone());
+        // The node subscription ends with the rest, at `stop`.
+        drop(serve(inner, node, inner.stop.clone()));
         let reaper = Arc::clone(inner);
         inner
             .tracker
             .spawn(async move { reaper.reap_dead_gates().await });
         Ok(RunningBackend {
             inner: Arc::clone(&self.inner),
+            svc_done,
         })
     }
+}
+
+/// Serves one subscription until `stop`, then unsubscribes; the receiver hears when it has.
+fn serve(
+    inner: &Arc<Inner>,
+    mut sub: async_nats::Subscriber,
+    stop: CancellationToken,
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (done, unsubscribed) = tokio::sync::oneshot::channel();
+    let inner = Arc::clone(inner);
+    inner.tracker.clone().spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => break,
+                msg = sub.next() => match msg { Some(m) => m, None => break },
+            };
+            inner.handle(msg).await;
+        }
+        let _ = sub.unsubscribe().await;
+        let _ = done.send(());
+    });
+    unsubscribed
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -173,6 +276,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A running backend; stop it before its modules.
 pub struct RunningBackend {
     inner: Arc<Inner>,
+    /// Hears when the queue-group subscription is gone.
+    svc_done: tokio::sync::oneshot::Receiver<()>,
 }
 
 impl std::fmt::Debug for RunningBackend {
@@ -194,12 +299,22 @@ impl RunningBackend {
         lock(&self.inner.agents).values().map(HashMap::len).sum()
     }
 
-    /// Stops taking messages (unsubscribes; gates bind their connections elsewhere on their
-    /// next message), then waits for what was taken to be queued, within `timeout`.
+    /// Stops: leaves the type's queue group (new connections go to other nodes), moves this
+    /// node's connections to another node of its type if one serves (their gates hold their
+    /// messages meanwhile; see [`BackendBuilder::on_hand_off_agent`]), then stops taking
+    /// messages and waits for what was taken to be queued. Each part within `timeout`. With
+    /// no other node of the type, its connections' gates bind them elsewhere on their next
+    /// message.
     pub async fn stop(self, timeout: Duration) {
-        self.inner.stop.cancel();
-        self.inner.tracker.close();
-        let _ = tokio::time::timeout(timeout, self.inner.tracker.wait()).await;
-        self.inner.cluster.flush_outgoing().await;
+        let inner = &self.inner;
+        inner.stop_svc.cancel();
+        let _ = tokio::time::timeout(timeout, self.svc_done).await;
+        // The server has dropped the subscription before any gate asks the queue group.
+        inner.cluster.sync().await;
+        inner.move_away(timeout).await;
+        inner.stop.cancel();
+        inner.tracker.close();
+        let _ = tokio::time::timeout(timeout, inner.tracker.wait()).await;
+        inner.cluster.flush_outgoing().await;
     }
 }

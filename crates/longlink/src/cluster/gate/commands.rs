@@ -66,6 +66,11 @@ impl GateLink {
                     let _ = done.send(());
                 }
             }
+            ToGate::Move {
+                conn,
+                node_type,
+                from,
+            } => self.start_move(conn, &node_type, &from),
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);

@@ -6,18 +6,30 @@
 //! that does not come within `request_timeout`, or NATS's "no responders", fails that message
 //! (the gate's `on_forward_error` hook tells the client) and unbinds the connection, so its
 //! next message finds a live backend.
+//!
+//! While a connection's binding moves to another node (`moving`), its messages to that
+//! type wait here, and go on in order once the new node has the connection.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
 use crate::cluster::wire::ToBackend;
 use crate::cluster::{ClusterError, request_error};
 use crate::processor::ForwardWait;
+
+/// Why a message cannot be sent at once.
+enum Route {
+    /// The connection's binding is moving: the message waits until the token is cancelled.
+    Held(CancellationToken, Bytes),
+    /// The connection is not bound to a node of the type yet.
+    Unbound(Bytes),
+}
 
 /// A forwarded message waiting for its acknowledgement.
 pub(super) struct Inflight {
@@ -72,8 +84,8 @@ impl GateLink {
     }
 
     /// Forwards one client message to the connection's backend of type `ty`. Returns a
-    /// future to wait on when the connection must be bound first (so that its messages stay
-    /// in order).
+    /// future to wait on when the connection must be bound first, or its binding is moving
+    /// to another node (so that its messages stay in order).
     pub(super) fn forward_one(
         &self,
         agent: &Agent,
@@ -81,21 +93,46 @@ impl GateLink {
         name: &Arc<str>,
         payload: Bytes,
     ) -> Option<ForwardWait> {
-        let node = lock(&self.bindings)
-            .get(&agent.id())
-            .and_then(|b| b.get(ty).cloned());
-        if let Some(node) = node {
-            self.send_bound(agent.id(), ty, &node, name, payload);
-            return None;
-        }
+        let route = self.route(agent.id(), ty, name, payload)?;
         let link = self.me.upgrade()?;
         let (agent, ty, name) = (agent.clone(), Arc::clone(ty), Arc::clone(name));
         Some(Box::pin(async move {
-            match link.bind(&agent, &ty).await {
-                Ok(node) => link.send_bound(agent.id(), &ty, &node, &name, payload),
-                Err(e) => link.report(&agent, &name, &e),
+            match route {
+                Route::Held(released, payload) => {
+                    released.cancelled().await;
+                    link.forward_again(&agent, &ty, &name, payload).await;
+                }
+                Route::Unbound(payload) => match link.bind(&agent, &ty).await {
+                    Ok(_) => link.forward_again(&agent, &ty, &name, payload).await,
+                    Err(e) => link.report(&agent, &name, &e),
+                },
             }
         }))
+    }
+
+    /// The message once its wait is over: through the same checks as a new one.
+    async fn forward_again(&self, agent: &Agent, ty: &Arc<str>, name: &Arc<str>, payload: Bytes) {
+        if let Some(wait) = self.forward_one(agent, ty, name, payload) {
+            wait.await;
+        }
+    }
+
+    /// Sends the message to the node the connection is bound to, unless it is not bound or
+    /// its binding is moving. The check and the send are one step under the bindings lock:
+    /// a move that starts holds the connection's later messages, and what was sent before
+    /// reaches the stopping node before the move's hand-off request.
+    fn route(&self, conn: u64, ty: &Arc<str>, name: &Arc<str>, payload: Bytes) -> Option<Route> {
+        let bindings = lock(&self.bindings);
+        if let Some(released) = lock(&self.held).get(&(conn, Arc::clone(ty))) {
+            return Some(Route::Held(released.clone(), payload));
+        }
+        match bindings.get(&conn).and_then(|b| b.get(ty)) {
+            Some(node) => {
+                self.send_bound(conn, ty, node, name, payload);
+                None
+            }
+            None => Some(Route::Unbound(payload)),
+        }
     }
 
     fn send_bound(&self, conn: u64, ty: &Arc<str>, node: &str, name: &Arc<str>, payload: Bytes) {

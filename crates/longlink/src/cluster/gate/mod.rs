@@ -6,6 +6,8 @@
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
+//! - `moving`: a connection's binding moving from a stopping backend node to another of
+//!   its type, its messages held meanwhile;
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
@@ -18,6 +20,7 @@ mod feed;
 mod fetch;
 mod forward;
 mod handover;
+mod moving;
 mod setup;
 mod transfer;
 
@@ -59,6 +62,11 @@ pub(crate) struct GateLink {
     shared: OnceLock<Weak<Shared>>,
     /// conn -> (backend type -> node id): where each connection's messages go.
     bindings: Mutex<HashMap<u64, Bound>>,
+    /// (conn, backend type) whose binding is moving to another node: its messages wait
+    /// until the token is cancelled. Locked after `bindings`, never before.
+    held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
+    /// Bounds the moves under way at once (a stopping node may ask for thousands).
+    moves: tokio::sync::Semaphore,
     /// Forwarded messages not yet acknowledged, by sequence number.
     inflight: Mutex<HashMap<u64, Inflight>>,
     /// The next forwarded message's sequence number (its acknowledgement subject).
@@ -115,6 +123,8 @@ impl GateLink {
             types,
             shared: OnceLock::new(),
             bindings: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
+            moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),
             subs: Mutex::new(Vec::new()),

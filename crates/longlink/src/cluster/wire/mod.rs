@@ -42,6 +42,16 @@ pub(crate) enum ToBackend {
         local: String,
         remote: String,
     },
+    /// A stopping node's connection moves to another node of its type: sent to the stopping
+    /// node (as a request, in order after the connection's messages); the reply is the
+    /// connection's state there ([`AgentState`]), or empty if it does not hold it.
+    HandOff { gate: String, conn: u64 },
+    /// Take this connection, with its state (sent as a request to the type's queue group;
+    /// the reply is the node id that took it).
+    Adopt(Adopt),
+    /// Is any node of this type serving? (a request to the type's queue group; the reply is
+    /// the node id of one that is).
+    Probe,
 }
 
 /// Any node to a gate node: act on a connection it holds.
@@ -75,12 +85,22 @@ pub(crate) enum ToGate {
     /// Sent by a gate to itself: once it comes back, everything other nodes sent this gate
     /// before it has been applied.
     Barrier { id: u64 },
+    /// Node `from` is stopping: move the connection's binding of `node_type` to another node
+    /// of that type (through `ToBackend::HandOff` and `ToBackend::Adopt`).
+    Move {
+        conn: u64,
+        node_type: String,
+        from: String,
+    },
 }
 
 const OPEN: u8 = 1;
 const MSG: u8 = 2;
 const CLOSE: u8 = 3;
 const REBIND: u8 = 4;
+const HAND_OFF: u8 = 5;
+const ADOPT: u8 = 6;
+const PROBE: u8 = 7;
 
 const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
@@ -93,6 +113,7 @@ const KICK_UID: u8 = 17;
 const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
+const MOVE: u8 = 21;
 
 pub(super) fn put_str(out: &mut BytesMut, s: &str) {
     let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
@@ -186,6 +207,16 @@ impl ToBackend {
                 put_str(&mut out, local);
                 put_str(&mut out, remote);
             }
+            ToBackend::HandOff { gate, conn } => {
+                out.put_u8(HAND_OFF);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+            }
+            ToBackend::Adopt(adopt) => {
+                out.put_u8(ADOPT);
+                adopt.put(&mut out);
+            }
+            ToBackend::Probe => out.put_u8(PROBE),
         }
         out.freeze()
     }
@@ -218,6 +249,12 @@ impl ToBackend {
                 local: r.str()?,
                 remote: r.str()?,
             },
+            HAND_OFF => ToBackend::HandOff {
+                gate: r.str()?,
+                conn: r.u64()?,
+            },
+            ADOPT => ToBackend::Adopt(Adopt::read(r)?),
+            PROBE => ToBackend::Probe,
             _ => return Err(WireError("unknown kind")),
         })
     }
@@ -286,6 +323,16 @@ impl ToGate {
                 out.put_u8(BARRIER);
                 out.put_u64_le(*id);
             }
+            ToGate::Move {
+                conn,
+                node_type,
+                from,
+            } => {
+                out.put_u8(MOVE);
+                out.put_u64_le(*conn);
+                put_str(&mut out, node_type);
+                put_str(&mut out, from);
+            }
         }
         out.freeze()
     }
@@ -332,54 +379,24 @@ impl ToGate {
                 reason: r.str()?,
             },
             BARRIER => ToGate::Barrier { id: r.u64()? },
+            MOVE => ToGate::Move {
+                conn: r.u64()?,
+                node_type: r.str()?,
+                from: r.str()?,
+            },
             _ => return Err(WireError("unknown kind")),
         })
     }
 }
 
-/// A directory entry: which gate node and connection hold a uid, since when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Holder {
-    pub(crate) gate: String,
-    pub(crate) conn: u64,
-    /// When it logged in (microseconds since the Unix epoch).
-    pub(crate) at: u64,
-}
-
-impl Holder {
-    pub(crate) fn encode(&self) -> Bytes {
-        Bytes::from(format!("{} {} {}", self.conn, self.at, self.gate))
-    }
-
-    pub(crate) fn decode(bytes: &[u8]) -> Option<Holder> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let mut parts = text.splitn(3, ' ');
-        let conn = parts.next()?.parse().ok()?;
-        let at = parts.next()?.parse().ok()?;
-        Some(Holder {
-            gate: parts.next()?.to_owned(),
-            conn,
-            at,
-        })
-    }
-
-    /// The same connection (whenever it claimed).
-    pub(crate) fn same_conn(&self, other: &Holder) -> bool {
-        self.gate == other.gate && self.conn == other.conn
-    }
-}
-
-/// Microseconds since the Unix epoch: the login order of the directory.
-pub(crate) fn now_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
 mod handover;
+mod holder;
+mod moving;
 #[cfg(test)]
 mod tests;
 mod transfer;
 
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
+pub(crate) use holder::{Holder, now_micros};
+pub(crate) use moving::{Adopt, AgentState};
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};

@@ -22,6 +22,30 @@ fn every_kind_round_trips() {
             gate: "g1".into(),
             conn: u64::MAX,
         },
+        ToBackend::HandOff {
+            gate: "g1".into(),
+            conn: 9,
+        },
+        ToBackend::Adopt(Adopt {
+            gate: "g1".into(),
+            conn: 9,
+            transport: 2,
+            local: "127.0.0.1:1".into(),
+            remote: "127.0.0.1:2".into(),
+            state: AgentState {
+                uid: 42,
+                user_data: Some(Bytes::from_static(b"{\"room\":7}")),
+            },
+        }),
+        ToBackend::Adopt(Adopt {
+            gate: "g2".into(),
+            conn: 1,
+            transport: 1,
+            local: String::new(),
+            remote: String::new(),
+            state: AgentState::default(),
+        }),
+        ToBackend::Probe,
     ];
     for m in to_backend {
         assert_eq!(ToBackend::decode(m.encode()).unwrap(), m);
@@ -62,6 +86,11 @@ fn every_kind_round_trips() {
             uid: 4,
             reason: "banned".into(),
         },
+        ToGate::Move {
+            conn: 5,
+            node_type: "chat".into(),
+            from: "chat-1".into(),
+        },
     ];
     for m in to_gate {
         assert_eq!(ToGate::decode(m.encode()).unwrap(), m);
@@ -73,12 +102,22 @@ fn every_kind_round_trips() {
     };
     assert_eq!(Holder::decode(&h.encode()), Some(h));
     assert_eq!(Holder::decode(b"nonsense"), None);
+    for state in [
+        AgentState::default(),
+        AgentState {
+            uid: 3,
+            user_data: Some(Bytes::new()),
+        },
+    ] {
+        assert_eq!(AgentState::decode(state.encode()).unwrap(), state);
+    }
 }
 
 proptest! {
     #[test]
     fn garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
         let _ = ToBackend::decode(Bytes::from(bytes.clone()));
+        let _ = AgentState::decode(Bytes::from(bytes.clone()));
         let _ = ToGate::decode(Bytes::from(bytes));
     }
 }

@@ -1,14 +1,15 @@
 //! The connection's loop while it serves: write out what is queued, read and dispatch frames,
-//! a token bucket for `max_msg_rate`.
+//! within `max_msg_rate` and the types' rate limits (`buckets`).
 
 use super::End;
+use super::buckets::Buckets;
 use super::flush::{Phase, flush_queue};
 use super::session::{self, SessionSlot, SessionStep};
 use crate::agent::{Agent, Local};
 use crate::gate::link::BoxFuture;
-use crate::gate::shared::{Rate, Shared};
+use crate::gate::shared::Shared;
 use crate::gate::transport::{FrameReader, FrameWriter, Incoming, ReadError};
-use crate::processor::Decoded;
+use crate::processor::{Decoded, Over};
 use bytes::Bytes;
 
 /// The connection's loop: write out what is queued, then wait for a frame or a wake-up
@@ -30,7 +31,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
     session: &'a mut SessionSlot,
 ) -> impl Future<Output = End> + Send + 'a {
     async move {
-        let mut bucket = shared.settings.rate.map(Bucket::new);
+        let mut buckets = Buckets::new(shared.settings.rate);
         loop {
             if let Some(end) = session_ended(local, agent, shared, session) {
                 return end;
@@ -58,7 +59,7 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 local,
                 shared,
             };
-            match wait_for(on_frame(frame, serving, session, &mut bucket), serving) {
+            match wait_for(on_frame(frame, serving, session, &mut buckets), serving) {
                 Ok(None) => {}
                 Ok(Some(wait)) => {
                     if let Some(end) = wait.await {
@@ -172,12 +173,13 @@ enum Step<'a> {
     Resume(longlink_wire::resume::LlResume),
 }
 
-/// Handles one frame: liveness, the rate limit, decoding, the resume protocol, dispatch.
+/// Handles one frame: liveness, the rate limit, decoding, the resume protocol, the type's
+/// rate limit, dispatch.
 fn on_frame<'a>(
     frame: Result<Incoming, ReadError>,
     serving: Serving<'a>,
     session: &mut SessionSlot,
-    bucket: &mut Option<Bucket>,
+    buckets: &mut Buckets,
 ) -> Step<'a> {
     let Serving {
         agent,
@@ -195,7 +197,7 @@ fn on_frame<'a>(
     if let Some(m) = metrics {
         m.bytes_in(agent.transport(), payload.len());
     }
-    if over_rate(bucket, shared) {
+    if over_rate(&mut buckets.conn, shared) {
         tracing::debug!("message rate over the limit, closing");
         return Step::End(End::RateLimited);
     }
@@ -215,7 +217,15 @@ fn on_frame<'a>(
         Ok(decoded) => decoded,
         Err(step) => return step,
     };
-    match shared.services.router.dispatch(decoded, agent, decoded_at) {
+    // After the session counted it: a message dropped here was received, as the client
+    // counts it.
+    let router = &shared.services.router;
+    match buckets.over_type_limit(&decoded, router, agent, || shared.live.ms_at(decoded_at)) {
+        None => {}
+        Some(Over::Dropped) => return Step::Next,
+        Some(Over::Close) => return Step::End(End::RateLimited),
+    }
+    match router.dispatch(decoded, agent, decoded_at) {
         Some(pending) => Step::Wait(pending),
         None => Step::Next,
     }
@@ -244,7 +254,7 @@ fn payload_of<'a>(
 
 /// Takes a message's token from the bucket; true when the peer sends over `max_msg_rate`.
 #[inline]
-fn over_rate(bucket: &mut Option<Bucket>, shared: &Shared) -> bool {
+fn over_rate(bucket: &mut Option<super::buckets::Bucket>, shared: &Shared) -> bool {
     match (bucket, shared.settings.rate) {
         (Some(bucket), Some(rate)) => !bucket.take(rate, shared.live.now_ms()),
         _ => false,
@@ -282,35 +292,5 @@ fn in_session<'a>(
     match session::on_message(resumption, local, session) {
         Some(end) => Err(Step::End(end)),
         None => Ok(decoded),
-    }
-}
-
-/// A token bucket: `rate` messages per second, `burst` at once.
-/// The rate itself is the gate's (`Settings::rate`): every idle connection's task holds only
-/// the bucket's level.
-struct Bucket {
-    tokens: f64,
-    at_ms: u64,
-}
-
-impl Bucket {
-    fn new(rate: Rate) -> Self {
-        Bucket {
-            tokens: rate.burst,
-            at_ms: 0,
-        }
-    }
-
-    /// Takes one token at `now_ms`; false when the bucket is empty.
-    fn take(&mut self, rate: Rate, now_ms: u64) -> bool {
-        let elapsed = now_ms.saturating_sub(self.at_ms) as f64 / 1000.0;
-        self.at_ms = now_ms;
-        self.tokens = (self.tokens + elapsed * rate.per_sec).min(rate.burst);
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
     }
 }

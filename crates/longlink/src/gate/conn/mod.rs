@@ -17,6 +17,7 @@ use std::sync::atomic::Ordering;
 
 use tracing::Instrument;
 
+mod buckets;
 mod drive;
 mod ending;
 mod flush;
@@ -47,8 +48,8 @@ pub(crate) enum End {
     Local,
     /// The gate is stopping: no more reading; wait for the modules, then say goodbye.
     Draining,
-    /// The peer sent faster than `max_msg_rate`: no more reading; let the modules answer
-    /// what was taken, then say goodbye.
+    /// The peer sent faster than `max_msg_rate` (or a type's limit with `OverLimit::Close`):
+    /// no more reading; let the modules answer what was taken, then say goodbye.
     RateLimited,
     /// The peer broke the protocol (bad frame, bad message).
     Protocol(String),

@@ -12,6 +12,7 @@
 //! frames; here are the traits both transports plug in and how a socket splits into the two
 //! halves.
 
+pub(crate) mod proxy;
 mod read;
 pub(crate) mod tls;
 mod write;

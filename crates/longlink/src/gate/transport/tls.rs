@@ -29,9 +29,10 @@ pub(crate) struct TlsFileError {
     pub(crate) message: String,
 }
 
-/// A TLS stream over TCP.
+/// A TLS stream over TCP (after the bytes a PROXY header's reader took past the header).
 #[cfg(feature = "tls")]
-pub(crate) type TlsStream = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+pub(crate) type TlsStream =
+    tokio_rustls::server::TlsStream<super::proxy::Prefixed<tokio::net::TcpStream>>;
 
 /// Without the `tls` feature: the error that says so.
 #[cfg(not(feature = "tls"))]
@@ -100,7 +101,10 @@ mod off {
     pub(crate) enum TlsStream {}
 
     impl TlsAcceptor {
-        pub(crate) async fn accept(&self, _: TcpStream) -> io::Result<TlsStream> {
+        pub(crate) async fn accept(
+            &self,
+            _: super::super::proxy::Prefixed<TcpStream>,
+        ) -> io::Result<TlsStream> {
             match *self {}
         }
     }

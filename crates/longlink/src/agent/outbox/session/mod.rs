@@ -242,11 +242,14 @@ impl Outbox {
     pub(crate) fn detach(&self, socket: NonZeroU64) -> bool {
         let mut q = self.lock();
         let open = self.state() == State::Open;
-        match &mut q.session {
+        let Queue { items, session, .. } = &mut *q;
+        match session {
             Some(n) if n.socket == Some(socket) && !n.overflowed && open => {
                 n.socket = None;
                 n.drop_socket = false;
                 n.control = Vec::new();
+                // Volatile payloads are not kept for a client away from its socket.
+                items.drop_volatile(n.sent);
                 true
             }
             _ => false,

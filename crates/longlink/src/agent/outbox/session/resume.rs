@@ -26,6 +26,8 @@ impl Queue {
         let n = session
             .as_mut()
             .filter(|n| open && n.socket == Some(socket) && !n.overflowed && !n.handed_over)?;
+        // What is kept is numbered: volatile payloads not yet written are never replayed.
+        items.drop_volatile(n.sent);
         n.sent = items.len();
         n.ack(items, last_seq);
         n.sent = 0;

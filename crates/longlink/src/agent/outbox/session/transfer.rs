@@ -19,9 +19,7 @@ impl Outbox {
     ) -> Option<(u64, Vec<Bytes>)> {
         let mut q = self.lock();
         let (items, n) = q.claimed(socket, last_seq, self.state() == State::Open)?;
-        let kept = (0..items.len())
-            .filter_map(|i| items.get(i).cloned())
-            .collect();
+        let kept = items.payloads_from(0);
         Some((n.in_seq, kept))
     }
 
@@ -40,15 +38,14 @@ impl Outbox {
         let n = session
             .as_mut()
             .filter(|n| open && n.socket == Some(socket) && !n.overflowed && !n.handed_over)?;
+        // Only numbered payloads go to the other gate: volatile ones are not kept.
+        items.drop_volatile(copied);
         if items.len() > copied {
-            let rest = (copied..items.len())
-                .filter_map(|i| items.get(i).cloned())
-                .collect();
-            return Some(Err(rest));
+            return Some(Err(items.payloads_from(copied)));
         }
         n.handed_over = true;
         n.control = Vec::new();
-        items.take();
+        items.clear();
         drop(q);
         self.wake.raise();
         Some(Ok(()))

@@ -25,7 +25,7 @@ pub(crate) fn keep_waiting(shared: Arc<Shared>, agent: Agent) {
             return;
         };
         let ip = agent.remote_addr().ip();
-        let waited = match shared.services.admission.try_slot(ip) {
+        let waited = match shared.services.admission.try_slot(Some(ip)) {
             Some(slot) => {
                 let place = shared.services.admission.wait(slot, ip);
                 wait_detached(local, &shared, resumption, place).await

@@ -74,10 +74,12 @@ async fn take_from(
     agent: &Agent,
     shared: &Shared,
 ) -> Result<Attach, RefuseReason> {
-    let fresh =
-        shared
-            .settings
-            .new_agent(agent.transport(), agent.local_addr(), agent.remote_addr());
+    let fresh = shared.settings.new_agent(
+        agent.transport(),
+        agent.local_addr(),
+        agent.remote_addr(),
+        agent.attached_values().clone(),
+    );
     let local = fresh.local().ok_or(RefuseReason::Unknown)?;
     let socket = next_socket();
     local.outbox.start_session(resumption.buffer, socket, None);

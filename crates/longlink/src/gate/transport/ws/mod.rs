@@ -16,7 +16,9 @@ use super::{Decode, Encode, Halves, Incoming, ReadError};
 pub(crate) mod frame;
 mod request;
 
-pub(crate) use request::{Handshake, read_request};
+#[cfg(feature = "fuzzing")]
+pub(crate) use request::read_request;
+pub(crate) use request::{Handshake, answer, read_request_after};
 
 use frame::{CLOSE_BAD_DATA, CLOSE_PROTOCOL, CLOSE_TOO_BIG, WsDecoder, WsEvent};
 

@@ -18,9 +18,13 @@ const MAX_HEADERS: usize = 48;
 
 /// The outcome of reading a handshake request.
 pub(crate) enum Handshake {
-    /// A valid upgrade; the 101 is not sent yet. Holds the accept key and bytes read past the
-    /// request head.
-    Upgrade { accept: String, rest: Vec<u8> },
+    /// A valid upgrade; the 101 is not sent yet. Holds the accept key, bytes read past the
+    /// request head, and (when asked for) the request head itself.
+    Upgrade {
+        accept: String,
+        rest: Vec<u8>,
+        request: Option<Box<::http::Request<()>>>,
+    },
     /// Answered with an HTTP error (or the peer left); close the socket.
     Refused,
 }
@@ -28,12 +32,27 @@ pub(crate) enum Handshake {
 /// Reads one request head and checks it; on error, answers with the right status.
 /// `admit` is false when the connection limit is reached (answered with 503).
 /// `http` may answer a plain GET (no `Upgrade: websocket`) instead of the `400`.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     admit: bool,
     http: Option<&HttpHandler>,
 ) -> Handshake {
-    let mut head = BytesMut::with_capacity(1024);
+    read_request_after(stream, Vec::new(), admit, http, false).await
+}
+
+/// [`read_request`] after `read` (bytes already read from the stream: those past a PROXY
+/// header); with `keep`, an upgrade keeps its request head (a head the `http` crate cannot
+/// hold is then answered `400`).
+pub(crate) async fn read_request_after<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    read: Vec<u8>,
+    admit: bool,
+    http: Option<&HttpHandler>,
+    keep: bool,
+) -> Handshake {
+    let mut head = BytesMut::from(&read[..]);
+    head.reserve(1024);
     let end = match read_head(stream, &mut head).await {
         Ok(end) => end,
         Err(answer) => return refuse(stream, answer).await,
@@ -43,13 +62,28 @@ pub(crate) async fn read_request<S: AsyncRead + AsyncWrite + Unpin>(
     if !matches!(req.parse(&head[..end]), Ok(httparse::Status::Complete(_))) {
         return refuse(stream, Answer::bad_request("malformed HTTP request")).await;
     }
-    match check_upgrade(&req, admit, http) {
-        Ok(key) => Handshake::Upgrade {
-            accept: derive_accept_key(key.as_bytes()),
-            rest: head[end..].to_vec(),
+    let key = match check_upgrade(&req, admit, http) {
+        Ok(key) => key,
+        Err(answer) => return refuse(stream, answer).await,
+    };
+    let request = match keep {
+        false => None,
+        true => match http::request(req.path.unwrap_or("/"), 1, req.headers) {
+            Some(request) => Some(Box::new(request)),
+            None => return refuse(stream, Answer::bad_request("malformed HTTP request")).await,
         },
-        Err(answer) => refuse(stream, answer).await,
+    };
+    Handshake::Upgrade {
+        accept: derive_accept_key(key.as_bytes()),
+        rest: head[end..].to_vec(),
+        request,
     }
+}
+
+/// Answers an upgrade that will not be made with `bytes` (a whole HTTP response), bounded
+/// in time, then closes the write side.
+pub(crate) async fn answer<S: AsyncWrite + Unpin>(stream: &mut S, bytes: Vec<u8>) {
+    refuse(stream, Answer::Hook(bytes)).await;
 }
 
 /// How a request that is not upgraded is answered; then the write side closes.
@@ -278,7 +312,7 @@ mod tests {
         bytes.extend_from_slice(&[0x82, 0x80]);
         match handshake(&bytes) {
             // RFC 6455's example key and answer.
-            Handshake::Upgrade { accept, rest } => {
+            Handshake::Upgrade { accept, rest, .. } => {
                 assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
                 assert_eq!(rest, vec![0x82, 0x80]);
             }
