@@ -181,8 +181,9 @@ impl Processor {
     /// let mut p = Processor::new(Encoding::Protobuf);
     /// p.register_resume()?;
     /// let doc = p.manifest(&Default::default());
-    /// assert_eq!(doc.messages[0].name, "LL_SessionStart");
-    /// assert_eq!(doc.messages[1].fields[1].name, "window_s");
+    /// assert_eq!(doc.messages[0].name, "LL_Move");
+    /// assert_eq!(doc.messages[1].name, "LL_SessionStart");
+    /// assert_eq!(doc.messages[2].fields[1].name, "window_s");
     /// # Ok::<(), longlink::processor::ProcessorError>(())
     /// ```
     pub fn manifest(
