@@ -91,6 +91,131 @@ async fn json_logs_are_one_object_per_line_with_the_connections_fields() {
     .await;
 }
 
+/// The line at `level` with `message` about the connection on `transport` whose address is
+/// `remote` (or, if `None`, any `127.0.0.1` address); it carries the connection's `id`.
+fn conn_line<'a>(
+    lines: &'a [serde_json::Map<String, Value>],
+    level: &str,
+    message: &str,
+    transport: &str,
+    remote: Option<std::net::SocketAddr>,
+    stderr: &str,
+) -> &'a serde_json::Map<String, Value> {
+    let line = lines
+        .iter()
+        .find(|l| l["message"] == message && l["fields"]["transport"] == transport)
+        .unwrap_or_else(|| panic!("no {transport} {message:?} line:\n{stderr}"));
+    assert_eq!(line["level"], level, "{line:?}");
+    let fields = &line["fields"];
+    assert!(fields["id"].is_u64(), "no connection id: {line:?}");
+    let logged = fields["remote"].as_str().unwrap_or_default();
+    match remote {
+        Some(remote) => assert_eq!(logged, remote.to_string(), "{line:?}"),
+        None => assert!(logged.starts_with("127.0.0.1:"), "{line:?}"),
+    }
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_info_a_connection_closed_for_bad_input_or_idleness_is_named_by_its_fields() {
+    bounded(TEST_TIMEOUT, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // The default level (RUST_LOG=info from the test runner), JSON lines.
+        let mut s = serve_via(Enc::Json, "idle_timeout = 1\n[log]\nformat = \"json\"", &[]).await;
+        // A TCP frame longer than max_msg_len (a 2-byte length of 65535, then nothing).
+        let mut raw = tokio::net::TcpStream::connect(s.tcp).await.unwrap();
+        let oversized_from = raw.local_addr().unwrap();
+        raw.write_all(&[0xff, 0xff]).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = raw.read_to_end(&mut rest).await; // the gate closes it
+        // A WebSocket message that is not a message of the chat.
+        let mut ws = Client::connect(Transport::Ws, Enc::Json, s.ws).await;
+        ws.send_text("not json").await.unwrap();
+        ws.expect_closed().await;
+        // A TCP connection that says nothing: kicked after idle_timeout.
+        let mut idle = tokio::net::TcpStream::connect(s.tcp).await.unwrap();
+        let idle_from = idle.local_addr().unwrap();
+        let _ = idle.read_to_end(&mut rest).await;
+        s.proc.signal("TERM");
+        let status = s.proc.wait().await;
+        let stderr = s.proc.stderr();
+        assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+        let lines = json_lines(&stderr);
+        assert!(lines.iter().all(|l| l["level"] != "DEBUG"), "{stderr}");
+        let bad = conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "tcp",
+            Some(oversized_from),
+            &stderr,
+        );
+        assert!(bad["fields"]["reason"].is_string(), "{bad:?}");
+        conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "ws",
+            None,
+            &stderr,
+        );
+        conn_line(
+            &lines,
+            "INFO",
+            "idle timeout",
+            "tcp",
+            Some(idle_from),
+            &stderr,
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connections_remote_in_the_log_is_the_forwarded_address() {
+    bounded(TEST_TIMEOUT, async {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let extra = "trusted_proxies = [\"127.0.0.1\"]\n[log]\nformat = \"json\"";
+        let mut s = serve_via(Enc::Json, extra, &[]).await;
+        // An upgrade from the trusted proxy, for 203.0.113.9; then a message that is not JSON.
+        let mut raw = tokio::net::TcpStream::connect(s.ws).await.unwrap();
+        let upgrade = format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             X-Forwarded-For: 203.0.113.9\r\n\r\n",
+            s.ws
+        );
+        raw.write_all(upgrade.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8];
+            assert_eq!(raw.read(&mut byte).await.unwrap(), 1, "{answer:?}");
+            answer.push(byte[0]);
+        }
+        assert!(answer.starts_with(b"HTTP/1.1 101"), "{answer:?}");
+        // A masked text frame (mask key 0): "not json".
+        let mut frame = vec![0x81, 0x80 | 8, 0, 0, 0, 0];
+        frame.extend_from_slice(b"not json");
+        raw.write_all(&frame).await.unwrap();
+        let _ = raw.read_to_end(&mut Vec::new()).await; // the gate closes it
+        s.proc.signal("TERM");
+        let status = s.proc.wait().await;
+        let stderr = s.proc.stderr();
+        assert_eq!(status.code(), Some(0), "stderr:\n{stderr}");
+        let lines = json_lines(&stderr);
+        let real = "203.0.113.9:0".parse().ok();
+        conn_line(
+            &lines,
+            "INFO",
+            "protocol error, closing",
+            "ws",
+            real,
+            &stderr,
+        );
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_log_wins_over_log_level() {
     bounded(TEST_TIMEOUT, async {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use longlink_soak::{Options, Phase, run};
 
 /// The phases whose guarantees this tree keeps.
-const ASSERTED: [Phase; 3] = [Phase::Baseline, Phase::Cuts, Phase::Gates];
+const ASSERTED: [Phase; 4] = [Phase::Baseline, Phase::Cuts, Phase::Gates, Phase::Chats];
 
 async fn soak(encoding: longlink_client::Encoding) {
     let Some(nats) = longlink_testkit::nats_server_binary() else {

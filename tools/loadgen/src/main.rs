@@ -15,6 +15,7 @@
 //! longlink-bench echo --resume --addr 127.0.0.1:3563 --conns 100 --duration 5
 //! longlink-bench reconnect --addr 127.0.0.1:3563 --iterations 200
 //! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
+//! longlink-bench hold --gates 127.0.0.1:3563,127.0.0.1:3564 --source 127.0.0.2 --conns 20000 --status s.json
 //! longlink-bench presence --addr 127.0.0.1:3563 --watchers 1000 --stuck 10 --pid SERVER_PID
 //! ```
 //!
@@ -50,6 +51,7 @@ macro_rules! print_result {
 
 mod bare;
 mod bare_fanout;
+mod hold;
 mod load;
 mod presence;
 mod resume;
@@ -112,6 +114,9 @@ enum Mode {
     /// Churns connections (connect, log in, watch, talk, drop without a goodbye, again) and
     /// samples the server's memory and open descriptors. TCP and JSON only.
     Soak(SoakArgs),
+    /// Holds many logged-in watchers from one source address over several gates and counts
+    /// the broadcasts and pushes they receive, in a status file (scripts/bench-scale.sh).
+    Hold(hold::HoldArgs),
     /// A room with stuck watchers while typing signals and count changes flow (raw TCP,
     /// JSON): the healthy watchers' latency, the stuck ones' fate, the server's memory.
     Presence(PresenceArgs),
@@ -303,6 +308,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Mode::BareEcho(a) => bare::bare_echo(a).await,
         Mode::BareFanout(a) => bare_fanout::bare_fanout(a).await,
         Mode::Soak(a) => soak::soak(a).await,
+        Mode::Hold(a) => hold::hold(a).await,
         Mode::Presence(a) => presence::presence(a).await,
     };
     match result {

@@ -16,6 +16,7 @@
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod liveness;
+pub(crate) mod logged;
 pub(crate) mod outbox;
 mod user_data;
 mod write;

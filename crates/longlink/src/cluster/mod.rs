@@ -345,8 +345,8 @@ impl Cluster {
     /// [`Groups::in_cluster`](crate::Groups::in_cluster)): one NATS message; each gate gets
     /// one copy and writes it to its own members.
     ///
-    /// Each broadcast is numbered ([`groupseq`]): a member whose session moves between
-    /// gates meanwhile gets it exactly once.
+    /// Each broadcast is numbered (per sending node, in NATS headers): a member whose session
+    /// moves between gates meanwhile gets it exactly once.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
         let subject = self.subjects().group(group);
         self.inner.group_seq.stamp(|headers| {

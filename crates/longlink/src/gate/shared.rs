@@ -187,7 +187,7 @@ impl Hooks {
         if let Some(hook) = &self.on_goodbye {
             let run = std::panic::AssertUnwindSafe(|| hook(agent, why));
             if std::panic::catch_unwind(run).is_err() {
-                tracing::error!(conn = agent.id(), "on_goodbye hook panicked");
+                crate::agent::logged::conn_event!(ERROR, agent, "on_goodbye hook panicked");
             }
         }
         agent.close();

@@ -70,7 +70,7 @@ fn act(
     // A resumable session keeps through a timeout: only its socket goes.
     let keeps = |a: &Agent| a.local().is_some_and(|l| l.outbox.request_drop_socket());
     for agent in &idle {
-        tracing::debug!(conn = agent.id(), "idle timeout");
+        crate::agent::logged::conn_event!(INFO, agent, "idle timeout");
         if !keeps(agent) {
             shared.hooks.goodbye(agent, Goodbye::Idle);
         }
@@ -78,7 +78,7 @@ fn act(
     for agent in &stalled {
         // Half a frame and silence: a broken or hostile peer; what it still sends is
         // discarded by the close.
-        tracing::debug!(conn = agent.id(), "frame not finished within read_timeout");
+        crate::agent::logged::conn_event!(INFO, agent, "frame not finished within read_timeout");
         if !keeps(agent) {
             agent.close();
         }
@@ -89,7 +89,7 @@ fn act(
         }
     }
     for agent in &dead {
-        tracing::debug!(conn = agent.id(), "no pong, closing");
+        crate::agent::logged::conn_event!(INFO, agent, "no pong, closing");
         if !keeps(agent) {
             agent.destroy();
         }

@@ -228,7 +228,7 @@ pub(crate) fn ask(hook: &UpgradeHook, request: &UpgradeRequest) -> Result<Extens
         Ok(Ok(accept)) => Ok(accept.into_values()),
         Ok(Err(refuse)) => Err(refuse.to_bytes()),
         Err(_) => {
-            tracing::error!(path = %request.path(), "on_upgrade hook panicked");
+            tracing::error!(transport = "ws", remote = %request.remote_addr(), path = %request.path(), "on_upgrade hook panicked");
             Err(super::http::to_bytes(&internal_error()))
         }
     }

@@ -1,6 +1,7 @@
 //! The server API: what the application's other services (a web backend, a payment service,
 //! admin tools) ask of live connections: push to a uid, broadcast to a group or to everyone,
-//! kick with the application's goodbye, presence, and numbers. Over HTTP on the admin
+//! kick with the application's goodbye, presence, and numbers; and many pushes and
+//! broadcasts in one request (`batch`). Over HTTP on the admin
 //! listener (`routes`, `/api/v1/...`, with `Authorization: Bearer <[admin] api_key>`) and
 //! over NATS request/reply (`nats`, `<subject_prefix>.api.<op>`), with the same JSON.
 //!
@@ -11,6 +12,7 @@
 //! and kick go through the directory to the gate holding the uid, broadcasts through NATS to
 //! every gate, stats gather every node's numbers.
 
+pub(crate) mod batch;
 pub(crate) mod nats;
 pub(crate) mod routes;
 
@@ -95,8 +97,8 @@ pub(crate) struct Stats {
 /// people, answered as `{"error": reason, "code": code}`.
 ///
 /// The codes are a contract (docs/server-api.md lists them): `unauthorized`, `bad_body`,
-/// `body_too_large`, `bad_uid`, `bad_message`, `no_registry`, `bad_group`,
-/// `unknown_command`, `cluster_unavailable`, `not_found`.
+/// `body_too_large`, `batch_too_large`, `bad_uid`, `bad_message`, `no_registry`,
+/// `bad_group`, `unknown_command`, `cluster_unavailable`, `not_found`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
     pub(crate) status: u16,
@@ -126,6 +128,14 @@ impl ApiError {
     /// no HTTP status).
     pub(crate) fn to_json(&self) -> serde_json::Value {
         serde_json::json!({ "error": self.reason, "code": self.code })
+    }
+}
+
+/// A named group's name: `"<group>.<key>"`, a string key without its quotes.
+fn group_name(group: &str, key: &serde_json::Value) -> String {
+    match key {
+        serde_json::Value::String(s) => format!("{group}.{s}"),
+        other => format!("{group}.{other}"),
     }
 }
 
@@ -198,13 +208,7 @@ impl Api {
         let encoded = self.encode(&req.message)?;
         let group = match (&req.group, &req.key) {
             (None, None) => None,
-            (Some(group), Some(key)) => Some(format!(
-                "{group}.{}",
-                match key {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }
-            )),
+            (Some(group), Some(key)) => Some(group_name(group, key)),
             _ => {
                 return Err(ApiError::bad_request(
                     "bad_group",
@@ -212,26 +216,32 @@ impl Api {
                 ));
             }
         };
+        Ok(self.broadcast_encoded(group.as_deref(), &encoded))
+    }
+
+    /// Sends `encoded` to the members of `group` (or to every connection); how many
+    /// connections of this node took it (0 in a cluster, where every gate, this one too,
+    /// gets one copy and writes it to its own members).
+    fn broadcast_encoded(&self, group: Option<&str>, encoded: &Encoded) -> usize {
         if let Some(c) = &self.cluster {
-            // Every gate (this one too) gets one copy and writes it to its own members.
-            match &group {
-                Some(group) => c.broadcast_group(group, &encoded),
-                None => c.broadcast_all(&encoded),
+            match group {
+                Some(group) => c.broadcast_group(group, encoded),
+                None => c.broadcast_all(encoded),
             }
-            return Ok(0);
+            return 0;
         }
         let mut sent = 0;
         for gate in &self.gates {
-            let agents = match &group {
+            let agents = match group {
                 Some(group) => gate.group_members(group),
                 None => gate.agents(),
             };
             sent += agents
                 .iter()
-                .filter(|a| a.write_encoded(&encoded).is_ok())
+                .filter(|a| a.write_encoded(encoded).is_ok())
                 .count();
         }
-        Ok(sent)
+        sent
     }
 
     /// Kicks `uid` with the application's goodbye ([`Goodbye::Kicked`]); how many

@@ -1,5 +1,5 @@
 //! The server API over NATS request/reply, for services that already talk NATS: a request on
-//! `<subject_prefix>.api.push`, `.broadcast`, `.kick`, `.online`, `.stats` with the HTTP
+//! `<subject_prefix>.api.push`, `.broadcast`, `.kick`, `.online`, `.stats`, `.batch` with the HTTP
 //! API's JSON body (`.online` takes `{"uid": 42}`) gets the HTTP API's JSON answer, or
 //! `{"error": reason}` (with the status the HTTP API would give as `"status"`). One node of
 //! the cluster (a queue group) answers each request, for the whole cluster:
@@ -25,7 +25,7 @@ use super::{Api, ApiError, NodeStats};
 use crate::cluster::Cluster;
 
 /// The operations served, by the last token of their subject.
-const OPS: [&str; 5] = ["push", "broadcast", "kick", "online", "stats"];
+const OPS: [&str; 6] = ["push", "broadcast", "kick", "online", "stats", "batch"];
 
 /// The queue group every node's API subscriptions join (one node answers a request).
 const QUEUE: &str = "longlink-api";
@@ -51,6 +51,10 @@ async fn answer(api: &Api, op: &str, body: &[u8]) -> Result<serde_json::Value, A
             serde_json::to_value(api.online(req.uid).await?).unwrap_or_default()
         }
         "stats" => serde_json::to_value(api.stats().await).unwrap_or_default(),
+        "batch" => {
+            let batch = super::batch::parse_batch(body)?;
+            serde_json::to_value(api.batch(&batch).await?).unwrap_or_default()
+        }
         other => {
             return Err(ApiError::bad_request(
                 "unknown_command",

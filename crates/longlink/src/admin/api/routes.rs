@@ -7,10 +7,12 @@
 //! | `POST /api/v1/kick` `{"uid": 42, "reason": "banned"}` | `{"kicked": true}` (the application's goodbye, flushed, then the close) |
 //! | `GET /api/v1/online/{uid}` | `{"uid": 42, "online": true, "node": "gate-1"}` |
 //! | `GET /api/v1/stats` | `{"connections", "sessions", "groups", "nodes": [..]}` |
+//! | `POST /api/v1/batch` `{"push": [{"uids": [..], "message": {..}}], "broadcast": [{"group", "keys": [..], "message"}]}` | `{"delivered", "not_online": [..], "failed": [..], "sent"}` (see `batch`) |
 //!
 //! Every request needs `Authorization: Bearer <api_key>` (compared in constant time), or it
 //! gets `401`. Bodies are read as JSON whatever their `Content-Type`. A bad request gets `400 {"error": reason, "code": code}` (the codes of [`ApiError`](super::ApiError)) (an unknown message name, a body
-//! that is not the type's, malformed JSON, a body over 64 KiB); a cluster that does not
+//! that is not the type's, malformed JSON, a body over 64 KiB, a batch over 1 MiB or 10,000
+//! targets); a cluster that does not
 //! answer, `503`.
 
 use std::sync::Arc;
@@ -27,6 +29,7 @@ use axum::routing::{get, post};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+use super::batch::{BATCH_BODY_LIMIT, BatchResult, parse_batch};
 use super::{Api, ApiError, BODY_LIMIT, Broadcast, Kick, Push};
 
 impl IntoResponse for ApiError {
@@ -39,13 +42,25 @@ impl IntoResponse for ApiError {
 /// A JSON body (whatever its `Content-Type` says: `curl -d` sends a form type), or the
 /// reason it is not one: always a 400, an oversized body too.
 fn body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
-    let bytes = body.map_err(|_| {
+    super::parse_body(&bytes(body, BODY_LIMIT)?)
+}
+
+/// The body's bytes, or `body_too_large` (over `limit`, or unreadable).
+fn bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|_| {
         ApiError::bad_request(
             "body_too_large",
-            format!("body: over {BODY_LIMIT} bytes, or unreadable"),
+            format!("body: over {limit} bytes, or unreadable"),
         )
-    })?;
-    super::parse_body(&bytes)
+    })
+}
+
+async fn batch(
+    State(api): State<Arc<Api>>,
+    req: Result<Bytes, BytesRejection>,
+) -> Result<Json<BatchResult>, ApiError> {
+    let batch = parse_batch(&bytes(req, BATCH_BODY_LIMIT)?)?;
+    Ok(Json(api.batch(&batch).await?))
 }
 
 async fn push(
@@ -130,6 +145,10 @@ pub(crate) fn router(api: Arc<Api>, key: &str) -> Router {
         .route("/api/v1/online/{uid}", get(online))
         .route("/api/v1/stats", get(stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .route(
+            "/api/v1/batch",
+            post(batch).layer(DefaultBodyLimit::max(BATCH_BODY_LIMIT)),
+        )
         .route_layer(middleware::from_fn_with_state(key, authorize))
         .with_state(api)
 }

@@ -167,9 +167,10 @@ impl Feed {
     }
 
     /// Step 2, at the holder: waits (at most `wait`) until this gate has delivered as far as
-    /// `after` (for the publishers it has heard from), then cuts `conn` off its groups.
+    /// `after` (for the publishers it has heard from), then cuts `agent` off its groups.
     /// Gives the marks of the cut.
-    pub(super) async fn cut(&self, conn: u64, after: &[(u64, u64)], wait: Duration) -> Marks {
+    pub(super) async fn cut(&self, agent: &Agent, after: &[(u64, u64)], wait: Duration) -> Marks {
+        let conn = agent.id();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             {
@@ -184,8 +185,9 @@ impl Feed {
                     .any(|(src, seq)| s.marks.get(src).is_some_and(|mark| mark < seq));
                 if !behind || tokio::time::Instant::now() >= deadline {
                     if behind {
-                        tracing::warn!(
-                            conn,
+                        crate::agent::logged::conn_event!(
+                            WARN,
+                            agent,
                             "group broadcasts did not catch up with the new gate's; the session may miss some"
                         );
                     }

@@ -53,7 +53,7 @@ impl GateLink {
     pub(super) async fn bind_all(&self, agent: &Agent) {
         for ty in self.types.clone() {
             if let Err(e) = self.bind(agent, &ty).await {
-                tracing::warn!(conn = agent.id(), node_type = %ty, error = %e, "no backend for a new connection yet");
+                crate::agent::logged::conn_event!(WARN, agent, node_type = %ty, error = %e, "no backend for a new connection yet");
             }
         }
     }
@@ -194,7 +194,7 @@ impl GateLink {
         if let Some(hook) = &self.on_error {
             let run = std::panic::AssertUnwindSafe(|| hook(agent, name, e));
             if std::panic::catch_unwind(run).is_err() {
-                tracing::error!(conn = agent.id(), "on_forward_error hook panicked");
+                crate::agent::logged::conn_event!(ERROR, agent, "on_forward_error hook panicked");
             }
         }
     }

@@ -217,7 +217,7 @@ impl GateLink {
                 tokio::time::timeout(c.config().request_timeout, asked).await,
                 Ok(Ok(_))
             ) {
-                tracing::warn!(node = %node, conn = from.1, to_gate = to.0, "backend did not confirm the move; it may still write to the former gate");
+                tracing::warn!(node = %node, conn = from.1, to_gate = to.0, remote, "backend did not confirm the move; it may still write to the former gate");
             }
         }
     }

@@ -94,7 +94,15 @@ impl GateLink {
                 self.tell_closed(&node, conn);
             }
             (Err(e), bound) => {
-                tracing::warn!(conn, node_type = %ty, from = %from, error = %e, "connection not moved; it binds afresh on its next message");
+                let why = "connection not moved; it binds afresh on its next message";
+                match self.agent(conn) {
+                    Some(agent) => {
+                        crate::agent::logged::conn_event!(WARN, agent, node_type = %ty, from = %from, error = %e, "{why}")
+                    }
+                    None => {
+                        tracing::warn!(id = conn, node_type = %ty, from = %from, error = %e, "{why}")
+                    }
+                }
                 if let Some(bound) = bound.filter(|b| b.get(&ty).is_some_and(|n| **n == *from)) {
                     bound.remove(&ty);
                 }

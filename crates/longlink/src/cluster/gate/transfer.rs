@@ -155,9 +155,9 @@ impl GateLink {
             return retry();
         };
         if t.bound.is_none() {
-            let conn = t.claimed.agent().id();
-            let wait = self.cluster.config().request_timeout;
-            let marks = self.feed.cut(conn, &t.request.after, wait).await;
+            let agent = t.claimed.agent();
+            let (conn, wait) = (agent.id(), self.cluster.config().request_timeout);
+            let marks = self.feed.cut(agent, &t.request.after, wait).await;
             t.marks = marks.into_iter().collect();
             t.bound = Some(self.switch(conn, &t.request).await);
         }
@@ -239,8 +239,9 @@ impl GateLink {
     async fn give_back(&self, t: Transfer, why: &str) {
         let agent = t.claimed.agent().clone();
         let (conn, to_gate) = (agent.id(), t.request.to_gate.as_str());
-        tracing::warn!(
-            conn,
+        crate::agent::logged::conn_event!(
+            WARN,
+            agent,
             to_gate,
             reason = why,
             "session hand-over failed; the session stays here"

@@ -198,7 +198,7 @@ fn on_frame<'a>(
         m.bytes_in(agent.transport(), payload.len());
     }
     if over_rate(&mut buckets.conn, shared) {
-        tracing::debug!("message rate over the limit, closing");
+        crate::agent::logged::conn_event!(INFO, agent, "message rate over the limit, closing");
         return Step::End(End::RateLimited);
     }
     let decoded = match shared.services.router.decode(&payload) {
