@@ -2,52 +2,15 @@
 //! cluster gate says when moving the session from another gate failed): the client keeps
 //! its session, drops that connection, and resumes again after its backoff.
 
+mod peer;
+
 use std::time::Duration;
 
 use longlink_client::{ClientConfig, Event, Messages, ResumableClient, ResumeOptions};
-use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize, prost::Message)]
-struct Hello {
-    #[prost(string, tag = "1")]
-    name: String,
-}
-
-/// One JSON payload, read from a 2-byte big-endian length frame.
-async fn read_json(peer: &mut TcpStream) -> Value {
-    let read = async {
-        let len = peer.read_u16().await.expect("a length");
-        let mut buf = vec![0; usize::from(len)];
-        peer.read_exact(&mut buf).await.expect("a payload");
-        serde_json::from_slice(&buf).expect("json")
-    };
-    tokio::time::timeout(TIMEOUT, read).await.expect("in time")
-}
-
-async fn write_json(peer: &mut TcpStream, value: Value) {
-    let payload = serde_json::to_vec(&value).unwrap();
-    let mut frame = u16::try_from(payload.len()).unwrap().to_be_bytes().to_vec();
-    frame.extend(payload);
-    peer.write_all(&frame).await.expect("write");
-}
-
-async fn accept(listener: &TcpListener) -> TcpStream {
-    let accepted = tokio::time::timeout(TIMEOUT, listener.accept());
-    accepted
-        .await
-        .expect("a connection in time")
-        .expect("accept")
-        .0
-}
-
-async fn next(client: &mut ResumableClient) -> Event {
-    let event = tokio::time::timeout(TIMEOUT, client.next()).await;
-    event.expect("an event in time").expect("an event")
-}
+use peer::{Hello, TIMEOUT, accept, next, read_json, write_json};
+use serde_json::json;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn a_retry_refusal_keeps_the_session_and_resumes_again_after_the_backoff() {
