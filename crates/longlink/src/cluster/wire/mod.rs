@@ -4,12 +4,7 @@
 //! Every envelope starts with a one-byte kind. Integers are little-endian `u64`; strings
 //! carry a `u16` length. A malformed envelope is an error, never a panic.
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-
-/// Why an envelope could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("malformed cluster envelope: {0}")]
-pub(crate) struct WireError(pub(super) &'static str);
+use bytes::{BufMut, Bytes, BytesMut};
 
 /// Gate node to backend node: one connection's life.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,46 +109,6 @@ const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
-
-pub(super) fn put_str(out: &mut BytesMut, s: &str) {
-    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
-    out.put_u16_le(len);
-    out.put_slice(&s.as_bytes()[..len as usize]);
-}
-
-pub(super) struct Reader(pub(super) Bytes);
-
-impl Reader {
-    pub(super) fn u8(&mut self) -> Result<u8, WireError> {
-        if self.0.remaining() < 1 {
-            return Err(WireError("truncated"));
-        }
-        Ok(self.0.get_u8())
-    }
-
-    pub(super) fn u64(&mut self) -> Result<u64, WireError> {
-        if self.0.remaining() < 8 {
-            return Err(WireError("truncated integer"));
-        }
-        Ok(self.0.get_u64_le())
-    }
-
-    pub(super) fn str(&mut self) -> Result<String, WireError> {
-        if self.0.remaining() < 2 {
-            return Err(WireError("truncated string length"));
-        }
-        let len = self.0.get_u16_le() as usize;
-        if self.0.remaining() < len {
-            return Err(WireError("truncated string"));
-        }
-        let bytes = self.0.split_to(len);
-        String::from_utf8(bytes.to_vec()).map_err(|_| WireError("string is not utf-8"))
-    }
-
-    fn rest(self) -> Bytes {
-        self.0
-    }
-}
 
 impl ToBackend {
     pub(crate) fn encode(&self) -> Bytes {
@@ -392,6 +347,7 @@ impl ToGate {
 mod handover;
 mod holder;
 mod moving;
+mod primitives;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -399,4 +355,6 @@ mod transfer;
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
 pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};
+pub(crate) use primitives::WireError;
+use primitives::{Reader, put_str};
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};
