@@ -261,7 +261,7 @@ fn serve(
                 _ = stop.cancelled() => break,
                 msg = sub.next() => match msg { Some(m) => m, None => break },
             };
-            inner.handle(msg).await;
+            inner.handle_all(msg).await;
         }
         let _ = sub.unsubscribe().await;
         let _ = done.send(());

@@ -71,6 +71,7 @@ impl GateLink {
                 node_type,
                 from,
             } => self.start_move(conn, &node_type, &from),
+            ToGate::Handled { seq } => self.handled(seq),
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);

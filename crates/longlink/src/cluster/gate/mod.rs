@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::subjects::node_key;
-use super::wire::{Holder, ToGate};
+use super::wire::{Holder, ToGate, batch};
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
@@ -203,10 +203,7 @@ impl GateLink {
                         msg = sub.next() => match msg { Some(m) => m, None => break },
                     };
                     match kind {
-                        Sub::Commands => match ToGate::decode(msg.payload) {
-                            Ok(cmd) => link.apply(cmd),
-                            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
-                        },
+                        Sub::Commands => link.commands(msg.payload),
                         Sub::Groups => link.group_broadcast(&group_prefix, msg),
                         Sub::All => {
                             let encoded = Encoded::from_wire(msg.payload);
@@ -229,6 +226,20 @@ impl GateLink {
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
+    }
+
+    /// One NATS message of commands (one, or a batch): each applied, in order.
+    fn commands(&self, payload: Bytes) {
+        let items = match batch::items(payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad gate commands dropped"),
+        };
+        for item in items {
+            match item.and_then(ToGate::decode) {
+                Ok(cmd) => self.apply(cmd),
+                Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+            }
+        }
     }
 
     /// A group broadcast heard: written to the group's members here (through the feed).
