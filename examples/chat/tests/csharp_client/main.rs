@@ -91,6 +91,24 @@ fn generated_csharp_round_trips_the_servers_golden_bytes() {
     assert!(out.contains("round-trip"), "{out}");
 }
 
+/// Against a server that never reads, `Send` returns each time until `MaxQueuedSends` wait,
+/// then throws `SendQueueFullException`; once the server reads, every message it took
+/// arrives in order (clients/csharp/tests/Backpressure.cs).
+#[test]
+fn send_never_blocks_the_callers_thread() {
+    let dir = build();
+    let out = run(
+        std::process::Command::new("timeout")
+            .arg("120")
+            .arg("mono")
+            .arg(dir.0.join("ChatTests.exe"))
+            .arg("backpressure"),
+        "mono ChatTests.exe backpressure",
+    );
+    eprintln!("{out}");
+    assert!(out.contains("all") && out.contains("arrived in order"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_csharp_client_against_the_chat_server() {
     let dir = build();
