@@ -62,7 +62,7 @@ sealed class Peer
     }
 }
 
-static class ChatTests
+static partial class ChatTests
 {
     static Dictionary<string, string> arg = new Dictionary<string, string>();
     static ulong nextUid = 500;
@@ -81,8 +81,9 @@ static class ChatTests
         Addresses();
         Stream("stream_tcp_json", WireEncoding.Json, arg["json_tcp"]);
         Stream("stream_ws_pb", WireEncoding.Protobuf, arg["pb_ws"]);
-        Lost();
+        Lost(false);
         Move();
+        Threadless();
         Console.WriteLine("chat: all passed");
     }
 
@@ -95,7 +96,12 @@ static class ChatTests
 
     static Peer Connect(WireEncoding enc, bool resume, params string[] addresses)
     {
-        var o = new ClientOptions { Addresses = addresses, Encoding = enc, Resume = resume };
+        return Connect(enc, resume, false, addresses);
+    }
+
+    static Peer Connect(WireEncoding enc, bool resume, bool threadless, params string[] addresses)
+    {
+        var o = new ClientOptions { Addresses = addresses, Encoding = enc, Resume = resume, Threadless = threadless };
         return new Peer(Client.Connect(o, Messages.Registry));
     }
 
@@ -183,10 +189,10 @@ static class ChatTests
 
     /// 2,000 room messages to a resumable watcher behind a cutting proxy; private messages
     /// from it meanwhile.
-    static void Stream(string name, WireEncoding enc, string direct)
+    static void Stream(string name, WireEncoding enc, string direct, bool threadless = false)
     {
         const int total = 2000, privates = 100;
-        var a = Connect(enc, true, arg[name]);
+        var a = Connect(enc, true, threadless, arg[name]);
         ulong ua = Login(a);
         ulong room = 9000 + nextUid;
         Check.Equal(Watch(a, room), 1u, "the watcher alone");
@@ -219,7 +225,7 @@ static class ChatTests
         }
         Check.That(a.Resumed >= 3, name + ": only " + a.Resumed + " resumes: the proxy did not cut");
         Check.Equal(a.Lost, 0, name + ": the session was never lost");
-        Console.WriteLine(name + ": " + total + " room messages and " + privates + " private ones, each once and in order, through " + a.Resumed + " resumes (" + a.Reconnecting + " attempts)");
+        Console.WriteLine(name + (threadless ? " (threadless)" : "") + ": " + total + " room messages and " + privates + " private ones, each once and in order, through " + a.Resumed + " resumes (" + a.Reconnecting + " attempts)");
         a.C.Close();
         b.C.Close();
     }
@@ -263,9 +269,9 @@ static class ChatTests
 
     /// The window lapses while the client cannot reach the server: SessionLost, then a
     /// fresh session on which the game logs in again.
-    static void Lost()
+    static void Lost(bool threadless)
     {
-        var a = Connect(WireEncoding.Json, true, arg["short"]);
+        var a = Connect(WireEncoding.Json, true, threadless, arg["short"]);
         Login(a);
         Control("down", "short");
         a.Until(() => a.Lost > 0, "SessionLost", 30000);
@@ -275,7 +281,7 @@ static class ChatTests
         Login(a);
         Check.That(a.C.SessionToken != null, "a fresh session");
         a.C.Close();
-        Console.WriteLine("session lost after the window (" + a.LostReason + "), then a fresh session and a new login");
+        Console.WriteLine((threadless ? "threadless: " : "") + "session lost after the window (" + a.LostReason + "), then a fresh session and a new login");
     }
 }
 

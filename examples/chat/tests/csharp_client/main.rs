@@ -125,6 +125,7 @@ async fn the_csharp_client_against_the_chat_server() {
     );
     proxies.insert("stream_ws_pb", Proxy::start(pb.ws).await.expect("proxy"));
     proxies.insert("short", Proxy::start(short.tcp).await.expect("proxy"));
+    proxies.insert("threadless_pb", Proxy::start(pb.tcp).await.expect("proxy"));
     let mut args = vec![
         "chat".to_string(),
         format!("json_tcp=tcp://{}", json.addr(Transport::Tcp)),
@@ -142,6 +143,10 @@ async fn the_csharp_client_against_the_chat_server() {
         proxies["stream_ws_pb"].addr()
     ));
     args.push(format!("short=tcp://{}", proxies["short"].addr()));
+    args.push(format!(
+        "threadless_pb=tcp://{}",
+        proxies["threadless_pb"].addr()
+    ));
 
     let (move_a, move_b, moved) = scripted_move().await;
     args.push(format!("move_a=tcp://{move_a}"));
