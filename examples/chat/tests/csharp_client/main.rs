@@ -106,7 +106,56 @@ fn send_never_blocks_the_callers_thread() {
         "mono ChatTests.exe backpressure",
     );
     eprintln!("{out}");
-    assert!(out.contains("all") && out.contains("arrived in order"), "{out}");
+    assert!(
+        out.contains("all") && out.contains("arrived in order"),
+        "{out}"
+    );
+}
+
+/// The WebGL bridge (`src/WebGL/longlink.jslib`) as it is, in headless Chromium with the
+/// Emscripten runtime's few parts it uses, against the chat server: a resumable session over
+/// it, a drop (close code 4000) and the resume on a new socket, a goodbye (1000), a refused
+/// connection (1006). Needs node, playwright-core (`CHAT_TEST_NODE_MODULES`, or
+/// tests/browser/node_modules) and Chromium (`CHAT_TEST_CHROMIUM`); scripts/test.sh installs
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webgl_bridge_in_chromium_against_the_chat_server() {
+    let node = std::env::var("CHAT_TEST_NODE").unwrap_or_else(|_| "node".into());
+    build::require(&node, "--version");
+    let modules = std::env::var("CHAT_TEST_NODE_MODULES").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/node_modules").into()
+    });
+    assert!(
+        Path::new(&modules).join("playwright-core").is_dir(),
+        "no playwright-core in {modules}: run scripts/test.sh (npm ci in tests/browser)"
+    );
+    let chromium =
+        std::env::var("CHAT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "no Chromium at {chromium}: run scripts/test.sh"
+    );
+    let server = TestServer::start(Enc::Json).await;
+    let out = tokio::process::Command::new(&node)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/csharp_client/webgl.mjs"
+        ))
+        .arg(format!("ws://{}/", server.ws))
+        .arg(common::token(4242))
+        .env("CHAT_TEST_NODE_MODULES", &modules)
+        .env("CHAT_TEST_CHROMIUM", &chromium)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(120), out)
+        .await
+        .expect("webgl.mjs ends in time")
+        .expect("node runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("webgl ok"), "{said}");
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
