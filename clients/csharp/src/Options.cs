@@ -71,6 +71,8 @@ namespace Longlink
         public string Address;
         /// <summary>What ended the connection.</summary>
         public string Cause;
+        /// <summary>Whether the attempt follows the server's LL_Move (a gate that drains): at once, to the next address.</summary>
+        public bool Moved;
     }
 
     /// <summary>The session is resumed: nothing is lost.</summary>

@@ -188,8 +188,8 @@ namespace Longlink
             attempt++;
             int cap = (int)Math.Min(options.MaxDelayMs, (long)options.InitialDelayMs << Math.Min(attempt - 1, 20));
             int delay = quick ? 0 : random.Next(0, Math.Max(1, cap));
+            inbox.Enqueue(new ReconnectingEvent { Attempt = attempt, DelayMs = delay, Address = Address, Cause = cause, Moved = quick });
             quick = false;
-            inbox.Enqueue(new ReconnectingEvent { Attempt = attempt, DelayMs = delay, Address = Address, Cause = cause });
             return delay;
         }
 

@@ -18,7 +18,7 @@ sealed class Peer
 {
     public readonly Client C;
     public readonly List<IMessage> Got = new List<IMessage>();
-    public int Resumed, Reconnecting, Lost;
+    public int Resumed, Reconnecting, Lost, MovedAttempts;
     public string LostReason;
     public bool Closed;
 
@@ -26,7 +26,7 @@ sealed class Peer
     {
         C = c;
         c.Resumed += e => Resumed++;
-        c.Reconnecting += e => Reconnecting++;
+        c.Reconnecting += e => { Reconnecting++; if (e.Moved) MovedAttempts++; };
         c.SessionLost += e => { Lost++; LostReason = e.Reason; };
         c.Closed += e => Closed = true;
     }
@@ -67,13 +67,18 @@ static partial class ChatTests
     static Dictionary<string, string> arg = new Dictionary<string, string>();
     static ulong nextUid = 500;
 
-    public static void Run(string[] args)
+    static void ParseArgs(string[] args)
     {
         for (int i = 1; i < args.Length; i++)
         {
             int eq = args[i].IndexOf('=');
             arg[args[i].Substring(0, eq)] = args[i].Substring(eq + 1);
         }
+    }
+
+    public static void Run(string[] args)
+    {
+        ParseArgs(args);
         foreach (var enc in new[] { WireEncoding.Json, WireEncoding.Protobuf })
         {
             foreach (var transport in new[] { "tcp", "ws" }) Basic(enc, transport);
@@ -225,6 +230,7 @@ static partial class ChatTests
         }
         Check.That(a.Resumed >= 3, name + ": only " + a.Resumed + " resumes: the proxy did not cut");
         Check.Equal(a.Lost, 0, name + ": the session was never lost");
+        Check.Equal(a.MovedAttempts, 0, name + ": a cut is no LL_Move");
         Console.WriteLine(name + (threadless ? " (threadless)" : "") + ": " + total + " room messages and " + privates + " private ones, each once and in order, through " + a.Resumed + " resumes (" + a.Reconnecting + " attempts)");
         a.C.Close();
         b.C.Close();
@@ -261,6 +267,7 @@ static partial class ChatTests
         a.Expect<S2C_Noise>(m => true, "a volatile message");
         a.Expect<S2C_Message>(m => m.Text == "after", "the second server's message");
         Check.Equal(a.Resumed, 1, "one resume");
+        Check.That(a.MovedAttempts == 1, "the attempt says it follows LL_Move");
         Check.Equal(a.C.Address, arg["move_b"], "the address moved to");
         Check.Equal(a.C.SessionToken, "t2", "the new token");
         a.C.Close();

@@ -22,6 +22,7 @@
 mod build;
 #[path = "../common/mod.rs"]
 mod common;
+mod control;
 mod scripted;
 
 use std::collections::HashMap;
@@ -30,13 +31,53 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use build::{CSHARP, build, run, sources};
+use control::converse;
 use scripted::scripted_move;
 
 use common::{Enc, TestServer, Transport};
 use longlink_testkit::Proxy;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// LL_Move from a real gate: two gate nodes (resume on) and a chat node in a cluster over a
+/// real nats-server (docs/cluster.md's layout), a resumable C# client on the first gate with
+/// the second in its addresses, a room streaming from a client on the second. The first gate is stopped
+/// while the room streams: it drains, tells the client LL_Move, and the client moves to the
+/// second gate and resumes there (the gates hand the session over through NATS): every
+/// room message once and in order, and the private messages the client sent around the
+/// move each handled once (clients/csharp/tests/MoveReal.cs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_client_moves_off_a_draining_gate() {
+    let Some(nats) = longlink_testkit::NatsServer::start_or_skip() else {
+        return;
+    };
+    let dir = build();
+    let tweak = |c: &mut longlink_chat::Config| {
+        c.gate.resume_window = Duration::from_secs(30);
+        c.gate.resume_buffer = 8192;
+        c.gate.drain_spread = Duration::from_secs(1);
+    };
+    let chat = common::node::Node::start_with(&nats, "chat", tweak).await;
+    let one = common::node::Node::start_with(&nats, "gate", tweak).await;
+    let two = common::node::Node::start_with(&nats, "gate", tweak).await;
+    let args = vec![
+        "move".to_string(),
+        format!("one=tcp://{}", one.tcp.expect("tcp")),
+        format!("two=tcp://{}", two.tcp.expect("tcp")),
+        format!("token_a={}", common::token(6001)),
+        format!("token_b={}", common::token(6002)),
+    ];
+    let stop = one.stop.clone();
+    let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
+        assert_eq!((verb, name), ("stop", "one"), "CTL {verb} {name}?");
+        stop.stop();
+    })
+    .await;
+    assert!(log.contains("move: all passed"), "{log}");
+    one.shutdown().await;
+    two.shutdown().await;
+    chat.shutdown().await;
+}
 
 #[test]
 fn the_library_uses_no_reflection_and_no_dynamic() {
@@ -201,69 +242,30 @@ async fn the_csharp_client_against_the_chat_server() {
     args.push(format!("move_a=tcp://{move_a}"));
     args.push(format!("move_b=tcp://{move_b}"));
 
-    let mut child = tokio::process::Command::new("mono")
-        .arg(dir.0.join("ChatTests.exe"))
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mono runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut stderr = child.stderr.take().expect("stderr");
-    let errors = tokio::spawn(async move {
-        let mut s = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
-            .await
-            .ok();
-        s
-    });
-    let mut log = String::new();
-    let talk = async {
-        let mut seed = 7;
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            let Some(ctl) = line.strip_prefix("CTL ") else {
-                eprintln!("{line}");
-                log.push_str(&line);
-                log.push('\n');
-                continue;
-            };
-            let (verb, name) = ctl.split_once(' ').expect("CTL verb name");
-            let proxy = &proxies[name];
-            seed += 1;
-            match verb {
-                // Cut each connection after a random 0..8 KiB, mid frame too.
-                "cuts" => {
-                    proxy.random_cuts(seed, 0, 8 * 1024);
-                    proxy.cut_after(2 * 1024);
-                }
-                "calm" => {
-                    proxy.no_random_cuts();
-                    proxy.cut_all();
-                }
-                // Every connection cut at once: the client cannot resume.
-                "down" => {
-                    proxy.random_cuts(seed, 0, 1);
-                    proxy.cut_all();
-                }
-                other => panic!("CTL {other}?"),
+    let mut seed = 7;
+    let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
+        let proxy = &proxies[name];
+        seed += 1;
+        match verb {
+            // Cut each connection after a random 0..8 KiB, mid frame too.
+            "cuts" => {
+                proxy.random_cuts(seed, 0, 8 * 1024);
+                proxy.cut_after(2 * 1024);
             }
-            stdin.write_all(b"OK\n").await.expect("answer");
-            stdin.flush().await.expect("answer");
+            "calm" => {
+                proxy.no_random_cuts();
+                proxy.cut_all();
+            }
+            // Every connection cut at once: the client cannot resume.
+            "down" => {
+                proxy.random_cuts(seed, 0, 1);
+                proxy.cut_all();
+            }
+            other => panic!("CTL {other}?"),
         }
-    };
-    tokio::time::timeout(RUN_TIMEOUT, talk)
-        .await
-        .expect("the C# tests end in time");
-    let status = child.wait().await.expect("mono exits");
-    let errors = errors.await.expect("stderr");
-    assert!(
-        status.success(),
-        "mono ChatTests.exe chat: {status}\n{log}\n{errors}"
-    );
-    assert!(log.contains("chat: all passed"), "{log}\n{errors}");
+    })
+    .await;
+    assert!(log.contains("chat: all passed"), "{log}");
     moved.await.expect("the scripted servers saw the move");
     // The console sample: logs in, watches room 1, says hello and reads it back.
     let out = tokio::process::Command::new("mono")
