@@ -9,11 +9,17 @@
 //!   WebSocket, login, rooms, private messages; a dead first address; 2,000 room messages
 //!   to a resumable client behind `longlink_testkit::Proxy` cutting at random points
 //!   (TCP + JSON, WebSocket + protobuf), each once and in order, with private messages
-//!   sent around the cuts each handled once; `SessionLost` after a 1-second window;
-//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back.
+//!   sent around the cuts each handled once; `SessionLost` after a 1-second window; the
+//!   same with the threadless client (`ClientOptions.Threadless`, WebGL's mode) over TCP;
+//! - `Send` against a server that never reads: it never blocks, and says when its queue is full;
+//! - `LL_Move` against scripted servers, and from a real draining gate (nats-server);
+//! - the `.jslib` WebGL bridge in headless Chromium against the chat server (`webgl.mjs`);
+//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back;
+//!   the Unity sample scene's script compiles.
 //!
-//! The C# program asks for the proxy's cuts with lines on its stdout (`CTL cuts NAME`,
-//! `CTL calm NAME`, `CTL down NAME`) and waits for `OK` on its stdin.
+//! The C# program asks for the proxy's cuts (and a gate's stop) with lines on its stdout
+//! (`CTL cuts NAME`, `CTL calm NAME`, `CTL down NAME`, `CTL stop one`) and waits for `OK`
+//! on its stdin (control.rs).
 //!
 //! Needs `mcs` and `mono` (Debian's `mono-devel`, which scripts/test.sh installs), and node
 //! with `clients/typescript/node_modules` for the generator: when one is missing the test
