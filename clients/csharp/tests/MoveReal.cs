@@ -64,7 +64,7 @@ static partial class ChatTests
         Check.Equal(seen.Count, sent, "room messages");
         for (int i = 0; i < sent; i++) Check.Equal(seen[i], "m" + i, "room message " + i);
         Check.Equal(privGot, privSent, "private messages");
-        Console.WriteLine("LL_Move from a draining gate: moved to gate two, resumed; " + sent + " room messages and " + privSent + " private ones, each once and in order");
+        Console.WriteLine("LL_Move from a draining gate (" + one.Substring(0, one.IndexOf(':')) + "): moved to gate two, resumed; " + sent + " room messages and " + privSent + " private ones, each once and in order");
         a.C.Close();
         b.C.Close();
         Console.WriteLine("move: all passed");

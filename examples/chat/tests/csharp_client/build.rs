@@ -108,7 +108,12 @@ pub(crate) fn build() -> tempdir::Scratch {
     // The Unity sample scene's script, against two stand-ins of UnityEngine's (a compile check).
     let mut unity = std::process::Command::new("mcs");
     unity
-        .args(["-langversion:7.2", "-warnaserror", "-nologo", "-target:library"])
+        .args([
+            "-langversion:7.2",
+            "-warnaserror",
+            "-nologo",
+            "-target:library",
+        ])
         .arg(format!("-out:{}", dir.0.join("UnitySample.dll").display()))
         .args(sources(&Path::new(CSHARP).join("src")))
         .arg(dir.0.join("Messages.cs"))

@@ -47,7 +47,8 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// LL_Move from a real gate: two gate nodes (resume on) and a chat node in a cluster over a
 /// real nats-server (docs/cluster.md's layout), a resumable C# client on the first gate with
-/// the second in its addresses, a room streaming from a client on the second. The first gate is stopped
+/// the second in its addresses, a room streaming from a client on the second; over TCP, then
+/// WebSocket. The first gate is stopped
 /// while the room streams: it drains, tells the client LL_Move, and the client moves to the
 /// second gate and resumes there (the gates hand the session over through NATS): every
 /// room message once and in order, and the private messages the client sent around the
@@ -59,29 +60,36 @@ async fn the_csharp_client_moves_off_a_draining_gate() {
     };
     let dir = build();
     let tweak = |c: &mut longlink_chat::Config| {
+        c.gate.ws_addr = "127.0.0.1:0".into();
         c.gate.resume_window = Duration::from_secs(30);
         c.gate.resume_buffer = 8192;
         c.gate.drain_spread = Duration::from_secs(1);
     };
     let chat = common::node::Node::start_with(&nats, "chat", tweak).await;
-    let one = common::node::Node::start_with(&nats, "gate", tweak).await;
-    let two = common::node::Node::start_with(&nats, "gate", tweak).await;
-    let args = vec![
-        "move".to_string(),
-        format!("one=tcp://{}", one.tcp.expect("tcp")),
-        format!("two=tcp://{}", two.tcp.expect("tcp")),
-        format!("token_a={}", common::token(6001)),
-        format!("token_b={}", common::token(6002)),
-    ];
-    let stop = one.stop.clone();
-    let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
-        assert_eq!((verb, name), ("stop", "one"), "CTL {verb} {name}?");
-        stop.stop();
-    })
-    .await;
-    assert!(log.contains("move: all passed"), "{log}");
-    one.shutdown().await;
-    two.shutdown().await;
+    for (uid, ws) in [(6001, false), (6003, true)] {
+        let one = common::node::Node::start_with(&nats, "gate", tweak).await;
+        let two = common::node::Node::start_with(&nats, "gate", tweak).await;
+        let addr = |n: &common::node::Node| match ws {
+            false => format!("tcp://{}", n.tcp.expect("tcp")),
+            true => format!("ws://{}/", n.ws.expect("ws")),
+        };
+        let args = vec![
+            "move".to_string(),
+            format!("one={}", addr(&one)),
+            format!("two={}", addr(&two)),
+            format!("token_a={}", common::token(uid)),
+            format!("token_b={}", common::token(uid + 1)),
+        ];
+        let stop = one.stop.clone();
+        let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
+            assert_eq!((verb, name), ("stop", "one"), "CTL {verb} {name}?");
+            stop.stop();
+        })
+        .await;
+        assert!(log.contains("move: all passed"), "{log}");
+        one.shutdown().await;
+        two.shutdown().await;
+    }
     chat.shutdown().await;
 }
 
