@@ -23,6 +23,7 @@ namespace Longlink
 
         void StartThreadless()
         {
+            foreach (var a in addresses) Transports.CheckPolled(a);
             state = options.Resume ? State.Down : State.Plain;
             attemptAt = DateTime.UtcNow;
             Step();

@@ -68,13 +68,22 @@ namespace Longlink
         /// </summary>
         public static IPolledTransport OpenPolled(string address, ClientOptions o)
         {
-            var uri = new Uri(address);
+            CheckPolled(address);
 #if UNITY_WEBGL && !UNITY_EDITOR
-            if (uri.Scheme == "ws" || uri.Scheme == "wss") return new WebGLSocket(address);
-            throw new ArgumentException("address " + address + ": a WebGL build connects to ws:// or wss://");
+            return new WebGLSocket(address);
 #else
-            if (uri.Scheme == "tcp") return PolledTcpTransport.Open(uri, o);
-            throw new ArgumentException("address " + address + ": a threadless client outside WebGL connects to tcp://");
+            return PolledTcpTransport.Open(new Uri(address), o);
+#endif
+        }
+
+        /// <summary>Throws ArgumentException for an address a threadless client cannot open.</summary>
+        public static void CheckPolled(string address)
+        {
+            string scheme = new Uri(address).Scheme;
+#if UNITY_WEBGL && !UNITY_EDITOR
+            if (scheme != "ws" && scheme != "wss") throw new ArgumentException("address " + address + ": a WebGL build connects to ws:// or wss://");
+#else
+            if (scheme != "tcp") throw new ArgumentException("address " + address + ": a threadless client outside WebGL connects to tcp://");
 #endif
         }
     }

@@ -11,6 +11,12 @@ using Longlink;
 
 static partial class ChatTests
 {
+    static bool ThrowsArgument(Action f)
+    {
+        try { f(); return false; }
+        catch (ArgumentException) { return true; }
+    }
+
     static void Threadless()
     {
         foreach (var enc in new[] { WireEncoding.Json, WireEncoding.Protobuf })
@@ -35,6 +41,8 @@ static partial class ChatTests
         }
         var none = new Peer(Client.Connect(new ClientOptions { Addresses = new[] { "tcp://127.0.0.1:1" }, Threadless = true }, Messages.Registry));
         none.Until(() => none.Closed, "Closed when no address answers");
+        Check.That(ThrowsArgument(() => Client.Connect(new ClientOptions { Addresses = new[] { arg["pb_tcp"], arg["pb_ws"] }, Threadless = true }, Messages.Registry)),
+            "a threadless client outside WebGL takes tcp:// only, and says so at Connect");
         Stream("threadless_pb", WireEncoding.Protobuf, arg["pb_tcp"], true);
         Lost(true);
     }

@@ -1,6 +1,7 @@
 //! Builds the C# test program: the code `longlink-codegen --lang csharp` writes from the
 //! golden manifest, the library and `clients/csharp/tests`, with `mcs`; the console sample;
-//! and the Unity sample scene's script (against `UnityEngine.cs`, two stand-ins).
+//! the Unity sample scene's script (against `UnityEngine.cs`, two stand-ins); and the library
+//! with `UNITY_WEBGL` defined, as a WebGL build compiles it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -123,6 +124,25 @@ pub(crate) fn build() -> tempdir::Scratch {
             "/tests/csharp_client/UnityEngine.cs"
         ));
     run(&mut unity, "mcs (the Unity sample scene's script)");
+    // The library as a WebGL build compiles it (UNITY_WEBGL: threadless over WebGLSocket).
+    let mut webgl = std::process::Command::new("mcs");
+    webgl
+        .args([
+            "-langversion:7.2",
+            "-warnaserror",
+            "-nologo",
+            "-target:library",
+        ])
+        .arg("-define:UNITY_WEBGL")
+        .arg(format!(
+            "-out:{}",
+            dir.0.join("LonglinkWebGL.dll").display()
+        ))
+        .args(sources(&Path::new(CSHARP).join("src")));
+    run(
+        &mut webgl,
+        "mcs -define:UNITY_WEBGL (the library as a WebGL build has it)",
+    );
     std::fs::copy(&golden, dir.0.join("kinds.json")).expect("copy golden");
     dir
 }
