@@ -38,6 +38,12 @@ namespace Longlink
         /// (<see cref="WebGLSocket"/>); elsewhere it takes <c>tcp://</c> addresses.
         /// </summary>
         public bool Threadless = DefaultThreadless;
+        /// <summary>
+        /// Threadless: opens a connection to an address (null: the platform's, see
+        /// <see cref="Transports.OpenPolled"/>). For a transport of your own, or a
+        /// <see cref="WebGLSocket"/> over another bridge.
+        /// </summary>
+        public System.Func<string, IPolledTransport> OpenPolled;
 
 #if UNITY_WEBGL && !UNITY_EDITOR
         const bool DefaultThreadless = true;

@@ -23,7 +23,7 @@ namespace Longlink
 
         void StartThreadless()
         {
-            foreach (var a in addresses) Transports.CheckPolled(a);
+            if (options.OpenPolled == null) foreach (var a in addresses) Transports.CheckPolled(a);
             state = options.Resume ? State.Down : State.Plain;
             attemptAt = DateTime.UtcNow;
             Step();
@@ -67,7 +67,7 @@ namespace Longlink
             if (everOpen) CheckExpired();
             try
             {
-                polled = Transports.OpenPolled(Address, options);
+                polled = options.OpenPolled != null ? options.OpenPolled(Address) : Transports.OpenPolled(Address, options);
                 opening = true;
                 openedAt = DateTime.UtcNow;
             }

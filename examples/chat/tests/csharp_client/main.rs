@@ -170,7 +170,9 @@ fn send_never_blocks_the_callers_thread() {
 /// The WebGL bridge (`src/WebGL/longlink.jslib`) as it is, in headless Chromium with the
 /// Emscripten runtime's few parts it uses, against the chat server: a resumable session over
 /// it, a drop (close code 4000) and the resume on a new socket, a goodbye (1000), a refused
-/// connection (1006). Needs node, playwright-core (`CHAT_TEST_NODE_MODULES`, or
+/// connection (1006). Then the C# threadless `Client` over `WebGLSocket` over it (under
+/// Mono, the bridge's calls relayed to the page), the page dropping its sockets at random
+/// moments while a room streams: every message once and in order. Needs node, playwright-core (`CHAT_TEST_NODE_MODULES`, or
 /// tests/browser/node_modules) and Chromium (`CHAT_TEST_CHROMIUM`); scripts/test.sh installs
 /// them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,26 +192,39 @@ async fn the_webgl_bridge_in_chromium_against_the_chat_server() {
         Path::new(&chromium).is_file(),
         "no Chromium at {chromium}: run scripts/test.sh"
     );
+    let dir = build();
     let server = TestServer::start(Enc::Json).await;
-    let out = tokio::process::Command::new(&node)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/csharp_client/webgl.mjs"
-        ))
-        .arg(format!("ws://{}/", server.ws))
-        .arg(common::token(4242))
-        .env("CHAT_TEST_NODE_MODULES", &modules)
-        .env("CHAT_TEST_CHROMIUM", &chromium)
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(120), out)
-        .await
-        .expect("webgl.mjs ends in time")
-        .expect("node runs");
-    let said = String::from_utf8_lossy(&out.stdout);
-    eprintln!("{said}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && said.contains("webgl ok"), "{said}");
+    let webgl = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/csharp_client/webgl.mjs");
+    let bridge = vec![format!("ws://{}/", server.ws), common::token(4242)];
+    let client = vec![
+        "client".to_string(),
+        dir.0.join("ChatTests.exe").display().to_string(),
+        format!("ws=ws://{}/", server.ws),
+        format!("tcp=tcp://{}", server.addr(Transport::Tcp)),
+        format!("token_a={}", common::token(4243)),
+        format!("token_b={}", common::token(4244)),
+    ];
+    for (args, ok) in [(bridge, "webgl ok"), (client, "webgl client ok")] {
+        let out = tokio::process::Command::new(&node)
+            .arg(webgl)
+            .args(&args)
+            .env("CHAT_TEST_NODE_MODULES", &modules)
+            .env("CHAT_TEST_CHROMIUM", &chromium)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(300), out)
+            .await
+            .expect("webgl.mjs ends in time")
+            .expect("node runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        let errors = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{said}{errors}");
+        assert!(
+            out.status.success() && said.contains(ok),
+            "{said}\n{errors}"
+        );
+    }
     server.shutdown().await;
 }
 

@@ -11,8 +11,18 @@
 // (close code 4000) and resumes on a new one (LL_Resume, LL_Resumed, the room message sent
 // meanwhile by the server once); closes with 1000; and sees a refused connection closed
 // with 1006. Prints "webgl ok" on success; exits 1 with the reason otherwise.
+//
+//   node webgl.mjs client PATH/ChatTests.exe ws=ws://… tcp=tcp://… token_a=… token_b=…
+//
+// runs the C# threadless Client over WebGLSocket over this .jslib: `mono ChatTests.exe
+// webgl …` (clients/csharp/tests/WebGLClient.cs) writes each of WebGLSocket's bridge calls
+// as a line, and this script makes the call in the page and answers with its result. The
+// page drops the sockets at random moments while asked to ("cuts 1"). Prints "webgl client
+// ok" on success.
 
+import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -23,7 +33,7 @@ const nodeModules = process.env.CHAT_TEST_NODE_MODULES || path.join(here, '../br
 const { chromium } = createRequire(path.join(nodeModules, 'noop.js'))('playwright-core');
 const jslib = readFileSync(path.join(here, '../../../../clients/csharp/src/WebGL/longlink.jslib'), 'utf8');
 
-const [wsUrl, token] = process.argv.slice(2);
+const [wsUrl, token, ...rest] = process.argv.slice(2);
 const executablePath = process.env.CHAT_TEST_CHROMIUM || '/usr/bin/chromium';
 
 // The Emscripten runtime's parts the .jslib uses, and a WebGLSocket in JS over the heap.
@@ -64,6 +74,51 @@ async function expect(id, name, seen) {
   return until(() => { for (var m; (m = wsReceive(id)) !== null; ) { seen.push(m); } var i = seen.findIndex((m) => m[name]); return i >= 0 ? seen.splice(i, 1)[0][name] : null; }, name);
 }
 `;
+
+// The relay's side in the page: one bridge call per line; random drops while cutting.
+const RELAY = `
+var cutting = false;
+function dropSome() {
+  if (cutting) {
+    for (var id in LL.sockets) {
+      var s = LL.sockets[id];
+      if (s.ws && s.ws.readyState === 1) s.ws.close(4000);
+    }
+  }
+  setTimeout(dropSome, 150 + Math.random() * 600);
+}
+dropSome();
+function b64(bytes) { var s = ''; for (var i = 0; i < bytes.length; i++) s += String.fromCharCode(bytes[i]); return btoa(s); }
+function unb64(text) { var s = atob(text); var b = new Uint8Array(s.length); for (var i = 0; i < s.length; i++) b[i] = s.charCodeAt(i); return b; }
+function relay(line) {
+  var w = line.split(' ');
+  switch (w[0]) {
+    case 'open': return String(L.LonglinkWsOpen(stringToUTF8(w[1])));
+    case 'state': return String(L.LonglinkWsState(+w[1]));
+    case 'code': return String(L.LonglinkWsCloseCode(+w[1]));
+    case 'next': return String(L.LonglinkWsNextLength(+w[1]));
+    case 'send': { var b = unb64(w[2] || ''); var p = malloc(b.length); HEAPU8.set(b, p); return String(L.LonglinkWsSend(+w[1], p, b.length)); }
+    case 'recv': { var n = +w[2]; var p = malloc(n); var got = L.LonglinkWsReceive(+w[1], p, n); return b64(HEAPU8.slice(p, p + Math.max(0, Math.min(n, got)))); }
+    case 'close': L.LonglinkWsClose(+w[1], +w[2]); return '0';
+    case 'cuts': cutting = w[1] === '1'; return '0';
+    default: throw new Error('relay: ' + line);
+  }
+}
+`;
+
+// Runs the C# program and relays its bridge calls to the page; resolves when it is done.
+async function relayClient(page, exe, args) {
+  const mono = spawn('mono', [exe, 'webgl', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => mono.on('exit', (code) => resolve(code)));
+  let done = false;
+  for await (const line of createInterface({ input: mono.stdout })) {
+    if (line === 'done') { done = true; continue; }
+    const answer = await page.evaluate((l) => relay(l), line);
+    mono.stdin.write(answer + '\n');
+  }
+  const code = await exited;
+  if (code !== 0 || !done) throw new Error('mono ChatTests.exe webgl: exit ' + code);
+}
 
 async function scenario(url, token) {
   const seen = [];
@@ -137,10 +192,17 @@ try {
   await page.addScriptTag({ content: RUNTIME });
   await page.addScriptTag({ content: jslib });
   await page.addScriptTag({ content: SOCKET + scenario.toString() });
-  const said = await page.evaluate(([u, t]) => scenario(u, t), [wsUrl, token]);
-  if (errors.length > 0) throw new Error('page errors: ' + errors.join('; '));
-  console.log('webgl: the .jslib opened, sent, received, dropped and resumed (' + said + '), closed');
-  console.log('webgl ok');
+  if (wsUrl === 'client') {
+    await page.addScriptTag({ content: RELAY });
+    await relayClient(page, token, rest);
+    if (errors.length > 0) throw new Error('page errors: ' + errors.join('; '));
+    console.log('webgl client ok');
+  } else {
+    const said = await page.evaluate(([u, t]) => scenario(u, t), [wsUrl, token]);
+    if (errors.length > 0) throw new Error('page errors: ' + errors.join('; '));
+    console.log('webgl: the .jslib opened, sent, received, dropped and resumed (' + said + '), closed');
+    console.log('webgl ok');
+  }
 } catch (e) {
   console.log('webgl failed: ' + (e && e.stack || e));
   process.exitCode = 1;
