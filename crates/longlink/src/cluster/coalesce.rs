@@ -11,7 +11,7 @@
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::publish::{Out, Outgoing};
+use super::outgoing::{Out, Outgoing};
 use super::wire::BatchWriter;
 
 /// The most bytes one batch carries (what comes after starts the next): far below NATS's

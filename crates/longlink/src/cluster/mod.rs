@@ -44,6 +44,7 @@ mod coalesce;
 mod config;
 mod gate;
 pub(crate) mod groupseq;
+mod outgoing;
 mod publish;
 mod rpc;
 pub mod subjects;
@@ -60,7 +61,8 @@ use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
-use publish::{Out, Outgoing, publish_loop};
+use outgoing::{Out, Outgoing};
+use publish::publish_loop;
 use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 

@@ -1,28 +1,9 @@
 //! This node's publisher: one task publishes everything the node sends, in the order of
 //! the `send` calls (a numbered group broadcast with its headers).
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
-/// What the publisher task takes, in order.
-pub(super) enum Outgoing {
-    /// A message.
-    Publish(Out),
-    /// Everything before it has been handed to the NATS client.
-    Barrier(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Something to publish, in order with everything else this node publishes.
-pub(crate) struct Out {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
-    /// A numbered group broadcast's headers ([`super::groupseq`]).
-    pub(crate) headers: Option<async_nats::HeaderMap>,
-    /// It may share one NATS message with what is queued right behind it for the same
-    /// subject ([`super::coalesce`]): its listener reads batches.
-    pub(crate) batch: bool,
-}
+use super::outgoing::Outgoing;
 
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the
 /// order on the wire; what is queued for one gate or backend node goes out together
