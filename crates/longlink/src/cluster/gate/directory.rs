@@ -155,6 +155,9 @@ impl GateLink {
             let claims: Vec<(u64, (u64, u64))> =
                 lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
             for (conn, (uid, at)) in claims {
+                if lock(&self.claims).get(&conn) != Some(&(uid, at)) {
+                    continue; // handed over, closed or logged in again meanwhile
+                }
                 if let Err(e) = store.put(uid_key(uid), self.me(conn, at).encode()).await {
                     tracing::debug!(uid, error = %e, "directory refresh failed");
                     break;

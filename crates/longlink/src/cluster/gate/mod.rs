@@ -11,6 +11,8 @@
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
+//! - `moved`: where the sessions handed over went (their directory entries, and what still
+//!   comes here for them);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -20,6 +22,7 @@ mod feed;
 mod fetch;
 mod forward;
 mod handover;
+mod moved;
 mod moving;
 mod setup;
 mod transfer;
@@ -88,6 +91,8 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+    /// The sessions handed over lately: where they went.
+    moved: Mutex<moved::Moved>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +140,7 @@ impl GateLink {
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
+            moved: Mutex::default(),
         })
     }
 
