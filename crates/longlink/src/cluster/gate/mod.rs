@@ -28,7 +28,7 @@ mod setup;
 mod transfer;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -93,6 +93,8 @@ pub(crate) struct GateLink {
     feed: feed::Feed,
     /// The sessions handed over lately: where they went.
     moved: Mutex<moved::Moved>,
+    /// The gate is stopping: its "alive" key says so.
+    leaving: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -141,6 +143,7 @@ impl GateLink {
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
             moved: Mutex::default(),
+            leaving: AtomicBool::new(false),
         })
     }
 
@@ -193,6 +196,14 @@ impl GateLink {
         }
         c.sync().await;
         *lock(&self.subs) = subs;
+        // Alive before it accepts: a gate stopping from now on counts it to take its sessions.
+        let alive = async {
+            let store = c.directory().await?;
+            self.say_alive(store).await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(c.config().request_timeout, alive).await {
+            tracing::debug!(error = %e, "alive key not written yet (the refresh writes it)");
+        }
         Ok(())
     }
 
@@ -313,6 +324,10 @@ impl ClusterLink for GateLink {
 
     fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.give_up_transfers_of(conn))
+    }
+
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.other_gate_lives())
     }
 }
 
