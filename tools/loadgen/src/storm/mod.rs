@@ -138,8 +138,14 @@ fn now_ns() -> u64 {
 }
 
 pub(crate) async fn storm(args: StormArgs) -> Result<()> {
-    ensure!(args.source.is_loopback(), "--source must be a loopback address");
-    ensure!(args.rate > 0.0 && args.rate <= 1000.0, "--rate must be in (0, 1000]");
+    ensure!(
+        args.source.is_loopback(),
+        "--source must be a loopback address"
+    );
+    ensure!(
+        args.rate > 0.0 && args.rate <= 1000.0,
+        "--rate must be in (0, 1000]"
+    );
     let last = wire::nth_source(args.source, args.sources - 1);
     ensure!(last.is_loopback(), "--sources runs past 127.255.255.255");
     check_fd_limit(args.sessions as usize + args.rooms as usize)?;

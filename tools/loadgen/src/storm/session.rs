@@ -141,7 +141,9 @@ impl Session {
                     let after = Duration::from_millis(body["after_ms"].as_u64().unwrap_or(0));
                     self.move_at = Some(Instant::now() + after);
                     sh.counts.moves_told.fetch_add(1, Ordering::Relaxed);
-                    sh.counts.first_move_ns.fetch_min(now_ns(), Ordering::Relaxed);
+                    sh.counts
+                        .first_move_ns
+                        .fetch_min(now_ns(), Ordering::Relaxed);
                 }
             }
             "LL_ResumeRefused" => {
@@ -296,10 +298,7 @@ impl Session {
 
     /// One attempt: the connection on `LL_Resumed` (the kept messages the server had not
     /// handled resent), the reason on `LL_ResumeRefused`, or an error.
-    async fn try_resume(
-        &mut self,
-        gate: SocketAddr,
-    ) -> Result<std::result::Result<Conn, String>> {
+    async fn try_resume(&mut self, gate: SocketAddr) -> Result<std::result::Result<Conn, String>> {
         let mut conn = Conn::open(self.source, gate).await?;
         let resume = json!({"LL_Resume": {"token": self.token, "last_seq": self.received}});
         conn.write(&frame(&resume)).await?;

@@ -73,7 +73,11 @@ impl Conn {
             } else {
                 self.buf.reserve(512);
             }
-            let n = self.stream.read_buf(&mut self.buf).await.context("reading")?;
+            let n = self
+                .stream
+                .read_buf(&mut self.buf)
+                .await
+                .context("reading")?;
             ensure!(n > 0, "end of stream");
         }
     }
