@@ -59,7 +59,10 @@ class Cluster:
                     p.wait(timeout=10)
                 except (subprocess.TimeoutExpired, ChildProcessError):
                     pass
-        shutil.rmtree(self.work, ignore_errors=True)
+        if self.args.keep:
+            print(f"bench-storm: the processes' logs and files are in {self.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
 
     def gate_port(self, g):
         return self.base + g
@@ -317,6 +320,7 @@ def main():
     ap.add_argument("--rate", type=float, default=2.0, help="stream messages a second per room")
     ap.add_argument("--spread", type=int, default=5, help="the gates' drain_spread, s")
     ap.add_argument("--window", type=int, default=30, help="the gates' resume_window, s")
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, configs, statuses)")
     ap.add_argument("--bin", default=f"{ROOT}/target/release")
     ap.add_argument("--nats", default=os.environ.get("LONGLINK_NATS_SERVER", f"{ROOT}/.venv/bin/nats-server"))
     ap.add_argument("--port-base", type=int, default=int(os.environ.get("PORT_BASE", "27000")))
