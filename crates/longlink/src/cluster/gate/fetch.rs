@@ -12,6 +12,7 @@ use longlink_wire::resume::RefuseReason;
 use super::GateLink;
 use super::handover::MOVED;
 use super::transfer::MAX_CHUNK;
+use crate::agent::Agent;
 use crate::cluster::config::is_node_name;
 
 /// How many times a hand-over follows a session to the gate it went to.
@@ -21,17 +22,18 @@ use crate::cluster::wire::{
 };
 
 impl GateLink {
-    /// The new gate's side: every step of taking the session of `request` from `holder`.
-    /// Gives the session, with what reached it during the transfer, and its uid and groups
-    /// as they were at the end; and where its group broadcasts were cut.
+    /// The new gate's side: every step of taking the session of `request` from `holder`
+    /// for `agent`. Gives the session, with what reached it during the transfer, and its uid
+    /// and groups as they were at the end; and where its group broadcasts were cut.
     pub(super) async fn fetch_session(
         &self,
         holder: &str,
         request: HandoverRequest,
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let (holder, transfer, mut offer) = self.ask(holder, request).await?;
         let subject = self.cluster.subjects().handover(&holder);
-        let fetched = self.fetch_all(&subject, transfer, &mut offer).await;
+        let fetched = self.fetch_all(&subject, transfer, &mut offer, agent).await;
         if let Err(e) = &fetched {
             tracing::warn!(holder = %holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
             let abort = HandoverStep::Abort { transfer };
@@ -75,21 +77,25 @@ impl GateLink {
         Err(RefuseReason::Unknown)
     }
 
-    /// Fetches the first offer and every one after it, and commits.
+    /// Fetches the first offer and every one after it, and commits. `agent` carries the
+    /// session's uid from the first offer on: the holder points the uid's directory entry at
+    /// it at the first commit, and pushes to the uid may come from then on.
     async fn fetch_all(
         &self,
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
         let mut answer = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
             RefuseReason::Unknown
         })?;
-        let HandoverAnswer::Taken { bindings, .. } = &answer else {
+        let HandoverAnswer::Taken { bindings, uid, .. } = &answer else {
             return Err(RefuseReason::Unknown);
         };
+        agent.store_uid(*uid);
         // The first commit waits for each backend to switch (request_timeout each, at
         // worst), for what they wrote to land, and for what this gate sent to leave.
         let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);
