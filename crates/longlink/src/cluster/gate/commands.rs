@@ -105,9 +105,12 @@ impl GateLink {
     }
 
     /// The connection that holds `uid`: `conn` as the directory says, else (the directory
-    /// was behind a login on this gate) whichever connection here holds it.
+    /// was behind a login on this gate) whichever connection here holds it. A session being
+    /// handed to another gate holds its uid here as this gate claimed it (its agent's own may
+    /// have been cleared by the modules' hand-off hook).
     fn agent_of(&self, conn: u64, uid: u64) -> Option<Agent> {
-        let holds = |a: &Agent| a.uid() == Some(uid);
+        let claimed = |a: &Agent| lock(&self.claims).get(&a.id()).map(|c| c.0) == Some(uid);
+        let holds = |a: &Agent| a.uid() == Some(uid) || claimed(a);
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))
