@@ -87,6 +87,8 @@ pub(crate) enum ToGate {
         node_type: String,
         from: String,
     },
+    /// Queue one payload on many connections of this gate (a push to many uids).
+    PushUids(PushUids),
 }
 
 const OPEN: u8 = 1;
@@ -109,6 +111,7 @@ const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
+const PUSH_UIDS: u8 = 22;
 
 impl ToBackend {
     pub(crate) fn encode(&self) -> Bytes {
@@ -288,6 +291,11 @@ impl ToGate {
                 put_str(&mut out, node_type);
                 put_str(&mut out, from);
             }
+            ToGate::PushUids(many) => {
+                out.reserve(many.len());
+                out.put_u8(PUSH_UIDS);
+                many.put(&mut out);
+            }
         }
         out.freeze()
     }
@@ -339,6 +347,7 @@ impl ToGate {
                 node_type: r.str()?,
                 from: r.str()?,
             },
+            PUSH_UIDS => ToGate::PushUids(PushUids::read(r)?),
             _ => return Err(WireError("unknown kind")),
         })
     }
@@ -348,6 +357,7 @@ mod handover;
 mod holder;
 mod moving;
 mod primitives;
+mod push_many;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -357,4 +367,5 @@ pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};
 pub(crate) use primitives::WireError;
 use primitives::{Reader, put_str};
+pub(crate) use push_many::PushUids;
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};
