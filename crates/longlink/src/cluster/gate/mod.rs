@@ -4,6 +4,7 @@
 //!
 //! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
+//! - `bound`: one connection's backends, a short list;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
 //! - `moving`: a connection's binding moving from a stopping backend node to another of
@@ -14,6 +15,7 @@
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
+mod bound;
 mod commands;
 mod directory;
 mod feed;
@@ -48,8 +50,7 @@ use longlink_wire::resume::RefuseReason;
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
 
-/// One connection's backends: node type -> node id.
-type Bound = HashMap<Arc<str>, Arc<str>>;
+use bound::Bound;
 
 /// One gate's link to the cluster.
 pub(crate) struct GateLink {
@@ -62,6 +63,8 @@ pub(crate) struct GateLink {
     shared: OnceLock<Weak<Shared>>,
     /// conn -> (backend type -> node id): where each connection's messages go.
     bindings: Mutex<HashMap<u64, Bound>>,
+    /// The backend node ids heard, each once: every connection's binding shares them.
+    node_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// (conn, backend type) whose binding is moving to another node: its messages wait
     /// until the token is cancelled. Locked after `bindings`, never before.
     held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
@@ -123,6 +126,7 @@ impl GateLink {
             types,
             shared: OnceLock::new(),
             bindings: Mutex::new(HashMap::new()),
+            node_names: Mutex::new(std::collections::HashSet::new()),
             held: Mutex::new(HashMap::new()),
             moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
@@ -153,6 +157,17 @@ impl GateLink {
             .and_then(Weak::upgrade)
             .map(|s| s.live.all_agents())
             .unwrap_or_default()
+    }
+
+    /// `id` as the one `Arc` this gate keeps for that backend node.
+    fn node_name(&self, id: &str) -> Arc<str> {
+        let mut names = lock(&self.node_names);
+        if let Some(name) = names.get(id) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = id.into();
+        names.insert(Arc::clone(&name));
+        name
     }
 
     fn me(&self, conn: u64, at: u64) -> Holder {
