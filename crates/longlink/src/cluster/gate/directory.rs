@@ -3,6 +3,7 @@
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
@@ -131,8 +132,15 @@ impl GateLink {
     }
 
     /// Keeps this gate's entries alive: its own "alive" key (backends drop the connections
-    /// of a gate whose key has expired) and the uids of its connections.
+    /// of a gate whose key has expired) and the uids of its connections, each every third
+    /// of `directory_ttl`, on two timers: however long a round of uids takes (at 16,000 of
+    /// them on a busy machine, longer than the time-to-live when they went one at a time),
+    /// the alive key is never behind it.
     pub(super) async fn refresh_loop(&self) {
+        tokio::join!(self.alive_loop(), self.uids_loop());
+    }
+
+    async fn alive_loop(&self) {
         // The first tick is at once: the gate is alive from its start.
         let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -144,18 +152,36 @@ impl GateLink {
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
-            let alive = store.put(
-                node_key(self.cluster.node_id()),
-                Bytes::from_static(b"gate"),
-            );
-            if let Err(e) = alive.await {
+            let key = node_key(self.cluster.node_id());
+            if let Err(e) = store.put(key, Bytes::from_static(b"gate")).await {
                 tracing::debug!(error = %e, "directory refresh failed");
-                continue;
             }
+        }
+    }
+
+    /// Rewrites every uid this gate holds, `REFRESH_IN_FLIGHT` at once.
+    async fn uids_loop(&self) {
+        let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await; // the first is at once: each claim has just written its entry
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let Ok(store) = self.cluster.directory().await else {
+                continue;
+            };
             let claims: Vec<(u64, (u64, u64))> =
                 lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
-            for (conn, (uid, at)) in claims {
-                if let Err(e) = store.put(uid_key(uid), self.me(conn, at).encode()).await {
+            let mut puts = futures_util::stream::iter(claims)
+                .map(|(conn, (uid, at))| {
+                    let put = store.put(uid_key(uid), self.me(conn, at).encode());
+                    async move { (uid, put.await) }
+                })
+                .buffer_unordered(REFRESH_IN_FLIGHT);
+            while let Some((uid, put)) = puts.next().await {
+                if let Err(e) = put {
                     tracing::debug!(uid, error = %e, "directory refresh failed");
                     break;
                 }
@@ -163,3 +189,6 @@ impl GateLink {
         }
     }
 }
+
+/// Directory refreshes in flight at once.
+const REFRESH_IN_FLIGHT: usize = 128;
