@@ -1,4 +1,6 @@
-//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`).
+//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`);
+//! a write or a uid's command for a session this gate handed over lately goes on to the
+//! session's new gate (`moved`).
 //! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
 //! NATS message that each gate delivers to its own members.
 
@@ -14,11 +16,12 @@ impl GateLink {
     /// Does what another node asked of one of this gate's connections.
     pub(super) fn apply(&self, cmd: ToGate) {
         match cmd {
-            ToGate::Push { conn, payload } => {
-                if let Some(agent) = self.agent(conn) {
+            ToGate::Push { conn, payload } => match self.agent(conn) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
+                None => self.send_after(conn, None, |conn| ToGate::Push { conn, payload }),
+            },
             ToGate::Close { conn } => {
                 if let Some(agent) = self.agent(conn) {
                     agent.close();
@@ -45,25 +48,42 @@ impl GateLink {
                     shared.live.membership.leave(conn, &group);
                 }
             }
-            ToGate::PushUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+            ToGate::PushUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::PushUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
             ToGate::PushUids(many) => self.push_each(many),
-            ToGate::KickUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+            ToGate::KickUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     if !payload.is_empty() {
                         let _ = agent.write_encoded(&Encoded::from_wire(payload));
                     }
                     agent.close();
                 }
-            }
-            ToGate::Goodbye { conn, uid, reason } => {
-                if let (Some(agent), Some(shared)) = (self.agent_of(conn, uid), self.gate()) {
-                    shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                None => self.send_after(conn, Some(uid), |conn| ToGate::KickUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
+            ToGate::Goodbye { conn, uid, reason } => match self.agent_of(conn, uid) {
+                Some(agent) => {
+                    if let Some(shared) = self.gate() {
+                        shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                    }
                 }
-            }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::Goodbye {
+                    conn,
+                    uid,
+                    reason,
+                }),
+            },
             ToGate::Barrier { id } => {
                 if let Some(done) = lock(&self.barriers).remove(&id) {
                     let _ = done.send(());
@@ -88,7 +108,8 @@ impl GateLink {
 
     /// Writes one payload to each target, in order: the connection the directory named if
     /// it still holds the uid, else whichever connection here holds it (one pass over the
-    /// gate's connections for all of those).
+    /// gate's connections for all of those), else on to where its session went, as a
+    /// `PushUid` would be.
     fn push_each(&self, many: PushUids) {
         let encoded = Encoded::from_wire(many.payload);
         let holds = |a: &Agent, uid: u64| a.uid() == Some(uid);
@@ -112,9 +133,16 @@ impl GateLink {
                 }
             }
         }
-        for (&(_, uid), agent) in many.targets.iter().zip(found) {
-            if let Some(agent) = agent.as_ref().or_else(|| elsewhere.get(&uid)) {
-                let _ = agent.write_encoded(&encoded);
+        for (&(conn, uid), agent) in many.targets.iter().zip(found) {
+            match agent.as_ref().or_else(|| elsewhere.get(&uid)) {
+                Some(agent) => {
+                    let _ = agent.write_encoded(&encoded);
+                }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::PushUid {
+                    conn,
+                    uid,
+                    payload: encoded.bytes().clone(),
+                }),
             }
         }
     }

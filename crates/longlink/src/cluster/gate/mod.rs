@@ -12,6 +12,8 @@
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
+//! - `moved`: where the sessions handed over went (their directory entries, and what still
+//!   comes here for them);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -22,12 +24,13 @@ mod feed;
 mod fetch;
 mod forward;
 mod handover;
+mod moved;
 mod moving;
 mod setup;
 mod transfer;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -91,6 +94,10 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+    /// The sessions handed over lately: where they went.
+    moved: Mutex<moved::Moved>,
+    /// The gate is stopping: its "alive" key says so.
+    leaving: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -139,6 +146,8 @@ impl GateLink {
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
+            moved: Mutex::default(),
+            leaving: AtomicBool::new(false),
         })
     }
 
@@ -202,6 +211,14 @@ impl GateLink {
         }
         c.sync().await;
         *lock(&self.subs) = subs;
+        // Alive before it accepts: a gate stopping from now on counts it to take its sessions.
+        let alive = async {
+            let store = c.directory().await?;
+            self.say_alive(store).await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(c.config().request_timeout, alive).await {
+            tracing::debug!(error = %e, "alive key not written yet (the refresh writes it)");
+        }
         Ok(())
     }
 
@@ -322,6 +339,10 @@ impl ClusterLink for GateLink {
 
     fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.give_up_transfers_of(conn))
+    }
+
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.other_gate_lives())
     }
 }
 
