@@ -13,7 +13,7 @@
 //! (it does, every third of that).
 //!
 //! Inside: [`Cluster`] (this file: the connection, publishing in order, push, kick and
-//! broadcast by uid), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
+//! broadcast by uid), `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
 //! directory, commands from other nodes; [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
 //! `backend` (a backend node's side: [`Backend`]).
 //!
@@ -46,12 +46,14 @@ mod gate;
 pub(crate) mod groupseq;
 mod outgoing;
 mod publish;
+mod push_many;
 mod rpc;
 pub mod subjects;
 mod wire;
 
 pub use backend::{Backend, BackendBuilder, RunningBackend};
 pub use config::ClusterConfig;
+pub use push_many::PushedMany;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -230,7 +230,11 @@ impl Inner {
         if let Some(agent) = self.known(gate, conn) {
             return agent;
         }
-        let gate: Arc<str> = gate.into();
+        // One `Arc` per gate, shared by all of its connections here (a new one for each
+        // connection was 32 bytes more in every one of them).
+        let gate: Arc<str> = lock(&self.agents)
+            .get_key_value(gate)
+            .map_or_else(|| gate.into(), |(name, _)| Arc::clone(name));
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,

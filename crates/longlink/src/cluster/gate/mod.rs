@@ -4,6 +4,7 @@
 //!
 //! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
+//! - `bound`: one connection's backends, a short list;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
 //! - `moving`: a connection's binding moving from a stopping backend node to another of
@@ -16,6 +17,7 @@
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
+mod bound;
 mod commands;
 mod directory;
 mod feed;
@@ -51,8 +53,7 @@ use longlink_wire::resume::RefuseReason;
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
 
-/// One connection's backends: node type -> node id.
-type Bound = HashMap<Arc<str>, Arc<str>>;
+use bound::Bound;
 
 /// One gate's link to the cluster.
 pub(crate) struct GateLink {
@@ -65,6 +66,8 @@ pub(crate) struct GateLink {
     shared: OnceLock<Weak<Shared>>,
     /// conn -> (backend type -> node id): where each connection's messages go.
     bindings: Mutex<HashMap<u64, Bound>>,
+    /// The backend node ids heard, each once: every connection's binding shares them.
+    node_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// (conn, backend type) whose binding is moving to another node: its messages wait
     /// until the token is cancelled. Locked after `bindings`, never before.
     held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
@@ -130,6 +133,7 @@ impl GateLink {
             types,
             shared: OnceLock::new(),
             bindings: Mutex::new(HashMap::new()),
+            node_names: Mutex::new(std::collections::HashSet::new()),
             held: Mutex::new(HashMap::new()),
             moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
@@ -162,6 +166,17 @@ impl GateLink {
             .and_then(Weak::upgrade)
             .map(|s| s.live.all_agents())
             .unwrap_or_default()
+    }
+
+    /// `id` as the one `Arc` this gate keeps for that backend node.
+    fn node_name(&self, id: &str) -> Arc<str> {
+        let mut names = lock(&self.node_names);
+        if let Some(name) = names.get(id) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = id.into();
+        names.insert(Arc::clone(&name));
+        name
     }
 
     fn me(&self, conn: u64, at: u64) -> Holder {
@@ -207,8 +222,7 @@ impl GateLink {
         Ok(())
     }
 
-    /// Starts serving the subscriptions, and the timers: expired forwards, the alive key, the
-    /// directory refresh.
+    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
     fn serve(self: &Arc<Self>) {
         let group_prefix = self.cluster.subjects().group_prefix();
         for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
@@ -242,8 +256,6 @@ impl GateLink {
         }
         let link = Arc::clone(self);
         tokio::spawn(async move { link.expire_loop().await });
-        let link = Arc::clone(self);
-        tokio::spawn(async move { link.alive_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
     }
