@@ -128,6 +128,12 @@ impl Api {
                 result.sent += self.broadcast_encoded(Some(name), encoded);
             }
         }
+        if let Some(cluster) = &self.cluster {
+            // The answer comes once the NATS server has everything this batch published, so
+            // what a later request sends to the same uid or group arrives after it.
+            cluster.flush_outgoing().await;
+            cluster.sync().await;
+        }
         result.not_online = not_online.into_iter().collect();
         result.failed = failed.into_iter().collect();
         Ok(result)
