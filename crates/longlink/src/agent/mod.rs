@@ -130,6 +130,8 @@ pub(crate) struct AgentSettings {
     pub(crate) capacity: usize,
     /// `pending_write_bytes` (0: no bound).
     pub(crate) max_bytes: usize,
+    /// `volatile_queue`.
+    pub(crate) volatile: usize,
     /// `queue_full`.
     pub(crate) policy: QueueFullPolicy,
     /// The gate's clock origin, for liveness.
@@ -159,6 +161,7 @@ impl Agent {
             outbox: Outbox::new(
                 (settings.capacity, settings.max_bytes),
                 settings.policy,
+                settings.volatile,
                 settings.max_msg_len,
             ),
             liveness: Liveness::new(settings.now_ms()),

@@ -3,15 +3,22 @@
 
 use bytes::Bytes;
 
-use super::classes::VOLATILE_QUEUE_MAX;
 use super::{Outbox, Pushed, QueueFullPolicy, next_socket};
 use crate::codec::Tag;
 
 const ROOM_7: Tag = Tag::Latest { index: 11, key: 7 };
 const ROOM_8: Tag = Tag::Latest { index: 11, key: 8 };
 
+/// The default `volatile_queue`.
+const VOLATILE_QUEUE: usize = 16;
+
 fn outbox(capacity: usize) -> Outbox {
-    Outbox::new((capacity, 0), QueueFullPolicy::Disconnect, 1 << 20)
+    Outbox::new(
+        (capacity, 0),
+        QueueFullPolicy::Disconnect,
+        VOLATILE_QUEUE,
+        1 << 20,
+    )
 }
 
 fn push(o: &Outbox, text: &'static str, tag: Tag) -> Pushed {
@@ -64,7 +71,7 @@ fn volatile_messages_keep_their_place_and_are_dropped_past_the_bound() {
     assert_eq!(push(&o, "v1", Tag::Volatile), Pushed::Queued);
     push(&o, "r2", Tag::Reliable);
     assert_eq!(written(&o), ["r1", "v1", "r2"]);
-    for _ in 0..VOLATILE_QUEUE_MAX {
+    for _ in 0..VOLATILE_QUEUE {
         push(&o, "r", Tag::Reliable);
     }
     assert_eq!(push(&o, "late", Tag::Volatile), Pushed::Dropped);
