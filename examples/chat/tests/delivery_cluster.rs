@@ -9,6 +9,10 @@
 //! current one, though the one the first gate kept had been written (to a socket the client
 //! lost) on the second; and the numbering stays exact: a resume after the replay gets what
 //! was said since, nothing again.
+//!
+//! A typing signal is one room broadcast (one NATS message on the room's group subject, which
+//! every gate delivers to its own watchers), and the sender, on one of the gates, does not
+//! get it.
 
 mod common;
 
@@ -16,11 +20,12 @@ use std::time::Duration;
 
 use common::node::{ERR_UNAVAILABLE, Layout, Node, login_until_served};
 use common::*;
+use futures_util::StreamExt;
 use longlink::wire::resume::{
     ACK_ID, LlResume, LlResumed, LlSession, LlSessionStart, RESUME_ID, RESUMED_ID, SESSION_ID,
     SESSION_START_ID,
 };
-use longlink_chat::msg::{C2sUpdateWatchRoom, C2sUserLogin, S2cRoomInfo};
+use longlink_chat::msg::{C2sTyping, C2sUpdateWatchRoom, C2sUserLogin, S2cRoomInfo, S2cTyping};
 use longlink_testkit::{NatsServer, envelope};
 
 /// Longer than the chat's room-info delay (100 ms): a change's `S2C_RoomInfo` is out.
@@ -295,6 +300,79 @@ async fn a_session_handed_over_between_gates_replays_the_current_room_info_once(
             drop((w, other, toggler, sender));
             l.shutdown().await;
         }
+    })
+    .await;
+}
+
+/// The next `S2C_Typing` `c` gets within [`SETTLE`] (room infos skipped).
+async fn typing(c: &mut Client) -> Option<S2cTyping> {
+    loop {
+        match c.try_recv(SETTLE).await {
+            Ok(Reply::Typing(t)) => return Some(t),
+            Ok(Reply::RoomInfo(_)) => {}
+            Ok(other) => panic!("{c:?}: {other:?}"),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_signal_is_one_room_broadcast_that_leaves_the_sender_out() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(Duration::from_secs(60), async {
+        let l = Layout::start(&nats).await;
+        let room = 41;
+        let mut typer = login(&l.g1, Enc::Json, 201).await;
+        let mut watchers = vec![
+            login(&l.g1, Enc::Json, 202).await,
+            login(&l.g2, Enc::Json, 203).await,
+            login(&l.g2, Enc::Json, 204).await,
+        ];
+        for c in watchers.iter_mut().chain([&mut typer]) {
+            c.watch(room).await;
+            c.presence = true;
+        }
+        tokio::time::sleep(SETTLE).await;
+        for c in watchers.iter_mut().chain([&mut typer]) {
+            assert_eq!(typing(c).await, None); // the room infos, read
+        }
+        let bus = l
+            .chat
+            .cluster
+            .as_ref()
+            .expect("a cluster node")
+            .nats()
+            .clone();
+        let mut groups = bus.subscribe("longlink.grp.>").await.expect("subscribe");
+        bus.flush().await.expect("flush");
+
+        typer.send(&C2sTyping { room_id: room }).await;
+        for w in &mut watchers {
+            let t = typing(w).await;
+            assert_eq!(
+                t,
+                Some(S2cTyping {
+                    room_id: room,
+                    uid: 201
+                }),
+                "{w:?}"
+            );
+        }
+        assert_eq!(typing(&mut typer).await, None, "the sender's own signal");
+        let mut broadcasts = 0;
+        while let Ok(Some(m)) = tokio::time::timeout(SETTLE, groups.next()).await {
+            if m.payload.starts_with(br#"{"S2C_Typing""#) {
+                broadcasts += 1;
+            }
+        }
+        assert_eq!(
+            broadcasts, 1,
+            "one room broadcast for 3 watchers on 2 gates"
+        );
+        drop((typer, watchers));
+        l.shutdown().await;
     })
     .await;
 }

@@ -242,6 +242,12 @@ impl Agent {
         }
     }
 
+    /// Where the connection is in the cluster: its gate's node id and its id there (`None`
+    /// outside a cluster).
+    pub(crate) fn cluster_address(&self) -> Option<(Arc<str>, u64)> {
+        self.inner.link.as_ref()?.address(self)
+    }
+
     /// A remote connection whose session moved to connection `conn` of gate `gate`.
     pub(crate) fn retarget(&self, gate: &str, conn: u64) {
         if let Some(link) = &self.inner.link {
