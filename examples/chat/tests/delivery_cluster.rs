@@ -271,7 +271,7 @@ async fn a_session_handed_over_between_gates_replays_the_current_room_info_once(
                 .collect();
             let infos: Vec<_> = (replay.iter())
                 .filter_map(|r| match r {
-                    Reply::RoomInfo(i) => Some(i.clone()),
+                    Reply::RoomInfo(i) => Some(*i),
                     _ => None,
                 })
                 .collect();

@@ -236,10 +236,7 @@ mod tests {
             "b1 and a22; a1 is before `from`"
         );
         let left: Vec<_> = items.payloads_from(0);
-        assert_eq!(
-            left,
-            ["a1", "r1", "v", "r2", "b2", "a3"].map(|s| Bytes::from(s))
-        );
+        assert_eq!(left, ["a1", "r1", "v", "r2", "b2", "a3"].map(Bytes::from));
         assert_eq!(items.bytes(), 11);
         assert_eq!(items.keep_last_per_key(0), 1, "a1 now");
         assert_eq!(items.len(), 5);
