@@ -40,9 +40,11 @@
 //! ```
 
 mod backend;
+mod coalesce;
 mod config;
 mod gate;
 pub(crate) mod groupseq;
+mod outgoing;
 mod publish;
 mod rpc;
 pub mod subjects;
@@ -59,7 +61,8 @@ use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
-use publish::{Out, Outgoing, publish_loop};
+use outgoing::{Out, Outgoing};
+use publish::publish_loop;
 use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 
@@ -216,6 +219,20 @@ impl Cluster {
             reply,
             payload,
             headers: None,
+            batch: false,
+        });
+    }
+
+    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
+    /// reads batches): it may share one NATS message with what is queued right behind it for
+    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
+    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+            batch: true,
         });
     }
 
@@ -240,7 +257,7 @@ impl Cluster {
     }
 
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        self.send(self.subjects().gate(gate), None, msg.encode());
+        self.send_batched(self.subjects().gate(gate), None, msg.encode());
     }
 
     /// Returns once the NATS server has processed everything this node's client sent before
@@ -370,6 +387,7 @@ impl Cluster {
                 reply: None,
                 payload: msg.bytes().clone(),
                 headers: Some(headers),
+                batch: false,
             })
         });
     }

@@ -1,34 +1,27 @@
 //! This node's publisher: one task publishes everything the node sends, in the order of
 //! the `send` calls (a numbered group broadcast with its headers).
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 
-/// What the publisher task takes, in order.
-pub(super) enum Outgoing {
-    /// A message.
-    Publish(Out),
-    /// Everything before it has been handed to the NATS client.
-    Barrier(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Something to publish, in order with everything else this node publishes.
-pub(crate) struct Out {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
-    /// A numbered group broadcast's headers ([`super::groupseq`]).
-    pub(crate) headers: Option<async_nats::HeaderMap>,
-}
+use super::outgoing::Outgoing;
 
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the
-/// order on the wire. A publish fails only when the client is closed; while NATS is away,
-/// async-nats buffers and sends after reconnecting.
+/// order on the wire; what is queued for one gate or backend node goes out together
+/// ([`super::coalesce`]). A publish fails only when the client is closed; while NATS is
+/// away, async-nats buffers and sends after reconnecting.
 pub(super) async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
 ) {
-    while let Some(next) = rx.recv().await {
+    let mut taken = None;
+    loop {
+        let next = match taken.take() {
+            Some(next) => next,
+            None => match rx.recv().await {
+                Some(next) => next,
+                None => break,
+            },
+        };
         let out = match next {
             Outgoing::Publish(out) => out,
             Outgoing::Barrier(done) => {
@@ -36,6 +29,8 @@ pub(super) async fn publish_loop(
                 continue;
             }
         };
+        let (out, after) = super::coalesce::gather(out, &mut rx);
+        taken = after;
         let result = match (out.reply, out.headers) {
             (Some(reply), _) => {
                 client

@@ -49,6 +49,12 @@ pub(crate) trait ClusterLink: Send + Sync {
         let _ = conn;
         Box::pin(async {})
     }
+    /// The gate is stopping with resumable sessions to hand over: whether another gate
+    /// lives to take them (`true` when the cluster cannot tell). The cluster hears that
+    /// this gate takes no session from now on.
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
 }
 
 /// A session taken over from another gate: where its numbering stands.
@@ -57,4 +63,6 @@ pub(crate) struct Taken {
     pub(crate) in_seq: u64,
     /// The messages the client has not acknowledged, numbered from its `last_seq + 1`.
     pub(crate) kept: Vec<bytes::Bytes>,
+    /// The user data the former gate's modules gave the session (`user_data`), serialized.
+    pub(crate) user_data: Option<bytes::Bytes>,
 }

@@ -13,7 +13,7 @@ use crate::agent::events::EventSink;
 use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
-use crate::cluster::wire::{ToBackend, ToGate, now_micros};
+use crate::cluster::wire::{ToBackend, ToGate, batch, now_micros};
 use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
@@ -70,15 +70,53 @@ impl ConnLink for RemoteConn {
     }
 }
 
+/// Where a forwarded message's "handled" goes.
+enum Ack {
+    /// An older gate's message (`ToBackend::Msg`): its reply subject.
+    Reply(String),
+    /// `ToBackend::Forward`: its gate, as `ToGate::Handled`, after what the handler wrote.
+    Gate { gate: String, seq: u64 },
+}
+
+impl Ack {
+    fn send(self, cluster: &Cluster) {
+        match self {
+            Ack::Reply(reply) => cluster.send(reply, None, Bytes::new()),
+            Ack::Gate { gate, seq } => cluster.send_to_gate(&gate, &ToGate::Handled { seq }),
+        }
+    }
+}
+
 pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 impl Inner {
-    pub(super) async fn handle(self: &Arc<Self>, msg: async_nats::Message) {
-        let reply = msg.reply.as_ref().map(|r| r.to_string());
-        match ToBackend::decode(msg.payload) {
+    /// One NATS message from a gate: one envelope (with the message's reply subject), or a
+    /// batch of them, each handled in order. A batch's reply subject is for NATS's "no
+    /// responders" only: its items are acknowledged to their gates (`ToGate::Handled`).
+    pub(super) async fn handle_all(self: &Arc<Self>, msg: async_nats::Message) {
+        let batched = msg.payload.first() == Some(&batch::BATCH);
+        let mut reply = msg
+            .reply
+            .as_ref()
+            .map(|r| r.to_string())
+            .filter(|_| !batched);
+        let items = match batch::items(msg.payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad messages from a gate dropped"),
+        };
+        for item in items {
+            match item {
+                Ok(item) => self.handle(item, reply.take()).await,
+                Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
+            }
+        }
+    }
+
+    async fn handle(self: &Arc<Self>, payload: Bytes, reply: Option<String>) {
+        match ToBackend::decode(payload) {
             Ok(ToBackend::Open {
                 gate,
                 conn,
@@ -100,7 +138,20 @@ impl Inner {
                 let agent = self
                     .agent(&gate, conn, Transport::Tcp, unknown, unknown)
                     .await;
-                self.deliver(&agent, payload, reply).await;
+                self.deliver(&agent, payload, reply.map(Ack::Reply)).await;
+            }
+            Ok(ToBackend::Forward {
+                gate,
+                conn,
+                seq,
+                payload,
+            }) => {
+                let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+                let agent = self
+                    .agent(&gate, conn, Transport::Tcp, unknown, unknown)
+                    .await;
+                self.deliver(&agent, payload, Some(Ack::Gate { gate, seq }))
+                    .await;
             }
             Ok(ToBackend::Close { gate, conn }) => {
                 if let Some(agent) = self.forget(&gate, conn) {
@@ -211,19 +262,21 @@ impl Inner {
     /// started there (a private message pushed through the directory, say). A message that
     /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
     /// an error.
-    async fn deliver(&self, agent: &Agent, payload: Bytes, reply: Option<String>) {
+    async fn deliver(&self, agent: &Agent, payload: Bytes, ack: Option<Ack>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
             Err(e) => {
                 // The gate decoded it with the same registry: a version mismatch.
                 tracing::warn!(conn = agent.id(), error = %e, "forwarded message does not decode here");
-                self.ack(reply);
+                if let Some(ack) = ack {
+                    ack.send(&self.cluster);
+                }
                 return;
             }
         };
-        let handled = reply.map(|reply| {
+        let handled = ack.map(|ack| {
             let cluster = self.cluster.clone();
-            Handled::new(move || cluster.send(reply, None, Bytes::new()))
+            Handled::new(move || ack.send(&cluster))
         });
         let decoded_at = std::time::Instant::now();
         if let Some(pending) = self

@@ -1,4 +1,6 @@
-//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`).
+//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`);
+//! a write or a uid's command for a session this gate handed over lately goes on to the
+//! session's new gate (`moved`).
 //! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
 //! NATS message that each gate delivers to its own members.
 
@@ -12,11 +14,12 @@ impl GateLink {
     /// Does what another node asked of one of this gate's connections.
     pub(super) fn apply(&self, cmd: ToGate) {
         match cmd {
-            ToGate::Push { conn, payload } => {
-                if let Some(agent) = self.agent(conn) {
+            ToGate::Push { conn, payload } => match self.agent(conn) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
+                None => self.send_after(conn, None, |conn| ToGate::Push { conn, payload }),
+            },
             ToGate::Close { conn } => {
                 if let Some(agent) = self.agent(conn) {
                     agent.close();
@@ -43,24 +46,41 @@ impl GateLink {
                     shared.live.membership.leave(conn, &group);
                 }
             }
-            ToGate::PushUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+            ToGate::PushUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
-            ToGate::KickUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+                None => self.send_after(conn, Some(uid), |conn| ToGate::PushUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
+            ToGate::KickUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     if !payload.is_empty() {
                         let _ = agent.write_encoded(&Encoded::from_wire(payload));
                     }
                     agent.close();
                 }
-            }
-            ToGate::Goodbye { conn, uid, reason } => {
-                if let (Some(agent), Some(shared)) = (self.agent_of(conn, uid), self.gate()) {
-                    shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                None => self.send_after(conn, Some(uid), |conn| ToGate::KickUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
+            ToGate::Goodbye { conn, uid, reason } => match self.agent_of(conn, uid) {
+                Some(agent) => {
+                    if let Some(shared) = self.gate() {
+                        shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                    }
                 }
-            }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::Goodbye {
+                    conn,
+                    uid,
+                    reason,
+                }),
+            },
             ToGate::Barrier { id } => {
                 if let Some(done) = lock(&self.barriers).remove(&id) {
                     let _ = done.send(());
@@ -71,6 +91,7 @@ impl GateLink {
                 node_type,
                 from,
             } => self.start_move(conn, &node_type, &from),
+            ToGate::Handled { seq } => self.handled(seq),
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);
@@ -84,9 +105,12 @@ impl GateLink {
     }
 
     /// The connection that holds `uid`: `conn` as the directory says, else (the directory
-    /// was behind a login on this gate) whichever connection here holds it.
+    /// was behind a login on this gate) whichever connection here holds it. A session being
+    /// handed to another gate holds its uid here as this gate claimed it (its agent's own may
+    /// have been cleared by the modules' hand-off hook).
     fn agent_of(&self, conn: u64, uid: u64) -> Option<Agent> {
-        let holds = |a: &Agent| a.uid() == Some(uid);
+        let claimed = |a: &Agent| lock(&self.claims).get(&a.id()).map(|c| c.0) == Some(uid);
+        let holds = |a: &Agent| a.uid() == Some(uid) || claimed(a);
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))

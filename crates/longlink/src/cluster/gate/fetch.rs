@@ -10,64 +10,92 @@ use bytes::{Bytes, BytesMut};
 use longlink_wire::resume::RefuseReason;
 
 use super::GateLink;
+use super::handover::MOVED;
 use super::transfer::MAX_CHUNK;
+use crate::agent::Agent;
+use crate::cluster::config::is_node_name;
+
+/// How many times a hand-over follows a session to the gate it went to.
+const MAX_HOPS: u32 = 3;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, decode_items,
 };
 
 impl GateLink {
-    /// The new gate's side: every step of taking the session of `request` from `holder`.
-    /// Gives the session, with what reached it during the transfer, and its uid and groups
-    /// as they were at the end; and where its group broadcasts were cut.
+    /// The new gate's side: every step of taking the session of `request` from `holder`
+    /// for `agent`. Gives the session, with what reached it during the transfer, and its uid
+    /// and groups as they were at the end; and where its group broadcasts were cut.
     pub(super) async fn fetch_session(
         &self,
         holder: &str,
         request: HandoverRequest,
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
-        let subject = self.cluster.subjects().handover(holder);
-        // The holder may wait for the task serving the session to stop before it offers.
-        let wait = self.cluster.config().request_timeout * 3;
-        let step = HandoverStep::Ask(request);
-        let (transfer, mut offer) = match self.step(&subject, step, wait).await {
-            Ok(HandoverReply::Offer {
-                transfer,
-                len,
-                chunk,
-            }) => (transfer, (len, chunk)),
-            Ok(HandoverReply::Refused(reason)) => {
-                return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown));
-            }
-            Ok(_) => return Err(RefuseReason::Unknown),
-            Err(Step::Gone) => return Err(RefuseReason::Unknown),
-            Err(Step::Failed(e)) => {
-                tracing::warn!(holder, error = %e, "session hand-over: no offer; the client is told to retry");
-                return Err(RefuseReason::Retry);
-            }
-        };
-        let fetched = self.fetch_all(&subject, transfer, &mut offer).await;
+        let (holder, transfer, mut offer) = self.ask(holder, request).await?;
+        let subject = self.cluster.subjects().handover(&holder);
+        let fetched = self.fetch_all(&subject, transfer, &mut offer, agent).await;
         if let Err(e) = &fetched {
-            tracing::warn!(holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
+            tracing::warn!(holder = %holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
             let abort = HandoverStep::Abort { transfer };
             self.cluster.send(subject, None, abort.encode());
         }
         fetched
     }
 
-    /// Fetches the first offer and every one after it, and commits.
+    /// Asks `holder` for the session, and the gate it went to if it was handed over from
+    /// there before (its client did not hear of it): the gate that offers it, the transfer
+    /// and its first offer (length, chunk size).
+    async fn ask(
+        &self,
+        holder: &str,
+        request: HandoverRequest,
+    ) -> Result<(String, u64, (u64, u64)), RefuseReason> {
+        let mut holder = holder.to_owned();
+        for _ in 0..=MAX_HOPS {
+            let subject = self.cluster.subjects().handover(&holder);
+            // The holder may wait for the task serving the session to stop before it offers.
+            let wait = self.cluster.config().request_timeout * 3;
+            let step = HandoverStep::Ask(request.clone());
+            let reason = match self.step(&subject, step, wait).await {
+                Ok(HandoverReply::Offer {
+                    transfer,
+                    len,
+                    chunk,
+                }) => return Ok((holder, transfer, (len, chunk))),
+                Ok(HandoverReply::Refused(reason)) => reason,
+                Ok(_) | Err(Step::Gone) => return Err(RefuseReason::Unknown),
+                Err(Step::Failed(e)) => {
+                    tracing::warn!(holder = %holder, error = %e, "session hand-over: no offer; the client is told to retry");
+                    return Err(RefuseReason::Retry);
+                }
+            };
+            match reason.strip_prefix(MOVED).filter(|to| is_node_name(to)) {
+                Some(to) if to != self.cluster.node_id() => holder = to.to_owned(),
+                _ => return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown)),
+            }
+        }
+        Err(RefuseReason::Unknown)
+    }
+
+    /// Fetches the first offer and every one after it, and commits. `agent` carries the
+    /// session's uid from the first offer on: the holder points the uid's directory entry at
+    /// it at the first commit, and pushes to the uid may come from then on.
     async fn fetch_all(
         &self,
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
         let mut answer = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
             RefuseReason::Unknown
         })?;
-        let HandoverAnswer::Taken { bindings, .. } = &answer else {
+        let HandoverAnswer::Taken { bindings, uid, .. } = &answer else {
             return Err(RefuseReason::Unknown);
         };
+        agent.store_uid(*uid);
         // The first commit waits for each backend to switch (request_timeout each, at
         // worst), for what they wrote to land, and for what this gate sent to leave.
         let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);

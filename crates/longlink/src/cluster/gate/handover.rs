@@ -1,27 +1,29 @@
-//! Resumable sessions moving between gates: a client whose session this gate holds resumed
-//! on another gate (its token names this one), or the other way round.
+//! Resumable sessions moving between gates: a client whose session this gate holds resumed on
+//! another gate (its token names this one), or the other way round.
 //!
 //! The new gate asks the holder (`P.handover.<holder>`). The holder claims the session (its
 //! socket's task, if any, stops) and offers a copy of it (its numbering, the messages the
 //! client has not acknowledged, its uid, groups and backends), which the new gate fetches in
 //! chunks of any number (`transfer`: the steps and why). At the new gate's first commit the
-//! holder tells each backend bound to the connection to reach the new gate's connection from
-//! now on (the backend's agent goes on: no close event, no new one), waits for their answers,
-//! then for whatever they wrote before they switched to reach it (a barrier through its own
-//! command subject); what reached the session since the copy is offered in turn, and the
-//! holder lets the session go only once the new gate has all of it. The new gate claims the
-//! uid in the directory under its new connection, joins the groups, keeps the bindings, and
-//! replays.
+//! holder points the uid's directory entry at the new gate's connection (which carries the uid
+//! from the first offer on), so that a push to the uid looked up from then on goes there
+//! (`moved`: one that still comes here is sent on), then tells each backend bound to the
+//! connection to reach the new gate's connection from now on (the backend's agent goes on: no
+//! close event, no new one), waits for their answers, then for whatever they wrote before they
+//! switched to reach it (a barrier through its own command subject); what reached the session
+//! since the copy is offered in turn, and the holder lets the session go only once the new gate
+//! has all of it. The new gate claims the uid in the directory under its new connection, joins
+//! the groups, keeps the bindings, and replays.
 //!
-//! A hand-over that fails before the end (a step unanswered within `request_timeout`, a
-//! chunk lost, NATS away) leaves the session with the holder, waiting for its client, and
-//! the client hears `"retry"` and resumes again. Before the first commit nothing but the
-//! claim has changed; after it the backends are switched back, and what they wrote to the
-//! new gate in between (the time of one small offer, at most) is lost. A holder that is
-//! gone (a gate that died or stopped: nobody listens on its subject) takes its sessions with
-//! it: the resume is refused (`"unknown"`) and the client logs in afresh. The one step that
-//! can still lose a session is the last answer (`Done`): lost in NATS after the holder let
-//! go, the session is on neither gate.
+//! A hand-over that fails before the end (a step unanswered within `request_timeout`, a chunk
+//! lost, NATS away) leaves the session with the holder, waiting for its client, and the client
+//! hears `"retry"` and resumes again. Before the first commit nothing but the claim has
+//! changed; after it the backends are switched back and the directory entry points here again,
+//! and what they (or a push to the uid) wrote to the new gate in between (the time of one small
+//! offer, at most) is lost. A holder that is gone (a gate that died or stopped: nobody listens
+//! on its subject) takes its sessions with it: the resume is refused (`"unknown"`) and the
+//! client logs in afresh. The one step that can still lose a session is the last answer
+//! (`Done`): lost in NATS after the holder let go, the session is on neither gate.
 
 use longlink_wire::resume::RefuseReason;
 
@@ -32,9 +34,13 @@ use crate::cluster::config::is_node_name;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, ToBackend, ToGate,
 };
-use crate::gate::handover::claim_for_handover;
+use crate::gate::handover::{claim_for_handover, hand_off_here};
 use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
+
+/// A refusal that says where the session went: `"moved:<gate>"` (it was handed over from
+/// the gate asked, and its client may not know): the new gate asks that one.
+pub(super) const MOVED: &str = "moved:";
 
 /// Whether a resume token names its gate as a node id can (and its session as 48 hex digits):
 /// nothing else goes into a subject.
@@ -68,7 +74,7 @@ impl GateLink {
             remote: agent.remote_addr().to_string(),
             after: stage.after.clone(),
         };
-        let answer = match self.fetch_session(holder, request).await {
+        let answer = match self.fetch_session(holder, request, agent).await {
             Ok((
                 HandoverAnswer::Taken {
                     in_seq,
@@ -77,9 +83,10 @@ impl GateLink {
                     groups,
                     bindings,
                     kept,
+                    user_data,
                 },
                 marks,
-            )) => (in_seq, uid, at, groups, bindings, kept, marks),
+            )) => (in_seq, uid, at, groups, bindings, kept, user_data, marks),
             Ok((HandoverAnswer::Refused(_), _)) => {
                 self.feed.unstage(stage);
                 return Err(RefuseReason::Unknown);
@@ -89,7 +96,7 @@ impl GateLink {
                 return Err(why);
             }
         };
-        let (in_seq, uid, at, groups, bindings, kept, marks) = answer;
+        let (in_seq, uid, at, groups, bindings, kept, user_data, marks) = answer;
         let bound = bindings
             .into_iter()
             .map(|(ty, node)| (ty.into(), node.into()))
@@ -108,7 +115,11 @@ impl GateLink {
             }
             None => self.feed.unstage(stage),
         }
-        Ok(Taken { in_seq, kept })
+        Ok(Taken {
+            in_seq,
+            kept,
+            user_data,
+        })
     }
 
     /// The holder's side: serves one step of a hand-over.
@@ -140,6 +151,16 @@ impl GateLink {
         };
         let claimed = match claim_for_handover(&shared, &request.token).await {
             Ok(claimed) => claimed,
+            Err(RefuseReason::Unknown) => {
+                let now = shared.live.now_ms();
+                let resumption = shared.services.resume.as_ref();
+                return match resumption.and_then(|r| r.gone_to(&request.token, now)) {
+                    Some(to) if to != request.to_gate => {
+                        HandoverReply::Refused(format!("{MOVED}{to}"))
+                    }
+                    _ => refused(RefuseReason::Unknown),
+                };
+            }
             Err(why) => return refused(why),
         };
         let conn = claimed.agent().id();
@@ -148,6 +169,10 @@ impl GateLink {
             keep_after_failed_handover(&shared, claimed);
             return refused(RefuseReason::Unknown);
         };
+        // The modules here let the session go (after its messages here); what they keep of
+        // it in its user data moves with it.
+        let wait = self.cluster.config().request_timeout;
+        let user_data = hand_off_here(&shared, &claimed, wait).await;
         let (uid, at) = lock(&self.claims).get(&conn).copied().unwrap_or((0, 0));
         let bindings = lock(&self.bindings)
             .get(&conn)
@@ -167,6 +192,7 @@ impl GateLink {
             groups,
             bindings,
             kept,
+            user_data,
         }
         .encode();
         self.offer(transfer, chunk_size(&self.cluster))

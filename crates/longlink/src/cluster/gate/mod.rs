@@ -11,6 +11,8 @@
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
+//! - `moved`: where the sessions handed over went (their directory entries, and what still
+//!   comes here for them);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -20,12 +22,13 @@ mod feed;
 mod fetch;
 mod forward;
 mod handover;
+mod moved;
 mod moving;
 mod setup;
 mod transfer;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -34,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::subjects::node_key;
-use super::wire::{Holder, ToGate};
+use super::wire::{Holder, ToGate, batch};
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
@@ -88,6 +91,10 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+    /// The sessions handed over lately: where they went.
+    moved: Mutex<moved::Moved>,
+    /// The gate is stopping: its "alive" key says so.
+    leaving: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -135,6 +142,8 @@ impl GateLink {
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
+            moved: Mutex::default(),
+            leaving: AtomicBool::new(false),
         })
     }
 
@@ -187,10 +196,19 @@ impl GateLink {
         }
         c.sync().await;
         *lock(&self.subs) = subs;
+        // Alive before it accepts: a gate stopping from now on counts it to take its sessions.
+        let alive = async {
+            let store = c.directory().await?;
+            self.say_alive(store).await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(c.config().request_timeout, alive).await {
+            tracing::debug!(error = %e, "alive key not written yet (the refresh writes it)");
+        }
         Ok(())
     }
 
-    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
+    /// Starts serving the subscriptions, and the timers: expired forwards, the alive key, the
+    /// directory refresh.
     fn serve(self: &Arc<Self>) {
         let group_prefix = self.cluster.subjects().group_prefix();
         for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
@@ -203,10 +221,7 @@ impl GateLink {
                         msg = sub.next() => match msg { Some(m) => m, None => break },
                     };
                     match kind {
-                        Sub::Commands => match ToGate::decode(msg.payload) {
-                            Ok(cmd) => link.apply(cmd),
-                            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
-                        },
+                        Sub::Commands => link.commands(msg.payload),
                         Sub::Groups => link.group_broadcast(&group_prefix, msg),
                         Sub::All => {
                             let encoded = Encoded::from_wire(msg.payload);
@@ -228,7 +243,23 @@ impl GateLink {
         let link = Arc::clone(self);
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
+        tokio::spawn(async move { link.alive_loop().await });
+        let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
+    }
+
+    /// One NATS message of commands (one, or a batch): each applied, in order.
+    fn commands(&self, payload: Bytes) {
+        let items = match batch::items(payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad gate commands dropped"),
+        };
+        for item in items {
+            match item.and_then(ToGate::decode) {
+                Ok(cmd) => self.apply(cmd),
+                Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+            }
+        }
     }
 
     /// A group broadcast heard: written to the group's members here (through the feed).
@@ -312,6 +343,10 @@ impl ClusterLink for GateLink {
 
     fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.give_up_transfers_of(conn))
+    }
+
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.other_gate_lives())
     }
 }
 

@@ -10,6 +10,7 @@ use super::Attach;
 use crate::agent::outbox::next_socket;
 use crate::agent::{Agent, Local};
 use crate::codec::Tag;
+use crate::gate::handover::adopt_here;
 use crate::gate::link::{ClusterLink, Taken};
 use crate::gate::resume::{Resumption, claim};
 use crate::gate::shared::Shared;
@@ -22,7 +23,10 @@ pub(super) async fn resume(
     agent: &Agent,
     shared: &Shared,
 ) -> Result<Attach, RefuseReason> {
-    if let Some(holder) = resumption.holder(&msg.token).map(str::to_owned) {
+    let holder = resumption
+        .holder(&msg.token)
+        .filter(|_| !resumption.adopted(&msg.token));
+    if let Some(holder) = holder.map(str::to_owned) {
         let cluster = shared
             .services
             .cluster
@@ -30,7 +34,21 @@ pub(super) async fn resume(
             .ok_or(RefuseReason::Unknown)?;
         return take_from(cluster.as_ref(), &holder, resumption, msg, agent, shared).await;
     }
-    let (session, token) = resumption.take(&msg.token, shared.live.now_ms())?;
+    let now = shared.live.now_ms();
+    let (session, token) = match resumption.take(&msg.token, now) {
+        Ok(found) => found,
+        // Handed over from here to another gate, the client not told (its LL_Resumed lost):
+        // that gate has it.
+        Err(RefuseReason::Unknown) => {
+            let to = resumption.gone_to(&msg.token, now);
+            let cluster = shared.services.cluster.as_ref();
+            let (Some(to), Some(cluster)) = (to, cluster) else {
+                return Err(RefuseReason::Unknown);
+            };
+            return take_from(cluster.as_ref(), &to, resumption, msg, agent, shared).await;
+        }
+        Err(why) => return Err(why),
+    };
     if session == *agent {
         return Err(RefuseReason::Unknown);
     }
@@ -95,7 +113,10 @@ async fn take_from(
         .take_session(holder, &msg.token, msg.last_seq, &fresh)
         .await
     {
-        Ok(taken) => {
+        Ok(mut taken) => {
+            // The modules here know the session before any of its messages.
+            let user_data = taken.user_data.take();
+            adopt_here(shared, &fresh, user_data.as_deref()).await;
             let replayed = install(resumption, &msg, &fresh, local, socket, taken);
             tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
             Ok(Attach {
@@ -126,6 +147,7 @@ fn install(
     taken: Taken,
 ) -> usize {
     let token = resumption.start(fresh);
+    resumption.took(&msg.token, fresh);
     let answer = resumption.resumed(token, taken.in_seq);
     let codec = fresh.codec();
     let kept: Vec<_> = (taken.kept.into_iter())

@@ -1,0 +1,24 @@
+//! What a node publishes, as its publisher takes it (plain data, below `publish` and
+//! `coalesce`).
+
+use bytes::Bytes;
+
+/// What the publisher task takes, in order.
+pub(crate) enum Outgoing {
+    /// A message.
+    Publish(Out),
+    /// Everything before it has been handed to the NATS client.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Something to publish, in order with everything else this node publishes.
+pub(crate) struct Out {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) payload: Bytes,
+    /// A numbered group broadcast's headers ([`super::groupseq`]).
+    pub(crate) headers: Option<async_nats::HeaderMap>,
+    /// It may share one NATS message with what is queued right behind it for the same
+    /// subject ([`super::coalesce`]): its listener reads batches.
+    pub(crate) batch: bool,
+}
