@@ -367,8 +367,23 @@ impl Cluster {
     /// Each broadcast is numbered (per sending node, in NATS headers): a member whose session
     /// moves between gates meanwhile gets it exactly once.
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
+        self.broadcast_group_except(group, msg, None);
+    }
+
+    /// [`broadcast_group`](Self::broadcast_group), save to connection `except` (its gate's
+    /// node id, its id there), named in a header its gate reads (an older gate ignores it,
+    /// and delivers to that connection too).
+    pub(crate) fn broadcast_group_except(
+        &self,
+        group: &str,
+        msg: &Encoded,
+        except: Option<(Arc<str>, u64)>,
+    ) {
         let subject = self.subjects().group(group);
-        self.inner.group_seq.stamp(|headers| {
+        self.inner.group_seq.stamp(|mut headers| {
+            if let Some((gate, conn)) = &except {
+                groupseq::except(&mut headers, gate, *conn);
+            }
             self.queue(Out {
                 subject,
                 reply: None,

@@ -36,6 +36,10 @@ impl ConnLink for RemoteConn {
         self.detached.store(true, Ordering::Release);
     }
 
+    fn address(&self, _agent: &Agent) -> Option<(Arc<str>, u64)> {
+        Some(lock(&self.at).clone())
+    }
+
     fn tell(&self, _agent: &Agent, event: LinkEvent<'_>) {
         if self.detached.load(Ordering::Acquire) && !matches!(event, LinkEvent::Push(_)) {
             return;

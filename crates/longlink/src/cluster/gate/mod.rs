@@ -281,8 +281,13 @@ impl GateLink {
             return;
         };
         let num = super::groupseq::read(msg.headers.as_ref());
+        let except = super::groupseq::except_here(msg.headers.as_ref(), self.cluster.node_id());
         let encoded = Encoded::from_wire(msg.payload);
-        let members = || shared.live.membership.members_of_token(token);
+        let members = || {
+            let mut members = shared.live.membership.members_of_token(token);
+            members.retain(|m| Some(*m) != except);
+            members
+        };
         self.feed.deliver(token, num, &encoded, members, |conn| {
             shared.live.agent(conn)
         });
@@ -369,6 +374,10 @@ impl ConnLink for GateLink {
             | LinkEvent::Close
             | LinkEvent::Destroy => {}
         }
+    }
+
+    fn address(&self, agent: &Agent) -> Option<(Arc<str>, u64)> {
+        Some((self.cluster.node_id().into(), agent.id()))
     }
 }
 
