@@ -11,6 +11,8 @@
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
+//! - `outage`: through a NATS outage: forwards held, bound nodes probed, missed group
+//!   broadcasts asked for again (`order`: their order per publisher);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -21,6 +23,8 @@ mod fetch;
 mod forward;
 mod handover;
 mod moving;
+mod order;
+mod outage;
 mod setup;
 mod transfer;
 
@@ -47,6 +51,9 @@ use longlink_wire::resume::RefuseReason;
 
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
+
+/// The gate's hook for a connection that may have missed group broadcasts for good.
+pub(crate) type LossHook = Box<dyn Fn(&Agent) + Send + Sync>;
 
 /// One connection's backends: node type -> node id.
 type Bound = HashMap<Arc<str>, Arc<str>>;
@@ -77,6 +84,11 @@ pub(crate) struct GateLink {
     claims: Mutex<HashMap<u64, (u64, u64)>>,
     /// The application's hook for a forward that failed (to tell the client).
     on_error: Option<ForwardErrorHook>,
+    /// The application's hook for group broadcasts lost in a NATS outage.
+    on_loss: Option<LossHook>,
+    /// Whether forwarded messages go out now (not while NATS is away, nor until the bound
+    /// backend nodes answer again: `outage`).
+    ready: tokio::sync::watch::Sender<bool>,
     /// Stops the subscriptions and timers.
     stop: CancellationToken,
     /// Directory claims and removals in flight, finished before the gate goes.
@@ -88,6 +100,13 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+}
+
+/// The application's hooks of a clustered gate.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_error: Option<ForwardErrorHook>,
+    pub(crate) on_loss: Option<LossHook>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -112,11 +131,7 @@ impl GateLink {
         self.serve();
     }
 
-    fn new(
-        cluster: Cluster,
-        types: Vec<Arc<str>>,
-        on_error: Option<ForwardErrorHook>,
-    ) -> Arc<GateLink> {
+    fn new(cluster: Cluster, types: Vec<Arc<str>>, hooks: Hooks) -> Arc<GateLink> {
         Arc::new_cyclic(|me| GateLink {
             me: me.clone(),
             cluster,
@@ -129,7 +144,9 @@ impl GateLink {
             seq: AtomicU64::new(1),
             subs: Mutex::new(Vec::new()),
             claims: Mutex::new(HashMap::new()),
-            on_error,
+            on_error: hooks.on_error,
+            on_loss: hooks.on_loss,
+            ready: tokio::sync::watch::Sender::new(true),
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
@@ -229,20 +246,42 @@ impl GateLink {
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
+        tokio::spawn(Arc::clone(self).watch_nats());
     }
 
     /// A group broadcast heard: written to the group's members here (through the feed).
     fn group_broadcast(&self, group_prefix: &str, msg: async_nats::Message) {
-        let (Some(token), Some(shared)) = (msg.subject.strip_prefix(group_prefix), self.gate())
-        else {
+        let Some(token) = msg.subject.strip_prefix(group_prefix) else {
             return;
         };
         let num = super::groupseq::read(msg.headers.as_ref());
         let encoded = Encoded::from_wire(msg.payload);
-        let members = || shared.live.membership.members_of_token(token);
-        self.feed.deliver(token, num, &encoded, members, |conn| {
-            shared.live.agent(conn)
-        });
+        let next = self.with_targets(|to| self.feed.deliver(token, num, &encoded, to));
+        if let Some(next) = next {
+            self.follow(next);
+        }
+    }
+
+    /// Runs `f` with where the feed's broadcasts go (this gate's members and agents), once
+    /// the gate has started and while it lives.
+    fn with_targets<R>(&self, f: impl FnOnce(&feed::Targets<'_>) -> R) -> Option<R> {
+        let shared = self.gate()?;
+        let members = |token: &str| shared.live.membership.members_of_token(token);
+        let agent = |conn: u64| shared.live.agent(conn);
+        Some(f(&feed::Targets {
+            members: &members,
+            agent: &agent,
+        }))
+    }
+
+    /// What the feed asks for next: broadcasts to ask for again, losses to report.
+    fn follow(&self, next: feed::Next) {
+        if next.lost > 0 {
+            self.report_loss(next.lost);
+        }
+        if let Some(fetch) = next.fetch {
+            self.fetch_missing(fetch);
+        }
     }
 
     /// The last step of the gate's stop, after its connections have closed: their directory

@@ -348,6 +348,7 @@ mod handover;
 mod holder;
 mod moving;
 mod primitives;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -357,4 +358,5 @@ pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};
 pub(crate) use primitives::WireError;
 use primitives::{Reader, put_str};
+pub(crate) use replay::{ANSWER_BYTES, ReplayAnswer, ReplayRequest, Replayed};
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};
