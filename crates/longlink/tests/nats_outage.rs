@@ -16,7 +16,8 @@ use longlink_testkit::{NatsServer, Proxy, free_addr};
 use serde::{Deserialize, Serialize};
 
 /// Forwarded from the gate. `n == 0` logs in as `uid` and joins the room; the backend
-/// answers `"<node> in"`, else `"<node> <n>"`.
+/// answers `"<node> in"`, else `"<node> <n>"` (and from 1000 on, `"later <n>"` 500 ms
+/// after).
 #[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
 #[serde(default)]
 struct Ping {
@@ -64,6 +65,15 @@ async fn backend(url: String, timeout: Duration) -> (Running, Arc<Mutex<Vec<u64>
     registry(&mut p);
     let node = cluster.node_id().to_owned();
     p.route(&m, move |ctx: &mut Ctx<Svc>, ping: Ping, agent: &Agent| {
+        if ping.n >= 1000 {
+            // Written later, from the backend (a push to the gate).
+            let agent = agent.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let text = format!("later {}", ping.n);
+                let _ = agent.write(&Echo { text });
+            });
+        }
         let text = if ping.n == 0 {
             ctx.sessions.bind(ping.uid, agent);
             ctx.rooms.join("lobby", agent);
@@ -218,6 +228,38 @@ async fn broadcasts_a_gate_missed_while_away_from_nats_reach_it_once_in_order() 
         publisher.broadcast(&["b7"]).await;
         for want in ["b6", "b7"] {
             assert_eq!(c.recv_echo().await, want);
+        }
+        silent(&mut c, Duration::from_millis(500)).await;
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_backend_wrote_while_its_gate_was_away_from_nats_reaches_the_client() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(Duration::from_secs(60), async {
+        let t = Duration::from_secs(2);
+        let (b, _handled, _bc) = backend(nats.url(), t).await;
+        let proxy = Proxy::start(nats_addr(&nats)).await.unwrap();
+        let (g, addr, gc) = gate(format!("nats://{}", proxy.addr()), t).await;
+        let mut c = client(addr).await;
+        ping(&mut c, 0, 1).await;
+        let node = c.recv_echo().await.trim_end_matches(" in").to_owned();
+        for round in 1..=2u64 {
+            ping(&mut c, 1000 + round, 0).await;
+            assert_eq!(c.recv_echo().await, format!("{node} {}", 1000 + round));
+            // The backend writes while the gate is away.
+            proxy.retarget(free_addr()).unwrap();
+            proxy.cut_all();
+            connected(&gc, false).await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            proxy.retarget(nats_addr(&nats)).unwrap();
+            connected(&gc, true).await;
+            assert_eq!(c.recv_echo().await, format!("later {}", 1000 + round));
         }
         silent(&mut c, Duration::from_millis(500)).await;
         g.shutdown().await;

@@ -1,5 +1,5 @@
-//! Numbered group broadcasts: each node numbers the group broadcasts it publishes, in the
-//! order it publishes them, in three NATS headers: `Ll-Src` (the publisher: a random number
+//! Numbered group broadcasts (and commands to a gate): each node numbers the group
+//! broadcasts it publishes, in the order it publishes them, in three NATS headers: `Ll-Src` (the publisher: a random number
 //! drawn when the node connects, so that a restarted node with the same id counts afresh),
 //! `Ll-Seq` (1, 2, ...) and `Ll-Node` (the node's id, where a gate asks for what it missed).
 //! NATS keeps one publisher's messages in order for every subscriber; a gate delivers them
@@ -9,6 +9,10 @@
 //! before it. A session handed over between gates carries, per publisher, the last number
 //! its former gate delivered to it; the new gate delivers exactly what comes after
 //! (`cluster::gate::feed`).
+//!
+//! What a node sends to one gate's own subject (`ToGate` commands: pushes, logins, group
+//! changes...) is numbered the same way, one count per gate, and kept and asked for again
+//! the same way: a gate applies each node's commands in order, once.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -25,10 +29,15 @@ const SEQ: &str = "Ll-Seq";
 /// The header naming the publishing node.
 const NODE: &str = "Ll-Node";
 
-/// How many of its last broadcasts a node keeps for gates that missed them.
+/// How many of its last broadcasts a node keeps for gates that missed them (and of its
+/// last commands to each gate).
 pub(crate) const KEPT: usize = 4096;
-/// At most this many payload bytes are kept (the oldest go first).
+/// At most this many payload bytes are kept of the broadcasts (the oldest go first).
 const KEPT_BYTES: usize = 16 * 1024 * 1024;
+/// At most this many payload bytes are kept of the commands to one gate.
+const KEPT_GATE_BYTES: usize = 4 * 1024 * 1024;
+/// The commands to a gate this node has sent nothing to for this long are forgotten.
+const GATE_IDLE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// A group broadcast's number: its publisher, its number, and the node that published it
 /// (empty from a node that does not say).
@@ -39,22 +48,65 @@ pub(crate) struct Num {
     pub(crate) node: String,
 }
 
-#[derive(Default)]
+/// One stream's count and its last messages.
 struct Numbering {
     /// The last number given.
     last: u64,
-    /// The last broadcasts, oldest first, and their payload bytes.
+    /// The last messages, oldest first, and their payload bytes.
     kept: VecDeque<Replayed>,
     kept_bytes: usize,
+    max_bytes: usize,
+    /// When the last one was numbered.
+    used: std::time::Instant,
 }
 
-/// One node's numbering of its group broadcasts, and the last ones it sent.
+impl Numbering {
+    fn new(max_bytes: usize) -> Numbering {
+        Numbering {
+            last: 0,
+            kept: VecDeque::new(),
+            kept_bytes: 0,
+            max_bytes,
+            used: std::time::Instant::now(),
+        }
+    }
+
+    /// The next number, for a message to group `token` (empty for a command).
+    fn next(&mut self, token: &str, payload: &Bytes) -> u64 {
+        self.last += 1;
+        self.used = std::time::Instant::now();
+        self.kept_bytes += payload.len();
+        self.kept.push_back(Replayed {
+            seq: self.last,
+            token: token.to_owned(),
+            payload: payload.clone(),
+        });
+        while self.kept.len() > KEPT || self.kept_bytes > self.max_bytes {
+            let Some(old) = self.kept.pop_front() else {
+                break;
+            };
+            self.kept_bytes -= old.payload.len();
+        }
+        self.last
+    }
+}
+
+/// A node's streams: its group broadcasts, and its commands to each gate.
+struct Streams {
+    groups: Numbering,
+    gates: std::collections::HashMap<String, Numbering>,
+    /// Commands numbered since idle gates were last looked for.
+    since_pruned: usize,
+}
+
+/// One node's numbering of its group broadcasts and gate commands, and the last ones it
+/// sent.
 pub(crate) struct GroupSeq {
     /// This connection's publisher number.
     src: u64,
     node: String,
-    /// Held while a broadcast is queued, so that numbers go out in order.
-    state: Mutex<Numbering>,
+    /// Held while a message is queued, so that numbers go out in order.
+    state: Mutex<Streams>,
 }
 
 impl GroupSeq {
@@ -64,11 +116,15 @@ impl GroupSeq {
         GroupSeq {
             src: u64::from_le_bytes(bytes),
             node: node.to_owned(),
-            state: Mutex::new(Numbering::default()),
+            state: Mutex::new(Streams {
+                groups: Numbering::new(KEPT_BYTES),
+                gates: std::collections::HashMap::new(),
+                since_pruned: 0,
+            }),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Numbering> {
+    fn lock(&self) -> MutexGuard<'_, Streams> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -82,39 +138,62 @@ impl GroupSeq {
         queue: impl FnOnce(HeaderMap) -> R,
     ) -> R {
         let mut s = self.lock();
-        s.last += 1;
-        let seq = s.last;
-        s.kept_bytes += payload.len();
-        s.kept.push_back(Replayed {
-            seq,
-            token: token.to_owned(),
-            payload: payload.clone(),
-        });
-        while s.kept.len() > KEPT || s.kept_bytes > KEPT_BYTES {
-            let Some(old) = s.kept.pop_front() else { break };
-            s.kept_bytes -= old.payload.len();
+        let seq = s.groups.next(token, payload);
+        queue(self.headers(seq))
+    }
+
+    /// As [`stamp`](Self::stamp), for a command to gate `gate` (its own count).
+    pub(crate) fn stamp_command<R>(
+        &self,
+        gate: &str,
+        payload: &Bytes,
+        queue: impl FnOnce(HeaderMap) -> R,
+    ) -> R {
+        let mut s = self.lock();
+        s.since_pruned += 1;
+        if s.since_pruned >= KEPT {
+            s.since_pruned = 0;
+            s.gates.retain(|_, n| n.used.elapsed() < GATE_IDLE);
         }
+        let numbering = match s.gates.get_mut(gate) {
+            Some(n) => n,
+            None => s
+                .gates
+                .entry(gate.to_owned())
+                .or_insert_with(|| Numbering::new(KEPT_GATE_BYTES)),
+        };
+        let seq = numbering.next("", payload);
+        queue(self.headers(seq))
+    }
+
+    fn headers(&self, seq: u64) -> HeaderMap {
         let mut headers = HeaderMap::new();
         headers.insert(SRC, self.src.to_string().as_str());
         headers.insert(SEQ, seq.to_string().as_str());
         headers.insert(NODE, self.node.as_str());
-        queue(headers)
+        headers
     }
 
     /// The answer to a gate that asks for what it missed.
+    /// (Commands: the request names the gate.)
     pub(crate) fn replay(&self, request: &ReplayRequest) -> ReplayAnswer {
         let s = self.lock();
+        let stream = if request.gate.is_empty() {
+            Some(&s.groups)
+        } else {
+            s.gates.get(&request.gate)
+        };
         let mut answer = ReplayAnswer {
             known: request.src == self.src,
-            last: s.last,
+            last: stream.map_or(0, |n| n.last),
             more: false,
             entries: Vec::new(),
         };
-        if !answer.known {
+        let Some(stream) = stream.filter(|_| answer.known) else {
             return answer;
-        }
+        };
         let mut bytes = 0;
-        for e in s.kept.iter().filter(|e| e.seq > request.after) {
+        for e in stream.kept.iter().filter(|e| e.seq > request.after) {
             if bytes > 0 && bytes + e.payload.len() > ANSWER_BYTES {
                 answer.more = true;
                 break;
@@ -173,6 +252,7 @@ mod tests {
         let all = s.replay(&ReplayRequest {
             src: s.src,
             after: 0,
+            gate: String::new(),
         });
         assert!(all.known);
         assert_eq!(all.last, (KEPT + 10) as u64);
@@ -181,6 +261,7 @@ mod tests {
         let tail = s.replay(&ReplayRequest {
             src: s.src,
             after: (KEPT + 8) as u64,
+            gate: String::new(),
         });
         let seqs: Vec<u64> = tail.entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [(KEPT + 9) as u64, (KEPT + 10) as u64]);
@@ -188,7 +269,28 @@ mod tests {
         let other = s.replay(&ReplayRequest {
             src: s.src ^ 1,
             after: 0,
+            gate: String::new(),
         });
         assert!(!other.known && other.entries.is_empty());
+        // Commands count per gate, apart from the broadcasts.
+        let p = Bytes::from_static(b"c");
+        assert_eq!(
+            s.stamp_command("g1", &p, |h| read(Some(&h)).unwrap().seq),
+            1
+        );
+        assert_eq!(
+            s.stamp_command("g2", &p, |h| read(Some(&h)).unwrap().seq),
+            1
+        );
+        assert_eq!(
+            s.stamp_command("g1", &p, |h| read(Some(&h)).unwrap().seq),
+            2
+        );
+        let g1 = s.replay(&ReplayRequest {
+            src: s.src,
+            after: 1,
+            gate: "g1".into(),
+        });
+        assert_eq!((g1.last, g1.entries.len(), g1.entries[0].seq), (2, 1, 2));
     }
 }

@@ -273,8 +273,21 @@ impl Cluster {
         let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
     }
 
+    /// Sends a command to gate `gate`, numbered (one count per gate: a gate that missed some
+    /// asks for them again, `cluster::groupseq`).
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        self.send(self.subjects().gate(gate), None, msg.encode());
+        let subject = self.subjects().gate(gate);
+        let payload = msg.encode();
+        self.inner
+            .group_seq
+            .stamp_command(gate, &payload, |headers| {
+                self.queue(Out {
+                    subject,
+                    reply: None,
+                    payload: payload.clone(),
+                    headers: Some(headers),
+                })
+            });
     }
 
     /// Returns once the NATS server has processed everything this node's client sent before

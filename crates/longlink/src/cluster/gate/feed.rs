@@ -126,7 +126,7 @@ impl Feed {
         to: &Targets<'_>,
     ) -> Next {
         let mut s = self.lock();
-        let gone = answer.as_ref().is_some_and(|a| !a.known);
+        let gone = answer.as_ref().is_none_or(|a| !a.known);
         let ready = s.order.answered(src, answer);
         let next = release(&mut s, ready, to);
         if gone {

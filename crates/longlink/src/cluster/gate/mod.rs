@@ -100,6 +100,8 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+    /// The order of the commands other nodes send this gate; held while they are applied.
+    commands: Mutex<order::Order>,
 }
 
 /// The application's hooks of a clustered gate.
@@ -152,6 +154,7 @@ impl GateLink {
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
+            commands: Mutex::new(order::Order::default()),
         })
     }
 
@@ -220,10 +223,7 @@ impl GateLink {
                         msg = sub.next() => match msg { Some(m) => m, None => break },
                     };
                     match kind {
-                        Sub::Commands => match ToGate::decode(msg.payload) {
-                            Ok(cmd) => link.apply(cmd),
-                            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
-                        },
+                        Sub::Commands => link.command(msg),
                         Sub::Groups => link.group_broadcast(&group_prefix, msg),
                         Sub::All => {
                             let encoded = Encoded::from_wire(msg.payload);
@@ -280,7 +280,44 @@ impl GateLink {
             self.report_loss(next.lost);
         }
         if let Some(fetch) = next.fetch {
-            self.fetch_missing(fetch);
+            self.fetch_missing(outage::Stream::Groups, fetch);
+        }
+    }
+
+    /// A command from another node: applied in that node's order, once (a command that
+    /// comes after a missing number waits for it: `outage`).
+    fn command(&self, msg: async_nats::Message) {
+        let Some(num) = super::groupseq::read(msg.headers.as_ref()) else {
+            self.apply_payload(msg.payload);
+            return;
+        };
+        let mut order = lock(&self.commands);
+        let ready = order.heard(num, "", &Encoded::from_wire(msg.payload));
+        self.apply_ready(ready);
+    }
+
+    /// Applies the commands `ready` makes due (under the commands' lock, so that they keep
+    /// their order), and follows up on the rest.
+    fn apply_ready(&self, ready: order::Ready) {
+        for (_, _, cmd) in ready.due {
+            self.apply_payload(cmd.bytes().clone());
+        }
+        if ready.lost > 0 {
+            metrics::counter!("longlink_cluster_commands_lost_total").increment(ready.lost);
+            tracing::warn!(
+                lost = ready.lost,
+                "commands to this gate missed in a NATS outage could not be sent again"
+            );
+        }
+        if let Some(fetch) = ready.fetch {
+            self.fetch_missing(outage::Stream::Commands, fetch);
+        }
+    }
+
+    fn apply_payload(&self, payload: Bytes) {
+        match ToGate::decode(payload) {
+            Ok(cmd) => self.apply(cmd),
+            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
         }
     }
 

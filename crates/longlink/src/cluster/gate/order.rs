@@ -197,3 +197,97 @@ fn drain(src: u64, p: &mut Publisher, lost_upto: u64, ready: &mut Ready) {
         p.mark = lost_upto;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::wire::Replayed;
+    use bytes::Bytes;
+
+    fn num(seq: u64) -> Num {
+        Num {
+            src: 1,
+            seq,
+            node: "n1".into(),
+        }
+    }
+
+    fn msg(seq: u64) -> Encoded {
+        Encoded::from_wire(Bytes::from(seq.to_string()))
+    }
+
+    fn seqs(r: &Ready) -> Vec<u64> {
+        r.due.iter().map(|(n, _, _)| n.seq).collect()
+    }
+
+    fn answer(last: u64, entries: &[u64]) -> Option<ReplayAnswer> {
+        Some(ReplayAnswer {
+            known: true,
+            last,
+            more: false,
+            entries: entries
+                .iter()
+                .map(|&seq| Replayed {
+                    seq,
+                    token: "t".into(),
+                    payload: Bytes::from(seq.to_string()),
+                })
+                .collect(),
+        })
+    }
+
+    #[test]
+    fn a_gap_holds_what_follows_until_it_is_filled_in_order_once() {
+        let mut o = Order::default();
+        assert_eq!(seqs(&o.heard(num(5), "t", &msg(5))), [5]);
+        assert!(o.heard(num(5), "t", &msg(5)).due.is_empty(), "a duplicate");
+        let r = o.heard(num(8), "t", &msg(8));
+        assert!(r.due.is_empty());
+        let fetch = r.fetch.expect("the missing ones are asked for");
+        assert_eq!((fetch.node.as_str(), fetch.after), ("n1", 5));
+        let r = o.heard(num(9), "t", &msg(9));
+        assert!(
+            r.due.is_empty() && r.fetch.is_none(),
+            "one request at a time"
+        );
+        let r = o.answered(1, answer(9, &[6, 7, 8, 9]));
+        assert_eq!(seqs(&r), [6, 7, 8, 9]);
+        assert_eq!((r.lost, r.fetch), (0, None));
+        assert_eq!(o.mark(1), Some(9));
+        assert!(
+            o.heard(num(7), "t", &msg(7)).due.is_empty(),
+            "sent again and late"
+        );
+    }
+
+    #[test]
+    fn what_the_publisher_no_longer_has_is_counted_lost() {
+        let mut o = Order::default();
+        o.heard(num(1), "t", &msg(1));
+        o.heard(num(10), "t", &msg(10));
+        // It keeps only 8 and after: 2 to 7 are lost.
+        let r = o.answered(1, answer(10, &[8, 9, 10]));
+        assert_eq!(seqs(&r), [8, 9, 10]);
+        assert_eq!(r.lost, 6);
+        // No answer: what waits goes on, the gap counted lost.
+        o.heard(num(13), "t", &msg(13));
+        let r = o.answered(1, None);
+        assert_eq!((seqs(&r), r.lost), (vec![13], 2));
+    }
+
+    #[test]
+    fn a_sweep_asks_for_what_came_after_the_last_delivered() {
+        let mut o = Order::default();
+        o.heard(num(3), "t", &msg(3));
+        let fetches = o.sweep();
+        assert_eq!(fetches.len(), 1);
+        assert_eq!(fetches[0].after, 3);
+        assert!(o.sweep().is_empty(), "already asking");
+        let r = o.answered(1, answer(5, &[4, 5]));
+        assert_eq!((seqs(&r), r.lost), (vec![4, 5], 0));
+        // Nothing new, nothing lost.
+        o.sweep();
+        let r = o.answered(1, answer(5, &[]));
+        assert_eq!((r.due.len(), r.lost), (0, 0));
+    }
+}

@@ -8,9 +8,9 @@
 //! never published, it is never handled. Messages published before the outage keep waiting
 //! for their acknowledgement: their timeouts count again from the moment the gate is ready.
 //! A failure meanwhile ("no responders": its node is not back yet) does not unbind the
-//! connection. Once ready, the gate asks every publisher of group broadcasts it has heard
-//! for what came after the last one it delivered (`feed`, `order`), and does the same
-//! whenever a number is missing.
+//! connection. Once ready, the gate asks every publisher of group broadcasts or commands it
+//! has heard for what came after the last one it delivered (`feed`, `order`), and does the
+//! same whenever a number is missing.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,6 +23,15 @@ use crate::cluster::{ClusterError, request_error};
 
 /// How long to wait before asking again a node that is not subscribed yet.
 const RETRY: Duration = Duration::from_millis(100);
+
+/// What a gate asks a node for again.
+#[derive(Clone, Copy)]
+pub(super) enum Stream {
+    /// Its group broadcasts (`feed`).
+    Groups,
+    /// Its commands to this gate.
+    Commands,
+}
 
 impl GateLink {
     /// Follows the NATS connection's state until the gate stops.
@@ -67,7 +76,11 @@ impl GateLink {
             "gate forwards again after a NATS outage"
         );
         for fetch in self.feed.sweep() {
-            self.fetch_missing(fetch);
+            self.fetch_missing(Stream::Groups, fetch);
+        }
+        let commands = lock(&self.commands).sweep();
+        for fetch in commands {
+            self.fetch_missing(Stream::Commands, fetch);
         }
     }
 
@@ -104,30 +117,47 @@ impl GateLink {
         )
     }
 
-    /// Asks `fetch`'s node for the broadcasts after its number, in a task of its own; what
-    /// comes back is delivered in order (and may call for another request).
-    pub(super) fn fetch_missing(&self, fetch: Fetch) {
+    /// Asks `fetch`'s node for the broadcasts (or commands) after its number, in a task of
+    /// its own; what comes back is delivered in order (and may call for another request).
+    pub(super) fn fetch_missing(&self, stream: Stream, fetch: Fetch) {
         let Some(link) = self.me.upgrade() else {
             return;
         };
         tokio::spawn(async move {
-            let answer = link.ask_replay(&fetch).await;
-            let next = link.with_targets(|to| link.feed.replayed(fetch.src, answer, to));
-            if let Some(next) = next {
-                link.follow(next);
+            let answer = link.ask_replay(stream, &fetch).await;
+            match stream {
+                Stream::Groups => {
+                    let next = link.with_targets(|to| link.feed.replayed(fetch.src, answer, to));
+                    if let Some(next) = next {
+                        link.follow(next);
+                    }
+                }
+                Stream::Commands => {
+                    let mut order = lock(&link.commands);
+                    let gone = answer.as_ref().is_none_or(|a| !a.known);
+                    let ready = order.answered(fetch.src, answer);
+                    link.apply_ready(ready);
+                    if gone {
+                        order.forget_if_idle(fetch.src);
+                    }
+                }
             }
         });
     }
 
     /// Publisher `fetch.src`'s broadcasts after `fetch.after`, from its node; `None` if it
     /// does not answer within `request_timeout` (asked again while it is not subscribed).
-    async fn ask_replay(&self, fetch: &Fetch) -> Option<ReplayAnswer> {
+    async fn ask_replay(&self, stream: Stream, fetch: &Fetch) -> Option<ReplayAnswer> {
         let timeout = self.cluster.config().request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let subject = self.cluster.subjects().replay(&fetch.node);
         let body = ReplayRequest {
             src: fetch.src,
             after: fetch.after,
+            gate: match stream {
+                Stream::Groups => String::new(),
+                Stream::Commands => self.cluster.node_id().to_owned(),
+            },
         }
         .encode();
         loop {
@@ -143,7 +173,8 @@ impl GateLink {
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
-            tracing::warn!(node = %fetch.node, error = %error, "missed group broadcasts could not be asked for again");
+            // A node that is gone: what it sent is lost (counted by the caller when known).
+            tracing::debug!(node = %fetch.node, error = %error, "missed messages could not be asked for again");
             return None;
         }
     }

@@ -1,6 +1,7 @@
-//! Asking a node again for group broadcasts a gate missed (`P.replay.<node>`): the request
-//! names the publisher number (`Ll-Src`) and the last number the gate has; the answer
-//! carries what the node still holds after it, in order.
+//! Asking a node again for group broadcasts (or commands) a gate missed
+//! (`P.replay.<node>`): the request names the publisher number (`Ll-Src`), the last number
+//! the gate has and the stream (empty: group broadcasts; a gate's id: its commands); the
+//! answer carries what the node still holds after it, in order.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -10,11 +11,13 @@ use super::primitives::{Reader, WireError, put_blob, put_str};
 /// gate asks again from the last one.
 pub(crate) const ANSWER_BYTES: usize = 512 * 1024;
 
-/// A gate's request: everything publisher `src` numbered after `after`.
+/// A gate's request: everything publisher `src` numbered after `after`, of its group
+/// broadcasts (`gate` empty) or of its commands to gate `gate`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReplayRequest {
     pub(crate) src: u64,
     pub(crate) after: u64,
+    pub(crate) gate: String,
 }
 
 /// One broadcast again: its number, its subject's group token and its payload.
@@ -42,9 +45,10 @@ pub(crate) struct ReplayAnswer {
 
 impl ReplayRequest {
     pub(crate) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(16);
+        let mut out = BytesMut::with_capacity(18 + self.gate.len());
         out.put_u64_le(self.src);
         out.put_u64_le(self.after);
+        put_str(&mut out, &self.gate);
         out.freeze()
     }
 
@@ -53,6 +57,7 @@ impl ReplayRequest {
         Ok(ReplayRequest {
             src: r.u64()?,
             after: r.u64()?,
+            gate: r.str()?,
         })
     }
 }

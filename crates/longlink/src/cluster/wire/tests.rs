@@ -121,3 +121,35 @@ proptest! {
         let _ = ToGate::decode(Bytes::from(bytes));
     }
 }
+
+#[test]
+fn replay_requests_and_answers_round_trip() {
+    let request = ReplayRequest {
+        src: u64::MAX,
+        after: 7,
+        gate: "g1".into(),
+    };
+    assert_eq!(ReplayRequest::decode(request.encode()).unwrap(), request);
+    let answer = ReplayAnswer {
+        known: true,
+        last: 9,
+        more: true,
+        entries: vec![
+            Replayed {
+                seq: 8,
+                token: "room_1".into(),
+                payload: Bytes::from_static(b"{\"A\":{}}"),
+            },
+            Replayed {
+                seq: 9,
+                token: String::new(),
+                payload: Bytes::new(),
+            },
+        ],
+    };
+    assert_eq!(ReplayAnswer::decode(answer.encode()).unwrap(), answer);
+    assert!(ReplayAnswer::decode(Bytes::from_static(b"\x01\x02")).is_err());
+    let mut cut = answer.encode().to_vec();
+    cut.pop();
+    assert!(ReplayAnswer::decode(Bytes::from(cut)).is_err());
+}
