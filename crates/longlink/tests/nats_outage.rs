@@ -16,8 +16,8 @@ use longlink_testkit::{NatsServer, Proxy, free_addr};
 use serde::{Deserialize, Serialize};
 
 /// Forwarded from the gate. `n == 0` logs in as `uid` and joins the room; the backend
-/// answers `"<node> in"`, else `"<node> <n>"` (and from 1000 on, `"later <n>"` 500 ms
-/// after).
+/// answers `"<node> in"`, else `"<node> <n>"` (from 1000 on, `"later <n>"` 500 ms after;
+/// from 2000 on, the handler takes 600 ms).
 #[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
 #[serde(default)]
 struct Ping {
@@ -65,7 +65,10 @@ async fn backend(url: String, timeout: Duration) -> (Running, Arc<Mutex<Vec<u64>
     registry(&mut p);
     let node = cluster.node_id().to_owned();
     p.route(&m, move |ctx: &mut Ctx<Svc>, ping: Ping, agent: &Agent| {
-        if ping.n >= 1000 {
+        if ping.n >= 2000 {
+            // A slow handler: it ends (and is acknowledged) later.
+            std::thread::sleep(Duration::from_millis(600));
+        } else if ping.n >= 1000 {
             // Written later, from the backend (a push to the gate).
             let agent = agent.clone();
             tokio::spawn(async move {
@@ -262,6 +265,43 @@ async fn what_a_backend_wrote_while_its_gate_was_away_from_nats_reaches_the_clie
             assert_eq!(c.recv_echo().await, format!("later {}", 1000 + round));
         }
         silent(&mut c, Duration::from_millis(500)).await;
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_handled_while_its_gate_was_away_from_nats_is_not_refused() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(Duration::from_secs(60), async {
+        let t = Duration::from_secs(2);
+        let (b, handled, _bc) = backend(nats.url(), t).await;
+        let proxy = Proxy::start(nats_addr(&nats)).await.unwrap();
+        let (g, addr, gc) = gate(format!("nats://{}", proxy.addr()), t).await;
+        let mut c = client(addr).await;
+        ping(&mut c, 0, 1).await;
+        let node = c.recv_echo().await.trim_end_matches(" in").to_owned();
+        // The backend takes it, then handles and acknowledges it while the gate is away:
+        // that acknowledgement is lost.
+        ping(&mut c, 2001, 0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.retarget(free_addr()).unwrap();
+        proxy.cut_all();
+        connected(&gc, false).await;
+        wait_for("the backend to handle it", || {
+            let done = handled.lock().unwrap().contains(&2001);
+            async move { done }
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        proxy.retarget(nats_addr(&nats)).unwrap();
+        connected(&gc, true).await;
+        assert_eq!(c.recv_echo().await, format!("{node} 2001"));
+        // Not refused once its timeout (counted again from the reconnection) has passed.
+        silent(&mut c, t + Duration::from_secs(1)).await;
         g.shutdown().await;
         b.shutdown().await;
     })

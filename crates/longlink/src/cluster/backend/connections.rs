@@ -129,6 +129,11 @@ impl Inner {
             Ok(ToBackend::HandOff { gate, conn }) => self.hand_off(&gate, conn, reply).await,
             Ok(ToBackend::Adopt(adopt)) => self.adopt(adopt, reply).await,
             Ok(ToBackend::Probe) => self.ack_with_id(reply),
+            Ok(ToBackend::Acked { gate }) => {
+                if let Some(reply) = reply {
+                    self.cluster.send(reply, None, self.acks.of(&gate));
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
         }
     }
@@ -207,7 +212,7 @@ impl Inner {
     /// started there (a private message pushed through the directory, say). A message that
     /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
     /// an error.
-    async fn deliver(&self, agent: &Agent, payload: Bytes, reply: Option<String>) {
+    async fn deliver(self: &Arc<Self>, agent: &Agent, payload: Bytes, reply: Option<String>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
             Err(e) => {
@@ -218,8 +223,12 @@ impl Inner {
             }
         };
         let handled = reply.map(|reply| {
-            let cluster = self.cluster.clone();
-            Handled::new(move || cluster.send(reply, None, Bytes::new()))
+            let inner = Arc::clone(self);
+            Handled::new(move || {
+                let keep = inner.cluster.config().request_timeout * 4;
+                inner.acks.sent(&reply, keep);
+                inner.cluster.send(reply, None, Bytes::new());
+            })
         });
         let decoded_at = std::time::Instant::now();
         if let Some(pending) = self

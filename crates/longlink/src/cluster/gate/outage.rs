@@ -84,7 +84,10 @@ impl GateLink {
         }
     }
 
-    /// Waits (until `deadline`) for node `node` to answer on its own subject.
+    /// Waits (until `deadline`) for node `node` to answer on its own subject, then asks it
+    /// which of this gate's messages it acknowledged lately: an acknowledgement it sent
+    /// before this gate had subscribed again was lost, and those messages count as
+    /// acknowledged now.
     async fn probe(&self, node: &str, deadline: tokio::time::Instant) {
         let subject = self.cluster.subjects().node(node);
         loop {
@@ -93,11 +96,22 @@ impl GateLink {
                 .nats()
                 .request(subject.clone(), ToBackend::Probe.encode());
             match tokio::time::timeout_at(deadline, request).await {
-                Ok(Ok(_)) | Err(_) => return,
+                Ok(Ok(_)) => break,
+                Err(_) => return,
                 Ok(Err(_)) if tokio::time::Instant::now() + RETRY < deadline => {
                     tokio::time::sleep(RETRY).await;
                 }
                 Ok(Err(_)) => return,
+            }
+        }
+        let ask = ToBackend::Acked {
+            gate: self.cluster.node_id().to_owned(),
+        };
+        let request = self.cluster.nats().request(subject, ask.encode());
+        if let Ok(Ok(answer)) = tokio::time::timeout_at(deadline, request).await {
+            let mut inflight = lock(&self.inflight);
+            for seq in crate::cluster::backend::acks::read(&answer.payload) {
+                inflight.remove(&seq);
             }
         }
     }

@@ -47,6 +47,10 @@ pub(crate) enum ToBackend {
     /// Is any node of this type serving? (a request to the type's queue group; the reply is
     /// the node id of one that is).
     Probe,
+    /// Which of `gate`'s messages has this node acknowledged lately? (a request to the node's
+    /// own subject, from a gate back from a NATS outage; the reply is their sequence
+    /// numbers, `u64` each).
+    Acked { gate: String },
 }
 
 /// Any node to a gate node: act on a connection it holds.
@@ -96,6 +100,7 @@ const REBIND: u8 = 4;
 const HAND_OFF: u8 = 5;
 const ADOPT: u8 = 6;
 const PROBE: u8 = 7;
+const ACKED: u8 = 8;
 
 const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
@@ -172,6 +177,10 @@ impl ToBackend {
                 adopt.put(&mut out);
             }
             ToBackend::Probe => out.put_u8(PROBE),
+            ToBackend::Acked { gate } => {
+                out.put_u8(ACKED);
+                put_str(&mut out, gate);
+            }
         }
         out.freeze()
     }
@@ -210,6 +219,7 @@ impl ToBackend {
             },
             ADOPT => ToBackend::Adopt(Adopt::read(r)?),
             PROBE => ToBackend::Probe,
+            ACKED => ToBackend::Acked { gate: r.str()? },
             _ => return Err(WireError("unknown kind")),
         })
     }

@@ -46,6 +46,7 @@ fn every_kind_round_trips() {
             state: AgentState::default(),
         }),
         ToBackend::Probe,
+        ToBackend::Acked { gate: "g1".into() },
     ];
     for m in to_backend {
         assert_eq!(ToBackend::decode(m.encode()).unwrap(), m);
