@@ -170,10 +170,7 @@ impl Order {
 /// Delivers `p`'s held broadcasts in order; a missing number up to `lost_upto` is counted
 /// lost and passed.
 fn drain(src: u64, p: &mut Publisher, lost_upto: u64, ready: &mut Ready) {
-    loop {
-        let Some(first) = p.held.first_key_value().map(|(k, _)| *k) else {
-            break;
-        };
+    while let Some(first) = p.held.first_key_value().map(|(k, _)| *k) {
         if first > p.mark + 1 {
             let passed = (first - 1).min(lost_upto);
             if passed <= p.mark {
