@@ -1,13 +1,15 @@
 // The client: one connection, or with Resume one session across connections, to a longlink
-// (or leaf) server. The network runs on two background threads (the reader, which also
-// reconnects, and a ticker for acknowledgements and timeouts); the game receives messages
-// and events only in Poll(), on its own thread.
+// (or leaf) server. Two ways to run: with threads of its own (a reader that also reconnects,
+// a writer that drains the outbox, and with Resume a ticker; Threads.cs), or threadless,
+// everything done inside Poll() (Threadless.cs; WebGL builds). Either way the game receives
+// messages and events only in Poll(), on its own thread, and Send never blocks: it puts the
+// payload in the outbox (bounded by MaxQueuedSends) and returns.
 //
-// Session resume (crates/longlink-wire/src/resume.md): LL_SessionStart, then every
-// application message is numbered both ways; LL_Ack every 32 messages or 200 ms; what the
-// client sends is kept until the server's LL_Ack covers it. On a drop: full-jitter backoff
-// (InitialDelayMs doubling to MaxDelayMs) through the addresses in turn, LL_Resume first,
-// and on LL_Resumed the kept messages the server had not handled go out again.
+// Session resume (crates/longlink-wire/src/resume.md; Session.cs): LL_SessionStart, then
+// every application message is numbered both ways; LL_Ack every 32 messages or 200 ms; what
+// the client sends is kept until the server's LL_Ack covers it. On a drop: full-jitter
+// backoff (InitialDelayMs doubling to MaxDelayMs) through the addresses in turn, LL_Resume
+// first, and on LL_Resumed the kept messages the server had not handled go out again.
 // LL_ResumeRefused{"retry"}: the next attempt. Any other refusal, or the window passed:
 // SessionLost, and a fresh session. LL_Move{after_ms}: after that long, resume on the next
 // address.
@@ -30,12 +32,22 @@ namespace Longlink
             public byte[] Payload;
         }
 
+        /// <summary>What the outbox holds: a payload for a connection, or that connection's close.</summary>
+        struct Out
+        {
+            public ITransport T;
+            public byte[] Payload;
+            // 0: a payload; 1: drop the connection; 2: close it with a goodbye.
+            public int Close;
+        }
+
         readonly ClientOptions options;
         readonly WireCodec codec;
         readonly string[] addresses;
+        readonly long maxPayload;
         readonly object sync = new object();
-        readonly object writeLock = new object();
         readonly ConcurrentQueue<object> inbox = new ConcurrentQueue<object>();
+        readonly Queue<Out> outbox = new Queue<Out>();
         readonly ManualResetEvent closing = new ManualResetEvent(false);
         readonly ManualResetEvent sessionReady = new ManualResetEvent(false);
         readonly System.Random random = new System.Random();
@@ -65,7 +77,7 @@ namespace Longlink
 
         /// <summary>The address of the current (or last) connection.</summary>
         public string Address { get { lock (sync) return addresses[at]; } }
-        /// <summary>The session's token (null without resume).</summary>
+        /// <summary>The session's token (null without resume, or before the session starts).</summary>
         public string SessionToken { get { lock (sync) return token; } }
 
         Client(ClientOptions options, MessageRegistry registry)
@@ -73,78 +85,69 @@ namespace Longlink
             this.options = options;
             addresses = options.Addresses;
             codec = new WireCodec(registry, options.Encoding, options.LittleEndian);
+            maxPayload = long.MaxValue;
+            foreach (var a in addresses)
+            {
+                if (!a.StartsWith("tcp:", StringComparison.Ordinal) && !a.StartsWith("tls:", StringComparison.Ordinal)) continue;
+                long max = options.LenMsgLen == 1 ? 0xff : options.LenMsgLen == 2 ? 0xffff : 0xffffffffL;
+                maxPayload = Math.Min(maxPayload, max);
+            }
         }
 
         /// <summary>
         /// Connects to the first address that answers (and with Resume, starts the session);
-        /// throws IOException when none does.
+        /// throws IOException when none does. Threadless, it returns at once and Poll()
+        /// connects (none answering is a Closed event).
         /// </summary>
         public static Client Connect(ClientOptions options, MessageRegistry registry)
         {
             if (options == null || options.Addresses == null || options.Addresses.Length == 0)
                 throw new ArgumentException("ClientOptions.Addresses is empty");
             if (registry == null) throw new ArgumentNullException("registry");
+            if (options.MaxQueuedSends < 1) throw new ArgumentException("ClientOptions.MaxQueuedSends is at least 1");
             var c = new Client(options, registry);
-            var errors = new List<string>();
-            for (int i = 0; i < c.addresses.Length && c.transport == null; i++)
-            {
-                try
-                {
-                    c.transport = Transports.Open(c.addresses[i], options);
-                    c.at = i;
-                }
-                catch (Exception e) when (e is IOException || e is TimeoutException || e is System.Net.Sockets.SocketException)
-                {
-                    errors.Add(e.Message);
-                }
-            }
-            if (c.transport == null) throw new IOException("cannot connect: " + string.Join("; ", errors.ToArray()));
-            c.state = options.Resume ? State.Starting : State.Plain;
-            if (options.Resume) c.Write(c.transport, c.codec.Encode(new LL_SessionStart()));
-            c.StartThreads();
-            if (options.Resume && !c.sessionReady.WaitOne(options.ConnectTimeoutMs))
-            {
-                c.Close();
-                throw new IOException("no LL_Session from " + c.addresses[c.at] + " (is [gate] resume_window set?)");
-            }
+            if (options.Threadless) c.StartThreadless();
+            else c.ConnectWithThreads();
             return c;
         }
 
-        void StartThreads()
-        {
-            new Thread(Run) { IsBackground = true, Name = "longlink reader" }.Start();
-            if (options.Resume) new Thread(Tick) { IsBackground = true, Name = "longlink ticker" }.Start();
-        }
-
         /// <summary>
-        /// Sends a message. With Resume it is numbered and kept until the server acknowledges it;
-        /// while reconnecting it waits and goes out after the resume. Throws once closed.
+        /// Sends a message: it goes to the outbox and out on the network's side, never blocking
+        /// the caller. With Resume it is numbered and kept until the server acknowledges it;
+        /// while reconnecting it waits and goes out after the resume. Throws
+        /// <see cref="SendQueueFullException"/> when MaxQueuedSends messages wait,
+        /// ArgumentException for a message too long for LenMsgLen, and
+        /// InvalidOperationException once closed.
         /// </summary>
         public void Send(IMessage message)
         {
             byte[] payload = codec.Encode(message);
-            ITransport t;
+            if (payload.Length > maxPayload)
+                throw new ArgumentException("message of " + payload.Length + " bytes is past LenMsgLen " + options.LenMsgLen);
             lock (sync)
             {
                 if (closed) throw new InvalidOperationException("the client is closed");
-                if (state == State.Plain) t = transport;
+                int waiting = Math.Max(outbox.Count, kept.Count);
+                if (waiting >= options.MaxQueuedSends) throw new SendQueueFullException(waiting);
+                if (state == State.Plain) Enqueue(transport, payload);
                 else
                 {
                     kept.Add(new Kept { Seq = ++sent, Payload = payload });
-                    t = state == State.Live || state == State.Starting ? transport : null;
-                    if (t != null && state == State.Starting) startedWrites = true;
+                    if (state == State.Live || state == State.Starting) Enqueue(transport, payload);
+                    if (state == State.Starting && transport != null) startedWrites = true;
                 }
             }
-            if (t != null) Write(t, payload);
+            if (options.Threadless) Flush();
         }
 
         /// <summary>
         /// Hands over what arrived since the last call, on the caller's thread (call it from
         /// Update()): each message to <paramref name="onMessage"/>, and raises the events.
-        /// Returns how many messages it handed over.
+        /// Threadless, it first does the network's work. Returns how many messages it handed over.
         /// </summary>
         public int Poll(Action<IMessage> onMessage)
         {
+            if (options.Threadless) Step();
             int n = 0;
             object item;
             while (inbox.TryDequeue(out item))
@@ -159,7 +162,10 @@ namespace Longlink
             return n;
         }
 
-        /// <summary>Closes for good (a WebSocket with code 1000: the server ends the session). Closed follows in Poll.</summary>
+        /// <summary>
+        /// Closes for good once what was sent is written (a WebSocket with code 1000: the server
+        /// ends the session); returns at once. Closed follows in Poll.
+        /// </summary>
         public void Close()
         {
             ITransport t;
@@ -168,22 +174,26 @@ namespace Longlink
                 if (closed) return;
                 closed = true;
                 t = transport;
+                if (t != null) outbox.Enqueue(new Out { T = t, Close = 2 });
+                Monitor.PulseAll(sync);
             }
             closing.Set();
-            if (t != null) t.Close(true);
+            if (options.Threadless) CloseThreadless(t);
+            else if (t != null) CloseLater(t);
         }
 
-        /// <summary>Writes a payload; a failure drops the connection (the reader sees it).</summary>
-        void Write(ITransport t, byte[] payload)
+        /// <summary>Queues a payload for connection <paramref name="t"/> (null: the next one). Under sync.</summary>
+        void Enqueue(ITransport t, byte[] payload)
         {
-            try
-            {
-                lock (writeLock) t.Send(payload);
-            }
-            catch (Exception e) when (!(e is ArgumentException))
-            {
-                t.Close(false);
-            }
+            outbox.Enqueue(new Out { T = t, Payload = payload });
+            Monitor.PulseAll(sync);
+        }
+
+        /// <summary>Queues the end of connection <paramref name="t"/> after what is queued for it. Under sync.</summary>
+        void EnqueueDrop(ITransport t)
+        {
+            outbox.Enqueue(new Out { T = t, Close = 1 });
+            Monitor.PulseAll(sync);
         }
     }
 }

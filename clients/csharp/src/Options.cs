@@ -24,6 +24,46 @@ namespace Longlink
         public int MaxDelayMs = 3000;
         /// <summary>Checks the server's certificate for tls:// and wss:// (null: the system's check).</summary>
         public RemoteCertificateValidationCallback CertificateValidation;
+        /// <summary>
+        /// How many messages may wait: not yet written to the socket, or with Resume not yet
+        /// acknowledged by the server (which holds all sent while reconnecting). At that many,
+        /// Send throws <see cref="SendQueueFullException"/>. 1024 is the server's default
+        /// <c>[gate] resume_buffer</c>.
+        /// </summary>
+        public int MaxQueuedSends = 1024;
+        /// <summary>
+        /// No threads of the client's own: Connect returns at once, and Poll() connects, reads,
+        /// writes, acknowledges and resumes, on the caller's thread (call it every frame). On by
+        /// default in WebGL builds, where it runs over the browser's WebSocket
+        /// (<see cref="WebGLSocket"/>); elsewhere it takes <c>tcp://</c> addresses.
+        /// </summary>
+        public bool Threadless = DefaultThreadless;
+        /// <summary>
+        /// Threadless: opens a connection to an address (null: the platform's, see
+        /// <see cref="Transports.OpenPolled"/>). For a transport of your own, or a
+        /// <see cref="WebGLSocket"/> over another bridge.
+        /// </summary>
+        public System.Func<string, IPolledTransport> OpenPolled;
+
+#if UNITY_WEBGL && !UNITY_EDITOR
+        const bool DefaultThreadless = true;
+#else
+        const bool DefaultThreadless = false;
+#endif
+    }
+
+    /// <summary>Send found <see cref="ClientOptions.MaxQueuedSends"/> messages waiting (the server reads too slowly, or the client is reconnecting for long).</summary>
+    public sealed class SendQueueFullException : System.InvalidOperationException
+    {
+        /// <summary>How many messages were waiting.</summary>
+        public readonly int Waiting;
+
+        /// <summary>The exception for <paramref name="waiting"/> messages.</summary>
+        public SendQueueFullException(int waiting)
+            : base("the send queue is full: " + waiting + " messages wait (ClientOptions.MaxQueuedSends)")
+        {
+            Waiting = waiting;
+        }
     }
 
     /// <summary>The connection dropped; the client tries again after <c>DelayMs</c>.</summary>
@@ -37,6 +77,8 @@ namespace Longlink
         public string Address;
         /// <summary>What ended the connection.</summary>
         public string Cause;
+        /// <summary>Whether the attempt follows the server's LL_Move (a gate that drains): at once, to the next address.</summary>
+        public bool Moved;
     }
 
     /// <summary>The session is resumed: nothing is lost.</summary>

@@ -1,8 +1,11 @@
-// The client's background side: the reader thread (messages in, the LL_ protocol, and
-// reconnecting after a drop) and the ticker thread (acknowledgements, the resume's timeout,
-// LL_Move's delay).
+// The session's state machine, the same with threads and without: messages in and the LL_
+// protocol, a new connection's first payloads, a drop and the attempts after it, and the
+// periodic work (acknowledgements, the resume's timeout, LL_Move's delay). It only queues
+// writes (the outbox) and events (the inbox); the callers (Threads.cs, Threadless.cs) do
+// the I/O and the waiting.
 using System;
 using System.Collections.Generic;
+using System.Threading;
 
 namespace Longlink
 {
@@ -12,45 +15,6 @@ namespace Longlink
         int attempt;
         // Something went out after LL_SessionStart on a connection not yet answered.
         bool startedWrites;
-
-        void Run()
-        {
-            while (true)
-            {
-                ITransport t;
-                lock (sync) t = transport;
-                string cause = ReadAll(t);
-                t.Close(false);
-                lock (sync) if (transport == t) transport = null;
-                if (closing.WaitOne(0)) { inbox.Enqueue(new ClosedEvent { Reason = "closed" }); return; }
-                if (!options.Resume)
-                {
-                    lock (sync) closed = true;
-                    inbox.Enqueue(new ClosedEvent { Reason = cause });
-                    return;
-                }
-                if (!Reconnect(cause)) { inbox.Enqueue(new ClosedEvent { Reason = "closed" }); return; }
-            }
-        }
-
-        /// <summary>Reads until the connection ends; returns why it ended.</summary>
-        string ReadAll(ITransport t)
-        {
-            try
-            {
-                while (true)
-                {
-                    byte[] p = t.Receive();
-                    if (p == null) return "end of stream";
-                    IMessage m = codec.Decode(p);
-                    if (m != null) Handle(t, m);
-                }
-            }
-            catch (Exception e)
-            {
-                return e.Message;
-            }
-        }
 
         void Handle(ITransport t, IMessage m)
         {
@@ -113,60 +77,60 @@ namespace Longlink
         /// <summary>LL_Resumed: the new token, the kept messages the server had not handled again, in order.</summary>
         void OnResumed(ITransport t, LL_Resumed r)
         {
-            // The write lock first: a Send from the game waits until the resend is out.
-            lock (writeLock)
+            lock (sync)
             {
-                List<byte[]> resend;
-                int attempts;
-                lock (sync)
-                {
-                    if (state != State.Resuming) return;
-                    token = r.Token;
-                    kept.RemoveAll(k => k.Seq <= r.LastSeq);
-                    state = State.Live;
-                    attempts = attempt;
-                    attempt = 0;
-                    resend = kept.ConvertAll(k => k.Payload);
-                }
-                try
-                {
-                    foreach (var p in resend) t.Send(p);
-                }
-                catch (Exception)
-                {
-                    t.Close(false);
-                }
-                inbox.Enqueue(new ResumedEvent { Attempts = attempts, LastSeq = r.LastSeq, Resent = resend.Count });
+                if (state != State.Resuming) return;
+                token = r.Token;
+                kept.RemoveAll(k => k.Seq <= r.LastSeq);
+                state = State.Live;
+                // Ahead of any Send from now on: the outbox keeps the order.
+                foreach (var k in kept) Enqueue(t, k.Payload);
+                inbox.Enqueue(new ResumedEvent { Attempts = attempt, LastSeq = r.LastSeq, Resent = kept.Count });
+                attempt = 0;
             }
         }
 
         /// <summary>
-        /// The first payload on a new connection (LL_Resume, or LL_SessionStart followed by
-        /// what the game sent meanwhile, numbered from 1 in the new session).
+        /// A new connection is open: it becomes the client's, with its first payloads queued
+        /// (LL_Resume; or LL_SessionStart followed by what the game sent meanwhile, numbered
+        /// from 1 in the new session; or, without Resume, what the game sent meanwhile).
+        /// False once closed.
         /// </summary>
-        void Begin(ITransport t, byte[] first)
+        bool Attach(ITransport t)
         {
-            lock (writeLock)
+            lock (sync)
             {
-                List<byte[]> pending = null;
-                lock (sync)
+                if (closed) return false;
+                transport = t;
+                if (!options.Resume)
                 {
-                    if (state == State.Starting)
-                    {
-                        pending = kept.ConvertAll(k => k.Payload);
-                        startedWrites = pending.Count > 0;
-                    }
+                    // Sends from before the first connection (threadless) go to this one.
+                    var waiting = outbox.ToArray();
+                    outbox.Clear();
+                    foreach (var o in waiting) outbox.Enqueue(o.T == null ? new Out { T = t, Payload = o.Payload, Close = o.Close } : o);
+                    Monitor.PulseAll(sync);
+                    return true;
                 }
-                try
+                if (token != null)
                 {
-                    t.Send(first);
-                    if (pending != null) foreach (var p in pending) t.Send(p);
+                    state = State.Resuming;
+                    resumeSentAt = DateTime.UtcNow;
+                    acked = received;
+                    Enqueue(t, codec.Encode(new LL_Resume { Token = token, LastSeq = received }));
+                    return true;
                 }
-                catch (Exception)
-                {
-                    t.Close(false);
-                }
+                StartSession(t);
+                return true;
             }
+        }
+
+        /// <summary>LL_SessionStart on <paramref name="t"/>, then what the game sent meanwhile. Under sync.</summary>
+        void StartSession(ITransport t)
+        {
+            state = State.Starting;
+            Enqueue(t, codec.Encode(new LL_SessionStart()));
+            foreach (var k in kept) Enqueue(t, k.Payload);
+            startedWrites = kept.Count > 0;
         }
 
         /// <summary>The session is gone: forget it; start a fresh one on <paramref name="t"/> if open.</summary>
@@ -178,109 +142,98 @@ namespace Longlink
                 kept.Clear();
                 sent = received = acked = 0;
                 moveAt = DateTime.MaxValue;
-                state = t != null ? State.Starting : State.Down;
+                state = State.Down;
+                if (t != null) StartSession(t);
             }
-            if (t != null) Begin(t, codec.Encode(new LL_SessionStart()));
             inbox.Enqueue(new SessionLostEvent { Reason = reason });
         }
 
         void SendAck(ITransport t)
         {
-            ulong seq;
             lock (sync)
             {
-                seq = received;
-                acked = seq;
+                acked = received;
                 ackedAt = DateTime.UtcNow;
+                Enqueue(t, codec.Encode(new LL_Ack { Seq = received }));
             }
-            Write(t, codec.Encode(new LL_Ack { Seq = seq }));
         }
 
-        /// <summary>After a drop: attempts with backoff until one connects; false once closed.</summary>
-        bool Reconnect(string cause)
+        /// <summary>
+        /// The connection <paramref name="t"/> ended: with Resume the client goes on (true),
+        /// without it the client is closed (false). Returns whether the first attempt is at
+        /// once (after LL_Move).
+        /// </summary>
+        bool Dropped(ITransport t, out bool quick)
         {
-            bool quick;
             lock (sync)
             {
+                if (transport == t) transport = null;
+                quick = moving;
+                if (!options.Resume) { closed = true; return false; }
                 if (state == State.Live) dropAt = DateTime.UtcNow;
                 else if (state == State.Resuming) at = (at + 1) % addresses.Length;
-                quick = moving;
                 moving = false;
                 moveAt = DateTime.MaxValue;
                 // A fresh session that was never answered: what went out in it may be lost.
                 bool lost = state == State.Starting && startedWrites;
                 state = State.Down;
                 if (lost) { kept.Clear(); sent = 0; inbox.Enqueue(new SessionLostEvent { Reason = "unknown" }); }
-            }
-            while (true)
-            {
-                attempt++;
-                int cap = (int)Math.Min(options.MaxDelayMs, (long)options.InitialDelayMs << Math.Min(attempt - 1, 20));
-                int delay = quick ? 0 : random.Next(0, Math.Max(1, cap));
-                quick = false;
-                inbox.Enqueue(new ReconnectingEvent { Attempt = attempt, DelayMs = delay, Address = Address, Cause = cause });
-                if (closing.WaitOne(delay)) return false;
-                bool expired;
-                lock (sync) expired = token != null && (DateTime.UtcNow - dropAt).TotalSeconds >= windowS;
-                if (expired) LoseSession("expired", null);
-                ITransport t;
-                try
-                {
-                    t = Transports.Open(Address, options);
-                }
-                catch (Exception e)
-                {
-                    cause = e.Message;
-                    lock (sync) at = (at + 1) % addresses.Length;
-                    continue;
-                }
-                byte[] first;
-                lock (sync)
-                {
-                    if (closed) { t.Close(true); return false; }
-                    transport = t;
-                    if (token != null)
-                    {
-                        state = State.Resuming;
-                        resumeSentAt = DateTime.UtcNow;
-                        acked = received;
-                        first = codec.Encode(new LL_Resume { Token = token, LastSeq = received });
-                    }
-                    else
-                    {
-                        state = State.Starting;
-                        first = codec.Encode(new LL_SessionStart());
-                    }
-                }
-                Begin(t, first);
                 return true;
             }
         }
 
-        void Tick()
+        /// <summary>The next attempt's delay (0 if <paramref name="quick"/>); raises Reconnecting.</summary>
+        int PlanAttempt(ref bool quick, string cause)
         {
-            while (!closing.WaitOne(50))
+            attempt++;
+            int cap = (int)Math.Min(options.MaxDelayMs, (long)options.InitialDelayMs << Math.Min(attempt - 1, 20));
+            int delay = quick ? 0 : random.Next(0, Math.Max(1, cap));
+            inbox.Enqueue(new ReconnectingEvent { Attempt = attempt, DelayMs = delay, Address = Address, Cause = cause, Moved = quick });
+            quick = false;
+            return delay;
+        }
+
+        /// <summary>Before an attempt: a session whose window has passed is lost.</summary>
+        void CheckExpired()
+        {
+            bool expired;
+            lock (sync) expired = token != null && (DateTime.UtcNow - dropAt).TotalSeconds >= windowS;
+            if (expired) LoseSession("expired", null);
+        }
+
+        void NextAddress()
+        {
+            lock (sync) at = (at + 1) % addresses.Length;
+        }
+
+        /// <summary>
+        /// The periodic work, every 50 ms or so: an LL_Ack 200 ms after the first message not
+        /// acknowledged; a resume not answered within ConnectTimeoutMs drops the connection;
+        /// LL_Move's delay over: an LL_Ack, then the connection ends and the next attempt goes
+        /// to the next address at once.
+        /// </summary>
+        void TickOnce()
+        {
+            ITransport t;
+            bool ack, timeout, move = false;
+            lock (sync)
             {
-                ITransport t;
-                bool ack, timeout, move = false;
-                lock (sync)
+                t = transport;
+                if (t == null) return;
+                var now = DateTime.UtcNow;
+                ack = state == State.Live && received > acked && (now - ackedAt).TotalMilliseconds >= 200;
+                timeout = state == State.Resuming && (now - resumeSentAt).TotalMilliseconds > options.ConnectTimeoutMs;
+                if (state == State.Live && now >= moveAt)
                 {
-                    t = transport;
-                    var now = DateTime.UtcNow;
-                    ack = state == State.Live && received > acked && (now - ackedAt).TotalMilliseconds >= 200;
-                    timeout = state == State.Resuming && (now - resumeSentAt).TotalMilliseconds > options.ConnectTimeoutMs;
-                    if (state == State.Live && now >= moveAt)
-                    {
-                        move = true;
-                        moving = true;
-                        moveAt = DateTime.MaxValue;
-                        at = (at + 1) % addresses.Length;
-                    }
+                    move = true;
+                    moving = true;
+                    moveAt = DateTime.MaxValue;
+                    at = (at + 1) % addresses.Length;
                 }
-                if (t == null) continue;
-                if (ack || move) SendAck(t);
-                if (timeout || move) t.Close(false);
             }
+            if (ack || move) SendAck(t);
+            if (move) lock (sync) EnqueueDrop(t);
+            if (timeout) t.Close(false);
         }
     }
 }

@@ -10,22 +10,46 @@ using System.Threading;
 
 namespace Longlink
 {
-    /// <summary>One connection: payloads in and out.</summary>
+    /// <summary>One connection, as the client's state machine sees it.</summary>
     public interface ITransport
     {
-        /// <summary>Sends one payload (one call at a time).</summary>
+        /// <summary>Closes: <paramref name="goodbye"/> ends a WebSocket with code 1000 (the session ends), else the connection is dropped. Closing twice does nothing.</summary>
+        void Close(bool goodbye);
+    }
+
+    /// <summary>A connection with blocking calls (the client's threads make them).</summary>
+    public interface IBlockingTransport : ITransport
+    {
+        /// <summary>Sends one payload (one call at a time); blocks while the socket is full.</summary>
         void Send(byte[] payload);
         /// <summary>The next payload; null at the end of the stream. Throws on a drop.</summary>
         byte[] Receive();
-        /// <summary>Closes: <paramref name="goodbye"/> ends a WebSocket with code 1000 (the session ends), else the connection is dropped.</summary>
-        void Close(bool goodbye);
+    }
+
+    /// <summary>A connection that never blocks (threadless clients): the caller polls it.</summary>
+    public interface IPolledTransport : ITransport
+    {
+        /// <summary>Whether it is open (false while connecting).</summary>
+        bool IsOpen { get; }
+        /// <summary>Whether it has ended (<see cref="Cause"/> says why).</summary>
+        bool IsClosed { get; }
+        /// <summary>Why it ended.</summary>
+        string Cause { get; }
+        /// <summary>Does what the socket allows now: finishes connecting, writes, reads.</summary>
+        void Update();
+        /// <summary>Takes a payload to send; false if it cannot take one now (then the same payload again later).</summary>
+        bool TrySend(byte[] payload);
+        /// <summary>The next payload that arrived, or null.</summary>
+        byte[] TryReceive();
+        /// <summary>Drops the connection for <paramref name="cause"/>.</summary>
+        void Drop(string cause);
     }
 
     /// <summary>Opens connections by address.</summary>
     public static class Transports
     {
         /// <summary>Connects to <c>tcp://</c>, <c>tls://</c>, <c>ws://</c> or <c>wss://</c> within the timeout.</summary>
-        public static ITransport Open(string address, ClientOptions o)
+        public static IBlockingTransport Open(string address, ClientOptions o)
         {
             var uri = new Uri(address);
             switch (uri.Scheme)
@@ -37,16 +61,76 @@ namespace Longlink
                 default: throw new ArgumentException("address " + address + ": tcp://, tls://, ws:// or wss://");
             }
         }
+
+        /// <summary>
+        /// Starts connecting without blocking (threadless clients): <c>ws://</c> and <c>wss://</c>
+        /// through the browser in WebGL builds, <c>tcp://</c> elsewhere.
+        /// </summary>
+        public static IPolledTransport OpenPolled(string address, ClientOptions o)
+        {
+            CheckPolled(address);
+#if UNITY_WEBGL && !UNITY_EDITOR
+            return new WebGLSocket(address);
+#else
+            return PolledTcpTransport.Open(new Uri(address), o);
+#endif
+        }
+
+        /// <summary>Throws ArgumentException for an address a threadless client cannot open.</summary>
+        public static void CheckPolled(string address)
+        {
+            string scheme = new Uri(address).Scheme;
+#if UNITY_WEBGL && !UNITY_EDITOR
+            if (scheme != "ws" && scheme != "wss") throw new ArgumentException("address " + address + ": a WebGL build connects to ws:// or wss://");
+#else
+            if (scheme != "tcp") throw new ArgumentException("address " + address + ": a threadless client outside WebGL connects to tcp://");
+#endif
+        }
+    }
+
+    /// <summary>leaf's length prefix: LenMsgLen bytes, big-endian unless LittleEndian.</summary>
+    static class Framing
+    {
+        /// <summary>The largest frame read (64 MiB).</summary>
+        const uint MaxFrame = 64 * 1024 * 1024;
+
+        /// <summary>The payload behind its length prefix.</summary>
+        internal static byte[] Frame(byte[] payload, int lenMsgLen, bool littleEndian)
+        {
+            var frame = new byte[lenMsgLen + payload.Length];
+            uint n = (uint)payload.Length;
+            for (int i = 0; i < lenMsgLen; i++)
+            {
+                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
+                frame[i] = (byte)(n >> shift);
+            }
+            Buffer.BlockCopy(payload, 0, frame, lenMsgLen, payload.Length);
+            return frame;
+        }
+
+        /// <summary>The length in the prefix at <paramref name="at"/>; throws past 64 MiB.</summary>
+        internal static uint Length(byte[] b, int at, int lenMsgLen, bool littleEndian)
+        {
+            uint n = 0;
+            for (int i = 0; i < lenMsgLen; i++)
+            {
+                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
+                n |= (uint)b[at + i] << shift;
+            }
+            if (n > MaxFrame) throw new InvalidDataException("frame of " + n + " bytes");
+            return n;
+        }
     }
 
     /// <summary>TCP (or TLS) with leaf's length prefix: LenMsgLen 1, 2 or 4 bytes.</summary>
-    public sealed class TcpTransport : ITransport
+    public sealed class TcpTransport : IBlockingTransport
     {
         readonly TcpClient tcp;
         readonly Stream stream;
         readonly int lenMsgLen;
         readonly bool littleEndian;
         readonly byte[] header;
+        int closedFlag;
 
         TcpTransport(TcpClient tcp, Stream stream, ClientOptions o)
         {
@@ -91,14 +175,7 @@ namespace Longlink
         {
             long max = lenMsgLen == 1 ? 0xff : lenMsgLen == 2 ? 0xffff : 0xffffffffL;
             if (payload.Length > max) throw new ArgumentException("message of " + payload.Length + " bytes is past LenMsgLen " + lenMsgLen);
-            var frame = new byte[lenMsgLen + payload.Length];
-            uint n = (uint)payload.Length;
-            for (int i = 0; i < lenMsgLen; i++)
-            {
-                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
-                frame[i] = (byte)(n >> shift);
-            }
-            Buffer.BlockCopy(payload, 0, frame, lenMsgLen, payload.Length);
+            var frame = Framing.Frame(payload, lenMsgLen, littleEndian);
             stream.Write(frame, 0, frame.Length);
         }
 
@@ -106,13 +183,7 @@ namespace Longlink
         public byte[] Receive()
         {
             if (!ReadFull(header)) return null;
-            uint n = 0;
-            for (int i = 0; i < lenMsgLen; i++)
-            {
-                int shift = littleEndian ? 8 * i : 8 * (lenMsgLen - 1 - i);
-                n |= (uint)header[i] << shift;
-            }
-            if (n > 64 * 1024 * 1024) throw new InvalidDataException("frame of " + n + " bytes");
+            uint n = Framing.Length(header, 0, lenMsgLen, littleEndian);
             var payload = new byte[n];
             if (!ReadFull(payload)) throw new EndOfStreamException("connection ended inside a frame");
             return payload;
@@ -137,6 +208,7 @@ namespace Longlink
         /// <inheritdoc/>
         public void Close(bool goodbye)
         {
+            if (Interlocked.Exchange(ref closedFlag, 1) == 1) return;
             try
             {
                 if (!goodbye) tcp.Client.LingerState = new LingerOption(true, 0);
@@ -148,10 +220,11 @@ namespace Longlink
     }
 
     /// <summary>WebSocket through ClientWebSocket: one binary message per payload.</summary>
-    public sealed class WsTransport : ITransport
+    public sealed class WsTransport : IBlockingTransport
     {
         readonly ClientWebSocket ws;
         readonly byte[] chunk = new byte[16 * 1024];
+        int closedFlag;
 
         WsTransport(ClientWebSocket ws) { this.ws = ws; }
 
@@ -206,6 +279,7 @@ namespace Longlink
         /// <inheritdoc/>
         public void Close(bool goodbye)
         {
+            if (Interlocked.Exchange(ref closedFlag, 1) == 1) return;
             try
             {
                 if (goodbye && ws.State == WebSocketState.Open)

@@ -18,7 +18,7 @@ sealed class Peer
 {
     public readonly Client C;
     public readonly List<IMessage> Got = new List<IMessage>();
-    public int Resumed, Reconnecting, Lost;
+    public int Resumed, Reconnecting, Lost, MovedAttempts;
     public string LostReason;
     public bool Closed;
 
@@ -26,7 +26,7 @@ sealed class Peer
     {
         C = c;
         c.Resumed += e => Resumed++;
-        c.Reconnecting += e => Reconnecting++;
+        c.Reconnecting += e => { Reconnecting++; if (e.Moved) MovedAttempts++; };
         c.SessionLost += e => { Lost++; LostReason = e.Reason; };
         c.Closed += e => Closed = true;
     }
@@ -62,18 +62,23 @@ sealed class Peer
     }
 }
 
-static class ChatTests
+static partial class ChatTests
 {
     static Dictionary<string, string> arg = new Dictionary<string, string>();
     static ulong nextUid = 500;
 
-    public static void Run(string[] args)
+    static void ParseArgs(string[] args)
     {
         for (int i = 1; i < args.Length; i++)
         {
             int eq = args[i].IndexOf('=');
             arg[args[i].Substring(0, eq)] = args[i].Substring(eq + 1);
         }
+    }
+
+    public static void Run(string[] args)
+    {
+        ParseArgs(args);
         foreach (var enc in new[] { WireEncoding.Json, WireEncoding.Protobuf })
         {
             foreach (var transport in new[] { "tcp", "ws" }) Basic(enc, transport);
@@ -81,8 +86,9 @@ static class ChatTests
         Addresses();
         Stream("stream_tcp_json", WireEncoding.Json, arg["json_tcp"]);
         Stream("stream_ws_pb", WireEncoding.Protobuf, arg["pb_ws"]);
-        Lost();
+        Lost(false);
         Move();
+        Threadless();
         Console.WriteLine("chat: all passed");
     }
 
@@ -95,7 +101,12 @@ static class ChatTests
 
     static Peer Connect(WireEncoding enc, bool resume, params string[] addresses)
     {
-        var o = new ClientOptions { Addresses = addresses, Encoding = enc, Resume = resume };
+        return Connect(enc, resume, false, addresses);
+    }
+
+    static Peer Connect(WireEncoding enc, bool resume, bool threadless, params string[] addresses)
+    {
+        var o = new ClientOptions { Addresses = addresses, Encoding = enc, Resume = resume, Threadless = threadless };
         return new Peer(Client.Connect(o, Messages.Registry));
     }
 
@@ -183,10 +194,10 @@ static class ChatTests
 
     /// 2,000 room messages to a resumable watcher behind a cutting proxy; private messages
     /// from it meanwhile.
-    static void Stream(string name, WireEncoding enc, string direct)
+    static void Stream(string name, WireEncoding enc, string direct, bool threadless = false)
     {
         const int total = 2000, privates = 100;
-        var a = Connect(enc, true, arg[name]);
+        var a = Connect(enc, true, threadless, arg[name]);
         ulong ua = Login(a);
         ulong room = 9000 + nextUid;
         Check.Equal(Watch(a, room), 1u, "the watcher alone");
@@ -219,7 +230,8 @@ static class ChatTests
         }
         Check.That(a.Resumed >= 3, name + ": only " + a.Resumed + " resumes: the proxy did not cut");
         Check.Equal(a.Lost, 0, name + ": the session was never lost");
-        Console.WriteLine(name + ": " + total + " room messages and " + privates + " private ones, each once and in order, through " + a.Resumed + " resumes (" + a.Reconnecting + " attempts)");
+        Check.Equal(a.MovedAttempts, 0, name + ": a cut is no LL_Move");
+        Console.WriteLine(name + (threadless ? " (threadless)" : "") + ": " + total + " room messages and " + privates + " private ones, each once and in order, through " + a.Resumed + " resumes (" + a.Reconnecting + " attempts)");
         a.C.Close();
         b.C.Close();
     }
@@ -255,6 +267,7 @@ static class ChatTests
         a.Expect<S2C_Noise>(m => true, "a volatile message");
         a.Expect<S2C_Message>(m => m.Text == "after", "the second server's message");
         Check.Equal(a.Resumed, 1, "one resume");
+        Check.That(a.MovedAttempts == 1, "the attempt says it follows LL_Move");
         Check.Equal(a.C.Address, arg["move_b"], "the address moved to");
         Check.Equal(a.C.SessionToken, "t2", "the new token");
         a.C.Close();
@@ -263,9 +276,9 @@ static class ChatTests
 
     /// The window lapses while the client cannot reach the server: SessionLost, then a
     /// fresh session on which the game logs in again.
-    static void Lost()
+    static void Lost(bool threadless)
     {
-        var a = Connect(WireEncoding.Json, true, arg["short"]);
+        var a = Connect(WireEncoding.Json, true, threadless, arg["short"]);
         Login(a);
         Control("down", "short");
         a.Until(() => a.Lost > 0, "SessionLost", 30000);
@@ -275,7 +288,7 @@ static class ChatTests
         Login(a);
         Check.That(a.C.SessionToken != null, "a fresh session");
         a.C.Close();
-        Console.WriteLine("session lost after the window (" + a.LostReason + "), then a fresh session and a new login");
+        Console.WriteLine((threadless ? "threadless: " : "") + "session lost after the window (" + a.LostReason + "), then a fresh session and a new login");
     }
 }
 

@@ -16,6 +16,8 @@ pub const ERR_UNAVAILABLE: i32 = 5;
 /// One node of the cluster, in this process.
 pub struct Node {
     pub tcp: Option<SocketAddr>,
+    /// The WebSocket listener, if the config has one (`start` leaves it off).
+    pub ws: Option<SocketAddr>,
     /// The node's cluster connection (a NATS client for the tests too).
     pub cluster: Option<longlink::cluster::Cluster>,
     pub admin: Option<SocketAddr>,
@@ -48,6 +50,7 @@ impl Node {
         let task = tokio::spawn(server.app.handle_signals(false).run());
         Node {
             tcp: server.tcp_addr,
+            ws: server.ws_addr,
             cluster: server.cluster,
             admin: server.admin_addr,
             stop,

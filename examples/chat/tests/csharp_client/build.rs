@@ -1,5 +1,7 @@
 //! Builds the C# test program: the code `longlink-codegen --lang csharp` writes from the
-//! golden manifest, the library and `clients/csharp/tests`, with `mcs`; and the console sample.
+//! golden manifest, the library and `clients/csharp/tests`, with `mcs`; the console sample;
+//! the Unity sample scene's script (against `UnityEngine.cs`, two stand-ins); and the library
+//! with `UNITY_WEBGL` defined, as a WebGL build compiles it.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -104,6 +106,43 @@ pub(crate) fn build() -> tempdir::Scratch {
         .arg(dir.0.join("Messages.cs"))
         .args(sources(&Path::new(CSHARP).join("samples/Chat")));
     run(&mut sample, "mcs (the console sample)");
+    // The Unity sample scene's script, against two stand-ins of UnityEngine's (a compile check).
+    let mut unity = std::process::Command::new("mcs");
+    unity
+        .args([
+            "-langversion:7.2",
+            "-warnaserror",
+            "-nologo",
+            "-target:library",
+        ])
+        .arg(format!("-out:{}", dir.0.join("UnitySample.dll").display()))
+        .args(sources(&Path::new(CSHARP).join("src")))
+        .arg(dir.0.join("Messages.cs"))
+        .args(sources(&Path::new(CSHARP).join("samples/Unity")))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/csharp_client/UnityEngine.cs"
+        ));
+    run(&mut unity, "mcs (the Unity sample scene's script)");
+    // The library as a WebGL build compiles it (UNITY_WEBGL: threadless over WebGLSocket).
+    let mut webgl = std::process::Command::new("mcs");
+    webgl
+        .args([
+            "-langversion:7.2",
+            "-warnaserror",
+            "-nologo",
+            "-target:library",
+        ])
+        .arg("-define:UNITY_WEBGL")
+        .arg(format!(
+            "-out:{}",
+            dir.0.join("LonglinkWebGL.dll").display()
+        ))
+        .args(sources(&Path::new(CSHARP).join("src")));
+    run(
+        &mut webgl,
+        "mcs -define:UNITY_WEBGL (the library as a WebGL build has it)",
+    );
     std::fs::copy(&golden, dir.0.join("kinds.json")).expect("copy golden");
     dir
 }

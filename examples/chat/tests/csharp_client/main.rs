@@ -9,11 +9,17 @@
 //!   WebSocket, login, rooms, private messages; a dead first address; 2,000 room messages
 //!   to a resumable client behind `longlink_testkit::Proxy` cutting at random points
 //!   (TCP + JSON, WebSocket + protobuf), each once and in order, with private messages
-//!   sent around the cuts each handled once; `SessionLost` after a 1-second window;
-//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back.
+//!   sent around the cuts each handled once; `SessionLost` after a 1-second window; the
+//!   same with the threadless client (`ClientOptions.Threadless`, WebGL's mode) over TCP;
+//! - `Send` against a server that never reads: it never blocks, and says when its queue is full;
+//! - `LL_Move` against scripted servers, and from a real draining gate (nats-server);
+//! - the `.jslib` WebGL bridge in headless Chromium against the chat server (`webgl.mjs`);
+//! - the console sample (`clients/csharp/samples/Chat`) logs in, says hello, reads it back;
+//!   the Unity sample scene's script compiles.
 //!
-//! The C# program asks for the proxy's cuts with lines on its stdout (`CTL cuts NAME`,
-//! `CTL calm NAME`, `CTL down NAME`) and waits for `OK` on its stdin.
+//! The C# program asks for the proxy's cuts (and a gate's stop) with lines on its stdout
+//! (`CTL cuts NAME`, `CTL calm NAME`, `CTL down NAME`, `CTL stop one`) and waits for `OK`
+//! on its stdin (control.rs).
 //!
 //! Needs `mcs` and `mono` (Debian's `mono-devel`, which scripts/test.sh installs), and node
 //! with `clients/typescript/node_modules` for the generator: when one is missing the test
@@ -22,6 +28,7 @@
 mod build;
 #[path = "../common/mod.rs"]
 mod common;
+mod control;
 mod scripted;
 
 use std::collections::HashMap;
@@ -30,13 +37,61 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use build::{CSHARP, build, run, sources};
+use control::converse;
 use scripted::scripted_move;
 
 use common::{Enc, TestServer, Transport};
 use longlink_testkit::Proxy;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// LL_Move from a real gate: two gate nodes (resume on) and a chat node in a cluster over a
+/// real nats-server (docs/cluster.md's layout), a resumable C# client on the first gate with
+/// the second in its addresses, a room streaming from a client on the second; over TCP, then
+/// WebSocket. The first gate is stopped
+/// while the room streams: it drains, tells the client LL_Move, and the client moves to the
+/// second gate and resumes there (the gates hand the session over through NATS): every
+/// room message once and in order, and the private messages the client sent around the
+/// move each handled once (clients/csharp/tests/MoveReal.cs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csharp_client_moves_off_a_draining_gate() {
+    let Some(nats) = longlink_testkit::NatsServer::start_or_skip() else {
+        return;
+    };
+    let dir = build();
+    let tweak = |c: &mut longlink_chat::Config| {
+        c.gate.ws_addr = "127.0.0.1:0".into();
+        c.gate.resume_window = Duration::from_secs(30);
+        c.gate.resume_buffer = 8192;
+        c.gate.drain_spread = Duration::from_secs(1);
+    };
+    let chat = common::node::Node::start_with(&nats, "chat", tweak).await;
+    for (uid, ws) in [(6001, false), (6003, true)] {
+        let one = common::node::Node::start_with(&nats, "gate", tweak).await;
+        let two = common::node::Node::start_with(&nats, "gate", tweak).await;
+        let addr = |n: &common::node::Node| match ws {
+            false => format!("tcp://{}", n.tcp.expect("tcp")),
+            true => format!("ws://{}/", n.ws.expect("ws")),
+        };
+        let args = vec![
+            "move".to_string(),
+            format!("one={}", addr(&one)),
+            format!("two={}", addr(&two)),
+            format!("token_a={}", common::token(uid)),
+            format!("token_b={}", common::token(uid + 1)),
+        ];
+        let stop = one.stop.clone();
+        let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
+            assert_eq!((verb, name), ("stop", "one"), "CTL {verb} {name}?");
+            stop.stop();
+        })
+        .await;
+        assert!(log.contains("move: all passed"), "{log}");
+        one.shutdown().await;
+        two.shutdown().await;
+    }
+    chat.shutdown().await;
+}
 
 #[test]
 fn the_library_uses_no_reflection_and_no_dynamic() {
@@ -91,6 +146,88 @@ fn generated_csharp_round_trips_the_servers_golden_bytes() {
     assert!(out.contains("round-trip"), "{out}");
 }
 
+/// Against a server that never reads, `Send` returns each time until `MaxQueuedSends` wait,
+/// then throws `SendQueueFullException`; once the server reads, every message it took
+/// arrives in order (clients/csharp/tests/Backpressure.cs).
+#[test]
+fn send_never_blocks_the_callers_thread() {
+    let dir = build();
+    let out = run(
+        std::process::Command::new("timeout")
+            .arg("120")
+            .arg("mono")
+            .arg(dir.0.join("ChatTests.exe"))
+            .arg("backpressure"),
+        "mono ChatTests.exe backpressure",
+    );
+    eprintln!("{out}");
+    assert!(
+        out.contains("all") && out.contains("arrived in order"),
+        "{out}"
+    );
+}
+
+/// The WebGL bridge (`src/WebGL/longlink.jslib`) as it is, in headless Chromium with the
+/// Emscripten runtime's few parts it uses, against the chat server: a resumable session over
+/// it, a drop (close code 4000) and the resume on a new socket, a goodbye (1000), a refused
+/// connection (1006). Then the C# threadless `Client` over `WebGLSocket` over it (under
+/// Mono, the bridge's calls relayed to the page), the page dropping its sockets at random
+/// moments while a room streams: every message once and in order. Needs node, playwright-core (`CHAT_TEST_NODE_MODULES`, or
+/// tests/browser/node_modules) and Chromium (`CHAT_TEST_CHROMIUM`); scripts/test.sh installs
+/// them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webgl_bridge_in_chromium_against_the_chat_server() {
+    let node = std::env::var("CHAT_TEST_NODE").unwrap_or_else(|_| "node".into());
+    build::require(&node, "--version");
+    let modules = std::env::var("CHAT_TEST_NODE_MODULES").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/node_modules").into()
+    });
+    assert!(
+        Path::new(&modules).join("playwright-core").is_dir(),
+        "no playwright-core in {modules}: run scripts/test.sh (npm ci in tests/browser)"
+    );
+    let chromium =
+        std::env::var("CHAT_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).is_file(),
+        "no Chromium at {chromium}: run scripts/test.sh"
+    );
+    let dir = build();
+    let server = TestServer::start(Enc::Json).await;
+    let webgl = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/csharp_client/webgl.mjs");
+    let bridge = vec![format!("ws://{}/", server.ws), common::token(4242)];
+    let client = vec![
+        "client".to_string(),
+        dir.0.join("ChatTests.exe").display().to_string(),
+        format!("ws=ws://{}/", server.ws),
+        format!("tcp=tcp://{}", server.addr(Transport::Tcp)),
+        format!("token_a={}", common::token(4243)),
+        format!("token_b={}", common::token(4244)),
+    ];
+    for (args, ok) in [(bridge, "webgl ok"), (client, "webgl client ok")] {
+        let out = tokio::process::Command::new(&node)
+            .arg(webgl)
+            .args(&args)
+            .env("CHAT_TEST_NODE_MODULES", &modules)
+            .env("CHAT_TEST_CHROMIUM", &chromium)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(300), out)
+            .await
+            .expect("webgl.mjs ends in time")
+            .expect("node runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        let errors = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{said}{errors}");
+        assert!(
+            out.status.success() && said.contains(ok),
+            "{said}\n{errors}"
+        );
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_csharp_client_against_the_chat_server() {
     let dir = build();
@@ -107,6 +244,7 @@ async fn the_csharp_client_against_the_chat_server() {
     );
     proxies.insert("stream_ws_pb", Proxy::start(pb.ws).await.expect("proxy"));
     proxies.insert("short", Proxy::start(short.tcp).await.expect("proxy"));
+    proxies.insert("threadless_pb", Proxy::start(pb.tcp).await.expect("proxy"));
     let mut args = vec![
         "chat".to_string(),
         format!("json_tcp=tcp://{}", json.addr(Transport::Tcp)),
@@ -124,74 +262,39 @@ async fn the_csharp_client_against_the_chat_server() {
         proxies["stream_ws_pb"].addr()
     ));
     args.push(format!("short=tcp://{}", proxies["short"].addr()));
+    args.push(format!(
+        "threadless_pb=tcp://{}",
+        proxies["threadless_pb"].addr()
+    ));
 
     let (move_a, move_b, moved) = scripted_move().await;
     args.push(format!("move_a=tcp://{move_a}"));
     args.push(format!("move_b=tcp://{move_b}"));
 
-    let mut child = tokio::process::Command::new("mono")
-        .arg(dir.0.join("ChatTests.exe"))
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("mono runs");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut stderr = child.stderr.take().expect("stderr");
-    let errors = tokio::spawn(async move {
-        let mut s = String::new();
-        tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s)
-            .await
-            .ok();
-        s
-    });
-    let mut log = String::new();
-    let talk = async {
-        let mut seed = 7;
-        while let Some(line) = lines.next_line().await.expect("read stdout") {
-            let Some(ctl) = line.strip_prefix("CTL ") else {
-                eprintln!("{line}");
-                log.push_str(&line);
-                log.push('\n');
-                continue;
-            };
-            let (verb, name) = ctl.split_once(' ').expect("CTL verb name");
-            let proxy = &proxies[name];
-            seed += 1;
-            match verb {
-                // Cut each connection after a random 0..8 KiB, mid frame too.
-                "cuts" => {
-                    proxy.random_cuts(seed, 0, 8 * 1024);
-                    proxy.cut_after(2 * 1024);
-                }
-                "calm" => {
-                    proxy.no_random_cuts();
-                    proxy.cut_all();
-                }
-                // Every connection cut at once: the client cannot resume.
-                "down" => {
-                    proxy.random_cuts(seed, 0, 1);
-                    proxy.cut_all();
-                }
-                other => panic!("CTL {other}?"),
+    let mut seed = 7;
+    let log = converse(&dir.0.join("ChatTests.exe"), &args, |verb, name| {
+        let proxy = &proxies[name];
+        seed += 1;
+        match verb {
+            // Cut each connection after a random 0..8 KiB, mid frame too.
+            "cuts" => {
+                proxy.random_cuts(seed, 0, 8 * 1024);
+                proxy.cut_after(2 * 1024);
             }
-            stdin.write_all(b"OK\n").await.expect("answer");
-            stdin.flush().await.expect("answer");
+            "calm" => {
+                proxy.no_random_cuts();
+                proxy.cut_all();
+            }
+            // Every connection cut at once: the client cannot resume.
+            "down" => {
+                proxy.random_cuts(seed, 0, 1);
+                proxy.cut_all();
+            }
+            other => panic!("CTL {other}?"),
         }
-    };
-    tokio::time::timeout(RUN_TIMEOUT, talk)
-        .await
-        .expect("the C# tests end in time");
-    let status = child.wait().await.expect("mono exits");
-    let errors = errors.await.expect("stderr");
-    assert!(
-        status.success(),
-        "mono ChatTests.exe chat: {status}\n{log}\n{errors}"
-    );
-    assert!(log.contains("chat: all passed"), "{log}\n{errors}");
+    })
+    .await;
+    assert!(log.contains("chat: all passed"), "{log}");
     moved.await.expect("the scripted servers saw the move");
     // The console sample: logs in, watches room 1, says hello and reads it back.
     let out = tokio::process::Command::new("mono")
