@@ -7,16 +7,15 @@
 //! Every phase runs and its figures are printed; the phases in [`ASSERTED`] must keep every
 //! guarantee: each room message received once and in order by every watcher, each private
 //! message once, each message no one received refused to its sender, no session lost, no
-//! login repeated (see `longlink_soak::Figures::broken`).
+//! login repeated (see `longlink_soak::Figures::broken`). The NATS outage's figures are
+//! printed only (known-gaps.md says what it costs).
 
 use std::path::PathBuf;
 
 use longlink_soak::{Options, Phase, run};
 
-/// The phases whose guarantees this tree keeps. The gates phase runs and prints its figures
-/// but is not asserted: in about one run in four it loses one private message without a word
-/// during a gate's drain (issue 22, docs/known-gaps.md).
-const ASSERTED: [Phase; 3] = [Phase::Baseline, Phase::Cuts, Phase::Chats];
+/// The phases whose guarantees this tree keeps: all but the NATS outage.
+const ASSERTED: [Phase; 4] = [Phase::Baseline, Phase::Cuts, Phase::Gates, Phase::Chats];
 
 async fn soak(encoding: longlink_client::Encoding) {
     let Some(nats) = longlink_testkit::nats_server_binary() else {

@@ -86,6 +86,8 @@ pub(crate) struct Tally {
 pub(crate) struct Book {
     /// The phase now.
     pub(crate) phase: usize,
+    /// The users are told to chat (messages may be sent).
+    pub(crate) chatting: bool,
     /// Every message, by sender and number.
     pub(crate) sent: HashMap<(u64, u64), Sent>,
     /// The last number received, by receiver, sender and kind.
@@ -151,9 +153,13 @@ impl Ledger {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A message about to be sent.
-    pub(crate) fn sent(&self, from: u64, n: u64, kind: Kind, to: u64) {
+    /// A message about to be sent; `false` (not recorded, not to be sent) once the chat
+    /// has stopped.
+    pub(crate) fn sent(&self, from: u64, n: u64, kind: Kind, to: u64) -> bool {
         let mut book = self.lock();
+        if !book.chatting {
+            return false;
+        }
         let phase = book.phase;
         let receipts = Vec::new();
         book.sent.insert(
@@ -165,6 +171,13 @@ impl Ledger {
                 receipts,
             },
         );
+        true
+    }
+
+    /// The users may send from now on, or no more: a message recorded before the chat
+    /// stopped is one the settling waits for, and none is recorded after.
+    pub(crate) fn chatting(&self, on: bool) {
+        self.lock().chatting = on;
     }
 
     /// A chat message received by `receiver`, with its text.
@@ -215,6 +228,11 @@ mod tests {
     fn a_duplicate_or_an_old_number_is_out_of_order_and_a_refusal_accounts_for_one() {
         let ledger = Ledger::default();
         ledger.lock().members.insert(1, 2);
+        assert!(
+            !ledger.sent(10, 1, Kind::Room, 1),
+            "not while the chat is stopped"
+        );
+        ledger.chatting(true);
         ledger.sent(10, 1, Kind::Room, 1);
         ledger.sent(10, 2, Kind::Room, 1);
         ledger.received(11, 10, "r10:2");

@@ -167,8 +167,10 @@ async fn drive(
         ledger.lock().phase = i + 1;
         labels.push(Some(phase));
         let t0 = Instant::now();
+        ledger.chatting(true);
         let _ = mode.send(Mode::Chat);
         let done = act(opts, cluster, phase).await?;
+        ledger.chatting(false);
         let _ = mode.send(Mode::Quiet);
         let open = settle(opts, ledger, i + 1).await;
         eprintln!(

@@ -8,6 +8,9 @@ use crate::Phase;
 use crate::cluster::Restart;
 use crate::ledger::{Book, Kind, Tally, distinct};
 
+/// How many messages received by no one a phase lists.
+const UNHEARD_LISTED: usize = 10;
+
 /// The figures of one phase.
 #[derive(Debug, Default, Clone)]
 pub struct Figures {
@@ -61,6 +64,9 @@ pub struct Figures {
     pub failures: u64,
     /// The restarts of the phase.
     pub restarts: Vec<String>,
+    /// The first messages (by their text) that no one received from senders with a silent
+    /// loss: where to look in the nodes' logs.
+    pub unheard: Vec<String>,
 }
 
 impl Figures {
@@ -125,8 +131,8 @@ impl Report {
                 ..Figures::default()
             })
             .collect();
-        let mut undelivered: HashMap<(u64, usize), u64> = HashMap::new();
-        for (&(from, _), sent) in &book.sent {
+        let mut undelivered: HashMap<(u64, usize), Vec<String>> = HashMap::new();
+        for (&(from, n), sent) in &book.sent {
             let f = &mut figures[sent.phase];
             let (due, got) = (book.due(sent), distinct(&sent.receipts));
             f.duplicates += (sent.receipts.len() - got) as u64;
@@ -136,7 +142,11 @@ impl Report {
             }
             if got == 0 {
                 f.undelivered += 1;
-                *undelivered.entry((from, sent.phase)).or_default() += 1;
+                let text = crate::ledger::text(sent.kind, from, n);
+                undelivered
+                    .entry((from, sent.phase))
+                    .or_default()
+                    .push(text);
             } else if got < due {
                 f.missed += (due - got) as u64;
             } else if sent.receipts.len() == got {
@@ -148,12 +158,21 @@ impl Report {
         }
         for (&(uid, phase), t) in &book.tallies {
             figures[phase].add(t);
-            let lost = undelivered.remove(&(uid, phase)).unwrap_or(0);
+            let texts = undelivered.remove(&(uid, phase)).unwrap_or_default();
+            let lost = texts.len() as u64;
             figures[phase].silent += lost.saturating_sub(t.refused);
             figures[phase].refused_but_delivered += t.refused.saturating_sub(lost);
+            if lost > t.refused {
+                figures[phase].unheard.extend(texts);
+            }
         }
-        for ((_, phase), lost) in undelivered {
-            figures[phase].silent += lost;
+        for ((_, phase), texts) in undelivered {
+            figures[phase].silent += texts.len() as u64;
+            figures[phase].unheard.extend(texts);
+        }
+        for f in &mut figures {
+            f.unheard.sort();
+            f.unheard.truncate(UNHEARD_LISTED);
         }
         Report { phases: figures }
     }
@@ -211,8 +230,12 @@ impl Report {
             );
         }
         for f in &self.phases {
+            let name = f.phase.map_or("start", Phase::name);
             for r in &f.restarts {
-                let _ = writeln!(s, "- {}: {r}", f.phase.map_or("start", Phase::name));
+                let _ = writeln!(s, "- {name}: {r}");
+            }
+            if !f.unheard.is_empty() {
+                let _ = writeln!(s, "- {name}: received by no one: {}", f.unheard.join(", "));
             }
         }
         s

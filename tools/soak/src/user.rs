@@ -185,31 +185,29 @@ impl Me {
         Ok(())
     }
 
-    /// One line, to the room or to another user.
+    /// One line, to the room or to another user; nothing once the driver has stopped the
+    /// chat (the mode is read before this task hears of it: the ledger decides).
     async fn say(&mut self, client: &ResumableClient) -> Result<()> {
-        self.n += 1;
-        let (uid, n) = (self.user.uid, self.n);
+        let (uid, n) = (self.user.uid, self.n + 1);
         let uids = &self.plan.uids;
         let private = uids.len() > 1 && self.rng.unit() < self.plan.private_share;
-        let msg = if private {
+        let (kind, to, room_id, to_uid) = if private {
             let mut to = uid;
             while to == uid {
                 to = uids[(self.rng.next() % uids.len() as u64) as usize];
             }
-            self.ledger.sent(uid, n, Kind::Private, to);
-            C2sMessage {
-                room_id: 0,
-                to_uid: to,
-                text: text(Kind::Private, uid, n),
-            }
+            (Kind::Private, to, 0, to)
         } else {
-            let room = self.user.room;
-            self.ledger.sent(uid, n, Kind::Room, room);
-            C2sMessage {
-                room_id: room,
-                to_uid: 0,
-                text: text(Kind::Room, uid, n),
-            }
+            (Kind::Room, self.user.room, self.user.room, 0)
+        };
+        if !self.ledger.sent(uid, n, kind, to) {
+            return Ok(());
+        }
+        self.n = n;
+        let msg = C2sMessage {
+            room_id,
+            to_uid,
+            text: text(kind, uid, n),
         };
         client.send(&msg).await?;
         Ok(())

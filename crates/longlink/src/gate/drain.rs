@@ -10,7 +10,9 @@
 //! after any drop. Sessions waiting for their client are not pushed out by
 //! `max_waiting_per_ip` meanwhile (clients behind one address all move at once). The drain ends when no session is left, or after `drain_timeout`; the stop
 //! then goes on as without it (what is left ends; plain connections get their goodbye). A gate
-//! none of whose sessions has a socket at its stop has no client to tell, and no drain.
+//! none of whose sessions has a socket at its stop has no client to tell, and no drain; nor
+//! has a gate that finds no other live gate in the cluster's directory (the last one, or
+//! one whose peers are stopping too): its sessions end at once, as without a cluster.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -31,7 +33,8 @@ const GRACE: Duration = Duration::from_secs(1);
 /// `drain_timeout`. Nothing without a cluster, without `resume_window`, or with a
 /// `drain_timeout` of 0.
 pub(super) async fn hand_over_sessions(shared: &Shared) {
-    let (Some(resumption), Some(_)) = (&shared.services.resume, &shared.services.cluster) else {
+    let (Some(resumption), Some(cluster)) = (&shared.services.resume, &shared.services.cluster)
+    else {
         return;
     };
     let settings = &shared.settings;
@@ -45,6 +48,13 @@ pub(super) async fn hand_over_sessions(shared: &Shared) {
         .count();
     if attached == 0 {
         // No client to tell: the sessions waiting for theirs end as without a drain.
+        return;
+    }
+    if !cluster.others_alive().await {
+        tracing::info!(
+            sessions = attached,
+            "stopping: no other gate to take the resumable sessions; they end here"
+        );
         return;
     }
     shared.live.listening.cancel();

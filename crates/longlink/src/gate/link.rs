@@ -49,6 +49,12 @@ pub(crate) trait ClusterLink: Send + Sync {
         let _ = conn;
         Box::pin(async {})
     }
+    /// The gate is stopping with resumable sessions to hand over: whether another gate
+    /// lives to take them (`true` when the cluster cannot tell). The cluster hears that
+    /// this gate takes no session from now on.
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async { true })
+    }
 }
 
 /// A session taken over from another gate: where its numbering stands.

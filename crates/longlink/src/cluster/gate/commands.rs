@@ -1,4 +1,6 @@
-//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`).
+//! What other nodes ask of this gate's connections (`ToGate` commands on `P.gate.<id>`);
+//! a write or a uid's command for a session this gate handed over lately goes on to the
+//! session's new gate (`moved`).
 //! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
 //! NATS message that each gate delivers to its own members.
 
@@ -12,11 +14,12 @@ impl GateLink {
     /// Does what another node asked of one of this gate's connections.
     pub(super) fn apply(&self, cmd: ToGate) {
         match cmd {
-            ToGate::Push { conn, payload } => {
-                if let Some(agent) = self.agent(conn) {
+            ToGate::Push { conn, payload } => match self.agent(conn) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
+                None => self.send_after(conn, None, |conn| ToGate::Push { conn, payload }),
+            },
             ToGate::Close { conn } => {
                 if let Some(agent) = self.agent(conn) {
                     agent.close();
@@ -43,24 +46,41 @@ impl GateLink {
                     shared.live.membership.leave(conn, &group);
                 }
             }
-            ToGate::PushUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+            ToGate::PushUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     let _ = agent.write_encoded(&Encoded::from_wire(payload));
                 }
-            }
-            ToGate::KickUid { conn, uid, payload } => {
-                if let Some(agent) = self.agent_of(conn, uid) {
+                None => self.send_after(conn, Some(uid), |conn| ToGate::PushUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
+            ToGate::KickUid { conn, uid, payload } => match self.agent_of(conn, uid) {
+                Some(agent) => {
                     if !payload.is_empty() {
                         let _ = agent.write_encoded(&Encoded::from_wire(payload));
                     }
                     agent.close();
                 }
-            }
-            ToGate::Goodbye { conn, uid, reason } => {
-                if let (Some(agent), Some(shared)) = (self.agent_of(conn, uid), self.gate()) {
-                    shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                None => self.send_after(conn, Some(uid), |conn| ToGate::KickUid {
+                    conn,
+                    uid,
+                    payload,
+                }),
+            },
+            ToGate::Goodbye { conn, uid, reason } => match self.agent_of(conn, uid) {
+                Some(agent) => {
+                    if let Some(shared) = self.gate() {
+                        shared.hooks.goodbye(&agent, Goodbye::Kicked(reason.into()));
+                    }
                 }
-            }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::Goodbye {
+                    conn,
+                    uid,
+                    reason,
+                }),
+            },
             ToGate::Barrier { id } => {
                 if let Some(done) = lock(&self.barriers).remove(&id) {
                     let _ = done.send(());
@@ -90,5 +110,44 @@ impl GateLink {
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))
+    }
+}
+
+impl GateLink {
+    /// A command from another node: applied in that node's order, once (a command that
+    /// comes after a missing number waits for it: `outage`).
+    pub(super) fn command(&self, msg: async_nats::Message) {
+        let Some(num) = crate::cluster::groupseq::read(msg.headers.as_ref()) else {
+            self.apply_payload(msg.payload);
+            return;
+        };
+        let mut order = lock(&self.commands);
+        let ready = order.heard(num, "", &Encoded::from_wire(msg.payload));
+        self.apply_ready(ready);
+    }
+
+    /// Applies the commands `ready` makes due (under the commands' lock, so that they keep
+    /// their order), and follows up on the rest.
+    pub(super) fn apply_ready(&self, ready: super::order::Ready) {
+        for (_, _, cmd) in ready.due {
+            self.apply_payload(cmd.bytes().clone());
+        }
+        if ready.lost > 0 {
+            metrics::counter!("longlink_cluster_commands_lost_total").increment(ready.lost);
+            tracing::warn!(
+                lost = ready.lost,
+                "commands to this gate missed in a NATS outage could not be sent again"
+            );
+        }
+        if let Some(fetch) = ready.fetch {
+            self.fetch_missing(super::outage::Stream::Commands, fetch);
+        }
+    }
+
+    fn apply_payload(&self, payload: bytes::Bytes) {
+        match ToGate::decode(payload) {
+            Ok(cmd) => self.apply(cmd),
+            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+        }
     }
 }

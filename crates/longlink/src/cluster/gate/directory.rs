@@ -1,14 +1,24 @@
 //! The uids this gate holds in the cluster's directory: claimed on login (displacing the
-//! uid's connection anywhere else), released on close, refreshed while the gate lives.
+//! uid's connection anywhere else), released on close, refreshed while the gate lives; and
+//! the gate's own "alive" key, which says when it is stopping.
+
+use std::sync::atomic::Ordering;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
+use futures_util::StreamExt;
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
 use crate::cluster::ClusterError;
 use crate::cluster::subjects::{node_key, uid_key};
 use crate::cluster::wire::{Holder, ToBackend, ToGate};
+
+/// A live gate's "alive" key.
+const ALIVE: &[u8] = b"gate";
+
+/// The "alive" key of a gate that is stopping.
+const STOPPING: &[u8] = b"stopping";
 
 impl GateLink {
     /// A connection closed: its backends hear of it (after its messages), and its uid
@@ -130,6 +140,64 @@ impl GateLink {
         )))
     }
 
+    /// Writes this gate's "alive" key: `"gate"`, or `"stopping"` once it is (it takes no
+    /// session from another gate then).
+    pub(super) async fn say_alive(&self, store: &kv::Store) -> Result<(), ClusterError> {
+        let value = if self.leaving.load(Ordering::Acquire) {
+            STOPPING
+        } else {
+            ALIVE
+        };
+        store
+            .put(node_key(self.cluster.node_id()), Bytes::from_static(value))
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterError::Nats(e.to_string()))
+    }
+
+    /// This gate is stopping, with sessions to hand over: it says so in the directory, and
+    /// tells whether another gate is alive (and not stopping) to take them. `true` when the
+    /// directory cannot be read within `request_timeout`: the drain then goes on as if.
+    pub(super) async fn other_gate_lives(&self) -> bool {
+        self.leaving.store(true, Ordering::Release);
+        let wait = self.cluster.config().request_timeout;
+        let others = async {
+            let store = self.cluster.directory().await?;
+            self.say_alive(store).await?;
+            self.alive_gates(store).await
+        };
+        match tokio::time::timeout(wait, others).await {
+            Ok(Ok(gates)) => gates.iter().any(|g| g != self.cluster.node_id()),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "cannot tell whether another gate lives");
+                true
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// The gates whose "alive" key says `"gate"`. This gate's own key is always among the
+    /// keys read (it wrote it just before), so the reading ends at the last one.
+    async fn alive_gates(&self, store: &kv::Store) -> Result<Vec<String>, ClusterError> {
+        let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(e.to_string());
+        let mut keys = store
+            .watch_with_history(node_key(">"))
+            .await
+            .map_err(|e| nats(&e))?;
+        let mut gates = Vec::new();
+        while let Some(entry) = keys.next().await {
+            let entry = entry.map_err(|e| nats(&e))?;
+            if entry.operation == kv::Operation::Put && entry.value.as_ref() == ALIVE {
+                let gate = entry.key.strip_prefix(&node_key("")).unwrap_or(&entry.key);
+                gates.push(gate.to_owned());
+            }
+            if entry.delta == 0 {
+                break;
+            }
+        }
+        Ok(gates)
+    }
+
     /// Keeps this gate's entries alive: its own "alive" key (backends drop the connections
     /// of a gate whose key has expired) and the uids of its connections.
     pub(super) async fn refresh_loop(&self) {
@@ -144,17 +212,16 @@ impl GateLink {
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
-            let alive = store.put(
-                node_key(self.cluster.node_id()),
-                Bytes::from_static(b"gate"),
-            );
-            if let Err(e) = alive.await {
+            if let Err(e) = self.say_alive(store).await {
                 tracing::debug!(error = %e, "directory refresh failed");
                 continue;
             }
             let claims: Vec<(u64, (u64, u64))> =
                 lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
             for (conn, (uid, at)) in claims {
+                if lock(&self.claims).get(&conn) != Some(&(uid, at)) {
+                    continue; // handed over, closed or logged in again meanwhile
+                }
                 if let Err(e) = store.put(uid_key(uid), self.me(conn, at).encode()).await {
                     tracing::debug!(uid, error = %e, "directory refresh failed");
                     break;

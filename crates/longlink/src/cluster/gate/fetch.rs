@@ -11,18 +11,20 @@ use longlink_wire::resume::RefuseReason;
 
 use super::GateLink;
 use super::transfer::MAX_CHUNK;
+use crate::agent::Agent;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, decode_items,
 };
 
 impl GateLink {
-    /// The new gate's side: every step of taking the session of `request` from `holder`.
-    /// Gives the session, with what reached it during the transfer, and its uid and groups
-    /// as they were at the end; and where its group broadcasts were cut.
+    /// The new gate's side: every step of taking the session of `request` from `holder`
+    /// for `agent`. Gives the session, with what reached it during the transfer, and its uid
+    /// and groups as they were at the end; and where its group broadcasts were cut.
     pub(super) async fn fetch_session(
         &self,
         holder: &str,
         request: HandoverRequest,
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let subject = self.cluster.subjects().handover(holder);
         // The holder may wait for the task serving the session to stop before it offers.
@@ -44,7 +46,7 @@ impl GateLink {
                 return Err(RefuseReason::Retry);
             }
         };
-        let fetched = self.fetch_all(&subject, transfer, &mut offer).await;
+        let fetched = self.fetch_all(&subject, transfer, &mut offer, agent).await;
         if let Err(e) = &fetched {
             tracing::warn!(holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
             let abort = HandoverStep::Abort { transfer };
@@ -53,21 +55,25 @@ impl GateLink {
         fetched
     }
 
-    /// Fetches the first offer and every one after it, and commits.
+    /// Fetches the first offer and every one after it, and commits. `agent` carries the
+    /// session's uid from the first offer on: the holder points the uid's directory entry at
+    /// it at the first commit, and pushes to the uid may come from then on.
     async fn fetch_all(
         &self,
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
+        agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
         let mut answer = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
             RefuseReason::Unknown
         })?;
-        let HandoverAnswer::Taken { bindings, .. } = &answer else {
+        let HandoverAnswer::Taken { bindings, uid, .. } = &answer else {
             return Err(RefuseReason::Unknown);
         };
+        agent.store_uid(*uid);
         // The first commit waits for each backend to switch (request_timeout each, at
         // worst), for what they wrote to land, and for what this gate sent to leave.
         let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);

@@ -1,27 +1,29 @@
-//! Resumable sessions moving between gates: a client whose session this gate holds resumed
-//! on another gate (its token names this one), or the other way round.
+//! Resumable sessions moving between gates: a client whose session this gate holds resumed on
+//! another gate (its token names this one), or the other way round.
 //!
 //! The new gate asks the holder (`P.handover.<holder>`). The holder claims the session (its
 //! socket's task, if any, stops) and offers a copy of it (its numbering, the messages the
 //! client has not acknowledged, its uid, groups and backends), which the new gate fetches in
 //! chunks of any number (`transfer`: the steps and why). At the new gate's first commit the
-//! holder tells each backend bound to the connection to reach the new gate's connection from
-//! now on (the backend's agent goes on: no close event, no new one), waits for their answers,
-//! then for whatever they wrote before they switched to reach it (a barrier through its own
-//! command subject); what reached the session since the copy is offered in turn, and the
-//! holder lets the session go only once the new gate has all of it. The new gate claims the
-//! uid in the directory under its new connection, joins the groups, keeps the bindings, and
-//! replays.
+//! holder points the uid's directory entry at the new gate's connection (which carries the uid
+//! from the first offer on), so that a push to the uid looked up from then on goes there
+//! (`moved`: one that still comes here is sent on), then tells each backend bound to the
+//! connection to reach the new gate's connection from now on (the backend's agent goes on: no
+//! close event, no new one), waits for their answers, then for whatever they wrote before they
+//! switched to reach it (a barrier through its own command subject); what reached the session
+//! since the copy is offered in turn, and the holder lets the session go only once the new gate
+//! has all of it. The new gate claims the uid in the directory under its new connection, joins
+//! the groups, keeps the bindings, and replays.
 //!
-//! A hand-over that fails before the end (a step unanswered within `request_timeout`, a
-//! chunk lost, NATS away) leaves the session with the holder, waiting for its client, and
-//! the client hears `"retry"` and resumes again. Before the first commit nothing but the
-//! claim has changed; after it the backends are switched back, and what they wrote to the
-//! new gate in between (the time of one small offer, at most) is lost. A holder that is
-//! gone (a gate that died or stopped: nobody listens on its subject) takes its sessions with
-//! it: the resume is refused (`"unknown"`) and the client logs in afresh. The one step that
-//! can still lose a session is the last answer (`Done`): lost in NATS after the holder let
-//! go, the session is on neither gate.
+//! A hand-over that fails before the end (a step unanswered within `request_timeout`, a chunk
+//! lost, NATS away) leaves the session with the holder, waiting for its client, and the client
+//! hears `"retry"` and resumes again. Before the first commit nothing but the claim has
+//! changed; after it the backends are switched back and the directory entry points here again,
+//! and what they (or a push to the uid) wrote to the new gate in between (the time of one small
+//! offer, at most) is lost. A holder that is gone (a gate that died or stopped: nobody listens
+//! on its subject) takes its sessions with it: the resume is refused (`"unknown"`) and the
+//! client logs in afresh. The one step that can still lose a session is the last answer
+//! (`Done`): lost in NATS after the holder let go, the session is on neither gate.
 
 use longlink_wire::resume::RefuseReason;
 
@@ -68,7 +70,7 @@ impl GateLink {
             remote: agent.remote_addr().to_string(),
             after: stage.after.clone(),
         };
-        let answer = match self.fetch_session(holder, request).await {
+        let answer = match self.fetch_session(holder, request, agent).await {
             Ok((
                 HandoverAnswer::Taken {
                     in_seq,

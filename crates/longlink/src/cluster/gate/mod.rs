@@ -13,6 +13,8 @@
 //! - `fetch`: a hand-over's steps at the new gate;
 //! - `outage`: through a NATS outage: forwards held, bound nodes probed, missed group
 //!   broadcasts asked for again (`order`: their order per publisher);
+//! - `moved`: where the sessions handed over went (their directory entries, and what still
+//!   comes here for them);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
@@ -22,6 +24,7 @@ mod feed;
 mod fetch;
 mod forward;
 mod handover;
+mod moved;
 mod moving;
 mod order;
 mod outage;
@@ -29,7 +32,7 @@ mod setup;
 mod transfer;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use bytes::Bytes;
@@ -38,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::subjects::node_key;
-use super::wire::{Holder, ToGate};
+use super::wire::Holder;
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
@@ -102,6 +105,10 @@ pub(crate) struct GateLink {
     feed: feed::Feed,
     /// The order of the commands other nodes send this gate; held while they are applied.
     commands: Mutex<order::Order>,
+    /// The sessions handed over lately: where they went.
+    moved: Mutex<moved::Moved>,
+    /// The gate is stopping: its "alive" key says so.
+    leaving: AtomicBool,
 }
 
 /// The application's hooks of a clustered gate.
@@ -155,6 +162,8 @@ impl GateLink {
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
             commands: Mutex::new(order::Order::default()),
+            moved: Mutex::default(),
+            leaving: AtomicBool::new(false),
         })
     }
 
@@ -207,6 +216,14 @@ impl GateLink {
         }
         c.sync().await;
         *lock(&self.subs) = subs;
+        // Alive before it accepts: a gate stopping from now on counts it to take its sessions.
+        let alive = async {
+            let store = c.directory().await?;
+            self.say_alive(store).await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(c.config().request_timeout, alive).await {
+            tracing::debug!(error = %e, "alive key not written yet (the refresh writes it)");
+        }
         Ok(())
     }
 
@@ -259,65 +276,6 @@ impl GateLink {
         let next = self.with_targets(|to| self.feed.deliver(token, num, &encoded, to));
         if let Some(next) = next {
             self.follow(next);
-        }
-    }
-
-    /// Runs `f` with where the feed's broadcasts go (this gate's members and agents), once
-    /// the gate has started and while it lives.
-    fn with_targets<R>(&self, f: impl FnOnce(&feed::Targets<'_>) -> R) -> Option<R> {
-        let shared = self.gate()?;
-        let members = |token: &str| shared.live.membership.members_of_token(token);
-        let agent = |conn: u64| shared.live.agent(conn);
-        Some(f(&feed::Targets {
-            members: &members,
-            agent: &agent,
-        }))
-    }
-
-    /// What the feed asks for next: broadcasts to ask for again, losses to report.
-    fn follow(&self, next: feed::Next) {
-        if next.lost > 0 {
-            self.report_loss(next.lost);
-        }
-        if let Some(fetch) = next.fetch {
-            self.fetch_missing(outage::Stream::Groups, fetch);
-        }
-    }
-
-    /// A command from another node: applied in that node's order, once (a command that
-    /// comes after a missing number waits for it: `outage`).
-    fn command(&self, msg: async_nats::Message) {
-        let Some(num) = super::groupseq::read(msg.headers.as_ref()) else {
-            self.apply_payload(msg.payload);
-            return;
-        };
-        let mut order = lock(&self.commands);
-        let ready = order.heard(num, "", &Encoded::from_wire(msg.payload));
-        self.apply_ready(ready);
-    }
-
-    /// Applies the commands `ready` makes due (under the commands' lock, so that they keep
-    /// their order), and follows up on the rest.
-    fn apply_ready(&self, ready: order::Ready) {
-        for (_, _, cmd) in ready.due {
-            self.apply_payload(cmd.bytes().clone());
-        }
-        if ready.lost > 0 {
-            metrics::counter!("longlink_cluster_commands_lost_total").increment(ready.lost);
-            tracing::warn!(
-                lost = ready.lost,
-                "commands to this gate missed in a NATS outage could not be sent again"
-            );
-        }
-        if let Some(fetch) = ready.fetch {
-            self.fetch_missing(outage::Stream::Commands, fetch);
-        }
-    }
-
-    fn apply_payload(&self, payload: Bytes) {
-        match ToGate::decode(payload) {
-            Ok(cmd) => self.apply(cmd),
-            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
         }
     }
 
@@ -383,6 +341,10 @@ impl ClusterLink for GateLink {
 
     fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
         Box::pin(self.give_up_transfers_of(conn))
+    }
+
+    fn others_alive(&self) -> BoxFuture<'_, bool> {
+        Box::pin(self.other_gate_lives())
     }
 }
 

@@ -218,3 +218,30 @@ impl GateLink {
         }
     }
 }
+
+impl GateLink {
+    /// Runs `f` with where the feed's broadcasts go (this gate's members and agents), once
+    /// the gate has started and while it lives.
+    pub(super) fn with_targets<R>(
+        &self,
+        f: impl FnOnce(&super::feed::Targets<'_>) -> R,
+    ) -> Option<R> {
+        let shared = self.gate()?;
+        let members = |token: &str| shared.live.membership.members_of_token(token);
+        let agent = |conn: u64| shared.live.agent(conn);
+        Some(f(&super::feed::Targets {
+            members: &members,
+            agent: &agent,
+        }))
+    }
+
+    /// What the feed asks for next: broadcasts to ask for again, losses to report.
+    pub(super) fn follow(&self, next: super::feed::Next) {
+        if next.lost > 0 {
+            self.report_loss(next.lost);
+        }
+        if let Some(fetch) = next.fetch {
+            self.fetch_missing(Stream::Groups, fetch);
+        }
+    }
+}

@@ -154,11 +154,16 @@ impl GateLink {
         let Some(t) = held.as_mut() else {
             return retry();
         };
+        let to = (t.request.to_gate.clone(), t.request.to_conn);
         if t.bound.is_none() {
             let agent = t.claimed.agent();
             let (conn, wait) = (agent.id(), self.cluster.config().request_timeout);
             let marks = self.feed.cut(agent, &t.request.after, wait).await;
             t.marks = marks.into_iter().collect();
+            // Before the switch: pushes that looked the uid up before this land here ahead
+            // of the switch's barrier, those after it go to the new gate.
+            let (uid, at) = lock(&self.claims).get(&conn).copied().unwrap_or((0, 0));
+            self.repoint(uid, at, conn, (&to.0, to.1)).await;
             t.bound = Some(self.switch(conn, &t.request).await);
         }
         t.last = Instant::now();
@@ -170,6 +175,7 @@ impl GateLink {
                 lock(&self.transfers).remove(&transfer);
                 let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
                 self.feed.gone(conn);
+                self.went(conn, uid, (&to.0, to.1));
                 return HandoverReply::Done {
                     uid,
                     at,
@@ -254,6 +260,11 @@ impl GateLink {
             let there = (to_gate, t.request.to_conn);
             self.rebind(&bound, there, here, socket).await;
             lock(&self.bindings).insert(conn, bound);
+            // The first commit pointed the uid at the new gate: back here.
+            let claim = lock(&self.claims).get(&conn).copied();
+            if let Some((uid, at)) = claim {
+                self.bind_uid(&agent, uid, at);
+            }
         }
         self.feed.uncut(&agent);
         if let Some(shared) = self.gate() {
