@@ -41,6 +41,13 @@ for bin in longlink-chat longlink-bench; do
   [ -x "$B/$bin" ] || { echo "no $B/$bin: cargo build --release -p longlink-chat -p longlink-bench" >&2; exit 1; }
 done
 
+# The resume storm (issue 26), a step on a cluster of its own: STORM=20000 runs it instead of
+# the table (20,000 resumable sessions over five gates cut at one instant, resuming on random
+# gates: time until all are resumed, messages lost); scripts/bench_storm.py prints its rows.
+if [ -n "${STORM:-}" ]; then
+  exec python3 "$ROOT/scripts/bench_storm.py" storm --sessions "$STORM" --bin "$B" --nats "$NATS"
+fi
+
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

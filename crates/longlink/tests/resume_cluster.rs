@@ -237,3 +237,54 @@ async fn a_gate_that_is_gone_takes_its_sessions_with_it() {
     })
     .await;
 }
+
+/// A client whose resume got no answer (its socket cut after `LL_Resume`, or its patience
+/// ran out while the session moved) still has only the token it resumed with, while the gate
+/// it resumed on took the session over. Resuming again with that token finds the session:
+/// on the gate that took it, on the gate that let it go, and on a third gate (which the one
+/// that let it go sends on). The stream arrives whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_whose_answer_was_lost_across_gates_can_be_made_again() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 12, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g1, addr1) = gate(&nats).await;
+        let (g2, addr2) = gate(&nats).await;
+        let (g3, addr3) = gate(&nats).await;
+        let mut c = Client::start(Via::Tcp, addr1, Encoding::Json).await;
+        c.sent += 1;
+        c.link.send(go(0, 7)).await;
+        assert!(c.read_until(1).await);
+        c.sent += 1;
+        c.link.send(go(200, 0)).await;
+        assert!(c.read_until(50).await);
+        // (where the unanswered resume goes, where the client resumes again)
+        for (cut_at, again) in [(addr2, addr2), (addr1, addr2), (addr1, addr3)] {
+            c.link = Link::Gone;
+            let mut cut = Link::connect(Via::Tcp, cut_at).await;
+            assert!(cut.send(c.proto.resume(&c.token, c.received)).await);
+            drop(cut);
+            // The gate takes the session over without the socket (milliseconds here).
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let resumed = c.resume(again).await;
+            assert_eq!(
+                resumed,
+                Ok(2),
+                "cut after LL_Resume on {cut_at}, again on {again}"
+            );
+        }
+        assert!(c.read_until(201).await, "the rest of the stream");
+        let want: Vec<String> = std::iter::once("in".to_owned())
+            .chain((0..200).map(|i| i.to_string()))
+            .collect();
+        assert_eq!(c.texts, want, "every message once, in order");
+        drop(c);
+        g3.shutdown().await;
+        g2.shutdown().await;
+        g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}

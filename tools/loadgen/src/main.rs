@@ -17,6 +17,7 @@
 //! longlink-bench soak --addr 127.0.0.1:3563 --workers 200 --duration 600 --pid SERVER_PID
 //! longlink-bench hold --gates 127.0.0.1:3563,127.0.0.1:3564 --source 127.0.0.2 --conns 20000 --status s.json
 //! longlink-bench presence --addr 127.0.0.1:3563 --watchers 1000 --stuck 10 --pid SERVER_PID
+//! longlink-bench storm --gates 127.0.0.1:3563,127.0.0.1:3564 --sessions 10000 --status s.json
 //! ```
 //!
 //! `echo`, `idle` and `fanout` speak the chat example's protocol through `longlink-client`:
@@ -57,6 +58,7 @@ mod presence;
 mod resume;
 mod session;
 mod soak;
+mod storm;
 
 use load::{Target, TransportArg};
 
@@ -120,6 +122,10 @@ enum Mode {
     /// A room with stuck watchers while typing signals and count changes flow (raw TCP,
     /// JSON): the healthy watchers' latency, the stuck ones' fate, the server's memory.
     Presence(PresenceArgs),
+    /// Resumable sessions over several gates while their rooms stream numbered messages:
+    /// they follow `LL_Move`, resume on random gates after a cut (SIGUSR1), and count what
+    /// is lost or doubled, in a status file (scripts/bench_storm.py).
+    Storm(storm::StormArgs),
 }
 
 #[derive(Args)]
@@ -310,6 +316,7 @@ async fn run(cli: Cli) -> std::process::ExitCode {
         Mode::Soak(a) => soak::soak(a).await,
         Mode::Hold(a) => hold::hold(a).await,
         Mode::Presence(a) => presence::presence(a).await,
+        Mode::Storm(a) => storm::storm(a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -25,14 +25,15 @@ pub(crate) fn copy_for_handover(
     Some((in_seq, kept, shared.live.membership.groups_of(agent.id())))
 }
 
-/// The other gate has the first `copied` messages of the claimed session: `Ok` lets the
-/// session go (the agent leaves this gate without a close event: its life goes on on the
-/// other gate) and gives its groups as they are now, `Err` gives what reached it since (it
-/// stays). `None` if the session ended.
+/// The other gate (`to`) has the first `copied` messages of the claimed session: `Ok` lets
+/// the session go (the agent leaves this gate without a close event: its life goes on on the
+/// other gate, where a resume here with its tokens is sent) and gives its groups as they are
+/// now, `Err` gives what reached it since (it stays). `None` if the session ended.
 pub(crate) fn let_go_or_rest(
     shared: &Shared,
     claimed: &Claimed,
     copied: usize,
+    to: &str,
 ) -> Option<Result<Vec<String>, Vec<Bytes>>> {
     let agent = claimed.agent();
     let rest = agent
@@ -46,7 +47,9 @@ pub(crate) fn let_go_or_rest(
     shared.live.membership.forget(agent.id());
     shared.live.unregister(agent);
     if let Some(resumption) = &shared.services.resume {
-        resumption.ended(agent, None, shared.live.now_ms());
+        let now = shared.live.now_ms();
+        resumption.gone(agent, to, now);
+        resumption.ended(agent, None, now);
     }
     tracing::debug!(
         conn = agent.id(),

@@ -9,7 +9,8 @@
 //! node that holds the session and a dot, so that another gate can ask that one for it. It is compared in constant time and
 //! replaced at every resume: an old token is refused (`"replaced"`) — except the one just
 //! replaced, until the client shows it has the new one (it sends anything on the new
-//! socket): a cut that loses the `LL_Resumed` answer must not lose the session.
+//! socket): a cut that loses the `LL_Resumed` answer must not lose the session. `moved`
+//! does the same across gates.
 
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
@@ -27,6 +28,9 @@ use crate::agent::Agent;
 use crate::agent::outbox::next_socket;
 use crate::codec::Codec;
 use crate::processor::Decoded;
+use moved::Moved;
+
+mod moved;
 
 /// A protocol message a client sent.
 pub(crate) enum Protocol {
@@ -66,6 +70,8 @@ pub(crate) struct Resumption {
     resume: usize,
     ack: usize,
     table: Mutex<Table>,
+    /// Sessions handed over to or from other gates, by the tokens their clients may hold.
+    moved: Mutex<Moved>,
 }
 
 impl Resumption {
@@ -86,6 +92,7 @@ impl Resumption {
             ack: r.index_of::<LlAck>()?,
             codec,
             table: Mutex::default(),
+            moved: Mutex::default(),
         })
     }
 
@@ -135,6 +142,9 @@ impl Resumption {
     /// The session of `token`, with its next token (the given one is dead from now on), or
     /// why there is none.
     pub(crate) fn take(&self, token: &str, now_ms: u64) -> Result<(Agent, String), RefuseReason> {
+        if let Some(found) = self.take_adopted(token) {
+            return Ok(found);
+        }
         let token = token
             .strip_prefix(self.prefix.as_str())
             .ok_or(RefuseReason::Unknown)?;
@@ -167,11 +177,13 @@ impl Resumption {
         if let Some(live) = self.lock().live.get_mut(&agent.id()) {
             live.previous = None;
         }
+        self.lock_moved().confirmed(agent.id());
     }
 
     /// The session of `agent` ended; a later resume hears `why` (for `window`), or
     /// `"unknown"` with `None`.
     pub(crate) fn ended(&self, agent: &Agent, why: Option<RefuseReason>, now_ms: u64) {
+        self.lock_moved().confirmed(agent.id());
         let mut table = self.lock();
         if table.live.remove(&agent.id()).is_none() {
             return;

@@ -10,8 +10,13 @@ use bytes::{Bytes, BytesMut};
 use longlink_wire::resume::RefuseReason;
 
 use super::GateLink;
+use super::handover::MOVED;
 use super::transfer::MAX_CHUNK;
 use crate::agent::Agent;
+use crate::cluster::config::is_node_name;
+
+/// How many times a hand-over follows a session to the gate it went to.
+const MAX_HOPS: u32 = 3;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, decode_items,
 };
@@ -26,33 +31,50 @@ impl GateLink {
         request: HandoverRequest,
         agent: &Agent,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
-        let subject = self.cluster.subjects().handover(holder);
-        // The holder may wait for the task serving the session to stop before it offers.
-        let wait = self.cluster.config().request_timeout * 3;
-        let step = HandoverStep::Ask(request);
-        let (transfer, mut offer) = match self.step(&subject, step, wait).await {
-            Ok(HandoverReply::Offer {
-                transfer,
-                len,
-                chunk,
-            }) => (transfer, (len, chunk)),
-            Ok(HandoverReply::Refused(reason)) => {
-                return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown));
-            }
-            Ok(_) => return Err(RefuseReason::Unknown),
-            Err(Step::Gone) => return Err(RefuseReason::Unknown),
-            Err(Step::Failed(e)) => {
-                tracing::warn!(holder, error = %e, "session hand-over: no offer; the client is told to retry");
-                return Err(RefuseReason::Retry);
-            }
-        };
+        let (holder, transfer, mut offer) = self.ask(holder, request).await?;
+        let subject = self.cluster.subjects().handover(&holder);
         let fetched = self.fetch_all(&subject, transfer, &mut offer, agent).await;
         if let Err(e) = &fetched {
-            tracing::warn!(holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
+            tracing::warn!(holder = %holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
             let abort = HandoverStep::Abort { transfer };
             self.cluster.send(subject, None, abort.encode());
         }
         fetched
+    }
+
+    /// Asks `holder` for the session, and the gate it went to if it was handed over from
+    /// there before (its client did not hear of it): the gate that offers it, the transfer
+    /// and its first offer (length, chunk size).
+    async fn ask(
+        &self,
+        holder: &str,
+        request: HandoverRequest,
+    ) -> Result<(String, u64, (u64, u64)), RefuseReason> {
+        let mut holder = holder.to_owned();
+        for _ in 0..=MAX_HOPS {
+            let subject = self.cluster.subjects().handover(&holder);
+            // The holder may wait for the task serving the session to stop before it offers.
+            let wait = self.cluster.config().request_timeout * 3;
+            let step = HandoverStep::Ask(request.clone());
+            let reason = match self.step(&subject, step, wait).await {
+                Ok(HandoverReply::Offer {
+                    transfer,
+                    len,
+                    chunk,
+                }) => return Ok((holder, transfer, (len, chunk))),
+                Ok(HandoverReply::Refused(reason)) => reason,
+                Ok(_) | Err(Step::Gone) => return Err(RefuseReason::Unknown),
+                Err(Step::Failed(e)) => {
+                    tracing::warn!(holder = %holder, error = %e, "session hand-over: no offer; the client is told to retry");
+                    return Err(RefuseReason::Retry);
+                }
+            };
+            match reason.strip_prefix(MOVED).filter(|to| is_node_name(to)) {
+                Some(to) if to != self.cluster.node_id() => holder = to.to_owned(),
+                _ => return Err(RefuseReason::parse(&reason).unwrap_or(RefuseReason::Unknown)),
+            }
+        }
+        Err(RefuseReason::Unknown)
     }
 
     /// Fetches the first offer and every one after it, and commits. `agent` carries the

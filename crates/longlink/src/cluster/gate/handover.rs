@@ -38,6 +38,10 @@ use crate::gate::handover::claim_for_handover;
 use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
 
+/// A refusal that says where the session went: `"moved:<gate>"` (it was handed over from
+/// the gate asked, and its client may not know): the new gate asks that one.
+pub(super) const MOVED: &str = "moved:";
+
 /// Whether a resume token names its gate as a node id can (and its session as 48 hex digits):
 /// nothing else goes into a subject.
 fn well_formed(holder: &str, token: &str) -> bool {
@@ -142,6 +146,16 @@ impl GateLink {
         };
         let claimed = match claim_for_handover(&shared, &request.token).await {
             Ok(claimed) => claimed,
+            Err(RefuseReason::Unknown) => {
+                let now = shared.live.now_ms();
+                let resumption = shared.services.resume.as_ref();
+                return match resumption.and_then(|r| r.gone_to(&request.token, now)) {
+                    Some(to) if to != request.to_gate => {
+                        HandoverReply::Refused(format!("{MOVED}{to}"))
+                    }
+                    _ => refused(RefuseReason::Unknown),
+                };
+            }
             Err(why) => return refused(why),
         };
         let conn = claimed.agent().id();

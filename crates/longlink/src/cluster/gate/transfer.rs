@@ -167,7 +167,7 @@ impl GateLink {
             t.bound = Some(self.switch(conn, &t.request).await);
         }
         t.last = Instant::now();
-        let failed = match let_go_or_rest(&shared, &t.claimed, t.copied) {
+        let failed = match let_go_or_rest(&shared, &t.claimed, t.copied, &t.request.to_gate) {
             Some(Ok(groups)) => {
                 let conn = t.claimed.agent().id();
                 let marks = std::mem::take(&mut t.marks);

@@ -21,7 +21,10 @@ pub(super) async fn resume(
     agent: &Agent,
     shared: &Shared,
 ) -> Result<Attach, RefuseReason> {
-    if let Some(holder) = resumption.holder(&msg.token).map(str::to_owned) {
+    let holder = resumption
+        .holder(&msg.token)
+        .filter(|_| !resumption.adopted(&msg.token));
+    if let Some(holder) = holder.map(str::to_owned) {
         let cluster = shared
             .services
             .cluster
@@ -29,7 +32,21 @@ pub(super) async fn resume(
             .ok_or(RefuseReason::Unknown)?;
         return take_from(cluster.as_ref(), &holder, resumption, msg, agent, shared).await;
     }
-    let (session, token) = resumption.take(&msg.token, shared.live.now_ms())?;
+    let now = shared.live.now_ms();
+    let (session, token) = match resumption.take(&msg.token, now) {
+        Ok(found) => found,
+        // Handed over from here to another gate, the client not told (its LL_Resumed lost):
+        // that gate has it.
+        Err(RefuseReason::Unknown) => {
+            let to = resumption.gone_to(&msg.token, now);
+            let cluster = shared.services.cluster.as_ref();
+            let (Some(to), Some(cluster)) = (to, cluster) else {
+                return Err(RefuseReason::Unknown);
+            };
+            return take_from(cluster.as_ref(), &to, resumption, msg, agent, shared).await;
+        }
+        Err(why) => return Err(why),
+    };
     if session == *agent {
         return Err(RefuseReason::Unknown);
     }
@@ -123,6 +140,7 @@ fn install(
     taken: Taken,
 ) -> usize {
     let token = resumption.start(fresh);
+    resumption.took(&msg.token, fresh);
     let answer = resumption.resumed(token, taken.in_seq);
     let replayed = taken.kept.len();
     local
