@@ -313,7 +313,12 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
         gate = gate
             .on_upgrade(login::on_upgrade(config.chat.token_secret.as_bytes()))
             .on_new_agent(chat_ref, chat::on_new_agent)
-            .on_close_agent(chat_ref, chat::on_close_agent);
+            .on_close_agent(chat_ref, chat::on_close_agent)
+            // A session that resumes on another gate (this one stopping) takes its login
+            // and room along to that gate's chat module.
+            .user_data::<chat::Conn>()
+            .on_hand_off_agent(chat_ref, chat::on_hand_off_agent)
+            .on_adopt_agent(chat_ref, chat::on_adopt_agent);
     } else {
         gate = gate.on_upgrade(login::refuse_upgrade_login);
     }

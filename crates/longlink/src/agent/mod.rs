@@ -10,9 +10,11 @@
 //!   above) hears of uid and group changes, and carries out writes to a connection that lives
 //!   on another node's gate;
 //! - [`events`](EventHandler): where new and close events go;
-//! - `user_data`: the application's value stored with a connection;
+//! - `user_data`: the application's value stored with a connection; `carried`: how it moves
+//!   to another node (as JSON, when its type is registered);
 //! - `write`: writes, queued as each type's delivery class says.
 
+pub(crate) mod carried;
 pub(crate) mod events;
 pub(crate) mod link;
 pub(crate) mod liveness;

@@ -11,8 +11,10 @@
 //! (`cluster::gate::feed`).
 //!
 //! What a node sends to one gate's own subject (`ToGate` commands: pushes, logins, group
-//! changes...) is numbered the same way, one count per gate, and kept and asked for again
-//! the same way: a gate applies each node's commands in order, once.
+//! changes, acknowledgements...) is numbered the same way, one count per gate, and kept and
+//! asked for again the same way: a gate applies each node's commands in order, once. The
+//! number is the NATS message's: a batch of commands (`cluster::coalesce`) is numbered,
+//! kept and sent again whole.
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -30,7 +32,7 @@ const SEQ: &str = "Ll-Seq";
 const NODE: &str = "Ll-Node";
 
 /// How many of its last broadcasts a node keeps for gates that missed them (and of its
-/// last commands to each gate).
+/// last NATS messages of commands to each gate).
 pub(crate) const KEPT: usize = 4096;
 /// At most this many payload bytes are kept of the broadcasts (the oldest go first).
 const KEPT_BYTES: usize = 16 * 1024 * 1024;
@@ -142,13 +144,10 @@ impl GroupSeq {
         queue(self.headers(seq))
     }
 
-    /// As [`stamp`](Self::stamp), for a command to gate `gate` (its own count).
-    pub(crate) fn stamp_command<R>(
-        &self,
-        gate: &str,
-        payload: &Bytes,
-        queue: impl FnOnce(HeaderMap) -> R,
-    ) -> R {
+    /// The headers of the next NATS message of commands to gate `gate` (its own count): one
+    /// command, or a batch of them (`payload`, kept whole among the last ones). The node's
+    /// publisher calls it as it publishes, so numbers go out in order.
+    pub(crate) fn number_command(&self, gate: &str, payload: &Bytes) -> HeaderMap {
         let mut s = self.lock();
         s.since_pruned += 1;
         if s.since_pruned >= KEPT {
@@ -163,7 +162,7 @@ impl GroupSeq {
                 .or_insert_with(|| Numbering::new(KEPT_GATE_BYTES)),
         };
         let seq = numbering.next("", payload);
-        queue(self.headers(seq))
+        self.headers(seq)
     }
 
     fn headers(&self, seq: u64) -> HeaderMap {
@@ -274,18 +273,10 @@ mod tests {
         assert!(!other.known && other.entries.is_empty());
         // Commands count per gate, apart from the broadcasts.
         let p = Bytes::from_static(b"c");
-        assert_eq!(
-            s.stamp_command("g1", &p, |h| read(Some(&h)).unwrap().seq),
-            1
-        );
-        assert_eq!(
-            s.stamp_command("g2", &p, |h| read(Some(&h)).unwrap().seq),
-            1
-        );
-        assert_eq!(
-            s.stamp_command("g1", &p, |h| read(Some(&h)).unwrap().seq),
-            2
-        );
+        let seq = |gate| read(Some(&s.number_command(gate, &p))).unwrap().seq;
+        assert_eq!(seq("g1"), 1);
+        assert_eq!(seq("g2"), 1);
+        assert_eq!(seq("g1"), 2);
         let g1 = s.replay(&ReplayRequest {
             src: s.src,
             after: 1,

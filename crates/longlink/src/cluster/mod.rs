@@ -40,9 +40,11 @@
 //! ```
 
 mod backend;
+mod coalesce;
 mod config;
 mod gate;
 pub(crate) mod groupseq;
+mod outgoing;
 mod publish;
 mod replay;
 mod rpc;
@@ -60,7 +62,8 @@ use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
-use publish::{Out, Outgoing, publish_loop};
+use outgoing::{Out, Outgoing};
+use publish::publish_loop;
 use subjects::{Subjects, uid_key};
 use wire::{Holder, ToGate};
 
@@ -111,7 +114,7 @@ struct Inner {
     directory: OnceCell<kv::Store>,
     /// The numbering of this node's group broadcasts, and the last ones, for gates that
     /// missed them.
-    group_seq: groupseq::GroupSeq,
+    group_seq: Arc<groupseq::GroupSeq>,
     /// Whether the NATS connection is up (from the client's events).
     online: Arc<tokio::sync::watch::Sender<bool>>,
     /// Cancelled when the last handle goes: this node's own services stop.
@@ -149,7 +152,7 @@ impl Cluster {
             .validate()
             .map_err(|e| ClusterError::Nats(e.to_string()))?;
         let node_id = config.node_id();
-        let group_seq = groupseq::GroupSeq::new(&node_id);
+        let group_seq = Arc::new(groupseq::GroupSeq::new(&node_id));
         let connected_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let online = Arc::new(tokio::sync::watch::Sender::new(false));
         let online_events = Arc::clone(&online);
@@ -190,7 +193,7 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(client.clone(), rx));
+        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq)));
         if client.connection_state() == async_nats::connection::State::Connected {
             online.send_replace(true);
         }
@@ -250,6 +253,22 @@ impl Cluster {
             reply,
             payload,
             headers: None,
+            batch: false,
+            numbered: None,
+        });
+    }
+
+    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
+    /// reads batches): it may share one NATS message with what is queued right behind it for
+    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
+    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+            batch: true,
+            numbered: None,
         });
     }
 
@@ -273,21 +292,19 @@ impl Cluster {
         let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
     }
 
-    /// Sends a command to gate `gate`, numbered (one count per gate: a gate that missed some
-    /// asks for them again, `cluster::groupseq`).
+    /// Sends a command to gate `gate`. It may share one NATS message with the commands queued
+    /// right behind it for that gate (`coalesce`); each NATS message to a gate is numbered
+    /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
+    /// that missed some asks for them again and applies each node's commands in order, once.
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        let subject = self.subjects().gate(gate);
-        let payload = msg.encode();
-        self.inner
-            .group_seq
-            .stamp_command(gate, &payload, |headers| {
-                self.queue(Out {
-                    subject,
-                    reply: None,
-                    payload: payload.clone(),
-                    headers: Some(headers),
-                })
-            });
+        self.queue(Out {
+            subject: self.subjects().gate(gate),
+            reply: None,
+            payload: msg.encode(),
+            headers: None,
+            batch: true,
+            numbered: Some(gate.to_owned()),
+        });
     }
 
     /// Returns once the NATS server has processed everything this node's client sent before
@@ -408,6 +425,8 @@ impl Cluster {
                 reply: None,
                 payload: payload.clone(),
                 headers: Some(headers),
+                batch: false,
+                numbered: None,
             })
         });
     }

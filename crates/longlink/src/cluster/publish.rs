@@ -1,34 +1,34 @@
 //! This node's publisher: one task publishes everything the node sends, in the order of
-//! the `send` calls (a numbered group broadcast with its headers).
+//! the `send` calls (a numbered group broadcast with its headers; a NATS message to a gate
+//! numbered as it goes).
 
-use bytes::Bytes;
+use std::sync::Arc;
+
 use tokio::sync::mpsc;
 
-/// What the publisher task takes, in order.
-pub(super) enum Outgoing {
-    /// A message.
-    Publish(Out),
-    /// Everything before it has been handed to the NATS client.
-    Barrier(tokio::sync::oneshot::Sender<()>),
-}
-
-/// Something to publish, in order with everything else this node publishes.
-pub(crate) struct Out {
-    pub(crate) subject: String,
-    pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
-    /// A numbered group broadcast's headers ([`super::groupseq`]).
-    pub(crate) headers: Option<async_nats::HeaderMap>,
-}
+use super::groupseq::GroupSeq;
+use super::outgoing::Outgoing;
 
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the
-/// order on the wire. A publish fails only when the client is closed; while NATS is away,
-/// async-nats buffers and sends after reconnecting.
+/// order on the wire; what is queued for one gate or backend node goes out together
+/// ([`super::coalesce`]). Each NATS message of commands to a gate (one, or a batch) gets
+/// the gate's next number here, so numbers go out in order, and `numbering` keeps it whole
+/// for the gate to ask for again. A publish fails only when the client is closed; while
+/// NATS is away, async-nats buffers and sends after reconnecting.
 pub(super) async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    numbering: Arc<GroupSeq>,
 ) {
-    while let Some(next) = rx.recv().await {
+    let mut taken = None;
+    loop {
+        let next = match taken.take() {
+            Some(next) => next,
+            None => match rx.recv().await {
+                Some(next) => next,
+                None => break,
+            },
+        };
         let out = match next {
             Outgoing::Publish(out) => out,
             Outgoing::Barrier(done) => {
@@ -36,8 +36,18 @@ pub(super) async fn publish_loop(
                 continue;
             }
         };
+        let (mut out, after) = super::coalesce::gather(out, &mut rx);
+        taken = after;
+        if let Some(gate) = &out.numbered {
+            out.headers = Some(numbering.number_command(gate, &out.payload));
+        }
         let result = match (out.reply, out.headers) {
-            (Some(reply), _) => {
+            (Some(reply), Some(headers)) => {
+                client
+                    .publish_with_reply_and_headers(out.subject, reply, headers, out.payload)
+                    .await
+            }
+            (Some(reply), None) => {
                 client
                     .publish_with_reply(out.subject, reply, out.payload)
                     .await

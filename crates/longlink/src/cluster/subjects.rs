@@ -4,9 +4,9 @@
 //! | subject | who listens | what |
 //! |---|---|---|
 //! | `P.svc.<type>` (queue group `<type>`) | every backend of that type, one takes it | a new connection: the backend that answers owns it |
-//! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order |
-//! | `P.ack.<gate>.<seq>` | the gate | "handled" for one forwarded message (or NATS's "no responders") |
-//! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections |
+//! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order (one, or a batch) |
+//! | `P.ack.<gate>.<seq>` | the gate | NATS's "no responders" for a forwarded message, or for a batch of them (`<seq>_<seq>_…`); an older node's "handled" |
+//! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections, "handled" for its forwarded messages (one, or a batch) |
 //! | `P.handover.<gate>` | that gate | another gate asks for a resumable session it holds (a client resumed there); the answer carries the session |
 //! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |

@@ -1,5 +1,6 @@
-//! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks (`hooks`); `bind`
-//! checks them all and binds the listeners; `start` serves.
+//! [`GateBuilder`] and [`Gate`]: settings, the processor, connection hooks (`hooks`; and
+//! `moving`, for sessions moving between gates); `bind` checks them all and binds the
+//! listeners; `start` serves.
 
 use std::any::Any;
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 mod hooks;
+mod moving;
 
 use super::accept::accept_loop;
 use super::admission::Admission;

@@ -63,4 +63,6 @@ pub(crate) struct Taken {
     pub(crate) in_seq: u64,
     /// The messages the client has not acknowledged, numbered from its `last_seq + 1`.
     pub(crate) kept: Vec<bytes::Bytes>,
+    /// The user data the former gate's modules gave the session (`user_data`), serialized.
+    pub(crate) user_data: Option<bytes::Bytes>,
 }

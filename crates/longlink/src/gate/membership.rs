@@ -46,6 +46,10 @@ pub(crate) fn group_token(group: &str) -> String {
 #[derive(Default)]
 pub(crate) struct Membership {
     groups: Mutex<HashMap<String, HashSet<u64>>>,
+    /// Connections whose session is being handed to another gate, from the application's
+    /// hand-off hook on: what their agents say of groups and uid is not carried out (the
+    /// hook lets the module's maps go; the gate keeps the groups and uid for the other gate).
+    handing: Mutex<HashSet<u64>>,
 }
 
 impl Membership {
@@ -71,12 +75,29 @@ impl Membership {
         }
     }
 
-    /// A connection closed: it leaves every group.
+    /// A connection closed (or its session went to another gate): it leaves every group.
     pub(crate) fn forget(&self, conn: u64) {
         self.lock().retain(|_, members| {
             members.remove(&conn);
             !members.is_empty()
         });
+        self.handing(conn, false);
+    }
+
+    /// Whether `conn`'s session is being handed to another gate (`true`: its agent's group
+    /// and uid changes are not carried out from now on), or no longer (`false`).
+    pub(crate) fn handing(&self, conn: u64, on: bool) {
+        let mut handing = self.handing.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            handing.insert(conn);
+        } else {
+            handing.remove(&conn);
+        }
+    }
+
+    fn is_handing(&self, conn: u64) -> bool {
+        let handing = self.handing.lock().unwrap_or_else(|p| p.into_inner());
+        !handing.is_empty() && handing.contains(&conn)
     }
 
     /// The groups (as tokens) `conn` is in.
@@ -134,6 +155,9 @@ pub(crate) struct GateConnLink {
 
 impl ConnLink for GateConnLink {
     fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
+        if self.membership.is_handing(agent.id()) {
+            return;
+        }
         match event {
             LinkEvent::Join(group) => {
                 self.membership.join(agent.id(), group);

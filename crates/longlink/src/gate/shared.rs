@@ -172,6 +172,11 @@ pub(crate) struct Hooks {
     pub(crate) on_close: Option<EventSink>,
     /// Where resume events go (`on_resume`).
     pub(crate) on_resume: Option<EventSink>,
+    /// When a session leaves for another gate of the cluster, and comes from one
+    /// (`on_hand_off_agent`, `on_adopt_agent`), with the user data that moves (`user_data`).
+    pub(crate) on_hand_off: Option<EventSink>,
+    pub(crate) on_adopt: Option<EventSink>,
+    pub(crate) user_data: Option<crate::agent::carried::UserDataCodec>,
     /// The application's goodbye before the gate itself closes a connection.
     pub(crate) on_goodbye: Option<GoodbyeHook>,
     /// Answers plain GETs on the WebSocket port ([`GateBuilder::on_http`](super::GateBuilder::on_http)).
@@ -215,10 +220,9 @@ impl Shared {
     fn mailboxes(&self) -> Vec<Mailbox> {
         let mut all = self.services.router.mailboxes();
         let hooks = &self.hooks;
-        for sink in [&hooks.on_new, &hooks.on_close, &hooks.on_resume]
-            .into_iter()
-            .flatten()
-        {
+        let sinks = [&hooks.on_new, &hooks.on_close, &hooks.on_resume];
+        let moves = [&hooks.on_hand_off, &hooks.on_adopt];
+        for sink in sinks.into_iter().chain(moves).flatten() {
             all.push(sink.mailbox().clone());
         }
         let mut unique: Vec<Mailbox> = Vec::new();

@@ -1,6 +1,7 @@
-//! The acknowledgements a backend node sent lately, per gate: a gate back from a NATS outage
-//! asks for them (`ToBackend::Acked`), as one sent while it had not subscribed again was
-//! lost, and the message would be refused though it was handled.
+//! The acknowledgements (`ToGate::Handled`) a backend node sent lately, per gate: a gate
+//! back from a NATS outage asks for them (`ToBackend::Acked`), as one sent while it had not
+//! subscribed again may be lost for good (the gate asks its commands again only of the nodes
+//! it had heard from), and the message would be refused though it was handled.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -20,16 +21,9 @@ pub(super) struct Acks {
 }
 
 impl Acks {
-    /// The acknowledgement to reply subject `reply` (`P.ack.<gate>.<seq>`) was sent; kept for
+    /// Gate `gate`'s forwarded message `seq` was acknowledged (`ToGate::Handled`); kept for
     /// `keep`.
-    pub(super) fn sent(&self, reply: &str, keep: Duration) {
-        let mut parts = reply.rsplit('.');
-        let (Some(seq), Some(gate)) = (parts.next(), parts.next()) else {
-            return;
-        };
-        let Ok(seq) = seq.parse::<u64>() else {
-            return;
-        };
+    pub(super) fn sent(&self, gate: &str, seq: u64, keep: Duration) {
         let now = Instant::now();
         let mut sent = lock(&self.sent);
         let acks = sent.entry(gate.to_owned()).or_default();

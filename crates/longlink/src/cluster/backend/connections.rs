@@ -13,7 +13,7 @@ use crate::agent::events::EventSink;
 use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
-use crate::cluster::wire::{ToBackend, ToGate, now_micros};
+use crate::cluster::wire::{ToBackend, ToGate, batch, now_micros};
 use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
@@ -66,15 +66,61 @@ impl ConnLink for RemoteConn {
     }
 }
 
+/// Where a forwarded message's "handled" goes.
+enum Ack {
+    /// An older gate's message (`ToBackend::Msg`): its reply subject.
+    Reply(String),
+    /// `ToBackend::Forward`: its gate, as `ToGate::Handled`, after what the handler wrote.
+    Gate { gate: String, seq: u64 },
+}
+
+impl Ack {
+    /// Sends it; a gate's is kept for 4 `request_timeout`s, for the gate to ask again
+    /// (`ToBackend::Acked`) if it missed it in a NATS outage.
+    fn send(self, inner: &Inner) {
+        let cluster = &inner.cluster;
+        match self {
+            Ack::Reply(reply) => cluster.send(reply, None, Bytes::new()),
+            Ack::Gate { gate, seq } => {
+                inner
+                    .acks
+                    .sent(&gate, seq, cluster.config().request_timeout * 4);
+                cluster.send_to_gate(&gate, &ToGate::Handled { seq });
+            }
+        }
+    }
+}
+
 pub(super) fn addr(s: &str) -> SocketAddr {
     s.parse()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
 }
 
 impl Inner {
-    pub(super) async fn handle(self: &Arc<Self>, msg: async_nats::Message) {
-        let reply = msg.reply.as_ref().map(|r| r.to_string());
-        match ToBackend::decode(msg.payload) {
+    /// One NATS message from a gate: one envelope (with the message's reply subject), or a
+    /// batch of them, each handled in order. A batch's reply subject is for NATS's "no
+    /// responders" only: its items are acknowledged to their gates (`ToGate::Handled`).
+    pub(super) async fn handle_all(self: &Arc<Self>, msg: async_nats::Message) {
+        let batched = msg.payload.first() == Some(&batch::BATCH);
+        let mut reply = msg
+            .reply
+            .as_ref()
+            .map(|r| r.to_string())
+            .filter(|_| !batched);
+        let items = match batch::items(msg.payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad messages from a gate dropped"),
+        };
+        for item in items {
+            match item {
+                Ok(item) => self.handle(item, reply.take()).await,
+                Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
+            }
+        }
+    }
+
+    async fn handle(self: &Arc<Self>, payload: Bytes, reply: Option<String>) {
+        match ToBackend::decode(payload) {
             Ok(ToBackend::Open {
                 gate,
                 conn,
@@ -96,7 +142,20 @@ impl Inner {
                 let agent = self
                     .agent(&gate, conn, Transport::Tcp, unknown, unknown)
                     .await;
-                self.deliver(&agent, payload, reply).await;
+                self.deliver(&agent, payload, reply.map(Ack::Reply)).await;
+            }
+            Ok(ToBackend::Forward {
+                gate,
+                conn,
+                seq,
+                payload,
+            }) => {
+                let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+                let agent = self
+                    .agent(&gate, conn, Transport::Tcp, unknown, unknown)
+                    .await;
+                self.deliver(&agent, payload, Some(Ack::Gate { gate, seq }))
+                    .await;
             }
             Ok(ToBackend::Close { gate, conn }) => {
                 if let Some(agent) = self.forget(&gate, conn) {
@@ -212,23 +271,21 @@ impl Inner {
     /// started there (a private message pushed through the directory, say). A message that
     /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
     /// an error.
-    async fn deliver(self: &Arc<Self>, agent: &Agent, payload: Bytes, reply: Option<String>) {
+    async fn deliver(self: &Arc<Self>, agent: &Agent, payload: Bytes, ack: Option<Ack>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
             Err(e) => {
                 // The gate decoded it with the same registry: a version mismatch.
                 tracing::warn!(conn = agent.id(), error = %e, "forwarded message does not decode here");
-                self.ack(reply);
+                if let Some(ack) = ack {
+                    ack.send(self);
+                }
                 return;
             }
         };
-        let handled = reply.map(|reply| {
+        let handled = ack.map(|ack| {
             let inner = Arc::clone(self);
-            Handled::new(move || {
-                let keep = inner.cluster.config().request_timeout * 4;
-                inner.acks.sent(&reply, keep);
-                inner.cluster.send(reply, None, Bytes::new());
-            })
+            Handled::new(move || ack.send(&inner))
         });
         let decoded_at = std::time::Instant::now();
         if let Some(pending) = self

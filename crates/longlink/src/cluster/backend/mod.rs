@@ -9,7 +9,6 @@
 pub(crate) mod acks;
 mod connections;
 mod moving;
-mod user_data;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,10 +20,10 @@ use tokio_util::task::TaskTracker;
 
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
+use crate::agent::carried::UserDataCodec;
 use crate::agent::events::{EventHandler, EventSink};
 use crate::module::ModuleRef;
 use crate::processor::{Processor, ProcessorError, Router};
-use user_data::UserDataCodec;
 
 /// Builds a [`Backend`]: the node type it serves, its processor, its connection events.
 pub struct BackendBuilder {
@@ -265,7 +264,7 @@ fn serve(
                 _ = stop.cancelled() => break,
                 msg = sub.next() => match msg { Some(m) => m, None => break },
             };
-            inner.handle(msg).await;
+            inner.handle_all(msg).await;
         }
         let _ = sub.unsubscribe().await;
         let _ = done.send(());

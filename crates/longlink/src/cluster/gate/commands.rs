@@ -4,9 +4,11 @@
 //! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
 //! NATS message that each gate delivers to its own members.
 
+use bytes::Bytes;
+
 use super::{GateLink, lock};
 use crate::agent::Agent;
-use crate::cluster::wire::ToGate;
+use crate::cluster::wire::{ToGate, batch};
 use crate::codec::Encoded;
 use crate::gate::Goodbye;
 
@@ -91,6 +93,7 @@ impl GateLink {
                 node_type,
                 from,
             } => self.start_move(conn, &node_type, &from),
+            ToGate::Handled { seq } => self.handled(seq),
             ToGate::Displace { conn, uid } => {
                 if let Some(agent) = self.agent(conn).filter(|a| a.uid() == Some(uid)) {
                     agent.store_uid(0);
@@ -104,9 +107,12 @@ impl GateLink {
     }
 
     /// The connection that holds `uid`: `conn` as the directory says, else (the directory
-    /// was behind a login on this gate) whichever connection here holds it.
+    /// was behind a login on this gate) whichever connection here holds it. A session being
+    /// handed to another gate holds its uid here as this gate claimed it (its agent's own may
+    /// have been cleared by the modules' hand-off hook).
     fn agent_of(&self, conn: u64, uid: u64) -> Option<Agent> {
-        let holds = |a: &Agent| a.uid() == Some(uid);
+        let claimed = |a: &Agent| lock(&self.claims).get(&a.id()).map(|c| c.0) == Some(uid);
+        let holds = |a: &Agent| a.uid() == Some(uid) || claimed(a);
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))
@@ -114,11 +120,11 @@ impl GateLink {
 }
 
 impl GateLink {
-    /// A command from another node: applied in that node's order, once (a command that
-    /// comes after a missing number waits for it: `outage`).
+    /// A NATS message of commands from another node (one, or a batch): applied in that
+    /// node's order, once (one that comes after a missing number waits for it: `outage`).
     pub(super) fn command(&self, msg: async_nats::Message) {
         let Some(num) = crate::cluster::groupseq::read(msg.headers.as_ref()) else {
-            self.apply_payload(msg.payload);
+            self.commands(msg.payload);
             return;
         };
         let mut order = lock(&self.commands);
@@ -126,11 +132,11 @@ impl GateLink {
         self.apply_ready(ready);
     }
 
-    /// Applies the commands `ready` makes due (under the commands' lock, so that they keep
-    /// their order), and follows up on the rest.
+    /// Applies the NATS messages of commands `ready` makes due (under the commands' lock, so
+    /// that they keep their order), and follows up on the rest.
     pub(super) fn apply_ready(&self, ready: super::order::Ready) {
-        for (_, _, cmd) in ready.due {
-            self.apply_payload(cmd.bytes().clone());
+        for (_, _, cmds) in ready.due {
+            self.commands(cmds.bytes().clone());
         }
         if ready.lost > 0 {
             metrics::counter!("longlink_cluster_commands_lost_total").increment(ready.lost);
@@ -144,10 +150,17 @@ impl GateLink {
         }
     }
 
-    fn apply_payload(&self, payload: bytes::Bytes) {
-        match ToGate::decode(payload) {
-            Ok(cmd) => self.apply(cmd),
-            Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+    /// One NATS message of commands (one, or a batch): each applied, in order.
+    fn commands(&self, payload: Bytes) {
+        let items = match batch::items(payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad gate commands dropped"),
+        };
+        for item in items {
+            match item.and_then(ToGate::decode) {
+                Ok(cmd) => self.apply(cmd),
+                Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+            }
         }
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Each connection is bound, per backend type, to the backend node that answered its open
 //! event on the type's queue group; its messages then go to that node's own subject, in
-//! order, each with a reply subject for the "handled" acknowledgement. An acknowledgement
-//! that does not come within `request_timeout`, or NATS's "no responders", fails that message
+//! order, numbered: the node acknowledges each once handled (`ToGate::Handled`, with its
+//! answers), and what is queued for one node goes as one NATS message (`coalesce`), whose
+//! reply subject hears NATS's "no responders". An acknowledgement that does not come within
+//! `request_timeout`, or NATS's "no responders", fails that message
 //! (the gate's `on_forward_error` hook tells the client) and unbinds the connection, so its
 //! next message finds a live backend.
 //!
@@ -172,12 +174,13 @@ impl GateLink {
             },
         );
         let c = &self.cluster;
-        c.send(
+        c.send_batched(
             c.subjects().node(node),
             Some(c.subjects().ack(c.node_id(), seq)),
-            ToBackend::Msg {
+            ToBackend::Forward {
                 gate: c.node_id().to_owned(),
                 conn,
+                seq,
                 payload,
             }
             .encode(),
@@ -185,21 +188,24 @@ impl GateLink {
         metrics::counter!("longlink_cluster_forwarded_total").increment(1);
     }
 
+    /// Forwarded message `seq` has been handled (`ToGate::Handled`).
+    pub(super) fn handled(&self, seq: u64) {
+        lock(&self.inflight).remove(&seq);
+    }
+
+    /// A message on an acknowledgement subject: NATS's "no responders" for the forwarded
+    /// messages it lists (one, or a batch's), which fails each; or an older backend's
+    /// "handled" for one.
     pub(super) fn acked(&self, msg: &async_nats::Message) {
-        let Some(seq) = msg
-            .subject
-            .rsplit('.')
-            .next()
-            .and_then(|s| s.parse::<u64>().ok())
-        else {
-            return;
-        };
-        let Some(inflight) = lock(&self.inflight).remove(&seq) else {
-            return;
-        };
-        if msg.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
-            let e = ClusterError::NoResponders(inflight.node_type.to_string());
-            self.fail(inflight, &e);
+        let no_responders = msg.status == Some(async_nats::StatusCode::NO_RESPONDERS);
+        for seq in crate::cluster::coalesce::reply_numbers(&msg.subject) {
+            let Some(inflight) = lock(&self.inflight).remove(&seq) else {
+                continue;
+            };
+            if no_responders {
+                let e = ClusterError::NoResponders(inflight.node_type.to_string());
+                self.fail(inflight, &e);
+            }
         }
     }
 

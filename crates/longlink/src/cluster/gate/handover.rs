@@ -34,7 +34,7 @@ use crate::cluster::config::is_node_name;
 use crate::cluster::wire::{
     HandoverAnswer, HandoverReply, HandoverRequest, HandoverStep, ToBackend, ToGate,
 };
-use crate::gate::handover::claim_for_handover;
+use crate::gate::handover::{claim_for_handover, hand_off_here};
 use crate::gate::handover::{copy_for_handover, keep_after_failed_handover};
 use crate::gate::link::Taken;
 
@@ -83,9 +83,10 @@ impl GateLink {
                     groups,
                     bindings,
                     kept,
+                    user_data,
                 },
                 marks,
-            )) => (in_seq, uid, at, groups, bindings, kept, marks),
+            )) => (in_seq, uid, at, groups, bindings, kept, user_data, marks),
             Ok((HandoverAnswer::Refused(_), _)) => {
                 self.feed.unstage(stage);
                 return Err(RefuseReason::Unknown);
@@ -95,7 +96,7 @@ impl GateLink {
                 return Err(why);
             }
         };
-        let (in_seq, uid, at, groups, bindings, kept, marks) = answer;
+        let (in_seq, uid, at, groups, bindings, kept, user_data, marks) = answer;
         let bound = bindings
             .into_iter()
             .map(|(ty, node)| (ty.into(), node.into()))
@@ -114,7 +115,11 @@ impl GateLink {
             }
             None => self.feed.unstage(stage),
         }
-        Ok(Taken { in_seq, kept })
+        Ok(Taken {
+            in_seq,
+            kept,
+            user_data,
+        })
     }
 
     /// The holder's side: serves one step of a hand-over.
@@ -164,6 +169,10 @@ impl GateLink {
             keep_after_failed_handover(&shared, claimed);
             return refused(RefuseReason::Unknown);
         };
+        // The modules here let the session go (after its messages here); what they keep of
+        // it in its user data moves with it.
+        let wait = self.cluster.config().request_timeout;
+        let user_data = hand_off_here(&shared, &claimed, wait).await;
         let (uid, at) = lock(&self.claims).get(&conn).copied().unwrap_or((0, 0));
         let bindings = lock(&self.bindings)
             .get(&conn)
@@ -183,6 +192,7 @@ impl GateLink {
             groups,
             bindings,
             kept,
+            user_data,
         }
         .encode();
         self.offer(transfer, chunk_size(&self.cluster))

@@ -227,7 +227,8 @@ impl GateLink {
         Ok(())
     }
 
-    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
+    /// Starts serving the subscriptions, and the timers: expired forwards, the alive key, the
+    /// directory refresh.
     fn serve(self: &Arc<Self>) {
         let group_prefix = self.cluster.subjects().group_prefix();
         for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
@@ -261,6 +262,8 @@ impl GateLink {
         }
         let link = Arc::clone(self);
         tokio::spawn(async move { link.expire_loop().await });
+        let link = Arc::clone(self);
+        tokio::spawn(async move { link.alive_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
         tokio::spawn(Arc::clone(self).watch_nats());

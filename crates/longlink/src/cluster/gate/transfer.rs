@@ -16,7 +16,7 @@ use longlink_wire::resume::RefuseReason;
 use super::{Bound, GateLink, lock};
 use crate::cluster::Cluster;
 use crate::cluster::wire::{HandoverReply, HandoverRequest, encode_items};
-use crate::gate::handover::{keep_after_failed_handover, let_go_or_rest};
+use crate::gate::handover::{keep_after_failed_handover, let_go_or_rest, take_back_here};
 use crate::gate::resume::Claimed;
 
 /// The largest chunk, in bytes: well under NATS's default `max_payload` (1 MiB).
@@ -268,6 +268,7 @@ impl GateLink {
         }
         self.feed.uncut(&agent);
         if let Some(shared) = self.gate() {
+            take_back_here(&shared, &agent).await;
             keep_after_failed_handover(&shared, t.claimed);
         }
     }

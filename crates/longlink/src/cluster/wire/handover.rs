@@ -42,6 +42,9 @@ pub(crate) enum HandoverAnswer {
         bindings: Vec<(String, String)>,
         /// The messages after the client's `last_seq`, oldest first.
         kept: Vec<Bytes>,
+        /// The user data the holder's modules gave the session, serialized; absent (none)
+        /// from a gate that does not carry it.
+        user_data: Option<Bytes>,
     },
 }
 
@@ -92,6 +95,7 @@ impl HandoverAnswer {
                 groups,
                 bindings,
                 kept,
+                user_data,
             } => {
                 out.put_u8(TAKEN);
                 out.put_u64_le(*in_seq);
@@ -111,6 +115,10 @@ impl HandoverAnswer {
                     out.put_u64_le(item.len() as u64);
                     out.put_slice(item);
                 }
+                if let Some(data) = user_data {
+                    out.put_u64_le(data.len() as u64);
+                    out.put_slice(data);
+                }
             }
         }
         out.freeze()
@@ -129,6 +137,10 @@ impl HandoverAnswer {
                 let kept = (0..r.count()?)
                     .map(|_| r.bytes())
                     .collect::<Result<_, _>>()?;
+                let user_data = match r.0.remaining() {
+                    0 => None,
+                    _ => Some(r.bytes()?),
+                };
                 Ok(HandoverAnswer::Taken {
                     in_seq,
                     uid,
@@ -136,6 +148,7 @@ impl HandoverAnswer {
                     groups,
                     bindings,
                     kept,
+                    user_data,
                 })
             }
             _ => Err(WireError("unknown kind")),
@@ -207,8 +220,22 @@ mod tests {
                 Bytes::new(),
                 Bytes::from_static(b"bc"),
             ],
+            user_data: None,
         };
         assert_eq!(HandoverAnswer::decode(taken.encode()).unwrap(), taken);
+        let HandoverAnswer::Taken { kept, .. } = taken.clone() else {
+            unreachable!()
+        };
+        let carrying = HandoverAnswer::Taken {
+            in_seq: 3,
+            uid: 42,
+            at: 1,
+            groups: Vec::new(),
+            bindings: Vec::new(),
+            kept,
+            user_data: Some(Bytes::from_static(br#"{"room":5}"#)),
+        };
+        assert_eq!(HandoverAnswer::decode(carrying.encode()).unwrap(), carrying);
         let refused = HandoverAnswer::Refused("expired".into());
         assert_eq!(HandoverAnswer::decode(refused.encode()).unwrap(), refused);
         let encoded = taken.encode();

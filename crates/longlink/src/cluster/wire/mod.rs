@@ -18,10 +18,19 @@ pub(crate) enum ToBackend {
         local: String,
         remote: String,
     },
-    /// A client message for this connection.
+    /// A client message, acknowledged on its reply subject (from older gates: see `Forward`).
     Msg {
         gate: String,
         conn: u64,
+        payload: Bytes,
+    },
+    /// A client message, the gate's forwarded message `seq`: once handled, acknowledged by
+    /// `ToGate::Handled { seq }` to `gate`, usually in one NATS message with the answers. Its
+    /// NATS reply subject only hears NATS's "no responders".
+    Forward {
+        gate: String,
+        conn: u64,
+        seq: u64,
         payload: Bytes,
     },
     /// The connection closed.
@@ -91,6 +100,8 @@ pub(crate) enum ToGate {
         node_type: String,
         from: String,
     },
+    /// The gate's forwarded message `seq` (`ToBackend::Forward`) has been handled.
+    Handled { seq: u64 },
 }
 
 const OPEN: u8 = 1;
@@ -100,7 +111,8 @@ const REBIND: u8 = 4;
 const HAND_OFF: u8 = 5;
 const ADOPT: u8 = 6;
 const PROBE: u8 = 7;
-const ACKED: u8 = 8;
+const FORWARD: u8 = 8;
+const ACKED: u8 = 9;
 
 const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
@@ -114,6 +126,7 @@ const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
+const HANDLED: u8 = 22;
 
 impl ToBackend {
     pub(crate) fn encode(&self) -> Bytes {
@@ -142,6 +155,19 @@ impl ToBackend {
                 out.put_u8(MSG);
                 put_str(&mut out, gate);
                 out.put_u64_le(*conn);
+                out.put_slice(payload);
+            }
+            ToBackend::Forward {
+                gate,
+                conn,
+                seq,
+                payload,
+            } => {
+                out.reserve(payload.len() + gate.len() + 19);
+                out.put_u8(FORWARD);
+                put_str(&mut out, gate);
+                out.put_u64_le(*conn);
+                out.put_u64_le(*seq);
                 out.put_slice(payload);
             }
             ToBackend::Close { gate, conn } => {
@@ -198,6 +224,12 @@ impl ToBackend {
             MSG => ToBackend::Msg {
                 gate: r.str()?,
                 conn: r.u64()?,
+                payload: r.rest(),
+            },
+            FORWARD => ToBackend::Forward {
+                gate: r.str()?,
+                conn: r.u64()?,
+                seq: r.u64()?,
                 payload: r.rest(),
             },
             CLOSE => ToBackend::Close {
@@ -298,6 +330,10 @@ impl ToGate {
                 put_str(&mut out, node_type);
                 put_str(&mut out, from);
             }
+            ToGate::Handled { seq } => {
+                out.put_u8(HANDLED);
+                out.put_u64_le(*seq);
+            }
         }
         out.freeze()
     }
@@ -349,11 +385,13 @@ impl ToGate {
                 node_type: r.str()?,
                 from: r.str()?,
             },
+            HANDLED => ToGate::Handled { seq: r.u64()? },
             _ => return Err(WireError("unknown kind")),
         })
     }
 }
 
+pub(crate) mod batch;
 mod handover;
 mod holder;
 mod moving;
@@ -363,6 +401,7 @@ mod replay;
 mod tests;
 mod transfer;
 
+pub(crate) use batch::BatchWriter;
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
 pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};

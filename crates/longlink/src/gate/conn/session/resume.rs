@@ -9,6 +9,7 @@ use longlink_wire::resume::{LlResume, RefuseReason};
 use super::Attach;
 use crate::agent::outbox::next_socket;
 use crate::agent::{Agent, Local};
+use crate::gate::handover::adopt_here;
 use crate::gate::link::{ClusterLink, Taken};
 use crate::gate::resume::{Resumption, claim};
 use crate::gate::shared::Shared;
@@ -111,7 +112,10 @@ async fn take_from(
         .take_session(holder, &msg.token, msg.last_seq, &fresh)
         .await
     {
-        Ok(taken) => {
+        Ok(mut taken) => {
+            // The modules here know the session before any of its messages.
+            let user_data = taken.user_data.take();
+            adopt_here(shared, &fresh, user_data.as_deref()).await;
             let replayed = install(resumption, &msg, &fresh, local, socket, taken);
             tracing::debug!(conn = fresh.id(), from = %holder, replayed, "session taken over from another gate");
             Ok(Attach {

@@ -1,7 +1,10 @@
-//! How a connection's user data moves with it to another node: the type registered with
-//! [`BackendBuilder::user_data`](super::BackendBuilder::user_data), as JSON.
+//! How a connection's user data is carried to another node: the type an application
+//! registers ([`BackendBuilder::user_data`](crate::cluster::BackendBuilder::user_data) for a
+//! backend's connections moving to another backend,
+//! [`GateBuilder::user_data`](crate::gate::GateBuilder::user_data) for sessions moving to
+//! another gate), as JSON.
 
-use crate::agent::Agent;
+use super::Agent;
 
 /// The agent's user data, serialized, if it is of the registered type.
 type Save = Box<dyn Fn(&Agent) -> Option<Result<Vec<u8>, String>> + Send + Sync>;
@@ -9,13 +12,13 @@ type Save = Box<dyn Fn(&Agent) -> Option<Result<Vec<u8>, String>> + Send + Sync>
 type Restore = Box<dyn Fn(&Agent, &[u8]) -> Result<(), String> + Send + Sync>;
 
 /// How a registered user data type is carried to another node.
-pub(super) struct UserDataCodec {
-    pub(super) save: Save,
-    pub(super) restore: Restore,
+pub(crate) struct UserDataCodec {
+    pub(crate) save: Save,
+    pub(crate) restore: Restore,
 }
 
 impl UserDataCodec {
-    pub(super) fn new<T>() -> UserDataCodec
+    pub(crate) fn new<T>() -> UserDataCodec
     where
         T: serde::Serialize + serde::de::DeserializeOwned + std::any::Any + Send + Sync,
     {

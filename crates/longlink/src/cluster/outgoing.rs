@@ -1,0 +1,27 @@
+//! What a node publishes, as its publisher takes it (plain data, below `publish` and
+//! `coalesce`).
+
+use bytes::Bytes;
+
+/// What the publisher task takes, in order.
+pub(crate) enum Outgoing {
+    /// A message.
+    Publish(Out),
+    /// Everything before it has been handed to the NATS client.
+    Barrier(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Something to publish, in order with everything else this node publishes.
+pub(crate) struct Out {
+    pub(crate) subject: String,
+    pub(crate) reply: Option<String>,
+    pub(crate) payload: Bytes,
+    /// A numbered group broadcast's headers ([`super::groupseq`]).
+    pub(crate) headers: Option<async_nats::HeaderMap>,
+    /// It may share one NATS message with what is queued right behind it for the same
+    /// subject ([`super::coalesce`]): its listener reads batches.
+    pub(crate) batch: bool,
+    /// A command to this gate: the NATS message that carries it (alone or in a batch) is
+    /// numbered in the gate's count, and kept, when it is published ([`super::groupseq`]).
+    pub(crate) numbered: Option<String>,
+}

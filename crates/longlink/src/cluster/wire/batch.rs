@@ -1,0 +1,184 @@
+//! The batch envelope: several envelopes for one subject in one NATS message, in order.
+//!
+//! A node's publisher puts what it has queued for one gate or backend node, one after the
+//! other, into one batch (`cluster::coalesce`); a receiver reads the items in order and
+//! handles each as if it had come alone. A payload that does not start with the batch kind
+//! is one item (what a single envelope, or an older node, sends).
+//!
+//! Layout: the kind byte [`BATCH`], a version byte ([`VERSION`]), then each item as a
+//! little-endian `u32` length and its bytes. A batch of another version is refused with an
+//! error that names it (a newer node's), never read as something else.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+
+use super::WireError;
+
+/// The first byte of a batch: no single envelope starts with it.
+pub(crate) const BATCH: u8 = 64;
+
+/// The batch layout this node writes and reads.
+pub(crate) const VERSION: u8 = 1;
+
+/// Builds one batch.
+pub(crate) struct BatchWriter {
+    out: BytesMut,
+    items: usize,
+}
+
+impl BatchWriter {
+    /// An empty batch, with room for about `capacity` bytes of items.
+    pub(crate) fn new(capacity: usize) -> BatchWriter {
+        let mut out = BytesMut::with_capacity(capacity + 2);
+        out.put_u8(BATCH);
+        out.put_u8(VERSION);
+        BatchWriter { out, items: 0 }
+    }
+
+    /// Appends one envelope (at most `u32::MAX` bytes: far above NATS's payload limit).
+    pub(crate) fn push(&mut self, item: &[u8]) {
+        let len = u32::try_from(item.len()).unwrap_or(u32::MAX);
+        self.out.put_u32_le(len);
+        self.out.put_slice(&item[..len as usize]);
+        self.items += 1;
+    }
+
+    /// How many envelopes it holds.
+    pub(crate) fn items(&self) -> usize {
+        self.items
+    }
+
+    /// Its size in bytes so far.
+    pub(crate) fn len(&self) -> usize {
+        self.out.len()
+    }
+
+    pub(crate) fn finish(self) -> Bytes {
+        self.out.freeze()
+    }
+}
+
+/// The envelopes of one NATS message, in order: the items of a batch, or the payload itself.
+pub(crate) fn items(payload: Bytes) -> Result<Items, WireError> {
+    if payload.first() != Some(&BATCH) {
+        return Ok(Items {
+            rest: payload,
+            single: true,
+        });
+    }
+    match payload.get(1) {
+        Some(&VERSION) => Ok(Items {
+            rest: payload.slice(2..),
+            single: false,
+        }),
+        Some(_) => Err(WireError(
+            "batch of an unknown version (sent by a newer node?)",
+        )),
+        None => Err(WireError("truncated batch")),
+    }
+}
+
+/// The envelopes of one NATS message ([`items`]); a truncated item ends it with an error.
+pub(crate) struct Items {
+    rest: Bytes,
+    single: bool,
+}
+
+impl Iterator for Items {
+    type Item = Result<Bytes, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.single {
+            self.single = false;
+            return Some(Ok(std::mem::take(&mut self.rest)));
+        }
+        if self.rest.is_empty() {
+            return None;
+        }
+        if self.rest.remaining() < 4 {
+            self.rest.clear();
+            return Some(Err(WireError("truncated batch item length")));
+        }
+        let len = self.rest.get_u32_le() as usize;
+        if self.rest.remaining() < len {
+            self.rest.clear();
+            return Some(Err(WireError("truncated batch item")));
+        }
+        Some(Ok(self.rest.split_to(len)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn a_batch_gives_back_its_items_in_order() {
+        let mut w = BatchWriter::new(64);
+        for item in [&b"\x0aone"[..], b"", b"\x02three"] {
+            w.push(item);
+        }
+        assert_eq!(w.items(), 3);
+        let got: Vec<Bytes> = items(w.finish()).unwrap().map(Result::unwrap).collect();
+        assert_eq!(got, vec![&b"\x0aone"[..], b"", b"\x02three"]);
+    }
+
+    #[test]
+    fn numbered_forwards_and_their_acknowledgements_round_trip_in_a_batch() {
+        let forward = crate::cluster::wire::ToBackend::Forward {
+            gate: "g1".into(),
+            conn: 7,
+            seq: u64::MAX,
+            payload: Bytes::from_static(b"{\"A\":{}}"),
+        };
+        let handled = crate::cluster::wire::ToGate::Handled { seq: 42 };
+        let mut w = BatchWriter::new(64);
+        w.push(&forward.encode());
+        w.push(&handled.encode());
+        let mut it = items(w.finish()).unwrap().map(Result::unwrap);
+        let back = crate::cluster::wire::ToBackend::decode(it.next().unwrap()).unwrap();
+        assert_eq!(back, forward);
+        let back = crate::cluster::wire::ToGate::decode(it.next().unwrap()).unwrap();
+        assert_eq!(back, handled);
+        assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn a_single_envelope_is_one_item() {
+        let got: Vec<Bytes> = items(Bytes::from_static(b"\x0a1234"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, vec![&b"\x0a1234"[..]]);
+    }
+
+    #[test]
+    fn a_batch_of_another_version_is_refused_by_name() {
+        let e = items(Bytes::from_static(&[BATCH, VERSION + 1, 0, 0, 0, 0]))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("unknown version"), "{e}");
+    }
+
+    #[test]
+    fn a_truncated_item_is_an_error() {
+        let mut w = BatchWriter::new(8);
+        w.push(b"abcdef");
+        let whole = w.finish();
+        let cut = whole.slice(..whole.len() - 2);
+        let got: Vec<_> = items(cut).unwrap().collect();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
+            if let Ok(it) = items(Bytes::from(bytes)) {
+                for item in it.take(100) {
+                    let _ = item;
+                }
+            }
+        }
+    }
+}
