@@ -50,8 +50,15 @@ fi
 
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() {
+cleanup() { # SIGTERM, then SIGKILL for whatever has not stopped 15 s later
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for _ in $(seq 150); do
+    alive=0
+    for pid in "${PIDS[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null; done
   for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
   rm -rf "$WORK"
 }
@@ -81,7 +88,7 @@ node_toml() { # file, tcp port ("" = none), admin port, node type ("" = one proc
   } >"$1"
 }
 
-start nats "$NATS" -a 127.0.0.1 -p "$BASE" -js -sd "$WORK/js"
+start nats "$NATS" -a 127.0.0.1 -p "$BASE" -js -sd "$WORK/js" -m $((BASE + 200)) --profile $((BASE + 201))
 sleep 0.5
 node_toml "$WORK/chat.toml" "" $((BASE + 100)) chat
 start chat "$B/longlink-chat" --config "$WORK/chat.toml"

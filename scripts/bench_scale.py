@@ -11,6 +11,8 @@ import socket
 import sys
 import time
 
+import bench_scale_mem as bsm
+
 E = os.environ
 WORK, KEY, BASE = E["WORK"], E["KEY"], int(E["BASE"])
 CONNS, GATES, LOADS, SINGLE = (int(E[k]) for k in ("CONNS", "GATES", "LOADS", "SINGLE"))
@@ -161,6 +163,37 @@ def kib(b):
     return f"{b / 1024:.2f} KiB"
 
 
+def memory_detail(logged):
+    """Rows: the summed proportional set size (shared pages once), and what nats-server
+    holds (JetStream's directory, its Go heap by function)."""
+    rows = []
+    pss = {n: bsm.smaps_rollup(pid(n)) for n in CLUSTER}
+    total = sum(p["Pss"] for p in pss.values())
+    anon = sum(p["Pss_Anon"] for p in pss.values())
+    rows.append(("PSS per connection, summed (a page shared by processes counted once)", f"{kib(total / max(logged, 1))} (anon {kib(anon / max(logged, 1))}, file {kib((total - anon) / max(logged, 1))})"))
+    try:
+        mon = bsm.nats_monitor(BASE + 200)
+        for name, msgs, size, subjects, deleted in mon["streams"]:
+            rows.append((f"  nats: stream {name}", f"{msgs} messages, {size / 2**20:.1f} MiB, {subjects} subjects, {deleted} deleted"))
+        top, heap = bsm.go_heap_top(BASE + 201)
+        rows.append(("  nats: Go heap in use (sampled), largest by function", f"{heap / 2**20:.1f} MiB: " + ", ".join(f"{fn.rsplit('/', 1)[-1]} {b / 2**20:.1f}" for fn, b in top[:6])))
+    except (OSError, ValueError, AttributeError, KeyError) as e:
+        rows.append(("  nats: monitoring", f"not read: {e}"))
+    return rows
+
+
+def idle_cpu(secs=5):
+    """A row: the cluster's CPU while nothing is asked of it (timers, the directory's
+    refresh), as a share of one core."""
+    cpu0, t0 = cpu_secs(CLUSTER), time.time()
+    per = {n: cpu_secs([n]) for n in CLUSTER}
+    time.sleep(secs)
+    span = time.time() - t0
+    per = {n: (cpu_secs([n]) - c) / span for n, c in per.items()}
+    busiest = ", ".join(f"{n} {v * 100:.0f}%" for n, v in sorted(per.items(), key=lambda kv: -kv[1])[:3])
+    return (f"cluster CPU while idle ({secs} s, nothing asked)", f"{(cpu_secs(CLUSTER) - cpu0) / span * 100:.0f}% of a core ({busiest})")
+
+
 def main():
     rows = []
     st = wait_logins(LOAD_FILES, CONNS, 120 + CONNS / 200)
@@ -186,6 +219,8 @@ def main():
         rows.append((f"  {n}: RSS = anon + file", f"{m['VmRSS'] / 2**20:.1f} MiB = {m['RssAnon'] / 2**20:.1f} + {m['RssFile'] / 2**20:.1f}; per connection {whose}: {kib(m['VmRSS'] / conns)}, anon {kib(m['RssAnon'] / conns)}"))
     anon = sum(m["RssAnon"] for m in mem.values())
     rows.insert(-len(CLUSTER), ("  of which anonymous (heap, stacks; not the binaries' pages)", kib(anon / max(logged, 1))))
+    rows.extend(memory_detail(logged))
+    rows.append(idle_cpu())
 
     cpu0 = cpu_secs(CLUSTER)
     times = broadcasts(BASE + 100, LOAD_FILES, logged)

@@ -146,6 +146,15 @@ impl Group {
             .filter(|a| a.write_encoded(msg).is_ok())
             .count()
     }
+
+    /// [`broadcast`](Self::broadcast) to every member but `except` (e.g. the one whose
+    /// message it answers).
+    pub fn broadcast_except(&self, msg: &Encoded, except: &Agent) -> usize {
+        self.members
+            .values()
+            .filter(|a| *a != except && a.write_encoded(msg).is_ok())
+            .count()
+    }
 }
 
 /// Named groups, created on first join and dropped when empty.
@@ -288,15 +297,36 @@ impl<K: Hash + Eq> Groups<K> {
     /// Broadcasts to group `key`; returns how many members took the message (in a
     /// cluster: how many members this module knows; the gates deliver).
     pub fn broadcast(&self, key: &K, msg: &Encoded) -> usize {
+        self.broadcast_but(key, msg, None)
+    }
+
+    /// [`broadcast`](Self::broadcast) to every member of group `key` but `except` (e.g. the
+    /// one whose message it answers: "someone is typing" to the others). In a cluster it is
+    /// still one NATS message, which names `except` for its gate to leave out.
+    ///
+    /// ```
+    /// # fn f(rooms: &longlink::Groups<u64>, sender: &longlink::Agent, msg: &longlink::codec::Encoded) {
+    /// rooms.broadcast_except(&7, msg, sender);
+    /// # }
+    /// ```
+    pub fn broadcast_except(&self, key: &K, msg: &Encoded, except: &Agent) -> usize {
+        self.broadcast_but(key, msg, Some(except))
+    }
+
+    fn broadcast_but(&self, key: &K, msg: &Encoded, except: Option<&Agent>) -> usize {
         #[cfg(feature = "cluster")]
         if let Some((n, cluster)) = self
             .named
             .as_ref()
             .and_then(|n| n.cluster.as_ref().map(|c| (n, c)))
         {
-            return self.broadcast_in_cluster(n, cluster, key, msg);
+            return self.broadcast_in_cluster(n, cluster, key, msg, except);
         }
-        self.groups.get(key).map_or(0, |g| g.broadcast(msg))
+        match (self.groups.get(key), except) {
+            (None, _) => 0,
+            (Some(g), None) => g.broadcast(msg),
+            (Some(g), Some(except)) => g.broadcast_except(msg, except),
+        }
     }
 
     /// [`broadcast`](Self::broadcast) when the groups span a cluster: one NATS message.
@@ -307,15 +337,17 @@ impl<K: Hash + Eq> Groups<K> {
         cluster: &Cluster,
         key: &K,
         msg: &Encoded,
+        except: Option<&Agent>,
     ) -> usize {
         let group = self.groups.get(key);
         // Members on a gate outside the cluster (none, in practice) are written to here.
         for agent in group.into_iter().flat_map(Group::members) {
-            if !agent.in_cluster() {
+            if !agent.in_cluster() && Some(agent) != except {
                 let _ = agent.write_encoded(msg);
             }
         }
-        cluster.broadcast_group(&n.group(key), msg);
+        let except = except.and_then(Agent::cluster_address);
+        cluster.broadcast_group_except(&n.group(key), msg, except);
         group.map_or(0, Group::len)
     }
 }

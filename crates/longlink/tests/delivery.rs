@@ -216,3 +216,33 @@ async fn volatile_messages_never_disconnect_a_client_that_does_not_read() {
     })
     .await;
 }
+
+/// `volatile_queue`: a handler writes 100 volatile `Blip`s at once, then a reliable `Say`;
+/// the client reads everything. Exactly `volatile_queue` of them are queued (the
+/// connection's task takes the queue only once the handler returns), the default 16, or 3.
+#[tokio::test]
+async fn volatile_queue_bounds_the_volatile_messages_one_burst_queues() {
+    bounded(Duration::from_secs(60), async {
+        for (volatile_queue, expected) in [(None, 16), (Some(3), 3)] {
+            let mut config = config(Encoding::Json);
+            if let Some(n) = volatile_queue {
+                config.volatile_queue = n;
+            }
+            let (addr, running) = start(config).await;
+            let mut c = TcpClient::connect(addr, Framing::default(), Wire(Encoding::Json)).await;
+            c.send_msg("Blips", 3, &Blips { n: 100 }).await;
+            let mut blips = 0;
+            loop {
+                let payload = c.recv().await;
+                match name_of(&payload).as_str() {
+                    "Blip" => blips += 1,
+                    "Say" => break,
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            assert_eq!(blips, expected, "volatile_queue {volatile_queue:?}");
+            running.shutdown().await;
+        }
+    })
+    .await;
+}

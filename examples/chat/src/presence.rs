@@ -17,7 +17,8 @@ use crate::msg::{C2sTyping, S2cRoomInfo, S2cTyping};
 pub const ROOM_INFO_DELAY: Duration = Duration::from_millis(100);
 
 /// "I am typing in this room": the room's other watchers get `S2C_Typing` (volatile: a
-/// watcher that is behind does not). A room the sender does not watch is ignored.
+/// watcher that is behind does not), as a room broadcast that leaves the sender out. A room
+/// the sender does not watch is ignored.
 pub fn typing(ctx: &mut Ctx<Chat>, msg: C2sTyping, agent: &Agent) {
     let conn = ctx.conn(agent);
     let Some(uid) = conn.uid else {
@@ -26,9 +27,9 @@ pub fn typing(ctx: &mut Ctx<Chat>, msg: C2sTyping, agent: &Agent) {
     if msg.room_id == 0 || msg.room_id != conn.room {
         return;
     }
-    let Some(room) = ctx.rooms.get(&msg.room_id) else {
+    if ctx.rooms.get(&msg.room_id).is_none() {
         return;
-    };
+    }
     let signal = S2cTyping {
         room_id: msg.room_id,
         uid,
@@ -37,9 +38,8 @@ pub fn typing(ctx: &mut Ctx<Chat>, msg: C2sTyping, agent: &Agent) {
         Ok(e) => e,
         Err(e) => return tracing::warn!(error = %e, "cannot encode S2C_Typing"),
     };
-    for watcher in room.members().filter(|w| *w != agent) {
-        let _ = watcher.write_encoded(&encoded);
-    }
+    // One broadcast (in a cluster, one NATS message for every gate), the sender left out.
+    ctx.rooms.broadcast_except(&msg.room_id, &encoded, agent);
 }
 
 /// The watcher count of `room` changed: its `S2C_RoomInfo` goes out within

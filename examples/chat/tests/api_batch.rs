@@ -246,3 +246,95 @@ async fn a_batch_reaches_each_uid_once_across_gates_over_http_and_nats() {
     })
     .await;
 }
+
+/// How many messages came on each subject of `subjects` (a stream of subjects), counted until
+/// none has come for half a second.
+async fn count_by_subject(
+    subjects: &mut (impl futures_util::Stream<Item = String> + Unpin),
+) -> std::collections::BTreeMap<String, usize> {
+    use futures_util::StreamExt;
+    let mut counts = std::collections::BTreeMap::new();
+    while let Ok(Some(subject)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), subjects.next()).await
+    {
+        *counts.entry(subject).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_across_gates_is_one_nats_message_per_gate_and_reaches_each_uid_once() {
+    let Some(nats_server) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(TEST_TIMEOUT, async {
+        let api = |c: &mut longlink_chat::Config| c.admin.api_key = KEY.into();
+        let chat = Node::start_with(&nats_server, "chat", api).await;
+        let gates = [
+            Node::start_with(&nats_server, "gate", api).await,
+            Node::start_with(&nats_server, "gate", api).await,
+            Node::start_with(&nats_server, "gate", api).await,
+        ];
+        let uids: Vec<u64> = (6001..=6012).collect();
+        let mut clients = Vec::new();
+        for &uid in &uids {
+            clients.push(login_when_ready(&gates[uid as usize % 3], uid).await);
+        }
+        let cluster = chat.cluster.as_ref().expect("in a cluster");
+        for &uid in &uids {
+            wait_for("every uid in the directory", || async {
+                matches!(cluster.locate(uid).await, Ok(Some(_)))
+            })
+            .await;
+        }
+        // Every command to a gate, as NATS carries it.
+        let sub = cluster
+            .nats()
+            .subscribe("longlink.gate.*")
+            .await
+            .expect("subscribes");
+        cluster.nats().flush().await.expect("flushes");
+        let mut traffic = futures_util::StreamExt::map(sub, |m| m.subject.to_string());
+        assert!(count_by_subject(&mut traffic).await.is_empty());
+
+        // Over NATS, answered by any node (the chat node, or a gate that writes to its own
+        // connections itself): one message to each other gate, whatever the number of uids
+        // each holds.
+        let body = json!({"push": [{"uids": uids, "message": message("one each")}]});
+        let answer = nats_batch(&chat, &body).await;
+        assert_eq!(
+            answer,
+            json!({"delivered": 12, "not_online": [], "failed": [], "sent": 0})
+        );
+        let counts = count_by_subject(&mut traffic).await;
+        assert!(counts.len() >= 2, "{counts:?}");
+        assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+
+        // Over HTTP from the first gate: its own uids locally, one message to each other gate,
+        // two entries in order.
+        let body = json!({"push": [
+            {"uids": uids, "message": message("first")},
+            {"uids": uids, "message": message("second")},
+        ]});
+        let answer = batch(gates[0].admin.expect("admin"), &body, 200).await;
+        assert_eq!(
+            answer,
+            json!({"delivered": 24, "not_online": [], "failed": [], "sent": 0})
+        );
+        let counts = count_by_subject(&mut traffic).await;
+        assert_eq!(counts.len(), 2, "{counts:?}");
+        assert!(counts.values().all(|&n| n == 2), "{counts:?}");
+
+        for c in &mut clients {
+            for text in ["one each", "first", "second"] {
+                assert_eq!(c.expect_message().await.text, text);
+            }
+            c.expect_quiet().await;
+        }
+        for g in gates {
+            g.shutdown().await;
+        }
+        chat.shutdown().await;
+    })
+    .await;
+}

@@ -3,6 +3,8 @@
 //! and group changes must be told to the directory) and for connections held by another
 //! node's gate (everything goes there over NATS).
 
+use std::sync::Arc;
+
 use super::Agent;
 use crate::codec::Encoded;
 
@@ -33,4 +35,9 @@ pub(crate) trait ConnLink: Send + Sync {
     /// A remote connection moved to another node: from now on its gate hears nothing more of
     /// this agent's uid, groups or close (the other node has them); writes still go.
     fn detach(&self) {}
+    /// Where `agent`'s connection is in the cluster: its gate's node id and its id there
+    /// (`None` outside a cluster).
+    fn address(&self, _agent: &Agent) -> Option<(Arc<str>, u64)> {
+        None
+    }
 }

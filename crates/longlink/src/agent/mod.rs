@@ -132,6 +132,8 @@ pub(crate) struct AgentSettings {
     pub(crate) capacity: usize,
     /// `pending_write_bytes` (0: no bound).
     pub(crate) max_bytes: usize,
+    /// `volatile_queue`.
+    pub(crate) volatile: usize,
     /// `queue_full`.
     pub(crate) policy: QueueFullPolicy,
     /// The gate's clock origin, for liveness.
@@ -161,6 +163,7 @@ impl Agent {
             outbox: Outbox::new(
                 (settings.capacity, settings.max_bytes),
                 settings.policy,
+                settings.volatile,
                 settings.max_msg_len,
             ),
             liveness: Liveness::new(settings.now_ms()),
@@ -239,6 +242,12 @@ impl Agent {
         if let Some(link) = &self.inner.link {
             link.tell(self, event);
         }
+    }
+
+    /// Where the connection is in the cluster: its gate's node id and its id there (`None`
+    /// outside a cluster).
+    pub(crate) fn cluster_address(&self) -> Option<(Arc<str>, u64)> {
+        self.inner.link.as_ref()?.address(self)
     }
 
     /// A remote connection whose session moved to connection `conn` of gate `gate`.

@@ -13,7 +13,7 @@
 //! (it does, every third of that).
 //!
 //! Inside: [`Cluster`] (this file: the connection, publishing in order, push, kick and
-//! broadcast by uid), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
+//! broadcast by uid), `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
 //! directory, commands from other nodes; [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
 //! `backend` (a backend node's side: [`Backend`]).
 //!
@@ -46,6 +46,7 @@ mod gate;
 pub(crate) mod groupseq;
 mod outgoing;
 mod publish;
+mod push_many;
 mod replay;
 mod rpc;
 pub mod subjects;
@@ -53,6 +54,7 @@ mod wire;
 
 pub use backend::{Backend, BackendBuilder, RunningBackend};
 pub use config::ClusterConfig;
+pub use push_many::PushedMany;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -416,10 +418,25 @@ impl Cluster {
     /// more is reported to the members there
     /// ([`GateBuilder::on_broadcast_loss`](crate::gate::GateBuilder::on_broadcast_loss)).
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
+        self.broadcast_group_except(group, msg, None);
+    }
+
+    /// [`broadcast_group`](Self::broadcast_group), save to connection `except` (its gate's
+    /// node id, its id there), named in a header its gate reads (an older gate ignores it,
+    /// and delivers to that connection too).
+    pub(crate) fn broadcast_group_except(
+        &self,
+        group: &str,
+        msg: &Encoded,
+        except: Option<(Arc<str>, u64)>,
+    ) {
         let subject = self.subjects().group(group);
         let token = subjects::group_token(group);
         let payload = msg.bytes();
-        self.inner.group_seq.stamp(&token, payload, |headers| {
+        self.inner.group_seq.stamp(&token, payload, |mut headers| {
+            if let Some((gate, conn)) = &except {
+                groupseq::except(&mut headers, gate, *conn);
+            }
             self.queue(Out {
                 subject,
                 reply: None,

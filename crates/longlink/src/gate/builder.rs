@@ -143,6 +143,7 @@ fn shared(config: &GateConfig, frames: LenCodec, hooks: Hooks, services: Service
         max_msg_len,
         capacity: config.pending_write_num,
         max_bytes: config.pending_write_bytes,
+        volatile: config.volatile_queue,
         policy: config.queue_full,
         epoch,
         link: Some(Arc::clone(&link)),

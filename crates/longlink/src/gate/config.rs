@@ -58,6 +58,12 @@ pub struct GateConfig {
     /// fires, and a later `LL_Resume` hears `"overflow"`), as an attached connection is cut;
     /// `"drop"` drops the message and keeps the session.
     pub pending_write_bytes: usize,
+    /// Most payloads a connection's queue may hold for a volatile message
+    /// ([`MessageOptions::volatile`](crate::processor::MessageOptions::volatile)) to join them:
+    /// past it (or past `pending_write_num`, or with `pending_write_bytes` reached) the
+    /// volatile message is dropped and counted. Small, so that what a volatile message says
+    /// is still true when it arrives; 1 to 65535.
+    pub volatile_queue: usize,
     /// Largest payload in bytes, incoming and outgoing (TCP: clamped to the length field).
     pub max_msg_len: u32,
     /// Width of the TCP length field: 1, 2 or 4 bytes.
@@ -186,6 +192,7 @@ impl Default for GateConfig {
             max_conn_num: 10_000,
             pending_write_num: 2_000,
             pending_write_bytes: 1024 * 1024,
+            volatile_queue: 16,
             max_msg_len: 8_192,
             len_msg_len: 2,
             little_endian: false,
@@ -238,6 +245,12 @@ impl GateConfig {
         }
         if self.pending_write_num == 0 {
             return bad("pending_write_num", "must be at least 1".into());
+        }
+        if !(1..=usize::from(u16::MAX)).contains(&self.volatile_queue) {
+            return bad(
+                "volatile_queue",
+                format!("must be 1 to 65535, not {}", self.volatile_queue),
+            );
         }
         if !(1..=100).contains(&self.handshake_share) {
             return bad(

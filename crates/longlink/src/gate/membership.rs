@@ -172,6 +172,10 @@ impl ConnLink for GateConnLink {
             }
         }
     }
+
+    fn address(&self, agent: &Agent) -> Option<(Arc<str>, u64)> {
+        self.cluster.as_ref()?.address(agent)
+    }
 }
 
 #[cfg(test)]

@@ -11,17 +11,17 @@
 //! The whole request is checked before anything is sent (every message encoded, the size
 //! within [`MAX_TARGETS`] and [`BATCH_BODY_LIMIT`]): a bad one is refused whole, nothing
 //! delivered. Each entry's message goes once to each distinct uid (or group) it names;
-//! entries run in order, so two entries for the same uid arrive in the order given.
+//! entries run in order, so two entries for the same uid arrive in the order given. In a
+//! cluster, an entry's uids elsewhere cost one directory look-up each and one NATS message
+//! per gate that holds some of them ([`Cluster::push_uids`](crate::cluster::Cluster::push_uids)).
 
 use std::collections::{BTreeSet, HashMap};
 
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{Api, ApiError, group_name};
 use crate::agent::Agent;
-use crate::cluster::ClusterError;
 use crate::codec::Encoded;
 
 /// The largest batch body read (over HTTP and NATS; NATS's own default `max_payload` is the
@@ -30,9 +30,6 @@ pub(crate) const BATCH_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The most targets (uids plus group keys, over all entries) one batch may name.
 pub(crate) const MAX_TARGETS: usize = 10_000;
-
-/// Directory look-ups in flight at once for the uids this node does not hold.
-const LOOKUPS_IN_FLIGHT: usize = 64;
 
 /// `POST /api/v1/batch`.
 #[derive(Debug, Deserialize)]
@@ -131,13 +128,19 @@ impl Api {
                 result.sent += self.broadcast_encoded(Some(name), encoded);
             }
         }
+        if let Some(cluster) = &self.cluster {
+            // The answer comes once the NATS server has everything this batch published, so
+            // what a later request sends to the same uid or group arrives after it.
+            cluster.flush_outgoing().await;
+            cluster.sync().await;
+        }
         result.not_online = not_online.into_iter().collect();
         result.failed = failed.into_iter().collect();
         Ok(result)
     }
 
     /// Pushes one entry: to this node's own connections first (one pass over them), then
-    /// through the directory for the rest.
+    /// through the directory for the rest, one NATS message per gate that holds some.
     async fn push_many(
         &self,
         p: &Pushes,
@@ -161,20 +164,10 @@ impl Api {
             not_online.extend(elsewhere);
             return;
         };
-        let mut results = futures_util::stream::iter(elsewhere)
-            .map(|uid| async move { (uid, cluster.push_uid(uid, &p.encoded).await) })
-            .buffer_unordered(LOOKUPS_IN_FLIGHT);
-        while let Some((uid, outcome)) = results.next().await {
-            match outcome {
-                Ok(()) => *delivered += 1,
-                Err(ClusterError::NotOnline(_)) => {
-                    not_online.insert(uid);
-                }
-                Err(_) => {
-                    failed.insert(uid);
-                }
-            }
-        }
+        let pushed = cluster.push_uids(&elsewhere, &p.encoded).await;
+        *delivered += pushed.sent.len();
+        not_online.extend(pushed.not_online);
+        failed.extend(pushed.failed.into_iter().map(|(uid, _)| uid));
     }
 
     /// This node's open connections of each of `uids`, in one pass over its connections.

@@ -9,10 +9,6 @@ use bytes::Bytes;
 use super::{Outbox, Queue};
 use crate::codec::Tag;
 
-/// Most payloads a connection's queue may hold for a volatile message to join them (fewer
-/// with a smaller `pending_write_num`): past it the volatile message is dropped.
-pub(crate) const VOLATILE_QUEUE_MAX: usize = 16;
-
 /// What became of a payload given to [`Outbox::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pushed {
@@ -26,14 +22,14 @@ pub(crate) enum Pushed {
 
 impl Outbox {
     /// Queues a volatile payload if the socket can take it soon: there is one, and fewer
-    /// than [`VOLATILE_QUEUE_MAX`] payloads (and `pending_write_bytes`) wait before it.
+    /// than `volatile_queue` payloads (and `pending_write_bytes`) wait before it.
     pub(super) fn push_volatile(
         &self,
         q: MutexGuard<'_, Queue>,
         payload: Bytes,
         attached: bool,
     ) -> Pushed {
-        let bound = VOLATILE_QUEUE_MAX.min(self.capacity);
+        let bound = usize::from(self.volatile);
         let over_bytes = self.max_bytes > 0 && q.items.bytes() + payload.len() > self.max_bytes;
         if !attached || q.unwritten() >= bound || over_bytes {
             return Pushed::Dropped;

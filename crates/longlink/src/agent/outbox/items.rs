@@ -56,11 +56,12 @@ impl Items {
 
     /// Puts a reliable payload first.
     pub(super) fn push_front(&mut self, payload: Bytes) {
+        self.push_front_tagged(payload, Tag::Reliable);
+    }
+
+    pub(super) fn push_front_tagged(&mut self, payload: Bytes, tag: Tag) {
         self.bytes += payload.len();
-        self.deque.push_front(Item {
-            payload,
-            tag: Tag::Reliable,
-        });
+        self.deque.push_front(Item { payload, tag });
     }
 
     pub(super) fn pop_front(&mut self) -> Option<Item> {
@@ -108,6 +109,33 @@ impl Items {
                 i += 1;
             }
         }
+    }
+
+    /// Keeps, of the latest-per-key payloads at or after `from`, the last one of each type
+    /// and key, and takes the earlier ones out (what is left keeps its order; none of them
+    /// overtakes a payload queued before it). Returns how many it took out. For a queue none
+    /// of whose payloads from `from` on the client has: a session just claimed by a new
+    /// socket, or handed over from another gate.
+    pub(super) fn keep_last_per_key(&mut self, from: usize) -> usize {
+        let mut seen: Vec<Tag> = Vec::new();
+        let mut earlier = vec![false; self.deque.len()];
+        for i in (from..self.deque.len()).rev() {
+            let tag = self.deque[i].tag;
+            if matches!(tag, Tag::Latest { .. }) {
+                earlier[i] = seen.contains(&tag);
+                if !earlier[i] {
+                    seen.push(tag);
+                }
+            }
+        }
+        let before = self.deque.len();
+        let mut i = 0;
+        self.deque.retain(|_| {
+            i += 1;
+            !earlier[i - 1]
+        });
+        self.bytes = self.deque.iter().map(|item| item.payload.len()).sum();
+        before - self.deque.len()
     }
 
     /// Drops the oldest `n` (all, if fewer).
@@ -181,5 +209,36 @@ mod tests {
         items.push_back(Bytes::from_static(b"r"));
         assert_eq!(items.waiting(0, key), Some((0, true)));
         assert_eq!(items.waiting(0, Tag::Latest { index: 3, key: 8 }), None);
+    }
+
+    #[test]
+    fn only_the_last_of_each_key_is_kept_in_place() {
+        let (a, b) = (
+            Tag::Latest { index: 3, key: 7 },
+            Tag::Latest { index: 3, key: 8 },
+        );
+        let mut items = Items::default();
+        for (payload, tag) in [
+            (&b"a1"[..], a),
+            (b"r1", Tag::Reliable),
+            (b"b1", b),
+            (b"v", Tag::Volatile),
+            (b"a22", a),
+            (b"r2", Tag::Reliable),
+            (b"b2", b),
+            (b"a3", a),
+        ] {
+            items.push_tagged(Bytes::copy_from_slice(payload), tag);
+        }
+        assert_eq!(
+            items.keep_last_per_key(2),
+            2,
+            "b1 and a22; a1 is before `from`"
+        );
+        let left: Vec<_> = items.payloads_from(0);
+        assert_eq!(left, ["a1", "r1", "v", "r2", "b2", "a3"].map(Bytes::from));
+        assert_eq!(items.bytes(), 11);
+        assert_eq!(items.keep_last_per_key(0), 1, "a1 now");
+        assert_eq!(items.len(), 5);
     }
 }

@@ -108,6 +108,9 @@ pub(crate) struct Outbox {
     max_bytes: usize,
     /// `queue_full`: what a write to a full queue does.
     policy: QueueFullPolicy,
+    /// Most payloads queued for a volatile one to join them: `volatile_queue`, at most
+    /// `capacity` (a `u16`, so that it fits beside the other small fields).
+    volatile: u16,
     /// The transport's payload limit (`max_msg_len`, for TCP clamped to the length field).
     max_msg_len: usize,
     /// Writes dropped on a full queue (with [`QueueFullPolicy::Drop`]).
@@ -133,10 +136,12 @@ impl Drop for Handling<'_> {
 }
 
 impl Outbox {
-    /// A queue of at most `capacity` payloads and `max_bytes` bytes (0: no byte bound).
+    /// A queue of at most `capacity` payloads and `max_bytes` bytes (0: no byte bound); a
+    /// volatile payload joins at most `volatile` others.
     pub(crate) fn new(
         (capacity, max_bytes): (usize, usize),
         policy: QueueFullPolicy,
+        volatile: usize,
         max_msg_len: usize,
     ) -> Outbox {
         Outbox {
@@ -148,6 +153,7 @@ impl Outbox {
             capacity,
             max_bytes,
             policy,
+            volatile: u16::try_from(volatile.min(capacity)).unwrap_or(u16::MAX),
             max_msg_len,
             dropped: AtomicU64::new(0),
             close_code: AtomicU16::new(1000),

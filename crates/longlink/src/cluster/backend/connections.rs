@@ -36,6 +36,10 @@ impl ConnLink for RemoteConn {
         self.detached.store(true, Ordering::Release);
     }
 
+    fn address(&self, _agent: &Agent) -> Option<(Arc<str>, u64)> {
+        Some(lock(&self.at).clone())
+    }
+
     fn tell(&self, _agent: &Agent, event: LinkEvent<'_>) {
         if self.detached.load(Ordering::Acquire) && !matches!(event, LinkEvent::Push(_)) {
             return;
@@ -243,7 +247,11 @@ impl Inner {
         if let Some(agent) = self.known(gate, conn) {
             return agent;
         }
-        let gate: Arc<str> = gate.into();
+        // One `Arc` per gate, shared by all of its connections here (a new one for each
+        // connection was 32 bytes more in every one of them).
+        let gate: Arc<str> = lock(&self.agents)
+            .get_key_value(gate)
+            .map_or_else(|| gate.into(), |(name, _)| Arc::clone(name));
         let agent = Agent::remote(
             crate::agent::next_id(),
             transport,

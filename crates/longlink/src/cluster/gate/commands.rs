@@ -4,11 +4,13 @@
 //! Group membership itself is the gate's (`gate::membership`): a broadcast to a group is one
 //! NATS message that each gate delivers to its own members.
 
+use std::collections::{HashMap, HashSet};
+
 use bytes::Bytes;
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
-use crate::cluster::wire::{ToGate, batch};
+use crate::cluster::wire::{PushUids, ToGate, batch};
 use crate::codec::Encoded;
 use crate::gate::Goodbye;
 
@@ -58,6 +60,7 @@ impl GateLink {
                     payload,
                 }),
             },
+            ToGate::PushUids(many) => self.push_each(many),
             ToGate::KickUid { conn, uid, payload } => match self.agent_of(conn, uid) {
                 Some(agent) => {
                     if !payload.is_empty() {
@@ -102,6 +105,47 @@ impl GateLink {
                         shared.hooks.goodbye(&agent, Goodbye::Displaced);
                     }
                 }
+            }
+        }
+    }
+
+    /// Writes one payload to each target, in order: the connection the directory named if
+    /// it still holds the uid, else whichever connection here holds it (one pass over the
+    /// gate's connections for all of those), else on to where its session went, as a
+    /// `PushUid` would be.
+    fn push_each(&self, many: PushUids) {
+        let encoded = Encoded::from_wire(many.payload);
+        let holds = |a: &Agent, uid: u64| a.uid() == Some(uid);
+        let found: Vec<Option<Agent>> = many
+            .targets
+            .iter()
+            .map(|&(conn, uid)| self.agent(conn).filter(|a| holds(a, uid)))
+            .collect();
+        let mut elsewhere: HashMap<u64, Agent> = HashMap::new();
+        if found.iter().any(Option::is_none) {
+            let wanted: HashSet<u64> = many
+                .targets
+                .iter()
+                .zip(&found)
+                .filter(|(_, a)| a.is_none())
+                .map(|(&(_, uid), _)| uid)
+                .collect();
+            for agent in self.agents() {
+                if let Some(uid) = agent.uid().filter(|u| wanted.contains(u)) {
+                    elsewhere.insert(uid, agent);
+                }
+            }
+        }
+        for (&(conn, uid), agent) in many.targets.iter().zip(found) {
+            match agent.as_ref().or_else(|| elsewhere.get(&uid)) {
+                Some(agent) => {
+                    let _ = agent.write_encoded(&encoded);
+                }
+                None => self.send_after(conn, Some(uid), |conn| ToGate::PushUid {
+                    conn,
+                    uid,
+                    payload: encoded.bytes().clone(),
+                }),
             }
         }
     }

@@ -16,8 +16,6 @@ use crate::cluster::wire::{Holder, ToBackend, ToGate};
 
 /// A live gate's "alive" key.
 const ALIVE: &[u8] = b"gate";
-/// Directory writes a uid refresh keeps in flight at once.
-const REFRESH_IN_FLIGHT: usize = 64;
 
 /// The "alive" key of a gate that is stopping.
 const STOPPING: &[u8] = b"stopping";
@@ -200,54 +198,17 @@ impl GateLink {
         Ok(gates)
     }
 
-    /// Keeps this gate's "alive" key written, every third of `directory_ttl`, on its own
-    /// timer: backends close the connections of a gate whose key has expired, so the key must
-    /// not wait behind the refresh of thousands of uids (`refresh_loop`).
-    pub(super) async fn alive_loop(&self) {
-        self.every_third_of_ttl(|store| async move {
-            if let Err(e) = self.say_alive(store).await {
-                tracing::debug!(error = %e, "alive key refresh failed");
-            }
-        })
-        .await;
-    }
-
-    /// Keeps the uids of this gate's connections in the directory, every third of
-    /// `directory_ttl`, with up to `REFRESH_IN_FLIGHT` writes in flight (one at a time, the
-    /// refresh of 4,000 uids took longer than the key's life under load).
+    /// Keeps this gate's entries alive: its own "alive" key (backends drop the connections
+    /// of a gate whose key has expired) and the uids of its connections, each every third
+    /// of `directory_ttl`, on two timers: however long a round of uids takes (at 16,000 of
+    /// them on a busy machine, longer than the time-to-live when they went one at a time),
+    /// the alive key is never behind it.
     pub(super) async fn refresh_loop(&self) {
-        self.every_third_of_ttl(|store| async move {
-            let claims: Vec<(u64, (u64, u64))> =
-                lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
-            let failed = futures_util::stream::iter(claims)
-                .map(|(conn, (uid, at))| async move {
-                    if lock(&self.claims).get(&conn) != Some(&(uid, at)) {
-                        return Ok(()); // handed over, closed or logged in again meanwhile
-                    }
-                    store
-                        .put(uid_key(uid), self.me(conn, at).encode())
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| (uid, e))
-                })
-                .buffer_unordered(REFRESH_IN_FLIGHT)
-                .filter_map(|r| std::future::ready(r.err()))
-                .next()
-                .await;
-            if let Some((uid, e)) = failed {
-                tracing::debug!(uid, error = %e, "directory refresh failed");
-            }
-        })
-        .await;
+        tokio::join!(self.alive_loop(), self.uids_loop());
     }
 
-    /// Runs `turn` at once, then every third of `directory_ttl` after the previous turn
-    /// ended, until the gate stops; a turn is skipped while the directory cannot be reached.
-    async fn every_third_of_ttl<'a, F, Fut>(&'a self, turn: F)
-    where
-        F: Fn(&'a kv::Store) -> Fut,
-        Fut: std::future::Future<Output = ()> + 'a,
-    {
+    async fn alive_loop(&self) {
+        // The first tick is at once: the gate is alive from its start.
         let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -258,7 +219,45 @@ impl GateLink {
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
-            turn(store).await;
+            if let Err(e) = self.say_alive(store).await {
+                tracing::debug!(error = %e, "directory refresh failed");
+            }
+        }
+    }
+
+    /// Rewrites every uid this gate holds, `REFRESH_IN_FLIGHT` at once.
+    async fn uids_loop(&self) {
+        let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await; // the first is at once: each claim has just written its entry
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let Ok(store) = self.cluster.directory().await else {
+                continue;
+            };
+            let claims: Vec<(u64, (u64, u64))> =
+                lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
+            let mut puts = futures_util::stream::iter(claims)
+                .map(|(conn, (uid, at))| async move {
+                    if lock(&self.claims).get(&conn) != Some(&(uid, at)) {
+                        return (uid, Ok(())); // handed over, closed or logged in again meanwhile
+                    }
+                    let put = store.put(uid_key(uid), self.me(conn, at).encode()).await;
+                    (uid, put.map(|_| ()))
+                })
+                .buffer_unordered(REFRESH_IN_FLIGHT);
+            while let Some((uid, put)) = puts.next().await {
+                if let Err(e) = put {
+                    tracing::debug!(uid, error = %e, "directory refresh failed");
+                    break;
+                }
+            }
         }
     }
 }
+
+/// Directory refreshes in flight at once.
+const REFRESH_IN_FLIGHT: usize = 128;

@@ -89,7 +89,7 @@ impl GateLink {
                 .await
                 .map_err(|_| ClusterError::Timeout(timeout))?
                 .map_err(|e| request_error(ty, timeout, e))?;
-        let node: Arc<str> = String::from_utf8_lossy(&reply.payload).into();
+        let node = self.node_name(&String::from_utf8_lossy(&reply.payload));
         tracing::debug!(conn = agent.id(), node_type = %ty, node = %node, "connection bound");
         lock(&self.bindings)
             .entry(agent.id())

@@ -4,6 +4,7 @@
 //!
 //! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
+//! - `bound`: one connection's backends, a short list;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
 //! - `moving`: a connection's binding moving from a stopping backend node to another of
@@ -18,6 +19,7 @@
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
 //!   [`GateBuilder::on_forward_error`](crate::gate::GateBuilder::on_forward_error).
 
+mod bound;
 mod commands;
 mod directory;
 mod feed;
@@ -58,8 +60,7 @@ pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Sen
 /// The gate's hook for a connection that may have missed group broadcasts for good.
 pub(crate) type LossHook = Box<dyn Fn(&Agent) + Send + Sync>;
 
-/// One connection's backends: node type -> node id.
-type Bound = HashMap<Arc<str>, Arc<str>>;
+use bound::Bound;
 
 /// One gate's link to the cluster.
 pub(crate) struct GateLink {
@@ -72,6 +73,8 @@ pub(crate) struct GateLink {
     shared: OnceLock<Weak<Shared>>,
     /// conn -> (backend type -> node id): where each connection's messages go.
     bindings: Mutex<HashMap<u64, Bound>>,
+    /// The backend node ids heard, each once: every connection's binding shares them.
+    node_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// (conn, backend type) whose binding is moving to another node: its messages wait
     /// until the token is cancelled. Locked after `bindings`, never before.
     held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
@@ -147,6 +150,7 @@ impl GateLink {
             types,
             shared: OnceLock::new(),
             bindings: Mutex::new(HashMap::new()),
+            node_names: Mutex::new(std::collections::HashSet::new()),
             held: Mutex::new(HashMap::new()),
             moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
@@ -182,6 +186,17 @@ impl GateLink {
             .and_then(Weak::upgrade)
             .map(|s| s.live.all_agents())
             .unwrap_or_default()
+    }
+
+    /// `id` as the one `Arc` this gate keeps for that backend node.
+    fn node_name(&self, id: &str) -> Arc<str> {
+        let mut names = lock(&self.node_names);
+        if let Some(name) = names.get(id) {
+            return Arc::clone(name);
+        }
+        let name: Arc<str> = id.into();
+        names.insert(Arc::clone(&name));
+        name
     }
 
     fn me(&self, conn: u64, at: u64) -> Holder {
@@ -227,8 +242,7 @@ impl GateLink {
         Ok(())
     }
 
-    /// Starts serving the subscriptions, and the timers: expired forwards, the alive key, the
-    /// directory refresh.
+    /// Starts serving the subscriptions, and the timers: expired forwards, directory refresh.
     fn serve(self: &Arc<Self>) {
         let group_prefix = self.cluster.subjects().group_prefix();
         for (mut sub, kind) in std::mem::take(&mut *lock(&self.subs)) {
@@ -263,8 +277,6 @@ impl GateLink {
         let link = Arc::clone(self);
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
-        tokio::spawn(async move { link.alive_loop().await });
-        let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
         tokio::spawn(Arc::clone(self).watch_nats());
     }
@@ -275,8 +287,9 @@ impl GateLink {
             return;
         };
         let num = super::groupseq::read(msg.headers.as_ref());
+        let except = super::groupseq::except_here(msg.headers.as_ref(), self.cluster.node_id());
         let encoded = Encoded::from_wire(msg.payload);
-        let next = self.with_targets(|to| self.feed.deliver(token, num, &encoded, to));
+        let next = self.with_targets(except, |to| self.feed.deliver(token, num, &encoded, to));
         if let Some(next) = next {
             self.follow(next);
         }
@@ -363,6 +376,10 @@ impl ConnLink for GateLink {
             | LinkEvent::Close
             | LinkEvent::Destroy => {}
         }
+    }
+
+    fn address(&self, agent: &Agent) -> Option<(Arc<str>, u64)> {
+        Some((self.cluster.node_id().into(), agent.id()))
     }
 }
 

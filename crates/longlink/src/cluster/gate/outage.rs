@@ -141,7 +141,8 @@ impl GateLink {
             let answer = link.ask_replay(stream, &fetch).await;
             match stream {
                 Stream::Groups => {
-                    let next = link.with_targets(|to| link.feed.replayed(fetch.src, answer, to));
+                    let next =
+                        link.with_targets(None, |to| link.feed.replayed(fetch.src, answer, to));
                     if let Some(next) = next {
                         link.follow(next);
                     }
@@ -220,14 +221,19 @@ impl GateLink {
 }
 
 impl GateLink {
-    /// Runs `f` with where the feed's broadcasts go (this gate's members and agents), once
-    /// the gate has started and while it lives.
+    /// Runs `f` with where the feed's broadcasts go (this gate's members, save connection
+    /// `except`, and agents), once the gate has started and while it lives.
     pub(super) fn with_targets<R>(
         &self,
+        except: Option<u64>,
         f: impl FnOnce(&super::feed::Targets<'_>) -> R,
     ) -> Option<R> {
         let shared = self.gate()?;
-        let members = |token: &str| shared.live.membership.members_of_token(token);
+        let members = |token: &str| {
+            let mut members = shared.live.membership.members_of_token(token);
+            members.retain(|m| Some(*m) != except);
+            members
+        };
         let agent = |conn: u64| shared.live.agent(conn);
         Some(f(&super::feed::Targets {
             members: &members,

@@ -102,6 +102,8 @@ pub(crate) enum ToGate {
     },
     /// The gate's forwarded message `seq` (`ToBackend::Forward`) has been handled.
     Handled { seq: u64 },
+    /// Queue one payload on many connections of this gate (a push to many uids).
+    PushUids(PushUids),
 }
 
 const OPEN: u8 = 1;
@@ -127,6 +129,7 @@ const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
 const HANDLED: u8 = 22;
+const PUSH_UIDS: u8 = 23;
 
 impl ToBackend {
     pub(crate) fn encode(&self) -> Bytes {
@@ -334,6 +337,11 @@ impl ToGate {
                 out.put_u8(HANDLED);
                 out.put_u64_le(*seq);
             }
+            ToGate::PushUids(many) => {
+                out.reserve(many.len());
+                out.put_u8(PUSH_UIDS);
+                many.put(&mut out);
+            }
         }
         out.freeze()
     }
@@ -386,6 +394,7 @@ impl ToGate {
                 from: r.str()?,
             },
             HANDLED => ToGate::Handled { seq: r.u64()? },
+            PUSH_UIDS => ToGate::PushUids(PushUids::read(r)?),
             _ => return Err(WireError("unknown kind")),
         })
     }
@@ -396,6 +405,7 @@ mod handover;
 mod holder;
 mod moving;
 mod primitives;
+mod push_many;
 mod replay;
 #[cfg(test)]
 mod tests;
@@ -407,5 +417,6 @@ pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};
 pub(crate) use primitives::WireError;
 use primitives::{Reader, put_str};
+pub(crate) use push_many::PushUids;
 pub(crate) use replay::{ANSWER_BYTES, ReplayAnswer, ReplayRequest, Replayed};
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};

@@ -92,6 +92,14 @@ fn every_kind_round_trips() {
             node_type: "chat".into(),
             from: "chat-1".into(),
         },
+        ToGate::PushUids(PushUids {
+            targets: vec![(1, 2), (3, u64::MAX)],
+            payload: Bytes::from_static(b"{\"A\":{}}"),
+        }),
+        ToGate::PushUids(PushUids {
+            targets: Vec::new(),
+            payload: Bytes::new(),
+        }),
     ];
     for m in to_gate {
         assert_eq!(ToGate::decode(m.encode()).unwrap(), m);
@@ -112,6 +120,18 @@ fn every_kind_round_trips() {
     ] {
         assert_eq!(AgentState::decode(state.encode()).unwrap(), state);
     }
+}
+
+#[test]
+fn a_target_count_past_the_bytes_is_an_error() {
+    let mut bytes = vec![super::PUSH_UIDS];
+    bytes.extend_from_slice(&u64::MAX.to_le_bytes());
+    bytes.extend_from_slice(&[0; 16]);
+    assert!(ToGate::decode(Bytes::from(bytes)).is_err());
+    let mut bytes = vec![super::PUSH_UIDS];
+    bytes.extend_from_slice(&2u64.to_le_bytes());
+    bytes.extend_from_slice(&[0; 24]);
+    assert!(ToGate::decode(Bytes::from(bytes)).is_err());
 }
 
 proptest! {

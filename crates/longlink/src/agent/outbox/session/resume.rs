@@ -10,12 +10,15 @@ use bytes::Bytes;
 use super::super::items::Items;
 use super::super::{Outbox, Queue, State};
 use super::Numbering;
+use crate::codec::Tag;
 
 impl Queue {
     /// The session `socket` claims, with the client saying it has everything up to
     /// `last_seq`: none unless the queue is open and the session is that socket's and did
-    /// not overflow nor move to another gate. Everything kept counts as not written, save what the client has, which
-    /// is dropped: the rest goes again, in order. `open`: the outbox's state is `Open`.
+    /// not overflow nor move to another gate. Everything kept counts as not written, save
+    /// what the client has, which is dropped: the rest goes again, in order, with one
+    /// message per latest key (the newest: a written one the client did not get is no
+    /// longer counted by anyone). `open`: the outbox's state is `Open`.
     pub(super) fn claimed(
         &mut self,
         socket: NonZeroU64,
@@ -31,6 +34,8 @@ impl Queue {
         n.sent = items.len();
         n.ack(items, last_seq);
         n.sent = 0;
+        // The client has none of what is left: of each latest key, only the newest goes.
+        items.keep_last_per_key(0);
         Some((items, n))
     }
 }
@@ -88,14 +93,16 @@ impl Outbox {
     }
 
     /// A session handed over from another gate, served by `socket`: `kept` (numbered from
-    /// `last_seq + 1`) goes before anything queued since, `answer` (`LL_Resumed`) before all;
-    /// `in_seq` is the client messages the other gate had handled.
+    /// `last_seq + 1`, each with its delivery tag as this gate classifies it) goes before
+    /// anything queued since, `answer` (`LL_Resumed`) before all; `in_seq` is the client
+    /// messages the other gate had handled. The client has none of it: of each latest key,
+    /// only the newest stays, and one queued later replaces it as on any session.
     pub(crate) fn install(
         &self,
         socket: NonZeroU64,
         last_seq: u64,
         in_seq: u64,
-        kept: Vec<Bytes>,
+        kept: Vec<(Bytes, Tag)>,
         answer: Option<Bytes>,
     ) -> bool {
         let mut q = self.lock();
@@ -103,9 +110,10 @@ impl Outbox {
         let Some(n) = session.as_mut().filter(|n| n.socket == Some(socket)) else {
             return false;
         };
-        for item in kept.into_iter().rev() {
-            items.push_front(item);
+        for (item, tag) in kept.into_iter().rev() {
+            items.push_front_tagged(item, tag);
         }
+        items.keep_last_per_key(0);
         n.first_seq = last_seq + 1;
         n.sent = 0;
         n.in_seq = in_seq;

@@ -20,6 +20,9 @@ impl Outbox {
         let mut q = self.lock();
         let (items, n) = q.claimed(socket, last_seq, self.state() == State::Open)?;
         let kept = items.payloads_from(0);
+        // Copied is as good as written: a latest payload queued during the hand-over must
+        // not take the place of one the other gate has already, but follow (it is offered).
+        n.sent = kept.len();
         Some((n.in_seq, kept))
     }
 
@@ -41,6 +44,7 @@ impl Outbox {
         // Only numbered payloads go to the other gate: volatile ones are not kept.
         items.drop_volatile(copied);
         if items.len() > copied {
+            n.sent = items.len();
             return Some(Err(items.payloads_from(copied)));
         }
         n.handed_over = true;

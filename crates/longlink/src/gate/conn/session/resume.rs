@@ -9,6 +9,7 @@ use longlink_wire::resume::{LlResume, RefuseReason};
 use super::Attach;
 use crate::agent::outbox::next_socket;
 use crate::agent::{Agent, Local};
+use crate::codec::Tag;
 use crate::gate::handover::adopt_here;
 use crate::gate::link::{ClusterLink, Taken};
 use crate::gate::resume::{Resumption, claim};
@@ -134,7 +135,9 @@ async fn take_from(
 
 /// What another gate handed over goes into the fresh agent's outbox: the kept messages, the
 /// sequence numbers, the `LL_Resumed` answer with the session's new token. Returns how many
-/// messages are replayed.
+/// messages are replayed. The kept messages come as payloads, as any payload from another
+/// node does: this gate's codec gives each its delivery class (and a latest one its key),
+/// so that its queue keeps one message per latest key as the former gate's did.
 fn install(
     resumption: &Resumption,
     msg: &LlResume,
@@ -146,10 +149,21 @@ fn install(
     let token = resumption.start(fresh);
     resumption.took(&msg.token, fresh);
     let answer = resumption.resumed(token, taken.in_seq);
-    let replayed = taken.kept.len();
+    let codec = fresh.codec();
+    let kept: Vec<_> = (taken.kept.into_iter())
+        .map(|payload| {
+            // The former gate numbered every one it kept: none is volatile here.
+            let tag = match codec.classify_payload(&payload).tag {
+                Tag::Volatile => Tag::Reliable,
+                tag => tag,
+            };
+            (payload, tag)
+        })
+        .collect();
+    let replayed = kept.len();
     local
         .outbox
-        .install(socket, msg.last_seq, taken.in_seq, taken.kept, answer);
+        .install(socket, msg.last_seq, taken.in_seq, kept, answer);
     resumed_metrics(replayed);
     replayed
 }
