@@ -36,6 +36,11 @@ pub const ERR_NO_SUCH_ROOM: i32 = 8;
 /// not delivered.
 pub const ERR_TOO_FAST: i32 = 9;
 
+/// `S2C_Error.code`: room messages may have been missed (the gate missed some while NATS
+/// restarted and could not get them again): sent unasked, to every watcher of a room on
+/// that gate.
+pub const ERR_MISSED: i32 = 10;
+
 /// What the chat module knows of one connection. It moves with the connection when its
 /// chat node stops (the connection's user data on the way: see [`on_hand_off_agent`]).
 #[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
@@ -182,6 +187,17 @@ pub fn on_forward_error(agent: &Agent, message: &str, error: &ClusterError) {
         agent,
         ERR_UNAVAILABLE,
         &format!("chat service unavailable ({message}: {error})"),
+    );
+}
+
+/// A gate node lost room messages for good in a NATS outage (see
+/// [`GateBuilder::on_broadcast_loss`](longlink::gate::GateBuilder::on_broadcast_loss)): each
+/// watcher there gets `S2C_Error{code: 10}`.
+pub fn on_broadcast_loss(agent: &Agent) {
+    refuse(
+        agent,
+        ERR_MISSED,
+        "room messages may have been missed (the chat service lost them in an outage)",
     );
 }
 

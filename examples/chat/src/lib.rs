@@ -325,7 +325,8 @@ pub async fn build(config: Config) -> anyhow::Result<Server> {
     if let Some(cluster) = &cluster {
         gate = gate
             .cluster(cluster)
-            .on_forward_error(chat::on_forward_error);
+            .on_forward_error(chat::on_forward_error)
+            .on_broadcast_loss(chat::on_broadcast_loss);
     }
     let gate = gate.bind().await?;
     let (tcp_addr, ws_addr) = (gate.tcp_addr(), gate.ws_addr());

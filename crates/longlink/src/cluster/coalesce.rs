@@ -4,7 +4,9 @@
 //! message alone goes out alone, as before, and at once.
 //!
 //! Only [`Out`]s marked `batch` are put together: those for subjects whose listeners read
-//! batches (`P.gate.<id>`, `P.node.<id>`). Their reply subject, if any, is an
+//! batches (`P.gate.<id>`, `P.node.<id>`). A batch of commands to a gate is numbered as one
+//! message when it is published (`publish`): the gate orders, and asks again for, whole
+//! NATS messages. Their reply subject, if any, is an
 //! acknowledgement subject `<prefix>.<n>` (a forwarded message's, whose "no responders"
 //! fails it); a batch's reply lists the numbers of its items, `<prefix>.<n1>_<n2>_…`, so
 //! that NATS's "no responders" fails each of them.
@@ -54,11 +56,12 @@ struct Run {
 
 impl Run {
     /// The reply the batch has once `out` joins it; `None` if it cannot (another subject,
-    /// headers, a reply of another kind, or the batch is full).
+    /// headers, another numbering, a reply of another kind, or the batch is full).
     fn takes(&self, out: &Out) -> Option<Option<String>> {
         if !out.batch
             || out.headers.is_some()
             || self.first.headers.is_some()
+            || out.numbered != self.first.numbered
             || out.subject != self.first.subject
             || self.size() + out.payload.len() + 4 > MAX_BYTES
         {
@@ -136,6 +139,7 @@ mod tests {
             payload: Bytes::from_static(payload),
             headers: None,
             batch,
+            numbered: None,
         })
     }
 
@@ -179,6 +183,41 @@ mod tests {
         assert!(next.is_none());
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1"));
         assert_eq!(sent.payload, Bytes::from_static(b"\x08one"));
+    }
+
+    #[test]
+    fn commands_to_a_gate_go_as_one_batch_numbered_once_and_replayed_whole() {
+        let command = |payload: &'static [u8], numbered: Option<&str>| {
+            Outgoing::Publish(Out {
+                subject: "p.gate.g1".into(),
+                reply: None,
+                payload: Bytes::from_static(payload),
+                headers: None,
+                batch: true,
+                numbered: numbered.map(Into::into),
+            })
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(command(b"\x0atwo", Some("g1"))).unwrap();
+        tx.send(command(b"\x0athree", Some("g1"))).unwrap();
+        tx.send(command(b"\x0bnot numbered", None)).unwrap();
+        let (sent, next) = gather(first(command(b"\x0aone", Some("g1"))), &mut rx);
+        assert!(next.is_some(), "what is numbered otherwise goes on its own");
+        let numbering = crate::cluster::groupseq::GroupSeq::new("n1");
+        let headers = numbering.number_command("g1", &sent.payload);
+        let num = crate::cluster::groupseq::read(Some(&headers)).unwrap();
+        assert_eq!(num.seq, 1, "one number for the whole batch");
+        let again = numbering.replay(&crate::cluster::wire::ReplayRequest {
+            src: num.src,
+            after: 0,
+            gate: "g1".into(),
+        });
+        assert_eq!(again.entries.len(), 1);
+        let items: Vec<Bytes> = batch::items(again.entries[0].payload.clone())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(items, vec![&b"\x0aone"[..], b"\x0atwo", b"\x0athree"]);
     }
 
     #[test]

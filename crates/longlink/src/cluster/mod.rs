@@ -47,6 +47,7 @@ pub(crate) mod groupseq;
 mod outgoing;
 mod publish;
 mod push_many;
+mod replay;
 mod rpc;
 pub mod subjects;
 mod wire;
@@ -113,8 +114,19 @@ struct Inner {
     subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
-    /// The numbering of this node's group broadcasts.
-    group_seq: groupseq::GroupSeq,
+    /// The numbering of this node's group broadcasts, and the last ones, for gates that
+    /// missed them.
+    group_seq: Arc<groupseq::GroupSeq>,
+    /// Whether the NATS connection is up (from the client's events).
+    online: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Cancelled when the last handle goes: this node's own services stop.
+    closed: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.closed.cancel();
+    }
 }
 
 /// A connection to the cluster: this node's identity, and the operations any node can do
@@ -142,7 +154,10 @@ impl Cluster {
             .validate()
             .map_err(|e| ClusterError::Nats(e.to_string()))?;
         let node_id = config.node_id();
+        let group_seq = Arc::new(groupseq::GroupSeq::new(&node_id));
         let connected_before = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let online = Arc::new(tokio::sync::watch::Sender::new(false));
+        let online_events = Arc::clone(&online);
         let options = async_nats::ConnectOptions::new()
             .name(format!("longlink {} {}", config.node_type, node_id))
             .retry_on_initial_connect()
@@ -155,9 +170,11 @@ impl Cluster {
             })
             .event_callback(move |event| {
                 let connected_before = Arc::clone(&connected_before);
+                let online = Arc::clone(&online_events);
                 async move {
                     match event {
                         async_nats::Event::Connected => {
+                            online.send_replace(true);
                             if connected_before.swap(true, std::sync::atomic::Ordering::Relaxed) {
                                 metrics::counter!("longlink_cluster_reconnects_total").increment(1);
                                 tracing::info!("nats reconnected");
@@ -165,7 +182,10 @@ impl Cluster {
                                 tracing::info!("nats connected");
                             }
                         }
-                        async_nats::Event::Disconnected => tracing::warn!("nats disconnected"),
+                        async_nats::Event::Disconnected => {
+                            online.send_replace(false);
+                            tracing::warn!("nats disconnected");
+                        }
                         other => tracing::debug!(event = %other, "nats event"),
                     }
                 }
@@ -175,9 +195,12 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(client.clone(), rx));
+        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq)));
+        if client.connection_state() == async_nats::connection::State::Connected {
+            online.send_replace(true);
+        }
         tracing::info!(node = %node_id, node_type = %config.node_type, url = %config.nats_url, "cluster on");
-        Ok(Cluster {
+        let cluster = Cluster {
             inner: Arc::new(Inner {
                 client,
                 config: config.clone(),
@@ -185,9 +208,13 @@ impl Cluster {
                 node_id,
                 out: tx,
                 directory: OnceCell::new(),
-                group_seq: groupseq::GroupSeq::new(),
+                group_seq,
+                online,
+                closed: tokio_util::sync::CancellationToken::new(),
             }),
-        })
+        };
+        replay::serve(&cluster);
+        Ok(cluster)
     }
 
     /// This node's id (`[cluster] node_id`, or a generated unique one).
@@ -214,6 +241,13 @@ impl Cluster {
         &self.inner.subjects
     }
 
+    /// Whether the NATS connection is up, and its changes (from the client's connect and
+    /// disconnect events: a message published just after the connection broke is not yet
+    /// seen as offline).
+    pub(crate) fn online(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.online.subscribe()
+    }
+
     /// Publishes in order with every other publish of this node (never waits).
     pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
         self.queue(Out {
@@ -222,6 +256,7 @@ impl Cluster {
             payload,
             headers: None,
             batch: false,
+            numbered: None,
         });
     }
 
@@ -235,6 +270,7 @@ impl Cluster {
             payload,
             headers: None,
             batch: true,
+            numbered: None,
         });
     }
 
@@ -258,8 +294,19 @@ impl Cluster {
         let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
     }
 
+    /// Sends a command to gate `gate`. It may share one NATS message with the commands queued
+    /// right behind it for that gate (`coalesce`); each NATS message to a gate is numbered
+    /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
+    /// that missed some asks for them again and applies each node's commands in order, once.
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        self.send_batched(self.subjects().gate(gate), None, msg.encode());
+        self.queue(Out {
+            subject: self.subjects().gate(gate),
+            reply: None,
+            payload: msg.encode(),
+            headers: None,
+            batch: true,
+            numbered: Some(gate.to_owned()),
+        });
     }
 
     /// Returns once the NATS server has processed everything this node's client sent before
@@ -365,7 +412,11 @@ impl Cluster {
     /// one copy and writes it to its own members.
     ///
     /// Each broadcast is numbered (per sending node, in NATS headers): a member whose session
-    /// moves between gates meanwhile gets it exactly once.
+    /// moves between gates meanwhile gets it exactly once, and a gate that missed some (it
+    /// was not subscribed while NATS restarted) asks this node for them again: the node keeps
+    /// its last 4,096 broadcasts (at most 16 MiB) for that. What a gate cannot get again any
+    /// more is reported to the members there
+    /// ([`GateBuilder::on_broadcast_loss`](crate::gate::GateBuilder::on_broadcast_loss)).
     pub fn broadcast_group(&self, group: &str, msg: &Encoded) {
         self.broadcast_group_except(group, msg, None);
     }
@@ -380,16 +431,19 @@ impl Cluster {
         except: Option<(Arc<str>, u64)>,
     ) {
         let subject = self.subjects().group(group);
-        self.inner.group_seq.stamp(|mut headers| {
+        let token = subjects::group_token(group);
+        let payload = msg.bytes();
+        self.inner.group_seq.stamp(&token, payload, |mut headers| {
             if let Some((gate, conn)) = &except {
                 groupseq::except(&mut headers, gate, *conn);
             }
             self.queue(Out {
                 subject,
                 reply: None,
-                payload: msg.bytes().clone(),
+                payload: payload.clone(),
                 headers: Some(headers),
                 batch: false,
+                numbered: None,
             })
         });
     }

@@ -21,4 +21,7 @@ pub(crate) struct Out {
     /// It may share one NATS message with what is queued right behind it for the same
     /// subject ([`super::coalesce`]): its listener reads batches.
     pub(crate) batch: bool,
+    /// A command to this gate: the NATS message that carries it (alone or in a batch) is
+    /// numbered in the gate's count, and kept, when it is published ([`super::groupseq`]).
+    pub(crate) numbered: Option<String>,
 }

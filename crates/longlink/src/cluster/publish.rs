@@ -1,17 +1,24 @@
 //! This node's publisher: one task publishes everything the node sends, in the order of
-//! the `send` calls (a numbered group broadcast with its headers).
+//! the `send` calls (a numbered group broadcast with its headers; a NATS message to a gate
+//! numbered as it goes).
+
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::groupseq::GroupSeq;
 use super::outgoing::Outgoing;
 
 /// Publishes everything this node sends, one at a time, so the order of `send` calls is the
 /// order on the wire; what is queued for one gate or backend node goes out together
-/// ([`super::coalesce`]). A publish fails only when the client is closed; while NATS is
-/// away, async-nats buffers and sends after reconnecting.
+/// ([`super::coalesce`]). Each NATS message of commands to a gate (one, or a batch) gets
+/// the gate's next number here, so numbers go out in order, and `numbering` keeps it whole
+/// for the gate to ask for again. A publish fails only when the client is closed; while
+/// NATS is away, async-nats buffers and sends after reconnecting.
 pub(super) async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    numbering: Arc<GroupSeq>,
 ) {
     let mut taken = None;
     loop {
@@ -29,10 +36,18 @@ pub(super) async fn publish_loop(
                 continue;
             }
         };
-        let (out, after) = super::coalesce::gather(out, &mut rx);
+        let (mut out, after) = super::coalesce::gather(out, &mut rx);
         taken = after;
+        if let Some(gate) = &out.numbered {
+            out.headers = Some(numbering.number_command(gate, &out.payload));
+        }
         let result = match (out.reply, out.headers) {
-            (Some(reply), _) => {
+            (Some(reply), Some(headers)) => {
+                client
+                    .publish_with_reply_and_headers(out.subject, reply, headers, out.payload)
+                    .await
+            }
+            (Some(reply), None) => {
                 client
                     .publish_with_reply(out.subject, reply, out.payload)
                     .await

@@ -10,6 +10,7 @@
 //! | `P.handover.<gate>` | that gate | another gate asks for a resumable session it holds (a client resumed there); the answer carries the session |
 //! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |
+//! | `P.replay.<id>` | that node | a gate asks again for the group broadcasts it missed (`cluster::replay`) |
 //! | `P.rpc.<type>.<method>` (queue group `<type>`) | backends of that type | [`Cluster::call`](super::Cluster::call) |
 //! | `P.rpcn.<id>.<method>` | that node | [`Cluster::call_node`](super::Cluster::call_node) |
 //! | `P.sync.<id>.<n>` | nobody | a request whose "no responders" proves the server has read what came before |
@@ -79,6 +80,11 @@ impl Subjects {
     /// What precedes the group's token in a group broadcast's subject.
     pub(crate) fn group_prefix(&self) -> String {
         self.at(format_args!("grp."))
+    }
+
+    /// Requests for the group broadcasts node `node_id` published lately.
+    pub(crate) fn replay(&self, node_id: &str) -> String {
+        self.at(format_args!("replay.{node_id}"))
     }
 
     /// A broadcast to every connection.

@@ -125,6 +125,16 @@ impl Membership {
             .unwrap_or_default()
     }
 
+    /// The connections in at least one group.
+    pub(crate) fn all_members(&self) -> Vec<u64> {
+        let groups = self.lock();
+        let mut all: HashSet<u64> = HashSet::new();
+        for members in groups.values() {
+            all.extend(members);
+        }
+        all.into_iter().collect()
+    }
+
     /// The members of `group`.
     pub(crate) fn members(&self, group: &str) -> Vec<u64> {
         self.members_of_token(&group_token(group))

@@ -79,10 +79,18 @@ enum Ack {
 }
 
 impl Ack {
-    fn send(self, cluster: &Cluster) {
+    /// Sends it; a gate's is kept for 4 `request_timeout`s, for the gate to ask again
+    /// (`ToBackend::Acked`) if it missed it in a NATS outage.
+    fn send(self, inner: &Inner) {
+        let cluster = &inner.cluster;
         match self {
             Ack::Reply(reply) => cluster.send(reply, None, Bytes::new()),
-            Ack::Gate { gate, seq } => cluster.send_to_gate(&gate, &ToGate::Handled { seq }),
+            Ack::Gate { gate, seq } => {
+                inner
+                    .acks
+                    .sent(&gate, seq, cluster.config().request_timeout * 4);
+                cluster.send_to_gate(&gate, &ToGate::Handled { seq });
+            }
         }
     }
 }
@@ -184,6 +192,11 @@ impl Inner {
             Ok(ToBackend::HandOff { gate, conn }) => self.hand_off(&gate, conn, reply).await,
             Ok(ToBackend::Adopt(adopt)) => self.adopt(adopt, reply).await,
             Ok(ToBackend::Probe) => self.ack_with_id(reply),
+            Ok(ToBackend::Acked { gate }) => {
+                if let Some(reply) = reply {
+                    self.cluster.send(reply, None, self.acks.of(&gate));
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "bad message from a gate dropped"),
         }
     }
@@ -266,21 +279,21 @@ impl Inner {
     /// started there (a private message pushed through the directory, say). A message that
     /// is dropped (its module stopped) is not acknowledged: the gate answers its sender with
     /// an error.
-    async fn deliver(&self, agent: &Agent, payload: Bytes, ack: Option<Ack>) {
+    async fn deliver(self: &Arc<Self>, agent: &Agent, payload: Bytes, ack: Option<Ack>) {
         let decoded = match self.router.decode(&payload) {
             Ok(d) => d,
             Err(e) => {
                 // The gate decoded it with the same registry: a version mismatch.
                 tracing::warn!(conn = agent.id(), error = %e, "forwarded message does not decode here");
                 if let Some(ack) = ack {
-                    ack.send(&self.cluster);
+                    ack.send(self);
                 }
                 return;
             }
         };
         let handled = ack.map(|ack| {
-            let cluster = self.cluster.clone();
-            Handled::new(move || ack.send(&cluster))
+            let inner = Arc::clone(self);
+            Handled::new(move || ack.send(&inner))
         });
         let decoded_at = std::time::Instant::now();
         if let Some(pending) = self

@@ -6,6 +6,7 @@
 //! messages; `moving`: a stopping node's connections moving to another node of its type,
 //! and the adoption of those that move here.
 
+pub(crate) mod acks;
 mod connections;
 mod moving;
 
@@ -143,6 +144,7 @@ impl BackendBuilder {
                 user_data: self.user_data,
                 agents: Mutex::new(HashMap::new()),
                 making: tokio::sync::Mutex::new(()),
+                acks: acks::Acks::default(),
                 stop_svc: CancellationToken::new(),
                 stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
@@ -167,6 +169,8 @@ struct Inner {
     agents: Mutex<HashMap<Arc<str>, HashMap<u64, Agent>>>,
     /// Held while an agent is made and announced.
     making: tokio::sync::Mutex<()>,
+    /// The acknowledgements sent lately, for gates back from a NATS outage.
+    acks: acks::Acks,
     /// Stops taking connections (the queue group): the first step of a stop.
     stop_svc: CancellationToken,
     stop: CancellationToken,

@@ -6,9 +6,11 @@
 
 use std::collections::{HashMap, HashSet};
 
+use bytes::Bytes;
+
 use super::{GateLink, lock};
 use crate::agent::Agent;
-use crate::cluster::wire::{PushUids, ToGate};
+use crate::cluster::wire::{PushUids, ToGate, batch};
 use crate::codec::Encoded;
 use crate::gate::Goodbye;
 
@@ -158,5 +160,51 @@ impl GateLink {
         self.agent(conn)
             .filter(holds)
             .or_else(|| self.agents().into_iter().find(holds))
+    }
+}
+
+impl GateLink {
+    /// A NATS message of commands from another node (one, or a batch): applied in that
+    /// node's order, once (one that comes after a missing number waits for it: `outage`).
+    pub(super) fn command(&self, msg: async_nats::Message) {
+        let Some(num) = crate::cluster::groupseq::read(msg.headers.as_ref()) else {
+            self.commands(msg.payload);
+            return;
+        };
+        let mut order = lock(&self.commands);
+        let ready = order.heard(num, "", &Encoded::from_wire(msg.payload));
+        self.apply_ready(ready);
+    }
+
+    /// Applies the NATS messages of commands `ready` makes due (under the commands' lock, so
+    /// that they keep their order), and follows up on the rest.
+    pub(super) fn apply_ready(&self, ready: super::order::Ready) {
+        for (_, _, cmds) in ready.due {
+            self.commands(cmds.bytes().clone());
+        }
+        if ready.lost > 0 {
+            metrics::counter!("longlink_cluster_commands_lost_total").increment(ready.lost);
+            tracing::warn!(
+                lost = ready.lost,
+                "commands to this gate missed in a NATS outage could not be sent again"
+            );
+        }
+        if let Some(fetch) = ready.fetch {
+            self.fetch_missing(super::outage::Stream::Commands, fetch);
+        }
+    }
+
+    /// One NATS message of commands (one, or a batch): each applied, in order.
+    fn commands(&self, payload: Bytes) {
+        let items = match batch::items(payload) {
+            Ok(items) => items,
+            Err(e) => return tracing::warn!(error = %e, "bad gate commands dropped"),
+        };
+        for item in items {
+            match item.and_then(ToGate::decode) {
+                Ok(cmd) => self.apply(cmd),
+                Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
+            }
+        }
     }
 }

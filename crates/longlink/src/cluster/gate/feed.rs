@@ -19,12 +19,19 @@
 //! comes twice (A delivered up to its marks, B only past them). A hand-over that fails gives
 //! A's held messages to the session, in order, and the cut ends. Broadcasts without numbers
 //! (from an older node) are delivered as before, without these guarantees.
+//!
+//! Numbered broadcasts are delivered in their publisher's order, once (`order`): one that
+//! comes after a missing number waits until the missing ones are sent again, and what is
+//! lost for good is reported to the members here.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::order::{Fetch, Order, Ready};
 use crate::agent::Agent;
+use crate::cluster::groupseq::Num;
+use crate::cluster::wire::ReplayAnswer;
 use crate::codec::Encoded;
 
 /// Per publisher, the last number.
@@ -37,9 +44,23 @@ struct Logged {
     msg: Encoded,
 }
 
+/// Where a broadcast goes: the members of a group token here, and a member's agent.
+pub(super) struct Targets<'a> {
+    pub(super) members: &'a dyn Fn(&str) -> Vec<u64>,
+    pub(super) agent: &'a dyn Fn(u64) -> Option<Agent>,
+}
+
+/// What the gate does next: requests to make, and how many broadcasts are lost for good.
+#[derive(Default)]
+pub(super) struct Next {
+    pub(super) fetch: Option<Fetch>,
+    pub(super) lost: u64,
+}
+
 #[derive(Default)]
 struct State {
-    marks: Marks,
+    /// Per publisher, what has been delivered, and what waits for a missing number.
+    order: Order,
     /// Every broadcast heard since the oldest staging session began (while one stages);
     /// `base` is the index of its first.
     log: VecDeque<Logged>,
@@ -72,45 +93,51 @@ impl Feed {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One broadcast to group `token`, numbered `num`: written to each of its `members`
-    /// here (found by `agent`) that is not staging, cut or filtered out. The members are
-    /// read under the feed's lock: a session taken over joins its groups under it too.
+    /// One broadcast heard for group `token`, numbered `num`: delivered in its publisher's
+    /// order (now, or once the numbers before it are here) to each of its members here
+    /// that is not staging, cut or filtered out. The members are read under the feed's
+    /// lock: a session taken over joins its groups under it too.
     pub(super) fn deliver(
         &self,
         token: &str,
-        num: Option<(u64, u64)>,
+        num: Option<Num>,
         msg: &Encoded,
-        members: impl FnOnce() -> Vec<u64>,
-        agent: impl Fn(u64) -> Option<Agent>,
-    ) {
+        to: &Targets<'_>,
+    ) -> Next {
         let mut s = self.lock();
-        let members = members();
-        if let Some((src, seq)) = num {
-            let mark = s.marks.entry(src).or_default();
-            *mark = (*mark).max(seq);
-        }
-        if !s.stagers.is_empty() {
-            s.log.push_back(Logged {
-                token: token.to_owned(),
-                num,
-                msg: msg.clone(),
-            });
-        }
-        for conn in members {
-            if s.staging.contains(&conn) {
-                continue;
+        match num {
+            None => {
+                write(&mut s, token, None, msg, to);
+                Next::default()
             }
-            if let Some(held) = s.cut.get_mut(&conn) {
-                held.push(msg.clone());
-                continue;
-            }
-            if filtered(&mut s.filters, conn, num) {
-                continue;
-            }
-            if let Some(agent) = agent(conn) {
-                let _ = agent.write_encoded(msg);
+            Some(num) => {
+                let ready = s.order.heard(num, token, msg);
+                release(&mut s, ready, to)
             }
         }
+    }
+
+    /// Publisher `src`'s answer (`None`: none came in time) to a request for what this gate
+    /// missed.
+    pub(super) fn replayed(
+        &self,
+        src: u64,
+        answer: Option<ReplayAnswer>,
+        to: &Targets<'_>,
+    ) -> Next {
+        let mut s = self.lock();
+        let gone = answer.as_ref().is_none_or(|a| !a.known);
+        let ready = s.order.answered(src, answer);
+        let next = release(&mut s, ready, to);
+        if gone {
+            s.order.forget_if_idle(src);
+        }
+        next
+    }
+
+    /// This gate's NATS connection came back: what to ask every publisher.
+    pub(super) fn sweep(&self) -> Vec<Fetch> {
+        self.lock().order.sweep()
     }
 
     /// Step 1, at the new gate: `conn` stages.
@@ -122,7 +149,7 @@ impl Feed {
         Stage {
             conn,
             from,
-            after: s.marks.iter().map(|(a, b)| (*a, *b)).collect(),
+            after: s.order.marks().into_iter().collect(),
         }
     }
 
@@ -182,7 +209,7 @@ impl Feed {
                 // that fell silent before it started.
                 let behind = after
                     .iter()
-                    .any(|(src, seq)| s.marks.get(src).is_some_and(|mark| mark < seq));
+                    .any(|(src, seq)| s.order.mark(*src).is_some_and(|mark| mark < *seq));
                 if !behind || tokio::time::Instant::now() >= deadline {
                     if behind {
                         crate::agent::logged::conn_event!(
@@ -192,7 +219,7 @@ impl Feed {
                         );
                     }
                     s.cut.entry(conn).or_default();
-                    return s.marks.clone();
+                    return s.order.marks();
                 }
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -213,6 +240,45 @@ impl Feed {
         let mut s = self.lock();
         for msg in s.cut.remove(&agent.id()).unwrap_or_default() {
             let _ = agent.write_encoded(&msg);
+        }
+    }
+}
+
+/// Writes what `ready` makes due; the rest of it is for the caller.
+fn release(s: &mut State, ready: Ready, to: &Targets<'_>) -> Next {
+    for (num, token, msg) in ready.due {
+        write(s, &token, Some((num.src, num.seq)), &msg, to);
+    }
+    Next {
+        fetch: ready.fetch,
+        lost: ready.lost,
+    }
+}
+
+/// One broadcast, in its order, to the members of `token` here (logged for the sessions
+/// staging).
+fn write(s: &mut State, token: &str, num: Option<(u64, u64)>, msg: &Encoded, to: &Targets<'_>) {
+    let members = (to.members)(token);
+    if !s.stagers.is_empty() {
+        s.log.push_back(Logged {
+            token: token.to_owned(),
+            num,
+            msg: msg.clone(),
+        });
+    }
+    for conn in members {
+        if s.staging.contains(&conn) {
+            continue;
+        }
+        if let Some(held) = s.cut.get_mut(&conn) {
+            held.push(msg.clone());
+            continue;
+        }
+        if filtered(&mut s.filters, conn, num) {
+            continue;
+        }
+        if let Some(agent) = (to.agent)(conn) {
+            let _ = agent.write_encoded(msg);
         }
     }
 }

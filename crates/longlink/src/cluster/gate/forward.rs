@@ -10,7 +10,8 @@
 //! next message finds a live backend.
 //!
 //! While a connection's binding moves to another node (`moving`), its messages to that
-//! type wait here, and go on in order once the new node has the connection.
+//! type wait here, and go on in order once the new node has the connection; so do they
+//! while NATS is away (`outage`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -31,6 +32,8 @@ enum Route {
     Held(CancellationToken, Bytes),
     /// The connection is not bound to a node of the type yet.
     Unbound(Bytes),
+    /// NATS is away (`outage`): the message waits until the gate is ready again.
+    Paused(Bytes),
 }
 
 /// A forwarded message waiting for its acknowledgement.
@@ -39,6 +42,13 @@ pub(super) struct Inflight {
     node_type: Arc<str>,
     name: Arc<str>,
     deadline: Instant,
+}
+
+impl Inflight {
+    /// Its timeout counts again, to `deadline` at the earliest (after a NATS outage).
+    pub(super) fn renew(&mut self, deadline: Instant) {
+        self.deadline = self.deadline.max(deadline);
+    }
 }
 
 impl GateLink {
@@ -62,6 +72,9 @@ impl GateLink {
 
     /// Asks the type's queue group which node takes this connection.
     async fn bind(&self, agent: &Agent, ty: &Arc<str>) -> Result<Arc<str>, ClusterError> {
+        if !self.wait_ready().await {
+            return Err(ClusterError::Nats("not connected to NATS".into()));
+        }
         let open = ToBackend::Open {
             gate: self.cluster.node_id().to_owned(),
             conn: agent.id(),
@@ -108,6 +121,15 @@ impl GateLink {
                     Ok(_) => link.forward_again(&agent, &ty, &name, payload).await,
                     Err(e) => link.report(&agent, &name, &e),
                 },
+                Route::Paused(payload) => {
+                    if link.wait_ready().await {
+                        link.forward_again(&agent, &ty, &name, payload).await;
+                    } else {
+                        // Never published: it is not handled later.
+                        let e = ClusterError::Nats("not connected to NATS".into());
+                        link.report(&agent, &name, &e);
+                    }
+                }
             }
         }))
     }
@@ -124,6 +146,9 @@ impl GateLink {
     /// a move that starts holds the connection's later messages, and what was sent before
     /// reaches the stopping node before the move's hand-off request.
     fn route(&self, conn: u64, ty: &Arc<str>, name: &Arc<str>, payload: Bytes) -> Option<Route> {
+        if !self.is_ready() {
+            return Some(Route::Paused(payload));
+        }
         let bindings = lock(&self.bindings);
         if let Some(released) = lock(&self.held).get(&(conn, Arc::clone(ty))) {
             return Some(Route::Held(released.clone(), payload));
@@ -186,8 +211,11 @@ impl GateLink {
 
     fn fail(&self, inflight: Inflight, e: &ClusterError) {
         metrics::counter!("longlink_cluster_forward_failed_total").increment(1);
-        // The backend is gone or stuck: the next message binds afresh.
-        if let Some(b) = lock(&self.bindings).get_mut(&inflight.conn) {
+        // The backend is gone or stuck: the next message binds afresh. Not while NATS is
+        // coming back: its node may only not be subscribed again yet.
+        if self.is_ready()
+            && let Some(b) = lock(&self.bindings).get_mut(&inflight.conn)
+        {
             b.remove(&inflight.node_type);
         }
         if let Some(agent) = self.agent(inflight.conn) {
@@ -212,6 +240,10 @@ impl GateLink {
             tokio::select! {
                 _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(tick) => {}
+            }
+            if !self.is_ready() {
+                // Timeouts count from the end of the outage (`outage`).
+                continue;
             }
             let now = Instant::now();
             let expired: Vec<Inflight> = {

@@ -12,6 +12,8 @@
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
 //! - `transfer`: a hand-over's steps at the holder, in chunks of any number, and its failures;
 //! - `fetch`: a hand-over's steps at the new gate;
+//! - `outage`: through a NATS outage: forwards held, bound nodes probed, missed group
+//!   broadcasts asked for again (`order`: their order per publisher);
 //! - `moved`: where the sessions handed over went (their directory entries, and what still
 //!   comes here for them);
 //! - `setup`: [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster) and
@@ -26,6 +28,8 @@ mod forward;
 mod handover;
 mod moved;
 mod moving;
+mod order;
+mod outage;
 mod setup;
 mod transfer;
 
@@ -39,7 +43,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::subjects::node_key;
-use super::wire::{Holder, ToGate, batch};
+use super::wire::Holder;
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
 use crate::agent::link::{ConnLink, LinkEvent};
@@ -52,6 +56,9 @@ use longlink_wire::resume::RefuseReason;
 
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
+
+/// The gate's hook for a connection that may have missed group broadcasts for good.
+pub(crate) type LossHook = Box<dyn Fn(&Agent) + Send + Sync>;
 
 use bound::Bound;
 
@@ -83,6 +90,11 @@ pub(crate) struct GateLink {
     claims: Mutex<HashMap<u64, (u64, u64)>>,
     /// The application's hook for a forward that failed (to tell the client).
     on_error: Option<ForwardErrorHook>,
+    /// The application's hook for group broadcasts lost in a NATS outage.
+    on_loss: Option<LossHook>,
+    /// Whether forwarded messages go out now (not while NATS is away, nor until the bound
+    /// backend nodes answer again: `outage`).
+    ready: tokio::sync::watch::Sender<bool>,
     /// Stops the subscriptions and timers.
     stop: CancellationToken,
     /// Directory claims and removals in flight, finished before the gate goes.
@@ -94,10 +106,19 @@ pub(crate) struct GateLink {
     transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
+    /// The order of the commands other nodes send this gate; held while they are applied.
+    commands: Mutex<order::Order>,
     /// The sessions handed over lately: where they went.
     moved: Mutex<moved::Moved>,
     /// The gate is stopping: its "alive" key says so.
     leaving: AtomicBool,
+}
+
+/// The application's hooks of a clustered gate.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) on_error: Option<ForwardErrorHook>,
+    pub(crate) on_loss: Option<LossHook>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -122,11 +143,7 @@ impl GateLink {
         self.serve();
     }
 
-    fn new(
-        cluster: Cluster,
-        types: Vec<Arc<str>>,
-        on_error: Option<ForwardErrorHook>,
-    ) -> Arc<GateLink> {
+    fn new(cluster: Cluster, types: Vec<Arc<str>>, hooks: Hooks) -> Arc<GateLink> {
         Arc::new_cyclic(|me| GateLink {
             me: me.clone(),
             cluster,
@@ -140,12 +157,15 @@ impl GateLink {
             seq: AtomicU64::new(1),
             subs: Mutex::new(Vec::new()),
             claims: Mutex::new(HashMap::new()),
-            on_error,
+            on_error: hooks.on_error,
+            on_loss: hooks.on_loss,
+            ready: tokio::sync::watch::Sender::new(true),
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
             transfers: Mutex::new(HashMap::new()),
             feed: feed::Feed::default(),
+            commands: Mutex::new(order::Order::default()),
             moved: Mutex::default(),
             leaving: AtomicBool::new(false),
         })
@@ -235,7 +255,7 @@ impl GateLink {
                         msg = sub.next() => match msg { Some(m) => m, None => break },
                     };
                     match kind {
-                        Sub::Commands => link.commands(msg.payload),
+                        Sub::Commands => link.command(msg),
                         Sub::Groups => link.group_broadcast(&group_prefix, msg),
                         Sub::All => {
                             let encoded = Encoded::from_wire(msg.payload);
@@ -258,39 +278,21 @@ impl GateLink {
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
-    }
-
-    /// One NATS message of commands (one, or a batch): each applied, in order.
-    fn commands(&self, payload: Bytes) {
-        let items = match batch::items(payload) {
-            Ok(items) => items,
-            Err(e) => return tracing::warn!(error = %e, "bad gate commands dropped"),
-        };
-        for item in items {
-            match item.and_then(ToGate::decode) {
-                Ok(cmd) => self.apply(cmd),
-                Err(e) => tracing::warn!(error = %e, "bad gate command dropped"),
-            }
-        }
+        tokio::spawn(Arc::clone(self).watch_nats());
     }
 
     /// A group broadcast heard: written to the group's members here (through the feed).
     fn group_broadcast(&self, group_prefix: &str, msg: async_nats::Message) {
-        let (Some(token), Some(shared)) = (msg.subject.strip_prefix(group_prefix), self.gate())
-        else {
+        let Some(token) = msg.subject.strip_prefix(group_prefix) else {
             return;
         };
         let num = super::groupseq::read(msg.headers.as_ref());
         let except = super::groupseq::except_here(msg.headers.as_ref(), self.cluster.node_id());
         let encoded = Encoded::from_wire(msg.payload);
-        let members = || {
-            let mut members = shared.live.membership.members_of_token(token);
-            members.retain(|m| Some(*m) != except);
-            members
-        };
-        self.feed.deliver(token, num, &encoded, members, |conn| {
-            shared.live.agent(conn)
-        });
+        let next = self.with_targets(except, |to| self.feed.deliver(token, num, &encoded, to));
+        if let Some(next) = next {
+            self.follow(next);
+        }
     }
 
     /// The last step of the gate's stop, after its connections have closed: their directory

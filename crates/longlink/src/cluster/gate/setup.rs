@@ -6,7 +6,7 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use super::{ForwardErrorHook, GateLink};
+use super::{GateLink, Hooks};
 use crate::agent::Agent;
 use crate::cluster::{Cluster, ClusterError};
 use crate::gate::GateBuilder;
@@ -18,7 +18,7 @@ use crate::gate::link::{BoxFuture, ClusterLink};
 #[derive(Default)]
 struct Setup {
     cluster: Option<Cluster>,
-    on_error: Option<ForwardErrorHook>,
+    hooks: Hooks,
 }
 
 impl ClusterSetup for Setup {
@@ -30,7 +30,7 @@ impl ClusterSetup for Setup {
             let Some(cluster) = self.cluster else {
                 return Ok(None);
             };
-            let link = GateLink::new(cluster, types, self.on_error);
+            let link = GateLink::new(cluster, types, self.hooks);
             link.subscribe()
                 .await
                 .map_err(|e| GateError::Cluster(Box::new(e)))?;
@@ -73,7 +73,18 @@ impl GateBuilder {
         mut self,
         f: impl Fn(&Agent, &str, &ClusterError) + Send + Sync + 'static,
     ) -> Self {
-        self.setup().on_error = Some(Box::new(f));
+        self.setup().hooks.on_error = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` for every connection of this gate in a cluster group when group broadcasts
+    /// were lost for good: this gate missed them while NATS restarted, and their publisher
+    /// no longer had them (it keeps its last 4,096) or did not answer within
+    /// `[cluster] request_timeout`. Any of those connections may have missed one (which
+    /// group's broadcast was lost is not known): the place to tell the client, or to send it
+    /// the state of its groups again. Runs on a gate task: keep it short.
+    pub fn on_broadcast_loss(mut self, f: impl Fn(&Agent) + Send + Sync + 'static) -> Self {
+        self.setup().hooks.on_loss = Some(Box::new(f));
         self
     }
 }

@@ -56,6 +56,10 @@ pub(crate) enum ToBackend {
     /// Is any node of this type serving? (a request to the type's queue group; the reply is
     /// the node id of one that is).
     Probe,
+    /// Which of `gate`'s messages has this node acknowledged lately? (a request to the node's
+    /// own subject, from a gate back from a NATS outage; the reply is their sequence
+    /// numbers, `u64` each).
+    Acked { gate: String },
 }
 
 /// Any node to a gate node: act on a connection it holds.
@@ -110,6 +114,7 @@ const HAND_OFF: u8 = 5;
 const ADOPT: u8 = 6;
 const PROBE: u8 = 7;
 const FORWARD: u8 = 8;
+const ACKED: u8 = 9;
 
 const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
@@ -201,6 +206,10 @@ impl ToBackend {
                 adopt.put(&mut out);
             }
             ToBackend::Probe => out.put_u8(PROBE),
+            ToBackend::Acked { gate } => {
+                out.put_u8(ACKED);
+                put_str(&mut out, gate);
+            }
         }
         out.freeze()
     }
@@ -245,6 +254,7 @@ impl ToBackend {
             },
             ADOPT => ToBackend::Adopt(Adopt::read(r)?),
             PROBE => ToBackend::Probe,
+            ACKED => ToBackend::Acked { gate: r.str()? },
             _ => return Err(WireError("unknown kind")),
         })
     }
@@ -396,6 +406,7 @@ mod holder;
 mod moving;
 mod primitives;
 mod push_many;
+mod replay;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -407,4 +418,5 @@ pub(crate) use moving::{Adopt, AgentState};
 pub(crate) use primitives::WireError;
 use primitives::{Reader, put_str};
 pub(crate) use push_many::PushUids;
+pub(crate) use replay::{ANSWER_BYTES, ReplayAnswer, ReplayRequest, Replayed};
 pub(crate) use transfer::{HandoverReply, HandoverStep, decode_items, encode_items};

@@ -15,6 +15,12 @@ pub(super) fn put_str(out: &mut BytesMut, s: &str) {
     out.put_slice(&s.as_bytes()[..len as usize]);
 }
 
+/// Writes `b` after its `u32` length.
+pub(super) fn put_blob(out: &mut BytesMut, b: &[u8]) {
+    out.put_u32_le(b.len() as u32);
+    out.put_slice(b);
+}
+
 /// Reads an envelope from the front.
 pub(super) struct Reader(pub(super) Bytes);
 
@@ -43,6 +49,22 @@ impl Reader {
         }
         let bytes = self.0.split_to(len);
         String::from_utf8(bytes.to_vec()).map_err(|_| WireError("string is not utf-8"))
+    }
+
+    /// Bytes after their `u32` length ([`put_blob`]).
+    pub(super) fn blob(&mut self) -> Result<Bytes, WireError> {
+        if self.0.remaining() < 4 {
+            return Err(WireError("truncated length"));
+        }
+        let len = self.0.get_u32_le() as usize;
+        if self.0.remaining() < len {
+            return Err(WireError("truncated bytes"));
+        }
+        Ok(self.0.split_to(len))
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub(super) fn rest(self) -> Bytes {

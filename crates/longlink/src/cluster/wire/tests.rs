@@ -46,6 +46,7 @@ fn every_kind_round_trips() {
             state: AgentState::default(),
         }),
         ToBackend::Probe,
+        ToBackend::Acked { gate: "g1".into() },
     ];
     for m in to_backend {
         assert_eq!(ToBackend::decode(m.encode()).unwrap(), m);
@@ -140,4 +141,36 @@ proptest! {
         let _ = AgentState::decode(Bytes::from(bytes.clone()));
         let _ = ToGate::decode(Bytes::from(bytes));
     }
+}
+
+#[test]
+fn replay_requests_and_answers_round_trip() {
+    let request = ReplayRequest {
+        src: u64::MAX,
+        after: 7,
+        gate: "g1".into(),
+    };
+    assert_eq!(ReplayRequest::decode(request.encode()).unwrap(), request);
+    let answer = ReplayAnswer {
+        known: true,
+        last: 9,
+        more: true,
+        entries: vec![
+            Replayed {
+                seq: 8,
+                token: "room_1".into(),
+                payload: Bytes::from_static(b"{\"A\":{}}"),
+            },
+            Replayed {
+                seq: 9,
+                token: String::new(),
+                payload: Bytes::new(),
+            },
+        ],
+    };
+    assert_eq!(ReplayAnswer::decode(answer.encode()).unwrap(), answer);
+    assert!(ReplayAnswer::decode(Bytes::from_static(b"\x01\x02")).is_err());
+    let mut cut = answer.encode().to_vec();
+    cut.pop();
+    assert!(ReplayAnswer::decode(Bytes::from(cut)).is_err());
 }
