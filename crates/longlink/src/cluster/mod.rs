@@ -13,7 +13,7 @@
 //! (it does, every third of that).
 //!
 //! Inside: [`Cluster`] (this file: the connection, publishing in order, push, kick and
-//! broadcast by uid), `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
+//! broadcast), `by_uid` (push, kick and goodbye to one uid wherever it is), `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
 //! directory, commands from other nodes; [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
 //! `backend` (a backend node's side: [`Backend`]).
 //!
@@ -40,6 +40,7 @@
 //! ```
 
 mod backend;
+mod by_uid;
 mod coalesce;
 mod config;
 mod gate;
@@ -66,8 +67,8 @@ use tokio::sync::{OnceCell, mpsc};
 use crate::codec::Encoded;
 use outgoing::{Out, Outgoing};
 use publish::publish_loop;
-use subjects::{Subjects, uid_key};
-use wire::{Holder, ToGate};
+use subjects::Subjects;
+use wire::ToGate;
 
 /// Why a cluster operation failed. Every operation ends within its timeout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -352,59 +353,6 @@ impl Cluster {
                 .await
                 .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}"))),
         }
-    }
-
-    pub(crate) async fn holder(&self, uid: u64) -> Result<Option<Holder>, ClusterError> {
-        let store = self.directory().await?;
-        let value =
-            tokio::time::timeout(self.inner.config.request_timeout, store.get(uid_key(uid)))
-                .await
-                .map_err(|_| ClusterError::Timeout(self.inner.config.request_timeout))?
-                .map_err(|e| ClusterError::Nats(format!("directory: {e}")))?;
-        Ok(value.as_deref().and_then(Holder::decode))
-    }
-
-    /// Where `uid` is connected: the gate node's id, if it is online anywhere.
-    pub async fn locate(&self, uid: u64) -> Result<Option<String>, ClusterError> {
-        Ok(self.holder(uid).await?.map(|h| h.gate))
-    }
-
-    /// Queues `msg` on `uid`'s connection, wherever in the cluster it is.
-    /// [`ClusterError::NotOnline`] if the directory has no such uid.
-    pub async fn push_uid(&self, uid: u64, msg: &Encoded) -> Result<(), ClusterError> {
-        let payload = msg.bytes().clone();
-        self.tell_holder(uid, |conn| ToGate::PushUid { conn, uid, payload })
-            .await
-    }
-
-    /// Writes `msg` (if given) to `uid`'s connection, wherever it is, then closes it.
-    pub async fn kick_uid(&self, uid: u64, msg: Option<&Encoded>) -> Result<(), ClusterError> {
-        let payload = msg.map(|m| m.bytes().clone()).unwrap_or_default();
-        self.tell_holder(uid, |conn| ToGate::KickUid { conn, uid, payload })
-            .await
-    }
-
-    /// Kicks `uid`'s connection, wherever it is, with the application's goodbye: the gate
-    /// that holds it runs its `on_goodbye` hook with
-    /// [`Goodbye::Kicked`](crate::gate::Goodbye::Kicked)`(reason)`, flushes, then closes.
-    pub async fn goodbye_uid(&self, uid: u64, reason: &str) -> Result<(), ClusterError> {
-        let reason = reason.to_owned();
-        self.tell_holder(uid, |conn| ToGate::Goodbye { conn, uid, reason })
-            .await
-    }
-
-    /// Sends the gate that holds `uid` the command `make` builds for its connection.
-    async fn tell_holder(
-        &self,
-        uid: u64,
-        make: impl FnOnce(u64) -> ToGate,
-    ) -> Result<(), ClusterError> {
-        let holder = self
-            .holder(uid)
-            .await?
-            .ok_or(ClusterError::NotOnline(uid))?;
-        self.send_to_gate(&holder.gate, &make(holder.conn));
-        Ok(())
     }
 
     /// Sends `msg` to every member of a cluster group (see
