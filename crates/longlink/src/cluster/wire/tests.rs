@@ -124,11 +124,11 @@ fn every_kind_round_trips() {
 
 #[test]
 fn a_target_count_past_the_bytes_is_an_error() {
-    let mut bytes = vec![super::PUSH_UIDS];
+    let mut bytes = vec![super::to_gate::PUSH_UIDS];
     bytes.extend_from_slice(&u64::MAX.to_le_bytes());
     bytes.extend_from_slice(&[0; 16]);
     assert!(ToGate::decode(Bytes::from(bytes)).is_err());
-    let mut bytes = vec![super::PUSH_UIDS];
+    let mut bytes = vec![super::to_gate::PUSH_UIDS];
     bytes.extend_from_slice(&2u64.to_le_bytes());
     bytes.extend_from_slice(&[0; 24]);
     assert!(ToGate::decode(Bytes::from(bytes)).is_err());
