@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::{CallError, Handled, Job, Mailbox, ModuleRef, Ticket, panic_message};
 use crate::timer::{CronExpr, TimerId, TimerKind, Timers, until_next};
@@ -41,11 +41,11 @@ use crate::timer::{CronExpr, TimerId, TimerKind, Timers, until_next};
 pub struct Ctx<S> {
     state: S,
     mailbox: Mailbox,
-    timers: Timers<Ctx<S>>,
+    pub(super) timers: Timers<Ctx<S>>,
     /// Background jobs and calls whose callback has not run yet.
-    pending: Arc<AtomicUsize>,
+    pub(super) pending: Arc<AtomicUsize>,
     /// Who waits for the running job to be handled: its background work's callbacks carry it.
-    handled: Option<Arc<Handled>>,
+    pub(super) handled: Option<Arc<Handled>>,
 }
 
 impl<S> Deref for Ctx<S> {
@@ -250,7 +250,7 @@ impl<S: Send + 'static> Ctx<S> {
         });
     }
 
-    fn fire(&mut self, id: u64) {
+    pub(super) fn fire(&mut self, id: u64) {
         let Some(entry) = self.timers.entries.get_mut(&id) else {
             return;
         };
@@ -323,45 +323,6 @@ fn run_then_callback<S: Send + 'static, R: Send + 'static>(
     }
 }
 
-/// The module loop: jobs and timers, one at a time, until `stop`; then the drain.
-pub(super) async fn serve<S: Send + 'static>(
-    ctx: &mut Ctx<S>,
-    mut rx: mpsc::Receiver<Job>,
-    mut stop: oneshot::Receiver<Duration>,
-) {
-    let timeout = loop {
-        tokio::select! {
-            biased;
-            timeout = &mut stop => break timeout.unwrap_or(Duration::ZERO),
-            // Due timers before the mailbox, so a busy mailbox cannot starve them.
-            id = ctx.timers.next_due() => ctx.fire(id),
-            job = rx.recv() => match job {
-                Some(job) => run_job(ctx, job),
-                None => break Duration::ZERO,
-            },
-        }
-    };
-    // Let background work in flight finish (its callbacks come through the mailbox), within
-    // the drain timeout; then run what is queued and close.
-    let deadline = tokio::time::Instant::now() + timeout;
-    while ctx.pending.load(Ordering::SeqCst) > 0 {
-        tokio::select! {
-            job = rx.recv() => match job {
-                Some(job) => run_job(ctx, job),
-                None => break,
-            },
-            _ = tokio::time::sleep_until(deadline) => {
-                tracing::warn!(module = %ctx.name(), pending = ctx.pending.load(Ordering::SeqCst), "stopping with background work unfinished");
-                break;
-            }
-        }
-    }
-    rx.close();
-    while let Ok(job) = rx.try_recv() {
-        run_job(ctx, job);
-    }
-}
-
 impl Job {
     /// A job for a module whose state is `S`; `label` names it in panic logs.
     pub(crate) fn new<S: Send + 'static>(
@@ -379,24 +340,5 @@ impl Job {
             timed: None,
             handled: Ticket::new(None),
         }
-    }
-}
-
-/// Runs one job, catching and logging a panic. The background work it starts carries what
-/// it carries (see `handled`).
-fn run_job<S: Send + 'static>(ctx: &mut Ctx<S>, job: Job) {
-    let Job {
-        label,
-        run,
-        timed,
-        handled,
-    } = job;
-    ctx.handled = handled.run();
-    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| run(ctx as &mut dyn Any))) {
-        tracing::error!(module = %ctx.name(), job = label, panic = %panic_message(&panic), "handler panicked; the module keeps serving");
-    }
-    ctx.handled = None;
-    if let Some((since, histogram)) = timed {
-        histogram.record(since.elapsed());
     }
 }

@@ -29,6 +29,7 @@
 mod ctx;
 mod handled;
 mod mailbox;
+mod serve;
 
 use std::fmt;
 use std::future::Future;
@@ -224,7 +225,7 @@ impl<S: Send + 'static> Module<S> {
                 return;
             }
             let _ = ready_tx.send(Ok(()));
-            ctx::serve(&mut ctx, rx, stop_rx).await;
+            serve::serve(&mut ctx, rx, stop_rx).await;
             if let Some(destroy) = on_destroy
                 && let Err(panic) = catch_unwind(AssertUnwindSafe(|| destroy(&mut ctx)))
             {
