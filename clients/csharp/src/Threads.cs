@@ -11,7 +11,7 @@ namespace Longlink
     public sealed partial class Client
     {
         bool writerDone;
-        Timer closeTimer;
+        readonly ManualResetEvent writerExited = new ManualResetEvent(false);
 
         /// <summary>Opens the first address that answers, starts the threads, waits for the session.</summary>
         void ConnectWithThreads()
@@ -68,7 +68,6 @@ namespace Longlink
                 writerDone = true;
                 Monitor.PulseAll(sync);
             }
-            if (closeTimer != null) closeTimer.Dispose();
             inbox.Enqueue(new ClosedEvent { Reason = reason });
         }
 
@@ -118,6 +117,18 @@ namespace Longlink
         /// <summary>The writer: the outbox's payloads to their connection, in order.</summary>
         void WriteAll()
         {
+            try
+            {
+                WriteUntilDone();
+            }
+            finally
+            {
+                writerExited.Set();
+            }
+        }
+
+        void WriteUntilDone()
+        {
             while (true)
             {
                 Out o;
@@ -144,10 +155,16 @@ namespace Longlink
             }
         }
 
-        /// <summary>Close's goodbye waits for the writer; a writer still blocked after ConnectTimeoutMs is cut short.</summary>
+        /// <summary>
+        /// Close's goodbye waits for the writer; a writer still blocked after ConnectTimeoutMs is cut
+        /// short. A background thread of its own, not a timer (see WsTransport.Close).
+        /// </summary>
         void CloseLater(ITransport t)
         {
-            closeTimer = new Timer(_ => t.Close(false), null, options.ConnectTimeoutMs, Timeout.Infinite);
+            new Thread(() =>
+            {
+                if (!writerExited.WaitOne(options.ConnectTimeoutMs)) t.Close(false);
+            }) { IsBackground = true, Name = "longlink close" }.Start();
         }
 
         void Tick()

@@ -238,15 +238,19 @@ namespace Longlink
             }
             try
             {
-                using (var cts = new CancellationTokenSource(o.ConnectTimeoutMs))
+                // Task.Wait with a timeout, not a CancellationTokenSource with one: see Close.
+                var connect = ws.ConnectAsync(uri, CancellationToken.None);
+                if (!connect.Wait(o.ConnectTimeoutMs))
                 {
-                    ws.ConnectAsync(uri, cts.Token).GetAwaiter().GetResult();
+                    ws.Abort();
+                    throw new TimeoutException("connect to " + uri + " timed out");
                 }
                 return new WsTransport(ws);
             }
             catch (Exception e)
             {
                 ws.Dispose();
+                if (e is AggregateException a && a.InnerException != null) e = a.InnerException;
                 throw new IOException("cannot connect to " + uri + ": " + e.Message, e);
             }
         }
@@ -282,12 +286,13 @@ namespace Longlink
             if (Interlocked.Exchange(ref closedFlag, 1) == 1) return;
             try
             {
+                // Bounded by Task.Wait, not by a CancellationTokenSource's timer: Mono aborts its
+                // timer thread when the process exits, and an abort while that thread sorts its
+                // timers (as it does after each one is disposed) is reported as an unhandled
+                // exception, so a program returning from Main right after Close would exit with 1.
                 if (goodbye && ws.State == WebSocketState.Open)
                 {
-                    using (var cts = new CancellationTokenSource(2000))
-                    {
-                        ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", cts.Token).GetAwaiter().GetResult();
-                    }
+                    ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).Wait(2000);
                 }
             }
             catch (Exception) { }

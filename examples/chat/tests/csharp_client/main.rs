@@ -103,6 +103,27 @@ fn the_library_uses_no_reflection_and_no_dynamic() {
     }
 }
 
+/// Mono aborts its timer thread when the process exits, and an abort while that thread sorts
+/// its timers (as it does after one is started or disposed) is an unhandled exception: a game
+/// that quits right after `Close` would exit with 1. So the library bounds its waits with
+/// `Task.Wait` and threads of its own, and starts no timer.
+#[test]
+fn the_library_starts_no_timer() {
+    for file in sources(&Path::new(CSHARP).join("src")) {
+        let text = std::fs::read_to_string(&file).expect("read");
+        for word in [
+            "new Timer(",
+            "Threading.Timer",
+            "CancelAfter",
+            "Task.Delay",
+            "new CancellationTokenSource(",
+        ] {
+            let stripped = text.replace("new CancellationTokenSource()", "");
+            assert!(!stripped.contains(word), "{} uses {word}", file.display());
+        }
+    }
+}
+
 /// A package installed from a git URL is read-only to Unity, which ignores any asset without
 /// its `.meta` file (scripts/unity-meta.py writes them).
 #[test]
