@@ -24,6 +24,10 @@
 //! on its subject) takes its sessions with it: the resume is refused (`"unknown"`) and the
 //! client logs in afresh. The one step that can still lose a session is the last answer
 //! (`Done`): lost in NATS after the holder let go, the session is on neither gate.
+//!
+//! A backend node that stops meanwhile moves the connection's binding to another node of its
+//! type: the hand-over and the move wait for each other (the connection is parked on both
+//! gates; see `moving`).
 
 use longlink_wire::resume::RefuseReason;
 
