@@ -12,7 +12,11 @@
 # Settings (environment): CONNS (100000), ROOMS (100), ROUNDS (20 broadcasts), PUSHES (2000
 # single pushes per transport), BATCH (1000 uids per batch), BATCHES (10 per transport),
 # SINGLE (connections of the one-process baseline: CONNS/5, at most 19,000), GATES (5, or
-# enough for CONNS), BIN (target/release). Needs .venv/bin/nats-server (scripts/test.sh
+# enough for CONNS), BIN (target/release). For memory: SETTLE (seconds between the last login
+# and reading memory: 2), MEM_ONLY=1 (stop after the memory rows), HEAP=<dir> (the chat node,
+# gate 1 and the one process sample their heap from start-up; their profiles are saved there
+# for scripts/heap-top.py; HEAP_SAMPLE: one allocation sampled per 2^HEAP_SAMPLE bytes, 19).
+# Needs .venv/bin/nats-server (scripts/test.sh
 # installs it) or LONGLINK_NATS_SERVER. Loopback only; every process it starts is stopped on
 # exit; files go to a temp dir.
 set -u
@@ -34,6 +38,11 @@ SINGLE=${SINGLE:-$((CONNS / 5 < PER_PROC ? CONNS / 5 : PER_PROC))}
 KEY=bench-scale-key
 BASE=${PORT_BASE:-25000}
 export RUST_LOG=warn
+if [ -n "${HEAP:-}" ]; then
+  mkdir -p "$HEAP"
+  HEAP=$(cd "$HEAP" && pwd)
+  export _RJEM_MALLOC_CONF=prof_active:true,lg_prof_sample:${HEAP_SAMPLE:-19}
+fi
 
 ulimit -n "$(ulimit -Hn)" || { echo "cannot raise the open-file limit" >&2; exit 1; }
 [ -x "$NATS" ] || { echo "no nats-server at $NATS (bash scripts/test.sh installs it)" >&2; exit 1; }
@@ -120,4 +129,5 @@ if [ "$SINGLE" -gt 0 ]; then
 fi
 
 WORK=$WORK CONNS=$CONNS GATES=$GATES LOADS=$LOADS SINGLE=$SINGLE ROUNDS=$ROUNDS PUSHES=$PUSHES \
-  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE python3 "$ROOT/scripts/bench_scale.py"
+  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE SETTLE=${SETTLE:-2} MEM_ONLY=${MEM_ONLY:-} \
+  HEAP=${HEAP:-} python3 "$ROOT/scripts/bench_scale.py"
