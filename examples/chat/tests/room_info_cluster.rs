@@ -73,7 +73,7 @@ async fn a_watcher_count_change_is_one_room_broadcast_told_once_to_each_watcher(
             online: 5,
         };
         for c in &mut watchers {
-            assert_eq!(room_infos(c).await, [five.clone()], "{c:?}");
+            assert_eq!(room_infos(c).await, [five], "{c:?}");
         }
         assert_eq!(
             room_infos(&mut late).await,
