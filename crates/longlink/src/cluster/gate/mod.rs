@@ -103,7 +103,7 @@ pub(crate) struct GateLink {
     barriers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
     /// Sessions this gate is handing over, by transfer id (with the session's agent id),
     /// until the new gate has them.
-    transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
+    transfers: Mutex<transfer::Transfers>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
     /// The order of the commands other nodes send this gate; held while they are applied.
@@ -133,6 +133,7 @@ enum Sub {
     All,
     Acks,
     Handover,
+    Moved,
 }
 
 impl GateLink {
@@ -163,7 +164,7 @@ impl GateLink {
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
-            transfers: Mutex::new(HashMap::new()),
+            transfers: Mutex::default(),
             feed: feed::Feed::default(),
             commands: Mutex::new(order::Order::default()),
             moved: Mutex::default(),
@@ -219,6 +220,7 @@ impl GateLink {
             (s.all(), Sub::All),
             (s.acks(c.node_id()), Sub::Acks),
             (s.handover(c.node_id()), Sub::Handover),
+            (s.moved(), Sub::Moved),
         ];
         let mut subs = Vec::new();
         for (subject, kind) in subjects {
@@ -269,6 +271,7 @@ impl GateLink {
                             let link = Arc::clone(&link);
                             tokio::spawn(async move { link.hand_over(msg).await });
                         }
+                        Sub::Moved => link.answer_where_moved(msg),
                     }
                 }
                 let _ = sub.unsubscribe().await;
