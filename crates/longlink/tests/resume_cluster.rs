@@ -100,11 +100,19 @@ async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<String>>>, Cluste
 }
 
 async fn gate(nats: &NatsServer) -> (Running, SocketAddr) {
+    gate_with(nats, None).await
+}
+
+/// A gate whose application takes `slow` in its hand-off hook (a module of the gate's own,
+/// blocking its thread): a holder slower than `request_timeout` to offer a session.
+async fn gate_with(nats: &NatsServer, slow: Option<Duration>) -> (Running, SocketAddr) {
     let cluster = Cluster::connect(&config(nats, "gate")).await.unwrap();
     let mut p = Processor::new(Encoding::Json);
     registry(&mut p);
     p.forward::<Go>("svc").unwrap();
-    let gate = Gate::builder(
+    let module = Module::new("slow", ());
+    let m = module.module_ref();
+    let builder = Gate::builder(
         GateConfig {
             tcp_addr: "127.0.0.1:0".into(),
             encoding: Encoding::Json,
@@ -115,12 +123,16 @@ async fn gate(nats: &NatsServer) -> (Running, SocketAddr) {
         },
         p,
     )
-    .cluster(&cluster)
-    .bind()
-    .await
-    .unwrap();
+    .cluster(&cluster);
+    let builder = match slow {
+        Some(slow) => builder.on_hand_off_agent(&m, move |_: &mut Ctx<()>, _: &Agent| {
+            std::thread::sleep(slow)
+        }),
+        None => builder,
+    };
+    let gate = builder.bind().await.unwrap();
     let addr = gate.tcp_addr().unwrap();
-    (run(App::new().gate(gate)), addr)
+    (run(App::new().module(module).gate(gate)), addr)
 }
 
 fn go(n: u64, uid: u64) -> Vec<u8> {
@@ -284,6 +296,85 @@ async fn a_resume_whose_answer_was_lost_across_gates_can_be_made_again() {
         g3.shutdown().await;
         g2.shutdown().await;
         g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+/// A client on gate 1 with a stream under way: logged in as uid 7, 50 of 200 read.
+async fn streaming(addr: SocketAddr) -> Client {
+    let mut c = Client::start(Via::Tcp, addr, Encoding::Json).await;
+    c.sent += 1;
+    c.link.send(go(0, 7)).await;
+    assert!(c.read_until(1).await);
+    c.sent += 1;
+    c.link.send(go(200, 0)).await;
+    assert!(c.read_until(50).await);
+    c
+}
+
+/// The rest of the stream: all of it once, in order.
+async fn rest_of_stream(c: &mut Client) {
+    assert!(c.read_until(201).await, "the rest of the stream");
+    let want: Vec<String> = std::iter::once("in".to_owned())
+        .chain((0..200).map(|i| i.to_string()))
+        .collect();
+    assert_eq!(c.texts, want, "every message once, in order");
+}
+
+/// A holder slower than `request_timeout` to offer the session (its application's hand-off
+/// hook takes 1.5 s; `request_timeout` is 1 s): the new gate waits for the offer as long as
+/// the holder may take, and the resume succeeds at the first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_slower_than_request_timeout_still_hands_the_session_over() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g1, addr1) = gate_with(&nats, Some(Duration::from_millis(1500))).await;
+        let (g2, addr2) = gate(&nats).await;
+        let mut c = streaming(addr1).await;
+        c.link = Link::Gone;
+        assert_eq!(c.resume(addr2).await, Ok(2), "resumed on gate 2 at once");
+        rest_of_stream(&mut c).await;
+        drop(c);
+        g2.shutdown().await;
+        g1.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
+/// A client whose `LL_Resumed` from gate 2 was lost still has gate 1's token; gate 1 has
+/// stopped since (as a drained gate does once its sessions are gone). Resuming on gate 3
+/// with that token finds the session on gate 2, which took it over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_whose_answer_was_lost_finds_its_session_after_the_gate_it_left_stopped() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g1, addr1) = gate(&nats).await;
+        let (g2, addr2) = gate(&nats).await;
+        let (g3, addr3) = gate(&nats).await;
+        let mut c = streaming(addr1).await;
+        c.link = Link::Gone;
+        let mut cut = Link::connect(Via::Tcp, addr2).await;
+        assert!(cut.send(c.proto.resume(&c.token, c.received)).await);
+        let answer = cut.recv_within(STEP).await.expect("gate 2 answers");
+        assert!(
+            matches!(c.proto.decode(&answer), client::Msg::Resumed { .. }),
+            "gate 2 took the session over"
+        );
+        drop(cut);
+        g1.shutdown().await;
+        assert_eq!(c.resume(addr3).await, Ok(2), "resumed on gate 3");
+        rest_of_stream(&mut c).await;
+        drop(c);
+        g3.shutdown().await;
+        g2.shutdown().await;
         b.shutdown().await;
     })
     .await;

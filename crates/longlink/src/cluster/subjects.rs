@@ -8,6 +8,7 @@
 //! | `P.ack.<gate>.<seq>` | the gate | NATS's "no responders" for a forwarded message, or for a batch of them (`<seq>_<seq>_…`); an older node's "handled" |
 //! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections, "handled" for its forwarded messages (one, or a batch) |
 //! | `P.handover.<gate>` | that gate | another gate asks for a resumable session it holds (a client resumed there); the answer carries the session |
+//! | `P.moved` | every gate | a resume token whose gate is gone: the gate that took its session over (or knows where it went) answers with that gate's id; the others say nothing |
 //! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |
 //! | `P.replay.<id>` | that node | a gate asks again for the group broadcasts it missed (`cluster::replay`) |
@@ -65,6 +66,11 @@ impl Subjects {
     /// Requests for the sessions `gate` holds.
     pub(crate) fn handover(&self, gate: &str) -> String {
         self.at(format_args!("handover.{gate}"))
+    }
+
+    /// Where the session of a token went, when the gate it names is gone (every gate).
+    pub(crate) fn moved(&self) -> String {
+        self.at(format_args!("moved"))
     }
 
     /// A broadcast to a cluster group.

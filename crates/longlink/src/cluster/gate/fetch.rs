@@ -1,12 +1,16 @@
 //! The new gate's side of a hand-over: every step of taking a session from the gate that
 //! holds it (the steps are in `cluster::wire::transfer`): the offer, its chunks in order,
-//! and the commits, each a request answered within its timeout. Any step that fails gives
-//! the hand-over up (the holder is told, and keeps the session) and the client is told to
-//! retry; a holder nobody listens for is gone, with its sessions (`"unknown"`).
+//! and the commits, each a request answered within its own timeout (as long as the holder
+//! may take). Any step that fails gives the hand-over up: the holder is asked to abort, and
+//! keeps the session (the client is told to retry), unless its answer says it had let the
+//! session go already (then it is taken). A holder nobody listens for is gone: the gates are
+//! asked whether one of them took the session from it before; else it is gone with it
+//! (`"unknown"`).
 
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
 use longlink_wire::resume::RefuseReason;
 
 use super::GateLink;
@@ -33,13 +37,36 @@ impl GateLink {
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let (holder, transfer, mut offer) = self.ask(holder, request).await?;
         let subject = self.cluster.subjects().handover(&holder);
-        let fetched = self.fetch_all(&subject, transfer, &mut offer, agent).await;
-        if let Err(e) = &fetched {
-            tracing::warn!(holder = %holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
-            let abort = HandoverStep::Abort { transfer };
-            self.cluster.send(subject, None, abort.encode());
+        let mut answer = None;
+        let fetched = self
+            .fetch_all(&subject, transfer, &mut offer, agent, &mut answer)
+            .await;
+        let Err(e) = fetched else {
+            return fetched;
+        };
+        // The holder may have let the session go all the same (a step it served past this
+        // gate's wait, an answer NATS lost): the abort's answer says so, after the step.
+        let wait = self.commit_wait(answer.as_ref());
+        let abort = HandoverStep::Abort { transfer };
+        if let (Ok(done @ HandoverReply::Done { .. }), Some(answer)) =
+            (self.step(&subject, abort, wait).await, answer)
+        {
+            tracing::info!(holder = %holder, "session hand-over: the holder had let the session go; taken");
+            return Ok(finished(answer, done));
         }
-        fetched
+        tracing::warn!(holder = %holder, error = %e, "session hand-over failed; the session stays on its gate, the client is told to retry");
+        Err(e)
+    }
+
+    /// How long a commit may take at the holder: it waits for each backend to switch
+    /// (`request_timeout` each, at worst), for what they wrote to land, and for what it
+    /// sent to leave.
+    fn commit_wait(&self, answer: Option<&HandoverAnswer>) -> Duration {
+        let bindings = match answer {
+            Some(HandoverAnswer::Taken { bindings, .. }) => bindings.len(),
+            _ => 1,
+        };
+        self.cluster.config().request_timeout * (bindings as u32 + 3)
     }
 
     /// Asks `holder` for the session, and the gate it went to if it was handed over from
@@ -51,6 +78,7 @@ impl GateLink {
         request: HandoverRequest,
     ) -> Result<(String, u64, (u64, u64)), RefuseReason> {
         let mut holder = holder.to_owned();
+        let mut asked_all = false;
         for _ in 0..=MAX_HOPS {
             let subject = self.cluster.subjects().handover(&holder);
             // The holder may wait for the task serving the session to stop before it offers.
@@ -63,6 +91,17 @@ impl GateLink {
                     chunk,
                 }) => return Ok((holder, transfer, (len, chunk))),
                 Ok(HandoverReply::Refused(reason)) => reason,
+                // The holder is gone: the session may have moved from it before it went (a
+                // client whose `LL_Resumed` was lost); the gate that has it says so.
+                Err(Step::Gone) if !std::mem::replace(&mut asked_all, true) => {
+                    match self.ask_where_moved(&request.token).await {
+                        Some(to) if to != self.cluster.node_id() => {
+                            holder = to;
+                            continue;
+                        }
+                        _ => return Err(RefuseReason::Unknown),
+                    }
+                }
                 Ok(_) | Err(Step::Gone) => return Err(RefuseReason::Unknown),
                 Err(Step::Failed(e)) => {
                     tracing::warn!(holder = %holder, error = %e, "session hand-over: no offer; the client is told to retry");
@@ -77,52 +116,57 @@ impl GateLink {
         Err(RefuseReason::Unknown)
     }
 
+    /// Asks every gate where the session of `token` went (its own gate being gone): the
+    /// first answer within `request_timeout`, if any.
+    async fn ask_where_moved(&self, token: &str) -> Option<String> {
+        let nats = self.cluster.nats();
+        let inbox = nats.new_inbox();
+        let mut answers = nats.subscribe(inbox.clone()).await.ok()?;
+        let subject = self.cluster.subjects().moved();
+        let token = Bytes::from(token.to_owned());
+        nats.publish_with_reply(subject, inbox, token).await.ok()?;
+        let wait = self.cluster.config().request_timeout;
+        let answer = tokio::time::timeout(wait, answers.next()).await.ok()??;
+        let to = std::str::from_utf8(&answer.payload).ok()?;
+        is_node_name(to).then(|| to.to_owned())
+    }
+
     /// Fetches the first offer and every one after it, and commits. `agent` carries the
     /// session's uid from the first offer on: the holder points the uid's directory entry at
     /// it at the first commit, and pushes to the uid may come from then on.
+    /// `answer` holds the session as fetched so far.
     async fn fetch_all(
         &self,
         subject: &str,
         transfer: u64,
         offer: &mut (u64, u64),
         agent: &Agent,
+        answer: &mut Option<HandoverAnswer>,
     ) -> Result<(HandoverAnswer, Vec<(u64, u64)>), RefuseReason> {
         let first = self.fetch(subject, transfer, *offer).await?;
-        let mut answer = HandoverAnswer::decode(first).map_err(|e| {
+        let decoded = HandoverAnswer::decode(first).map_err(|e| {
             tracing::warn!(error = %e, "session hand-over: the session does not decode");
             RefuseReason::Unknown
         })?;
-        let HandoverAnswer::Taken { bindings, uid, .. } = &answer else {
+        let HandoverAnswer::Taken { uid, .. } = &decoded else {
             return Err(RefuseReason::Unknown);
         };
         agent.store_uid(*uid);
-        // The first commit waits for each backend to switch (request_timeout each, at
-        // worst), for what they wrote to land, and for what this gate sent to leave.
-        let wait = self.cluster.config().request_timeout * (bindings.len() as u32 + 3);
+        let wait = self.commit_wait(Some(&decoded));
+        let answer = answer.insert(decoded);
         loop {
             match self
                 .step(subject, HandoverStep::Commit { transfer }, wait)
                 .await
             {
-                Ok(HandoverReply::Done {
-                    uid: now_uid,
-                    at: now_at,
-                    groups: now_groups,
-                    marks,
-                }) => {
-                    if let HandoverAnswer::Taken {
-                        uid, at, groups, ..
-                    } = &mut answer
-                    {
-                        (*uid, *at, *groups) = (now_uid, now_at, now_groups);
-                    }
-                    return Ok((answer, marks));
+                Ok(done @ HandoverReply::Done { .. }) => {
+                    return Ok(finished(answer.clone(), done));
                 }
                 Ok(HandoverReply::Offer { len, chunk, .. }) => {
                     *offer = (len, chunk);
                     let more = self.fetch(subject, transfer, *offer).await?;
                     let more = decode_items(more).map_err(|_| RefuseReason::Retry)?;
-                    if let HandoverAnswer::Taken { kept, .. } = &mut answer {
+                    if let HandoverAnswer::Taken { kept, .. } = answer {
                         kept.extend(more);
                     }
                 }
@@ -174,10 +218,15 @@ impl GateLink {
         step: HandoverStep,
         wait: Duration,
     ) -> Result<HandoverReply, Step> {
+        // The client's own request timeout is `request_timeout`: a longer step (a claim, a
+        // first commit) carries its own.
+        let request = async_nats::Request::new()
+            .payload(step.encode())
+            .timeout(Some(wait));
         let asked = self
             .cluster
             .nats()
-            .request(subject.to_owned(), step.encode());
+            .send_request(subject.to_owned(), request);
         let reply = match tokio::time::timeout(wait, asked).await {
             Ok(Ok(reply)) => reply,
             Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
@@ -188,6 +237,27 @@ impl GateLink {
         };
         HandoverReply::decode(reply.payload).map_err(|e| Step::Failed(e.to_string()))
     }
+}
+
+/// The session as fetched, with its uid, login time and groups as the holder's `done` gives
+/// them (as they were when it let the session go), and where its group broadcasts were cut.
+fn finished(mut answer: HandoverAnswer, done: HandoverReply) -> (HandoverAnswer, Vec<(u64, u64)>) {
+    let HandoverReply::Done {
+        uid: now_uid,
+        at: now_at,
+        groups: now_groups,
+        marks,
+    } = done
+    else {
+        return (answer, Vec::new());
+    };
+    if let HandoverAnswer::Taken {
+        uid, at, groups, ..
+    } = &mut answer
+    {
+        (*uid, *at, *groups) = (now_uid, now_at, now_groups);
+    }
+    (answer, marks)
 }
 
 /// Why a step got no answer.

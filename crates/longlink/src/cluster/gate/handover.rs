@@ -20,10 +20,15 @@
 //! hears `"retry"` and resumes again. Before the first commit nothing but the claim has
 //! changed; after it the backends are switched back and the directory entry points here again,
 //! and what they (or a push to the uid) wrote to the new gate in between (the time of one small
-//! offer, at most) is lost. A holder that is gone (a gate that died or stopped: nobody listens
-//! on its subject) takes its sessions with it: the resume is refused (`"unknown"`) and the
-//! client logs in afresh. The one step that can still lose a session is the last answer
-//! (`Done`): lost in NATS after the holder let go, the session is on neither gate.
+//! offer, at most) is lost. Each step waits as long as the holder may take to serve it (a
+//! claim, a first commit: several `request_timeout`s); a new gate that gives up all the same
+//! asks the holder to abort, and the abort's answer says whether the holder had let the
+//! session go meanwhile (its `Done`, kept a while): then the new gate takes it as if the
+//! commit had been answered. A holder that is gone (a gate that died or stopped: nobody
+//! listens on its subject) takes its sessions with it (the resume is refused, `"unknown"`,
+//! and the client logs in afresh), save those it had handed over before it went: the new
+//! gate asks every gate (`P.moved`), and the one that took the session over with that token
+//! (a client whose `LL_Resumed` was lost) says so.
 //!
 //! A backend node that stops meanwhile moves the connection's binding to another node of its
 //! type: the hand-over and the move wait for each other (the connection is parked on both
@@ -140,7 +145,8 @@ impl GateLink {
             Ok(HandoverStep::Commit { transfer }) => self.commit(transfer).await,
             Ok(HandoverStep::Abort { transfer }) => {
                 self.abort(transfer, "the new gate gave up").await;
-                return;
+                // Whether the session had been let go before the abort came.
+                self.outcome(transfer)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "bad session hand-over request");
@@ -212,6 +218,33 @@ impl GateLink {
         }
         .encode();
         self.offer(transfer, chunk_size(&self.cluster))
+    }
+
+    /// A gate asks where the session of a token went, its own gate being gone: this one
+    /// answers if it took the session over with that token (its id), or handed it on (the
+    /// gate it went to); else it says nothing.
+    pub(super) fn answer_where_moved(&self, msg: async_nats::Message) {
+        let (Some(reply), Some(shared)) = (msg.reply, self.gate()) else {
+            return;
+        };
+        let (Ok(token), Some(resumption)) = (
+            std::str::from_utf8(&msg.payload),
+            shared.services.resume.as_ref(),
+        ) else {
+            return;
+        };
+        let here = self.cluster.node_id();
+        let to = if resumption.adopted(token) {
+            here.to_owned()
+        } else {
+            match resumption.gone_to(token, shared.live.now_ms()) {
+                Some(to) => to,
+                None => return,
+            }
+        };
+        tracing::debug!(to_gate = %to, "a gone gate's session found here");
+        self.cluster
+            .send(reply.to_string(), None, to.into_bytes().into());
     }
 
     /// The first `Commit`: the session's backends reach the new gate from now on; what they

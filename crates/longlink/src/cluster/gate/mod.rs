@@ -106,7 +106,7 @@ pub(crate) struct GateLink {
     barriers: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
     /// Sessions this gate is handing over, by transfer id (with the session's agent id),
     /// until the new gate has them.
-    transfers: Mutex<HashMap<u64, (u64, transfer::Slot)>>,
+    transfers: Mutex<transfer::Transfers>,
     /// The group broadcasts this gate delivers, and the sessions moving in or out.
     feed: feed::Feed,
     /// The order of the commands other nodes send this gate; held while they are applied.
@@ -136,6 +136,7 @@ enum Sub {
     All,
     Acks,
     Handover,
+    Moved,
 }
 
 impl GateLink {
@@ -167,7 +168,7 @@ impl GateLink {
             stop: CancellationToken::new(),
             directory_work: TaskTracker::new(),
             barriers: Mutex::new(HashMap::new()),
-            transfers: Mutex::new(HashMap::new()),
+            transfers: Mutex::default(),
             feed: feed::Feed::default(),
             commands: Mutex::new(order::Order::default()),
             moved: Mutex::default(),
@@ -223,6 +224,7 @@ impl GateLink {
             (s.all(), Sub::All),
             (s.acks(c.node_id()), Sub::Acks),
             (s.handover(c.node_id()), Sub::Handover),
+            (s.moved(), Sub::Moved),
         ];
         let mut subs = Vec::new();
         for (subject, kind) in subjects {
@@ -273,6 +275,7 @@ impl GateLink {
                             let link = Arc::clone(&link);
                             tokio::spawn(async move { link.hand_over(msg).await });
                         }
+                        Sub::Moved => link.answer_where_moved(msg),
                     }
                 }
                 let _ = sub.unsubscribe().await;

@@ -5,10 +5,14 @@
 //! The holder keeps the session claimed while the new gate fetches; a transfer whose new gate
 //! says nothing for twice `request_timeout` is given up, as is one aborted: the backends
 //! are switched back (if the first commit had switched them) and the session waits here for
-//! its client again.
+//! its client again. A transfer that ended with the session let go keeps its last answer
+//! (`Done`) for a while: an abort that comes after it (the new gate's wait ran out while the
+//! holder was still at it, or NATS lost the answer) is answered with it, so that the new gate
+//! learns the session is its own instead of dropping it.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use longlink_wire::resume::RefuseReason;
@@ -44,6 +48,36 @@ pub(super) struct Transfer {
     rounds: u32,
     /// The new gate's last step.
     last: Instant,
+}
+
+/// How many `request_timeout`s the answer of a transfer that let its session go is kept.
+const KEEP_DONE: u32 = 20;
+
+/// The transfers under way, by id (with the session's agent id), and the last answers of
+/// those that let their session go.
+#[derive(Default)]
+pub(super) struct Transfers {
+    going: HashMap<u64, (u64, Slot)>,
+    done: HashMap<u64, HandoverReply>,
+    /// `(when it is forgotten, id)`, oldest first.
+    done_order: VecDeque<(Instant, u64)>,
+}
+
+impl Transfers {
+    /// Transfer `id` let its session go with `done`: kept for `keep`.
+    fn finish(&mut self, id: u64, done: HandoverReply, keep: Duration) {
+        self.going.remove(&id);
+        let now = Instant::now();
+        while let Some(&(until, old)) = self.done_order.front() {
+            if until > now {
+                break;
+            }
+            self.done_order.pop_front();
+            self.done.remove(&old);
+        }
+        self.done.insert(id, done);
+        self.done_order.push_back((now + keep, id));
+    }
 }
 
 /// One transfer's place in the table: its steps take turns (a commit that switches the
@@ -95,7 +129,7 @@ impl GateLink {
         let reply = transfer.offered(id);
         let conn = transfer.claimed.agent().id();
         let slot = Arc::new(tokio::sync::Mutex::new(Some(transfer)));
-        lock(&self.transfers).insert(id, (conn, slot));
+        lock(&self.transfers).going.insert(id, (conn, slot));
         if let Some(link) = self.me.upgrade() {
             tokio::spawn(async move { link.watch(id).await });
         }
@@ -104,6 +138,7 @@ impl GateLink {
 
     fn slot(&self, transfer: u64) -> Option<Slot> {
         lock(&self.transfers)
+            .going
             .get(&transfer)
             .map(|(_, slot)| Arc::clone(slot))
     }
@@ -111,6 +146,7 @@ impl GateLink {
     /// Gives up every transfer of the session of agent `conn` (a new resume claims it).
     pub(super) async fn give_up_transfers_of(&self, conn: u64) {
         let ids: Vec<u64> = lock(&self.transfers)
+            .going
             .iter()
             .filter(|(_, (of, _))| *of == conn)
             .map(|(id, _)| *id)
@@ -148,11 +184,11 @@ impl GateLink {
     /// offered.
     pub(super) async fn commit(&self, transfer: u64) -> HandoverReply {
         let (Some(shared), Some(slot)) = (self.gate(), self.slot(transfer)) else {
-            return retry();
+            return self.outcome(transfer);
         };
         let mut held = slot.lock().await;
         let Some(t) = held.as_mut() else {
-            return retry();
+            return self.outcome(transfer);
         };
         let to = (t.request.to_gate.clone(), t.request.to_conn);
         if t.bound.is_none() {
@@ -172,18 +208,20 @@ impl GateLink {
                 let conn = t.claimed.agent().id();
                 let marks = std::mem::take(&mut t.marks);
                 *held = None;
-                lock(&self.transfers).remove(&transfer);
                 let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
                 self.feed.gone(conn);
                 self.went(conn, uid, (&to.0, to.1));
                 // The stopping nodes ask the new gate for the moves that waited.
                 self.unpark(conn, false);
-                return HandoverReply::Done {
+                let done = HandoverReply::Done {
                     uid,
                     at,
                     groups,
                     marks,
                 };
+                let keep = self.cluster.config().request_timeout * KEEP_DONE;
+                lock(&self.transfers).finish(transfer, done.clone(), keep);
+                return done;
             }
             Some(Err(rest)) if t.rounds < MAX_ROUNDS => {
                 t.rounds += 1;
@@ -195,11 +233,22 @@ impl GateLink {
             None => "the session ended or was resumed elsewhere",
         };
         let t = held.take();
-        lock(&self.transfers).remove(&transfer);
+        lock(&self.transfers).going.remove(&transfer);
         if let Some(t) = t {
             self.give_back(t, failed).await;
         }
         retry()
+    }
+
+    /// How transfer `transfer` ended, for a step that comes after its end: `Done` again if
+    /// it let its session go (lately), else `"retry"` (the session stayed here, or nothing is
+    /// known of it).
+    pub(super) fn outcome(&self, transfer: u64) -> HandoverReply {
+        lock(&self.transfers)
+            .done
+            .get(&transfer)
+            .cloned()
+            .unwrap_or_else(retry)
     }
 
     /// Gives up transfer `transfer`, if it is still under way (after the step being
@@ -209,7 +258,7 @@ impl GateLink {
             return;
         };
         let taken = slot.lock().await.take();
-        lock(&self.transfers).remove(&transfer);
+        lock(&self.transfers).going.remove(&transfer);
         if let Some(t) = taken {
             self.give_back(t, why).await;
         }

@@ -18,7 +18,9 @@
 //!    else the holder lets the session go and answers [`HandoverReply::Done`] (with the
 //!    session's uid and groups as they are then).
 //! 4. [`HandoverStep::Abort`], or no step within the holder's deadline: the session stays
-//!    at the holder.
+//!    at the holder. An abort sent as a request is answered (after any step being served):
+//!    the transfer's `Done` again if the holder had let the session go before it came (the
+//!    new gate's wait ran out, or NATS lost the answer), else `Refused("retry")`.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
