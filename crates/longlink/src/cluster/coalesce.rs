@@ -1,7 +1,8 @@
 //! Coalescing in the publisher: what a node has queued, one after the other, for one gate or
 //! backend node goes out as one NATS message (a batch, `wire::batch`), in order. Only what
-//! is already queued is put together: the publisher never waits to fill a batch, so a
-//! message alone goes out alone, as before, and at once.
+//! is already queued is put together (the publisher yields once first, so that what the
+//! other ready tasks queue in the same turn of the runtime joins): the publisher never waits
+//! on a timer to fill a batch, so a message alone goes out alone, as before, and at once.
 //!
 //! Only [`Out`]s marked `batch` are put together: those for subjects whose listeners read
 //! batches (`P.gate.<id>`, `P.node.<id>`). A batch of commands to a gate is numbered as one
