@@ -12,7 +12,12 @@
 # Settings (environment): CONNS (100000), ROOMS (100), ROUNDS (20 broadcasts), PUSHES (2000
 # single pushes per transport), BATCH (1000 uids per batch), BATCHES (10 per transport),
 # SINGLE (connections of the one-process baseline: CONNS/5, at most 19,000), GATES (5, or
-# enough for CONNS), BIN (target/release). Needs .venv/bin/nats-server (scripts/test.sh
+# enough for CONNS), BIN (target/release), SRC_BASE (2: the loads send from 127.0.0.2 on),
+# PORT_BASE (25000). For memory: SETTLE (seconds between the last login
+# and reading memory: 2), MEM_ONLY=1 (stop after the memory rows), HEAP=<dir> (the chat node,
+# gate 1 and the one process sample their heap from start-up; their profiles are saved there
+# for scripts/heap-top.py; HEAP_SAMPLE: one allocation sampled per 2^HEAP_SAMPLE bytes, 19).
+# Needs .venv/bin/nats-server (scripts/test.sh
 # installs it) or LONGLINK_NATS_SERVER. Loopback only; every process it starts is stopped on
 # exit; files go to a temp dir.
 set -u
@@ -33,7 +38,13 @@ GATES=${GATES:-$((NEED > 5 ? NEED : 5))}
 SINGLE=${SINGLE:-$((CONNS / 5 < PER_PROC ? CONNS / 5 : PER_PROC))}
 KEY=bench-scale-key
 BASE=${PORT_BASE:-25000}
+SRC=${SRC_BASE:-2} # the first load's source address: 127.0.0.<SRC>
 export RUST_LOG=warn
+if [ -n "${HEAP:-}" ]; then
+  mkdir -p "$HEAP"
+  HEAP=$(cd "$HEAP" && pwd)
+  export _RJEM_MALLOC_CONF=prof_active:true,lg_prof_sample:${HEAP_SAMPLE:-19}
+fi
 
 ulimit -n "$(ulimit -Hn)" || { echo "cannot raise the open-file limit" >&2; exit 1; }
 [ -x "$NATS" ] || { echo "no nats-server at $NATS (bash scripts/test.sh installs it)" >&2; exit 1; }
@@ -109,15 +120,16 @@ LOADS=$(((CONNS + PER_LOAD - 1) / PER_LOAD))
 first=1
 for l in $(seq 1 "$LOADS"); do
   n=$((CONNS - first + 1 < PER_LOAD ? CONNS - first + 1 : PER_LOAD))
-  start "load$l" "$B/longlink-bench" --quiet hold --gates "$GATE_ADDRS" --source "127.0.0.$((l + 1))" \
+  start "load$l" "$B/longlink-bench" --quiet hold --gates "$GATE_ADDRS" --source "127.0.0.$((l + SRC - 1))" \
     --first-uid "$first" --conns "$n" --rooms "$ROOMS" --hold 3600 --status "$WORK/load$l.json"
   first=$((first + n))
 done
 if [ "$SINGLE" -gt 0 ]; then
   start loadsingle "$B/longlink-bench" --quiet hold --gates "127.0.0.1:$((BASE + 99))" \
-    --source "127.0.0.$((LOADS + 2))" --first-uid 1 --conns "$SINGLE" --rooms "$ROOMS" --hold 3600 \
+    --source "127.0.0.$((LOADS + SRC))" --first-uid 1 --conns "$SINGLE" --rooms "$ROOMS" --hold 3600 \
     --status "$WORK/loadsingle.json"
 fi
 
 WORK=$WORK CONNS=$CONNS GATES=$GATES LOADS=$LOADS SINGLE=$SINGLE ROUNDS=$ROUNDS PUSHES=$PUSHES \
-  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE python3 "$ROOT/scripts/bench_scale.py"
+  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE SETTLE=${SETTLE:-2} MEM_ONLY=${MEM_ONLY:-} \
+  HEAP=${HEAP:-} python3 "$ROOT/scripts/bench_scale.py"

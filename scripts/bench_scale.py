@@ -17,6 +17,9 @@ E = os.environ
 WORK, KEY, BASE = E["WORK"], E["KEY"], int(E["BASE"])
 CONNS, GATES, LOADS, SINGLE = (int(E[k]) for k in ("CONNS", "GATES", "LOADS", "SINGLE"))
 ROUNDS, PUSHES, BATCH, BATCHES = (int(E[k]) for k in ("ROUNDS", "PUSHES", "BATCH", "BATCHES"))
+SETTLE = float(E.get("SETTLE") or 2)
+MEM_ONLY = bool(E.get("MEM_ONLY"))
+HEAP = E.get("HEAP") or ""
 TICK = os.sysconf("SC_CLK_TCK")
 CLUSTER = ["nats", "chat"] + [f"gate{g}" for g in range(1, GATES + 1)]
 LOAD_FILES = [f"load{n}" for n in range(1, LOADS + 1)]
@@ -207,7 +210,7 @@ def main():
         rows.append(("first failure", errors[0][:160]))
     if SINGLE:
         wait_logins(["loadsingle"], SINGLE, 120 + SINGLE / 200)
-    time.sleep(2)
+    time.sleep(SETTLE)
 
     mem = {n: proc_mem(n) for n in CLUSTER}
     total = sum(m["VmRSS"] for m in mem.values())
@@ -219,8 +222,17 @@ def main():
         rows.append((f"  {n}: RSS = anon + file", f"{m['VmRSS'] / 2**20:.1f} MiB = {m['RssAnon'] / 2**20:.1f} + {m['RssFile'] / 2**20:.1f}; per connection {whose}: {kib(m['VmRSS'] / conns)}, anon {kib(m['RssAnon'] / conns)}"))
     anon = sum(m["RssAnon"] for m in mem.values())
     rows.insert(-len(CLUSTER), ("  of which anonymous (heap, stacks; not the binaries' pages)", kib(anon / max(logged, 1))))
+    if SINGLE:
+        single_st = statuses(["loadsingle"])
+        held = max(single_st[0]["logged_in"] if single_st else 0, 1)
+        m = proc_mem("single")
+        rows.append((f"  one process, {held} connections: RSS = anon + file", f"{m['VmRSS'] / 2**20:.1f} MiB = {m['RssAnon'] / 2**20:.1f} + {m['RssFile'] / 2**20:.1f}; anon per connection {kib(m['RssAnon'] / held)}"))
     rows.extend(memory_detail(logged))
     rows.append(idle_cpu())
+    if HEAP:
+        rows.append(("heap profiles (scripts/heap-top.py reads them)", heap_profiles()))
+    if MEM_ONLY:
+        return print_rows(rows)
 
     cpu0 = cpu_secs(CLUSTER)
     times = broadcasts(BASE + 100, LOAD_FILES, logged)
@@ -282,7 +294,30 @@ def main():
         rate, got, _ = pushes_rate(send, count)
         rows.append((f"pushes by uid over all gates: {label}", f"{rate:,.0f}/s ({got} received)"))
     rows.append(("resume storm (20,000 sessions cut at once, to random gates)", "not measured yet (issue 26 part 2 leaves it open)"))
+    print_rows(rows)
 
+
+def heap_profiles():
+    """Saves the heap profiles of the chat node, gate 1 and the one process (started with
+    sampling on) under HEAP; their names."""
+    saved = []
+    for name, port in (("chat", BASE + 100), ("gate1", BASE + 101), ("single", BASE + 199)):
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/debug/pprof/heap", headers={"Authorization": f"Bearer {KEY}"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        if r.status != 200:
+            saved.append(f"{name}: HTTP {r.status} {body[:80]!r}")
+            continue
+        path = os.path.join(HEAP, f"{name}.pb.gz")
+        with open(path, "wb") as f:
+            f.write(body)
+        saved.append(path)
+    return ", ".join(saved)
+
+
+def print_rows(rows):
     width = max(len(a) for a, _ in rows)
     print(f"| {'what'.ljust(width)} | measured |")
     print(f"|{'-' * (width + 2)}|---|")

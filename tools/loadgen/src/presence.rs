@@ -58,6 +58,9 @@ struct Seen {
     messages: AtomicU64,
 }
 
+/// How long the healthy watchers read after the senders stop.
+const DRAIN: Duration = Duration::from_secs(1);
+
 /// Reads a healthy watcher's frames until `end`: latency of each `lat:<µs since t0>` room
 /// message, and counts.
 async fn read_healthy(
@@ -173,7 +176,9 @@ pub(crate) async fn presence(args: PresenceArgs) -> Result<()> {
     let mut writers = JoinSet::new();
     for (i, conn) in healthy.into_iter().enumerate() {
         let (r, w) = split(conn);
-        readers.spawn(read_healthy(r, t0, end, Arc::clone(&seen)));
+        // The readers go on a moment past `end`, so that the last message sent before it,
+        // still in flight then, is counted as received, not as missed.
+        readers.spawn(read_healthy(r, t0, end + DRAIN, Arc::clone(&seen)));
         if i < args.typers as usize {
             let typing = json_frame(&json!({"C2S_Typing": {"room_id": ROOM}}));
             writers.spawn(pace(w, Duration::from_millis(200), end, move |_| {

@@ -180,11 +180,8 @@ impl Inner {
                     agent.retarget(&to_gate, to_conn);
                     let transport = Transport::from_code(transport).unwrap_or_default();
                     agent.set_socket(transport, (addr(&local), addr(&remote)));
-                    lock(&self.agents)
-                        .entry(to_gate.into())
-                        .or_default()
-                        .insert(to_conn, agent);
                     tracing::debug!(gate, conn, to_conn, "connection moved to another gate");
+                    self.rebound(&to_gate, to_conn, agent);
                 }
                 // Through the ordered publisher: after every write to the old gate.
                 self.ack(reply);

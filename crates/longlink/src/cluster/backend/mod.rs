@@ -145,6 +145,7 @@ impl BackendBuilder {
                 agents: Mutex::new(HashMap::new()),
                 making: tokio::sync::Mutex::new(()),
                 acks: acks::Acks::default(),
+                moving: std::sync::atomic::AtomicBool::new(false),
                 stop_svc: CancellationToken::new(),
                 stop: CancellationToken::new(),
                 tracker: TaskTracker::new(),
@@ -171,6 +172,9 @@ struct Inner {
     making: tokio::sync::Mutex<()>,
     /// The acknowledgements sent lately, for gates back from a NATS outage.
     acks: acks::Acks,
+    /// Its connections are moving to another node (a stop): one rebound to another gate
+    /// from now on is asked to move there too. Set under the `agents` lock.
+    moving: std::sync::atomic::AtomicBool,
     /// Stops taking connections (the queue group): the first step of a stop.
     stop_svc: CancellationToken,
     stop: CancellationToken,

@@ -9,6 +9,8 @@
 //! sent before: the hand-off hook runs after those messages on its module, then the node
 //! answers with the connection's uid and user data (serialized, when its type is
 //! registered). The node stops once every connection has gone, or when its stop's time is up.
+//! A connection whose session moves to another gate meanwhile (`ToBackend::Rebind`) is
+//! asked for again, of the gate it is on now: the gate it left does not move it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,14 +46,18 @@ impl Inner {
             tracing::info!(node_type = %self.node_type, error = %e, connections = conns.len(), "no other node of this type; its connections end here");
             return;
         }
+        // Those rebound to another gate from now on are asked for there (`rebound`).
+        let conns: Vec<(Arc<str>, u64)> = {
+            let agents = lock(&self.agents);
+            self.moving.store(true, Ordering::Release);
+            agents
+                .iter()
+                .flat_map(|(gate, conns)| conns.keys().map(|c| (Arc::clone(gate), *c)))
+                .collect()
+        };
         tracing::info!(node_type = %self.node_type, connections = conns.len(), "moving connections to other nodes of this type");
         for (gate, conn) in &conns {
-            let ask = ToGate::Move {
-                conn: *conn,
-                node_type: self.node_type.to_string(),
-                from: c.node_id().to_owned(),
-            };
-            c.send_to_gate(gate, &ask);
+            self.ask_to_move(gate, *conn);
         }
         let deadline = tokio::time::Instant::now() + timeout;
         while lock(&self.agents).values().any(|conns| !conns.is_empty()) {
@@ -64,6 +70,36 @@ impl Inner {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Asks `gate` to move its connection `conn` away from this node.
+    fn ask_to_move(&self, gate: &str, conn: u64) {
+        let c = &self.cluster;
+        let ask = ToGate::Move {
+            conn,
+            node_type: self.node_type.to_string(),
+            from: c.node_id().to_owned(),
+        };
+        c.send_to_gate(gate, &ask);
+    }
+
+    /// A connection here is reached at `gate`'s `conn` from now on (its session moved to
+    /// that gate): `agent` is kept under it, and, if this node's connections are moving
+    /// away, that gate is asked to move it (the one it left has not, or no longer can).
+    pub(super) fn rebound(&self, gate: &str, conn: u64, agent: Agent) {
+        let moving = {
+            let mut agents = lock(&self.agents);
+            agents.entry(gate.into()).or_default().insert(conn, agent);
+            self.moving.load(Ordering::Acquire)
+        };
+        if moving {
+            tracing::debug!(
+                gate,
+                conn,
+                "a moving connection went to another gate: asked for there"
+            );
+            self.ask_to_move(gate, conn);
         }
     }
 

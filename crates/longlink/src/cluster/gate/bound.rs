@@ -6,7 +6,7 @@ use std::borrow::Borrow;
 use std::sync::Arc;
 
 /// One connection's backends: node type -> node id, at most one per type. 24 bytes and one
-/// 32-byte block for one backend (a `HashMap` was 48 bytes and a 160-byte table).
+/// 32-byte block for one backend (a `HashMap` is 48 bytes and a 160-byte table).
 #[derive(Debug, Default, Clone)]
 pub(super) struct Bound(Vec<(Arc<str>, Arc<str>)>);
 
@@ -28,6 +28,8 @@ impl Bound {
         match self.0.iter_mut().find(|(t, _)| *t == ty) {
             Some((_, old)) => Some(std::mem::replace(old, node)),
             None => {
+                // Room for this one only: a `Vec`'s first push makes room for four.
+                self.0.reserve_exact(1);
                 self.0.push((ty, node));
                 None
             }
@@ -68,6 +70,15 @@ impl FromIterator<(Arc<str>, Arc<str>)> for Bound {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_backend_takes_room_for_one() {
+        // Every connection of a clustered gate holds one: room for four would be 96 bytes
+        // more of each.
+        let mut bound = Bound::default();
+        bound.insert("chat".into(), "n1".into());
+        assert_eq!(bound.0.capacity(), 1);
+    }
 
     #[test]
     fn one_node_per_type() {

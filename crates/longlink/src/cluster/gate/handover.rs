@@ -24,6 +24,10 @@
 //! on its subject) takes its sessions with it: the resume is refused (`"unknown"`) and the
 //! client logs in afresh. The one step that can still lose a session is the last answer
 //! (`Done`): lost in NATS after the holder let go, the session is on neither gate.
+//!
+//! A backend node that stops meanwhile moves the connection's binding to another node of its
+//! type: the hand-over and the move wait for each other (the connection is parked on both
+//! gates; see `moving`).
 
 use longlink_wire::resume::RefuseReason;
 
@@ -64,6 +68,8 @@ impl GateLink {
             return Err(RefuseReason::Unknown);
         }
         let stage = self.feed.stage(agent.id());
+        // A stopping backend node may ask to move it before it is bound here (`moving`).
+        self.park(agent.id());
         let request = HandoverRequest {
             token: token.to_owned(),
             last_seq,
@@ -89,10 +95,12 @@ impl GateLink {
             )) => (in_seq, uid, at, groups, bindings, kept, user_data, marks),
             Ok((HandoverAnswer::Refused(_), _)) => {
                 self.feed.unstage(stage);
+                self.unpark(agent.id(), false);
                 return Err(RefuseReason::Unknown);
             }
             Err(why) => {
                 self.feed.unstage(stage);
+                self.unpark(agent.id(), false);
                 return Err(why);
             }
         };
@@ -102,6 +110,7 @@ impl GateLink {
             .map(|(ty, node)| (ty.into(), node.into()))
             .collect();
         lock(&self.bindings).insert(agent.id(), bound);
+        self.unpark(agent.id(), true);
         if uid != 0 {
             agent.store_uid(uid);
             self.bind_uid(agent, uid, at);
@@ -143,7 +152,9 @@ impl GateLink {
         }
     }
 
-    /// An `Ask`: claims the session and offers a copy of it; nothing else changes yet.
+    /// An `Ask`: claims the session and offers a copy of it; nothing else changes yet. The
+    /// moves of its backend bindings under way end first, and those asked for from now on
+    /// wait until the hand-over ends (`moving`).
     async fn give(&self, request: HandoverRequest) -> HandoverReply {
         let refused = |why: RefuseReason| HandoverReply::Refused(why.as_str().into());
         let Some(shared) = self.gate() else {
@@ -164,8 +175,13 @@ impl GateLink {
             Err(why) => return refused(why),
         };
         let conn = claimed.agent().id();
+        if !self.park_after_moves(conn).await {
+            keep_after_failed_handover(&shared, claimed);
+            return refused(RefuseReason::Retry);
+        }
         let copy = copy_for_handover(&shared, &claimed, request.last_seq);
         let Some((in_seq, kept, groups)) = copy else {
+            self.unpark(conn, true);
             keep_after_failed_handover(&shared, claimed);
             return refused(RefuseReason::Unknown);
         };

@@ -78,6 +78,9 @@ pub(crate) struct GateLink {
     /// (conn, backend type) whose binding is moving to another node: its messages wait
     /// until the token is cancelled. Locked after `bindings`, never before.
     held: Mutex<HashMap<(u64, Arc<str>), CancellationToken>>,
+    /// Connections in a session hand-over, on either gate: the moves asked for them
+    /// meanwhile, started when it ends (`moving`). Locked after `bindings`, never before.
+    parked: Mutex<HashMap<u64, moving::Waiting>>,
     /// Bounds the moves under way at once (a stopping node may ask for thousands).
     moves: tokio::sync::Semaphore,
     /// Forwarded messages not yet acknowledged, by sequence number.
@@ -152,6 +155,7 @@ impl GateLink {
             bindings: Mutex::new(HashMap::new()),
             node_names: Mutex::new(std::collections::HashSet::new()),
             held: Mutex::new(HashMap::new()),
+            parked: Mutex::new(HashMap::new()),
             moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
             inflight: Mutex::new(HashMap::new()),
             seq: AtomicU64::new(1),

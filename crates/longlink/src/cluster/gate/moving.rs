@@ -12,6 +12,14 @@
 //! A move that fails (the stopping node does not answer, or no other node adopts) unbinds
 //! the connection: its next message binds afresh, as after a node that is gone, and its
 //! state on the stopping node is lost.
+//!
+//! A connection whose session moves to another gate meanwhile (`handover`) is parked on
+//! both gates for the hand-over's time: the holder first lets a move under way end (the
+//! bindings it offers are then the new node's), and a move asked for while parked waits
+//! until the hand-over ends. Handed over, the connection is the new gate's: the stopping
+//! node, told to reach it there (`ToBackend::Rebind`), asks the new gate to move it, and
+//! that gate starts the move once it holds the session. A hand-over that fails leaves the
+//! holder to start the moves that waited.
 
 use std::sync::Arc;
 
@@ -23,6 +31,9 @@ use crate::cluster::wire::{Adopt, AgentState, ToBackend};
 
 /// How many connections one gate moves at once; the others' messages wait meanwhile.
 pub(super) const AT_ONCE: usize = 64;
+
+/// The moves asked for a parked connection: (node type, the stopping node), in order.
+pub(super) type Waiting = Vec<(Arc<str>, String)>;
 
 /// Lets a moving connection's held messages go, whichever way the move ends.
 struct Release<'a> {
@@ -49,6 +60,10 @@ impl GateLink {
         let released = CancellationToken::new();
         {
             let bindings = lock(&self.bindings);
+            if let Some(waiting) = lock(&self.parked).get_mut(&conn) {
+                waiting.push((ty, from.to_owned()));
+                return;
+            }
             let bound_there = bindings
                 .get(&conn)
                 .and_then(|b| b.get(&ty))
@@ -70,6 +85,53 @@ impl GateLink {
         };
         let from = from.to_owned();
         tokio::spawn(async move { link.move_conn(conn, ty, from).await });
+    }
+
+    /// The holder's side of a hand-over of `conn`: waits (within `request_timeout`) for the
+    /// moves of its bindings under way to end, then parks it. `false` if they did not end.
+    pub(super) async fn park_after_moves(&self, conn: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + self.cluster.config().request_timeout;
+        loop {
+            let moving = {
+                let _bindings = lock(&self.bindings);
+                let held = lock(&self.held);
+                let moving = held.iter().find(|((c, _), _)| *c == conn);
+                match moving {
+                    Some((_, released)) => released.clone(),
+                    None => {
+                        lock(&self.parked).entry(conn).or_default();
+                        return true;
+                    }
+                }
+            };
+            if tokio::time::timeout_at(deadline, moving.cancelled())
+                .await
+                .is_err()
+            {
+                return false;
+            }
+        }
+    }
+
+    /// The new gate's side of a hand-over: its connection `conn` is parked from now on.
+    pub(super) fn park(&self, conn: u64) {
+        let _bindings = lock(&self.bindings);
+        lock(&self.parked).entry(conn).or_default();
+    }
+
+    /// The hand-over of `conn` ended: the moves asked for meanwhile start if `start` (the
+    /// connection is bound here, as before or as it came), else the stopping nodes ask
+    /// again where it is now.
+    pub(super) fn unpark(&self, conn: u64, start: bool) {
+        let waiting = {
+            let _bindings = lock(&self.bindings);
+            lock(&self.parked).remove(&conn).unwrap_or_default()
+        };
+        if start {
+            for (ty, from) in waiting {
+                self.start_move(conn, &ty, &from);
+            }
+        }
     }
 
     async fn move_conn(&self, conn: u64, ty: Arc<str>, from: String) {

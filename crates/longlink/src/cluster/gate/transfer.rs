@@ -176,6 +176,8 @@ impl GateLink {
                 let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
                 self.feed.gone(conn);
                 self.went(conn, uid, (&to.0, to.1));
+                // The stopping nodes ask the new gate for the moves that waited.
+                self.unpark(conn, false);
                 return HandoverReply::Done {
                     uid,
                     at,
@@ -267,6 +269,7 @@ impl GateLink {
             }
         }
         self.feed.uncut(&agent);
+        self.unpark(conn, true);
         if let Some(shared) = self.gate() {
             take_back_here(&shared, &agent).await;
             keep_after_failed_handover(&shared, t.claimed);

@@ -52,8 +52,13 @@ impl BatchWriter {
         self.out.len()
     }
 
+    /// The batch, holding no more memory than its bytes: a node keeps the NATS messages of
+    /// commands it sent to each gate (`groupseq`, bounded by their length), and a buffer
+    /// grown item by item has up to twice the room it uses.
     pub(crate) fn finish(self) -> Bytes {
-        self.out.freeze()
+        let mut out = Vec::from(self.out);
+        out.shrink_to_fit();
+        Bytes::from(out)
     }
 }
 
@@ -141,6 +146,20 @@ mod tests {
         let back = crate::cluster::wire::ToGate::decode(it.next().unwrap()).unwrap();
         assert_eq!(back, handled);
         assert!(it.next().is_none());
+    }
+
+    #[test]
+    fn a_finished_batch_holds_no_more_memory_than_its_bytes() {
+        // A node keeps what it sent each gate, bounded by length: a grown buffer's spare
+        // room would be kept with it.
+        let mut w = BatchWriter::new(16);
+        for _ in 0..100 {
+            w.push(&[7u8; 100]);
+        }
+        let len = w.len();
+        let kept = w.finish().try_into_mut().expect("the only reference");
+        assert_eq!(kept.len(), len);
+        assert_eq!(kept.capacity(), len, "spare room kept with the batch");
     }
 
     #[test]
