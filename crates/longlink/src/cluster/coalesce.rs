@@ -1,7 +1,8 @@
 //! Coalescing in the publisher: what a node has queued, one after the other, for one gate or
 //! backend node goes out as one NATS message (a batch, `wire::batch`), in order. Only what
-//! is already queued is put together: the publisher never waits to fill a batch, so a
-//! message alone goes out alone, as before, and at once.
+//! is already queued is put together (the publisher yields once first, so that what the
+//! other ready tasks queue in the same turn of the runtime joins): the publisher never waits
+//! on a timer to fill a batch, so a message alone goes out alone, as before, and at once.
 //!
 //! Only [`Out`]s marked `batch` are put together: those for subjects whose listeners read
 //! batches (`P.gate.<id>`, `P.node.<id>`). A batch of commands to a gate is numbered as one
@@ -35,10 +36,8 @@ pub(super) fn gather(first: Out, rx: &mut UnboundedReceiver<Outgoing>) -> (Out, 
     };
     while let Ok(next) = rx.try_recv() {
         match next {
-            Outgoing::Publish(out) => match run.takes(&out) {
-                Some(reply) => run.add(&out, reply),
-                None => return (run.finish(), Some(Outgoing::Publish(out))),
-            },
+            Outgoing::Publish(out) if run.takes(&out) => run.add(out),
+            Outgoing::Publish(out) => return (run.finish(), Some(Outgoing::Publish(out))),
             other => return (run.finish(), Some(other)),
         }
     }
@@ -55,19 +54,16 @@ struct Run {
 }
 
 impl Run {
-    /// The reply the batch has once `out` joins it; `None` if it cannot (another subject,
-    /// headers, another numbering, a reply of another kind, or the batch is full).
-    fn takes(&self, out: &Out) -> Option<Option<String>> {
-        if !out.batch
-            || out.headers.is_some()
-            || self.first.headers.is_some()
-            || out.numbered != self.first.numbered
-            || out.subject != self.first.subject
-            || self.size() + out.payload.len() + 4 > MAX_BYTES
-        {
-            return None;
-        }
-        merged_reply(self.first.reply.as_deref(), out.reply.as_deref())
+    /// Whether `out` can join the batch: not if it goes to another subject, has headers or
+    /// another numbering, a reply that cannot be merged, or the batch is full.
+    fn takes(&self, out: &Out) -> bool {
+        out.batch
+            && out.headers.is_none()
+            && self.first.headers.is_none()
+            && out.numbered == self.first.numbered
+            && out.subject == self.first.subject
+            && self.size() + out.payload.len() + 4 <= MAX_BYTES
+            && replies_merge(self.first.reply.as_deref(), out.reply.as_deref())
     }
 
     fn size(&self) -> usize {
@@ -76,8 +72,9 @@ impl Run {
             .map_or(self.first.payload.len() + 6, BatchWriter::len)
     }
 
-    /// `out` joins the batch, which then has reply `reply` (from [`takes`](Self::takes)).
-    fn add(&mut self, out: &Out, reply: Option<String>) {
+    /// `out` joins the batch (once [`takes`](Self::takes) said it can); its reply's number
+    /// is added to the batch's.
+    fn add(&mut self, out: Out) {
         let size = self.size();
         let writer = self.writer.get_or_insert_with(|| {
             let mut w = BatchWriter::new(size * 2);
@@ -85,7 +82,7 @@ impl Run {
             w
         });
         writer.push(&out.payload);
-        self.first.reply = reply;
+        merge_reply(&mut self.first.reply, out.reply);
     }
 
     fn finish(self) -> Out {
@@ -98,20 +95,32 @@ impl Run {
     }
 }
 
-/// The reply of a batch with reply `have` once an item with reply `add` joins it; `None` if
-/// they cannot be merged (another prefix, or too long).
-fn merged_reply(have: Option<&str>, add: Option<&str>) -> Option<Option<String>> {
-    let (have, add) = match (have, add) {
-        (have, None) => return Some(have.map(str::to_owned)),
-        (None, Some(add)) => return Some(Some(add.to_owned())),
-        (Some(have), Some(add)) => (have, add),
+/// Whether a batch with reply `have` can take an item with reply `add`: either has none, or
+/// both are acknowledgement subjects under one prefix and the merged one is not too long.
+fn replies_merge(have: Option<&str>, add: Option<&str>) -> bool {
+    let (Some(have), Some(add)) = (have, add) else {
+        return true;
     };
-    let (prefix, n) = add.rsplit_once('.')?;
-    let (have_prefix, _) = have.rsplit_once('.')?;
-    if have_prefix != prefix || have.len() + 1 + n.len() > MAX_REPLY {
-        return None;
+    match (add.rsplit_once('.'), have.rsplit_once('.')) {
+        (Some((prefix, n)), Some((have_prefix, _))) => {
+            have_prefix == prefix && have.len() + 1 + n.len() <= MAX_REPLY
+        }
+        _ => false,
     }
-    Some(Some(format!("{have}_{n}")))
+}
+
+/// A batch with reply `have` takes an item with reply `add` ([`replies_merge`] said it can):
+/// `<prefix>.<n1>` and `<prefix>.<n2>` make `<prefix>.<n1>_<n2>`, appended in place.
+fn merge_reply(have: &mut Option<String>, add: Option<String>) {
+    match (have.as_mut(), add) {
+        (_, None) => {}
+        (None, add) => *have = add,
+        (Some(have), Some(add)) => {
+            let n = add.rsplit_once('.').map_or("", |(_, n)| n);
+            have.push('_');
+            have.push_str(n);
+        }
+    }
 }
 
 /// The numbers an acknowledgement subject's last token lists (`7`, or `7_8_12` for a batch).

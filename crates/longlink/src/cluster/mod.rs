@@ -12,9 +12,12 @@
 //! entries expire after `directory_ttl` unless the gate that holds the uid refreshes them
 //! (it does, every third of that).
 //!
-//! Inside: [`Cluster`] (this file: the connection, publishing in order, push, kick and
-//! broadcast), `by_uid` (push, kick and goodbye to one uid wherever it is), `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a gate node's side: forwarding, the
-//! directory, commands from other nodes; [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
+//! Inside: [`Cluster`] (this file: the connection, the directory bucket, group and all-gates
+//! broadcasts), `send` (publishing in order: one message, a batched one, a command to a
+//! gate; flush and sync), `by_uid` (push, kick and goodbye to one uid wherever it is),
+//! `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a
+//! gate node's side: forwarding, the directory, commands from other nodes;
+//! [`GateBuilder::cluster`](crate::gate::GateBuilder::cluster)),
 //! `backend` (a backend node's side: [`Backend`]).
 //!
 //! **Delivery is at most once.** A message is lost if NATS or the node it is on fails while
@@ -50,6 +53,7 @@ mod publish;
 mod push_many;
 mod replay;
 mod rpc;
+mod send;
 pub mod subjects;
 mod wire;
 
@@ -61,14 +65,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use bytes::Bytes;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
 use outgoing::{Out, Outgoing};
 use publish::publish_loop;
 use subjects::Subjects;
-use wire::ToGate;
 
 /// Why a cluster operation failed. Every operation ends within its timeout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -247,79 +249,6 @@ impl Cluster {
     /// seen as offline).
     pub(crate) fn online(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.online.subscribe()
-    }
-
-    /// Publishes in order with every other publish of this node (never waits).
-    pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
-        self.queue(Out {
-            subject,
-            reply,
-            payload,
-            headers: None,
-            batch: false,
-            numbered: None,
-        });
-    }
-
-    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
-    /// reads batches): it may share one NATS message with what is queued right behind it for
-    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
-    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
-        self.queue(Out {
-            subject,
-            reply,
-            payload,
-            headers: None,
-            batch: true,
-            numbered: None,
-        });
-    }
-
-    fn queue(&self, out: Out) {
-        if self.inner.out.send(Outgoing::Publish(out)).is_err() {
-            tracing::debug!("cluster publisher stopped, message dropped");
-        }
-    }
-
-    /// Returns once everything published before the call has left this process (handed to
-    /// the NATS client and flushed to the socket), or after `request_timeout` (NATS may be
-    /// away). For stopping: what a node sent on its way out is not left in its queue.
-    pub(crate) async fn flush_outgoing(&self) {
-        let (done, sent) = tokio::sync::oneshot::channel();
-        let flushed = async {
-            if self.inner.out.send(Outgoing::Barrier(done)).is_ok() {
-                let _ = sent.await;
-            }
-            let _ = self.inner.client.flush().await;
-        };
-        let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
-    }
-
-    /// Sends a command to gate `gate`. It may share one NATS message with the commands queued
-    /// right behind it for that gate (`coalesce`); each NATS message to a gate is numbered
-    /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
-    /// that missed some asks for them again and applies each node's commands in order, once.
-    pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
-        self.queue(Out {
-            subject: self.subjects().gate(gate),
-            reply: None,
-            payload: msg.encode(),
-            headers: None,
-            batch: true,
-            numbered: Some(gate.to_owned()),
-        });
-    }
-
-    /// Returns once the NATS server has processed everything this node's client sent before
-    /// (subscriptions above all), or after `request_timeout`. NATS has no "sync" of its own
-    /// (`flush` only empties the socket buffer): a request that nobody serves comes back as
-    /// "no responders" only after the server has read what came before it.
-    pub(crate) async fn sync(&self) {
-        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let subject = self.subjects().sync(&self.inner.node_id, n);
-        let request = self.inner.client.request(subject, Bytes::new());
-        let _ = tokio::time::timeout(self.inner.config.request_timeout, request).await;
     }
 
     /// The directory bucket, opened (or created) on first use within `request_timeout`;

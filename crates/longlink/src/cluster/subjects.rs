@@ -34,38 +34,49 @@ impl Subjects {
         }
     }
 
-    fn at(&self, rest: std::fmt::Arguments<'_>) -> String {
-        format!("{}.{}", self.prefix, rest)
+    /// `P.` and `parts` one after the other, in one allocation of the right size (this runs
+    /// for every forwarded message and every command to a gate: no formatting machinery).
+    fn at(&self, parts: &[&str]) -> String {
+        let len = self.prefix.len() + 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mut s = String::with_capacity(len + 20);
+        s.push_str(&self.prefix);
+        s.push('.');
+        for p in parts {
+            s.push_str(p);
+        }
+        s
     }
 
     /// New connections for backends of `node_type`.
     pub(crate) fn svc(&self, node_type: &str) -> String {
-        self.at(format_args!("svc.{node_type}"))
+        self.at(&["svc.", node_type])
     }
 
     /// One node's own subject (its connections' messages and closes).
     pub(crate) fn node(&self, node_id: &str) -> String {
-        self.at(format_args!("node.{node_id}"))
+        self.at(&["node.", node_id])
     }
 
     /// The acknowledgement of forwarded message `seq` of `gate`.
     pub(crate) fn ack(&self, gate: &str, seq: u64) -> String {
-        self.at(format_args!("ack.{gate}.{seq}"))
+        let mut s = self.at(&["ack.", gate, "."]);
+        push_u64(&mut s, seq);
+        s
     }
 
     /// Every acknowledgement for `gate`.
     pub(crate) fn acks(&self, gate: &str) -> String {
-        self.at(format_args!("ack.{gate}.*"))
+        self.at(&["ack.", gate, ".*"])
     }
 
     /// Commands for the connections of `gate`.
     pub(crate) fn gate(&self, gate: &str) -> String {
-        self.at(format_args!("gate.{gate}"))
+        self.at(&["gate.", gate])
     }
 
     /// Requests for the sessions `gate` holds.
     pub(crate) fn handover(&self, gate: &str) -> String {
-        self.at(format_args!("handover.{gate}"))
+        self.at(&["handover.", gate])
     }
 
     /// Where the session of a token went, when the gate it names is gone (every gate).
@@ -75,48 +86,50 @@ impl Subjects {
 
     /// A broadcast to a cluster group.
     pub(crate) fn group(&self, group: &str) -> String {
-        self.at(format_args!("grp.{}", group_token(group)))
+        self.at(&["grp.", &group_token(group)])
     }
 
     /// Every group broadcast (a gate's wildcard subscription).
     pub(crate) fn groups(&self) -> String {
-        self.at(format_args!("grp.>"))
+        self.at(&["grp.>"])
     }
 
     /// What precedes the group's token in a group broadcast's subject.
     pub(crate) fn group_prefix(&self) -> String {
-        self.at(format_args!("grp."))
+        self.at(&["grp."])
     }
 
     /// Requests for the group broadcasts node `node_id` published lately.
     pub(crate) fn replay(&self, node_id: &str) -> String {
-        self.at(format_args!("replay.{node_id}"))
+        self.at(&["replay.", node_id])
     }
 
     /// A broadcast to every connection.
     pub(crate) fn all(&self) -> String {
-        self.at(format_args!("all"))
+        self.at(&["all"])
     }
 
     /// A remote call to any node of `node_type`.
     pub(crate) fn rpc(&self, node_type: &str, method: &str) -> String {
-        self.at(format_args!("rpc.{node_type}.{method}"))
+        self.at(&["rpc.", node_type, ".", method])
     }
 
     /// A remote call to node `node_id`.
     pub(crate) fn rpc_node(&self, node_id: &str, method: &str) -> String {
-        self.at(format_args!("rpcn.{node_id}.{method}"))
+        self.at(&["rpcn.", node_id, ".", method])
     }
 
     /// A sync request of `node_id` (nobody answers it).
     pub(crate) fn sync(&self, node_id: &str, n: u64) -> String {
-        self.at(format_args!("sync.{node_id}.{n}"))
+        let mut s = self.at(&["sync.", node_id, "."]);
+        push_u64(&mut s, n);
+        s
     }
 
     /// The server API's operation `op` (`push`, `broadcast`, `kick`, `online`, `stats`,
     /// `node_stats`).
     pub(crate) fn api(&self, op: &str) -> String {
-        self.at(format_args!("api.{op}"))
+        self.at(&["api.", op])
     }
 
     /// The directory bucket.
@@ -135,6 +148,23 @@ pub(crate) fn fits(subject: &str) -> bool {
     subject.len() <= MAX_SUBJECT_LEN
         && subject.split('.').all(|t| !t.is_empty())
         && !subject.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Appends `n` in decimal (as `format!` would, without its machinery).
+pub(crate) fn push_u64(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        s.push(char::from(d));
+    }
 }
 
 /// The directory key of a uid.
@@ -158,6 +188,10 @@ mod tests {
         let s = Subjects::new("ll");
         assert_eq!(s.svc("chat"), "ll.svc.chat");
         assert_eq!(s.ack("g1", 7), "ll.ack.g1.7");
+        assert_eq!(s.ack("g1", 0), "ll.ack.g1.0");
+        assert_eq!(s.ack("g1", u64::MAX), format!("ll.ack.g1.{}", u64::MAX));
+        assert_eq!(s.sync("n1", 1234567890), "ll.sync.n1.1234567890");
+        assert_eq!(s.group_prefix(), "ll.grp.");
         assert_eq!(s.acks("g1"), "ll.ack.g1.*");
         assert_eq!(s.group("room.1"), "ll.grp.room_1");
         assert_eq!(s.rpc_node("n1", "online"), "ll.rpcn.n1.online");

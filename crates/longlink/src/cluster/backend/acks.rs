@@ -26,7 +26,10 @@ impl Acks {
     pub(super) fn sent(&self, gate: &str, seq: u64, keep: Duration) {
         let now = Instant::now();
         let mut sent = lock(&self.sent);
-        let acks = sent.entry(gate.to_owned()).or_default();
+        if !sent.contains_key(gate) {
+            sent.insert(gate.to_owned(), VecDeque::new());
+        }
+        let acks = sent.get_mut(gate).expect("inserted above");
         acks.push_back((now, seq));
         while acks.len() > KEPT || acks.front().is_some_and(|(t, _)| now - *t > keep) {
             acks.pop_front();

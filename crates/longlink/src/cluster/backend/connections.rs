@@ -109,8 +109,8 @@ impl Inner {
         let mut reply = msg
             .reply
             .as_ref()
-            .map(|r| r.to_string())
-            .filter(|_| !batched);
+            .filter(|_| !batched)
+            .map(|r| r.to_string());
         let items = match batch::items(msg.payload) {
             Ok(items) => items,
             Err(e) => return tracing::warn!(error = %e, "bad messages from a gate dropped"),

@@ -150,9 +150,13 @@ impl GateLink {
             return Some(Route::Paused(payload));
         }
         let bindings = lock(&self.bindings);
-        if let Some(released) = lock(&self.held).get(&(conn, Arc::clone(ty))) {
+        let held = lock(&self.held);
+        if !held.is_empty()
+            && let Some(released) = held.get(&(conn, Arc::clone(ty)))
+        {
             return Some(Route::Held(released.clone(), payload));
         }
+        drop(held);
         match bindings.get(&conn).and_then(|b| b.get(ty)) {
             Some(node) => {
                 self.send_bound(conn, ty, node, name, payload);

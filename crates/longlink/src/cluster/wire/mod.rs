@@ -74,7 +74,13 @@ const ACKED: u8 = 9;
 
 impl ToBackend {
     pub(crate) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(32);
+        let extra = match self {
+            ToBackend::Msg { gate, payload, .. } | ToBackend::Forward { gate, payload, .. } => {
+                gate.len() + payload.len()
+            }
+            _ => 0,
+        };
+        let mut out = BytesMut::with_capacity(32 + extra);
         match self {
             ToBackend::Open {
                 gate,
@@ -95,7 +101,6 @@ impl ToBackend {
                 conn,
                 payload,
             } => {
-                out.reserve(payload.len() + gate.len() + 11);
                 out.put_u8(MSG);
                 put_str(&mut out, gate);
                 out.put_u64_le(*conn);
@@ -107,7 +112,6 @@ impl ToBackend {
                 seq,
                 payload,
             } => {
-                out.reserve(payload.len() + gate.len() + 19);
                 out.put_u8(FORWARD);
                 put_str(&mut out, gate);
                 out.put_u64_le(*conn);

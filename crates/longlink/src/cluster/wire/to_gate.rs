@@ -67,10 +67,15 @@ pub(super) const PUSH_UIDS: u8 = 23;
 
 impl ToGate {
     pub(crate) fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(24);
+        let extra = match self {
+            ToGate::Push { payload, .. }
+            | ToGate::PushUid { payload, .. }
+            | ToGate::KickUid { payload, .. } => payload.len(),
+            _ => 0,
+        };
+        let mut out = BytesMut::with_capacity(24 + extra);
         match self {
             ToGate::Push { conn, payload } => {
-                out.reserve(payload.len());
                 out.put_u8(PUSH);
                 out.put_u64_le(*conn);
                 out.put_slice(payload);
@@ -100,14 +105,12 @@ impl ToGate {
                 put_str(&mut out, group);
             }
             ToGate::PushUid { conn, uid, payload } => {
-                out.reserve(payload.len());
                 out.put_u8(PUSH_UID);
                 out.put_u64_le(*conn);
                 out.put_u64_le(*uid);
                 out.put_slice(payload);
             }
             ToGate::KickUid { conn, uid, payload } => {
-                out.reserve(payload.len());
                 out.put_u8(KICK_UID);
                 out.put_u64_le(*conn);
                 out.put_u64_le(*uid);

@@ -1,0 +1,84 @@
+//! Publishing: everything a node sends goes through its publisher task in the order of
+//! the calls (`publish`), batched where its listener reads batches (`coalesce`); a
+//! barrier for stopping, and a sync with the NATS server.
+
+use bytes::Bytes;
+
+use super::Cluster;
+use super::outgoing::{Out, Outgoing};
+use super::wire::ToGate;
+
+impl Cluster {
+    /// Publishes in order with every other publish of this node (never waits).
+    pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+            batch: false,
+            numbered: None,
+        });
+    }
+
+    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
+    /// reads batches): it may share one NATS message with what is queued right behind it for
+    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
+    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
+        self.queue(Out {
+            subject,
+            reply,
+            payload,
+            headers: None,
+            batch: true,
+            numbered: None,
+        });
+    }
+
+    pub(super) fn queue(&self, out: Out) {
+        if self.inner.out.send(Outgoing::Publish(out)).is_err() {
+            tracing::debug!("cluster publisher stopped, message dropped");
+        }
+    }
+
+    /// Returns once everything published before the call has left this process (handed to
+    /// the NATS client and flushed to the socket), or after `request_timeout` (NATS may be
+    /// away). For stopping: what a node sent on its way out is not left in its queue.
+    pub(crate) async fn flush_outgoing(&self) {
+        let (done, sent) = tokio::sync::oneshot::channel();
+        let flushed = async {
+            if self.inner.out.send(Outgoing::Barrier(done)).is_ok() {
+                let _ = sent.await;
+            }
+            let _ = self.inner.client.flush().await;
+        };
+        let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
+    }
+
+    /// Sends a command to gate `gate`. It may share one NATS message with the commands queued
+    /// right behind it for that gate (`coalesce`); each NATS message to a gate is numbered
+    /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
+    /// that missed some asks for them again and applies each node's commands in order, once.
+    pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
+        self.queue(Out {
+            subject: self.subjects().gate(gate),
+            reply: None,
+            payload: msg.encode(),
+            headers: None,
+            batch: true,
+            numbered: Some(gate.to_owned()),
+        });
+    }
+
+    /// Returns once the NATS server has processed everything this node's client sent before
+    /// (subscriptions above all), or after `request_timeout`. NATS has no "sync" of its own
+    /// (`flush` only empties the socket buffer): a request that nobody serves comes back as
+    /// "no responders" only after the server has read what came before it.
+    pub(crate) async fn sync(&self) {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let subject = self.subjects().sync(&self.inner.node_id, n);
+        let request = self.inner.client.request(subject, Bytes::new());
+        let _ = tokio::time::timeout(self.inner.config.request_timeout, request).await;
+    }
+}
