@@ -81,7 +81,7 @@ impl Subjects {
 
     /// Where the session of a token went, when the gate it names is gone (every gate).
     pub(crate) fn moved(&self) -> String {
-        self.at(format_args!("moved"))
+        self.at(&["moved"])
     }
 
     /// A broadcast to a cluster group.
