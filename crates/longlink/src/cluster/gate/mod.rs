@@ -1,8 +1,10 @@
 //! The gate node's side of the cluster: one [`GateLink`] per clustered gate, the
-//! [`ClusterLink`] the gate layer asks for (and the [`ConnLink`] its agents tell, and the
-//! [`Forwarder`] its processor forwards through).
+//! [`ClusterLink`](crate::gate::link::ClusterLink) the gate layer asks for (and the
+//! [`ConnLink`](crate::agent::link::ConnLink) its agents tell, and the
+//! [`Forwarder`](crate::processor::Forwarder) its processor forwards through).
 //!
-//! - this file: the link, its life (subscribe, serve, stop) and the traits it implements;
+//! - this file: the link and its life (subscribe, serve, stop);
+//! - `traits`: the traits it implements for the gate layer, each a call into the files below;
 //! - `forward`: forwarding client messages to backends, acknowledgements and timeouts;
 //! - `bound`: one connection's backends, a short list;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
@@ -31,13 +33,13 @@ mod moving;
 mod order;
 mod outage;
 mod setup;
+mod traits;
 mod transfer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,13 +48,9 @@ use super::subjects::node_key;
 use super::wire::Holder;
 use super::{Cluster, ClusterError};
 use crate::agent::Agent;
-use crate::agent::link::{ConnLink, LinkEvent};
 use crate::codec::Encoded;
 use crate::gate::Shared;
-use crate::gate::link::{BoxFuture, ClusterLink, Taken};
-use crate::processor::{ForwardWait, Forwarder};
 use forward::Inflight;
-use longlink_wire::resume::RefuseReason;
 
 /// The gate's hook for a forwarded message that failed: the agent, the message name, why.
 pub(crate) type ForwardErrorHook = Box<dyn Fn(&Agent, &str, &ClusterError) + Send + Sync>;
@@ -319,85 +317,5 @@ impl GateLink {
         let _ = tokio::time::timeout(timeout, retire).await;
         self.stop.cancel();
         self.cluster.flush_outgoing().await;
-    }
-}
-
-impl ClusterLink for GateLink {
-    fn conn_link(self: Arc<Self>) -> Arc<dyn ConnLink> {
-        self
-    }
-
-    fn forwarder(self: Arc<Self>) -> Arc<dyn Forwarder> {
-        self
-    }
-
-    fn opened<'a>(&'a self, agent: &'a Agent) -> BoxFuture<'a, ()> {
-        Box::pin(self.bind_all(agent))
-    }
-
-    fn closed(&self, agent: &Agent) {
-        self.feed.gone(agent.id());
-        self.forget(agent);
-    }
-
-    fn settle(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.settle_forwards())
-    }
-
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.finish())
-    }
-
-    fn node_id(&self) -> &str {
-        self.cluster.node_id()
-    }
-
-    fn take_session<'a>(
-        &'a self,
-        holder: &'a str,
-        token: &'a str,
-        last_seq: u64,
-        agent: &'a Agent,
-    ) -> BoxFuture<'a, Result<Taken, RefuseReason>> {
-        Box::pin(self.take(holder, token, last_seq, agent))
-    }
-
-    fn give_up_handover(&self, conn: u64) -> BoxFuture<'_, ()> {
-        Box::pin(self.give_up_transfers_of(conn))
-    }
-
-    fn others_alive(&self) -> BoxFuture<'_, bool> {
-        Box::pin(self.other_gate_lives())
-    }
-}
-
-impl ConnLink for GateLink {
-    fn tell(&self, agent: &Agent, event: LinkEvent<'_>) {
-        match event {
-            LinkEvent::Uid(uid) => self.bind_uid(agent, uid, super::wire::now_micros()),
-            // Group membership is the gate's own (the gate's link keeps it); and the
-            // connection is here: the agent writes and closes it itself.
-            LinkEvent::Join(_)
-            | LinkEvent::Leave(_)
-            | LinkEvent::Push(_)
-            | LinkEvent::Close
-            | LinkEvent::Destroy => {}
-        }
-    }
-
-    fn address(&self, agent: &Agent) -> Option<(Arc<str>, u64)> {
-        Some((self.cluster.node_id().into(), agent.id()))
-    }
-}
-
-impl Forwarder for GateLink {
-    fn forward(
-        &self,
-        agent: &Agent,
-        node_type: &Arc<str>,
-        name: &Arc<str>,
-        payload: Bytes,
-    ) -> Option<ForwardWait> {
-        self.forward_one(agent, node_type, name, payload)
     }
 }
