@@ -299,7 +299,7 @@ def main():
     ):
         rate, got, _ = pushes_rate(send, count)
         rows.append((f"pushes by uid over all gates: {label}", f"{rate:,.0f}/s ({got} received)"))
-    rows.append(("resume storm (20,000 sessions cut at once, to random gates)", "not measured yet (issue 26 part 2 leaves it open)"))
+    rows.append(("resume storm (20,000 sessions cut at once, to random gates)", "a run of its own: STORM=20000 bash scripts/bench-scale.sh, or python3 scripts/bench_storm.py storm"))
     print_rows(rows)
 
 
