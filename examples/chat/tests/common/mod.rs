@@ -13,6 +13,7 @@
 pub mod client;
 pub mod node;
 pub mod process;
+pub mod rolling;
 
 use std::net::SocketAddr;
 use std::time::Duration;
