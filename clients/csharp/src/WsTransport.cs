@@ -31,7 +31,8 @@ namespace Longlink
         readonly byte[] head = new byte[8];
         readonly ManualResetEvent readEnded = new ManualResetEvent(false);
         int closedFlag;
-        int reading;
+        // Whether a reader has called Receive: Close's goodbye then waits for the server's answer.
+        int read;
         bool sentClose;
 
         WsTransport(TcpClient tcp, Stream stream)
@@ -149,12 +150,12 @@ namespace Longlink
                 for (int i = 0; i < 8; i++) frame[2 + i] = (byte)((long)length >> (56 - 8 * i));
             }
             var mask = new byte[4];
-            rng.GetBytes(mask);
-            Buffer.BlockCopy(mask, 0, frame, n, 4);
-            for (int i = 0; i < length; i++) frame[n + 4 + i] = (byte)(payload[i] ^ mask[i & 3]);
             lock (writeLock)
             {
                 if (sentClose) throw new IOException("websocket closing");
+                rng.GetBytes(mask);
+                Buffer.BlockCopy(mask, 0, frame, n, 4);
+                for (int i = 0; i < length; i++) frame[n + 4 + i] = (byte)(payload[i] ^ mask[i & 3]);
                 if (opcode == 0x8) sentClose = true;
                 stream.Write(frame, 0, frame.Length);
             }
@@ -163,7 +164,7 @@ namespace Longlink
         /// <inheritdoc/>
         public byte[] Receive()
         {
-            Interlocked.Increment(ref reading);
+            Volatile.Write(ref read, 1);
             try
             {
                 return ReadMessage();
@@ -172,10 +173,6 @@ namespace Longlink
             {
                 readEnded.Set();
                 throw;
-            }
-            finally
-            {
-                Interlocked.Decrement(ref reading);
             }
         }
 
@@ -276,12 +273,12 @@ namespace Longlink
             {
                 if (goodbye)
                 {
-                    // Bounded by the socket's send timeout (not a timer); then, while a reader
+                    // Bounded by the socket's send timeout (not a timer); then, when a reader
                     // reads, the server's close frame is awaited so that closing the socket
                     // cannot reset the connection before the server has read the goodbye.
                     tcp.SendTimeout = GoodbyeMs;
                     WriteFrame(0x8, new byte[] { 0x03, 0xe8, (byte)'b', (byte)'y', (byte)'e' }, 5);
-                    if (Volatile.Read(ref reading) > 0) readEnded.WaitOne(GoodbyeMs);
+                    if (Volatile.Read(ref read) == 1) readEnded.WaitOne(GoodbyeMs);
                 }
                 else tcp.Client.LingerState = new LingerOption(true, 0);
             }
