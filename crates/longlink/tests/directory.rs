@@ -81,19 +81,48 @@ fn hello(text: &str) -> longlink::Encoded {
     p.encode(&Echo { text: text.into() }).unwrap()
 }
 
+/// A gate (`directory_ttl` 1 s), a backend, a probe node with no gate, and a client logged
+/// in as `uid` on the gate, in the directory.
+struct OneUser {
+    gate: common::Running,
+    backend: common::Running,
+    gate_cluster: Cluster,
+    probe: Cluster,
+    client: common::TcpClient,
+}
+
+impl OneUser {
+    async fn start(nats: &NatsServer, uid: u64) -> OneUser {
+        let gc = Cluster::connect(&short(nats, "gate", "")).await.unwrap();
+        let (gate, addr, gate_cluster, _) = gate_with(gc).await;
+        let (backend, _, _) = backend(nats).await;
+        let probe = Cluster::connect(&short(nats, "tool", "")).await.unwrap();
+        let client = login(addr, uid).await;
+        eventually_located(&probe, uid).await;
+        OneUser {
+            gate,
+            backend,
+            gate_cluster,
+            probe,
+            client,
+        }
+    }
+
+    async fn stop(self) {
+        self.gate.shutdown().await;
+        self.backend.shutdown().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_uid_entry_is_written_once_and_lasts_while_its_gate_lives() {
     let Some(nats) = NatsServer::start_or_skip() else {
         return;
     };
     bounded(STEP * 6, async {
-        let gc = Cluster::connect(&short(&nats, "gate", "")).await.unwrap();
-        let (g, addr, gc, _) = gate_with(gc).await;
-        let (b, _, _) = backend(&nats).await;
-        let probe = Cluster::connect(&short(&nats, "tool", "")).await.unwrap();
-        let mut c = login(addr, 81).await;
-        eventually_located(&probe, 81).await;
-        let store = bucket(&probe).await;
+        let mut one = OneUser::start(&nats, 81).await;
+        let (probe, c) = (&one.probe, &mut one.client);
+        let store = bucket(probe).await;
         let written = stored(&store, 81).await.expect("the entry").revision;
         // Three times the bucket's maximum age: an entry not rewritten lasts all the same.
         tokio::time::sleep(TTL * 3 + TTL / 2).await;
@@ -101,11 +130,11 @@ async fn a_uid_entry_is_written_once_and_lasts_while_its_gate_lives() {
             .await
             .expect("the entry outlives directory_ttl");
         assert_eq!(entry.revision, written, "the entry was rewritten");
-        assert_eq!(probe.locate(81).await, Ok(Some(gc.node_id().to_owned())));
+        let gate = one.gate_cluster.node_id().to_owned();
+        assert_eq!(probe.locate(81).await, Ok(Some(gate)));
         probe.push_uid(81, &hello("still found")).await.unwrap();
         assert_eq!(c.recv_echo().await, "still found");
-        g.shutdown().await;
-        b.shutdown().await;
+        one.stop().await;
     })
     .await;
 }
@@ -170,23 +199,18 @@ async fn a_gate_whose_alive_key_lapsed_claims_its_uids_again() {
         return;
     };
     bounded(STEP * 6, async {
-        let gc = Cluster::connect(&short(&nats, "gate", "")).await.unwrap();
-        let (g, addr, gc, _) = gate_with(gc).await;
-        let (b, _, _) = backend(&nats).await;
-        let probe = Cluster::connect(&short(&nats, "tool", "")).await.unwrap();
-        let mut c = login(addr, 95).await;
-        eventually_located(&probe, 95).await;
+        let mut one = OneUser::start(&nats, 95).await;
+        let (probe, gc, c) = (&one.probe, &one.gate_cluster, &mut one.client);
         // As after NATS was away for longer than directory_ttl and a sweep removed the
         // gate's entries meanwhile.
-        let store = bucket(&probe).await;
+        let store = bucket(probe).await;
         store.purge(format!("node.{}", gc.node_id())).await.unwrap();
         store.purge("uid.95").await.unwrap();
         assert_eq!(probe.locate(95).await, Ok(None));
-        eventually_located(&probe, 95).await;
+        eventually_located(probe, 95).await;
         probe.push_uid(95, &hello("found again")).await.unwrap();
         assert_eq!(c.recv_echo().await, "found again");
-        g.shutdown().await;
-        b.shutdown().await;
+        one.stop().await;
     })
     .await;
 }

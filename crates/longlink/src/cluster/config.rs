@@ -129,9 +129,14 @@ impl ClusterConfig {
     }
 }
 
-/// A short random suffix for generated node ids (time and process based; unique enough for
-/// node ids, which also carry the node type).
+/// A short random suffix for generated node ids (unique enough for node ids, which also
+/// carry the node type).
 fn unique_suffix() -> String {
+    format!("{:012x}", random_u64() & 0xffff_ffff_ffff)
+}
+
+/// A random number, from the time and the process (std's per-process random hash keys).
+pub(crate) fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(
@@ -140,7 +145,7 @@ fn unique_suffix() -> String {
             .map_or(0, |d| d.as_nanos()),
     );
     h.write_u32(std::process::id());
-    format!("{:012x}", h.finish() & 0xffff_ffff_ffff)
+    h.finish()
 }
 
 #[cfg(test)]

@@ -96,17 +96,9 @@ impl AliveSeen {
     }
 }
 
-/// A new node start's incarnation: random (time and process based), never 0.
+/// A new node start's incarnation: random, never 0.
 pub(crate) fn new_incarnation() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    h.finish().max(1)
+    super::config::random_u64().max(1)
 }
 
 fn nats(e: impl std::fmt::Display) -> ClusterError {

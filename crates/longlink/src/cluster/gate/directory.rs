@@ -225,18 +225,32 @@ impl GateLink {
         tokio::join!(self.alive_loop(), self.sweep_loop());
     }
 
+    /// Every `period`, the first time at once, until the gate stops: the directory, when it
+    /// can be opened.
+    pub(super) fn directory_ticks(
+        &self,
+        period: std::time::Duration,
+    ) -> impl futures_util::Stream<Item = &kv::Store> + '_ {
+        let mut every = tokio::time::interval(period);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        futures_util::stream::unfold(every, move |mut every| async move {
+            loop {
+                tokio::select! {
+                    _ = self.stop.cancelled() => return None,
+                    _ = every.tick() => {}
+                }
+                if let Ok(store) = self.cluster.directory().await {
+                    return Some((store, every));
+                }
+            }
+        })
+    }
+
     async fn alive_loop(&self) {
         // The first tick is at once: the gate is alive from its start.
-        let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = every.tick() => {}
-            }
-            let Ok(store) = self.cluster.directory().await else {
-                continue;
-            };
+        let ticks = self.directory_ticks(self.cluster.config().directory_ttl / 3);
+        let mut ticks = std::pin::pin!(ticks);
+        while let Some(store) = ticks.next().await {
             match self.say_alive(store).await {
                 Ok(true) => {}
                 Ok(false) => self.claim_again().await,

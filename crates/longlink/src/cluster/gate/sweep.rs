@@ -31,17 +31,10 @@ impl GateLink {
     /// Every `directory_ttl`: which gates are alive; a sweep when one seen before is gone
     /// (or at the first look), if this gate is the first alive by name.
     pub(super) async fn sweep_loop(&self) {
-        let mut every = tokio::time::interval(self.cluster.config().directory_ttl);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ticks = self.directory_ticks(self.cluster.config().directory_ttl);
+        let mut ticks = std::pin::pin!(ticks);
         let mut known: Option<HashMap<String, u64>> = None;
-        loop {
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = every.tick() => {}
-            }
-            let Ok(store) = self.cluster.directory().await else {
-                continue;
-            };
+        while let Some(store) = ticks.next().await {
             let Ok(gates) = self.gates(store).await else {
                 continue;
             };
