@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::pinged::forwarding_gate;
 use common::{Echo, Framing, Running, STEP, TcpClient, Wire, bounded, run, wait_for};
 use longlink::cluster::{Backend, Cluster, ClusterConfig};
-use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor};
+use longlink::{Agent, App, Ctx, Encoding, Module, Processor};
 use longlink_testkit::NatsServer;
 use serde::{Deserialize, Serialize};
 
@@ -118,23 +119,8 @@ async fn gate(nats: &NatsServer) -> (Running, std::net::SocketAddr, Arc<Mutex<Ve
     let mut p = Processor::new(Encoding::Json);
     registry(&mut p);
     p.forward::<Ping>("svc").unwrap();
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let errs = Arc::clone(&errors);
-    let gate = Gate::builder(
-        GateConfig {
-            tcp_addr: "127.0.0.1:0".into(),
-            encoding: Encoding::Json,
-            ..GateConfig::default()
-        },
-        p,
-    )
-    .cluster(&cluster)
-    .on_forward_error(move |_agent, name, e| errs.lock().unwrap().push(format!("{name}: {e}")))
-    .bind()
-    .await
-    .unwrap();
-    let addr = gate.tcp_addr().unwrap();
-    (run(App::new().gate(gate)), addr, errors)
+    let (running, addr, _, errors) = forwarding_gate(cluster, p).await;
+    (running, addr, errors)
 }
 
 async fn client(addr: std::net::SocketAddr) -> TcpClient {

@@ -98,6 +98,20 @@ pub async fn gate_with(
     let mut p = Processor::new(Encoding::Json);
     registry(&mut p);
     p.forward::<Ping>("svc").unwrap();
+    forwarding_gate(cluster, p).await
+}
+
+/// A clustered TCP gate (JSON) with the caller's processor, which forwards what it should;
+/// the forward errors it reports, as `"<message>: <error>"`.
+pub async fn forwarding_gate(
+    cluster: Cluster,
+    p: Processor,
+) -> (
+    Running,
+    std::net::SocketAddr,
+    Cluster,
+    Arc<Mutex<Vec<String>>>,
+) {
     let errors = Arc::new(Mutex::new(Vec::new()));
     let errs = Arc::clone(&errors);
     let gate = Gate::builder(
