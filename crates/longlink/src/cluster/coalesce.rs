@@ -7,14 +7,15 @@
 //! Only [`Out`]s marked `batch` are put together: those for subjects whose listeners read
 //! batches (`P.gate.<id>`, `P.node.<id>`). A batch of commands to a gate is numbered as one
 //! message when it is published (`publish`): the gate orders, and asks again for, whole
-//! NATS messages. Their reply subject, if any, is an
-//! acknowledgement subject `<prefix>.<n>` (a forwarded message's, whose "no responders"
-//! fails it); a batch's reply lists the numbers of its items, `<prefix>.<n1>_<n2>_…`, so
-//! that NATS's "no responders" fails each of them.
+//! NATS messages. A forwarded message carries its number (`acked`), not a reply subject:
+//! the publisher makes the reply, this node's acknowledgement subject `<prefix><n>` (whose
+//! "no responders" fails it), once per NATS message; a batch's lists the numbers of its
+//! items, `<prefix><n1>_<n2>_…`, so that NATS's "no responders" fails each of them.
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::outgoing::{Out, Outgoing};
+use super::subjects::push_u64;
 use super::wire::BatchWriter;
 
 /// The most bytes one batch carries (what comes after starts the next): far below NATS's
@@ -25,15 +26,18 @@ const MAX_BYTES: usize = 64 * 1024;
 const MAX_REPLY: usize = 512;
 
 /// Takes `first`, and whatever is queued right behind it that can go in the same NATS
-/// message: what to publish, and the next item if one was taken that could not.
-pub(super) fn gather(first: Out, rx: &mut UnboundedReceiver<Outgoing>) -> (Out, Option<Outgoing>) {
-    if !first.batch {
-        return (first, None);
+/// message: what to publish (its reply made from `acks`, this node's acknowledgement
+/// prefix, when it carries forwarded messages), and the next item if one was taken that
+/// could not.
+pub(super) fn gather(
+    first: Out,
+    rx: &mut UnboundedReceiver<Outgoing>,
+    acks: &str,
+) -> (Out, Option<Outgoing>) {
+    let mut run = Run::new(first, acks);
+    if !run.first.batch {
+        return (run.finish(), None);
     }
-    let mut run = Run {
-        first,
-        writer: None,
-    };
     while let Ok(next) = rx.try_recv() {
         match next {
             Outgoing::Publish(out) if run.takes(&out) => run.add(out),
@@ -45,25 +49,49 @@ pub(super) fn gather(first: Out, rx: &mut UnboundedReceiver<Outgoing>) -> (Out, 
 }
 
 /// Consecutive messages for one subject, on their way into one batch.
-struct Run {
+struct Run<'a> {
     /// The first message: its subject and headers are the batch's; its payload the first
-    /// item; its reply grows with each item's number.
+    /// item.
     first: Out,
     /// The batch, from the second message on.
     writer: Option<BatchWriter>,
+    /// The acknowledgement subject of the forwarded messages in it, if any: the prefix and
+    /// their numbers.
+    acks: Option<String>,
+    /// This node's acknowledgement prefix.
+    prefix: &'a str,
 }
 
-impl Run {
-    /// Whether `out` can join the batch: not if it goes to another subject, has headers or
-    /// another numbering, a reply that cannot be merged, or the batch is full.
+impl<'a> Run<'a> {
+    fn new(first: Out, prefix: &'a str) -> Run<'a> {
+        let acks = first.acked.map(|n| {
+            let mut s = String::with_capacity(prefix.len() + 64);
+            s.push_str(prefix);
+            push_u64(&mut s, n);
+            s
+        });
+        Run {
+            first,
+            writer: None,
+            acks,
+            prefix,
+        }
+    }
+
+    /// Whether `out` can join the batch: not if it goes to another subject, has headers,
+    /// another numbering or a reply of its own, is a forwarded message while the batch has
+    /// a reply of its own or a full acknowledgement subject, or the batch is full.
     fn takes(&self, out: &Out) -> bool {
         out.batch
             && out.headers.is_none()
             && self.first.headers.is_none()
+            && out.reply.is_none()
             && out.numbered == self.first.numbered
             && out.subject == self.first.subject
             && self.size() + out.payload.len() + 4 <= MAX_BYTES
-            && replies_merge(self.first.reply.as_deref(), out.reply.as_deref())
+            && (out.acked.is_none()
+                || (self.first.reply.is_none()
+                    && self.acks.as_ref().map_or(0, String::len) + 21 <= MAX_REPLY))
     }
 
     fn size(&self) -> usize {
@@ -72,8 +100,8 @@ impl Run {
             .map_or(self.first.payload.len() + 6, BatchWriter::len)
     }
 
-    /// `out` joins the batch (once [`takes`](Self::takes) said it can); its reply's number
-    /// is added to the batch's.
+    /// `out` joins the batch (once [`takes`](Self::takes) said it can); its number, if it
+    /// has one, is added to the batch's acknowledgement subject.
     fn add(&mut self, out: Out) {
         let size = self.size();
         let writer = self.writer.get_or_insert_with(|| {
@@ -82,7 +110,13 @@ impl Run {
             w
         });
         writer.push(&out.payload);
-        merge_reply(&mut self.first.reply, out.reply);
+        if let Some(n) = out.acked {
+            match &mut self.acks {
+                Some(acks) => acks.push('_'),
+                None => self.acks = Some(self.prefix.to_owned()),
+            }
+            push_u64(self.acks.as_mut().expect("set above"), n);
+        }
     }
 
     fn finish(self) -> Out {
@@ -91,35 +125,10 @@ impl Run {
             metrics::histogram!("longlink_cluster_batch_items").record(writer.items() as f64);
             out.payload = writer.finish();
         }
+        if self.acks.is_some() {
+            out.reply = self.acks;
+        }
         out
-    }
-}
-
-/// Whether a batch with reply `have` can take an item with reply `add`: either has none, or
-/// both are acknowledgement subjects under one prefix and the merged one is not too long.
-fn replies_merge(have: Option<&str>, add: Option<&str>) -> bool {
-    let (Some(have), Some(add)) = (have, add) else {
-        return true;
-    };
-    match (add.rsplit_once('.'), have.rsplit_once('.')) {
-        (Some((prefix, n)), Some((have_prefix, _))) => {
-            have_prefix == prefix && have.len() + 1 + n.len() <= MAX_REPLY
-        }
-        _ => false,
-    }
-}
-
-/// A batch with reply `have` takes an item with reply `add` ([`replies_merge`] said it can):
-/// `<prefix>.<n1>` and `<prefix>.<n2>` make `<prefix>.<n1>_<n2>`, appended in place.
-fn merge_reply(have: &mut Option<String>, add: Option<String>) {
-    match (have.as_mut(), add) {
-        (_, None) => {}
-        (None, add) => *have = add,
-        (Some(have), Some(add)) => {
-            let n = add.rsplit_once('.').map_or("", |(_, n)| n);
-            have.push('_');
-            have.push_str(n);
-        }
     }
 }
 
@@ -141,7 +150,17 @@ mod tests {
     use super::*;
     use crate::cluster::wire::batch;
 
-    fn out(subject: &str, reply: Option<&str>, payload: &'static [u8], batch: bool) -> Outgoing {
+    const ACKS: &str = "ack.g.";
+
+    /// A message to `subject`: forwarded message `acked` if any, with a reply of its own
+    /// (`reply`) if any.
+    fn msg(
+        subject: &str,
+        acked: Option<u64>,
+        reply: Option<&str>,
+        payload: &'static [u8],
+        batch: bool,
+    ) -> Outgoing {
         Outgoing::Publish(Out {
             subject: subject.into(),
             reply: reply.map(Into::into),
@@ -149,7 +168,12 @@ mod tests {
             headers: None,
             batch,
             numbered: None,
+            acked,
         })
+    }
+
+    fn out(subject: &str, acked: Option<u64>, payload: &'static [u8], batch: bool) -> Outgoing {
+        msg(subject, acked, None, payload, batch)
     }
 
     fn first(o: Outgoing) -> Out {
@@ -163,14 +187,14 @@ mod tests {
     fn what_is_queued_for_one_subject_goes_as_one_batch_in_order() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         for o in [
-            out("n.a", Some("ack.g.2"), b"\x08two", true),
+            out("n.a", Some(2), b"\x08two", true),
             out("n.a", None, b"\x03three", true),
-            out("n.b", Some("ack.g.4"), b"\x08four", true),
+            out("n.b", Some(4), b"\x08four", true),
         ] {
             tx.send(o).unwrap();
         }
-        let head = first(out("n.a", Some("ack.g.1"), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx);
+        let head = first(out("n.a", Some(1), b"\x08one", true));
+        let (sent, next) = gather(head, &mut rx, ACKS);
         assert_eq!(sent.subject, "n.a");
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1_2"));
         let items: Vec<Bytes> = batch::items(sent.payload)
@@ -187,11 +211,49 @@ mod tests {
     #[test]
     fn a_message_alone_goes_unchanged() {
         let (_tx, mut rx) = mpsc::unbounded_channel();
-        let head = first(out("n.a", Some("ack.g.1"), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx);
+        let head = first(out("n.a", Some(1), b"\x08one", true));
+        let (sent, next) = gather(head, &mut rx, ACKS);
         assert!(next.is_none());
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1"));
         assert_eq!(sent.payload, Bytes::from_static(b"\x08one"));
+    }
+
+    #[test]
+    fn a_batch_gets_the_numbers_of_the_forwarded_messages_it_carries() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(out("n.a", Some(7), b"\x08seven", true)).unwrap();
+        tx.send(out("n.a", Some(u64::MAX), b"\x08max", true))
+            .unwrap();
+        let head = first(out("n.a", None, b"\x03close", true));
+        let (sent, next) = gather(head, &mut rx, ACKS);
+        assert!(next.is_none());
+        let reply = sent.reply.expect("the forwarded messages' reply");
+        assert_eq!(reply, format!("ack.g.7_{}", u64::MAX));
+        assert_eq!(reply_numbers(&reply).collect::<Vec<_>>(), vec![7, u64::MAX]);
+    }
+
+    #[test]
+    fn a_batch_reply_stays_short_and_what_does_not_fit_goes_next() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let n = 100u64;
+        for seq in 2..=n {
+            tx.send(out("n.a", Some(u64::MAX - seq), b"\x08x", true))
+                .unwrap();
+        }
+        let mut numbers = Vec::new();
+        let mut next = Some(out("n.a", Some(u64::MAX - 1), b"\x08x", true));
+        while let Some(head) = next {
+            let (sent, after) = gather(first(head), &mut rx, ACKS);
+            let reply = sent.reply.expect("a reply");
+            assert!(reply.len() <= MAX_REPLY, "{} bytes", reply.len());
+            let items = batch::items(sent.payload).unwrap().count();
+            let heard: Vec<u64> = reply_numbers(&reply).collect();
+            assert_eq!(heard.len(), items, "one number per item");
+            numbers.extend(heard);
+            next = after;
+        }
+        let sent: Vec<u64> = (1..=n).map(|seq| u64::MAX - seq).collect();
+        assert_eq!(numbers, sent, "every number once, in order");
     }
 
     #[test]
@@ -204,14 +266,16 @@ mod tests {
                 headers: None,
                 batch: true,
                 numbered: numbered.map(Into::into),
+                acked: None,
             })
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         tx.send(command(b"\x0atwo", Some("g1"))).unwrap();
         tx.send(command(b"\x0athree", Some("g1"))).unwrap();
         tx.send(command(b"\x0bnot numbered", None)).unwrap();
-        let (sent, next) = gather(first(command(b"\x0aone", Some("g1"))), &mut rx);
+        let (sent, next) = gather(first(command(b"\x0aone", Some("g1"))), &mut rx, ACKS);
         assert!(next.is_some(), "what is numbered otherwise goes on its own");
+        assert!(sent.reply.is_none());
         let numbering = crate::cluster::groupseq::GroupSeq::new("n1");
         let headers = numbering.number_command("g1", &sent.payload);
         let num = crate::cluster::groupseq::read(Some(&headers)).unwrap();
@@ -232,11 +296,22 @@ mod tests {
     #[test]
     fn requests_and_other_replies_are_never_merged() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(out("n.a", Some("_INBOX.x.1"), b"\x05", false))
+        tx.send(msg("n.a", None, Some("_INBOX.x.1"), b"\x05", false))
+            .unwrap();
+        tx.send(msg("n.a", None, Some("_INBOX.x.2"), b"\x06", true))
             .unwrap();
         let head = first(out("n.a", None, b"\x03", true));
-        let (sent, next) = gather(head, &mut rx);
+        let (sent, next) = gather(head, &mut rx, ACKS);
         assert_eq!(sent.payload, Bytes::from_static(b"\x03"));
+        assert!(sent.reply.is_none());
+        assert!(next.is_some());
+        // A message with a reply of its own keeps it, and takes no forwarded message.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(out("n.a", Some(3), b"\x08three", true)).unwrap();
+        let head = first(msg("n.a", None, Some("_INBOX.x.3"), b"\x07", true));
+        let (sent, next) = gather(head, &mut rx, ACKS);
+        assert_eq!(sent.reply.as_deref(), Some("_INBOX.x.3"));
+        assert_eq!(sent.payload, Bytes::from_static(b"\x07"));
         assert!(next.is_some());
     }
 }

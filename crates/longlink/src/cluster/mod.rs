@@ -198,7 +198,8 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq)));
+        let acks = Subjects::new(&config.subject_prefix).ack_prefix(&node_id);
+        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq), acks));
         if client.connection_state() == async_nats::connection::State::Connected {
             online.send_replace(true);
         }
@@ -321,6 +322,7 @@ impl Cluster {
                 headers: Some(headers),
                 batch: false,
                 numbered: None,
+                acked: None,
             })
         });
     }

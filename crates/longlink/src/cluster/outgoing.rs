@@ -24,4 +24,8 @@ pub(crate) struct Out {
     /// A command to this gate: the NATS message that carries it (alone or in a batch) is
     /// numbered in the gate's count, and kept, when it is published ([`super::groupseq`]).
     pub(crate) numbered: Option<String>,
+    /// A forwarded message's number: its reply subject is this node's acknowledgement
+    /// subject for it, `<P>.ack.<node>.<n>`, made by the publisher (one for a batch, listing
+    /// the numbers of its items: [`super::coalesce`]).
+    pub(crate) acked: Option<u64>,
 }

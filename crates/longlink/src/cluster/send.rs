@@ -18,20 +18,38 @@ impl Cluster {
             headers: None,
             batch: false,
             numbered: None,
+            acked: None,
         });
     }
 
-    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
-    /// reads batches): it may share one NATS message with what is queued right behind it for
-    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
-    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
+    /// As [`send`](Self::send) without a reply, for a gate's or a backend node's own subject
+    /// (its listener reads batches): it may share one NATS message with what is queued right
+    /// behind it for the same subject.
+    pub(crate) fn send_batched(&self, subject: String, payload: Bytes) {
         self.queue(Out {
             subject,
-            reply,
+            reply: None,
             payload,
             headers: None,
             batch: true,
             numbered: None,
+            acked: None,
+        });
+    }
+
+    /// As [`send_batched`](Self::send_batched), for this gate's forwarded message `seq`: its
+    /// reply subject, made by the publisher, is this node's acknowledgement subject for
+    /// `seq` (shared with the other forwarded messages of its batch), where NATS's "no
+    /// responders" fails it.
+    pub(crate) fn send_forward(&self, subject: String, seq: u64, payload: Bytes) {
+        self.queue(Out {
+            subject,
+            reply: None,
+            payload,
+            headers: None,
+            batch: true,
+            numbered: None,
+            acked: Some(seq),
         });
     }
 
@@ -67,6 +85,7 @@ impl Cluster {
             headers: None,
             batch: true,
             numbered: Some(gate.to_owned()),
+            acked: None,
         });
     }
 

@@ -178,9 +178,9 @@ impl GateLink {
             },
         );
         let c = &self.cluster;
-        c.send_batched(
+        c.send_forward(
             c.subjects().node(node),
-            Some(c.subjects().ack(c.node_id(), seq)),
+            seq,
             ToBackend::Forward {
                 gate: c.node_id().to_owned(),
                 conn,
