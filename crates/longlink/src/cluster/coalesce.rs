@@ -12,10 +12,11 @@
 //! "no responders" fails it), once per NATS message; a batch's lists the numbers of its
 //! items, `<prefix><n1>_<n2>_…`, so that NATS's "no responders" fails each of them.
 
+use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::outgoing::{Out, Outgoing};
-use super::subjects::push_u64;
+use super::subjects::{Subjects, push_u64};
 use super::wire::BatchWriter;
 
 /// The most bytes one batch carries (what comes after starts the next): far below NATS's
@@ -25,16 +26,42 @@ const MAX_BYTES: usize = 64 * 1024;
 /// The longest reply subject a batch carries (far below nats-server's 4 KiB control line).
 const MAX_REPLY: usize = 512;
 
+/// What the publisher writes in the name of its node: its id (in the forwarded messages it
+/// encodes) and its acknowledgement prefix (`P.ack.<node>.`).
+pub(super) struct Own {
+    node: String,
+    acks: String,
+}
+
+impl Own {
+    pub(super) fn new(subjects: &Subjects, node: &str) -> Own {
+        Own {
+            node: node.to_owned(),
+            acks: subjects.ack_prefix(node),
+        }
+    }
+}
+
+/// One NATS message, ready to publish.
+pub(super) struct Ready {
+    pub(super) subject: String,
+    pub(super) reply: Option<String>,
+    pub(super) payload: Bytes,
+    pub(super) headers: Option<async_nats::HeaderMap>,
+    /// The gate whose count numbers it ([`Out::numbered`]).
+    pub(super) numbered: Option<String>,
+}
+
 /// Takes `first`, and whatever is queued right behind it that can go in the same NATS
-/// message: what to publish (its reply made from `acks`, this node's acknowledgement
-/// prefix, when it carries forwarded messages), and the next item if one was taken that
-/// could not.
+/// message: what to publish (each envelope encoded once, straight into the batch; its reply
+/// made from this node's acknowledgement prefix when it carries forwarded messages), and
+/// the next item if one was taken that could not.
 pub(super) fn gather(
     first: Out,
     rx: &mut UnboundedReceiver<Outgoing>,
-    acks: &str,
-) -> (Out, Option<Outgoing>) {
-    let mut run = Run::new(first, acks);
+    own: &Own,
+) -> (Ready, Option<Outgoing>) {
+    let mut run = Run::new(first, own);
     if !run.first.batch {
         return (run.finish(), None);
     }
@@ -58,15 +85,14 @@ struct Run<'a> {
     /// The acknowledgement subject of the forwarded messages in it, if any: the prefix and
     /// their numbers.
     acks: Option<String>,
-    /// This node's acknowledgement prefix.
-    prefix: &'a str,
+    own: &'a Own,
 }
 
 impl<'a> Run<'a> {
-    fn new(first: Out, prefix: &'a str) -> Run<'a> {
+    fn new(first: Out, own: &'a Own) -> Run<'a> {
         let acks = first.acked.map(|n| {
-            let mut s = String::with_capacity(prefix.len() + 64);
-            s.push_str(prefix);
+            let mut s = String::with_capacity(own.acks.len() + 64);
+            s.push_str(&own.acks);
             push_u64(&mut s, n);
             s
         });
@@ -74,7 +100,7 @@ impl<'a> Run<'a> {
             first,
             writer: None,
             acks,
-            prefix,
+            own,
         }
     }
 
@@ -88,47 +114,55 @@ impl<'a> Run<'a> {
             && out.reply.is_none()
             && out.numbered == self.first.numbered
             && out.subject == self.first.subject
-            && self.size() + out.payload.len() + 4 <= MAX_BYTES
+            && self.size() + out.payload.len(&self.own.node) + 4 <= MAX_BYTES
             && (out.acked.is_none()
                 || (self.first.reply.is_none()
                     && self.acks.as_ref().map_or(0, String::len) + 21 <= MAX_REPLY))
     }
 
     fn size(&self) -> usize {
-        self.writer
-            .as_ref()
-            .map_or(self.first.payload.len() + 6, BatchWriter::len)
+        self.writer.as_ref().map_or_else(
+            || self.first.payload.len(&self.own.node) + 6,
+            BatchWriter::len,
+        )
     }
 
     /// `out` joins the batch (once [`takes`](Self::takes) said it can); its number, if it
     /// has one, is added to the batch's acknowledgement subject.
     fn add(&mut self, out: Out) {
         let size = self.size();
+        let node = &self.own.node;
         let writer = self.writer.get_or_insert_with(|| {
             let mut w = BatchWriter::new(size * 2);
-            w.push(&self.first.payload);
+            w.push_body(&self.first.payload, node);
             w
         });
-        writer.push(&out.payload);
+        writer.push_body(&out.payload, node);
         if let Some(n) = out.acked {
             match &mut self.acks {
                 Some(acks) => acks.push('_'),
-                None => self.acks = Some(self.prefix.to_owned()),
+                None => self.acks = Some(self.own.acks.clone()),
             }
             push_u64(self.acks.as_mut().expect("set above"), n);
         }
     }
 
-    fn finish(self) -> Out {
-        let mut out = self.first;
-        if let Some(writer) = self.writer {
-            metrics::histogram!("longlink_cluster_batch_items").record(writer.items() as f64);
-            out.payload = writer.finish();
+    fn finish(self) -> Ready {
+        let first = self.first;
+        let payload = match self.writer {
+            Some(writer) => {
+                metrics::histogram!("longlink_cluster_batch_items").record(writer.items() as f64);
+                writer.finish()
+            }
+            None => first.payload.into_bytes(&self.own.node),
+        };
+        Ready {
+            subject: first.subject,
+            reply: self.acks.or(first.reply),
+            payload,
+            headers: first.headers,
+            numbered: first.numbered,
         }
-        if self.acks.is_some() {
-            out.reply = self.acks;
-        }
-        out
     }
 }
 
@@ -148,9 +182,14 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::cluster::wire::batch;
+    use crate::cluster::wire::{Body, batch};
 
-    const ACKS: &str = "ack.g.";
+    fn own() -> Own {
+        Own {
+            node: "g".into(),
+            acks: "ack.g.".into(),
+        }
+    }
 
     /// A message to `subject`: forwarded message `acked` if any, with a reply of its own
     /// (`reply`) if any.
@@ -164,7 +203,7 @@ mod tests {
         Outgoing::Publish(Out {
             subject: subject.into(),
             reply: reply.map(Into::into),
-            payload: Bytes::from_static(payload),
+            payload: Body::Bytes(Bytes::from_static(payload)),
             headers: None,
             batch,
             numbered: None,
@@ -194,7 +233,7 @@ mod tests {
             tx.send(o).unwrap();
         }
         let head = first(out("n.a", Some(1), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx, ACKS);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert_eq!(sent.subject, "n.a");
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1_2"));
         let items: Vec<Bytes> = batch::items(sent.payload)
@@ -212,7 +251,7 @@ mod tests {
     fn a_message_alone_goes_unchanged() {
         let (_tx, mut rx) = mpsc::unbounded_channel();
         let head = first(out("n.a", Some(1), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx, ACKS);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_none());
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1"));
         assert_eq!(sent.payload, Bytes::from_static(b"\x08one"));
@@ -225,7 +264,7 @@ mod tests {
         tx.send(out("n.a", Some(u64::MAX), b"\x08max", true))
             .unwrap();
         let head = first(out("n.a", None, b"\x03close", true));
-        let (sent, next) = gather(head, &mut rx, ACKS);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_none());
         let reply = sent.reply.expect("the forwarded messages' reply");
         assert_eq!(reply, format!("ack.g.7_{}", u64::MAX));
@@ -243,7 +282,7 @@ mod tests {
         let mut numbers = Vec::new();
         let mut next = Some(out("n.a", Some(u64::MAX - 1), b"\x08x", true));
         while let Some(head) = next {
-            let (sent, after) = gather(first(head), &mut rx, ACKS);
+            let (sent, after) = gather(first(head), &mut rx, &own());
             let reply = sent.reply.expect("a reply");
             assert!(reply.len() <= MAX_REPLY, "{} bytes", reply.len());
             let items = batch::items(sent.payload).unwrap().count();
@@ -262,7 +301,7 @@ mod tests {
             Outgoing::Publish(Out {
                 subject: "p.gate.g1".into(),
                 reply: None,
-                payload: Bytes::from_static(payload),
+                payload: Body::Bytes(Bytes::from_static(payload)),
                 headers: None,
                 batch: true,
                 numbered: numbered.map(Into::into),
@@ -273,7 +312,8 @@ mod tests {
         tx.send(command(b"\x0atwo", Some("g1"))).unwrap();
         tx.send(command(b"\x0athree", Some("g1"))).unwrap();
         tx.send(command(b"\x0bnot numbered", None)).unwrap();
-        let (sent, next) = gather(first(command(b"\x0aone", Some("g1"))), &mut rx, ACKS);
+        let head = first(command(b"\x0aone", Some("g1")));
+        let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_some(), "what is numbered otherwise goes on its own");
         assert!(sent.reply.is_none());
         let numbering = crate::cluster::groupseq::GroupSeq::new("n1");
@@ -301,7 +341,7 @@ mod tests {
         tx.send(msg("n.a", None, Some("_INBOX.x.2"), b"\x06", true))
             .unwrap();
         let head = first(out("n.a", None, b"\x03", true));
-        let (sent, next) = gather(head, &mut rx, ACKS);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert_eq!(sent.payload, Bytes::from_static(b"\x03"));
         assert!(sent.reply.is_none());
         assert!(next.is_some());
@@ -309,7 +349,7 @@ mod tests {
         let (tx, mut rx) = mpsc::unbounded_channel();
         tx.send(out("n.a", Some(3), b"\x08three", true)).unwrap();
         let head = first(msg("n.a", None, Some("_INBOX.x.3"), b"\x07", true));
-        let (sent, next) = gather(head, &mut rx, ACKS);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert_eq!(sent.reply.as_deref(), Some("_INBOX.x.3"));
         assert_eq!(sent.payload, Bytes::from_static(b"\x07"));
         assert!(next.is_some());

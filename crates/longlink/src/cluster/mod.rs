@@ -198,8 +198,13 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let acks = Subjects::new(&config.subject_prefix).ack_prefix(&node_id);
-        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq), acks));
+        let own = coalesce::Own::new(&Subjects::new(&config.subject_prefix), &node_id);
+        tokio::spawn(publish_loop(
+            client.clone(),
+            rx,
+            Arc::clone(&group_seq),
+            own,
+        ));
         if client.connection_state() == async_nats::connection::State::Connected {
             online.send_replace(true);
         }
@@ -318,7 +323,7 @@ impl Cluster {
             self.queue(Out {
                 subject,
                 reply: None,
-                payload: payload.clone(),
+                payload: wire::Body::Bytes(payload.clone()),
                 headers: Some(headers),
                 batch: false,
                 numbered: None,

@@ -1,7 +1,7 @@
 //! What a node publishes, as its publisher takes it (plain data, below `publish` and
 //! `coalesce`).
 
-use bytes::Bytes;
+use super::wire::Body;
 
 /// What the publisher task takes, in order.
 pub(crate) enum Outgoing {
@@ -15,7 +15,8 @@ pub(crate) enum Outgoing {
 pub(crate) struct Out {
     pub(crate) subject: String,
     pub(crate) reply: Option<String>,
-    pub(crate) payload: Bytes,
+    /// Its envelope: encoded already, or encoded by the publisher (straight into a batch).
+    pub(crate) payload: Body,
     /// A numbered group broadcast's headers ([`super::groupseq`]).
     pub(crate) headers: Option<async_nats::HeaderMap>,
     /// It may share one NATS message with what is queued right behind it for the same

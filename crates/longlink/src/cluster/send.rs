@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Cluster;
 use super::outgoing::{Out, Outgoing};
-use super::wire::ToGate;
+use super::wire::{Body, ToGate};
 
 impl Cluster {
     /// Publishes in order with every other publish of this node (never waits).
@@ -14,7 +14,7 @@ impl Cluster {
         self.queue(Out {
             subject,
             reply,
-            payload,
+            payload: Body::Bytes(payload),
             headers: None,
             batch: false,
             numbered: None,
@@ -29,7 +29,7 @@ impl Cluster {
         self.queue(Out {
             subject,
             reply: None,
-            payload,
+            payload: Body::Bytes(payload),
             headers: None,
             batch: true,
             numbered: None,
@@ -37,15 +37,15 @@ impl Cluster {
         });
     }
 
-    /// As [`send_batched`](Self::send_batched), for this gate's forwarded message `seq`: its
-    /// reply subject, made by the publisher, is this node's acknowledgement subject for
-    /// `seq` (shared with the other forwarded messages of its batch), where NATS's "no
-    /// responders" fails it.
-    pub(crate) fn send_forward(&self, subject: String, seq: u64, payload: Bytes) {
+    /// As [`send_batched`](Self::send_batched), for this gate's forwarded message `seq` of
+    /// connection `conn` (`ToBackend::Forward`, encoded by the publisher): its reply subject,
+    /// made by the publisher, is this node's acknowledgement subject for `seq` (shared with
+    /// the other forwarded messages of its batch), where NATS's "no responders" fails it.
+    pub(crate) fn send_forward(&self, subject: String, conn: u64, seq: u64, payload: Bytes) {
         self.queue(Out {
             subject,
             reply: None,
-            payload,
+            payload: Body::Forward { conn, seq, payload },
             headers: None,
             batch: true,
             numbered: None,
@@ -78,10 +78,16 @@ impl Cluster {
     /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
     /// that missed some asks for them again and applies each node's commands in order, once.
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
+        self.command_gate(gate, msg.clone());
+    }
+
+    /// As [`send_to_gate`](Self::send_to_gate), taking the command: a push or an
+    /// acknowledgement is encoded by the publisher, straight into the NATS message.
+    pub(crate) fn command_gate(&self, gate: &str, msg: ToGate) {
         self.queue(Out {
             subject: self.subjects().gate(gate),
             reply: None,
-            payload: msg.encode(),
+            payload: Body::command(msg),
             headers: None,
             batch: true,
             numbered: Some(gate.to_owned()),

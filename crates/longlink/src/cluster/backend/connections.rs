@@ -66,7 +66,7 @@ impl ConnLink for RemoteConn {
                 group: group.to_owned(),
             },
         };
-        self.cluster.send_to_gate(&gate, &cmd);
+        self.cluster.command_gate(&gate, cmd);
     }
 }
 
@@ -89,7 +89,7 @@ impl Ack {
                 inner
                     .acks
                     .sent(&gate, seq, cluster.config().request_timeout * 4);
-                cluster.send_to_gate(&gate, &ToGate::Handled { seq });
+                cluster.command_gate(&gate, ToGate::Handled { seq });
             }
         }
     }

@@ -178,17 +178,7 @@ impl GateLink {
             },
         );
         let c = &self.cluster;
-        c.send_forward(
-            c.subjects().node(node),
-            seq,
-            ToBackend::Forward {
-                gate: c.node_id().to_owned(),
-                conn,
-                seq,
-                payload,
-            }
-            .encode(),
-        );
+        c.send_forward(c.subjects().node(node), conn, seq, payload);
         metrics::counter!("longlink_cluster_forwarded_total").increment(1);
     }
 

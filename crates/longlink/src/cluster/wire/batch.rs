@@ -11,7 +11,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use super::WireError;
+use super::{Body, WireError};
 
 /// The first byte of a batch: no single envelope starts with it.
 pub(crate) const BATCH: u8 = 64;
@@ -35,10 +35,23 @@ impl BatchWriter {
     }
 
     /// Appends one envelope (at most `u32::MAX` bytes: far above NATS's payload limit).
+    #[cfg(test)]
     pub(crate) fn push(&mut self, item: &[u8]) {
         let len = u32::try_from(item.len()).unwrap_or(u32::MAX);
         self.out.put_u32_le(len);
         self.out.put_slice(&item[..len as usize]);
+        self.items += 1;
+    }
+
+    /// Appends one envelope encoded in place (`node`: this node's id, for those that name
+    /// it): no buffer of its own, no copy.
+    pub(crate) fn push_body(&mut self, body: &Body, node: &str) {
+        let len = body.len(node);
+        self.out.reserve(4 + len);
+        self.out.put_u32_le(u32::try_from(len).unwrap_or(u32::MAX));
+        let at = self.out.len();
+        body.write(node, &mut self.out);
+        debug_assert_eq!(self.out.len() - at, len, "a body's length as written");
         self.items += 1;
     }
 

@@ -69,7 +69,7 @@ const REBIND: u8 = 4;
 const HAND_OFF: u8 = 5;
 const ADOPT: u8 = 6;
 const PROBE: u8 = 7;
-const FORWARD: u8 = 8;
+pub(super) const FORWARD: u8 = 8;
 const ACKED: u8 = 9;
 
 impl ToBackend {
@@ -111,13 +111,7 @@ impl ToBackend {
                 conn,
                 seq,
                 payload,
-            } => {
-                out.put_u8(FORWARD);
-                put_str(&mut out, gate);
-                out.put_u64_le(*conn);
-                out.put_u64_le(*seq);
-                out.put_slice(payload);
-            }
+            } => body::put_forward(&mut out, gate, *conn, *seq, payload),
             ToBackend::Close { gate, conn } => {
                 out.put_u8(CLOSE);
                 put_str(&mut out, gate);
@@ -206,6 +200,7 @@ impl ToBackend {
 }
 
 pub(crate) mod batch;
+mod body;
 mod handover;
 mod holder;
 mod moving;
@@ -218,6 +213,7 @@ mod to_gate;
 mod transfer;
 
 pub(crate) use batch::BatchWriter;
+pub(crate) use body::Body;
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
 pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};

@@ -50,7 +50,7 @@ pub(crate) enum ToGate {
     PushUids(PushUids),
 }
 
-const PUSH: u8 = 10;
+pub(super) const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
 const DESTROY: u8 = 12;
 const BIND: u8 = 13;
@@ -62,7 +62,7 @@ const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
-const HANDLED: u8 = 22;
+pub(super) const HANDLED: u8 = 22;
 pub(super) const PUSH_UIDS: u8 = 23;
 
 impl ToGate {
@@ -75,11 +75,7 @@ impl ToGate {
         };
         let mut out = BytesMut::with_capacity(24 + extra);
         match self {
-            ToGate::Push { conn, payload } => {
-                out.put_u8(PUSH);
-                out.put_u64_le(*conn);
-                out.put_slice(payload);
-            }
+            ToGate::Push { conn, payload } => super::body::put_push(&mut out, *conn, payload),
             ToGate::Close { conn } => {
                 out.put_u8(G_CLOSE);
                 out.put_u64_le(*conn);
@@ -141,10 +137,7 @@ impl ToGate {
                 put_str(&mut out, node_type);
                 put_str(&mut out, from);
             }
-            ToGate::Handled { seq } => {
-                out.put_u8(HANDLED);
-                out.put_u64_le(*seq);
-            }
+            ToGate::Handled { seq } => super::body::put_handled(&mut out, *seq),
             ToGate::PushUids(many) => {
                 out.reserve(many.len());
                 out.put_u8(PUSH_UIDS);
