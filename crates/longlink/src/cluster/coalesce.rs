@@ -12,10 +12,12 @@
 //! "no responders" fails it), once per NATS message; a batch's lists the numbers of its
 //! items, `<prefix><n1>_<n2>_…`, so that NATS's "no responders" fails each of them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::outgoing::{Out, Outgoing};
+use super::outgoing::{Out, Outgoing, To};
 use super::subjects::{Subjects, push_u64};
 use super::wire::BatchWriter;
 
@@ -27,10 +29,11 @@ const MAX_BYTES: usize = 64 * 1024;
 const MAX_REPLY: usize = 512;
 
 /// What the publisher writes in the name of its node: its id (in the forwarded messages it
-/// encodes) and its acknowledgement prefix (`P.ack.<node>.`).
+/// encodes), its acknowledgement prefix (`P.ack.<node>.`), and the subjects of nodes.
 pub(super) struct Own {
     node: String,
     acks: String,
+    subjects: Subjects,
 }
 
 impl Own {
@@ -38,6 +41,7 @@ impl Own {
         Own {
             node: node.to_owned(),
             acks: subjects.ack_prefix(node),
+            subjects: subjects.clone(),
         }
     }
 }
@@ -48,8 +52,8 @@ pub(super) struct Ready {
     pub(super) reply: Option<String>,
     pub(super) payload: Bytes,
     pub(super) headers: Option<async_nats::HeaderMap>,
-    /// The gate whose count numbers it ([`Out::numbered`]).
-    pub(super) numbered: Option<String>,
+    /// The gate whose count numbers it (commands to a gate: [`To::Gate`]).
+    pub(super) numbered: Option<Arc<str>>,
 }
 
 /// Takes `first`, and whatever is queued right behind it that can go in the same NATS
@@ -104,16 +108,15 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Whether `out` can join the batch: not if it goes to another subject, has headers,
-    /// another numbering or a reply of its own, is a forwarded message while the batch has
+    /// Whether `out` can join the batch: not if it goes elsewhere, has headers or a reply of
+    /// its own, is a forwarded message while the batch has
     /// a reply of its own or a full acknowledgement subject, or the batch is full.
     fn takes(&self, out: &Out) -> bool {
         out.batch
             && out.headers.is_none()
             && self.first.headers.is_none()
             && out.reply.is_none()
-            && out.numbered == self.first.numbered
-            && out.subject == self.first.subject
+            && out.to == self.first.to
             && self.size() + out.payload.len(&self.own.node) + 4 <= MAX_BYTES
             && (out.acked.is_none()
                 || (self.first.reply.is_none()
@@ -156,12 +159,18 @@ impl<'a> Run<'a> {
             }
             None => first.payload.into_bytes(&self.own.node),
         };
+        let subjects = &self.own.subjects;
+        let (subject, numbered) = match first.to {
+            To::Subject(subject) => (subject, None),
+            To::Gate(gate) => (subjects.gate(&gate), Some(gate)),
+            To::Node(node) => (subjects.node(&node), None),
+        };
         Ready {
-            subject: first.subject,
+            subject,
             reply: self.acks.or(first.reply),
             payload,
             headers: first.headers,
-            numbered: first.numbered,
+            numbered,
         }
     }
 }
@@ -188,6 +197,7 @@ mod tests {
         Own {
             node: "g".into(),
             acks: "ack.g.".into(),
+            subjects: Subjects::new("p"),
         }
     }
 
@@ -201,12 +211,11 @@ mod tests {
         batch: bool,
     ) -> Outgoing {
         Outgoing::Publish(Out {
-            subject: subject.into(),
+            to: To::Subject(subject.into()),
             reply: reply.map(Into::into),
             payload: Body::Bytes(Bytes::from_static(payload)),
             headers: None,
             batch,
-            numbered: None,
             acked,
         })
     }
@@ -242,7 +251,7 @@ mod tests {
             .collect();
         assert_eq!(items, vec![&b"\x08one"[..], b"\x08two", b"\x03three"]);
         let next = first(next.expect("the other subject's message is kept"));
-        assert_eq!(next.subject, "n.b");
+        assert_eq!(next.to, To::Subject("n.b".into()));
         assert_eq!(reply_numbers("ack.g.1_2").collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(reply_numbers("ack.g.9").collect::<Vec<_>>(), vec![9]);
     }
@@ -297,25 +306,30 @@ mod tests {
 
     #[test]
     fn commands_to_a_gate_go_as_one_batch_numbered_once_and_replayed_whole() {
-        let command = |payload: &'static [u8], numbered: Option<&str>| {
+        let command = |payload: &'static [u8], numbered: bool| {
             Outgoing::Publish(Out {
-                subject: "p.gate.g1".into(),
+                // A command to gate g1 is numbered; the same subject given as is, not.
+                to: match numbered {
+                    true => To::Gate("g1".into()),
+                    false => To::Subject("p.gate.g1".into()),
+                },
                 reply: None,
                 payload: Body::Bytes(Bytes::from_static(payload)),
                 headers: None,
                 batch: true,
-                numbered: numbered.map(Into::into),
                 acked: None,
             })
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(command(b"\x0atwo", Some("g1"))).unwrap();
-        tx.send(command(b"\x0athree", Some("g1"))).unwrap();
-        tx.send(command(b"\x0bnot numbered", None)).unwrap();
-        let head = first(command(b"\x0aone", Some("g1")));
+        tx.send(command(b"\x0atwo", true)).unwrap();
+        tx.send(command(b"\x0athree", true)).unwrap();
+        tx.send(command(b"\x0bnot numbered", false)).unwrap();
+        let head = first(command(b"\x0aone", true));
         let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_some(), "what is numbered otherwise goes on its own");
         assert!(sent.reply.is_none());
+        assert_eq!(sent.subject, "p.gate.g1");
+        assert_eq!(sent.numbered.as_deref(), Some("g1"));
         let numbering = crate::cluster::groupseq::GroupSeq::new("n1");
         let headers = numbering.number_command("g1", &sent.payload);
         let num = crate::cluster::groupseq::read(Some(&headers)).unwrap();

@@ -321,12 +321,11 @@ impl Cluster {
                 groupseq::except(&mut headers, gate, *conn);
             }
             self.queue(Out {
-                subject,
+                to: outgoing::To::Subject(subject),
                 reply: None,
                 payload: wire::Body::Bytes(payload.clone()),
                 headers: Some(headers),
                 batch: false,
-                numbered: None,
                 acked: None,
             })
         });

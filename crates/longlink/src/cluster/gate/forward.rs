@@ -166,7 +166,14 @@ impl GateLink {
         }
     }
 
-    fn send_bound(&self, conn: u64, ty: &Arc<str>, node: &str, name: &Arc<str>, payload: Bytes) {
+    fn send_bound(
+        &self,
+        conn: u64,
+        ty: &Arc<str>,
+        node: &Arc<str>,
+        name: &Arc<str>,
+        payload: Bytes,
+    ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         lock(&self.inflight).insert(
             seq,
@@ -178,7 +185,7 @@ impl GateLink {
             },
         );
         let c = &self.cluster;
-        c.send_forward(c.subjects().node(node), conn, seq, payload);
+        c.send_forward(node, conn, seq, payload);
         metrics::counter!("longlink_cluster_forwarded_total").increment(1);
     }
 
