@@ -4,118 +4,16 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use common::{Echo, Framing, Running, STEP, TcpClient, Wire, bounded, run, wait_for};
-use longlink::cluster::{Backend, Cluster, ClusterConfig, ClusterError};
-use longlink::{Agent, App, Ctx, Encoding, Gate, GateConfig, Module, Processor, Sessions};
+use common::pinged::{
+    backend, client, config, eventually_located, eventually_none, gate, ping, registry,
+};
+use common::{Echo, STEP, Wire, bounded, run, wait_for};
+use longlink::cluster::{Cluster, ClusterError};
+use longlink::{App, Ctx, Encoding, Module, Processor};
 use longlink_testkit::NatsServer;
-use serde::{Deserialize, Serialize};
-
-/// Forwarded from the gate; the backend answers with an `Echo` of `"<node> <n>"`. `n == 0`
-/// logs the connection in as uid `uid`.
-#[derive(Clone, PartialEq, Serialize, Deserialize, prost::Message)]
-#[serde(default)]
-struct Ping {
-    #[prost(uint64, tag = "1")]
-    n: u64,
-    #[prost(uint64, tag = "2")]
-    uid: u64,
-}
-
-fn registry(p: &mut Processor) {
-    p.register::<Ping>().unwrap();
-    p.register_outgoing::<Echo>().unwrap();
-}
-
-fn config(nats: &NatsServer, node_type: &str) -> ClusterConfig {
-    ClusterConfig {
-        nats_url: nats.url(),
-        node_type: node_type.into(),
-        request_timeout: Duration::from_millis(500),
-        ..ClusterConfig::default()
-    }
-}
-
-#[derive(Default)]
-struct Svc {
-    log: Arc<Mutex<Vec<String>>>,
-    sessions: Sessions,
-}
-
-/// A backend of type "svc" that logs every event and answers pings.
-async fn backend(nats: &NatsServer) -> (Running, Arc<Mutex<Vec<String>>>, Cluster) {
-    let cluster = Cluster::connect(&config(nats, "svc")).await.unwrap();
-    let svc = Svc::default();
-    let log = Arc::clone(&svc.log);
-    let module = Module::new("svc", svc);
-    let m = module.module_ref();
-    let mut p = Processor::new(Encoding::Json);
-    registry(&mut p);
-    let node = cluster.node_id().to_owned();
-    p.route(&m, move |ctx: &mut Ctx<Svc>, ping: Ping, agent: &Agent| {
-        ctx.log.lock().unwrap().push(format!("ping {}", ping.n));
-        if ping.n == 0 {
-            ctx.sessions.bind(ping.uid, agent);
-        }
-        let _ = agent.write(&Echo {
-            text: format!("{node} {}", ping.n),
-        });
-    })
-    .unwrap();
-    let backend = Backend::builder(&cluster, "svc", p)
-        .on_new_agent(&m, |ctx: &mut Ctx<Svc>, _agent: &Agent| {
-            ctx.log.lock().unwrap().push("new".into())
-        })
-        .on_close_agent(&m, |ctx: &mut Ctx<Svc>, _agent: &Agent| {
-            ctx.log.lock().unwrap().push("close".into())
-        })
-        .build()
-        .unwrap();
-    let app = App::new().module(module).backend(backend);
-    (run(app), log, cluster)
-}
-
-/// A gate node that forwards `Ping` to "svc".
-async fn gate(
-    nats: &NatsServer,
-) -> (
-    Running,
-    std::net::SocketAddr,
-    Cluster,
-    Arc<Mutex<Vec<String>>>,
-) {
-    let cluster = Cluster::connect(&config(nats, "gate")).await.unwrap();
-    let mut p = Processor::new(Encoding::Json);
-    registry(&mut p);
-    p.forward::<Ping>("svc").unwrap();
-    let errors = Arc::new(Mutex::new(Vec::new()));
-    let errs = Arc::clone(&errors);
-    let gate = Gate::builder(
-        GateConfig {
-            tcp_addr: "127.0.0.1:0".into(),
-            encoding: Encoding::Json,
-            ..GateConfig::default()
-        },
-        p,
-    )
-    .cluster(&cluster)
-    .on_forward_error(move |_agent, name, e| errs.lock().unwrap().push(format!("{name}: {e}")))
-    .bind()
-    .await
-    .unwrap();
-    let addr = gate.tcp_addr().unwrap();
-    (run(App::new().gate(gate)), addr, cluster, errors)
-}
-
-async fn client(addr: std::net::SocketAddr) -> TcpClient {
-    TcpClient::connect(addr, Framing::default(), Wire(Encoding::Json)).await
-}
-
-async fn ping(c: &mut TcpClient, n: u64, uid: u64) {
-    c.send_msg("Ping", 0, &Ping { n, uid }).await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forwarded_messages_and_events_arrive_in_order() {
@@ -350,22 +248,6 @@ async fn push_kick_and_broadcast_by_uid_from_any_node() {
         g.shutdown().await;
         assert_eq!(other.locate(79).await, Ok(None));
         b.shutdown().await;
-    })
-    .await;
-}
-
-/// Waits until `uid` is in the directory (the claim is asynchronous).
-async fn eventually_located(cluster: &Cluster, uid: u64) {
-    wait_for(&format!("uid {uid} in the directory"), || async move {
-        matches!(cluster.locate(uid).await, Ok(Some(_)))
-    })
-    .await;
-}
-
-/// Waits until `uid` leaves the directory (its connection closed).
-async fn eventually_none(cluster: &Cluster, uid: u64) {
-    wait_for(&format!("uid {uid} out of the directory"), || async move {
-        cluster.locate(uid).await == Ok(None)
     })
     .await;
 }

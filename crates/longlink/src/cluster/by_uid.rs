@@ -2,22 +2,11 @@
 //! ([`Cluster::locate`]), and that gate is sent a command for its connection (push, kick,
 //! goodbye).
 
-use super::subjects::uid_key;
-use super::wire::{Holder, ToGate};
+use super::wire::ToGate;
 use super::{Cluster, ClusterError};
 use crate::codec::Encoded;
 
 impl Cluster {
-    pub(crate) async fn holder(&self, uid: u64) -> Result<Option<Holder>, ClusterError> {
-        let store = self.directory().await?;
-        let value =
-            tokio::time::timeout(self.inner.config.request_timeout, store.get(uid_key(uid)))
-                .await
-                .map_err(|_| ClusterError::Timeout(self.inner.config.request_timeout))?
-                .map_err(|e| ClusterError::Nats(format!("directory: {e}")))?;
-        Ok(value.as_deref().and_then(Holder::decode))
-    }
-
     /// Where `uid` is connected: the gate node's id, if it is online anywhere.
     pub async fn locate(&self, uid: u64) -> Result<Option<String>, ClusterError> {
         Ok(self.holder(uid).await?.map(|h| h.gate))

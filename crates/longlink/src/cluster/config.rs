@@ -33,7 +33,8 @@ pub struct ClusterConfig {
     /// the hand-over up after twice this without a step).
     #[serde(with = "crate::config::secs")]
     pub request_timeout: Duration,
-    /// How long a directory entry lives without a refresh.
+    /// How long a gate's "alive" key lives without a refresh (its gate rewrites it every
+    /// third of this): a dead gate's uids count as offline after this.
     #[serde(with = "crate::config::secs")]
     pub directory_ttl: Duration,
     /// The first token of every subject, and the directory bucket's prefix: several

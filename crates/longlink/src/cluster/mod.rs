@@ -8,12 +8,12 @@
 //!
 //! What crosses NATS, and under which subject, is listed in [`subjects`]; the cluster's
 //! own envelopes (small binary headers before the client payload) are in `wire`. The
-//! directory of which uid is on which gate lives in a JetStream key-value bucket whose
-//! entries expire after `directory_ttl` unless the gate that holds the uid refreshes them
-//! (it does, every third of that).
+//! directory of which uid is on which gate lives in a JetStream key-value bucket; an entry
+//! counts while the gate that wrote it is alive (its own key, refreshed every third of
+//! `directory_ttl`, says so).
 //!
-//! Inside: [`Cluster`] (this file: the connection, the directory bucket, group and all-gates
-//! broadcasts), `send` (publishing in order: one message, a batched one, a command to a
+//! Inside: [`Cluster`] (this file: the connection, group and all-gates broadcasts),
+//! `directory` (the bucket: uid entries and gates' alive keys), `send` (publishing in order: one message, a batched one, a command to a
 //! gate; flush and sync), `by_uid` (push, kick and goodbye to one uid wherever it is),
 //! `push_many` (a push to many uids, one message per gate), `rpc` (remote calls), `gate/` (a
 //! gate node's side: forwarding, the directory, commands from other nodes;
@@ -46,6 +46,7 @@ mod backend;
 mod by_uid;
 mod coalesce;
 mod config;
+mod directory;
 mod gate;
 pub(crate) mod groupseq;
 mod outgoing;
@@ -117,6 +118,10 @@ struct Inner {
     subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
     directory: OnceCell<kv::Store>,
+    /// Gates seen alive in the directory lately.
+    alive_seen: directory::AliveSeen,
+    /// This start of the node: its directory entries name it.
+    incarnation: u64,
     /// The numbering of this node's group broadcasts, and the last ones, for gates that
     /// missed them.
     group_seq: Arc<groupseq::GroupSeq>,
@@ -217,6 +222,8 @@ impl Cluster {
                 node_id,
                 out: tx,
                 directory: OnceCell::new(),
+                alive_seen: directory::AliveSeen::default(),
+                incarnation: directory::new_incarnation(),
                 group_seq,
                 online,
                 closed: tokio_util::sync::CancellationToken::new(),
@@ -246,6 +253,12 @@ impl Cluster {
         &self.inner.client
     }
 
+    /// This start of the node (a random number, never 0): directory entries written by
+    /// an earlier start under the same node id do not count.
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.inner.incarnation
+    }
+
     pub(crate) fn subjects(&self) -> &Subjects {
         &self.inner.subjects
     }
@@ -255,39 +268,6 @@ impl Cluster {
     /// seen as offline).
     pub(crate) fn online(&self) -> tokio::sync::watch::Receiver<bool> {
         self.inner.online.subscribe()
-    }
-
-    /// The directory bucket, opened (or created) on first use within `request_timeout`;
-    /// retried after a failure. All nodes should share `directory_ttl`: the first node to
-    /// create the bucket sets its time-to-live.
-    pub(crate) async fn directory(&self) -> Result<&kv::Store, ClusterError> {
-        let timeout = self.inner.config.request_timeout;
-        self.inner
-            .directory
-            .get_or_try_init(|| async {
-                tokio::time::timeout(timeout, self.open_directory())
-                    .await
-                    .map_err(|_| ClusterError::Timeout(timeout))?
-            })
-            .await
-    }
-
-    async fn open_directory(&self) -> Result<kv::Store, ClusterError> {
-        let js = async_nats::jetstream::new(self.inner.client.clone());
-        let bucket = self.subjects().bucket();
-        match js.get_key_value(bucket.clone()).await {
-            Ok(store) => Ok(store),
-            Err(_) => js
-                .create_key_value(kv::Config {
-                    bucket,
-                    history: 1,
-                    max_age: self.inner.config.directory_ttl,
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}"))),
-        }
     }
 
     /// Sends `msg` to every member of a cluster group (see

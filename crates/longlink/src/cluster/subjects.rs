@@ -170,6 +170,11 @@ pub(crate) fn uid_key(uid: u64) -> String {
     format!("uid.{uid}")
 }
 
+/// The directory keys of all uids (a wildcard, to watch).
+pub(crate) fn uid_key_all() -> &'static str {
+    "uid.>"
+}
+
 /// The directory key that says a gate node is alive.
 pub(crate) fn node_key(node: &str) -> String {
     format!("node.{node}")

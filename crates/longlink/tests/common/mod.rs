@@ -27,6 +27,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
+pub mod pinged;
 pub mod running;
 
 pub use longlink_testkit::http::{http_raw, status_line};

@@ -1,24 +1,21 @@
 //! The uids this gate holds in the cluster's directory: claimed on login (displacing the
-//! uid's connection anywhere else), released on close, refreshed while the gate lives; and
-//! the gate's own "alive" key, which says when it is stopping.
+//! uid's connection anywhere else) and released on close; and the gate's own "alive" key,
+//! which keeps them counting while the gate lives, and says when it is stopping. The uid
+//! entries are not rewritten while the gate lives (`cluster/directory.rs`): only when its
+//! alive key was gone (NATS was away for longer than `directory_ttl`, or lost its
+//! storage), the gate claims its uids again.
 
 use std::sync::atomic::Ordering;
 
 use async_nats::jetstream::kv;
-use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{GateLink, lock};
 use crate::agent::Agent;
 use crate::cluster::ClusterError;
+use crate::cluster::directory::Alive;
 use crate::cluster::subjects::{node_key, uid_key};
 use crate::cluster::wire::{Holder, ToBackend, ToGate};
-
-/// A live gate's "alive" key.
-const ALIVE: &[u8] = b"gate";
-
-/// The "alive" key of a gate that is stopping.
-const STOPPING: &[u8] = b"stopping";
 
 impl GateLink {
     /// A connection closed: its backends hear of it (after its messages), and its uid
@@ -59,7 +56,7 @@ impl GateLink {
             if entry.operation == kv::Operation::Put
                 && Holder::decode(&entry.value).is_some_and(|h| h.same_conn(&me))
             {
-                store.delete(uid_key(uid)).await.map_err(|e| nats(&e))?;
+                self.cluster.remove(&entry.key, entry.revision).await?;
             }
         }
         Ok(())
@@ -96,30 +93,19 @@ impl GateLink {
                 return Ok(()); // logged out, closed or logged in again meanwhile
             }
             let entry = store.entry(key.clone()).await.map_err(|e| nats(&e))?;
-            let previous = entry.as_ref().and_then(|e| {
-                (e.operation == kv::Operation::Put)
-                    .then(|| Holder::decode(&e.value))
-                    .flatten()
-            });
+            let previous = match entry.as_ref().filter(|e| e.operation == kv::Operation::Put) {
+                Some(e) => self.counting(Holder::decode(&e.value)).await?,
+                None => None,
+            };
             if let Some(newer) = previous.as_ref().filter(|p| !p.same_conn(&me) && p.at > at) {
                 tracing::debug!(uid, newer_gate = %newer.gate, "a later login holds the uid: this one is displaced");
                 self.apply(ToGate::Displace { conn, uid });
                 return Ok(());
             }
-            let written = match &entry {
-                Some(e) => store
-                    .update(&key, me.encode(), e.revision)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => store
-                    .create(&key, me.encode())
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-            };
+            let expected = entry.as_ref().map_or(0, |e| e.revision);
+            let written = self.cluster.put_lasting(&key, me.encode(), expected).await;
             match written {
-                Ok(()) => {
+                Ok(_) => {
                     if let Some(old) = previous.filter(|old| !old.same_conn(&me)) {
                         tracing::debug!(uid, old_gate = %old.gate, old_conn = old.conn, "displacing the uid's previous connection");
                         self.cluster.send_to_gate(
@@ -140,19 +126,37 @@ impl GateLink {
         )))
     }
 
-    /// Writes this gate's "alive" key: `"gate"`, or `"stopping"` once it is (it takes no
-    /// session from another gate then).
-    pub(super) async fn say_alive(&self, store: &kv::Store) -> Result<(), ClusterError> {
-        let value = if self.leaving.load(Ordering::Acquire) {
-            STOPPING
-        } else {
-            ALIVE
+    /// `holder` if it counts (its gate is alive in the incarnation that wrote it): an entry
+    /// of a gate that is gone is no one's.
+    async fn counting(&self, holder: Option<Holder>) -> Result<Option<Holder>, ClusterError> {
+        let Some(holder) = holder else {
+            return Ok(None);
         };
-        store
-            .put(node_key(self.cluster.node_id()), Bytes::from_static(value))
-            .await
-            .map(|_| ())
-            .map_err(|e| ClusterError::Nats(e.to_string()))
+        if holder.gate == self.cluster.node_id() {
+            let mine = holder.incarnation == self.cluster.incarnation();
+            return Ok(mine.then_some(holder));
+        }
+        Ok(self.cluster.counts(&holder).await?.then_some(holder))
+    }
+
+    /// Writes this gate's "alive" key (`stopping` once it is: it takes no session from
+    /// another gate then). Whether the key was this gate's own before: `false` when it had
+    /// expired or was never written.
+    pub(super) async fn say_alive(&self, store: &kv::Store) -> Result<bool, ClusterError> {
+        let key = node_key(self.cluster.node_id());
+        let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(e.to_string());
+        let before = store.get(key.clone()).await.map_err(|e| nats(&e))?;
+        let incarnation = self.cluster.incarnation();
+        let was_mine = before
+            .as_deref()
+            .and_then(Alive::decode)
+            .is_some_and(|a| a.incarnation == incarnation);
+        let alive = Alive {
+            stopping: self.leaving.load(Ordering::Acquire),
+            incarnation,
+        };
+        store.put(key, alive.encode()).await.map_err(|e| nats(&e))?;
+        Ok(was_mine)
     }
 
     /// This gate is stopping, with sessions to hand over: it says so in the directory, and
@@ -176,9 +180,22 @@ impl GateLink {
         }
     }
 
-    /// The gates whose "alive" key says `"gate"`. This gate's own key is always among the
-    /// keys read (it wrote it just before), so the reading ends at the last one.
+    /// The gates that are alive and not stopping.
     async fn alive_gates(&self, store: &kv::Store) -> Result<Vec<String>, ClusterError> {
+        let gates = self.gates(store).await?;
+        Ok(gates
+            .into_iter()
+            .filter(|(_, a)| !a.stopping)
+            .map(|(g, _)| g)
+            .collect())
+    }
+
+    /// Every gate whose "alive" key is there, stopping or not. This gate's own key is
+    /// always among the keys read (it wrote it before), so the reading ends at the last one.
+    pub(super) async fn gates(
+        &self,
+        store: &kv::Store,
+    ) -> Result<Vec<(String, Alive)>, ClusterError> {
         let nats = |e: &dyn std::fmt::Display| ClusterError::Nats(e.to_string());
         let mut keys = store
             .watch_with_history(node_key(">"))
@@ -187,9 +204,12 @@ impl GateLink {
         let mut gates = Vec::new();
         while let Some(entry) = keys.next().await {
             let entry = entry.map_err(|e| nats(&e))?;
-            if entry.operation == kv::Operation::Put && entry.value.as_ref() == ALIVE {
+            let alive = (entry.operation == kv::Operation::Put)
+                .then(|| Alive::decode(&entry.value))
+                .flatten();
+            if let Some(alive) = alive {
                 let gate = entry.key.strip_prefix(&node_key("")).unwrap_or(&entry.key);
-                gates.push(gate.to_owned());
+                gates.push((gate.to_owned(), alive));
             }
             if entry.delta == 0 {
                 break;
@@ -198,13 +218,11 @@ impl GateLink {
         Ok(gates)
     }
 
-    /// Keeps this gate's entries alive: its own "alive" key (backends drop the connections
-    /// of a gate whose key has expired) and the uids of its connections, each every third
-    /// of `directory_ttl`, on two timers: however long a round of uids takes (at 16,000 of
-    /// them on a busy machine, longer than the time-to-live when they went one at a time),
-    /// the alive key is never behind it.
+    /// Keeps this gate's "alive" key alive (backends drop the connections of a gate whose key
+    /// has expired; the directory counts its uids only while it is there), every third of
+    /// `directory_ttl`, and sweeps the entries of gates that are gone (`sweep`).
     pub(super) async fn refresh_loop(&self) {
-        tokio::join!(self.alive_loop(), self.uids_loop());
+        tokio::join!(self.alive_loop(), self.sweep_loop());
     }
 
     async fn alive_loop(&self) {
@@ -219,45 +237,36 @@ impl GateLink {
             let Ok(store) = self.cluster.directory().await else {
                 continue;
             };
-            if let Err(e) = self.say_alive(store).await {
-                tracing::debug!(error = %e, "directory refresh failed");
+            match self.say_alive(store).await {
+                Ok(true) => {}
+                Ok(false) => self.claim_again().await,
+                Err(e) => tracing::debug!(error = %e, "directory refresh failed"),
             }
         }
     }
 
-    /// Rewrites every uid this gate holds, `REFRESH_IN_FLIGHT` at once.
-    async fn uids_loop(&self) {
-        let mut every = tokio::time::interval(self.cluster.config().directory_ttl / 3);
-        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        every.tick().await; // the first is at once: each claim has just written its entry
-        loop {
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                _ = every.tick() => {}
-            }
-            let Ok(store) = self.cluster.directory().await else {
-                continue;
-            };
-            let claims: Vec<(u64, (u64, u64))> =
-                lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
-            let mut puts = futures_util::stream::iter(claims)
-                .map(|(conn, (uid, at))| async move {
-                    if lock(&self.claims).get(&conn) != Some(&(uid, at)) {
-                        return (uid, Ok(())); // handed over, closed or logged in again meanwhile
-                    }
-                    let put = store.put(uid_key(uid), self.me(conn, at).encode()).await;
-                    (uid, put.map(|_| ()))
-                })
-                .buffer_unordered(REFRESH_IN_FLIGHT);
-            while let Some((uid, put)) = puts.next().await {
-                if let Err(e) = put {
-                    tracing::debug!(uid, error = %e, "directory refresh failed");
-                    break;
-                }
+    /// This gate's alive key had gone: its uids may have been swept out of the directory
+    /// meanwhile, so each is claimed again (`CLAIMS_IN_FLIGHT` at once), as at its login.
+    async fn claim_again(&self) {
+        let claims: Vec<(u64, (u64, u64))> =
+            lock(&self.claims).iter().map(|(c, v)| (*c, *v)).collect();
+        if claims.is_empty() {
+            return;
+        }
+        tracing::info!(
+            uids = claims.len(),
+            "alive key was gone: claiming this gate's uids again"
+        );
+        let mut claimed = futures_util::stream::iter(claims)
+            .map(|(conn, (uid, at))| async move { (uid, self.claim(uid, conn, at).await) })
+            .buffer_unordered(CLAIMS_IN_FLIGHT);
+        while let Some((uid, claim)) = claimed.next().await {
+            if let Err(e) = claim {
+                tracing::debug!(uid, error = %e, "directory claim failed");
             }
         }
     }
 }
 
-/// Directory refreshes in flight at once.
-const REFRESH_IN_FLIGHT: usize = 128;
+/// Directory claims in flight at once when a gate claims its uids again.
+const CLAIMS_IN_FLIGHT: usize = 128;

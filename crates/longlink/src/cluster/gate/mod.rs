@@ -33,6 +33,7 @@ mod moving;
 mod order;
 mod outage;
 mod setup;
+mod sweep;
 mod traits;
 mod transfer;
 
@@ -212,6 +213,7 @@ impl GateLink {
             gate: self.cluster.node_id().to_owned(),
             conn,
             at,
+            incarnation: self.cluster.incarnation(),
         }
     }
 

@@ -115,15 +115,17 @@ impl GateLink {
         let here = entry.operation == kv::Operation::Put
             && Holder::decode(&entry.value).is_some_and(|h| h.same_conn(&self.me(conn, at)));
         if here {
+            // The new gate's start is not known here (0: any); its own claim, once the
+            // session is there, names it.
             let there = Holder {
                 gate: gate.to_owned(),
                 conn: to_conn,
                 at,
+                incarnation: 0,
             };
-            store
-                .update(&key, there.encode(), entry.revision)
-                .await
-                .map_err(|e| nats(&e))?;
+            self.cluster
+                .put_lasting(&key, there.encode(), entry.revision)
+                .await?;
         }
         Ok(())
     }

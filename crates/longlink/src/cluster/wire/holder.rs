@@ -10,22 +10,34 @@ pub(crate) struct Holder {
     pub(crate) conn: u64,
     /// When it logged in (microseconds since the Unix epoch).
     pub(crate) at: u64,
+    /// Which start of the gate wrote it (its "alive" key names the one running; 0: not
+    /// said).
+    pub(crate) incarnation: u64,
 }
 
 impl Holder {
     pub(crate) fn encode(&self) -> Bytes {
-        Bytes::from(format!("{} {} {}", self.conn, self.at, self.gate))
+        Bytes::from(format!(
+            "{} {} {} {}",
+            self.conn, self.at, self.gate, self.incarnation
+        ))
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Option<Holder> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let mut parts = text.splitn(3, ' ');
+        let mut parts = text.split(' ');
         let conn = parts.next()?.parse().ok()?;
         let at = parts.next()?.parse().ok()?;
+        let gate = parts.next()?.to_owned();
+        let incarnation = match parts.next() {
+            Some(n) => n.parse().ok()?,
+            None => 0,
+        };
         Some(Holder {
-            gate: parts.next()?.to_owned(),
+            gate,
             conn,
             at,
+            incarnation,
         })
     }
 

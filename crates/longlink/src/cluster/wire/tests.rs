@@ -105,12 +105,17 @@ fn every_kind_round_trips() {
         assert_eq!(ToGate::decode(m.encode()).unwrap(), m);
     }
     let h = Holder {
-        gate: "gate-a b".into(),
+        gate: "gate-a".into(),
         conn: 12,
         at: 1_700_000_000_000_000,
+        incarnation: 99,
     };
     assert_eq!(Holder::decode(&h.encode()), Some(h));
     assert_eq!(Holder::decode(b"nonsense"), None);
+    assert_eq!(Holder::decode(b"12 1700000000000000 gate-a x"), None);
+    // An earlier version's entry (no incarnation): any start of its gate.
+    let old = Holder::decode(b"12 1700000000000000 gate-a").unwrap();
+    assert_eq!((old.gate.as_str(), old.incarnation), ("gate-a", 0));
     for state in [
         AgentState::default(),
         AgentState {
