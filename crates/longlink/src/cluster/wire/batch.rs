@@ -128,6 +128,7 @@ impl Iterator for Items {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::wire::body::tests as body_tests;
     use proptest::prelude::*;
 
     #[test]
@@ -201,6 +202,30 @@ mod tests {
         let got: Vec<_> = items(cut).unwrap().collect();
         assert_eq!(got.len(), 1);
         assert!(got[0].is_err());
+    }
+
+    #[test]
+    fn bodies_written_into_a_batch_read_back_as_their_envelopes() {
+        let mut w = BatchWriter::new(16);
+        for (body, _) in body_tests::bodies() {
+            w.push_body(&body, "gate-1");
+        }
+        let got: Vec<Bytes> = items(w.finish()).unwrap().map(Result::unwrap).collect();
+        let want: Vec<Bytes> = body_tests::bodies().into_iter().map(|(_, b)| b).collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            crate::cluster::wire::ToBackend::decode(got[0].clone()).unwrap(),
+            crate::cluster::wire::ToBackend::Forward {
+                gate: "gate-1".into(),
+                conn: 7,
+                seq: u64::MAX,
+                payload: Bytes::from_static(b"{\"C2S_Hi\":{}}"),
+            }
+        );
+        assert_eq!(
+            crate::cluster::wire::ToGate::decode(got[2].clone()).unwrap(),
+            crate::cluster::wire::ToGate::Handled { seq: 42 }
+        );
     }
 
     proptest! {

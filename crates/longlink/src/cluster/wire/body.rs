@@ -3,12 +3,12 @@
 //! message, a push, an acknowledgement), which would otherwise be encoded into a buffer of
 //! their own and then copied into the batch. The bytes are the same as those of
 //! [`ToBackend::encode`](super::ToBackend::encode) and [`ToGate::encode`]: both write
-//! through the functions here.
+//! through the same functions (`put_forward`, `put_push`, `put_handled`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::ToGate;
-use super::primitives::put_str;
+use super::put_forward;
+use super::to_gate::{ToGate, put_handled, put_push};
 
 /// One envelope on its way to the publisher.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,34 +66,12 @@ impl Body {
     }
 }
 
-/// `ToBackend::Forward`.
-pub(super) fn put_forward(out: &mut BytesMut, gate: &str, conn: u64, seq: u64, payload: &[u8]) {
-    out.put_u8(super::FORWARD);
-    put_str(out, gate);
-    out.put_u64_le(conn);
-    out.put_u64_le(seq);
-    out.put_slice(payload);
-}
-
-/// `ToGate::Push`.
-pub(super) fn put_push(out: &mut BytesMut, conn: u64, payload: &[u8]) {
-    out.put_u8(super::to_gate::PUSH);
-    out.put_u64_le(conn);
-    out.put_slice(payload);
-}
-
-/// `ToGate::Handled`.
-pub(super) fn put_handled(out: &mut BytesMut, seq: u64) {
-    out.put_u8(super::to_gate::HANDLED);
-    out.put_u64_le(seq);
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
-    use crate::cluster::wire::{BatchWriter, ToBackend, batch};
+    use crate::cluster::wire::ToBackend;
 
-    fn bodies() -> Vec<(Body, Bytes)> {
+    pub(in crate::cluster::wire) fn bodies() -> Vec<(Body, Bytes)> {
         let payload = Bytes::from_static(b"{\"C2S_Hi\":{}}");
         let forward = ToBackend::Forward {
             gate: "gate-1".into(),
@@ -131,32 +109,5 @@ mod tests {
             assert_eq!(body.len("gate-1"), want.len(), "{body:?}");
             assert_eq!(body.into_bytes("gate-1"), want);
         }
-    }
-
-    #[test]
-    fn bodies_written_into_a_batch_read_back_as_their_envelopes() {
-        let mut w = BatchWriter::new(16);
-        for (body, _) in bodies() {
-            w.push_body(&body, "gate-1");
-        }
-        let got: Vec<Bytes> = batch::items(w.finish())
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        let want: Vec<Bytes> = bodies().into_iter().map(|(_, b)| b).collect();
-        assert_eq!(got, want);
-        assert_eq!(
-            ToBackend::decode(got[0].clone()).unwrap(),
-            ToBackend::Forward {
-                gate: "gate-1".into(),
-                conn: 7,
-                seq: u64::MAX,
-                payload: Bytes::from_static(b"{\"C2S_Hi\":{}}"),
-            }
-        );
-        assert_eq!(
-            ToGate::decode(got[2].clone()).unwrap(),
-            ToGate::Handled { seq: 42 }
-        );
     }
 }

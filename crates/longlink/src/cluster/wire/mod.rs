@@ -69,7 +69,7 @@ const REBIND: u8 = 4;
 const HAND_OFF: u8 = 5;
 const ADOPT: u8 = 6;
 const PROBE: u8 = 7;
-pub(super) const FORWARD: u8 = 8;
+const FORWARD: u8 = 8;
 const ACKED: u8 = 9;
 
 impl ToBackend {
@@ -111,7 +111,7 @@ impl ToBackend {
                 conn,
                 seq,
                 payload,
-            } => body::put_forward(&mut out, gate, *conn, *seq, payload),
+            } => put_forward(&mut out, gate, *conn, *seq, payload),
             ToBackend::Close { gate, conn } => {
                 out.put_u8(CLOSE);
                 put_str(&mut out, gate);
@@ -197,6 +197,15 @@ impl ToBackend {
             _ => return Err(WireError("unknown kind")),
         })
     }
+}
+
+/// `ToBackend::Forward`, appended to `out` (also by the publisher, straight into a batch).
+fn put_forward(out: &mut BytesMut, gate: &str, conn: u64, seq: u64, payload: &[u8]) {
+    out.put_u8(FORWARD);
+    put_str(out, gate);
+    out.put_u64_le(conn);
+    out.put_u64_le(seq);
+    out.put_slice(payload);
 }
 
 pub(crate) mod batch;

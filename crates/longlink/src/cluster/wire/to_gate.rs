@@ -50,7 +50,7 @@ pub(crate) enum ToGate {
     PushUids(PushUids),
 }
 
-pub(super) const PUSH: u8 = 10;
+const PUSH: u8 = 10;
 const G_CLOSE: u8 = 11;
 const DESTROY: u8 = 12;
 const BIND: u8 = 13;
@@ -62,7 +62,7 @@ const DISPLACE: u8 = 18;
 const GOODBYE: u8 = 19;
 const BARRIER: u8 = 20;
 const MOVE: u8 = 21;
-pub(super) const HANDLED: u8 = 22;
+const HANDLED: u8 = 22;
 pub(super) const PUSH_UIDS: u8 = 23;
 
 impl ToGate {
@@ -75,7 +75,7 @@ impl ToGate {
         };
         let mut out = BytesMut::with_capacity(24 + extra);
         match self {
-            ToGate::Push { conn, payload } => super::body::put_push(&mut out, *conn, payload),
+            ToGate::Push { conn, payload } => put_push(&mut out, *conn, payload),
             ToGate::Close { conn } => {
                 out.put_u8(G_CLOSE);
                 out.put_u64_le(*conn);
@@ -137,7 +137,7 @@ impl ToGate {
                 put_str(&mut out, node_type);
                 put_str(&mut out, from);
             }
-            ToGate::Handled { seq } => super::body::put_handled(&mut out, *seq),
+            ToGate::Handled { seq } => put_handled(&mut out, *seq),
             ToGate::PushUids(many) => {
                 out.reserve(many.len());
                 out.put_u8(PUSH_UIDS);
@@ -199,4 +199,17 @@ impl ToGate {
             _ => return Err(WireError("unknown kind")),
         })
     }
+}
+
+/// `ToGate::Push`, appended to `out` (also by the publisher, straight into a batch).
+pub(super) fn put_push(out: &mut BytesMut, conn: u64, payload: &[u8]) {
+    out.put_u8(PUSH);
+    out.put_u64_le(conn);
+    out.put_slice(payload);
+}
+
+/// `ToGate::Handled`, appended to `out` (also by the publisher, straight into a batch).
+pub(super) fn put_handled(out: &mut BytesMut, seq: u64) {
+    out.put_u8(HANDLED);
+    out.put_u64_le(seq);
 }
