@@ -14,6 +14,7 @@ use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
 use crate::cluster::wire::{ToBackend, ToGate, batch, now_micros};
+use crate::metrics::CachedCounter;
 use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
@@ -313,7 +314,8 @@ impl Inner {
         {
             pending.send().await;
         }
-        metrics::counter!("longlink_cluster_handled_total").increment(1);
+        static HANDLED: CachedCounter = CachedCounter::new("longlink_cluster_handled_total");
+        HANDLED.increment(1);
     }
 
     /// Every third of `directory_ttl`: a gate whose "alive" key is missing three times in
