@@ -164,7 +164,9 @@ namespace Longlink
 
         /// <summary>
         /// Closes for good once what was sent is written (a WebSocket with code 1000: the server
-        /// ends the session); returns at once. Closed follows in Poll.
+        /// ends the session). With threads it returns once they have ended (the goodbye written
+        /// and answered, about a round trip), or after <see cref="ClientOptions.CloseWaitMs"/>;
+        /// then the program may end at once. Threadless it returns at once. Closed follows in Poll.
         /// </summary>
         public void Close()
         {
@@ -179,7 +181,11 @@ namespace Longlink
             }
             closing.Set();
             if (options.Threadless) CloseThreadless(t);
-            else if (t != null) CloseLater(t);
+            else
+            {
+                if (t != null) CloseLater(t);
+                JoinThreads();
+            }
         }
 
         /// <summary>Queues a payload for connection <paramref name="t"/> (null: the next one). Under sync.</summary>

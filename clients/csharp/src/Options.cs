@@ -18,6 +18,12 @@ namespace Longlink
         public bool LittleEndian;
         /// <summary>How long a connection (and a resume's answer) may take.</summary>
         public int ConnectTimeoutMs = 5000;
+        /// <summary>
+        /// How long Close may wait for the client's threads to end (what is queued written, the
+        /// goodbye answered). Once they have, a program may end at once: Mono's shutdown races
+        /// a thread still running (it spun in Environment.Exit). 0: Close returns at once.
+        /// </summary>
+        public int CloseWaitMs = 1000;
         /// <summary>The first reconnection's delay cap (full jitter; doubles up to MaxDelayMs).</summary>
         public int InitialDelayMs = 100;
         /// <summary>The largest reconnection delay.</summary>

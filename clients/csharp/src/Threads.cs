@@ -3,6 +3,7 @@
 // the game), and with Resume a ticker (TickOnce every 50 ms).
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.IO;
 using System.Threading;
 
@@ -11,6 +12,7 @@ namespace Longlink
     public sealed partial class Client
     {
         bool writerDone;
+        readonly List<Thread> threads = new List<Thread>();
         readonly ManualResetEvent writerExited = new ManualResetEvent(false);
 
         /// <summary>Opens the first address that answers, starts the threads, waits for the session.</summary>
@@ -33,13 +35,34 @@ namespace Longlink
             if (t == null) throw new IOException("cannot connect: " + string.Join("; ", errors.ToArray()));
             state = options.Resume ? State.Down : State.Plain;
             Attach(t);
-            new Thread(Run) { IsBackground = true, Name = "longlink reader" }.Start();
-            new Thread(WriteAll) { IsBackground = true, Name = "longlink writer" }.Start();
-            if (options.Resume) new Thread(Tick) { IsBackground = true, Name = "longlink ticker" }.Start();
+            Start(Run, "longlink reader");
+            Start(WriteAll, "longlink writer");
+            if (options.Resume) Start(Tick, "longlink ticker");
             if (options.Resume && !sessionReady.WaitOne(options.ConnectTimeoutMs))
             {
                 Close();
                 throw new IOException("no LL_Session from " + addresses[at] + " (is [gate] resume_window set?)");
+            }
+        }
+
+        void Start(ThreadStart run, string name)
+        {
+            var thread = new Thread(run) { IsBackground = true, Name = name };
+            lock (threads) threads.Add(thread);
+            thread.Start();
+        }
+
+        /// <summary>Close's wait: each of the client's threads ends, within CloseWaitMs in all.</summary>
+        void JoinThreads()
+        {
+            var waited = Stopwatch.StartNew();
+            Thread[] all;
+            lock (threads) all = threads.ToArray();
+            foreach (var thread in all)
+            {
+                if (thread == Thread.CurrentThread) continue;
+                long left = options.CloseWaitMs - waited.ElapsedMilliseconds;
+                if (left <= 0 || !thread.Join((int)left)) return;
             }
         }
 
@@ -157,14 +180,15 @@ namespace Longlink
 
         /// <summary>
         /// Close's goodbye waits for the writer; a writer still blocked after ConnectTimeoutMs is cut
-        /// short. A background thread of its own, not a timer (see WsTransport.Close).
+        /// short. A background thread of its own, not a timer: Mono aborts its timer thread at exit,
+        /// and an abort while that thread sorts its timers is an unhandled exception.
         /// </summary>
         void CloseLater(ITransport t)
         {
-            new Thread(() =>
+            Start(() =>
             {
                 if (!writerExited.WaitOne(options.ConnectTimeoutMs)) t.Close(false);
-            }) { IsBackground = true, Name = "longlink close" }.Start();
+            }, "longlink close");
         }
 
         void Tick()

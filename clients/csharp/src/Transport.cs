@@ -1,11 +1,10 @@
 // The connections: TCP with leaf's length prefix (TLS through SslStream for tls://), and
-// WebSocket (ClientWebSocket; one binary message per payload). Blocking calls, made from the
+// WebSocket (WsTransport.cs; one binary message per payload). Blocking calls, made from the
 // client's background threads only.
 using System;
 using System.IO;
 using System.Net.Security;
 using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Threading;
 
 namespace Longlink
@@ -216,88 +215,6 @@ namespace Longlink
             catch (Exception) { }
             try { stream.Close(); } catch (Exception) { }
             tcp.Close();
-        }
-    }
-
-    /// <summary>WebSocket through ClientWebSocket: one binary message per payload.</summary>
-    public sealed class WsTransport : IBlockingTransport
-    {
-        readonly ClientWebSocket ws;
-        readonly byte[] chunk = new byte[16 * 1024];
-        int closedFlag;
-
-        WsTransport(ClientWebSocket ws) { this.ws = ws; }
-
-        internal static WsTransport Open(Uri uri, ClientOptions o)
-        {
-            var ws = new ClientWebSocket();
-            if (o.CertificateValidation != null)
-            {
-                // ClientWebSocket takes the process-wide callback on .NET Standard 2.0.
-                System.Net.ServicePointManager.ServerCertificateValidationCallback = o.CertificateValidation;
-            }
-            try
-            {
-                // Task.Wait with a timeout, not a CancellationTokenSource with one: see Close.
-                var connect = ws.ConnectAsync(uri, CancellationToken.None);
-                if (!connect.Wait(o.ConnectTimeoutMs))
-                {
-                    ws.Abort();
-                    throw new TimeoutException("connect to " + uri + " timed out");
-                }
-                return new WsTransport(ws);
-            }
-            catch (Exception e)
-            {
-                ws.Dispose();
-                if (e is AggregateException a && a.InnerException != null) e = a.InnerException;
-                throw new IOException("cannot connect to " + uri + ": " + e.Message, e);
-            }
-        }
-
-        /// <inheritdoc/>
-        public void Send(byte[] payload)
-        {
-            ws.SendAsync(new ArraySegment<byte>(payload), WebSocketMessageType.Binary, true, CancellationToken.None)
-                .GetAwaiter().GetResult();
-        }
-
-        /// <inheritdoc/>
-        public byte[] Receive()
-        {
-            var ms = new MemoryStream();
-            while (true)
-            {
-                WebSocketReceiveResult r = ws.ReceiveAsync(new ArraySegment<byte>(chunk), CancellationToken.None)
-                    .GetAwaiter().GetResult();
-                if (r.MessageType == WebSocketMessageType.Close)
-                {
-                    if (r.CloseStatus == WebSocketCloseStatus.NormalClosure) return null;
-                    throw new IOException("websocket closed: " + r.CloseStatus + " " + r.CloseStatusDescription);
-                }
-                ms.Write(chunk, 0, r.Count);
-                if (r.EndOfMessage) return ms.ToArray();
-            }
-        }
-
-        /// <inheritdoc/>
-        public void Close(bool goodbye)
-        {
-            if (Interlocked.Exchange(ref closedFlag, 1) == 1) return;
-            try
-            {
-                // Bounded by Task.Wait, not by a CancellationTokenSource's timer: Mono aborts its
-                // timer thread when the process exits, and an abort while that thread sorts its
-                // timers (as it does after each one is disposed) is reported as an unhandled
-                // exception, so a program returning from Main right after Close would exit with 1.
-                if (goodbye && ws.State == WebSocketState.Open)
-                {
-                    ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).Wait(2000);
-                }
-            }
-            catch (Exception) { }
-            ws.Abort();
-            ws.Dispose();
         }
     }
 }

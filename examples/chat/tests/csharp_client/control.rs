@@ -1,6 +1,7 @@
 //! Runs the C# test program under `mono` and answers its control lines: the program prints
 //! `CTL VERB NAME` on its stdout when the test must act (cut a proxy's connections, stop a
-//! gate) and waits for `OK` on its stdin.
+//! gate) and waits for `OK` on its stdin. A run that has not ended within `RUN_LIMIT` is
+//! killed and fails the test with its output.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -8,7 +9,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long one run of the program may take, its exit included.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
 
 /// Runs `mono <exe> <args>`, calling `on_ctl(verb, name)` for each control line before its
 /// `OK`; returns the program's other stdout lines once it exits with success, panics with
@@ -52,16 +54,24 @@ pub(crate) async fn converse(
             stdin.flush().await.expect("answer");
         }
     };
-    tokio::time::timeout(RUN_TIMEOUT, talk)
-        .await
-        .expect("the C# tests end in time");
-    let status = child.wait().await.expect("mono exits");
-    let errors = errors.await.expect("stderr");
-    assert!(
-        status.success(),
-        "mono {} {}: {status}\n{log}\n{errors}",
+    // The whole run is bounded: a program that hangs (also after its last line, on its way
+    // out) is killed, and the test fails with what it said.
+    let status = tokio::time::timeout(RUN_LIMIT, async {
+        talk.await;
+        child.wait().await.expect("mono exits")
+    })
+    .await;
+    let what = format!(
+        "mono {} {}",
         exe.display(),
         args.first().map_or("", String::as_str)
     );
+    let Ok(status) = status else {
+        child.kill().await.ok();
+        let errors = errors.await.expect("stderr");
+        panic!("{what}: still running after {RUN_LIMIT:?}, killed\n{log}\n{errors}");
+    };
+    let errors = errors.await.expect("stderr");
+    assert!(status.success(), "{what}: {status}\n{log}\n{errors}");
     log
 }

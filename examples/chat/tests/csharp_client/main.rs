@@ -29,6 +29,7 @@ mod build;
 #[path = "../common/mod.rs"]
 mod common;
 mod control;
+mod exit;
 mod scripted;
 
 use std::collections::HashMap;
