@@ -34,7 +34,7 @@ sleep 0.5
 taskset -c 0 $B/longlink-chat --config gate.toml >/dev/null 2>&1 & GATE_PID=$!
 sleep 1
 nats_in() { python3 -c "import json,urllib.request; print(json.load(urllib.request.urlopen('http://127.0.0.1:28232/varz'))['in_msgs'])"; }
-ns() { cat /proc/$1/task/*/schedstat | awk "{s+=\$1} END {printf \"%d\\n\", s}"; }
+ns() { cat /proc/$1/task/*/schedstat | awk "{s+=\$1} END {printf \"%.0f\\n\", s}"; }
 echo "round conns where rtt_per_sec p50_us p99_us load1 cpu_us_per_rtt:total nats chat gate|local"
 for round in $(seq $ROUNDS); do
  for conns in $CONNS; do

@@ -7,14 +7,18 @@
 //! Only [`Out`]s marked `batch` are put together: those for subjects whose listeners read
 //! batches (`P.gate.<id>`, `P.node.<id>`). A batch of commands to a gate is numbered as one
 //! message when it is published (`publish`): the gate orders, and asks again for, whole
-//! NATS messages. Their reply subject, if any, is an
-//! acknowledgement subject `<prefix>.<n>` (a forwarded message's, whose "no responders"
-//! fails it); a batch's reply lists the numbers of its items, `<prefix>.<n1>_<n2>_…`, so
-//! that NATS's "no responders" fails each of them.
+//! NATS messages. A forwarded message carries its number (`acked`), not a reply subject:
+//! the publisher makes the reply, this node's acknowledgement subject `<prefix><n>` (whose
+//! "no responders" fails it), once per NATS message; a batch's lists the numbers of its
+//! items, `<prefix><n1>_<n2>_…`, so that NATS's "no responders" fails each of them.
 
+use std::sync::Arc;
+
+use bytes::Bytes;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::outgoing::{Out, Outgoing};
+use super::outgoing::{Out, Outgoing, To};
+use super::subjects::{Subjects, push_u64};
 use super::wire::BatchWriter;
 
 /// The most bytes one batch carries (what comes after starts the next): far below NATS's
@@ -24,16 +28,47 @@ const MAX_BYTES: usize = 64 * 1024;
 /// The longest reply subject a batch carries (far below nats-server's 4 KiB control line).
 const MAX_REPLY: usize = 512;
 
-/// Takes `first`, and whatever is queued right behind it that can go in the same NATS
-/// message: what to publish, and the next item if one was taken that could not.
-pub(super) fn gather(first: Out, rx: &mut UnboundedReceiver<Outgoing>) -> (Out, Option<Outgoing>) {
-    if !first.batch {
-        return (first, None);
+/// What the publisher writes in the name of its node: its id (in the forwarded messages it
+/// encodes), its acknowledgement prefix (`P.ack.<node>.`), and the subjects of nodes.
+pub(super) struct Own {
+    node: String,
+    acks: String,
+    subjects: Subjects,
+}
+
+impl Own {
+    pub(super) fn new(subjects: &Subjects, node: &str) -> Own {
+        Own {
+            node: node.to_owned(),
+            acks: subjects.ack_prefix(node),
+            subjects: subjects.clone(),
+        }
     }
-    let mut run = Run {
-        first,
-        writer: None,
-    };
+}
+
+/// One NATS message, ready to publish.
+pub(super) struct Ready {
+    pub(super) subject: String,
+    pub(super) reply: Option<String>,
+    pub(super) payload: Bytes,
+    pub(super) headers: Option<async_nats::HeaderMap>,
+    /// The gate whose count numbers it (commands to a gate: [`To::Gate`]).
+    pub(super) numbered: Option<Arc<str>>,
+}
+
+/// Takes `first`, and whatever is queued right behind it that can go in the same NATS
+/// message: what to publish (each envelope encoded once, straight into the batch; its reply
+/// made from this node's acknowledgement prefix when it carries forwarded messages), and
+/// the next item if one was taken that could not.
+pub(super) fn gather(
+    first: Out,
+    rx: &mut UnboundedReceiver<Outgoing>,
+    own: &Own,
+) -> (Ready, Option<Outgoing>) {
+    let mut run = Run::new(first, own);
+    if !run.first.batch {
+        return (run.finish(), None);
+    }
     while let Ok(next) = rx.try_recv() {
         match next {
             Outgoing::Publish(out) if run.takes(&out) => run.add(out),
@@ -45,80 +80,97 @@ pub(super) fn gather(first: Out, rx: &mut UnboundedReceiver<Outgoing>) -> (Out, 
 }
 
 /// Consecutive messages for one subject, on their way into one batch.
-struct Run {
+struct Run<'a> {
     /// The first message: its subject and headers are the batch's; its payload the first
-    /// item; its reply grows with each item's number.
+    /// item.
     first: Out,
     /// The batch, from the second message on.
     writer: Option<BatchWriter>,
+    /// The acknowledgement subject of the forwarded messages in it, if any: the prefix and
+    /// their numbers.
+    acks: Option<String>,
+    own: &'a Own,
 }
 
-impl Run {
-    /// Whether `out` can join the batch: not if it goes to another subject, has headers or
-    /// another numbering, a reply that cannot be merged, or the batch is full.
+impl<'a> Run<'a> {
+    fn new(first: Out, own: &'a Own) -> Run<'a> {
+        let acks = first.acked.map(|n| {
+            let mut s = String::with_capacity(own.acks.len() + 64);
+            s.push_str(&own.acks);
+            push_u64(&mut s, n);
+            s
+        });
+        Run {
+            first,
+            writer: None,
+            acks,
+            own,
+        }
+    }
+
+    /// Whether `out` can join the batch: not if it goes elsewhere, has headers or a reply of
+    /// its own, is a forwarded message while the batch has
+    /// a reply of its own or a full acknowledgement subject, or the batch is full.
     fn takes(&self, out: &Out) -> bool {
         out.batch
             && out.headers.is_none()
             && self.first.headers.is_none()
-            && out.numbered == self.first.numbered
-            && out.subject == self.first.subject
-            && self.size() + out.payload.len() + 4 <= MAX_BYTES
-            && replies_merge(self.first.reply.as_deref(), out.reply.as_deref())
+            && out.reply.is_none()
+            && out.to == self.first.to
+            && self.size() + out.payload.len(&self.own.node) + 4 <= MAX_BYTES
+            && (out.acked.is_none()
+                || (self.first.reply.is_none()
+                    && self.acks.as_ref().map_or(0, String::len) + 21 <= MAX_REPLY))
     }
 
     fn size(&self) -> usize {
-        self.writer
-            .as_ref()
-            .map_or(self.first.payload.len() + 6, BatchWriter::len)
+        self.writer.as_ref().map_or_else(
+            || self.first.payload.len(&self.own.node) + 6,
+            BatchWriter::len,
+        )
     }
 
-    /// `out` joins the batch (once [`takes`](Self::takes) said it can); its reply's number
-    /// is added to the batch's.
+    /// `out` joins the batch (once [`takes`](Self::takes) said it can); its number, if it
+    /// has one, is added to the batch's acknowledgement subject.
     fn add(&mut self, out: Out) {
         let size = self.size();
+        let node = &self.own.node;
         let writer = self.writer.get_or_insert_with(|| {
             let mut w = BatchWriter::new(size * 2);
-            w.push(&self.first.payload);
+            w.push_body(&self.first.payload, node);
             w
         });
-        writer.push(&out.payload);
-        merge_reply(&mut self.first.reply, out.reply);
-    }
-
-    fn finish(self) -> Out {
-        let mut out = self.first;
-        if let Some(writer) = self.writer {
-            metrics::histogram!("longlink_cluster_batch_items").record(writer.items() as f64);
-            out.payload = writer.finish();
+        writer.push_body(&out.payload, node);
+        if let Some(n) = out.acked {
+            match &mut self.acks {
+                Some(acks) => acks.push('_'),
+                None => self.acks = Some(self.own.acks.clone()),
+            }
+            push_u64(self.acks.as_mut().expect("set above"), n);
         }
-        out
     }
-}
 
-/// Whether a batch with reply `have` can take an item with reply `add`: either has none, or
-/// both are acknowledgement subjects under one prefix and the merged one is not too long.
-fn replies_merge(have: Option<&str>, add: Option<&str>) -> bool {
-    let (Some(have), Some(add)) = (have, add) else {
-        return true;
-    };
-    match (add.rsplit_once('.'), have.rsplit_once('.')) {
-        (Some((prefix, n)), Some((have_prefix, _))) => {
-            have_prefix == prefix && have.len() + 1 + n.len() <= MAX_REPLY
-        }
-        _ => false,
-    }
-}
-
-/// A batch with reply `have` takes an item with reply `add` ([`replies_merge`] said it can):
-/// `<prefix>.<n1>` and `<prefix>.<n2>` make `<prefix>.<n1>_<n2>`, appended in place.
-fn merge_reply(have: &mut Option<String>, add: Option<String>) {
-    match (have.as_mut(), add) {
-        (_, None) => {}
-        (None, add) => *have = add,
-        (Some(have), Some(add)) => {
-            let n = add.rsplit_once('.').map_or("", |(_, n)| n);
-            have.push('_');
-            have.push_str(n);
+    fn finish(self) -> Ready {
+        let first = self.first;
+        let payload = match self.writer {
+            Some(writer) => {
+                metrics::histogram!("longlink_cluster_batch_items").record(writer.items() as f64);
+                writer.finish()
+            }
+            None => first.payload.into_bytes(&self.own.node),
+        };
+        let subjects = &self.own.subjects;
+        let (subject, numbered) = match first.to {
+            To::Subject(subject) => (subject, None),
+            To::Gate(gate) => (subjects.gate(&gate), Some(gate)),
+            To::Node(node) => (subjects.node(&node), None),
+        };
+        Ready {
+            subject,
+            reply: self.acks.or(first.reply),
+            payload,
+            headers: first.headers,
+            numbered,
         }
     }
 }
@@ -139,17 +191,37 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::cluster::wire::batch;
+    use crate::cluster::wire::{Body, batch};
 
-    fn out(subject: &str, reply: Option<&str>, payload: &'static [u8], batch: bool) -> Outgoing {
+    fn own() -> Own {
+        Own {
+            node: "g".into(),
+            acks: "ack.g.".into(),
+            subjects: Subjects::new("p"),
+        }
+    }
+
+    /// A message to `subject`: forwarded message `acked` if any, with a reply of its own
+    /// (`reply`) if any.
+    fn msg(
+        subject: &str,
+        acked: Option<u64>,
+        reply: Option<&str>,
+        payload: &'static [u8],
+        batch: bool,
+    ) -> Outgoing {
         Outgoing::Publish(Out {
-            subject: subject.into(),
+            to: To::Subject(subject.into()),
             reply: reply.map(Into::into),
-            payload: Bytes::from_static(payload),
+            payload: Body::Bytes(Bytes::from_static(payload)),
             headers: None,
             batch,
-            numbered: None,
+            acked,
         })
+    }
+
+    fn out(subject: &str, acked: Option<u64>, payload: &'static [u8], batch: bool) -> Outgoing {
+        msg(subject, acked, None, payload, batch)
     }
 
     fn first(o: Outgoing) -> Out {
@@ -163,14 +235,14 @@ mod tests {
     fn what_is_queued_for_one_subject_goes_as_one_batch_in_order() {
         let (tx, mut rx) = mpsc::unbounded_channel();
         for o in [
-            out("n.a", Some("ack.g.2"), b"\x08two", true),
+            out("n.a", Some(2), b"\x08two", true),
             out("n.a", None, b"\x03three", true),
-            out("n.b", Some("ack.g.4"), b"\x08four", true),
+            out("n.b", Some(4), b"\x08four", true),
         ] {
             tx.send(o).unwrap();
         }
-        let head = first(out("n.a", Some("ack.g.1"), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx);
+        let head = first(out("n.a", Some(1), b"\x08one", true));
+        let (sent, next) = gather(head, &mut rx, &own());
         assert_eq!(sent.subject, "n.a");
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1_2"));
         let items: Vec<Bytes> = batch::items(sent.payload)
@@ -179,7 +251,7 @@ mod tests {
             .collect();
         assert_eq!(items, vec![&b"\x08one"[..], b"\x08two", b"\x03three"]);
         let next = first(next.expect("the other subject's message is kept"));
-        assert_eq!(next.subject, "n.b");
+        assert_eq!(next.to, To::Subject("n.b".into()));
         assert_eq!(reply_numbers("ack.g.1_2").collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(reply_numbers("ack.g.9").collect::<Vec<_>>(), vec![9]);
     }
@@ -187,31 +259,77 @@ mod tests {
     #[test]
     fn a_message_alone_goes_unchanged() {
         let (_tx, mut rx) = mpsc::unbounded_channel();
-        let head = first(out("n.a", Some("ack.g.1"), b"\x08one", true));
-        let (sent, next) = gather(head, &mut rx);
+        let head = first(out("n.a", Some(1), b"\x08one", true));
+        let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_none());
         assert_eq!(sent.reply.as_deref(), Some("ack.g.1"));
         assert_eq!(sent.payload, Bytes::from_static(b"\x08one"));
     }
 
     #[test]
+    fn a_batch_gets_the_numbers_of_the_forwarded_messages_it_carries() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(out("n.a", Some(7), b"\x08seven", true)).unwrap();
+        tx.send(out("n.a", Some(u64::MAX), b"\x08max", true))
+            .unwrap();
+        let head = first(out("n.a", None, b"\x03close", true));
+        let (sent, next) = gather(head, &mut rx, &own());
+        assert!(next.is_none());
+        let reply = sent.reply.expect("the forwarded messages' reply");
+        assert_eq!(reply, format!("ack.g.7_{}", u64::MAX));
+        assert_eq!(reply_numbers(&reply).collect::<Vec<_>>(), vec![7, u64::MAX]);
+    }
+
+    #[test]
+    fn a_batch_reply_stays_short_and_what_does_not_fit_goes_next() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let n = 100u64;
+        for seq in 2..=n {
+            tx.send(out("n.a", Some(u64::MAX - seq), b"\x08x", true))
+                .unwrap();
+        }
+        let mut numbers = Vec::new();
+        let mut next = Some(out("n.a", Some(u64::MAX - 1), b"\x08x", true));
+        while let Some(head) = next {
+            let (sent, after) = gather(first(head), &mut rx, &own());
+            let reply = sent.reply.expect("a reply");
+            assert!(reply.len() <= MAX_REPLY, "{} bytes", reply.len());
+            let items = batch::items(sent.payload).unwrap().count();
+            let heard: Vec<u64> = reply_numbers(&reply).collect();
+            assert_eq!(heard.len(), items, "one number per item");
+            numbers.extend(heard);
+            next = after;
+        }
+        let sent: Vec<u64> = (1..=n).map(|seq| u64::MAX - seq).collect();
+        assert_eq!(numbers, sent, "every number once, in order");
+    }
+
+    #[test]
     fn commands_to_a_gate_go_as_one_batch_numbered_once_and_replayed_whole() {
-        let command = |payload: &'static [u8], numbered: Option<&str>| {
+        let command = |payload: &'static [u8], numbered: bool| {
             Outgoing::Publish(Out {
-                subject: "p.gate.g1".into(),
+                // A command to gate g1 is numbered; the same subject given as is, not.
+                to: match numbered {
+                    true => To::Gate("g1".into()),
+                    false => To::Subject("p.gate.g1".into()),
+                },
                 reply: None,
-                payload: Bytes::from_static(payload),
+                payload: Body::Bytes(Bytes::from_static(payload)),
                 headers: None,
                 batch: true,
-                numbered: numbered.map(Into::into),
+                acked: None,
             })
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(command(b"\x0atwo", Some("g1"))).unwrap();
-        tx.send(command(b"\x0athree", Some("g1"))).unwrap();
-        tx.send(command(b"\x0bnot numbered", None)).unwrap();
-        let (sent, next) = gather(first(command(b"\x0aone", Some("g1"))), &mut rx);
+        tx.send(command(b"\x0atwo", true)).unwrap();
+        tx.send(command(b"\x0athree", true)).unwrap();
+        tx.send(command(b"\x0bnot numbered", false)).unwrap();
+        let head = first(command(b"\x0aone", true));
+        let (sent, next) = gather(head, &mut rx, &own());
         assert!(next.is_some(), "what is numbered otherwise goes on its own");
+        assert!(sent.reply.is_none());
+        assert_eq!(sent.subject, "p.gate.g1");
+        assert_eq!(sent.numbered.as_deref(), Some("g1"));
         let numbering = crate::cluster::groupseq::GroupSeq::new("n1");
         let headers = numbering.number_command("g1", &sent.payload);
         let num = crate::cluster::groupseq::read(Some(&headers)).unwrap();
@@ -232,11 +350,22 @@ mod tests {
     #[test]
     fn requests_and_other_replies_are_never_merged() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        tx.send(out("n.a", Some("_INBOX.x.1"), b"\x05", false))
+        tx.send(msg("n.a", None, Some("_INBOX.x.1"), b"\x05", false))
+            .unwrap();
+        tx.send(msg("n.a", None, Some("_INBOX.x.2"), b"\x06", true))
             .unwrap();
         let head = first(out("n.a", None, b"\x03", true));
-        let (sent, next) = gather(head, &mut rx);
+        let (sent, next) = gather(head, &mut rx, &own());
         assert_eq!(sent.payload, Bytes::from_static(b"\x03"));
+        assert!(sent.reply.is_none());
+        assert!(next.is_some());
+        // A message with a reply of its own keeps it, and takes no forwarded message.
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        tx.send(out("n.a", Some(3), b"\x08three", true)).unwrap();
+        let head = first(msg("n.a", None, Some("_INBOX.x.3"), b"\x07", true));
+        let (sent, next) = gather(head, &mut rx, &own());
+        assert_eq!(sent.reply.as_deref(), Some("_INBOX.x.3"));
+        assert_eq!(sent.payload, Bytes::from_static(b"\x07"));
         assert!(next.is_some());
     }
 }

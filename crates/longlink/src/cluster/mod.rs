@@ -203,7 +203,13 @@ impl Cluster {
             .await
             .map_err(|e| ClusterError::Nats(format!("{}: {e}", config.nats_url)))?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(publish_loop(client.clone(), rx, Arc::clone(&group_seq)));
+        let own = coalesce::Own::new(&Subjects::new(&config.subject_prefix), &node_id);
+        tokio::spawn(publish_loop(
+            client.clone(),
+            rx,
+            Arc::clone(&group_seq),
+            own,
+        ));
         if client.connection_state() == async_nats::connection::State::Connected {
             online.send_replace(true);
         }
@@ -295,12 +301,12 @@ impl Cluster {
                 groupseq::except(&mut headers, gate, *conn);
             }
             self.queue(Out {
-                subject,
+                to: outgoing::To::Subject(subject),
                 reply: None,
-                payload: payload.clone(),
+                payload: wire::Body::Bytes(payload.clone()),
                 headers: Some(headers),
                 batch: false,
-                numbered: None,
+                acked: None,
             })
         });
     }

@@ -13,12 +13,14 @@ use super::outgoing::Outgoing;
 /// order on the wire; what is queued for one gate or backend node goes out together
 /// ([`super::coalesce`]). Each NATS message of commands to a gate (one, or a batch) gets
 /// the gate's next number here, so numbers go out in order, and `numbering` keeps it whole
-/// for the gate to ask for again. A publish fails only when the client is closed; while
+/// for the gate to ask for again. `own` names this node in what the publisher encodes (its
+/// id, its acknowledgement prefix). A publish fails only when the client is closed; while
 /// NATS is away, async-nats buffers and sends after reconnecting.
 pub(super) async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     numbering: Arc<GroupSeq>,
+    own: super::coalesce::Own,
 ) {
     let mut taken = None;
     loop {
@@ -42,7 +44,7 @@ pub(super) async fn publish_loop(
             // batch is deeper, and nothing waits on a timer.
             tokio::task::yield_now().await;
         }
-        let (mut out, after) = super::coalesce::gather(out, &mut rx);
+        let (mut out, after) = super::coalesce::gather(out, &mut rx, &own);
         taken = after;
         if let Some(gate) = &out.numbered {
             out.headers = Some(numbering.number_command(gate, &out.payload));

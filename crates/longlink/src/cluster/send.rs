@@ -2,36 +2,54 @@
 //! the calls (`publish`), batched where its listener reads batches (`coalesce`); a
 //! barrier for stopping, and a sync with the NATS server.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 
 use super::Cluster;
-use super::outgoing::{Out, Outgoing};
-use super::wire::ToGate;
+use super::outgoing::{Out, Outgoing, To};
+use super::wire::{Body, ToGate};
 
 impl Cluster {
     /// Publishes in order with every other publish of this node (never waits).
     pub(crate) fn send(&self, subject: String, reply: Option<String>, payload: Bytes) {
         self.queue(Out {
-            subject,
+            to: To::Subject(subject),
             reply,
-            payload,
+            payload: Body::Bytes(payload),
             headers: None,
             batch: false,
-            numbered: None,
+            acked: None,
         });
     }
 
-    /// As [`send`](Self::send), for a gate's or a backend node's own subject (its listener
-    /// reads batches): it may share one NATS message with what is queued right behind it for
-    /// the same subject. `reply`, if any, is an acknowledgement subject (see `coalesce`).
-    pub(crate) fn send_batched(&self, subject: String, reply: Option<String>, payload: Bytes) {
+    /// As [`send`](Self::send) without a reply, for a gate's or a backend node's own subject
+    /// (its listener reads batches): it may share one NATS message with what is queued right
+    /// behind it for the same subject.
+    pub(crate) fn send_batched(&self, subject: String, payload: Bytes) {
         self.queue(Out {
-            subject,
-            reply,
-            payload,
+            to: To::Subject(subject),
+            reply: None,
+            payload: Body::Bytes(payload),
             headers: None,
             batch: true,
-            numbered: None,
+            acked: None,
+        });
+    }
+
+    /// As [`send_batched`](Self::send_batched), for this gate's forwarded message `seq` of
+    /// connection `conn` to node `node` (`ToBackend::Forward` on the node's own subject, both
+    /// made by the publisher): its reply subject,
+    /// made by the publisher, is this node's acknowledgement subject for `seq` (shared with
+    /// the other forwarded messages of its batch), where NATS's "no responders" fails it.
+    pub(crate) fn send_forward(&self, node: &Arc<str>, conn: u64, seq: u64, payload: Bytes) {
+        self.queue(Out {
+            to: To::Node(Arc::clone(node)),
+            reply: None,
+            payload: Body::Forward { conn, seq, payload },
+            headers: None,
+            batch: true,
+            acked: Some(seq),
         });
     }
 
@@ -60,13 +78,20 @@ impl Cluster {
     /// when it is published (one count per gate, `cluster::groupseq`) and kept whole: a gate
     /// that missed some asks for them again and applies each node's commands in order, once.
     pub(crate) fn send_to_gate(&self, gate: &str, msg: &ToGate) {
+        self.command_gate(gate.into(), msg.clone());
+    }
+
+    /// As [`send_to_gate`](Self::send_to_gate), taking the command and the gate's name (the
+    /// hot callers hold it shared): a push or an acknowledgement is encoded by the publisher,
+    /// straight into the NATS message, and the gate's subject made once per NATS message.
+    pub(crate) fn command_gate(&self, gate: Arc<str>, msg: ToGate) {
         self.queue(Out {
-            subject: self.subjects().gate(gate),
+            to: To::Gate(gate),
             reply: None,
-            payload: msg.encode(),
+            payload: Body::command(msg),
             headers: None,
             batch: true,
-            numbered: Some(gate.to_owned()),
+            acked: None,
         });
     }
 

@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `P.svc.<type>` (queue group `<type>`) | every backend of that type, one takes it | a new connection: the backend that answers owns it |
 //! | `P.node.<id>` | that node | the messages and the close of the connections it owns, in order (one, or a batch) |
-//! | `P.ack.<gate>.<seq>` | the gate | NATS's "no responders" for a forwarded message, or for a batch of them (`<seq>_<seq>_…`); an older node's "handled" |
+//! | `P.ack.<gate>.<seq>` | the gate | NATS's "no responders" for a forwarded message, or for a batch of them (`<seq>_<seq>_…`, made by the publisher: `coalesce`); an older node's "handled" |
 //! | `P.gate.<id>` | that gate | push, close, kick, login (uid) and group changes for its connections, "handled" for its forwarded messages (one, or a batch) |
 //! | `P.handover.<gate>` | that gate | another gate asks for a resumable session it holds (a client resumed there); the answer carries the session |
 //! | `P.moved` | every gate | a resume token whose gate is gone: the gate that took its session over (or knows where it went) answers with that gate's id; the others say nothing |
@@ -57,11 +57,9 @@ impl Subjects {
         self.at(&["node.", node_id])
     }
 
-    /// The acknowledgement of forwarded message `seq` of `gate`.
-    pub(crate) fn ack(&self, gate: &str, seq: u64) -> String {
-        let mut s = self.at(&["ack.", gate, "."]);
-        push_u64(&mut s, seq);
-        s
+    /// What precedes the numbers in `gate`'s acknowledgement subjects (`P.ack.<gate>.`).
+    pub(crate) fn ack_prefix(&self, gate: &str) -> String {
+        self.at(&["ack.", gate, "."])
     }
 
     /// Every acknowledgement for `gate`.
@@ -192,9 +190,14 @@ mod tests {
     fn names_are_under_the_prefix() {
         let s = Subjects::new("ll");
         assert_eq!(s.svc("chat"), "ll.svc.chat");
-        assert_eq!(s.ack("g1", 7), "ll.ack.g1.7");
-        assert_eq!(s.ack("g1", 0), "ll.ack.g1.0");
-        assert_eq!(s.ack("g1", u64::MAX), format!("ll.ack.g1.{}", u64::MAX));
+        let ack = |gate: &str, seq: u64| {
+            let mut s = s.ack_prefix(gate);
+            push_u64(&mut s, seq);
+            s
+        };
+        assert_eq!(ack("g1", 7), "ll.ack.g1.7");
+        assert_eq!(ack("g1", 0), "ll.ack.g1.0");
+        assert_eq!(ack("g1", u64::MAX), format!("ll.ack.g1.{}", u64::MAX));
         assert_eq!(s.sync("n1", 1234567890), "ll.sync.n1.1234567890");
         assert_eq!(s.group_prefix(), "ll.grp.");
         assert_eq!(s.acks("g1"), "ll.ack.g1.*");

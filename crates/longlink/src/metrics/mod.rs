@@ -36,6 +36,7 @@
 //! end of its handler on the module, or the call itself for a handler on the reader.
 //! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
 
+mod cached;
 mod message;
 mod process;
 mod series;
@@ -47,6 +48,7 @@ use std::time::Instant;
 
 use metrics::{Counter, Gauge, counter, gauge};
 
+pub(crate) use cached::CachedCounter;
 pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use process::BUILD_INFO;

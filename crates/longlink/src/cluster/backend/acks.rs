@@ -3,13 +3,13 @@
 //! subscribed again may be lost for good (the gate asks its commands again only of the nodes
 //! it had heard from), and the message would be refused though it was handled.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::lock;
+use super::{FastMap, lock};
 
 /// At most this many are kept per gate.
 const KEPT: usize = 16384;
@@ -17,7 +17,7 @@ const KEPT: usize = 16384;
 /// Per gate, the sequence numbers acknowledged lately, oldest first, with when.
 #[derive(Default)]
 pub(super) struct Acks {
-    sent: Mutex<HashMap<String, VecDeque<(Instant, u64)>>>,
+    sent: Mutex<FastMap<String, VecDeque<(Instant, u64)>>>,
 }
 
 impl Acks {
@@ -26,10 +26,11 @@ impl Acks {
     pub(super) fn sent(&self, gate: &str, seq: u64, keep: Duration) {
         let now = Instant::now();
         let mut sent = lock(&self.sent);
-        if !sent.contains_key(gate) {
-            sent.insert(gate.to_owned(), VecDeque::new());
-        }
-        let acks = sent.get_mut(gate).expect("inserted above");
+        // One lookup for a gate already known (every message but its first).
+        let acks = match sent.get_mut(gate) {
+            Some(acks) => acks,
+            None => sent.entry(gate.to_owned()).or_default(),
+        };
         acks.push_back((now, seq));
         while acks.len() > KEPT || acks.front().is_some_and(|(t, _)| now - *t > keep) {
             acks.pop_front();
@@ -54,4 +55,30 @@ pub(crate) fn read(answer: &[u8]) -> Vec<u64> {
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().expect("chunks of 8")))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_gate_hears_its_own_acknowledgements_in_order() {
+        let acks = Acks::default();
+        let keep = Duration::from_secs(60);
+        for (gate, seq) in [("g1", 1), ("g2", 7), ("g1", 2), ("g1", 3), ("g2", 8)] {
+            acks.sent(gate, seq, keep);
+        }
+        assert_eq!(read(&acks.of("g1")), vec![1, 2, 3]);
+        assert_eq!(read(&acks.of("g2")), vec![7, 8]);
+        assert!(read(&acks.of("g3")).is_empty());
+    }
+
+    #[test]
+    fn old_acknowledgements_are_let_go() {
+        let acks = Acks::default();
+        acks.sent("g1", 1, Duration::ZERO);
+        std::thread::sleep(Duration::from_millis(2));
+        acks.sent("g1", 2, Duration::ZERO);
+        assert_eq!(read(&acks.of("g1")), vec![2]);
+    }
 }

@@ -14,6 +14,7 @@ use crate::agent::link::{ConnLink, LinkEvent};
 use crate::agent::{Agent, Transport};
 use crate::cluster::Cluster;
 use crate::cluster::wire::{ToBackend, ToGate, batch, now_micros};
+use crate::metrics::CachedCounter;
 use crate::module::Handled;
 
 /// A connection held by another node's gate, as a backend's agent reaches it: every
@@ -66,7 +67,7 @@ impl ConnLink for RemoteConn {
                 group: group.to_owned(),
             },
         };
-        self.cluster.send_to_gate(&gate, &cmd);
+        self.cluster.command_gate(gate, cmd);
     }
 }
 
@@ -75,7 +76,7 @@ enum Ack {
     /// An older gate's message (`ToBackend::Msg`): its reply subject.
     Reply(String),
     /// `ToBackend::Forward`: its gate, as `ToGate::Handled`, after what the handler wrote.
-    Gate { gate: String, seq: u64 },
+    Gate { gate: Arc<str>, seq: u64 },
 }
 
 impl Ack {
@@ -89,7 +90,7 @@ impl Ack {
                 inner
                     .acks
                     .sent(&gate, seq, cluster.config().request_timeout * 4);
-                cluster.send_to_gate(&gate, &ToGate::Handled { seq });
+                cluster.command_gate(gate, ToGate::Handled { seq });
             }
         }
     }
@@ -154,10 +155,17 @@ impl Inner {
                 seq,
                 payload,
             }) => {
-                let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
-                let agent = self
-                    .agent(&gate, conn, Transport::Tcp, unknown, unknown)
-                    .await;
+                // The gate's name as the agents map holds it, shared by its acknowledgements.
+                let (gate, agent) = match self.known_at(&gate, conn) {
+                    Some(known) => known,
+                    None => {
+                        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+                        let agent = self
+                            .agent(&gate, conn, Transport::Tcp, unknown, unknown)
+                            .await;
+                        (gate.into(), agent)
+                    }
+                };
                 self.deliver(&agent, payload, Some(Ack::Gate { gate, seq }))
                     .await;
             }
@@ -219,6 +227,13 @@ impl Inner {
             self.on_new.as_ref(),
         );
         made.await
+    }
+
+    /// As [`known`](Self::known), with the gate's name as the map holds it.
+    fn known_at(&self, gate: &str, conn: u64) -> Option<(Arc<str>, Agent)> {
+        let agents = lock(&self.agents);
+        let (gate, conns) = agents.get_key_value(gate)?;
+        Some((Arc::clone(gate), conns.get(&conn)?.clone()))
     }
 
     pub(super) fn known(&self, gate: &str, conn: u64) -> Option<Agent> {
@@ -299,7 +314,8 @@ impl Inner {
         {
             pending.send().await;
         }
-        metrics::counter!("longlink_cluster_handled_total").increment(1);
+        static HANDLED: CachedCounter = CachedCounter::new("longlink_cluster_handled_total");
+        HANDLED.increment(1);
     }
 
     /// Every third of `directory_ttl`: a gate whose "alive" key is missing three times in

@@ -142,7 +142,7 @@ impl BackendBuilder {
                 on_hand_off: self.on_hand_off,
                 on_adopt: self.on_adopt,
                 user_data: self.user_data,
-                agents: Mutex::new(HashMap::new()),
+                agents: Mutex::new(FastMap::default()),
                 making: tokio::sync::Mutex::new(()),
                 acks: acks::Acks::default(),
                 moving: std::sync::atomic::AtomicBool::new(false),
@@ -167,7 +167,7 @@ struct Inner {
     /// How user data moves with a connection (when its type is registered).
     user_data: Option<UserDataCodec>,
     /// Gate node -> its connection id -> the agent here.
-    agents: Mutex<HashMap<Arc<str>, HashMap<u64, Agent>>>,
+    agents: Mutex<FastMap<Arc<str>, FastMap<u64, Agent>>>,
     /// Held while an agent is made and announced.
     making: tokio::sync::Mutex<()>,
     /// The acknowledgements sent lately, for gates back from a NATS outage.
@@ -276,6 +276,11 @@ fn serve(
     unsubscribed
 }
 
+/// A hash map keyed by what other nodes send (gate names, connection ids), looked up on every
+/// forwarded message: foldhash, seeded per process, rather than SipHash (the keys come from
+/// the cluster's own nodes, not from clients).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -303,7 +308,7 @@ impl RunningBackend {
 
     /// Connections this backend currently holds for gates.
     pub fn connections(&self) -> usize {
-        lock(&self.inner.agents).values().map(HashMap::len).sum()
+        lock(&self.inner.agents).values().map(FastMap::len).sum()
     }
 
     /// Stops: leaves the type's queue group (new connections go to other nodes), moves this

@@ -24,6 +24,7 @@ use super::{GateLink, lock};
 use crate::agent::Agent;
 use crate::cluster::wire::ToBackend;
 use crate::cluster::{ClusterError, request_error};
+use crate::metrics::CachedCounter;
 use crate::processor::ForwardWait;
 
 /// Why a message cannot be sent at once.
@@ -166,7 +167,14 @@ impl GateLink {
         }
     }
 
-    fn send_bound(&self, conn: u64, ty: &Arc<str>, node: &str, name: &Arc<str>, payload: Bytes) {
+    fn send_bound(
+        &self,
+        conn: u64,
+        ty: &Arc<str>,
+        node: &Arc<str>,
+        name: &Arc<str>,
+        payload: Bytes,
+    ) {
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         lock(&self.inflight).insert(
             seq,
@@ -178,18 +186,9 @@ impl GateLink {
             },
         );
         let c = &self.cluster;
-        c.send_batched(
-            c.subjects().node(node),
-            Some(c.subjects().ack(c.node_id(), seq)),
-            ToBackend::Forward {
-                gate: c.node_id().to_owned(),
-                conn,
-                seq,
-                payload,
-            }
-            .encode(),
-        );
-        metrics::counter!("longlink_cluster_forwarded_total").increment(1);
+        c.send_forward(node, conn, seq, payload);
+        static FORWARDED: CachedCounter = CachedCounter::new("longlink_cluster_forwarded_total");
+        FORWARDED.increment(1);
     }
 
     /// Forwarded message `seq` has been handled (`ToGate::Handled`).

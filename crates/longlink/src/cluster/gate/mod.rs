@@ -71,7 +71,7 @@ pub(crate) struct GateLink {
     /// The gate, once started: its connections by id, and its goodbye hook.
     shared: OnceLock<Weak<Shared>>,
     /// conn -> (backend type -> node id): where each connection's messages go.
-    bindings: Mutex<HashMap<u64, Bound>>,
+    bindings: Mutex<FastMap<u64, Bound>>,
     /// The backend node ids heard, each once: every connection's binding shares them.
     node_names: Mutex<std::collections::HashSet<Arc<str>>>,
     /// (conn, backend type) whose binding is moving to another node: its messages wait
@@ -83,7 +83,7 @@ pub(crate) struct GateLink {
     /// Bounds the moves under way at once (a stopping node may ask for thousands).
     moves: tokio::sync::Semaphore,
     /// Forwarded messages not yet acknowledged, by sequence number.
-    inflight: Mutex<HashMap<u64, Inflight>>,
+    inflight: Mutex<FastMap<u64, Inflight>>,
     /// The next forwarded message's sequence number (its acknowledgement subject).
     seq: AtomicU64,
     /// Subscribed in `subscribe` (before the gate accepts), served from `start`.
@@ -123,6 +123,11 @@ pub(crate) struct Hooks {
     pub(crate) on_loss: Option<LossHook>,
 }
 
+/// A hash map looked up on every forwarded message and its acknowledgement, by connection id
+/// or sequence number: foldhash, seeded per process, rather than SipHash (this gate makes
+/// the keys).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -152,12 +157,12 @@ impl GateLink {
             cluster,
             types,
             shared: OnceLock::new(),
-            bindings: Mutex::new(HashMap::new()),
+            bindings: Mutex::new(FastMap::default()),
             node_names: Mutex::new(std::collections::HashSet::new()),
             held: Mutex::new(HashMap::new()),
             parked: Mutex::new(HashMap::new()),
             moves: tokio::sync::Semaphore::new(moving::AT_ONCE),
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(FastMap::default()),
             seq: AtomicU64::new(1),
             subs: Mutex::new(Vec::new()),
             claims: Mutex::new(HashMap::new()),

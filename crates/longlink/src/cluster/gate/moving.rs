@@ -219,6 +219,6 @@ impl GateLink {
             gate: c.node_id().to_owned(),
             conn,
         };
-        c.send_batched(c.subjects().node(node), None, close.encode());
+        c.send_batched(c.subjects().node(node), close.encode());
     }
 }

@@ -111,13 +111,7 @@ impl ToBackend {
                 conn,
                 seq,
                 payload,
-            } => {
-                out.put_u8(FORWARD);
-                put_str(&mut out, gate);
-                out.put_u64_le(*conn);
-                out.put_u64_le(*seq);
-                out.put_slice(payload);
-            }
+            } => put_forward(&mut out, gate, *conn, *seq, payload),
             ToBackend::Close { gate, conn } => {
                 out.put_u8(CLOSE);
                 put_str(&mut out, gate);
@@ -205,7 +199,17 @@ impl ToBackend {
     }
 }
 
+/// `ToBackend::Forward`, appended to `out` (also by the publisher, straight into a batch).
+fn put_forward(out: &mut BytesMut, gate: &str, conn: u64, seq: u64, payload: &[u8]) {
+    out.put_u8(FORWARD);
+    put_str(out, gate);
+    out.put_u64_le(conn);
+    out.put_u64_le(seq);
+    out.put_slice(payload);
+}
+
 pub(crate) mod batch;
+mod body;
 mod handover;
 mod holder;
 mod moving;
@@ -218,6 +222,7 @@ mod to_gate;
 mod transfer;
 
 pub(crate) use batch::BatchWriter;
+pub(crate) use body::Body;
 pub(crate) use handover::{HandoverAnswer, HandoverRequest};
 pub(crate) use holder::{Holder, now_micros};
 pub(crate) use moving::{Adopt, AgentState};

@@ -75,11 +75,7 @@ impl ToGate {
         };
         let mut out = BytesMut::with_capacity(24 + extra);
         match self {
-            ToGate::Push { conn, payload } => {
-                out.put_u8(PUSH);
-                out.put_u64_le(*conn);
-                out.put_slice(payload);
-            }
+            ToGate::Push { conn, payload } => put_push(&mut out, *conn, payload),
             ToGate::Close { conn } => {
                 out.put_u8(G_CLOSE);
                 out.put_u64_le(*conn);
@@ -141,10 +137,7 @@ impl ToGate {
                 put_str(&mut out, node_type);
                 put_str(&mut out, from);
             }
-            ToGate::Handled { seq } => {
-                out.put_u8(HANDLED);
-                out.put_u64_le(*seq);
-            }
+            ToGate::Handled { seq } => put_handled(&mut out, *seq),
             ToGate::PushUids(many) => {
                 out.reserve(many.len());
                 out.put_u8(PUSH_UIDS);
@@ -206,4 +199,17 @@ impl ToGate {
             _ => return Err(WireError("unknown kind")),
         })
     }
+}
+
+/// `ToGate::Push`, appended to `out` (also by the publisher, straight into a batch).
+pub(super) fn put_push(out: &mut BytesMut, conn: u64, payload: &[u8]) {
+    out.put_u8(PUSH);
+    out.put_u64_le(conn);
+    out.put_slice(payload);
+}
+
+/// `ToGate::Handled`, appended to `out` (also by the publisher, straight into a batch).
+pub(super) fn put_handled(out: &mut BytesMut, seq: u64) {
+    out.put_u8(HANDLED);
+    out.put_u64_le(seq);
 }
