@@ -14,7 +14,9 @@
 # SINGLE (connections of the one-process baseline: CONNS/5, at most 19,000), GATES (5, or
 # enough for CONNS), BIN (target/release), SRC_BASE (2: the loads send from 127.0.0.2 on),
 # PORT_BASE (25000). For memory: SETTLE (seconds between the last login
-# and reading memory: 2), MEM_ONLY=1 (stop after the memory rows), HEAP=<dir> (the chat node,
+# and reading memory: 2), MEM_ONLY=1 (stop after the memory rows), QUIET_WAIT (before the
+# broadcasts, at most this many seconds for the cluster's CPU to fall under 5% of a core:
+# 60; 0 = broadcast at once), HEAP=<dir> (the chat node,
 # gate 1 and the one process sample their heap from start-up; their profiles are saved there
 # for scripts/heap-top.py; HEAP_SAMPLE: one allocation sampled per 2^HEAP_SAMPLE bytes, 19).
 # Needs .venv/bin/nats-server (scripts/test.sh
@@ -131,5 +133,5 @@ if [ "$SINGLE" -gt 0 ]; then
 fi
 
 WORK=$WORK CONNS=$CONNS GATES=$GATES LOADS=$LOADS SINGLE=$SINGLE ROUNDS=$ROUNDS PUSHES=$PUSHES \
-  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE SETTLE=${SETTLE:-2} MEM_ONLY=${MEM_ONLY:-} \
+  BATCH=$BATCH BATCHES=$BATCHES KEY=$KEY BASE=$BASE SETTLE=${SETTLE:-2} MEM_ONLY=${MEM_ONLY:-} QUIET_WAIT=${QUIET_WAIT:-60} \
   HEAP=${HEAP:-} python3 "$ROOT/scripts/bench_scale.py"
