@@ -299,3 +299,44 @@ async fn what_a_node_sent_before_its_last_handle_went_arrives() {
     })
     .await;
 }
+
+/// What `/metrics` says node `node` keeps of its commands to gates, in bytes.
+fn commands_kept(node: &str) -> Option<f64> {
+    let text = longlink::metrics::render()?;
+    let series = format!("longlink_cluster_commands_kept_bytes{{node=\"{node}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series.as_str()))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_its_commands_to_a_gate_only_until_the_gate_has_applied_them() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    longlink::metrics::install();
+    bounded(STEP * 6, async {
+        let (b, log, bc) = backend(&nats).await;
+        let (g, addr, _gc, errors) = gate(&nats).await;
+        until_served(addr, &log, &errors).await;
+        let mut c = client(addr).await;
+        // Each answer is a command from the node to the gate, kept for a gate that misses
+        // it (a NATS restart) until the gate reports it applied, about once a second.
+        let mut kept = Vec::new();
+        for n in 1..=20 {
+            ping(&mut c, n, 0).await;
+            assert_eq!(c.recv_echo().await, format!("{} {n}", bc.node_id()));
+            kept.push(commands_kept(bc.node_id()).expect("the node's gauge"));
+        }
+        assert!(kept.iter().any(|&k| k > 0.0), "kept: {kept:?}");
+        wait_for("the node keeps nothing the gate has applied", || {
+            let kept = commands_kept(bc.node_id());
+            async move { kept == Some(0.0) }
+        })
+        .await;
+        drop(c);
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}

@@ -14,7 +14,10 @@
 //! changes, acknowledgements...) is numbered the same way, one count per gate, and kept and
 //! asked for again the same way: a gate applies each node's commands in order, once. The
 //! number is the NATS message's: a batch of commands (`cluster::coalesce`) is numbered,
-//! kept and sent again whole.
+//! kept and sent again whole. A gate reports, about once a second, the last number it has
+//! applied (`P.delivered.<node>`, `cluster::gate::delivered`): the node keeps only what
+//! comes after it, so what it holds for a gate is what that gate may still miss, not its
+//! last 4 MiB of commands (`longlink_cluster_commands_kept_bytes`).
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
@@ -23,6 +26,7 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 
 use super::wire::{ANSWER_BYTES, ReplayAnswer, ReplayRequest, Replayed};
+use crate::metrics::CachedGauge;
 
 /// The header naming the publisher.
 const SRC: &str = "Ll-Src";
@@ -73,8 +77,22 @@ impl Numbering {
         }
     }
 
-    /// The next number, for a message to group `token` (empty for a command).
-    fn next(&mut self, token: &str, payload: &Bytes) -> u64 {
+    /// Forgets what is numbered up to `seq` (its receiver has it). Gives the payload bytes
+    /// forgotten.
+    fn forget_through(&mut self, seq: u64) -> usize {
+        let mut freed = 0;
+        while self.kept.front().is_some_and(|e| e.seq <= seq) {
+            if let Some(old) = self.kept.pop_front() {
+                freed += old.payload.len();
+            }
+        }
+        self.kept_bytes -= freed;
+        freed
+    }
+
+    /// The next number, for a message to group `token` (empty for a command). Gives the
+    /// payload bytes forgotten to stay within the bounds.
+    fn next(&mut self, token: &str, payload: &Bytes) -> (u64, usize) {
         self.last += 1;
         self.used = std::time::Instant::now();
         self.kept_bytes += payload.len();
@@ -83,13 +101,15 @@ impl Numbering {
             token: token.to_owned(),
             payload: payload.clone(),
         });
+        let mut freed = 0;
         while self.kept.len() > KEPT || self.kept_bytes > self.max_bytes {
             let Some(old) = self.kept.pop_front() else {
                 break;
             };
             self.kept_bytes -= old.payload.len();
+            freed += old.payload.len();
         }
-        self.last
+        (self.last, freed)
     }
 }
 
@@ -99,7 +119,12 @@ struct Streams {
     gates: std::collections::HashMap<String, Numbering>,
     /// Commands numbered since idle gates were last looked for.
     since_pruned: usize,
+    /// The payload bytes kept of the commands to every gate.
+    commands_bytes: usize,
 }
+
+/// The gauge of the command bytes a node keeps for gates that may miss them.
+pub(crate) const KEPT_METRIC: &str = "longlink_cluster_commands_kept_bytes";
 
 /// One node's numbering of its group broadcasts and gate commands, and the last ones it
 /// sent.
@@ -109,6 +134,8 @@ pub(crate) struct GroupSeq {
     node: String,
     /// Held while a message is queued, so that numbers go out in order.
     state: Mutex<Streams>,
+    /// The bytes of `commands_bytes`, on `/metrics`.
+    kept: CachedGauge,
 }
 
 impl GroupSeq {
@@ -122,7 +149,9 @@ impl GroupSeq {
                 groups: Numbering::new(KEPT_BYTES),
                 gates: std::collections::HashMap::new(),
                 since_pruned: 0,
+                commands_bytes: 0,
             }),
+            kept: CachedGauge::new(KEPT_METRIC, "node", node),
         }
     }
 
@@ -140,7 +169,7 @@ impl GroupSeq {
         queue: impl FnOnce(HeaderMap) -> R,
     ) -> R {
         let mut s = self.lock();
-        let seq = s.groups.next(token, payload);
+        let (seq, _) = s.groups.next(token, payload);
         queue(self.headers(seq))
     }
 
@@ -153,6 +182,7 @@ impl GroupSeq {
         if s.since_pruned >= KEPT {
             s.since_pruned = 0;
             s.gates.retain(|_, n| n.used.elapsed() < GATE_IDLE);
+            s.commands_bytes = s.gates.values().map(|n| n.kept_bytes).sum();
         }
         let numbering = match s.gates.get_mut(gate) {
             Some(n) => n,
@@ -161,8 +191,28 @@ impl GroupSeq {
                 .entry(gate.to_owned())
                 .or_insert_with(|| Numbering::new(KEPT_GATE_BYTES)),
         };
-        let seq = numbering.next("", payload);
+        let (seq, freed) = numbering.next("", payload);
+        s.commands_bytes = s.commands_bytes + payload.len() - freed;
+        self.kept.set(s.commands_bytes as f64);
         self.headers(seq)
+    }
+
+    /// Gate `report.gate` has applied this node's commands up to `report.after` (the
+    /// report has a replay request's fields): what it has is kept no longer. A report about
+    /// an earlier start of this node (another `src`) changes nothing.
+    pub(crate) fn delivered(&self, report: &ReplayRequest) {
+        if report.src != self.src || report.gate.is_empty() {
+            return;
+        }
+        let mut s = self.lock();
+        let Some(numbering) = s.gates.get_mut(&report.gate) else {
+            return;
+        };
+        let freed = numbering.forget_through(report.after);
+        if freed > 0 {
+            s.commands_bytes -= freed;
+            self.kept.set(s.commands_bytes as f64);
+        }
     }
 
     fn headers(&self, seq: u64) -> HeaderMap {
@@ -297,6 +347,44 @@ mod tests {
             gate: "g1".into(),
         });
         assert_eq!((g1.last, g1.entries.len(), g1.entries[0].seq), (2, 1, 2));
+    }
+
+    #[test]
+    fn what_a_gate_reports_delivered_is_kept_no_longer() {
+        let s = GroupSeq::new("n1");
+        let p = Bytes::from_static(b"cmd");
+        for _ in 0..5 {
+            s.number_command("g1", &p);
+            s.number_command("g2", &p);
+        }
+        let report = |src, after, gate: &str| ReplayRequest {
+            src,
+            after,
+            gate: gate.into(),
+        };
+        let kept = |gate: &str| {
+            let a = s.replay(&report(s.src, 0, gate));
+            a.entries.iter().map(|e| e.seq).collect::<Vec<_>>()
+        };
+        s.delivered(&report(s.src, 3, "g1"));
+        assert_eq!(kept("g1"), [4, 5]);
+        assert_eq!(kept("g2"), [1, 2, 3, 4, 5], "another gate's are its own");
+        s.delivered(&report(s.src, 2, "g1"));
+        assert_eq!(kept("g1"), [4, 5], "an older report changes nothing");
+        s.delivered(&report(s.src ^ 1, 5, "g1"));
+        assert_eq!(
+            kept("g1"),
+            [4, 5],
+            "a report about an earlier start changes nothing"
+        );
+        s.delivered(&report(s.src, 5, "g1"));
+        assert!(kept("g1").is_empty());
+        assert_eq!(s.lock().commands_bytes, 5 * p.len(), "g2's alone");
+        assert_eq!(
+            s.replay(&report(s.src, 0, "g1")).last,
+            5,
+            "the count goes on"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `P.grp.<group>` | every gate (one wildcard subscription) | one broadcast: each gate writes it to its members of the group |
 //! | `P.all` | every gate | a broadcast to every connection |
 //! | `P.replay.<id>` | that node | a gate asks again for the group broadcasts it missed (`cluster::replay`) |
+//! | `P.delivered.<id>` | that node | a gate says up to which number it has applied the node's commands: the node keeps no more of them (`cluster::gate::delivered`) |
 //! | `P.rpc.<type>.<method>` (queue group `<type>`) | backends of that type | [`Cluster::call`](super::Cluster::call) |
 //! | `P.rpcn.<id>.<method>` | that node | [`Cluster::call_node`](super::Cluster::call_node) |
 //! | `P.sync.<id>.<n>` | nobody | a request whose "no responders" proves the server has read what came before |
@@ -100,6 +101,11 @@ impl Subjects {
     /// Requests for the group broadcasts node `node_id` published lately.
     pub(crate) fn replay(&self, node_id: &str) -> String {
         self.at(&["replay.", node_id])
+    }
+
+    /// Gates' reports of the commands of node `node_id` they have applied.
+    pub(crate) fn delivered(&self, node_id: &str) -> String {
+        self.at(&["delivered.", node_id])
     }
 
     /// A broadcast to every connection.

@@ -1,4 +1,4 @@
-//! A `metrics` counter by a fixed name, counted on every message of a hot path: the recorder
+//! `metrics` handles by a fixed name, counted or set on every message of a hot path: the recorder
 //! looks a counter up by its name (a hash and a map search) at each `counter!`, so the
 //! handle is kept once [`install`](super::install) has run. Before, each increment looks it
 //! up: a handle taken before the recorder exists would count nowhere for good.
@@ -29,6 +29,35 @@ impl CachedCounter {
         counter.increment(n);
         if enabled() {
             let _ = self.handle.set(counter);
+        }
+    }
+}
+
+/// A gauge by a fixed name and one label, its handle kept once longlink's recorder is
+/// installed; set as a whole, so nothing set before that is missed once it is.
+pub(crate) struct CachedGauge {
+    name: &'static str,
+    label: (&'static str, String),
+    handle: OnceLock<metrics::Gauge>,
+}
+
+impl CachedGauge {
+    pub(crate) fn new(name: &'static str, label: &'static str, value: &str) -> CachedGauge {
+        CachedGauge {
+            name,
+            label: (label, value.to_owned()),
+            handle: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn set(&self, value: f64) {
+        if let Some(gauge) = self.handle.get() {
+            return gauge.set(value);
+        }
+        if enabled() {
+            let gauge = metrics::gauge!(self.name, self.label.0 => self.label.1.clone());
+            gauge.set(value);
+            let _ = self.handle.set(gauge);
         }
     }
 }

@@ -48,7 +48,7 @@ use std::time::Instant;
 
 use metrics::{Counter, Gauge, counter, gauge};
 
-pub(crate) use cached::CachedCounter;
+pub(crate) use cached::{CachedCounter, CachedGauge};
 pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use process::BUILD_INFO;

@@ -9,6 +9,8 @@
 //! - `bound`: one connection's backends, a short list;
 //! - `directory`: the uids this gate holds in the KV directory (claim, release, refresh);
 //! - `commands`: what other nodes ask of this gate's connections;
+//! - `delivered`: the gate's reports of the commands it has applied (their nodes keep them
+//!   no longer);
 //! - `moving`: a connection's binding moving from a stopping backend node to another of
 //!   its type, its messages held meanwhile;
 //! - `handover`: resumable sessions moving between gates (a client resumed on another one);
@@ -23,6 +25,7 @@
 
 mod bound;
 mod commands;
+mod delivered;
 mod directory;
 mod feed;
 mod fetch;
@@ -290,6 +293,8 @@ impl GateLink {
         tokio::spawn(async move { link.expire_loop().await });
         let link = Arc::clone(self);
         tokio::spawn(async move { link.refresh_loop().await });
+        let link = Arc::clone(self);
+        tokio::spawn(async move { link.delivered_loop().await });
         tokio::spawn(Arc::clone(self).watch_nats());
     }
 

@@ -53,6 +53,14 @@ impl Order {
         self.pubs.iter().map(|(src, p)| (*src, p.mark)).collect()
     }
 
+    /// Per publisher that says where it is: its node and the last number delivered.
+    pub(super) fn marks_by_node(&self) -> impl Iterator<Item = (u64, &str, u64)> + '_ {
+        self.pubs
+            .iter()
+            .filter(|(_, p)| !p.node.is_empty())
+            .map(|(src, p)| (*src, p.node.as_str(), p.mark))
+    }
+
     pub(super) fn mark(&self, src: u64) -> Option<u64> {
         self.pubs.get(&src).map(|p| p.mark)
     }
