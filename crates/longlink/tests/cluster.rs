@@ -252,6 +252,54 @@ async fn push_kick_and_broadcast_by_uid_from_any_node() {
     .await;
 }
 
+/// What a node published before its last handle went is not lost with it: a tool that pushes
+/// to a uid and broadcasts, then drops its `Cluster` as soon as the calls return, still
+/// reaches the client. The tool runs on a runtime of its own with one thread, so that its
+/// publisher and its NATS connection's task run only once the handle is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_node_sent_before_its_last_handle_went_arrives() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g, addr, gc, _errors) = gate(&nats).await;
+        let mut c = client(addr).await;
+        ping(&mut c, 0, 81).await;
+        c.recv_echo().await;
+        eventually_located(&gc, 81).await;
+        let mut p = Processor::new(Encoding::Json);
+        registry(&mut p);
+        let hello = |text: &str| p.encode(&Echo { text: text.into() }).unwrap();
+        let (pushed, everyone) = (hello("pushed"), hello("everyone"));
+        let tool_config = config(&nats, "tool");
+        let (seen, looked) = tokio::sync::oneshot::channel::<()>();
+        let tool = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let tool = Cluster::connect(&tool_config).await.unwrap();
+                tool.push_uid(81, &pushed).await.unwrap();
+                tool.broadcast_all(&everyone);
+                drop(tool);
+                // The runtime lives on until the client has looked.
+                let _ = looked.await;
+            });
+        });
+        // A push and a broadcast take different subjects: either may come first.
+        let mut got = [c.recv_echo().await, c.recv_echo().await];
+        got.sort();
+        assert_eq!(got, ["everyone", "pushed"]);
+        let _ = seen.send(());
+        tool.join().unwrap();
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
 /// What `/metrics` says node `node` keeps of its commands to gates, in bytes.
 fn commands_kept(node: &str) -> Option<f64> {
     let text = longlink::metrics::render()?;

@@ -139,6 +139,9 @@ impl Drop for Inner {
 
 /// A connection to the cluster: this node's identity, and the operations any node can do
 /// (push, kick, broadcast, remote calls). Cheap to clone.
+///
+/// What a node sent before its last handle is dropped still reaches NATS: the node's
+/// publisher flushes it in the background (within `request_timeout`, while the runtime runs).
 #[derive(Clone)]
 pub struct Cluster {
     inner: Arc<Inner>,
@@ -209,6 +212,7 @@ impl Cluster {
             rx,
             Arc::clone(&group_seq),
             own,
+            config.request_timeout,
         ));
         if client.connection_state() == async_nats::connection::State::Connected {
             online.send_replace(true);

@@ -16,11 +16,17 @@ use super::outgoing::Outgoing;
 /// for the gate to ask for again. `own` names this node in what the publisher encodes (its
 /// id, its acknowledgement prefix). A publish fails only when the client is closed; while
 /// NATS is away, async-nats buffers and sends after reconnecting.
+///
+/// When the node's last handle goes (the queue ends), what was published is flushed to the
+/// NATS server before the publisher lets its client go, within `flush_wait` (NATS may be
+/// away): the NATS client's task stops as soon as its last client is gone, and what it had
+/// not written to the socket by then would be lost (a push that `push_uid` had accepted).
 pub(super) async fn publish_loop(
     client: async_nats::Client,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     numbering: Arc<GroupSeq>,
     own: super::coalesce::Own,
+    flush_wait: std::time::Duration,
 ) {
     let mut taken = None;
     loop {
@@ -70,5 +76,13 @@ pub(super) async fn publish_loop(
         if let Err(e) = result {
             tracing::debug!(error = %e, "nats publish failed");
         }
+    }
+    if tokio::time::timeout(flush_wait, client.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "cluster's last handle gone while NATS is away: what it sent last may be lost"
+        );
     }
 }
