@@ -166,12 +166,14 @@ impl GateLink {
 impl GateLink {
     /// A NATS message of commands from another node (one, or a batch): applied in that
     /// node's order, once (one that comes after a missing number waits for it: `outage`).
+    /// Commands are applied under the commands' lock, as a hand-over lets its session go
+    /// (`transfer`).
     pub(super) fn command(&self, msg: async_nats::Message) {
+        let mut order = lock(&self.commands);
         let Some(num) = crate::cluster::groupseq::read(msg.headers.as_ref()) else {
             self.commands(msg.payload);
             return;
         };
-        let mut order = lock(&self.commands);
         let ready = order.heard(num, "", &Encoded::from_wire(msg.payload));
         self.apply_ready(ready);
     }

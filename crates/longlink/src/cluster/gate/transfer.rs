@@ -108,6 +108,13 @@ impl Transfer {
     }
 }
 
+/// A session let go: its groups, and the uid it had here with its login time (0s: none).
+struct LetGo {
+    groups: Vec<String>,
+    uid: u64,
+    at: u64,
+}
+
 /// The chunk size for this cluster's NATS server: at most half its `max_payload`.
 pub(super) fn chunk_size(cluster: &Cluster) -> usize {
     let max = cluster.nats().server_info().max_payload;
@@ -203,14 +210,12 @@ impl GateLink {
             t.bound = Some(self.switch(conn, &t.request).await);
         }
         t.last = Instant::now();
-        let failed = match let_go_or_rest(&shared, &t.claimed, t.copied, &t.request.to_gate) {
-            Some(Ok(groups)) => {
+        let failed = match self.let_go_or_rest(&shared, t) {
+            Some(Ok(LetGo { groups, uid, at })) => {
                 let conn = t.claimed.agent().id();
                 let marks = std::mem::take(&mut t.marks);
                 *held = None;
-                let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
                 self.feed.gone(conn);
-                self.went(conn, uid, (&to.0, to.1));
                 // The stopping nodes ask the new gate for the moves that waited.
                 self.unpark(conn, false);
                 let done = HandoverReply::Done {
@@ -238,6 +243,28 @@ impl GateLink {
             self.give_back(t, failed).await;
         }
         retry()
+    }
+
+    /// The session of `t` is let go if nothing reached it since the last offer, else what
+    /// did is given; `None` if it ended. Commands from other nodes wait meanwhile (the
+    /// commands' lock): one applied before reaches the session here (and is offered), one
+    /// applied after is sent on to the new gate (`moved`); none finds the session gone from
+    /// here with its new gate not known yet.
+    fn let_go_or_rest(
+        &self,
+        shared: &crate::gate::Shared,
+        t: &Transfer,
+    ) -> Option<Result<LetGo, Vec<Bytes>>> {
+        let _applying = lock(&self.commands);
+        let groups = match let_go_or_rest(shared, &t.claimed, t.copied, &t.request.to_gate)? {
+            Ok(groups) => groups,
+            Err(rest) => return Some(Err(rest)),
+        };
+        let conn = t.claimed.agent().id();
+        let (uid, at) = lock(&self.claims).remove(&conn).unwrap_or((0, 0));
+        let to = (t.request.to_gate.as_str(), t.request.to_conn);
+        self.went(conn, uid, to);
+        Some(Ok(LetGo { groups, uid, at }))
     }
 
     /// How transfer `transfer` ended, for a step that comes after its end: `Done` again if
