@@ -161,11 +161,19 @@ pub fn enabled() -> bool {
 
 /// The Prometheus text of every metric, or `None` before [`install`].
 pub fn render() -> Option<String> {
+    let mut text = render_recorded()?;
+    process::render(&mut text);
+    Some(text)
+}
+
+/// The Prometheus text of what longlink records, without the process series (whose open
+/// files count reads a directory of every socket: the console's per-second sample needs
+/// none of them), or `None` before [`install`].
+pub(crate) fn render_recorded() -> Option<String> {
     let handle = HANDLE.get()?;
     handle.run_upkeep();
     let mut text = handle.render();
     series::render(&mut text);
-    process::render(&mut text);
     Some(text)
 }
 
@@ -386,5 +394,21 @@ impl Rate {
     /// Messages per second over the last interval.
     pub(crate) fn per_sec(&self) -> f64 {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).per_sec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_recorded_text_leaves_out_the_process_series_the_full_one_has() {
+        super::install();
+        let full = super::render().expect("installed");
+        let recorded = super::render_recorded().expect("installed");
+        assert!(full.contains("longlink_build_info"), "{full}");
+        assert!(!recorded.contains("longlink_build_info"), "{recorded}");
+        assert!(!recorded.contains("process_"), "{recorded}");
+        #[cfg(target_os = "linux")]
+        assert!(full.contains("process_open_fds "), "{full}");
+        assert!(recorded.contains(super::CONNECTIONS_OPEN), "{recorded}");
     }
 }

@@ -125,7 +125,7 @@ impl History {
     /// Takes one sample from the metrics as they are now (nothing before
     /// [`metrics::install`]).
     pub(crate) fn sample(&self) {
-        let Some(text) = metrics::render() else {
+        let Some(text) = metrics::render_recorded() else {
             return;
         };
         let snap = Snapshot::parse(&text);
@@ -178,7 +178,7 @@ impl History {
 
     /// The figures of `/stats.json` but `mailboxes` and `nodes` (the admin's to add).
     pub(crate) fn json(&self) -> Value {
-        let text = metrics::render().unwrap_or_default();
+        let text = metrics::render_recorded().unwrap_or_default();
         let snap = Snapshot::parse(&text);
         let samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
         let last = samples.back();
