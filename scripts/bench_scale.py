@@ -170,11 +170,23 @@ def kib(b):
 def memory_detail(logged):
     """Rows: the summed proportional set size (shared pages once), and what nats-server
     holds (JetStream's directory, its Go heap by function)."""
-    rows = []
+    rows = [pss_row(logged, "PSS per connection, summed (a page shared by processes counted once)")]
+    rows.extend(nats_rows())
+    return rows
+
+
+def pss_row(logged, what):
+    """A row: the proportional set size summed over the cluster, per connection."""
     pss = {n: bsm.smaps_rollup(pid(n)) for n in CLUSTER}
     total = sum(p["Pss"] for p in pss.values())
     anon = sum(p["Pss_Anon"] for p in pss.values())
-    rows.append(("PSS per connection, summed (a page shared by processes counted once)", f"{kib(total / max(logged, 1))} (anon {kib(anon / max(logged, 1))}, file {kib((total - anon) / max(logged, 1))})"))
+    per = ", ".join(f"{n} {p['Pss_Anon'] / 2**20:.1f}" for n, p in pss.items())
+    return (what, f"{kib(total / max(logged, 1))} (anon {kib(anon / max(logged, 1))}, file {kib((total - anon) / max(logged, 1))}; anon MiB: {per})")
+
+
+def nats_rows():
+    """Rows: what nats-server holds (JetStream's directory, its Go heap by function)."""
+    rows = []
     try:
         mon = bsm.nats_monitor(BASE + 200)
         for name, msgs, size, subjects, deleted in mon["streams"]:
@@ -187,9 +199,8 @@ def memory_detail(logged):
 
 
 def idle_cpu(secs=10):
-    """A row: the cluster's CPU while nothing is asked of it (timers, the directory's
-    refresh, which rewrites every uid each 10 s: the window holds one round), as a share of
-    one core; and that share."""
+    """A row: the cluster's CPU while nothing is asked of it (timers, what the logins left
+    to do), as a share of one core; and that share."""
     cpu0, t0 = cpu_secs(CLUSTER), time.time()
     per = {n: cpu_secs([n]) for n in CLUSTER}
     time.sleep(secs)
@@ -247,12 +258,16 @@ def main():
     rows.extend(memory_detail(logged))
     row, idle = idle_cpu()
     rows.append(row)
-    if not MEM_ONLY and QUIET_WAIT > 0:
+    if QUIET_WAIT > 0:
         # The broadcasts' CPU per delivery is measured on a cluster at rest, as the one
-        # process's is: not while it still digests the login storm.
+        # process's is: not while it still digests the login storm. Its memory then too:
+        # what nats-server caches of the directory's blocks and its Go heap's garbage
+        # from the storm are gone or going.
         waited = until_quiet()
         row, idle = idle_cpu()
         rows.append((f"  again once the cluster is quiet ({waited:.0f} s later, at most {QUIET_WAIT:.0f})", row[1]))
+        rows.append(pss_row(logged, "  PSS per connection, summed, at rest (then)"))
+        rows.extend((f"  at rest: {what.strip()}", v) for what, v in nats_rows() if "heap" in what)
     if HEAP:
         rows.append(("heap profiles (scripts/heap-top.py reads them)", heap_profiles()))
     if MEM_ONLY:
