@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use client::Msg;
 use common::{STEP, bounded};
-use handover::{backend, check, config, gate, logged_in, pusher, resume};
+use handover::{backend, check, config, gate, logged_in, pusher, read_and_hop, resume};
 use longlink::cluster::Cluster;
 use longlink_testkit::NatsServer;
 
@@ -33,18 +33,8 @@ async fn pushes_to_a_uid_whose_session_hops_between_gates_arrive_once_in_order()
         let other = Cluster::connect(&config(&nats, "pusher")).await.unwrap();
         const N: u64 = 3000;
         let pushing = pusher(other, vec![7], N);
-        let mut hops = 0;
-        let mut at = [a1, a2].into_iter().cycle().skip(1);
-        while c.received < 1 + N {
-            if c.next(STEP).await.is_none() {
-                break;
-            }
-            if c.received > (hops + 1) * N / 12 {
-                // The session moves to the other gate.
-                resume(&mut c, at.next().unwrap()).await;
-                hops += 1;
-            }
-        }
+        // The session moves to the other gate every 250 pushes.
+        let hops = read_and_hop(&mut c, [a1, a2], N, 11, |_| Duration::ZERO).await;
         let refused = pushing.await.unwrap();
         assert!(refused.is_empty(), "pushes refused: {refused:?}");
         assert!(hops >= 8, "{hops} hand-overs");

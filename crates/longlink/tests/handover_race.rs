@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use common::{STEP, bounded};
-use handover::{backend, check, config_at, gate, logged_in, pusher, resume};
+use handover::{backend, check, config_at, gate, logged_in, pusher, read_and_hop};
 use longlink::cluster::Cluster;
 use longlink_testkit::NatsServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -151,18 +151,10 @@ async fn a_push_that_reaches_the_old_gate_as_the_session_leaves_it_arrives_once_
         const N: u64 = 150;
         const HOPS: u64 = 20;
         let pushing = pusher(other, vec![7], N);
-        let mut hops = 0;
-        let mut at = [a1, a2].into_iter().cycle().skip(1);
-        while c.received < 1 + N {
-            if c.next(STEP).await.is_none() {
-                break;
-            }
-            if c.received > (hops + 1) * N / (HOPS + 1) {
-                tokio::time::sleep(Duration::from_millis(30 + (hops * 37) % 100)).await;
-                resume(&mut c, at.next().unwrap()).await;
-                hops += 1;
-            }
-        }
+        let hops = read_and_hop(&mut c, [a1, a2], N, HOPS, |i| {
+            Duration::from_millis(30 + (i * 37) % 100)
+        })
+        .await;
         let refused = pushing.await.unwrap();
         assert!(refused.is_empty(), "pushes refused: {refused:?}");
         assert!(hops >= HOPS - 2, "{hops} hand-overs");

@@ -140,6 +140,34 @@ pub async fn resume(c: &mut Client, addr: SocketAddr) {
     panic!("resume refused with \"retry\" ten times");
 }
 
+/// Reads `c` until it has its login's answer and `n` pushes (or nothing came for `STEP`),
+/// moving its session to the other of `gates` after every `n / (hops + 1)` of them, `pause(i)`
+/// after the push that calls for the i-th move. Gives the moves made.
+pub async fn read_and_hop(
+    c: &mut Client,
+    gates: [SocketAddr; 2],
+    n: u64,
+    hops: u64,
+    pause: impl Fn(u64) -> Duration,
+) -> u64 {
+    let mut made = 0;
+    let mut at = gates.into_iter().cycle().skip(1);
+    while c.received < 1 + n {
+        if c.next(common::STEP).await.is_none() {
+            break;
+        }
+        if c.received > (made + 1) * n / (hops + 1) {
+            let wait = pause(made);
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            resume(c, at.next().expect("a cycle")).await;
+            made += 1;
+        }
+    }
+    made
+}
+
 /// The pushes as the client must see them: "in", then every one once, in order.
 pub fn check(c: &Client, n: u64, who: &str) {
     let want: Vec<String> = std::iter::once("in".to_owned())
