@@ -300,6 +300,49 @@ async fn what_a_node_sent_before_its_last_handle_went_arrives() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_flushed_before_the_runtime_stops_arrives() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 6, async {
+        let (b, _log, _bc) = backend(&nats).await;
+        let (g, addr, gc, _errors) = gate(&nats).await;
+        let mut c = client(addr).await;
+        ping(&mut c, 0, 82).await;
+        c.recv_echo().await;
+        eventually_located(&gc, 82).await;
+        let mut p = Processor::new(Encoding::Json);
+        registry(&mut p);
+        let pushed = p
+            .encode(&Echo {
+                text: "flushed".into(),
+            })
+            .unwrap();
+        let tool_config = config(&nats, "tool");
+        // A tool that pushes and ends its runtime at once, its `Cluster` never dropped
+        // inside it: only the flush puts the push on the wire.
+        let tool = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let tool = Cluster::connect(&tool_config).await.unwrap();
+                tool.push_uid(82, &pushed).await.unwrap();
+                tool.flush().await.unwrap();
+                tool
+            })
+        });
+        let tool = tool.join().unwrap();
+        assert_eq!(c.recv_echo().await, "flushed");
+        drop(tool);
+        g.shutdown().await;
+        b.shutdown().await;
+    })
+    .await;
+}
+
 /// What `/metrics` says node `node` keeps of its commands to gates, in bytes.
 fn commands_kept(node: &str) -> Option<f64> {
     let text = longlink::metrics::render()?;

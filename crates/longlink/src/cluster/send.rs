@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::Cluster;
 use super::outgoing::{Out, Outgoing, To};
 use super::wire::{Body, ToGate};
+use super::{Cluster, ClusterError};
 
 impl Cluster {
     /// Publishes in order with every other publish of this node (never waits).
@@ -59,10 +59,21 @@ impl Cluster {
         }
     }
 
-    /// Returns once everything published before the call has left this process (handed to
-    /// the NATS client and flushed to the socket), or after `request_timeout` (NATS may be
-    /// away). For stopping: what a node sent on its way out is not left in its queue.
-    pub(crate) async fn flush_outgoing(&self) {
+    /// Returns once everything this node published before the call (pushes, kicks,
+    /// broadcasts, commands) has left this process: handed to the NATS client and written
+    /// to its socket. `Err(Timeout)` after `request_timeout` (NATS is away: what is queued
+    /// goes once it is back, while the runtime runs).
+    ///
+    /// A push returns once queued; a program that stops its runtime right after one (a
+    /// tool whose `main` returns) flushes first, or the push may never leave:
+    ///
+    /// ```no_run
+    /// # async fn tool(cluster: longlink::cluster::Cluster, msg: longlink::Encoded) {
+    /// cluster.push_uid(42, &msg).await.unwrap();
+    /// cluster.flush().await.unwrap();
+    /// # }
+    /// ```
+    pub async fn flush(&self) -> Result<(), ClusterError> {
         let (done, sent) = tokio::sync::oneshot::channel();
         let flushed = async {
             if self.inner.out.send(Outgoing::Barrier(done)).is_ok() {
@@ -70,7 +81,16 @@ impl Cluster {
             }
             let _ = self.inner.client.flush().await;
         };
-        let _ = tokio::time::timeout(self.inner.config.request_timeout, flushed).await;
+        let wait = self.inner.config.request_timeout;
+        tokio::time::timeout(wait, flushed)
+            .await
+            .map_err(|_| ClusterError::Timeout(wait))
+    }
+
+    /// As [`flush`](Self::flush), for stopping: what a node sent on its way out is not left
+    /// in its queue; past `request_timeout` it stops waiting.
+    pub(crate) async fn flush_outgoing(&self) {
+        let _ = self.flush().await;
     }
 
     /// Sends a command to gate `gate`. It may share one NATS message with the commands queued
