@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::pinged::{
     backend, client, config, eventually_located, eventually_none, gate, ping, registry,
 };
-use common::{Echo, STEP, Wire, bounded, run, wait_for};
+use common::{Echo, Running, STEP, TcpClient, Wire, bounded, run, wait_for};
 use longlink::cluster::{Cluster, ClusterError};
 use longlink::{App, Ctx, Encoding, Module, Processor};
 use longlink_testkit::NatsServer;
@@ -252,6 +252,20 @@ async fn push_kick_and_broadcast_by_uid_from_any_node() {
     .await;
 }
 
+/// A backend, a gate, a client of it logged in as `uid` (its directory entry written), and
+/// a processor that encodes `Echo`.
+async fn one_user(nats: &NatsServer, uid: u64) -> (Running, Running, TcpClient, Processor) {
+    let (b, _log, _bc) = backend(nats).await;
+    let (g, addr, gc, _errors) = gate(nats).await;
+    let mut c = client(addr).await;
+    ping(&mut c, 0, uid).await;
+    c.recv_echo().await;
+    eventually_located(&gc, uid).await;
+    let mut p = Processor::new(Encoding::Json);
+    registry(&mut p);
+    (b, g, c, p)
+}
+
 /// What a node published before its last handle went is not lost with it: a tool that pushes
 /// to a uid and broadcasts, then drops its `Cluster` as soon as the calls return, still
 /// reaches the client. The tool runs on a runtime of its own with one thread, so that its
@@ -262,14 +276,7 @@ async fn what_a_node_sent_before_its_last_handle_went_arrives() {
         return;
     };
     bounded(STEP * 6, async {
-        let (b, _log, _bc) = backend(&nats).await;
-        let (g, addr, gc, _errors) = gate(&nats).await;
-        let mut c = client(addr).await;
-        ping(&mut c, 0, 81).await;
-        c.recv_echo().await;
-        eventually_located(&gc, 81).await;
-        let mut p = Processor::new(Encoding::Json);
-        registry(&mut p);
+        let (b, g, mut c, p) = one_user(&nats, 81).await;
         let hello = |text: &str| p.encode(&Echo { text: text.into() }).unwrap();
         let (pushed, everyone) = (hello("pushed"), hello("everyone"));
         let tool_config = config(&nats, "tool");
@@ -306,14 +313,7 @@ async fn a_push_flushed_before_the_runtime_stops_arrives() {
         return;
     };
     bounded(STEP * 6, async {
-        let (b, _log, _bc) = backend(&nats).await;
-        let (g, addr, gc, _errors) = gate(&nats).await;
-        let mut c = client(addr).await;
-        ping(&mut c, 0, 82).await;
-        c.recv_echo().await;
-        eventually_located(&gc, 82).await;
-        let mut p = Processor::new(Encoding::Json);
-        registry(&mut p);
+        let (b, g, mut c, p) = one_user(&nats, 82).await;
         let pushed = p
             .encode(&Echo {
                 text: "flushed".into(),
