@@ -124,7 +124,7 @@ struct Streams {
 }
 
 /// The gauge of the command bytes a node keeps for gates that may miss them.
-pub(crate) const KEPT_METRIC: &str = "longlink_cluster_commands_kept_bytes";
+const KEPT_METRIC: &str = "longlink_cluster_commands_kept_bytes";
 
 /// One node's numbering of its group broadcasts and gate commands, and the last ones it
 /// sent.
@@ -254,20 +254,6 @@ impl GroupSeq {
     }
 }
 
-/// The header naming the one connection a broadcast is not for: `"<conn> <gate>"`.
-const EXCEPT: &str = "Ll-Except";
-
-/// Names connection `conn` of gate `gate` as the one member the broadcast is not for.
-pub(crate) fn except(headers: &mut HeaderMap, gate: &str, conn: u64) {
-    headers.insert(EXCEPT, format!("{conn} {gate}").as_str());
-}
-
-/// The connection of gate `gate` a broadcast is not for, if its headers name one there.
-pub(crate) fn except_here(headers: Option<&HeaderMap>, gate: &str) -> Option<u64> {
-    let (conn, at) = headers?.get(EXCEPT)?.as_str().split_once(' ')?;
-    (at == gate).then(|| conn.parse().ok()).flatten()
-}
-
 /// A group broadcast's number, if it carries one.
 pub(crate) fn read(headers: Option<&HeaderMap>) -> Option<Num> {
     let headers = headers?;
@@ -385,17 +371,5 @@ mod tests {
             5,
             "the count goes on"
         );
-    }
-
-    #[test]
-    fn an_exception_is_read_on_its_gate_only() {
-        let mut h = HeaderMap::new();
-        assert_eq!(except_here(Some(&h), "g1"), None);
-        except(&mut h, "g1", 42);
-        assert_eq!(except_here(Some(&h), "g1"), Some(42));
-        assert_eq!(except_here(Some(&h), "g2"), None);
-        assert_eq!(except_here(None, "g1"), None);
-        h.insert(EXCEPT, "x g1");
-        assert_eq!(except_here(Some(&h), "g1"), None);
     }
 }

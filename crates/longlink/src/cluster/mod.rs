@@ -47,6 +47,7 @@ mod by_uid;
 mod coalesce;
 mod config;
 mod directory;
+mod except;
 mod gate;
 pub(crate) mod groupseq;
 mod outgoing;
@@ -302,7 +303,7 @@ impl Cluster {
         let payload = msg.bytes();
         self.inner.group_seq.stamp(&token, payload, |mut headers| {
             if let Some((gate, conn)) = &except {
-                groupseq::except(&mut headers, gate, *conn);
+                except::except(&mut headers, gate, *conn);
             }
             self.queue(Out {
                 to: outgoing::To::Subject(subject),

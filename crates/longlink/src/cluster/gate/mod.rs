@@ -304,7 +304,7 @@ impl GateLink {
             return;
         };
         let num = super::groupseq::read(msg.headers.as_ref());
-        let except = super::groupseq::except_here(msg.headers.as_ref(), self.cluster.node_id());
+        let except = super::except::except_here(msg.headers.as_ref(), self.cluster.node_id());
         let encoded = Encoded::from_wire(msg.payload);
         let next = self.with_targets(except, |to| self.feed.deliver(token, num, &encoded, to));
         if let Some(next) = next {
