@@ -37,6 +37,7 @@
 //! Histograms (the application's own too) use the buckets of [`BUCKETS`], in seconds.
 
 mod cached;
+mod handles;
 mod message;
 mod process;
 mod series;
@@ -46,15 +47,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use metrics::{Counter, Gauge, counter, gauge};
-
 pub(crate) use cached::{CachedCounter, CachedGauge};
+pub(crate) use handles::{Reject, gate, reject, resume};
 pub(crate) use message::{Delivered, MsgMetrics, MsgSlot};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 pub use process::BUILD_INFO;
 pub(crate) use series::{FastCounter, FastHistogram};
-
-use longlink_wire::Transport;
 
 /// Gauge: open connections, by `transport`.
 pub const CONNECTIONS_OPEN: &str = "longlink_connections_open";
@@ -218,151 +216,6 @@ fn describe() {
         "Waiting sessions ended to make room for newer ones"
     );
     describe_gauge!(SESSIONS_WAITING, "Sessions waiting for their client");
-}
-
-/// Why a connection was refused.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Reject {
-    MaxConn,
-    PerIp,
-    Handshake,
-    Tls,
-    /// A handshake pushed out by a newer one, over `handshake_share`.
-    Handshakes,
-    /// No valid PROXY protocol header (`proxy_protocol`), or one from a peer not among
-    /// `trusted_proxies`.
-    Proxy,
-    /// A WebSocket upgrade from an `Origin` not in `ws_origins`.
-    Origin,
-    /// A WebSocket upgrade the application's `on_upgrade` hook refused.
-    Upgrade,
-}
-
-/// The gate's metric handles, registered once.
-pub(crate) struct GateMetrics {
-    open: [Gauge; 2],
-    accepted: [Counter; 2],
-    bytes_in: [FastCounter; 2],
-    bytes_out: [FastCounter; 2],
-    rejected: [Counter; 8],
-    pub(crate) decode_errors: Counter,
-    pub(crate) queue_full_drops: Counter,
-    pub(crate) queue_full_disconnects: Counter,
-}
-
-fn index(t: Transport) -> usize {
-    match t {
-        Transport::Tcp => 0,
-        Transport::Ws => 1,
-    }
-}
-
-impl GateMetrics {
-    fn new() -> Self {
-        GateMetrics {
-            open: [
-                gauge!(CONNECTIONS_OPEN, "transport" => "tcp"),
-                gauge!(CONNECTIONS_OPEN, "transport" => "ws"),
-            ],
-            accepted: [
-                counter!(CONNECTIONS_ACCEPTED, "transport" => "tcp"),
-                counter!(CONNECTIONS_ACCEPTED, "transport" => "ws"),
-            ],
-            bytes_in: [
-                series::counter(BYTES_IN_HELP, ("transport", "tcp")),
-                series::counter(BYTES_IN_HELP, ("transport", "ws")),
-            ],
-            bytes_out: [
-                series::counter(BYTES_OUT_HELP, ("transport", "tcp")),
-                series::counter(BYTES_OUT_HELP, ("transport", "ws")),
-            ],
-            rejected: [
-                counter!(CONNECTIONS_REJECTED, "reason" => "max_conn"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "per_ip"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "handshake"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "tls"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "handshakes"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "proxy"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "origin"),
-                counter!(CONNECTIONS_REJECTED, "reason" => "upgrade"),
-            ],
-            decode_errors: counter!(DECODE_ERRORS),
-            queue_full_drops: counter!(QUEUE_FULL_DROPS),
-            queue_full_disconnects: counter!(QUEUE_FULL_DISCONNECTS),
-        }
-    }
-
-    pub(crate) fn opened(&self, t: Transport) {
-        self.accepted[index(t)].increment(1);
-        self.open[index(t)].increment(1.0);
-    }
-
-    pub(crate) fn closed(&self, t: Transport) {
-        self.open[index(t)].decrement(1.0);
-    }
-
-    pub(crate) fn bytes_in(&self, t: Transport, n: usize) {
-        self.bytes_in[index(t)].increment(n as u64);
-    }
-
-    pub(crate) fn bytes_out(&self, t: Transport, n: usize) {
-        self.bytes_out[index(t)].increment(n as u64);
-    }
-
-    pub(crate) fn rejected(&self, why: Reject) {
-        self.rejected[why as usize].increment(1);
-    }
-}
-
-static GATE: OnceLock<GateMetrics> = OnceLock::new();
-
-/// The gate's handles, once metrics are installed.
-pub(crate) fn gate() -> Option<&'static GateMetrics> {
-    enabled().then(|| GATE.get_or_init(GateMetrics::new))
-}
-
-/// Counts a refused connection.
-pub(crate) fn reject(why: Reject) {
-    if let Some(m) = gate() {
-        m.rejected(why);
-    }
-}
-
-/// The resumable sessions' handles.
-pub(crate) struct ResumeMetrics {
-    pub(crate) started: Counter,
-    pub(crate) resumed: Counter,
-    refused: [Counter; longlink_wire::resume::RefuseReason::ALL.len()],
-    pub(crate) replayed: Counter,
-    pub(crate) overflows: Counter,
-    pub(crate) evicted: Counter,
-    pub(crate) waiting: Gauge,
-}
-
-impl ResumeMetrics {
-    fn new() -> Self {
-        use longlink_wire::resume::RefuseReason;
-        ResumeMetrics {
-            started: counter!(SESSIONS_STARTED),
-            resumed: counter!(SESSIONS_RESUMED),
-            refused: RefuseReason::ALL.map(|r| counter!(SESSIONS_REFUSED, "reason" => r.as_str())),
-            replayed: counter!(SESSIONS_REPLAYED),
-            overflows: counter!(SESSIONS_OVERFLOWS),
-            evicted: counter!(SESSIONS_EVICTED),
-            waiting: gauge!(SESSIONS_WAITING),
-        }
-    }
-
-    pub(crate) fn refused(&self, why: longlink_wire::resume::RefuseReason) {
-        self.refused[why as usize].increment(1);
-    }
-}
-
-static RESUME: OnceLock<ResumeMetrics> = OnceLock::new();
-
-/// The resumable sessions' handles, once metrics are installed.
-pub(crate) fn resume() -> Option<&'static ResumeMetrics> {
-    enabled().then(|| RESUME.get_or_init(ResumeMetrics::new))
 }
 
 /// The messages-per-second rate over the last sampling interval.
