@@ -266,6 +266,20 @@ async fn one_user(nats: &NatsServer, uid: u64) -> (Running, Running, TcpClient, 
     (b, g, c, p)
 }
 
+/// Runs `work` in a thread of its own, on a one-thread runtime of its own that ends (with
+/// every task on it) as `work` does: a tool's `main`.
+fn on_own_runtime<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+}
+
 /// What a node published before its last handle went is not lost with it: a tool that pushes
 /// to a uid and broadcasts, then drops its `Cluster` as soon as the calls return, still
 /// reaches the client. The tool runs on a runtime of its own with one thread, so that its
@@ -281,19 +295,13 @@ async fn what_a_node_sent_before_its_last_handle_went_arrives() {
         let (pushed, everyone) = (hello("pushed"), hello("everyone"));
         let tool_config = config(&nats, "tool");
         let (seen, looked) = tokio::sync::oneshot::channel::<()>();
-        let tool = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let tool = Cluster::connect(&tool_config).await.unwrap();
-                tool.push_uid(81, &pushed).await.unwrap();
-                tool.broadcast_all(&everyone);
-                drop(tool);
-                // The runtime lives on until the client has looked.
-                let _ = looked.await;
-            });
+        let tool = on_own_runtime(async move {
+            let tool = Cluster::connect(&tool_config).await.unwrap();
+            tool.push_uid(81, &pushed).await.unwrap();
+            tool.broadcast_all(&everyone);
+            drop(tool);
+            // The runtime lives on until the client has looked.
+            let _ = looked.await;
         });
         // A push and a broadcast take different subjects: either may come first.
         let mut got = [c.recv_echo().await, c.recv_echo().await];
@@ -322,17 +330,11 @@ async fn a_push_flushed_before_the_runtime_stops_arrives() {
         let tool_config = config(&nats, "tool");
         // A tool that pushes and ends its runtime at once, its `Cluster` never dropped
         // inside it: only the flush puts the push on the wire.
-        let tool = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let tool = Cluster::connect(&tool_config).await.unwrap();
-                tool.push_uid(82, &pushed).await.unwrap();
-                tool.flush().await.unwrap();
-                tool
-            })
+        let tool = on_own_runtime(async move {
+            let tool = Cluster::connect(&tool_config).await.unwrap();
+            tool.push_uid(82, &pushed).await.unwrap();
+            tool.flush().await.unwrap();
+            tool
         });
         let tool = tool.join().unwrap();
         assert_eq!(c.recv_echo().await, "flushed");
