@@ -1,7 +1,8 @@
 //! The cluster's directory over a real `nats-server`: a uid entry is written once and lasts
-//! while its gate lives; an entry counts only while its gate is alive in the start that
-//! wrote it; entries that do not count are swept out; a gate whose alive key lapsed claims
-//! its uids again; a bucket made by an earlier version is brought up to date.
+//! while its gate lives; only what must expire carries a time-to-live; an entry counts only
+//! while its gate is alive in the start that wrote it; entries that do not count are swept
+//! out; a gate whose alive key lapsed claims its uids again; a bucket made by an earlier
+//! version is brought up to date.
 
 mod common;
 
@@ -135,6 +136,52 @@ async fn a_uid_entry_is_written_once_and_lasts_while_its_gate_lives() {
         probe.push_uid(81, &hello("still found")).await.unwrap();
         assert_eq!(c.recv_echo().await, "still found");
         one.stop().await;
+    })
+    .await;
+}
+
+/// The headers a key's last message was stored with (none: no message).
+async fn stored_headers(store: &kv::Store, key: &str) -> Option<async_nats::HeaderMap> {
+    let subject = format!("$KV.longlink_sessions.{key}");
+    let message = store.stream.get_last_raw_message_by_subject(&subject).await;
+    message.ok().map(|m| m.headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_made_now_has_no_maximum_age_and_only_what_must_expire_carries_a_time_to_live() {
+    let Some(nats) = NatsServer::start_or_skip() else {
+        return;
+    };
+    bounded(STEP * 8, async {
+        let one = OneUser::start(&nats, 85).await;
+        let mut store = bucket(&one.probe).await;
+        let config = store.stream.info().await.unwrap().config.clone();
+        // No maximum age: nats-server does not look over every entry while they last.
+        assert_eq!(config.max_age, Duration::ZERO);
+        assert!(config.allow_message_ttl);
+        let entry = stored_headers(&store, "uid.85")
+            .await
+            .expect("the uid entry");
+        assert_eq!(entry.get("Nats-TTL"), None, "a uid entry lasts as it is");
+        let alive_key = format!("node.{}", one.gate_cluster.node_id());
+        let alive = stored_headers(&store, &alive_key)
+            .await
+            .expect("the alive key");
+        let ttl = alive.get("Nats-TTL").map(|v| v.as_str().to_owned());
+        assert_eq!(
+            ttl.as_deref(),
+            Some("1"),
+            "the alive key expires after directory_ttl"
+        );
+        // A gate that stops leaves a marker that expires too: nothing of it lasts.
+        one.stop().await;
+        assert_eq!(store.get(&alive_key).await.unwrap(), None);
+        wait_for("the stopped gate's marker expired", || {
+            let store = store.clone();
+            let key = alive_key.clone();
+            async move { stored_headers(&store, &key).await.is_none() }
+        })
+        .await;
     })
     .await;
 }

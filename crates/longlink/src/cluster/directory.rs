@@ -1,12 +1,18 @@
 //! The cluster's directory: the JetStream key-value bucket `P_sessions` (see [`subjects`]).
 //!
 //! - `node.<gate>`: a gate's "alive" key, `gate <incarnation>` (or `stopping <incarnation>`
-//!   once it stops). Its gate rewrites it every third of `directory_ttl`; it expires after
-//!   `directory_ttl` (the bucket's maximum age), so a killed gate's key is gone by then.
-//! - `uid.<uid>`: the connection that holds the uid ([`Holder`]). Written at login with no
-//!   expiry (`Nats-TTL: never`), so it costs nothing while its gate lives: no gate rewrites
-//!   its uids. Removed when the connection closes, by a purge marker that itself expires
-//!   after `directory_ttl`.
+//!   once it stops). Its gate rewrites it every third of `directory_ttl`; it carries a
+//!   time-to-live of `directory_ttl` (`Nats-TTL`), so a killed gate's key is gone by then.
+//! - `uid.<uid>`: the connection that holds the uid ([`Holder`]). Written once, at login,
+//!   with no expiry, so it costs nothing while its gate lives: no gate rewrites its uids.
+//!   Removed when the connection closes, by a purge marker that itself expires after
+//!   `directory_ttl`.
+//!
+//! The bucket has **no maximum age**: only what must expire says so. A stream with a
+//! maximum age has nats-server look over its oldest messages every few seconds, loading
+//! every block of them, to find what is old enough to go: with 100,000 lasting entries, 2%
+//! of a core and about 17 MiB more of its memory, at rest (BENCHMARKS.md). A bucket made by
+//! an earlier version keeps its maximum age, and its entries say `Nats-TTL: never`.
 //!
 //! An entry **counts only while its gate's alive key names the same incarnation**: a killed
 //! gate's uids stop counting when its key expires, and a gate restarted under the same
@@ -105,11 +111,22 @@ fn nats(e: impl std::fmt::Display) -> ClusterError {
     ClusterError::Nats(format!("directory: {e}"))
 }
 
+/// The directory bucket, opened.
+pub(crate) struct Bucket {
+    store: kv::Store,
+    /// The bucket has a maximum age (an earlier version made it): a lasting entry says so.
+    max_age: bool,
+}
+
 impl Cluster {
     /// The directory bucket, opened (or created) on first use within `request_timeout`;
     /// retried after a failure. All nodes should share `directory_ttl`: the first node to
     /// create the bucket sets its time-to-live.
     pub(crate) async fn directory(&self) -> Result<&kv::Store, ClusterError> {
+        Ok(&self.bucket().await?.store)
+    }
+
+    async fn bucket(&self) -> Result<&Bucket, ClusterError> {
         let timeout = self.inner.config.request_timeout;
         self.inner
             .directory
@@ -121,35 +138,37 @@ impl Cluster {
             .await
     }
 
-    /// Opens the bucket, or creates it: history 1, entries expire after `directory_ttl`
-    /// unless they say otherwise (per-message time-to-live on). A bucket made by an earlier
-    /// version, without per-message time-to-live, has it turned on.
-    async fn open_directory(&self) -> Result<kv::Store, ClusterError> {
+    /// Opens the bucket, or creates it: history 1, no maximum age, per-message time-to-live
+    /// on (what must expire says when). A bucket made by an earlier version keeps its
+    /// maximum age; if it has no per-message time-to-live, that is turned on.
+    async fn open_directory(&self) -> Result<Bucket, ClusterError> {
         let js = async_nats::jetstream::new(self.inner.client.clone());
         let bucket = self.subjects().bucket();
         let ttl = self.inner.config.directory_ttl;
+        let failed =
+            |e: &dyn std::fmt::Display| ClusterError::Nats(format!("directory bucket: {e}"));
         let Ok(store) = js.get_key_value(bucket.clone()).await else {
-            return js
+            let store = js
                 .create_key_value(kv::Config {
                     bucket,
                     history: 1,
-                    max_age: ttl,
                     limit_markers: Some(ttl),
                     storage: async_nats::jetstream::stream::StorageType::File,
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}")));
+                .map_err(|e| failed(&e))?;
+            let max_age = !store.stream.cached_info().config.max_age.is_zero();
+            return Ok(Bucket { store, max_age });
         };
         let mut config = store.stream.cached_info().config.clone();
+        let max_age = !config.max_age.is_zero();
         if !config.allow_message_ttl {
             config.allow_message_ttl = true;
             config.subject_delete_marker_ttl = Some(ttl);
-            js.update_stream(config)
-                .await
-                .map_err(|e| ClusterError::Nats(format!("directory bucket: {e}")))?;
+            js.update_stream(config).await.map_err(|e| failed(&e))?;
         }
-        Ok(store)
+        Ok(Bucket { store, max_age })
     }
 
     /// Writes `value` under `key`, never to expire, if the key's last revision is
@@ -160,14 +179,35 @@ impl Cluster {
         value: Bytes,
         expected: u64,
     ) -> Result<u64, ClusterError> {
-        let store = self.directory().await?;
-        let prefix = store.put_prefix.as_deref().unwrap_or(&store.prefix);
+        let bucket = self.bucket().await?;
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert(NATS_MESSAGE_TTL, "never");
+        if bucket.max_age {
+            headers.insert(NATS_MESSAGE_TTL, "never");
+        }
         headers.insert(
             NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
             async_nats::HeaderValue::from(expected),
         );
+        self.put_with(&bucket.store, key, headers, value).await
+    }
+
+    /// Writes `value` under `key`, to expire after `directory_ttl` unless written again.
+    pub(crate) async fn put_expiring(&self, key: &str, value: Bytes) -> Result<u64, ClusterError> {
+        let store = self.directory().await?;
+        let ttl = self.inner.config.directory_ttl.as_secs().max(1);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(NATS_MESSAGE_TTL, async_nats::HeaderValue::from(ttl));
+        self.put_with(store, key, headers, value).await
+    }
+
+    async fn put_with(
+        &self,
+        store: &kv::Store,
+        key: &str,
+        headers: async_nats::HeaderMap,
+        value: Bytes,
+    ) -> Result<u64, ClusterError> {
+        let prefix = store.put_prefix.as_deref().unwrap_or(&store.prefix);
         let js = async_nats::jetstream::new(self.inner.client.clone());
         let ack = js
             .publish_with_headers(format!("{prefix}{key}"), headers, value)
@@ -176,6 +216,14 @@ impl Cluster {
             .await
             .map_err(nats)?;
         Ok(ack.sequence)
+    }
+
+    /// Removes `key`, whatever its revision: a purge marker that expires after
+    /// `directory_ttl`.
+    pub(crate) async fn remove_any(&self, key: &str) -> Result<(), ClusterError> {
+        let store = self.directory().await?;
+        let ttl = self.inner.config.directory_ttl;
+        store.purge_with_ttl(key, ttl).await.map_err(nats)
     }
 
     /// Removes `key` if its last revision is `revision`: a purge marker that expires after

@@ -66,7 +66,6 @@ pub use push_many::PushedMany;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
 use tokio::sync::{OnceCell, mpsc};
 
 use crate::codec::Encoded;
@@ -118,7 +117,7 @@ struct Inner {
     /// Every subject and key name, under `subject_prefix`.
     subjects: Subjects,
     out: mpsc::UnboundedSender<Outgoing>,
-    directory: OnceCell<kv::Store>,
+    directory: OnceCell<directory::Bucket>,
     /// Gates seen alive in the directory lately.
     alive_seen: directory::AliveSeen,
     /// This start of the node: its directory entries name it.

@@ -155,7 +155,7 @@ impl GateLink {
             stopping: self.leaving.load(Ordering::Acquire),
             incarnation,
         };
-        store.put(key, alive.encode()).await.map_err(|e| nats(&e))?;
+        self.cluster.put_expiring(&key, alive.encode()).await?;
         Ok(was_mine)
     }
 

@@ -322,9 +322,10 @@ impl GateLink {
         self.directory_work.close();
         let _ = tokio::time::timeout(timeout, self.directory_work.wait()).await;
         let retire = async {
-            if let Ok(store) = self.cluster.directory().await {
-                let _ = store.delete(node_key(self.cluster.node_id())).await;
-            }
+            let _ = self
+                .cluster
+                .remove_any(&node_key(self.cluster.node_id()))
+                .await;
         };
         let _ = tokio::time::timeout(timeout, retire).await;
         self.stop.cancel();
