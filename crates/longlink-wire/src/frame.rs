@@ -67,11 +67,12 @@ pub enum CodecError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LenCodec {
     /// Width of the length field: 1, 2 or 4 bytes.
-    len_msg_len: usize,
+    len_msg_len: u8,
     /// Byte order of the length field.
     little_endian: bool,
-    /// The payload limit, already clamped to what the field holds.
-    max_msg_len: usize,
+    /// The payload limit, already clamped to what the field holds (at most `u32::MAX`).
+    /// Small fields: every connection's reader and writer hold a codec.
+    max_msg_len: u32,
 }
 
 impl LenCodec {
@@ -105,9 +106,9 @@ impl LenCodec {
         };
         let max = u64::from(wanted).min(field_max);
         Ok(LenCodec {
-            len_msg_len,
+            len_msg_len: len_msg_len as u8, // 1, 2 or 4
             little_endian,
-            max_msg_len: usize::try_from(max).unwrap_or(usize::MAX),
+            max_msg_len: u32::try_from(max).unwrap_or(u32::MAX),
         })
     }
 
@@ -132,7 +133,7 @@ impl LenCodec {
     /// # Ok::<(), longlink_wire::CodecError>(())
     /// ```
     pub fn header_len(&self) -> usize {
-        self.len_msg_len
+        usize::from(self.len_msg_len)
     }
 
     /// The effective payload limit after clamping.
@@ -142,7 +143,7 @@ impl LenCodec {
     /// # Ok::<(), longlink_wire::CodecError>(())
     /// ```
     pub fn max_msg_len(&self) -> usize {
-        self.max_msg_len
+        usize::try_from(self.max_msg_len).unwrap_or(usize::MAX)
     }
 
     /// Whether the length field is little-endian.
@@ -166,10 +167,10 @@ impl LenCodec {
     /// # Ok::<(), CodecError>(())
     /// ```
     pub fn check_len(&self, len: usize) -> Result<(), CodecError> {
-        if len > self.max_msg_len {
+        if len > self.max_msg_len() {
             Err(CodecError::TooLong {
                 len,
-                max: self.max_msg_len,
+                max: self.max_msg_len(),
             })
         } else if len < 1 {
             Err(CodecError::TooShort { len })
@@ -195,7 +196,7 @@ impl LenCodec {
     /// # Ok::<(), longlink_wire::CodecError>(())
     /// ```
     pub fn decode(&self, src: &mut BytesMut) -> Result<Option<Bytes>, CodecError> {
-        let h = self.len_msg_len;
+        let h = self.header_len();
         if src.len() < h {
             return Ok(None);
         }
@@ -221,7 +222,7 @@ impl LenCodec {
     /// assert!(codec.is_complete(b"\x00\x00")); // an error needs no more bytes either
     /// ```
     pub fn is_complete(&self, src: &[u8]) -> bool {
-        let h = self.len_msg_len;
+        let h = self.header_len();
         if src.len() < h {
             return false;
         }
@@ -273,7 +274,7 @@ impl LenCodec {
     /// # Ok::<(), longlink_wire::CodecError>(())
     /// ```
     pub fn encode(&self, payload: &[u8], dst: &mut BytesMut) -> Result<(), CodecError> {
-        dst.reserve(self.len_msg_len + payload.len());
+        dst.reserve(self.header_len() + payload.len());
         self.encode_header(payload.len(), dst)?;
         dst.extend_from_slice(payload);
         Ok(())
@@ -294,7 +295,7 @@ impl LenCodec {
     pub fn encode_to_slice(&self, payload: &[u8], out: &mut [u8]) -> Option<usize> {
         let len = payload.len();
         self.check_len(len).ok()?;
-        let h = self.len_msg_len;
+        let h = self.header_len();
         let (mut header, body) = out.get_mut(..h + len)?.split_at_mut(h);
         self.put_header(len, &mut header);
         body.copy_from_slice(payload);
@@ -313,7 +314,7 @@ impl LenCodec {
     /// assert_eq!(codec.exactly_one(b"\x00\x00"), None); // too short: decode says so
     /// ```
     pub fn exactly_one<'a>(&self, data: &'a [u8]) -> Option<&'a [u8]> {
-        let h = self.len_msg_len;
+        let h = self.header_len();
         let payload = data.get(h..)?;
         let len = self.read_len(data);
         (len == payload.len() && self.check_len(len).is_ok()).then_some(payload)
