@@ -53,20 +53,23 @@ pub(super) fn drive<'a, R: FrameReader, W: FrameWriter>(
                 frame = reader.read_frame() => frame,
                 () = local.outbox.changed() => continue,
             };
-            after_read(&frame, reader, writer, local, shared);
-            let serving = Serving {
-                agent,
-                local,
-                shared,
-            };
-            match wait_for(on_frame(frame, serving, session, &mut buckets), serving) {
-                Ok(None) => {}
-                Ok(Some(wait)) => {
-                    if let Some(end) = wait.await {
-                        return end;
-                    }
+            // The frame is handled here, without a wait: only the rare wait it calls for
+            // (a pointer) is kept across the next await, not the frame or its step.
+            let wait = {
+                after_read(&frame, reader, writer, local, shared);
+                let serving = Serving {
+                    agent,
+                    local,
+                    shared,
+                };
+                match wait_for(on_frame(frame, serving, session, &mut buckets), serving) {
+                    Ok(None) => continue,
+                    Ok(Some(wait)) => wait,
+                    Err(end) => return end,
                 }
-                Err(end) => return end,
+            };
+            if let Some(end) = wait.await {
+                return end;
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The end of a connection's life: waiting for the modules' last replies while writing them
 //! out, the flush before the close, the lingering close, and the close event.
 
-use super::flush::{Phase, flush_queue};
+use super::flush::{Phase, flush_all};
 use crate::agent::{Agent, Local};
 use crate::gate::shared::Shared;
 use crate::gate::transport::{FrameReader, FrameWriter, Incoming};
@@ -29,7 +29,7 @@ pub(super) async fn lingering_close<R: FrameReader>(reader: &mut R, limit: std::
 
 /// Flushes what is queued, then ends the stream (FIN or a close frame).
 pub(super) async fn finish<W: FrameWriter>(writer: &mut W, agent: &Agent, local: &Local) {
-    if flush_queue(writer, agent, local, Phase::Closing)
+    if flush_all(writer, agent, local, Phase::Closing)
         .await
         .is_ok()
     {
@@ -49,7 +49,7 @@ pub(super) async fn flush_until<W: FrameWriter>(
     loop {
         tokio::select! {
             () = &mut done => return,
-            flushed = flush_queue(writer, agent, local, Phase::Closing) => {
+            flushed = flush_all(writer, agent, local, Phase::Closing) => {
                 if flushed.is_err() {
                     return;
                 }

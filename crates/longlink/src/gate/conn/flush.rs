@@ -5,6 +5,7 @@ use std::num::NonZeroU64;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
+use futures_util::future::Either;
 
 use super::End;
 use crate::agent::outbox::{SessionCheck, State};
@@ -22,12 +23,41 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// Interrupted writes lose nothing: the writers keep unsent bytes for the next flush. A
 /// resumable session's write (the phase's `socket`) is interrupted too when another socket
 /// takes the session over, or the socket is to be dropped.
-pub(super) async fn flush_queue<W: FrameWriter>(
+///
+/// The writes are tried at once, in the call (the common case: the socket takes the bytes);
+/// only a write the socket cannot take waits, in a boxed future. So what the connection's
+/// loop keeps across this wait, in every connection's task, is a finished result or a
+/// pointer.
+pub(super) fn flush_queue<'a, W: FrameWriter>(
+    w: &'a mut W,
+    agent: &'a Agent,
+    local: &'a Local,
+    phase: Phase<'a>,
+) -> impl Future<Output = Result<(), End>> + Send + 'a {
+    match flush_inline(w, agent, local, phase) {
+        Poll::Ready(done) => Either::Left(std::future::ready(done)),
+        Poll::Pending => Either::Right(Box::pin(flush_waiting(w, agent, local, phase))),
+    }
+}
+
+/// [`flush_queue`], begun when first polled.
+pub(super) async fn flush_all<W: FrameWriter>(
     w: &mut W,
     agent: &Agent,
     local: &Local,
     phase: Phase<'_>,
 ) -> Result<(), End> {
+    flush_queue(w, agent, local, phase).await
+}
+
+/// The flush's writes as far as the socket takes them at once: `Pending` leaves the bytes
+/// it did not take in `w`, for [`flush_waiting`].
+fn flush_inline<W: FrameWriter>(
+    w: &mut W,
+    agent: &Agent,
+    local: &Local,
+    phase: Phase<'_>,
+) -> Poll<Result<(), End>> {
     let metrics = crate::metrics::gate();
     loop {
         let (gathered, drained) = gather(w, local, phase)?;
@@ -39,37 +69,50 @@ pub(super) async fn flush_queue<W: FrameWriter>(
         }
         if !w.has_pending() {
             if drained || gathered == 0 {
-                return Ok(());
+                return Poll::Ready(Ok(()));
             }
             continue;
         }
         if let Some(end) = interruption(local, phase) {
-            return Err(end);
+            return Poll::Ready(Err(end));
         }
-        // Tried inline first: a socket that takes the bytes at once (the common case) needs
-        // no wait, and the wait below, boxed, takes no room in every connection's task.
-        let (flushed, waited) = match try_flush(w) {
-            Poll::Ready(flushed) => (flushed, false),
-            Poll::Pending => match Box::pin(blocked_flush(w, local, phase)).await {
-                Ok(flushed) => (flushed, true),
-                Err(end) => return Err(end),
-            },
-        };
-        if let Err(e) = flushed {
-            // The socket is dead: drop what is queued, unless a resumable session keeps it
-            // for its client's return.
-            if phase.socket().is_none() {
-                agent.destroy();
-            }
-            return Err(End::Transport(ReadError::Io(e)));
-        }
-        if drained && !waited {
+        match try_flush(w) {
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(socket_failed(agent, phase, e))),
             // Written out at once: a push since the batch was taken has left a wake-up (a
-            // push to an empty queue wakes the task), so the queue needs no second look
-            // now. A flush that waited may have taken that wake-up itself.
-            return Ok(());
+            // push to an empty queue wakes the task), so the queue needs no second look now.
+            Poll::Ready(Ok(())) if drained => return Poll::Ready(Ok(())),
+            Poll::Ready(Ok(())) => {}
+            Poll::Pending => return Poll::Pending,
         }
     }
+}
+
+/// The rest of a flush whose write the socket could not take at once: waits for it (or for
+/// the state change that interrupts it), then goes on writing out the queue.
+async fn flush_waiting<W: FrameWriter>(
+    w: &mut W,
+    agent: &Agent,
+    local: &Local,
+    phase: Phase<'_>,
+) -> Result<(), End> {
+    loop {
+        if let Err(e) = blocked_flush(w, local, phase).await? {
+            return Err(socket_failed(agent, phase, e));
+        }
+        // The wait may have taken a push's wake-up itself: the queue gets a second look.
+        if let Poll::Ready(done) = flush_inline(w, agent, local, phase) {
+            return done;
+        }
+    }
+}
+
+/// The socket is dead: what is queued is dropped, unless a resumable session keeps it for
+/// its client's return.
+fn socket_failed(agent: &Agent, phase: Phase<'_>, e: std::io::Error) -> End {
+    if phase.socket().is_none() {
+        agent.destroy();
+    }
+    End::Transport(ReadError::Io(e))
 }
 
 /// Takes the next batch into `w`: how many bytes, and whether that was all. A batch of one,

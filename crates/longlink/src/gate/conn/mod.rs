@@ -140,7 +140,9 @@ fn serve<R: FrameReader, W: FrameWriter>(
         let Some(_) = agent.local() else { return }; // the gate makes only local agents
         // The socket's transport (a resumed session's agent may have had another).
         let transport = agent.transport();
-        open(&shared, &agent).await;
+        // Boxed: the opening's wait (the new event, the cluster told) would otherwise take
+        // room in every connection's task for as long as it lives.
+        Box::pin(open(&shared, &agent)).await;
         let mut session = SessionSlot::new();
         let end = loop {
             let Some(local) = agent.local() else { return };
@@ -223,8 +225,6 @@ async fn open(shared: &Shared, agent: &Agent) {
     }
     shared.live.register(agent);
     if let Some(events) = &shared.hooks.on_new {
-        // Not boxed: a short-lived box at every connect leaves holes in the heap, and this
-        // state is smaller than the serving one anyway.
         events.send(agent).await;
     }
     if let Some(link) = &shared.services.cluster {
