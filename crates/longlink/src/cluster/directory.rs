@@ -120,8 +120,9 @@ pub(crate) struct Bucket {
 
 impl Cluster {
     /// The directory bucket, opened (or created) on first use within `request_timeout`;
-    /// retried after a failure. All nodes should share `directory_ttl`: the first node to
-    /// create the bucket sets its time-to-live.
+    /// retried after a failure. All nodes should share `directory_ttl`: each alive key
+    /// carries its own gate's, and the first node to create the bucket sets how long its
+    /// markers of expired keys last.
     pub(crate) async fn directory(&self) -> Result<&kv::Store, ClusterError> {
         Ok(&self.bucket().await?.store)
     }
