@@ -161,13 +161,20 @@ impl Header {
 pub(crate) struct WsDecoder {
     /// The largest data frame and the largest assembled message, in bytes.
     max_msg_len: usize,
-    /// The kind ([`Op::Text`] or [`Op::Binary`]) of the fragmented message in progress.
-    open: Option<Op>,
-    /// The fragmented message's payload so far; empty (no allocation) otherwise.
+    /// The fragmented message in progress, if any. Boxed: every WebSocket connection's task
+    /// holds a decoder, and few connections ever send a fragmented message.
+    open: Option<Box<Fragmented>>,
+}
+
+/// A fragmented message in progress.
+#[derive(Debug)]
+struct Fragmented {
+    /// [`Op::Text`] or [`Op::Binary`].
+    kind: Op,
+    /// The payload so far.
     assembly: BytesMut,
-    /// How many bytes at the front of a fragmented text's `assembly` are checked UTF-8
-    /// (what follows them may be a character that the next fragment finishes). A `u32`, in
-    /// the room the struct's alignment leaves anyway (the limit is a `u32` setting).
+    /// How many bytes at the front of a text's `assembly` are checked UTF-8 (what follows
+    /// them may be a character that the next fragment finishes).
     checked: u32,
 }
 
@@ -177,8 +184,6 @@ impl WsDecoder {
         WsDecoder {
             max_msg_len,
             open: None,
-            assembly: BytesMut::new(),
-            checked: 0,
         }
     }
 
@@ -278,7 +283,7 @@ impl WsDecoder {
             }
             return Ok((op, header.len as usize));
         }
-        match (op, self.open) {
+        match (op, &self.open) {
             (Op::Continuation, None) => return Err(protocol("continuation frame without a start")),
             (Op::Text | Op::Binary, Some(_)) => {
                 return Err(protocol(
@@ -287,9 +292,10 @@ impl WsDecoder {
             }
             _ => {}
         }
-        // `assembly` is empty unless a message is open, so this is the frame's own length
-        // for an unfragmented one, the message's so far for a fragment.
-        let total = (self.assembly.len() as u64).saturating_add(header.len);
+        // The frame's own length for an unfragmented message, the message's so far for a
+        // fragment.
+        let so_far = self.open.as_ref().map_or(0, |open| open.assembly.len());
+        let total = (so_far as u64).saturating_add(header.len);
         if total > self.max_msg_len as u64 {
             return Err(WsError::TooBig(format!(
                 "{total} bytes, over the limit of {}",
@@ -303,24 +309,30 @@ impl WsDecoder {
     /// fragmented text is checked fragment by fragment, so bad UTF-8 fails the connection
     /// as soon as it has arrived (RFC 6455 8.1), not once the message ends.
     fn data(&mut self, op: Op, fin: bool, payload: BytesMut) -> Result<Option<Bytes>, WsError> {
-        if op != Op::Continuation {
-            if fin {
-                return finish(op, payload).map(Some);
+        let open = match (&mut self.open, op) {
+            (Some(open), Op::Continuation) => open,
+            (None, Op::Continuation) => {
+                return Err(protocol("continuation frame without a start"));
             }
-            self.open = Some(op);
-        }
-        self.assembly.extend_from_slice(&payload);
-        if self.open == Some(Op::Text) {
-            self.check_utf8(fin)?;
+            (_, kind) if fin => return finish(kind, payload).map(Some),
+            (slot, kind) => slot.insert(Box::new(Fragmented {
+                kind,
+                assembly: BytesMut::new(),
+                checked: 0,
+            })),
+        };
+        open.assembly.extend_from_slice(&payload);
+        if open.kind == Op::Text {
+            open.check_utf8(fin)?;
         }
         if !fin {
             return Ok(None);
         }
-        self.open = None;
-        self.checked = 0;
-        Ok(Some(std::mem::take(&mut self.assembly).freeze()))
+        Ok(self.open.take().map(|done| done.assembly.freeze()))
     }
+}
 
+impl Fragmented {
     /// Checks the text assembled past what is checked already: a byte that cannot be UTF-8
     /// fails now; a character left unfinished at the end waits for the next fragment,
     /// unless this was the last.
