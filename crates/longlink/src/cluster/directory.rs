@@ -148,8 +148,9 @@ impl Cluster {
         let ttl = self.inner.config.directory_ttl;
         let failed =
             |e: &dyn std::fmt::Display| ClusterError::Nats(format!("directory bucket: {e}"));
-        let Ok(store) = js.get_key_value(bucket.clone()).await else {
-            let store = js
+        let store = match js.get_key_value(bucket.clone()).await {
+            Ok(store) => store,
+            Err(_) => js
                 .create_key_value(kv::Config {
                     bucket,
                     history: 1,
@@ -158,9 +159,7 @@ impl Cluster {
                     ..Default::default()
                 })
                 .await
-                .map_err(|e| failed(&e))?;
-            let max_age = !store.stream.cached_info().config.max_age.is_zero();
-            return Ok(Bucket { store, max_age });
+                .map_err(|e| failed(&e))?,
         };
         let mut config = store.stream.cached_info().config.clone();
         let max_age = !config.max_age.is_zero();
